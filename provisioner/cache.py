@@ -1,0 +1,197 @@
+"""Rendered bytes per (device, file), kept until a change makes them wrong.
+
+A phone fetch, once warm, is a dict lookup. A miss loads the device's render
+input from the store (in a worker thread), renders, and keeps both; concurrent
+misses for the same device share one load.
+
+Invalidation comes from the audit events: every write appends one in its own
+transaction, so :meth:`ConfigCache.sync` (run every ``sync_interval`` by the
+server, and right after this process's own writes) reading the events since the
+last one it saw drops exactly what changed, whichever process or node made the
+change. Template files are watched the same way: a change of any file under the
+template folders drops everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from . import services
+from .rendering import DeviceData, Renderer, common_context, device_context
+from .store import Store, utcnow
+from .vendors import ConfigFile, Vendor
+from .vendors import get as get_vendor
+
+# Events newer than this are read again at every sync: on PostgreSQL a transaction that
+# began earlier can commit an event id lower than one already seen.
+_LATE_COMMIT_WINDOW = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    body: bytes
+    content_type: str
+    etag: str
+
+    @classmethod
+    def of(cls, body: bytes, content_type: str) -> Rendered:
+        return cls(body, content_type, '"' + hashlib.sha1(body).hexdigest() + '"')
+
+
+@dataclass
+class DeviceEntry:
+    data: DeviceData
+    customer_code: str | None
+    files: dict[str, Rendered] = field(default_factory=dict)
+
+
+class ConfigCache:
+    def __init__(self, store: Store, renderer: Renderer, *, provisioning_url: str, ntp_server: str,
+                 template_dirs: tuple[Path, ...] = ()):
+        self.store = store
+        self.renderer = renderer
+        self.provisioning_url = provisioning_url
+        self.ntp_server = ntp_server
+        self.template_dirs = template_dirs
+        self._devices: dict[str, DeviceEntry] = {}
+        self._common: dict[tuple[str, str], Rendered] = {}
+        self._loading: dict[str, asyncio.Future[DeviceEntry | None]] = {}
+        self._generation = 0
+        self._last_event_id: int | None = None
+        self._recent_ids: dict[int, object] = {}
+        self._template_stamp: tuple | None = None
+        self.renders = 0  # how many renders this cache did: the benchmarks read it
+
+    # --- lookups -------------------------------------------------------------------
+
+    async def device(self, mac: str) -> DeviceEntry | None:
+        entry = self._devices.get(mac)
+        if entry is not None:
+            return entry
+        pending = self._loading.get(mac)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[DeviceEntry | None] = asyncio.get_running_loop().create_future()
+        self._loading[mac] = future
+        generation = self._generation
+        try:
+            entry = await asyncio.to_thread(self._load, mac)
+            if entry is not None and generation == self._generation:
+                self._devices[mac] = entry
+            future.set_result(entry)
+            return entry
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise it themselves
+            raise
+        finally:
+            del self._loading[mac]
+
+    def _load(self, mac: str) -> DeviceEntry | None:
+        with self.store.reading() as tx:
+            data = services.device_data(tx, mac, ntp_server=self.ntp_server)
+        if data is None:
+            return None
+        return DeviceEntry(data=data, customer_code=data.customer_code)
+
+    def device_file(self, entry: DeviceEntry, spec: ConfigFile, name: str) -> Rendered:
+        """The bytes of a per-device file; renders on the first request only."""
+        key = name.lower()
+        rendered = entry.files.get(key)
+        if rendered is None:
+            vendor = get_vendor(entry.data.vendor)
+            context = device_context(vendor, entry.data, self.provisioning_url)
+            rendered = self._render(vendor, spec, context)
+            entry.files[key] = rendered
+        return rendered
+
+    def common_file(self, vendor: Vendor, spec: ConfigFile, name: str, model: str | None) -> Rendered:
+        key = (vendor.name, name.lower())
+        rendered = self._common.get(key)
+        if rendered is None:
+            context = common_context(vendor, self.provisioning_url, model=model, ntp_server=self.ntp_server)
+            rendered = self._render(vendor, spec, context)
+            self._common[key] = rendered
+        return rendered
+
+    def _render(self, vendor: Vendor, spec: ConfigFile, context: dict) -> Rendered:
+        assert spec.template is not None
+        body = self.renderer.render(vendor.name, spec.template, context, spec.xml)
+        self.renders += 1
+        return Rendered.of(body, spec.content_type)
+
+    # --- invalidation --------------------------------------------------------------
+
+    def invalidate_device(self, mac: str) -> None:
+        self._generation += 1
+        self._devices.pop(mac, None)
+
+    def invalidate_customer(self, customer_code: str | None) -> None:
+        self._generation += 1
+        if customer_code is None:
+            return
+        for mac in [m for m, e in self._devices.items() if e.customer_code == customer_code]:
+            del self._devices[mac]
+
+    def clear(self) -> None:
+        self._generation += 1
+        self._devices.clear()
+        self._common.clear()
+        self.renderer.clear()
+
+    async def sync(self) -> int:
+        """Drop what changed since the last sync; returns how many changes were seen."""
+        return await asyncio.to_thread(self._sync_blocking)
+
+    def _sync_blocking(self) -> int:
+        stamp = self._template_fingerprint()
+        if stamp != self._template_stamp:
+            if self._template_stamp is not None:
+                self.clear()
+            self._template_stamp = stamp
+        with self.store.reading() as tx:
+            if self._last_event_id is None:
+                self._last_event_id = tx.last_event_id()
+                return 0
+            now = utcnow()
+            fresh = [e for e in tx.events_since(self._last_event_id, since=now - _LATE_COMMIT_WINDOW)
+                     if e["id"] not in self._recent_ids]
+            codes = {}
+            for event in fresh:
+                if event["customer_id"] is not None and event["customer_id"] not in codes:
+                    row = tx.customer_by_id(event["customer_id"])
+                    codes[event["customer_id"]] = row["code"] if row else None
+        for event in fresh:
+            self._recent_ids[event["id"]] = now
+            self._last_event_id = max(self._last_event_id, event["id"])
+            if event["device_mac"]:
+                self.invalidate_device(event["device_mac"])
+            if event["customer_id"] is not None:
+                self.invalidate_customer(codes.get(event["customer_id"]))
+        horizon = now - _LATE_COMMIT_WINDOW * 2
+        self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
+        return len(fresh)
+
+    def _template_fingerprint(self) -> tuple:
+        stamp = []
+        for root in self.template_dirs:
+            if not root.is_dir():
+                continue
+            for dirpath, _dirs, files in os.walk(root):
+                for name in files:
+                    try:
+                        st = os.stat(os.path.join(dirpath, name))
+                    except OSError:
+                        continue
+                    stamp.append((dirpath, name, st.st_mtime_ns, st.st_size))
+        return tuple(sorted(stamp))
+
+    @property
+    def size(self) -> int:
+        return sum(len(e.files) for e in self._devices.values()) + len(self._common)
+

@@ -1,0 +1,10 @@
+"""Command line: ``provisioner`` (the console script) and ``python server.py``."""
+
+from __future__ import annotations
+
+from . import customers, devices, serve  # noqa: F401  (registers the commands)
+from .base import cli
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv, prog_name="provisioner")

@@ -1,0 +1,139 @@
+"""``provisioner customer ...`` and ``provisioner line ...``."""
+
+from __future__ import annotations
+
+import click
+
+from .. import services
+from ..store import Store
+from .base import actor, cli, json_option, print_json, store_options
+
+TRANSPORT = click.Choice(services.TRANSPORTS, case_sensitive=False)
+
+
+@cli.group()
+def customer() -> None:
+    """Customers: their PBX (default SIP server), time zone and language."""
+
+
+@customer.command("add")
+@click.argument("code")
+@click.option("--name", required=True, help="Company name as shown to staff.")
+@click.option("--sip-server", required=True, help="Default registrar for the customer's lines.")
+@click.option("--sip-port", type=int, default=5060, show_default=True)
+@click.option("--transport", type=TRANSPORT, default="udp", show_default=True)
+@click.option("--timezone", default="Europe/Rome", show_default=True, help="IANA time zone name.")
+@click.option("--language", type=click.Choice(services.LANGUAGES), default="it", show_default=True)
+@click.option("--ntp-server", default=None, help="NTP server for the phones (default: the server's).")
+@store_options
+def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: int, transport: str,
+                 timezone: str, language: str, ntp_server: str | None) -> None:
+    """Add customer CODE."""
+    row = services.add_customer(store, actor(), code, name=name, sip_server=sip_server, sip_port=sip_port,
+                                sip_transport=transport, timezone=timezone, language=language,
+                                ntp_server=ntp_server)
+    click.echo(f"customer {row['code']} added ({row['name']}, {row['sip_server']}:{row['sip_port']}/"
+               f"{row['sip_transport']})")
+
+
+@customer.command("update")
+@click.argument("code")
+@click.option("--name")
+@click.option("--sip-server")
+@click.option("--sip-port", type=int)
+@click.option("--transport", type=TRANSPORT)
+@click.option("--timezone")
+@click.option("--language", type=click.Choice(services.LANGUAGES))
+@click.option("--ntp-server")
+@store_options
+def customer_update(store: Store, code: str, transport: str | None, **fields: object) -> None:
+    """Change customer CODE; its phones get the change at their next fetch."""
+    data = {k: v for k, v in fields.items() if v is not None}
+    if transport:
+        data["sip_transport"] = transport
+    row = services.update_customer(store, actor(), code, **data)
+    click.echo(f"customer {row['code']} updated")
+
+
+@customer.command("list")
+@json_option
+@store_options
+def customer_list(store: Store, as_json: bool) -> None:
+    """List customers."""
+    with store.reading() as tx:
+        rows = [services.public(r, *services.CUSTOMER_FIELDS) for r in tx.list_customers()]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        assert r is not None
+        click.echo(f"{r['code']:<16} {r['name']:<32} {r['sip_server']}:{r['sip_port']}/{r['sip_transport']}")
+
+
+@cli.group()
+def line() -> None:
+    """Lines: a customer's extensions and their SIP credentials."""
+
+
+@line.command("add")
+@click.argument("customer_code", metavar="CUSTOMER")
+@click.argument("extension")
+@click.option("--name", required=True, help="Display name on the phone.")
+@click.option("--password", prompt=True, hide_input=True,
+              help="SIP password (asked for when not given, so it stays out of the shell history).")
+@click.option("--user", "sip_username", help="SIP user name (default: the extension).")
+@click.option("--auth-id", help="Authentication id (default: the SIP user).")
+@click.option("--label", help="Label on the line key (default: the extension).")
+@click.option("--sip-server", help="Registrar for this line (default: the customer's).")
+@click.option("--sip-port", type=int)
+@click.option("--transport", type=TRANSPORT)
+@store_options
+def line_add(store: Store, customer_code: str, extension: str, name: str, password: str,
+             sip_username: str | None, auth_id: str | None, label: str | None, sip_server: str | None,
+             sip_port: int | None, transport: str | None) -> None:
+    """Add EXTENSION to CUSTOMER."""
+    row = services.add_line(store, actor(), customer_code, extension, display_name=name, password=password,
+                            sip_username=sip_username, auth_id=auth_id, label=label, sip_server=sip_server,
+                            sip_port=sip_port, sip_transport=transport)
+    click.echo(f"line {row['extension']} added to {customer_code} (SIP user {row['sip_username']})")
+
+
+@line.command("update")
+@click.argument("customer_code", metavar="CUSTOMER")
+@click.argument("extension")
+@click.option("--name", "display_name")
+@click.option("--password", help="New SIP password; '-' asks for it.")
+@click.option("--user", "sip_username")
+@click.option("--auth-id")
+@click.option("--label")
+@click.option("--sip-server")
+@click.option("--sip-port", type=int)
+@click.option("--transport", "sip_transport", type=TRANSPORT)
+@store_options
+def line_update(store: Store, customer_code: str, extension: str, password: str | None,
+                **fields: object) -> None:
+    """Change EXTENSION of CUSTOMER; the phone gets it at its next fetch."""
+    if password == "-":
+        password = click.prompt("Password", hide_input=True)
+    services.update_line(store, actor(), customer_code, extension, password=password, **fields)
+    click.echo(f"line {extension} of {customer_code} updated")
+
+
+@line.command("list")
+@click.argument("customer_code", metavar="CUSTOMER")
+@json_option
+@store_options
+def line_list(store: Store, customer_code: str, as_json: bool) -> None:
+    """List the lines of CUSTOMER (passwords are never shown)."""
+    with store.reading() as tx:
+        cust = services.get_customer(store, customer_code)
+        rows = []
+        for r in tx.lines_of_customer(cust["id"]):
+            holder = tx.device_of_line(r["id"])
+            rows.append({**(services.public(r, *services.LINE_FIELDS) or {}),
+                         "device": holder["mac"] if holder else None})
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        click.echo(f"{r['extension']:<8} {r['display_name']:<32} {r['sip_username']:<16} {r['device'] or '-'}")

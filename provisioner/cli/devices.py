@@ -1,0 +1,134 @@
+"""``provisioner device ...`` and ``provisioner devices ...``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from .. import services
+from ..activity import Activity
+from ..cache import ConfigCache
+from ..rendering import Renderer
+from ..resolver import Request, Resolver
+from ..settings import Settings
+from ..store import Store
+from .base import actor, cli, json_option, print_json, store_options
+
+
+@cli.group()
+def device() -> None:
+    """One phone: add, show, its files, its settings."""
+
+
+@device.command("add")
+@click.argument("mac")
+@click.option("--model", required=True, help="Phone model, e.g. T46U, D785, VVX450, GRP2614.")
+@click.option("--vendor", help="Only needed when a model name is ambiguous.")
+@click.option("--customer", help="Customer code the phone is deployed to.")
+@click.option("--line", "lines", multiple=True, help="Extension for the next account (repeat, in order).")
+@click.option("--serial", help="Serial number.")
+@click.option("--ownership", type=click.Choice(services.OWNERSHIPS), default="rental", show_default=True)
+@store_options
+def device_add(store: Store, mac: str, model: str, vendor: str | None, customer: str | None,
+               lines: tuple[str, ...], serial: str | None, ownership: str) -> None:
+    """Add the phone with MAC (any spelling)."""
+    row = services.add_device(store, actor(), mac, model_=model, vendor=vendor, customer=customer,
+                              lines=lines, serial=serial, ownership=ownership)
+    where = f" for {customer}, lines {', '.join(lines) or 'none'}" if customer else " in stock"
+    click.echo(f"device {row['mac']} ({row['vendor']} {row['model']}) added{where}")
+
+
+@device.command("show")
+@click.argument("mac")
+@json_option
+@store_options
+def device_show(store: Store, mac: str, as_json: bool) -> None:
+    """Show a phone: customer, lines, last seen and history."""
+    data = services.show_device(store, mac)
+    if as_json:
+        print_json(data)
+        return
+    customer = data["customer"]
+    click.echo(f"{data['mac']}  {data['vendor']} {data['model']}  serial {data['serial'] or '-'}")
+    click.echo(f"state {data['state']} ({data['ownership']}), customer "
+               f"{customer['code'] + ' ' + customer['name'] if customer else '-'}")
+    for ln in data["lines"]:
+        click.echo(f"  account {ln['position']}: {ln['extension']} {ln['display_name']} "
+                   f"(user {ln['sip_username']})")
+    seen = data.get("last_seen_at")
+    click.echo(f"last seen {seen or 'never'}"
+               + (f" from {data['last_seen_ip']} ({data['last_seen_user_agent']})" if seen else ""))
+    click.echo("history:")
+    for event in data["history"]:
+        click.echo(f"  {event['at']}  {event['actor']:<16} {event['summary']}")
+
+
+@device.command("config")
+@click.argument("mac")
+@click.argument("filename")
+@click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL",
+              help="Provisioning URL written into configs (as the server uses).")
+@click.option("--ntp-server", envvar="PROVISIONER_NTP_SERVER", default="pool.ntp.org")
+@store_options
+def device_config(store: Store, mac: str, filename: str, public_url: str | None, ntp_server: str) -> None:
+    """Print exactly what the phone with MAC gets for FILENAME (it holds its passwords)."""
+    canonical = services.mac(mac)
+    if canonical.lower() not in filename.lower():
+        raise click.ClickException(f"{filename} is not a file of {canonical}: its name must hold the MAC "
+                                   f"(e.g. {canonical.lower()}.cfg)")
+    settings = Settings(public_url=public_url, ntp_server=ntp_server)
+    body = asyncio.run(_fetch(store, settings, filename))
+    sys.stdout.buffer.write(body)
+    sys.stdout.buffer.flush()
+
+
+async def _fetch(store: Store, settings: Settings, filename: str) -> bytes:
+    cache = ConfigCache(store, Renderer(override=settings.templates_dir),
+                        provisioning_url=settings.provisioning_url, ntp_server=settings.ntp_server)
+    # An Activity that is never flushed: looking at a file is not the phone fetching it.
+    resolver = Resolver(store, cache, Activity(store))
+    reply = await resolver.resolve(Request(filename, "cli"))
+    if reply.status != 200:
+        raise click.ClickException(f"the phone would get {reply.status} for {filename} ({reply.reason})")
+    return reply.body
+
+
+@device.command("set")
+@click.argument("mac")
+@click.argument("settings", nargs=-1, required=True, metavar="KEY=VALUE...")
+@store_options
+def device_set(store: Store, mac: str, settings: tuple[str, ...]) -> None:
+    """Override settings of one phone: timezone, language, ntp_server, or a vendor's own key.
+    An empty value removes the override."""
+    pairs = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="SETTINGS")
+        pairs[key] = value
+    row = services.set_device_settings(store, actor(), mac, pairs)
+    click.echo(f"settings of {row['mac']}: " + (", ".join(f"{k}={v}" for k, v in row["settings"].items())
+                                                  or "none"))
+
+
+@cli.group()
+def devices() -> None:
+    """Many phones at once."""
+
+
+@devices.command("unknown")
+@json_option
+@store_options
+def devices_unknown(store: Store, as_json: bool) -> None:
+    """Phones that asked for their files but are not in the store."""
+    rows = services.unknown_devices(store)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        click.echo("no unknown devices seen")
+    for r in rows:
+        click.echo(f"{r['mac']}  {r['vendor'] or '?':<12} {r['model'] or '?':<8} {r['ip'] or '-':<15} "
+                   f"{r['requests']:>5}x  last {r['last_seen_at']}  {r['last_file']}  {r['user_agent'] or ''}")

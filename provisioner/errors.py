@@ -1,0 +1,37 @@
+"""Domain errors. Every interface turns them into its own shape (exit code, HTTP
+status, form message); none carries a secret."""
+
+from __future__ import annotations
+
+
+class ProvisionerError(Exception):
+    """Base for errors a user can act on. ``field`` names the input at fault."""
+
+    status = 400
+    key = "invalid"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, str]:
+        data = {"error": self.key, "message": self.message}
+        if self.field:
+            data["field"] = self.field
+        return data
+
+
+class Invalid(ProvisionerError):
+    status = 400
+    key = "invalid"
+
+
+class NotFound(ProvisionerError):
+    status = 404
+    key = "not_found"
+
+
+class Conflict(ProvisionerError):
+    status = 409
+    key = "conflict"

@@ -1,0 +1,86 @@
+"""What the server starts and stops, as aiohttp ``cleanup_ctx`` generators:
+code before ``yield`` runs at startup, code after it at shutdown (SIGTERM too)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from . import keys
+from .activity import Activity
+from .cache import ConfigCache
+from .rendering import SHIPPED_TEMPLATES, Renderer
+from .resolver import Reply, Request, Resolver
+from .store import Store
+
+log = structlog.get_logger("provisioner")
+
+
+async def store(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    db = await asyncio.to_thread(Store.open, settings.data_dir, settings.database_url)
+    renderer = Renderer(override=settings.templates_dir)
+    cache = ConfigCache(db, renderer, provisioning_url=settings.provisioning_url,
+                        ntp_server=settings.ntp_server,
+                        template_dirs=(settings.templates_dir, SHIPPED_TEMPLATES))
+    activity = Activity(db)
+    await cache.sync()
+    app[keys.STORE] = db
+    app[keys.CACHE] = cache
+    app[keys.ACTIVITY] = activity
+    app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes)
+    tasks = [
+        asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),
+        asyncio.create_task(_every(settings.flush_interval, activity.flush, "activity_flush_failed")),
+    ]
+    log.info("store_opened", database=db.engine.url.render_as_string(hide_password=True),
+             provisioning_url=settings.provisioning_url)
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await activity.flush()
+    db.close()
+
+
+async def tftp(app: web.Application) -> AsyncIterator[None]:
+    settings = app[keys.SETTINGS]
+    if settings.tftp_port is None:
+        yield
+        return
+    from .tftp import TftpError, TftpServer
+
+    resolver = app[keys.RESOLVER]
+
+    async def handle(filename: str, client_ip: str) -> bytes:
+        reply: Reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
+        keys.count(reply, "tftp")
+        if reply.status == 200:
+            return reply.body
+        if reply.status == 403:
+            raise TftpError(2, "access violation")
+        if reply.status == 404:
+            raise TftpError(1, "file not found")
+        raise TftpError(0, "server error")
+
+    server = TftpServer(handle, max_sessions=settings.tftp_max_sessions)
+    port = await server.start(settings.host, settings.tftp_port)
+    app[keys.TFTP_PORT] = port
+    log.info("tftp_listening", host=settings.host, port=port)
+    yield
+    await server.stop()
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await job()
+        except Exception:
+            log.exception(failure)

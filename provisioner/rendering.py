@@ -1,0 +1,205 @@
+"""Turning a device's data into the bytes its phone wants.
+
+The generic template context (same for every vendor) is built here from plain
+records; the vendor module adds what its own format needs. Templates are looked
+up in the deployment's folder first, then in the shipped ``vendor_templates/``;
+inside each, ``<vendor>/<MODEL>/<file>`` before ``<vendor>/<file>``.
+
+Escaping follows the file's format: XML templates autoescape; plain-text
+templates (Yealink ``key = value``) refuse any value with a line break, because
+it would start a new key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from . import timezones
+from .vendors import Vendor
+
+SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "vendor_templates"
+
+_LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+class RenderError(Exception):
+    """A template could not be rendered for a device. Carries no secret."""
+
+
+# --- the records a render needs -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Account:
+    """One SIP account as it goes on the phone (slot ``index``, from 1)."""
+
+    index: int
+    extension: str
+    display_name: str
+    label: str
+    sip_username: str
+    auth_id: str
+    password: str
+    server: str
+    port: int
+    transport: str  # "udp" | "tcp" | "tls"
+
+
+@dataclass(frozen=True)
+class DeviceData:
+    """Everything about one device that can change its files."""
+
+    mac: str  # canonical, uppercase
+    vendor: str
+    model: str
+    customer_code: str | None
+    customer_name: str | None
+    timezone: str
+    language: str
+    ntp_server: str
+    accounts: tuple[Account, ...]
+    deprovisioned: bool = False
+    settings: Mapping[str, str] = field(default_factory=dict)
+
+
+# Variables a device's ``settings`` may override by name; any other key is a
+# vendor-native setting passed through to the template as ``overrides``.
+LAYERED_VARIABLES = ("timezone", "language", "ntp_server")
+
+
+def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> dict[str, Any]:
+    """The template context for a per-device file.
+
+    Keys every template can use:
+
+    - ``vendor``, ``model``, ``mac`` (``001565ABCDEF``), ``mac_lower``, ``caps``
+    - ``accounts``: list of :class:`Account` (at most ``caps.accounts``), empty
+      when ``deprovisioned``
+    - ``account_slots``: 1..caps.accounts, to disable the slots not in use
+    - ``deprovisioned``: the phone must get every account disabled, no credentials
+    - ``customer``: ``{"code", "name"}`` or None
+    - ``timezone`` (:class:`timezones.TimeZone`), ``language`` ("it"), ``ntp_server``
+    - ``provisioning_url``: base URL ending in "/"
+    - ``overrides``: vendor-native key -> value from the device's settings
+    - plus what ``vendor.extend_context`` adds
+    """
+    caps = vendor.caps(data.model)
+    variables = ChainMap(
+        {k: v for k, v in data.settings.items() if k in LAYERED_VARIABLES},
+        {"timezone": data.timezone, "language": data.language, "ntp_server": data.ntp_server},
+    )
+    accounts = [] if data.deprovisioned else list(data.accounts[: caps.accounts])
+    ctx: dict[str, Any] = {
+        "vendor": vendor.name,
+        "model": data.model,
+        "mac": data.mac,
+        "mac_lower": data.mac.lower(),
+        "caps": caps,
+        "accounts": accounts,
+        "account_slots": list(range(1, caps.accounts + 1)),
+        "deprovisioned": data.deprovisioned,
+        "customer": (
+            {"code": data.customer_code, "name": data.customer_name or ""}
+            if data.customer_code and not data.deprovisioned
+            else None
+        ),
+        "timezone": timezones.lookup(variables["timezone"]),
+        "language": variables["language"],
+        "ntp_server": variables["ntp_server"],
+        "provisioning_url": provisioning_url,
+        "overrides": {k: v for k, v in data.settings.items() if k not in LAYERED_VARIABLES},
+    }
+    ctx.update(vendor.extend_context(ctx))
+    return ctx
+
+
+def common_context(
+    vendor: Vendor,
+    provisioning_url: str,
+    *,
+    model: str | None = None,
+    timezone: str = "Europe/Rome",
+    language: str = "en",
+    ntp_server: str = "pool.ntp.org",
+) -> dict[str, Any]:
+    """The context for a common (not per-device) file: no MAC, no accounts."""
+    caps = vendor.models.get(model) if model else None
+    ctx: dict[str, Any] = {
+        "vendor": vendor.name,
+        "model": model,
+        "mac": None,
+        "mac_lower": None,
+        "caps": caps,
+        "accounts": [],
+        "account_slots": [],
+        "deprovisioned": False,
+        "customer": None,
+        "timezone": timezones.lookup(timezone),
+        "language": language,
+        "ntp_server": ntp_server,
+        "provisioning_url": provisioning_url,
+        "overrides": {},
+    }
+    ctx.update(vendor.extend_context(ctx))
+    return ctx
+
+
+# --- templates ------------------------------------------------------------------
+
+
+def _refuse_line_breaks(value: Any) -> Any:
+    if isinstance(value, str) and (_LINE_BREAK.search(value) or _CONTROL.search(value)):
+        raise RenderError("a value holds a line break or control character")
+    return "" if value is None else value
+
+
+class Renderer:
+    """Jinja2 environments over the override folder then the shipped one."""
+
+    def __init__(self, override: Path | None = None, shipped: Path = SHIPPED_TEMPLATES):
+        self.override = override
+        self.shipped = shipped
+        paths = [str(p) for p in (override, shipped) if p]
+        loader = jinja2.FileSystemLoader(paths)
+        common = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+        self._xml = jinja2.Environment(autoescape=True, **common)
+        self._text = jinja2.Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
+
+    def template_for(self, vendor: str, template: str, model: str | None, xml: bool) -> jinja2.Template:
+        env = self._xml if xml else self._text
+        names = ([f"{vendor}/{model}/{template}"] if model else []) + [f"{vendor}/{template}"]
+        return env.select_template(names)
+
+    def render(self, vendor: str, template: str, context: Mapping[str, Any], xml: bool) -> bytes:
+        try:
+            tmpl = self.template_for(vendor, template, context.get("model"), xml)
+            text = tmpl.render(context)
+        except RenderError:
+            raise
+        except jinja2.TemplateNotFound:
+            raise RenderError(f"template not found: {vendor}/{template}") from None
+        except jinja2.TemplateError as exc:
+            # The message names the template and the problem, never a value.
+            raise RenderError(f"template {vendor}/{template} failed: {type(exc).__name__}: "
+                              f"{_safe_message(exc)}") from None
+        return text.encode("utf-8")
+
+    def clear(self) -> None:
+        """Forget compiled templates (after a template file changed)."""
+        for env in (self._xml, self._text):
+            env.cache.clear() if env.cache is not None else None
+
+
+def _safe_message(exc: Exception) -> str:
+    message = str(exc)
+    # StrictUndefined messages name a variable, never its value; anything else is cut short.
+    return message[:200]

@@ -1,0 +1,51 @@
+"""Server settings: flags win over environment variables (``PROVISIONER_*``),
+which win over the defaults. No default holds a secret."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # None: SQLite in data_dir
+    host: str = "0.0.0.0"
+    http_port: int = 8080
+    tftp_port: int | None = 6969  # None: TFTP off
+    # The URL written into configs so phones keep coming back; derived when not given.
+    public_url: str | None = None
+    ntp_server: str = "pool.ntp.org"
+    log_level: str = "info"
+    log_format: str = "json"  # json | console
+    tftp_max_sessions: int = 4096
+    upload_max_bytes: int = 1024 * 1024  # per phone upload (Polycom logs and overrides)
+    sync_interval: float = 0.5  # seconds between checks for changes made elsewhere
+    flush_interval: float = 1.0  # seconds between writes of last-seen, downloads, unknown devices
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def templates_dir(self) -> Path:
+        """The deployment's template overrides, searched before the shipped ones."""
+        return self.data_dir / "templates"
+
+    @property
+    def provisioning_url(self) -> str:
+        if self.public_url:
+            return self.public_url if self.public_url.endswith("/") else self.public_url + "/"
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = _primary_address()
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.http_port}/"
+
+
+def _primary_address() -> str:
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+    return address

@@ -1,0 +1,416 @@
+"""The store: SQLAlchemy Core tables and the queries the services need.
+
+This is the only module that imports SQLAlchemy. SQLite (WAL) in the data
+directory is the embedded default; a PostgreSQL URL lets several server nodes
+share one database. The schema is created and upgraded by Alembic migrations
+(``provisioner/migrations``) when a store is opened.
+
+Every change goes through :meth:`Store.transaction`, and the services write an
+audit event in the same transaction (:meth:`Tx.add_event`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("code", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("sip_server", sa.String(255)),
+    sa.Column("sip_port", sa.Integer, nullable=False, server_default="5060"),
+    sa.Column("sip_transport", sa.String(8), nullable=False, server_default="udp"),
+    sa.Column("timezone", sa.String(64), nullable=False, server_default="Europe/Rome"),
+    sa.Column("language", sa.String(16), nullable=False, server_default="it"),
+    sa.Column("ntp_server", sa.String(255)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+lines = sa.Table(
+    "lines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("extension", sa.String(64), nullable=False),
+    sa.Column("display_name", sa.String(200), nullable=False),
+    sa.Column("sip_username", sa.String(128), nullable=False),
+    sa.Column("auth_id", sa.String(128), nullable=False),
+    sa.Column("password", sa.String(255), nullable=False),
+    sa.Column("label", sa.String(100)),
+    sa.Column("sip_server", sa.String(255)),  # None: the customer's default applies
+    sa.Column("sip_port", sa.Integer),
+    sa.Column("sip_transport", sa.String(8)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("customer_id", "extension", name="uq_lines_customer_extension"),
+)
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("mac", sa.String(12), nullable=False, unique=True),
+    sa.Column("vendor", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(32), nullable=False),
+    sa.Column("serial", sa.String(64)),
+    sa.Column("ownership", sa.String(16), nullable=False, server_default="rental"),
+    sa.Column("state", sa.String(16), nullable=False, server_default="in_stock"),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="RESTRICT"), index=True),
+    sa.Column("settings", sa.JSON, nullable=False, default=dict),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True)),
+    sa.Column("last_seen_ip", sa.String(64)),
+    sa.Column("last_seen_user_agent", sa.String(400)),
+    sa.Column("firmware", sa.String(64)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+device_lines = sa.Table(
+    "device_lines",
+    metadata,
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True),
+    sa.Column("line_id", sa.Integer, sa.ForeignKey("lines.id", ondelete="CASCADE"), nullable=False, unique=True),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("actor", sa.String(100), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("device_mac", sa.String(12), index=True),
+    sa.Column("customer_id", sa.Integer, index=True),
+    sa.Column("summary", sa.String(500), nullable=False),
+    sa.Column("before", sa.JSON),
+    sa.Column("after", sa.JSON),
+)
+
+unknown_devices = sa.Table(
+    "unknown_devices",
+    metadata,
+    sa.Column("mac", sa.String(12), primary_key=True),
+    sa.Column("vendor", sa.String(32)),
+    sa.Column("model", sa.String(32)),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(400)),
+    sa.Column("last_file", sa.String(128)),
+    sa.Column("requests", sa.Integer, nullable=False, server_default="1"),
+)
+
+downloads = sa.Table(
+    "downloads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("device_mac", sa.String(12), nullable=False, index=True),
+    sa.Column("file", sa.String(128), nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(400)),
+    sa.Column("transport", sa.String(8), nullable=False),
+)
+
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("device_mac", sa.String(12), primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def database_url(data_dir: Path, url: str | None) -> str:
+    if url:
+        if url.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
+            return "postgresql+psycopg://" + url[len("postgresql://"):]
+        return url
+    return f"sqlite:///{(data_dir / 'provisioner.sqlite3').resolve()}"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        _sqlite_pragmas(dbapi_conn, record)
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+def _row(row: sa.Row | None) -> dict[str, Any] | None:
+    return dict(row._mapping) if row is not None else None
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Store:
+    """An engine plus migrations. One per process."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            # Two engines on one file: readers begin deferred; writers BEGIN IMMEDIATE so a
+            # read-then-write transaction cannot lose its snapshot to another process.
+            self.engine: Engine = _sqlite_engine(url, "BEGIN")
+            self.write_engine: Engine = _sqlite_engine(url, "BEGIN IMMEDIATE")
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            self.write_engine = self.engine
+        # SQLite allows one writer at a time; serialising this process's writes avoids busy waits.
+        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+
+    @classmethod
+    def open(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True) -> Store:
+        if not url:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(database_url(data_dir, url))
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self._write_lock, self.write_engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+        self.write_engine.dispose()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """A read-write transaction: everything in it lands, or nothing."""
+        with self._write_lock, self.write_engine.begin() as conn:
+            yield Tx(conn)
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Tx]:
+        with self.engine.connect() as conn:
+            yield Tx(conn)
+
+
+class Tx:
+    """The queries, on one connection. Rows come back as plain dicts."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    # --- customers ---------------------------------------------------------------
+
+    def customer_by_code(self, code: str) -> dict[str, Any] | None:
+        return _row(self.conn.execute(sa.select(customers).where(customers.c.code == code)).first())
+
+    def customer_by_id(self, customer_id: int) -> dict[str, Any] | None:
+        return _row(self.conn.execute(sa.select(customers).where(customers.c.id == customer_id)).first())
+
+    def list_customers(self) -> list[dict[str, Any]]:
+        return [dict(r._mapping) for r in self.conn.execute(sa.select(customers).order_by(customers.c.code))]
+
+    def insert_customer(self, values: Mapping[str, Any]) -> int:
+        now = utcnow()
+        result = self.conn.execute(customers.insert().values(**values, created_at=now, updated_at=now))
+        return int(result.inserted_primary_key[0])
+
+    def update_customer(self, customer_id: int, values: Mapping[str, Any]) -> None:
+        self.conn.execute(customers.update().where(customers.c.id == customer_id)
+                          .values(**values, updated_at=utcnow()))
+
+    # --- lines -------------------------------------------------------------------
+
+    def line(self, customer_id: int, extension: str) -> dict[str, Any] | None:
+        q = sa.select(lines).where(lines.c.customer_id == customer_id, lines.c.extension == extension)
+        return _row(self.conn.execute(q).first())
+
+    def lines_of_customer(self, customer_id: int) -> list[dict[str, Any]]:
+        q = sa.select(lines).where(lines.c.customer_id == customer_id).order_by(lines.c.extension)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def insert_line(self, values: Mapping[str, Any]) -> int:
+        now = utcnow()
+        result = self.conn.execute(lines.insert().values(**values, created_at=now, updated_at=now))
+        return int(result.inserted_primary_key[0])
+
+    def update_line(self, line_id: int, values: Mapping[str, Any]) -> None:
+        self.conn.execute(lines.update().where(lines.c.id == line_id).values(**values, updated_at=utcnow()))
+
+    def device_of_line(self, line_id: int) -> dict[str, Any] | None:
+        q = (sa.select(devices.c.mac, device_lines.c.position)
+             .join(device_lines, device_lines.c.device_id == devices.c.id)
+             .where(device_lines.c.line_id == line_id))
+        return _row(self.conn.execute(q).first())
+
+    # --- devices -----------------------------------------------------------------
+
+    def device(self, mac: str) -> dict[str, Any] | None:
+        row = _row(self.conn.execute(sa.select(devices).where(devices.c.mac == mac)).first())
+        if row:
+            row["last_seen_at"] = _as_utc(row["last_seen_at"])
+        return row
+
+    def insert_device(self, values: Mapping[str, Any]) -> int:
+        now = utcnow()
+        result = self.conn.execute(devices.insert().values(**values, created_at=now, updated_at=now))
+        return int(result.inserted_primary_key[0])
+
+    def update_device(self, device_id: int, values: Mapping[str, Any]) -> None:
+        self.conn.execute(devices.update().where(devices.c.id == device_id).values(**values, updated_at=utcnow()))
+
+    def device_lines(self, device_id: int) -> list[dict[str, Any]]:
+        """The device's lines in slot order, each with its position."""
+        q = (sa.select(lines, device_lines.c.position)
+             .join(device_lines, device_lines.c.line_id == lines.c.id)
+             .where(device_lines.c.device_id == device_id)
+             .order_by(device_lines.c.position))
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def set_device_lines(self, device_id: int, line_ids: Sequence[int]) -> None:
+        self.conn.execute(device_lines.delete().where(device_lines.c.device_id == device_id))
+        if line_ids:
+            self.conn.execute(device_lines.insert(), [
+                {"device_id": device_id, "position": i, "line_id": lid} for i, lid in enumerate(line_ids, 1)
+            ])
+
+    def devices_of_customer(self, customer_id: int) -> list[dict[str, Any]]:
+        q = sa.select(devices).where(devices.c.customer_id == customer_id).order_by(devices.c.mac)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def count_devices(self) -> int:
+        return int(self.conn.execute(sa.select(sa.func.count()).select_from(devices)).scalar_one())
+
+    def render_data(self, mac: str) -> tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]] | None:
+        """Device, its customer and its lines (with the customer of each line): what a render needs."""
+        device = self.device(mac)
+        if device is None:
+            return None
+        customer = self.customer_by_id(device["customer_id"]) if device["customer_id"] else None
+        return device, customer, self.device_lines(device["id"])
+
+    # --- events ------------------------------------------------------------------
+
+    def add_event(self, *, actor: str, action: str, summary: str, device_mac: str | None = None,
+                  customer_id: int | None = None, before: Any = None, after: Any = None) -> int:
+        result = self.conn.execute(events.insert().values(
+            at=utcnow(), actor=actor, action=action, summary=summary[:500], device_mac=device_mac,
+            customer_id=customer_id, before=before, after=after))
+        return int(result.inserted_primary_key[0])
+
+    def events_of_device(self, mac: str) -> list[dict[str, Any]]:
+        q = sa.select(events).where(events.c.device_mac == mac).order_by(events.c.id)
+        return [dict(r._mapping) | {"at": _as_utc(r.at)} for r in self.conn.execute(q)]
+
+    def last_event_id(self) -> int:
+        return int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(events.c.id), 0))).scalar_one())
+
+    def events_since(self, after_id: int, *, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Events with id > after_id, plus (``since``) every event newer than that time."""
+        cond = events.c.id > after_id
+        if since is not None:
+            cond = sa.or_(cond, events.c.at >= since)
+        q = sa.select(events.c.id, events.c.device_mac, events.c.customer_id, events.c.action).where(cond)
+        return [dict(r._mapping) for r in self.conn.execute(q.order_by(events.c.id))]
+
+    # --- what the phone-facing side records ---------------------------------------
+
+    def record_seen(self, seen: Iterable[Mapping[str, Any]]) -> None:
+        rows = list(seen)
+        if rows:
+            self.conn.execute(
+                devices.update().where(devices.c.mac == sa.bindparam("b_mac")).values(
+                    last_seen_at=sa.bindparam("b_at"), last_seen_ip=sa.bindparam("b_ip"),
+                    last_seen_user_agent=sa.bindparam("b_ua"),
+                    firmware=sa.func.coalesce(sa.bindparam("b_fw"), devices.c.firmware)),
+                [{"b_mac": r["mac"], "b_at": r["at"], "b_ip": r["ip"], "b_ua": r["user_agent"],
+                  "b_fw": r["firmware"]} for r in rows])
+
+    def record_downloads(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(downloads.insert(), list(rows))
+
+    def record_unknown(self, seen: Iterable[Mapping[str, Any]]) -> None:
+        for r in seen:
+            existing = self.conn.execute(
+                sa.select(unknown_devices.c.requests).where(unknown_devices.c.mac == r["mac"])).first()
+            values = {k: r[k] for k in ("vendor", "model", "ip", "user_agent", "last_file")}
+            if existing is None:
+                self.conn.execute(unknown_devices.insert().values(
+                    mac=r["mac"], first_seen_at=r["first_at"], last_seen_at=r["at"], requests=r["count"], **values))
+            else:
+                self.conn.execute(unknown_devices.update().where(unknown_devices.c.mac == r["mac"]).values(
+                    last_seen_at=r["at"], requests=unknown_devices.c.requests + r["count"],
+                    **{k: v for k, v in values.items() if v is not None}))
+
+    def list_unknown(self, *, since: datetime | None = None, known_excluded: bool = True) -> list[dict[str, Any]]:
+        q = sa.select(unknown_devices).order_by(unknown_devices.c.last_seen_at.desc())
+        if since is not None:
+            q = q.where(unknown_devices.c.last_seen_at >= since)
+        if known_excluded:
+            q = q.where(~sa.exists().where(devices.c.mac == unknown_devices.c.mac))
+        out = []
+        for r in self.conn.execute(q):
+            row = dict(r._mapping)
+            row["first_seen_at"] = _as_utc(row["first_seen_at"])
+            row["last_seen_at"] = _as_utc(row["last_seen_at"])
+            out.append(row)
+        return out
+
+    def downloads_of_device(self, mac: str) -> list[dict[str, Any]]:
+        q = sa.select(downloads).where(downloads.c.device_mac == mac).order_by(downloads.c.id)
+        return [dict(r._mapping) | {"at": _as_utc(r.at)} for r in self.conn.execute(q)]
+
+    def save_upload(self, mac: str, name: str, body: bytes) -> None:
+        self.conn.execute(uploads.delete().where(uploads.c.device_mac == mac, uploads.c.name == name))
+        self.conn.execute(uploads.insert().values(device_mac=mac, name=name, body=body, at=utcnow()))
+
+    def upload(self, mac: str, name: str) -> bytes | None:
+        q = sa.select(uploads.c.body).where(uploads.c.device_mac == mac, uploads.c.name == name)
+        row = self.conn.execute(q).first()
+        return bytes(row.body) if row else None

@@ -1,0 +1,95 @@
+"""The HTTP side: the application factory, health and metrics, and the phone route.
+
+The phone route is a thin adapter over :class:`provisioner.resolver.Resolver`;
+it adds only HTTP's own concerns (ETag/304, HEAD, PUT bodies, status codes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from . import keys, lifecycle
+from .errors import ProvisionerError
+from .resolver import Request
+from .settings import Settings
+
+log = structlog.get_logger("provisioner.web")
+
+routes = web.RouteTableDef()
+phone_routes = web.RouteTableDef()
+
+# Phones never need a body larger than this; Polycom uploads are bounded again per file.
+MAX_BODY = 4 * 1024 * 1024
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    try:
+        return await handler(request)
+    except ProvisionerError as exc:
+        return web.json_response(exc.to_dict(), status=exc.status)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    store = request.app[keys.STORE]
+    try:
+        await asyncio.to_thread(_ping, store)
+    except Exception:
+        log.exception("health_check_failed")
+        return web.json_response({"status": "error", "database": "unreachable"}, status=503)
+    return web.json_response({"status": "ok", "cached_files": request.app[keys.CACHE].size})
+
+
+def _ping(store) -> None:  # type: ignore[no-untyped-def]
+    with store.reading() as tx:
+        tx.last_event_id()
+
+
+@routes.get("/metrics")
+async def metrics(_request: web.Request) -> web.Response:
+    response = web.Response(body=generate_latest())
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    return response
+
+
+@phone_routes.route("GET", "/{path:.*}")
+@phone_routes.route("PUT", "/{path:.*}")
+async def phone_file(request: web.Request) -> web.StreamResponse:
+    body = await request.read() if request.method == "PUT" else None
+    reply = await request.app[keys.RESOLVER].resolve(Request(
+        path=request.match_info["path"],
+        client_ip=request.remote or "",
+        user_agent=request.headers.get("User-Agent"),
+        transport="http",
+        method=request.method,
+        body=body,
+    ))
+    keys.count(reply, "http")
+    if reply.status != 200:
+        return web.Response(status=reply.status, text=_REASONS.get(reply.status, "error") + "\n")
+    # A device's file holds passwords: no shared cache may keep it.
+    headers = {"Cache-Control": "no-store"}
+    if reply.etag:
+        headers["ETag"] = reply.etag
+        if reply.etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+    headers["Content-Type"] = reply.content_type
+    return web.Response(body=reply.body, headers=headers)
+
+
+_REASONS = {201: "stored", 403: "forbidden", 404: "not found", 405: "method not allowed",
+            413: "too large", 500: "server error"}
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[keys.SETTINGS] = settings
+    app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp])
+    app.add_routes(routes)
+    app.add_routes(phone_routes)  # last: it answers every other path
+    return app
