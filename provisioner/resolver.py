@@ -99,10 +99,11 @@ class Resolver:
         if not candidates:
             return Reply(404, "no-such-file")
         ua = vendors.parse_user_agent(req.user_agent)
-        per_device = [c for c in candidates if "mac" in c[2].groupdict()]
-        if per_device:
-            return await self._device_file(req, name, per_device, ua)
-        return self._common_file(req, name, candidates, ua)
+        # A fixed name (000000000000.cfg) wins over a per-device pattern it happens to fit.
+        common = [c for c in candidates if "mac" not in c[2].groupdict()]
+        if common:
+            return self._common_file(req, name, common, ua)
+        return await self._device_file(req, name, candidates, ua)
 
     async def _device_file(self, req: Request, name: str,
                            candidates: list[tuple[Vendor, ConfigFile, re.Match[str]]],

@@ -4,7 +4,7 @@ which win over the defaults. No default holds a secret."""
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -24,7 +24,7 @@ class Settings:
     upload_max_bytes: int = 1024 * 1024  # per phone upload (Polycom logs and overrides)
     sync_interval: float = 0.5  # seconds between checks for changes made elsewhere
     flush_interval: float = 1.0  # seconds between writes of last-seen, downloads, unknown devices
-    extra: dict[str, str] = field(default_factory=dict)
+    admin_token: str | None = None  # bearer token for /api/v1 until user accounts land; None: API off
 
     @property
     def templates_dir(self) -> Path:

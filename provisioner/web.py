@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import keys, lifecycle
+from . import api, keys, lifecycle
 from .errors import ProvisionerError
 from .resolver import Request
 from .settings import Settings
@@ -87,9 +87,10 @@ _REASONS = {201: "stored", 403: "forbidden", 404: "not found", 405: "method not 
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware, api.guard], client_max_size=MAX_BODY)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp])
     app.add_routes(routes)
+    api.setup(app)
     app.add_routes(phone_routes)  # last: it answers every other path
     return app

@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import functools
 import getpass
-import json
 import os
 from collections.abc import Callable
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import ProvisionerError
+from ..jsonable import dumps
 from ..store import Store
 
 
@@ -66,15 +65,7 @@ def actor() -> str:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    click.echo(dumps(data, indent=2))
 
 
 def _first_line(exc: Exception) -> str:

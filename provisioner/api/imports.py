@@ -1,0 +1,5 @@
+"""Spreadsheet imports over HTTP: upload -> plan -> apply."""
+
+from aiohttp import web
+
+routes = web.RouteTableDef()

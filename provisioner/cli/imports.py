@@ -1,0 +1,1 @@
+"""``provisioner import`` and ``provisioner export``."""

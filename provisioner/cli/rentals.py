@@ -1,0 +1,1 @@
+"""Rented-device lifecycle commands: terminate, swap, assign, return, charge, reports."""
