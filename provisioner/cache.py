@@ -61,6 +61,8 @@ class ConfigCache:
         self._devices: dict[str, DeviceEntry] = {}
         self._common: dict[tuple[str, str], Rendered] = {}
         self._loading: dict[str, asyncio.Future[DeviceEntry | None]] = {}
+        self._queued: list[str] = []
+        self._loader: asyncio.Task[None] | None = None
         self._generation = 0
         self._last_event_id: int | None = None
         self._recent_ids: dict[int, object] = {}
@@ -73,31 +75,41 @@ class ConfigCache:
         entry = self._devices.get(mac)
         if entry is not None:
             return entry
-        pending = self._loading.get(mac)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[DeviceEntry | None] = asyncio.get_running_loop().create_future()
-        self._loading[mac] = future
-        generation = self._generation
-        try:
-            entry = await asyncio.to_thread(self._load, mac)
-            if entry is not None and generation == self._generation:
-                self._devices[mac] = entry
-            future.set_result(entry)
-            return entry
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise it themselves
-            raise
-        finally:
-            del self._loading[mac]
+        future = self._loading.get(mac)
+        if future is None:
+            future = self._loading[mac] = asyncio.get_running_loop().create_future()
+            self._queued.append(mac)
+            if self._loader is None:
+                self._loader = asyncio.create_task(self._load_queued())
+        return await asyncio.shield(future)
 
-    def _load(self, mac: str) -> DeviceEntry | None:
+    async def _load_queued(self) -> None:
+        """Load every queued MAC, in batches: one store round trip serves a whole boot storm's misses."""
+        try:
+            await asyncio.sleep(0)  # let the requests already read off the sockets queue their MACs too
+            while self._queued:
+                macs, self._queued = self._queued, []
+                generation = self._generation
+                try:
+                    found = await asyncio.to_thread(self._load, macs)
+                except Exception as exc:
+                    for mac in macs:
+                        future = self._loading.pop(mac)
+                        future.set_exception(exc)
+                        future.exception()  # retrieved by each waiter; not "never retrieved"
+                    continue
+                for mac in macs:
+                    data = found.get(mac)
+                    entry = DeviceEntry(data=data, customer_code=data.customer_code) if data else None
+                    if entry is not None and generation == self._generation:
+                        self._devices[mac] = entry
+                    self._loading.pop(mac).set_result(entry)
+        finally:
+            self._loader = None
+
+    def _load(self, macs: list[str]) -> dict[str, DeviceData]:
         with self.store.reading() as tx:
-            data = services.device_data(tx, mac, ntp_server=self.ntp_server)
-        if data is None:
-            return None
-        return DeviceEntry(data=data, customer_code=data.customer_code)
+            return services.devices_data(tx, macs, ntp_server=self.ntp_server)
 
     def device_file(self, entry: DeviceEntry, spec: ConfigFile, name: str) -> Rendered:
         """The bytes of a per-device file; renders on the first request only."""

@@ -171,13 +171,19 @@ class Renderer:
         loader = jinja2.FileSystemLoader(paths)
         common = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+        self._chosen: dict[tuple[str, str | None, str, bool], jinja2.Template] = {}
         self._xml = jinja2.Environment(autoescape=True, **common)
         self._text = jinja2.Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
 
     def template_for(self, vendor: str, template: str, model: str | None, xml: bool) -> jinja2.Template:
-        env = self._xml if xml else self._text
-        names = ([f"{vendor}/{model}/{template}"] if model else []) + [f"{vendor}/{template}"]
-        return env.select_template(names)
+        # Remembered per (vendor, model, file): a miss on the model folder costs a stat per search path.
+        key = (vendor, model, template, xml)
+        found = self._chosen.get(key)
+        if found is None:
+            env = self._xml if xml else self._text
+            names = ([f"{vendor}/{model}/{template}"] if model else []) + [f"{vendor}/{template}"]
+            found = self._chosen[key] = env.select_template(names)
+        return found
 
     def render(self, vendor: str, template: str, context: Mapping[str, Any], xml: bool) -> bytes:
         try:
@@ -195,8 +201,10 @@ class Renderer:
 
     def clear(self) -> None:
         """Forget compiled templates (after a template file changed)."""
+        self._chosen.clear()
         for env in (self._xml, self._text):
-            env.cache.clear() if env.cache is not None else None
+            if env.cache is not None:
+                env.cache.clear()
 
 
 def _safe_message(exc: Exception) -> str:

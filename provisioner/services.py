@@ -407,10 +407,16 @@ DEPROVISIONED_STATES = frozenset({"in_stock", "return_due", "returned", "retired
 
 def device_data(tx: Tx, mac_: str, *, ntp_server: str) -> DeviceData | None:
     """The render input of one device, defaults applied; None for an unknown MAC."""
-    found = tx.render_data(mac_)
-    if found is None:
-        return None
-    device, customer, line_rows = found
+    return devices_data(tx, [mac_], ntp_server=ntp_server).get(mac_)
+
+
+def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, DeviceData]:
+    """The render input of each known MAC among ``macs`` (unknown ones are left out)."""
+    return {mac_: _device_data(*rows, ntp_server=ntp_server) for mac_, rows in tx.render_rows(macs).items()}
+
+
+def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
+                 line_rows: Sequence[Mapping[str, Any]], *, ntp_server: str) -> DeviceData:
     deprovisioned = customer is None or device["state"] in DEPROVISIONED_STATES
     accounts = []
     if not deprovisioned and customer is not None:
