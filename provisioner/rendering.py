@@ -155,6 +155,16 @@ def common_context(
 # --- templates ------------------------------------------------------------------
 
 
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _refuse_xml_illegal(value: Any) -> Any:
+    """XML 1.0 cannot carry most control characters; a phone's parser would reject the file."""
+    if isinstance(value, str) and _XML_ILLEGAL.search(value):
+        raise RenderError("a value holds a control character XML cannot carry")
+    return "" if value is None else value
+
+
 def _refuse_line_breaks(value: Any) -> Any:
     if isinstance(value, str) and (_LINE_BREAK.search(value) or _CONTROL.search(value)):
         raise RenderError("a value holds a line break or control character")
@@ -172,7 +182,7 @@ class Renderer:
         common = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
         self._chosen: dict[tuple[str, str | None, str, bool], jinja2.Template] = {}
-        self._xml = jinja2.Environment(autoescape=True, **common)
+        self._xml = jinja2.Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)
         self._text = jinja2.Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
 
     def template_for(self, vendor: str, template: str, model: str | None, xml: bool) -> jinja2.Template:

@@ -102,7 +102,7 @@ PHONES = {
               ("001565a1b2c3.boot", "y000000000000.boot", "y000000000108.cfg", "001565a1b2c3.cfg"),
               yealink_accounts),
         Phone("T31P", "805EC0A1B2C4", "Yealink SIP-T31P  124.86.0.40 805ec0a1b2c4",
-              ("805ec0a1b2c4.boot", "y000000000000.boot", "y000000000124.cfg", "805ec0a1b2c4.cfg"),
+              ("805ec0a1b2c4.boot", "y000000000000.boot", "y000000000123.cfg", "805ec0a1b2c4.cfg"),
               yealink_accounts),
     ],
     "snom": [
