@@ -41,9 +41,11 @@ class Activity:
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         at = utcnow()
+        before = self._seen.get(fetch.mac, {})
+        # A TFTP fetch carries no User-Agent: keep what the phone said over HTTP.
         self._seen[fetch.mac] = {"mac": fetch.mac, "at": at, "ip": fetch.ip,
-                                 "user_agent": (fetch.user_agent or "")[:400] or None,
-                                 "firmware": fetch.firmware}
+                                 "user_agent": (fetch.user_agent or "")[:400] or before.get("user_agent"),
+                                 "firmware": fetch.firmware or before.get("firmware")}
         if download:
             if len(self._downloads) >= MAX_PENDING:
                 self.dropped += 1

@@ -388,7 +388,7 @@ class Tx:
             self.conn.execute(
                 devices.update().where(devices.c.mac == sa.bindparam("b_mac")).values(
                     last_seen_at=sa.bindparam("b_at"), last_seen_ip=sa.bindparam("b_ip"),
-                    last_seen_user_agent=sa.bindparam("b_ua"),
+                    last_seen_user_agent=sa.func.coalesce(sa.bindparam("b_ua"), devices.c.last_seen_user_agent),
                     firmware=sa.func.coalesce(sa.bindparam("b_fw"), devices.c.firmware)),
                 [{"b_mac": r["mac"], "b_at": r["at"], "b_ip": r["ip"], "b_ua": r["user_agent"],
                   "b_fw": r["firmware"]} for r in rows])

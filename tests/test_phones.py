@@ -92,6 +92,9 @@ def grandstream_accounts(body: bytes) -> dict[int, dict[str, str]]:
     codes = {1: ("P271", "P3", "P35", "P36", "P34", "P47"), 2: ("P401", "P407", "P404", "P405", "P406", "P402")}
     accounts = {n: dict(zip(("enabled", "display_name", "user", "auth", "password", "server"),
                             (p[c] for c in cs))) for n, cs in codes.items()}
+    for account in accounts.values():  # P47 is host[:port]
+        account["server"], _, port = account["server"].partition(":")
+        account["port"] = port
     accounts[0] = {"url": p["P237"], "ntp": p["P30"], "mac": root.findtext("mac")}
     return accounts
 

@@ -1,0 +1,161 @@
+"""Polycom / Poly VVX phones running UC Software (shared/VENDORS.md, "Polycom").
+
+At boot a VVX reads a master file (``<mac>.cfg``, else ``000000000000.cfg``)
+whose ``CONFIG_FILES`` names the settings files to fetch next; ours is
+``<mac>-settings.cfg``. The phone uploads its own files (logs, ``-phone.cfg``,
+``-web.cfg``, call lists) with PUT and reads them back at the next boot.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
+
+XML = "application/xml"
+TEXT = "text/plain; charset=utf-8"
+SETTINGS_SUFFIX = "-settings.cfg"  # not -phone.cfg / -web.cfg: the phone writes those itself
+
+_MAC = r"(?P<mac>(?!0{12})[0-9a-f]{12})"
+
+# Registrations (SIP accounts) and line keys without expansion modules.
+MODELS = {
+    "VVX150": Caps(accounts=2, line_keys=2),
+    "VVX250": Caps(accounts=4, line_keys=4),
+    "VVX350": Caps(accounts=6, line_keys=6),
+    "VVX411": Caps(accounts=12, line_keys=12),
+    "VVX450": Caps(accounts=12, line_keys=12),
+    "VVX500": Caps(accounts=12, line_keys=12),
+    "VVX501": Caps(accounts=12, line_keys=12),
+    "VVX600": Caps(accounts=16, line_keys=16),
+    "VVX601": Caps(accounts=16, line_keys=16),
+}
+
+FILES = (
+    ConfigFile(r"000000000000\.cfg", FileKind.COMMON, "master.cfg", XML),
+    ConfigFile(_MAC + r"\.cfg", FileKind.DEVICE, "master.cfg", XML),
+    ConfigFile(_MAC + re.escape(SETTINGS_SUFFIX), FileKind.DEVICE, "settings.cfg", XML),
+    ConfigFile(_MAC + r"-(?:phone|web)\.cfg", FileKind.UPLOAD, content_type=XML),
+    ConfigFile(_MAC + r"-(?:calls|directory)\.xml", FileKind.UPLOAD, content_type=XML),
+    ConfigFile(_MAC + r"-(?:boot|app)\.log", FileKind.UPLOAD, content_type=TEXT),
+    ConfigFile(r"(?:000000000000|[0-9a-f]{12})-license\.cfg", FileKind.ABSENT),
+    ConfigFile(r"000000000000-directory\.xml", FileKind.ABSENT),
+    ConfigFile(r"(?:[\w.\-]+\.)?sip\.ld", FileKind.ABSENT),  # firmware: we do not serve it
+)
+
+_UA = re.compile(
+    r"FileTransport Polycom\w*-(?P<model>[A-Za-z]+_?\d+\w*)-UA/(?P<fw>[\d.]+)(?P<rest>.*)"
+)
+_MODEL = re.compile(
+    r"(?:poly(?:com)?[\s_\-]*(?:vvx|soundpointip|soundstationip)?[\s_\-]*)?"
+    r"(?P<family>vvx|spip|ssip|ccx)[\s_\-]*(?P<number>\d{3,4})",
+    re.IGNORECASE,
+)
+
+TRANSPORTS = {"udp": "UDPOnly", "tcp": "TCPOnly", "tls": "TLS"}
+LANGUAGES = {  # lcl.ml.lang
+    "de": "German_Germany",
+    "en": "English_United_States",
+    "en_gb": "English_United_Kingdom",
+    "es": "Spanish_Spain",
+    "fr": "French_France",
+    "it": "Italian_Italy",
+    "nl": "Dutch_Netherlands",
+    "pt": "Portuguese_Portugal",
+}
+SERVER_TYPES = {"ftp": "FTP", "tftp": "TFTP", "http": "HTTP", "https": "HTTPS", "ftps": "FTPS"}
+_PARAM = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)*")
+_POSIX_RULE = re.compile(r"M(\d{1,2})\.([1-5])\.([0-6])(?:/(\d{1,2}))?")
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def normalize_model(text: str) -> str | None:
+    """"VVX_350", "VVX 350", "vvx350", "PolycomVVX-VVX_350" -> "VVX350"."""
+    m = _MODEL.fullmatch(text.strip())
+    return f"{m['family'].upper()}{m['number']}" if m else None
+
+
+def parse_user_agent(header: str) -> UserAgent | None:
+    m = _UA.match(header.strip())
+    if not m:
+        return None
+    raw = m["model"]
+    model = normalize_model(raw) or raw.replace("_", "").upper()
+    # The updater (boot-time) reports its own version, not the application's.
+    firmware = None if "Type/Updater" in m["rest"] else m["fw"]
+    # No MAC in a Polycom User-Agent: the resolver takes it from the path.
+    return UserAgent(vendor="polycom", model=model, firmware=firmware)
+
+
+def _dst(posix: str) -> dict[str, dict[str, int]] | None:
+    """Start and stop of daylight saving time from a POSIX TZ rule, Polycom style."""
+    rules = _POSIX_RULE.findall(posix)
+    if len(rules) != 2:
+        return None
+    out = {}
+    for name, (month, week, weekday, hour) in zip(("start", "stop"), rules):
+        out[name] = {
+            "month": int(month),
+            "dayOfWeek": int(weekday) + 1,  # Polycom: 1 = Sunday
+            "lastInMonth": int(week == "5"),
+            "date": (int(week) - 1) * 7 + 1,  # first day the weekday may fall on
+            "time": int(hour or 2),
+        }
+    return out
+
+
+def _language(code: str) -> str | None:
+    key = code.strip().lower().replace("-", "_")
+    return LANGUAGES.get(key) or LANGUAGES.get(key.split("_")[0])
+
+
+def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, str]:
+    from ..rendering import RenderError  # late: rendering imports the vendors package
+
+    out: dict[str, str] = {}
+    for key, value in settings.items():
+        if not _PARAM.fullmatch(key):
+            raise RenderError(f"polycom setting name {key!r} is not a configuration parameter")
+        out[key] = "" if value is None else str(value)
+        if key.startswith("device.") and not key.endswith(".set"):
+            out["device.set"] = "1"  # device.* applies only with both switches on
+            out[f"{key}.set"] = "1"
+    texts = [v for a in accounts for v in vars(a).values() if isinstance(v, str)]
+    if any(_XML_INVALID.search(text) for text in texts + list(out.values())):
+        raise RenderError("a value holds a control character XML cannot carry")
+    return out
+
+
+def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
+    url = urlsplit(ctx["provisioning_url"])
+    tz = ctx["timezone"]
+    mac = ctx["mac_lower"]
+    by_slot = {account.index: account for account in ctx["accounts"]}
+    return {
+        "slots": [(n, by_slot.get(n)) for n in ctx["account_slots"]],
+        "config_files": (mac or "[PHONE_MAC_ADDRESS]") + SETTINGS_SUFFIX,
+        "transports": TRANSPORTS,
+        "gmt_offset": tz.std_offset,
+        "dst": _dst(tz.posix) if tz.has_dst else None,
+        "polycom_language": _language(ctx["language"]),
+        "prov_server_type": SERVER_TYPES.get(url.scheme.lower(), "HTTP"),
+        "prov_server_name": url._replace(netloc=url.netloc.rpartition("@")[2]).geturl(),
+        "prov_user": url.username,
+        "prov_password": url.password,
+        "overrides": _overrides(ctx["overrides"], ctx["accounts"]),
+    }
+
+
+VENDOR = Vendor(
+    name="polycom",
+    ouis=("0004F2", "64167F", "482567"),
+    files=FILES,
+    models=MODELS,
+    parse_user_agent=parse_user_agent,
+    normalize_model=normalize_model,
+    extend_context=extend_context,
+    resync_event="check-sync",
+)
