@@ -1,0 +1,97 @@
+"""PostgreSQL: the same schema by the same migrations, and two server nodes sharing one database.
+
+The test starts a real PostgreSQL server (initdb + pg_ctl from the machine's
+PostgreSQL packages, which .ci/run installs) in a temporary folder on a free port.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from provisioner import services
+from provisioner.store import Store, metadata
+from provisioner.web import create_app
+from tests.conftest import ACTOR, Running, add_customer, add_line
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return candidates[-1] if candidates else None
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.fail("PostgreSQL server binaries not found: .ci/run installs the postgresql package")
+    # Not under pytest's tmp folder: its parents are private to root, and the server runs as postgres.
+    root = Path(tempfile.mkdtemp(prefix="provisioner-pg-"))
+    data = root / "data"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run_as: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        user = pwd.getpwnam("postgres")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        run_as = ["runuser", "-u", "postgres", "--"]
+    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "prov", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
+                    f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off", "start"], check=True, capture_output=True)
+    try:
+        subprocess.run([*run_as, _pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U",
+                        "prov", "provisioner"], check=True, capture_output=True)
+        yield f"postgresql://prov@127.0.0.1:{port}/provisioner"
+    finally:
+        subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_store(postgres_url):
+    store = Store.open(Path("unused"), postgres_url)
+    with store.transaction() as tx:  # each test starts from empty tables
+        tx.conn.exec_driver_sql("TRUNCATE customers, lines, devices, device_lines, events, unknown_devices, "
+                                "downloads, uploads RESTART IDENTITY CASCADE")
+    yield store
+    store.close()
+
+
+def test_migrations_build_the_declared_schema_on_postgres(pg_store):
+    assert pg_store.engine.dialect.name == "postgresql"
+    with pg_store.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+async def test_two_nodes_share_one_database(pg_store, postgres_url, aiohttp_client, settings):
+    add_customer(pg_store)
+    add_line(pg_store, "ROSSI", "201", "Rossi & Figli <Reception>", "Pw-201!")
+    services.add_device(pg_store, ACTOR, "001565A1B2C3", model_="T46U", customer="ROSSI", lines=["201"])
+    nodes = []
+    for _ in range(2):
+        app = create_app(settings.__class__(**{**settings.__dict__, "database_url": postgres_url,
+                                               "tftp_port": None}))
+        nodes.append(Running(await aiohttp_client(app), app))
+    bodies = [await (await node.client.get("/001565a1b2c3.cfg")).text() for node in nodes]
+    assert bodies[0] == bodies[1]
+    assert "account.1.display_name = Rossi & Figli <Reception>" in bodies[0]
+    # A change written by a third process (here: another Store) reaches both nodes' caches.
+    services.update_line(pg_store, ACTOR, "ROSSI", "201", display_name="Front desk")
+    for node in nodes:
+        await node.sync()
+        assert "account.1.display_name = Front desk" in await (await node.client.get("/001565a1b2c3.cfg")).text()
