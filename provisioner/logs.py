@@ -27,4 +27,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
+                        format="%(name)s %(levelname)s %(message)s")
+    # tftpy's packet decoder logs every ERROR a client sends (phones abort after tsize with ERROR 8).
+    logging.getLogger("tftpy").setLevel(logging.CRITICAL)
