@@ -29,7 +29,7 @@ class RecordingLog:
         return lambda event, **kw: self.events.append((level, event, kw))
 
     def __getattr__(self, level: str) -> Callable[..., None]:
-        if level not in ("info", "warning", "error"):
+        if level not in ("debug", "info", "warning", "error"):
             raise AttributeError(level)
         return self._record(level)
 
