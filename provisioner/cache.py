@@ -74,7 +74,10 @@ class ConfigCache:
     async def device(self, mac: str) -> DeviceEntry | None:
         entry = self._devices.get(mac)
         if entry is not None:
-            return entry
+            until = entry.data.valid_until
+            if until is None or utcnow() < until:
+                return entry
+            del self._devices[mac]  # its files change at a known instant (a contract end): load again
         future = self._loading.get(mac)
         if future is None:
             future = self._loading[mac] = asyncio.get_running_loop().create_future()

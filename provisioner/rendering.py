@@ -16,6 +16,7 @@ import re
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,8 @@ class DeviceData:
     accounts: tuple[Account, ...]
     deprovisioned: bool = False
     settings: Mapping[str, str] = field(default_factory=dict)
+    # The instant (UTC) these data stop being true without any write (a contract end): load again after.
+    valid_until: datetime | None = None
 
 
 # Variables a device's ``settings`` may override by name; any other key is a

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from . import timezones, vendors
+from . import rentals, timezones, vendors
 from .errors import Conflict, Invalid, NotFound
 from .macs import InvalidMAC, parse_mac
 from .rendering import Account, DeviceData
@@ -149,7 +149,7 @@ def public(row: Mapping[str, Any] | None, *fields: str) -> dict[str, Any] | None
         if key in _SECRET_FIELDS or key in ("created_at", "updated_at", "id"):
             continue
         value = row.get(key)
-        out[key] = value.isoformat() if isinstance(value, datetime) else value
+        out[key] = value.isoformat() if isinstance(value, (datetime, date)) else value
     return out
 
 
@@ -402,7 +402,7 @@ def unknown_devices(store: Store, since: datetime | None = None) -> list[dict[st
 
 # --- what a render needs -------------------------------------------------------------
 
-DEPROVISIONED_STATES = frozenset({"in_stock", "return_due", "returned", "retired"})
+DEPROVISIONED_STATES = frozenset({"in_stock", "return_due", "returned", "retired", "charged"})
 
 
 def device_data(tx: Tx, mac_: str, *, ntp_server: str) -> DeviceData | None:
@@ -417,7 +417,11 @@ def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, D
 
 def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
                  line_rows: Sequence[Mapping[str, Any]], *, ntp_server: str) -> DeviceData:
-    deprovisioned = customer is None or device["state"] in DEPROVISIONED_STATES
+    # From the start of its contract end date (provider's time zone) a customer's phones get no
+    # credentials; until then the rendered files are valid only up to that instant (the cache reloads).
+    service_ends = rentals.service_ends_at(customer.get("contract_end")) if customer is not None else None
+    contract_over = service_ends is not None and service_ends <= rentals.now()
+    deprovisioned = customer is None or device["state"] in DEPROVISIONED_STATES or contract_over
     accounts = []
     if not deprovisioned and customer is not None:
         for slot, row in enumerate(line_rows, 1):
@@ -445,4 +449,5 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
         accounts=tuple(accounts),
         deprovisioned=deprovisioned,
         settings=dict(device["settings"] or {}),
+        valid_until=None if deprovisioned else service_ends,
     )

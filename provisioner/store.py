@@ -37,6 +37,12 @@ customers = sa.Table(
     sa.Column("ntp_server", sa.String(255)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The rental contract (provisioner.rentals): lines stop from contract_end on; NULL terms follow
+    # the provider's default return policy.
+    sa.Column("contract_end", sa.Date),
+    sa.Column("return_window_days", sa.Integer),
+    sa.Column("late_charge", sa.String(16)),
+    sa.Column("penalty_per_day_cents", sa.Integer),
 )
 
 lines = sa.Table(
@@ -76,6 +82,11 @@ devices = sa.Table(
     sa.Column("firmware", sa.String(64)),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # A rented device awaiting return (provisioner.rentals): since when, why, and what was billed.
+    sa.Column("due_from", sa.Date),
+    sa.Column("due_reason", sa.String(16)),
+    sa.Column("charged_cents", sa.Integer),
+    sa.Column("charged_on", sa.Date),
 )
 
 device_lines = sa.Table(
@@ -133,6 +144,27 @@ uploads = sa.Table(
     sa.Column("name", sa.String(128), primary_key=True),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# The provider's default return policy: one row (id 1); none means the built-in default.
+rental_defaults = sa.Table(
+    "rental_defaults",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("window_days", sa.Integer, nullable=False),
+    sa.Column("late_charge", sa.String(16), nullable=False),
+    sa.Column("penalty_per_day_cents", sa.Integer),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# What a device not returned costs, per model; vendor and model "*" is the fallback for any other.
+replacement_costs = sa.Table(
+    "replacement_costs",
+    metadata,
+    sa.Column("vendor", sa.String(32), primary_key=True),
+    sa.Column("model", sa.String(32), primary_key=True),
+    sa.Column("cost_cents", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
 # (device, its customer or None, its lines in slot order)
@@ -379,6 +411,48 @@ class Tx:
             cond = sa.or_(cond, events.c.at >= since)
         q = sa.select(events.c.id, events.c.device_mac, events.c.customer_id, events.c.action).where(cond)
         return [dict(r._mapping) for r in self.conn.execute(q.order_by(events.c.id))]
+
+    # --- rentals (provisioner.rental_services) -------------------------------------
+
+    def device_for_update(self, mac: str) -> dict[str, Any] | None:
+        """The device row, locked until the transaction ends (PostgreSQL; SQLite writers are serial)."""
+        return _row(self.conn.execute(sa.select(devices).where(devices.c.mac == mac).with_for_update()).first())
+
+    def rental_defaults(self) -> dict[str, Any] | None:
+        return _row(self.conn.execute(sa.select(rental_defaults).where(rental_defaults.c.id == 1)).first())
+
+    def save_rental_defaults(self, values: Mapping[str, Any]) -> None:
+        if self.rental_defaults() is None:
+            self.conn.execute(rental_defaults.insert().values(id=1, **values, updated_at=utcnow()))
+        else:
+            self.conn.execute(rental_defaults.update().where(rental_defaults.c.id == 1)
+                              .values(**values, updated_at=utcnow()))
+
+    def replacement_costs(self) -> list[dict[str, Any]]:
+        q = sa.select(replacement_costs).order_by(replacement_costs.c.vendor, replacement_costs.c.model)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def set_replacement_cost(self, vendor: str, model: str, cents: int) -> None:
+        where = (replacement_costs.c.vendor == vendor, replacement_costs.c.model == model)
+        if self.conn.execute(sa.select(replacement_costs.c.model).where(*where)).first() is None:
+            self.conn.execute(replacement_costs.insert().values(vendor=vendor, model=model, cost_cents=cents,
+                                                                updated_at=utcnow()))
+        else:
+            self.conn.execute(replacement_costs.update().where(*where).values(cost_cents=cents,
+                                                                              updated_at=utcnow()))
+
+    def rented_out(self, customer_id: int | None = None) -> list[dict[str, Any]]:
+        """Rented devices a customer holds (deployed, return_due, charged), each with its customer's
+        ``customer_code``, ``customer_name``, ``contract_end`` and policy terms."""
+        q = (sa.select(devices, customers.c.code.label("customer_code"), customers.c.name.label("customer_name"),
+                       customers.c.contract_end, customers.c.return_window_days, customers.c.late_charge,
+                       customers.c.penalty_per_day_cents)
+             .join(customers, customers.c.id == devices.c.customer_id)
+             .where(devices.c.ownership == "rental", devices.c.state.in_(("deployed", "return_due", "charged")))
+             .order_by(customers.c.code, devices.c.mac))
+        if customer_id is not None:
+            q = q.where(devices.c.customer_id == customer_id)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
 
     # --- what the phone-facing side records ---------------------------------------
 

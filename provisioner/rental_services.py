@@ -1,0 +1,595 @@
+"""The rented-device lifecycle on the store: terminate, swap, assign, return, charge, reports.
+
+The rules (states, dates, money) are :mod:`provisioner.rentals`; this module
+applies them in one transaction per operation, validating the state *inside*
+the transaction (writers are serial on SQLite, rows are locked on PostgreSQL),
+so two concurrent swaps of one device cannot both succeed. Every change appends
+audit events with ``device_mac`` and ``customer_id`` set: they are the device's
+history and what tells every config cache to drop the device's files.
+
+Effective state. A termination stores only the customer's ``contract_end``. A
+``deployed`` rented device of that customer *is* ``return_due`` from that date
+on (derived in :func:`rentals.standing`), and the phone-facing side stops
+serving its lines from the start of that date in Europe/Rome
+(:func:`services.device_data`), so a termination dated in the future needs no
+job to take effect. Its devices keep their lines until their return is
+recorded, so ``--cancel`` before the date restores everything as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from . import rentals, services, vendors
+from .errors import Conflict, Invalid, NotFound
+from .rentals import Policy
+from .store import Store, Tx
+
+REPORTS = ("due", "overdue", "charged")
+DEFAULT_COST = ("*", "*")
+
+
+# --- reading helpers -----------------------------------------------------------------
+
+
+def _today() -> date:
+    return rentals.today()
+
+
+def _past_date(value: Any, field: str = "on") -> date:
+    """A date an event happened on: given or today, never in the future."""
+    if value in (None, ""):
+        return _today()
+    day = rentals.parse_date(value, field)
+    if day > _today():
+        raise Invalid(f"{field} {day.isoformat()} is in the future: record it on the day it happens",
+                      field=field)
+    return day
+
+
+def default_policy(tx: Tx) -> Policy:
+    row = tx.rental_defaults()
+    if row is None:
+        return Policy()
+    return Policy(row["window_days"], row["late_charge"], rentals.from_cents(row["penalty_per_day_cents"]))
+
+
+def policy_of(tx: Tx, customer: Mapping[str, Any], default: Policy | None = None) -> Policy:
+    return rentals.merge_policy(default or default_policy(tx), customer["return_window_days"],
+                                customer["late_charge"], rentals.from_cents(customer["penalty_per_day_cents"]))
+
+
+def _costs(tx: Tx) -> dict[tuple[str, str], Decimal]:
+    return {(r["vendor"], r["model"]): rentals.from_cents(r["cost_cents"]) for r in tx.replacement_costs()}  # type: ignore[misc]
+
+
+def _cost(costs: Mapping[tuple[str, str], Decimal], vendor: str, model: str) -> Decimal | None:
+    return costs.get((vendor, model), costs.get(DEFAULT_COST))
+
+
+def _customer(tx: Tx, code: Any) -> dict[str, Any]:
+    row = tx.customer_by_code(str(code or "").strip())
+    if row is None:
+        raise NotFound(f"no customer {code!r}", field="customer")
+    return row
+
+
+def _device(tx: Tx, mac: Any, field: str = "mac") -> dict[str, Any]:
+    canonical = services.mac(mac, field)
+    row = tx.device_for_update(canonical)
+    if row is None:
+        raise NotFound(f"no device with MAC {canonical}", field=field)
+    return row
+
+
+def _holder(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any] | None:
+    return tx.customer_by_id(device["customer_id"]) if device["customer_id"] is not None else None
+
+
+def _standing(tx: Tx, device: Mapping[str, Any], customer: Mapping[str, Any] | None, as_of: date,
+              policy: Policy | None = None) -> rentals.Standing:
+    return rentals.standing(
+        state=device["state"], ownership=device["ownership"],
+        contract_end=customer["contract_end"] if customer else None,
+        due_from=device["due_from"], due_reason=device["due_reason"],
+        charged=rentals.from_cents(device["charged_cents"]),
+        policy=policy or (policy_of(tx, customer) if customer else default_policy(tx)),
+        replacement_cost=_cost(_costs(tx), device["vendor"], device["model"]), as_of=as_of)
+
+
+def _snapshot(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any]:
+    """services.device_snapshot plus the rental fields: no secrets, JSON-friendly."""
+    snap = services.device_snapshot(tx, device)
+    snap["due_from"] = device["due_from"].isoformat() if device["due_from"] else None
+    snap["due_reason"] = device["due_reason"]
+    snap["charged"] = str(rentals.from_cents(device["charged_cents"])) if device["charged_cents"] else None
+    return snap
+
+
+def _reload(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any]:
+    row = tx.device(device["mac"])
+    assert row is not None
+    return row
+
+
+def _rental_only(device: Mapping[str, Any], what: str) -> None:
+    if device["ownership"] != rentals.RENTAL:
+        raise Conflict(f"device {device['mac']} is customer-owned: it takes no part in returns, so it cannot "
+                       f"be {what}", field="mac")
+
+
+# --- policy and costs ----------------------------------------------------------------
+
+
+def _terms(window_days: Any, charge: Any, penalty_per_day: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if window_days is not None:
+        values["window_days"] = rentals.window_days(window_days)
+    if charge is not None:
+        values["charge"] = services.choice(charge, rentals.CHARGE_MODES, "charge")
+    if penalty_per_day is not None:
+        values["penalty_per_day"] = rentals.parse_amount(penalty_per_day, "penalty_per_day")
+    return values
+
+
+def set_default_policy(store: Store, actor: str, *, window_days: Any = None, charge: Any = None,
+                       penalty_per_day: Any = None) -> Policy:
+    """Change the provider's default return policy (what customers without terms of their own follow)."""
+    terms = _terms(window_days, charge, penalty_per_day)
+    with store.transaction() as tx:
+        before = default_policy(tx)
+        after = Policy(**{**before.as_dict(), "penalty_per_day": before.penalty_per_day, **terms})
+        for customer in tx.list_customers():
+            try:
+                policy_of(tx, customer, after)
+            except Invalid as exc:
+                raise Invalid(f"customer {customer['code']} would be left with no valid policy: {exc.message}",
+                              field=exc.field) from None
+        tx.save_rental_defaults({"window_days": after.window_days, "late_charge": after.charge,
+                                 "penalty_per_day_cents": _cents_or_none(after.penalty_per_day)})
+        tx.add_event(actor=actor, action="rentals.policy", summary=f"default return policy: {after.describe()}",
+                     before=before.as_dict(), after=after.as_dict())
+        return after
+
+
+def _cents_or_none(amount: Decimal | None) -> int | None:
+    return None if amount is None else rentals.to_cents(amount)
+
+
+def customer_policy(store: Store, code: str) -> dict[str, Any]:
+    with store.reading() as tx:
+        return _policy_view(tx, _customer(tx, code))
+
+
+def _policy_view(tx: Tx, customer: Mapping[str, Any]) -> dict[str, Any]:
+    policy = policy_of(tx, customer)
+    own = {"window_days": customer["return_window_days"], "charge": customer["late_charge"],
+           "penalty_per_day": (str(rentals.from_cents(customer["penalty_per_day_cents"]))
+                               if customer["penalty_per_day_cents"] is not None else None)}
+    return {"customer": customer["code"], **policy.as_dict(), "description": policy.describe(),
+            "own_terms": {k: v for k, v in own.items() if v is not None},
+            "contract_end": customer["contract_end"]}
+
+
+def set_customer_policy(store: Store, actor: str, code: str, *, window_days: Any = None, charge: Any = None,
+                        penalty_per_day: Any = None, reset: bool = False) -> dict[str, Any]:
+    """Set a customer's own return terms (each one given), or ``reset`` them to the provider default."""
+    terms = _terms(window_days, charge, penalty_per_day)
+    if reset and terms:
+        raise Invalid("give either new terms or --default, not both", field="default")
+    if not reset and not terms:
+        raise Invalid("nothing to change: give --window-days, --charge or --penalty-per-day (or --default)",
+                      field="policy")
+    with store.transaction() as tx:
+        customer = _customer(tx, code)
+        before = _policy_view(tx, customer)
+        if reset:
+            values: dict[str, Any] = {"return_window_days": None, "late_charge": None, "penalty_per_day_cents": None}
+        else:
+            values = {}
+            if "window_days" in terms:
+                values["return_window_days"] = terms["window_days"]
+            if "charge" in terms:
+                values["late_charge"] = terms["charge"]
+            if "penalty_per_day" in terms:
+                values["penalty_per_day_cents"] = rentals.to_cents(terms["penalty_per_day"])
+        policy_of(tx, {**customer, **values})  # refuses a policy that does not hold together
+        tx.update_customer(customer["id"], values)
+        after = _policy_view(tx, tx.customer_by_id(customer["id"]))  # type: ignore[arg-type]
+        tx.add_event(actor=actor, action="customer.policy", customer_id=customer["id"],
+                     summary=f"return policy of {customer['code']}: {after['description']}",
+                     before=_jsonable(before), after=_jsonable(after))
+        return after
+
+
+def _jsonable(view: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in view.items()}
+
+
+def _cost_key(model: Any, vendor: Any = None) -> tuple[str, str]:
+    name = services.text(model, "model", max_len=64)
+    if name is not None and name.lower() in ("default", "*"):
+        return DEFAULT_COST
+    return services.model(name, str(vendor).lower() if vendor else None)
+
+
+def set_cost(store: Store, actor: str, model: Any, amount: Any, *, vendor: Any = None) -> dict[str, Any]:
+    """The replacement cost of a model (``default``: of every model without its own)."""
+    key = _cost_key(model, vendor)
+    cost = rentals.parse_amount(amount, "cost")
+    with store.transaction() as tx:
+        before = _costs(tx).get(key)
+        tx.set_replacement_cost(*key, rentals.to_cents(cost))
+        label = "default" if key == DEFAULT_COST else f"{key[0]} {key[1]}"
+        tx.add_event(actor=actor, action="rentals.cost", summary=f"replacement cost of {label}: {rentals.eur(cost)}",
+                     before={"cost": str(before)} if before is not None else None, after={"cost": str(cost)})
+    return {"vendor": key[0], "model": key[1], "cost": cost}
+
+
+def costs(store: Store) -> list[dict[str, Any]]:
+    with store.reading() as tx:
+        return [{"vendor": v, "model": m, "cost": c} for (v, m), c in sorted(_costs(tx).items())]
+
+
+# --- contract end --------------------------------------------------------------------
+
+
+def terminate(store: Store, actor: str, code: str, on: Any) -> dict[str, Any]:
+    """End CUSTOMER's contract on ``on``: from that day its phones get no credentials and its rented
+    devices are return_due, each with its deadline. A date not yet reached can be moved or cancelled."""
+    end = rentals.parse_date(on, "on")
+    today = _today()
+    with store.transaction() as tx:
+        customer = _customer(tx, code)
+        previous = customer["contract_end"]
+        if rentals.contract_ended(previous, today):
+            raise Conflict(f"the contract of {customer['code']} already ended on {previous.isoformat()}",
+                           field="customer")
+        tx.update_customer(customer["id"], {"contract_end": end})
+        policy = policy_of(tx, customer)
+        affected = []
+        for device in tx.devices_of_customer(customer["id"]):
+            if device["state"] != rentals.DEPLOYED:
+                continue  # already awaiting return (swapped out, unassigned) or charged: its own deadline holds
+            entry: dict[str, Any] = {"mac": device["mac"], "model": device["model"],
+                                     "ownership": device["ownership"], "deadline": None}
+            if device["ownership"] == rentals.RENTAL:
+                rentals.transition(rentals.DEPLOYED, "contract_end", device["mac"])
+                entry["deadline"] = rentals.deadline(end, policy.window_days)
+                what = f"return due by {entry['deadline'].isoformat()}"
+            else:
+                what = "customer-owned, no return"
+            affected.append(entry)
+            snap = _snapshot(tx, device)
+            tx.add_event(actor=actor, action="device.contract_ended", device_mac=device["mac"],
+                         customer_id=customer["id"],
+                         summary=f"contract of {customer['code']} ends {end.isoformat()}: lines stop, {what}",
+                         before=snap, after={**snap, "contract_end": end.isoformat(),
+                                             "return_deadline": _iso(entry["deadline"])})
+        tx.add_event(actor=actor, action="customer.terminated", customer_id=customer["id"],
+                     summary=f"contract of {customer['code']} ends {end.isoformat()} "
+                             f"({len(affected)} devices stop; {policy.describe()})",
+                     before={"contract_end": _iso(previous)},
+                     after={"contract_end": end.isoformat(), "policy": policy.as_dict(),
+                            "devices": [{**e, "deadline": _iso(e["deadline"])} for e in affected]})
+        return {"customer": customer["code"], "contract_end": end, "effective": end <= today,
+                "policy": policy.as_dict(), "devices": affected}
+
+
+def cancel_termination(store: Store, actor: str, code: str) -> dict[str, Any]:
+    """Undo a termination whose date has not come yet."""
+    today = _today()
+    with store.transaction() as tx:
+        customer = _customer(tx, code)
+        end = customer["contract_end"]
+        if end is None:
+            raise Conflict(f"customer {customer['code']} has no termination to cancel", field="customer")
+        if rentals.contract_ended(end, today):
+            raise Conflict(f"the contract of {customer['code']} ended on {end.isoformat()}: a termination can "
+                           f"only be cancelled before its date", field="customer")
+        tx.update_customer(customer["id"], {"contract_end": None})
+        macs = []
+        for device in tx.devices_of_customer(customer["id"]):
+            if device["state"] == rentals.DEPLOYED:
+                macs.append(device["mac"])
+                tx.add_event(actor=actor, action="device.contract_end_cancelled", device_mac=device["mac"],
+                             customer_id=customer["id"],
+                             summary=f"termination of {customer['code']} on {end.isoformat()} cancelled: "
+                                     f"lines stay", before={"contract_end": end.isoformat()},
+                             after={"contract_end": None})
+        tx.add_event(actor=actor, action="customer.termination_cancelled", customer_id=customer["id"],
+                     summary=f"termination of {customer['code']} on {end.isoformat()} cancelled",
+                     before={"contract_end": end.isoformat()}, after={"contract_end": None, "devices": macs})
+        return {"customer": customer["code"], "cancelled": end, "devices": macs}
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+# --- assign, unassign, swap ------------------------------------------------------------
+
+
+def _check_accounts(device: Mapping[str, Any], count: int) -> None:
+    caps = vendors.get(device["vendor"]).caps(device["model"])
+    if count > caps.accounts:
+        raise Invalid(f"{device['model']} has {caps.accounts} SIP accounts; {count} lines given", field="line")
+
+
+def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[str] = ()) -> dict[str, Any]:
+    """Deploy MAC to CUSTOMER with ``lines`` in this order (replacing its lines if already there)."""
+    if not customer:
+        raise Invalid("a customer is required (--customer)", field="customer")
+    today = _today()
+    with store.transaction() as tx:
+        device = _device(tx, mac)
+        target = _customer(tx, customer)
+        holder = _holder(tx, device)
+        if rentals.contract_ended(target["contract_end"], today):
+            raise Conflict(f"the contract of {target['code']} ended on {target['contract_end'].isoformat()}: "
+                           f"it cannot take devices", field="customer")
+        if holder is not None and holder["id"] != target["id"]:
+            if device["ownership"] == rentals.OWNED:
+                raise Conflict(f"device {device['mac']} is owned by customer {holder['code']}", field="mac")
+            raise Conflict(f"device {device['mac']} is {device['state']} with customer {holder['code']}: "
+                           f"record its return before assigning it elsewhere", field="mac")
+        state = rentals.effective_state(device["state"], device["ownership"],
+                                        holder["contract_end"] if holder else None, today)
+        new_state = rentals.transition(state, "assign", device["mac"])
+        _check_accounts(device, len(lines))
+        line_ids = services.resolve_lines(tx, target, list(lines), device["id"])
+        before = _snapshot(tx, device)
+        tx.update_device(device["id"], {"customer_id": target["id"], "state": new_state, "due_from": None,
+                                        "due_reason": None})
+        tx.set_device_lines(device["id"], line_ids)
+        after_row = _reload(tx, device)
+        after = _snapshot(tx, after_row)
+        tx.add_event(actor=actor, action="device.assigned", device_mac=device["mac"], customer_id=target["id"],
+                     summary=f"device {device['mac']} assigned to {target['code']}, lines "
+                             f"{', '.join(after['lines']) or 'none'}", before=before, after=after)
+        return after
+
+
+def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, Any]:
+    """Take MAC's lines off. A rented device becomes return_due (from ``on``, default today);
+    a customer-owned one stays with its owner, without lines."""
+    day = _past_date(on)
+    today = _today()
+    with store.transaction() as tx:
+        device = _device(tx, mac)
+        holder = _holder(tx, device)
+        state = rentals.effective_state(device["state"], device["ownership"],
+                                        holder["contract_end"] if holder else None, today)
+        if holder is None:
+            raise Conflict(f"device {device['mac']} is {state}: it is not assigned to anyone", field="mac")
+        before = _snapshot(tx, device)
+        values: dict[str, Any] = {}
+        if device["ownership"] == rentals.RENTAL:
+            values = {"state": rentals.transition(state, "unassign", device["mac"]), "due_from": day,
+                      "due_reason": rentals.UNASSIGN}
+        tx.set_device_lines(device["id"], [])
+        if values:
+            tx.update_device(device["id"], values)
+        after_row = _reload(tx, device)
+        result = _snapshot(tx, after_row)
+        deadline = None
+        if device["ownership"] == rentals.RENTAL:
+            deadline = rentals.deadline(day, policy_of(tx, holder).window_days)
+            what = f"return due by {deadline.isoformat()}"
+        else:
+            what = "customer-owned, stays with its owner"
+        tx.add_event(actor=actor, action="device.unassigned", device_mac=device["mac"], customer_id=holder["id"],
+                     summary=f"device {device['mac']} unassigned from {holder['code']}: {what}",
+                     before=before, after={**result, "return_deadline": _iso(deadline)})
+        return {**result, "return_deadline": deadline}
+
+
+def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = None, serial: Any = None,
+         on: Any = None) -> dict[str, Any]:
+    """Move every line of OLD to NEW, in the same order, in one transaction. NEW comes from stock, or is
+    created (with OLD's model unless ``model``). A rented OLD becomes return_due (RMA) from ``on``."""
+    old_canonical = services.mac(old_mac, "old_mac")
+    new_canonical = services.mac(new_mac, "new_mac")
+    if old_canonical == new_canonical:
+        raise Invalid("the old and the new device are the same MAC", field="new_mac")
+    day = _past_date(on)
+    today = _today()
+    serial_ = services.text(serial, "serial", required=False, max_len=64)
+    wanted = services.model(model) if model else None
+    with store.transaction() as tx:
+        old = _device(tx, old_canonical, "old_mac")
+        holder = _holder(tx, old)
+        old_state = rentals.effective_state(old["state"], old["ownership"],
+                                            holder["contract_end"] if holder else None, today)
+        if old["ownership"] == rentals.RENTAL:
+            rentals.transition(old_state, "swap_out", old["mac"])
+        if holder is None:
+            raise Conflict(f"cannot swap {old['mac']}: it is not assigned to a customer", field="old_mac")
+        if rentals.contract_ended(holder["contract_end"], today):
+            raise Conflict(f"cannot swap {old['mac']}: the contract of {holder['code']} ended on "
+                           f"{holder['contract_end'].isoformat()}", field="old_mac")
+        if old_state != rentals.DEPLOYED:
+            raise Conflict(f"cannot swap {old['mac']}: it is {old_state}, not deployed", field="old_mac")
+        new = tx.device_for_update(new_canonical)
+        created = new is None
+        if new is None:
+            vendor_name, model_key = wanted or (old["vendor"], old["model"])
+            tx.insert_device({"mac": new_canonical, "vendor": vendor_name, "model": model_key, "serial": serial_,
+                              "ownership": rentals.RENTAL, "state": rentals.IN_STOCK, "settings": {}})
+            new = tx.device(new_canonical)
+            assert new is not None
+            new_before = None
+        else:
+            if wanted and wanted != (new["vendor"], new["model"]):
+                raise Invalid(f"device {new['mac']} is a {new['vendor']} {new['model']}, not {wanted[1]}",
+                              field="model")
+            rentals.transition(new["state"], "swap_in", new["mac"])
+            if new["ownership"] != rentals.RENTAL:
+                raise Conflict(f"device {new['mac']} is customer-owned: a replacement must come from the "
+                               f"provider's stock", field="new_mac")
+            new_before = _snapshot(tx, new)
+        line_rows = tx.device_lines(old["id"])
+        _check_accounts(new, len(line_rows))
+        old_before = _snapshot(tx, old)
+        tx.set_device_lines(old["id"], [])
+        tx.set_device_lines(new["id"], [row["id"] for row in line_rows])
+        new_values: dict[str, Any] = {"customer_id": holder["id"], "state": rentals.DEPLOYED, "due_from": None,
+                                      "due_reason": None}
+        if serial_ and not created:
+            new_values["serial"] = serial_
+        if new["vendor"] == old["vendor"] and not new["settings"] and old["settings"]:
+            new_values["settings"] = dict(old["settings"])  # same vendor: its per-phone overrides follow
+        tx.update_device(new["id"], new_values)
+        deadline = None
+        if old["ownership"] == rentals.RENTAL:
+            tx.update_device(old["id"], {"state": rentals.RETURN_DUE, "due_from": day, "due_reason": rentals.SWAP})
+            deadline = rentals.deadline(day, policy_of(tx, holder).window_days)
+        old_after = _snapshot(tx, _reload(tx, old))
+        new_after = _snapshot(tx, _reload(tx, new))
+        extensions = ", ".join(row["extension"] for row in line_rows) or "none"
+        tx.add_event(actor=actor, action="device.swapped", device_mac=old["mac"], customer_id=holder["id"],
+                     summary=f"device {old['mac']} swapped for {new['mac']} at {holder['code']} (lines {extensions})"
+                             + (f": return due by {deadline.isoformat()}" if deadline else ""),
+                     before=old_before, after={**old_after, "replaced_by": new["mac"],
+                                               "return_deadline": _iso(deadline)})
+        tx.add_event(actor=actor, action="device.swapped_in", device_mac=new["mac"], customer_id=holder["id"],
+                     summary=f"device {new['mac']} ({new['model']}{', new' if created else ', from stock'}) "
+                             f"replaces {old['mac']} at {holder['code']} (lines {extensions})",
+                     before=new_before, after={**new_after, "replaces": old["mac"]})
+        return {"old": old_after, "new": new_after, "created": created, "return_deadline": deadline}
+
+
+# --- returns and charges -----------------------------------------------------------------
+
+
+def return_device(store: Store, actor: str, mac: Any, *, on: Any = None, condition: Any = "ok") -> dict[str, Any]:
+    """Record that MAC came back on ``on``: ``ok`` puts it in stock, ``faulty`` retires it."""
+    day = _past_date(on)
+    cond = services.choice(condition or "ok", rentals.CONDITIONS, "condition")
+    today = _today()
+    with store.transaction() as tx:
+        device = _device(tx, mac)
+        _rental_only(device, "returned")
+        holder = _holder(tx, device)
+        state = rentals.effective_state(device["state"], device["ownership"],
+                                        holder["contract_end"] if holder else None, today)
+        returned = rentals.transition(state, "return", device["mac"])
+        final = rentals.transition(returned, "restock" if cond == "ok" else "retire", device["mac"])
+        policy = policy_of(tx, holder) if holder else default_policy(tx)
+        standing = _standing(tx, device, holder, max(day, today), policy)
+        late = rentals.days_late(standing.deadline, day) if standing.deadline else 0
+        penalty = policy.owed(late, None, returned=True) if late else Decimal("0.00")
+        before = _snapshot(tx, device)
+        tx.set_device_lines(device["id"], [])
+        tx.update_device(device["id"], {"state": final, "customer_id": None, "due_from": None, "due_reason": None,
+                                        "charged_cents": None, "charged_on": None})
+        after = _snapshot(tx, _reload(tx, device))
+        outcome = {"returned_on": day.isoformat(), "condition": cond, "from_customer": holder["code"] if holder else None,
+                   "deadline": _iso(standing.deadline), "days_late": late, "late_penalty": str(penalty),
+                   "charged_before": str(standing.charged)}
+        tx.add_event(actor=actor, action="device.returned", device_mac=device["mac"],
+                     customer_id=holder["id"] if holder else None,
+                     summary=f"device {device['mac']} returned {day.isoformat()} by "
+                             f"{holder['code'] if holder else '-'} ({cond}): {final}"
+                             + (f", {late} days late" if late else ""),
+                     before=before, after={**after, **outcome})
+        return {**after, **outcome, "deadline": standing.deadline, "late_penalty": penalty,
+                "charged_before": standing.charged}
+
+
+def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = None) -> dict[str, Any]:
+    """Record that MAC's customer was billed ``amount`` (default: what the policy says is owed on ``on``
+    and not billed yet)."""
+    day = _past_date(on)
+    given = rentals.parse_amount(amount, "amount") if amount not in (None, "") else None
+    if given is not None and given <= 0:
+        raise Invalid("amount must be more than 0.00 EUR", field="amount")
+    today = _today()
+    with store.transaction() as tx:
+        device = _device(tx, mac)
+        _rental_only(device, "charged")
+        holder = _holder(tx, device)
+        state = rentals.effective_state(device["state"], device["ownership"],
+                                        holder["contract_end"] if holder else None, today)
+        new_state = rentals.transition(state, "charge", device["mac"])
+        assert holder is not None  # return_due and charged devices keep their customer
+        standing = _standing(tx, device, holder, day)
+        if given is None:
+            if standing.owed is None:
+                raise Invalid(f"no replacement cost is known for {device['vendor']} {device['model']}: set one "
+                              f"with `provisioner rentals set-cost {device['model']} EUR` or give --amount",
+                              field="amount")
+            given = standing.owed - standing.charged
+            if given <= 0:
+                raise Invalid(f"nothing is owed for {device['mac']} as of {day.isoformat()} (deadline "
+                              f"{_iso(standing.deadline) or '-'}, already charged {rentals.eur(standing.charged)}); "
+                              f"give --amount to charge anyway", field="amount")
+        before = _snapshot(tx, device)
+        total = standing.charged + given
+        tx.update_device(device["id"], {
+            "state": new_state, "charged_cents": rentals.to_cents(total), "charged_on": day,
+            "due_from": standing.due_from or device["due_from"],
+            "due_reason": standing.reason or device["due_reason"]})
+        after = _snapshot(tx, _reload(tx, device))
+        tx.add_event(actor=actor, action="device.charged", device_mac=device["mac"], customer_id=holder["id"],
+                     summary=f"{holder['code']} charged {rentals.eur(given)} for device {device['mac']} "
+                             f"({standing.days_late} days late on {day.isoformat()})",
+                     before=before, after={**after, "amount": str(given), "charged_on": day.isoformat(),
+                                           "days_late": standing.days_late})
+        return {**after, "amount": given, "total_charged": total, "charged_on": day,
+                "days_late": standing.days_late, "customer": holder["code"]}
+
+
+# --- history and reports ---------------------------------------------------------------
+
+
+def history(store: Store, mac: Any) -> list[dict[str, Any]]:
+    """Every event of the device, oldest first (no secrets: snapshots never hold passwords)."""
+    canonical = services.mac(mac)
+    with store.reading() as tx:
+        events = tx.events_of_device(canonical)
+        if not events and tx.device(canonical) is None:
+            raise NotFound(f"no device with MAC {canonical}", field="mac")
+    return [services.public(e, "at", "actor", "action", "summary", "before", "after") for e in events]  # type: ignore[misc]
+
+
+REPORT_COLUMNS = ("mac", "customer", "customer_name", "vendor", "model", "serial", "status", "reason",
+                  "contract_end", "due_from", "deadline", "days_late", "owed", "charged", "outstanding")
+
+
+def report(store: Store, kind: str, *, as_of: Any = None, customer: Any = None) -> list[dict[str, Any]]:
+    """Rented devices awaiting return (``due``: within the window; ``overdue``: past the deadline,
+    not charged) or ``charged``, as of a date (default today), with what is owed to that date."""
+    kind = services.choice(kind, REPORTS, "report")
+    day = rentals.parse_date(as_of, "as_of") if as_of not in (None, "") else _today()
+    wanted = {"due": rentals.RETURN_DUE, "overdue": rentals.OVERDUE, "charged": rentals.CHARGED}[kind]
+    with store.reading() as tx:
+        customer_id = _customer(tx, customer)["id"] if customer else None
+        default = default_policy(tx)
+        cost_table = _costs(tx)
+        policies: dict[int, Policy] = {}
+        rows = []
+        for device in tx.rented_out(customer_id):
+            policy = policies.get(device["customer_id"])
+            if policy is None:
+                policy = policies[device["customer_id"]] = policy_of(tx, device, default)
+            at = rentals.standing(
+                state=device["state"], ownership=device["ownership"], contract_end=device["contract_end"],
+                due_from=device["due_from"], due_reason=device["due_reason"],
+                charged=rentals.from_cents(device["charged_cents"]), policy=policy,
+                replacement_cost=_cost(cost_table, device["vendor"], device["model"]), as_of=day)
+            if at.status != wanted:
+                continue
+            outstanding = None if at.owed is None else max(at.owed - at.charged, Decimal("0.00"))
+            rows.append({
+                "mac": device["mac"], "customer": device["customer_code"], "customer_name": device["customer_name"],
+                "vendor": device["vendor"], "model": device["model"], "serial": device["serial"],
+                "status": at.status, "reason": at.reason, "contract_end": device["contract_end"],
+                "due_from": at.due_from, "deadline": at.deadline, "days_late": at.days_late, "owed": at.owed,
+                "charged": at.charged, "outstanding": outstanding,
+            })
+    rows.sort(key=lambda r: (r["customer"], r["deadline"], r["mac"]))
+    return rows
