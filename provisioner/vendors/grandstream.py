@@ -93,6 +93,9 @@ def account_codes(n: int) -> dict[str, str]:
     return {field: f"P{BLOCKS[n] + offset}" for field, offset in OFFSETS.items()}
 
 
+_ACCOUNT_CODES = {n: account_codes(n) for n in (1, *BLOCKS)}  # built once; renders get copies
+
+
 def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
 
@@ -106,10 +109,46 @@ def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, st
         if not m:
             raise RenderError(f"grandstream setting name {key!r} is not a P-value (P1362)")
         out[f"P{int(m[1])}"] = "" if value is None else str(value)
+    # One search over all the texts: the newline that joins them is not in _XML_INVALID.
     texts = [v for a in accounts for v in vars(a).values() if isinstance(v, str)]
-    if any(_XML_INVALID.search(text) for text in texts + list(out.values())):
+    if _XML_INVALID.search("\n".join(texts + list(out.values()))):
         raise RenderError("a value holds a control character XML cannot carry")
     return out
+
+
+def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(P-value, value) pairs the per-device file writes, in order, without the overridden ones.
+
+    ``extra`` is what :func:`extend_context` adds. Values are text, not escaped
+    here: the template does it.
+    """
+    pairs: list[tuple[str, Any]] = []
+    add = pairs.extend
+    for slot in extra["slots"]:  # every slot of the model; unused ones off and cleared
+        c, acc = slot["codes"], slot["account"]
+        if acc:
+            add(((c["active"], "1"), (c["name"], acc.label), (c["display"], acc.display_name),
+                 (c["user"], acc.sip_username), (c["auth"], acc.auth_id),
+                 (c["password"], acc.password)))
+        else:
+            add(((c["active"], "0"), (c["name"], ""), (c["display"], ""), (c["user"], ""),
+                 (c["auth"], ""), (c["password"], "")))
+        add(((c["server"], slot["server"]), (c["proxy"], ""),
+             (c["transport"], str(slot["transport"]))))
+    for key in extra["line_keys"]:
+        add(((key["mode"], "0"), (key["account"], str(key["index"])), (key["label"], key["text"])))
+    pairs.append(("P30", ntp_server))
+    if extra["gs_timezone"]:
+        add((("P64", "customize"), ("P246", extra["gs_timezone"])))
+    if extra["gs_language"]:
+        pairs.append(("P1362", extra["gs_language"]))
+    add((("P212", str(extra["config_protocol"])), ("P237", extra["config_server"])))
+    if extra["config_user"]:
+        add((("P1360", extra["config_user"]), ("P1361", extra["config_password"] or "")))
+    overrides = extra["overrides"]
+    if overrides:
+        return [pair for pair in pairs if pair[0] not in overrides]
+    return pairs
 
 
 def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
@@ -120,7 +159,7 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
     for n in ctx["account_slots"]:
         account = by_slot.get(n)
         slots.append({
-            "codes": account_codes(n),
+            "codes": dict(_ACCOUNT_CODES[n]),
             "account": account,
             "server": _host_port(account.server, account.port) if account else "",
             "transport": TRANSPORTS[account.transport] if account else 0,
@@ -137,7 +176,7 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
                               "label": f"P{1465 + k}", "index": account.index - 1,
                               "text": account.label})
     language = ctx["language"].strip().lower().replace("-", "_").split("_")[0]
-    return {
+    out = {
         "slots": slots,
         "line_keys": line_keys,
         # P237 takes host[:port]/path, no scheme; the phone appends the file name.
@@ -149,6 +188,9 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "gs_language": language if language in LANGUAGES else None,
         "overrides": _overrides(ctx["overrides"], ctx["accounts"]),
     }
+    # All of the above as the flat list cfg_mac.xml writes: no per-value work in Jinja.
+    out["pvalues"] = _pvalues(ctx["ntp_server"], out)
+    return out
 
 
 VENDOR = Vendor(

@@ -9,7 +9,8 @@ whose ``CONFIG_FILES`` names the settings files to fetch next; ours is
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -123,10 +124,96 @@ def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, st
         if key.startswith("device.") and not key.endswith(".set"):
             out["device.set"] = "1"  # device.* applies only with both switches on
             out[f"{key}.set"] = "1"
+    # One search over all the texts: the newline that joins them is not in _XML_INVALID.
     texts = [v for a in accounts for v in vars(a).values() if isinstance(v, str)]
-    if any(_XML_INVALID.search(text) for text in texts + list(out.values())):
+    if _XML_INVALID.search("\n".join(texts + list(out.values()))):
         raise RenderError("a value holds a control character XML cannot carry")
     return out
+
+
+# Attributes of account slot n, in the order settings.cfg writes them.
+REG_FIELDS = ("displayName", "label", "address", "auth.userId", "auth.password",
+              "server.1.address", "server.1.port", "server.1.transport", "server.1.register")
+_SNTP = "tcpIpApp.sntp."
+
+
+@cache
+def _reg_keys(n: int) -> tuple[str, ...]:
+    return tuple(f"reg.{n}.{field}" for field in REG_FIELDS)
+
+
+@cache
+def _unused_reg(n: int) -> tuple[tuple[str, str], ...]:
+    """A slot with no account: cleared and not registering."""
+    name, label, address, user, password, server, _, _, register = _reg_keys(n)
+    return ((name, ""), (label, ""), (address, ""), (user, ""), (password, ""), (server, ""),
+            (register, "0"))
+
+
+@lru_cache(maxsize=256)
+def _dst_params(posix: str) -> tuple[tuple[str, str], ...]:
+    """tcpIpApp.sntp.daylightSavings.* for a POSIX TZ rule ("": no daylight saving time)."""
+    dst = _dst(posix) or {}
+    out = [(_SNTP + "daylightSavings.enable", "1" if dst else "0")]
+    if dst:
+        out.append((_SNTP + "daylightSavings.fixedDayEnable", "0"))
+        for edge in ("start", "stop"):
+            rule, at = dst[edge], f"{_SNTP}daylightSavings.{edge}."
+            out += [(at + "month", str(rule["month"])), (at + "date", str(rule["date"])),
+                    (at + "dayOfWeek", str(rule["dayOfWeek"])),
+                    (at + "dayOfWeek.lastInMonth", str(rule["lastInMonth"])),
+                    (at + "time", str(rule["time"]))]
+    return tuple(out)
+
+
+def _params(ctx: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The (key, value) pairs of each element of settings.cfg, without the overridden keys.
+
+    ``extra`` is what :func:`extend_context` adds. Values are text, not escaped
+    here: the template does it.
+    """
+    from ..rendering import RenderError  # late: rendering imports the vendors package
+
+    overrides = extra["overrides"]
+
+    def keep(pairs: Sequence[tuple[str, Any]]) -> Sequence[tuple[str, Any]]:
+        return [pair for pair in pairs if pair[0] not in overrides] if overrides else pairs
+
+    device = [("device.set", "1"),
+              ("device.prov.serverType.set", "1"),
+              ("device.prov.serverType", extra["prov_server_type"]),
+              ("device.prov.serverName.set", "1"),
+              ("device.prov.serverName", extra["prov_server_name"])]
+    if extra["prov_user"]:
+        device += [("device.prov.user.set", "1"), ("device.prov.user", extra["prov_user"]),
+                   ("device.prov.password.set", "1"),
+                   ("device.prov.password", extra["prov_password"] or "")]
+    regs = []
+    for n, acc in extra["slots"]:
+        if not acc:
+            regs.append(keep(_unused_reg(n)))
+            continue
+        transport = TRANSPORTS.get(acc.transport)
+        if transport is None:
+            raise RenderError(f"polycom: unknown SIP transport {acc.transport!r}")
+        name, label, address, user, password, server, port, transport_key, register = _reg_keys(n)
+        regs.append(keep([
+            (name, acc.display_name), (label, acc.label), (address, acc.sip_username),
+            (user, acc.auth_id), (password, acc.password), (server, acc.server),
+            (port, str(acc.port)), (transport_key, transport), (register, "1")]))
+    tz = ctx["timezone"]
+    sntp = [(_SNTP + "address", ctx["ntp_server"]), (_SNTP + "address.overrideDHCP", "1"),
+            (_SNTP + "gmtOffset", str(extra["gmt_offset"])),
+            (_SNTP + "gmtOffset.overrideDHCP", "1"),
+            *_dst_params(tz.posix if tz.has_dst else "")]
+    language = extra["polycom_language"]
+    return {
+        "device_params": keep(device),
+        "reg_params": regs,
+        "sntp_params": keep(sntp),
+        # None: no <lcl> element at all (the phone keeps its own language).
+        "lcl_params": keep([("lcl.ml.lang", language)]) if language else None,
+    }
 
 
 def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
@@ -134,7 +221,7 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
     tz = ctx["timezone"]
     mac = ctx["mac_lower"]
     by_slot = {account.index: account for account in ctx["accounts"]}
-    return {
+    out = {
         "slots": [(n, by_slot.get(n)) for n in ctx["account_slots"]],
         "config_files": (mac or "[PHONE_MAC_ADDRESS]") + SETTINGS_SUFFIX,
         "transports": TRANSPORTS,
@@ -147,6 +234,9 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "prov_password": url.password,
         "overrides": _overrides(ctx["overrides"], ctx["accounts"]),
     }
+    # All of the above as the attribute lists settings.cfg writes: no per-value work in Jinja.
+    out.update(_params(ctx, out))
+    return out
 
 
 VENDOR = Vendor(
