@@ -39,6 +39,9 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     ]
     log.info("store_opened", database=db.engine.url.render_as_string(hide_password=True),
              provisioning_url=settings.provisioning_url)
+    if not settings.public_url and "//127." in settings.provisioning_url:
+        log.warning("provisioning_url_is_loopback", provisioning_url=settings.provisioning_url,
+                    fix="set --public-url (PROVISIONER_PUBLIC_URL) to the address phones use")
     yield
     for task in tasks:
         task.cancel()
