@@ -387,8 +387,13 @@ def show_device(store: Store, mac_: str) -> dict[str, Any]:
             for row in tx.device_lines(device["id"])
         ]
         history = tx.events_of_device(device["mac"])
+    view = public(device) or {}
+    # What support staff need is the state today: a terminated contract makes rented phones due back
+    # from its end date on, without a write.
+    view["state"] = rentals.effective_state(device["state"], device["ownership"],
+                                            customer.get("contract_end") if customer else None, rentals.today())
     return {
-        **(public(device) or {}),
+        **view,
         "customer": public(customer, "code", "name") if customer else None,
         "lines": lines_,
         "history": [public(e) for e in history],

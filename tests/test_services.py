@@ -133,3 +133,17 @@ def test_device_without_customer_is_deprovisioned(store):
     with store.reading() as tx:
         data = services.device_data(tx, "001565000009", ntp_server="ntp.example.net")
     assert data.deprovisioned and data.accounts == ()
+
+
+def test_show_device_gives_the_state_of_today(store):
+    from datetime import timedelta
+
+    from provisioner import rental_services, rentals
+
+    add_customer(store)
+    add_line(store, "ROSSI", "201", "A", PASSWORD)
+    services.add_device(store, ACTOR, "001565000001", model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, "001565000002", model_="T46U", customer="ROSSI", ownership="owned")
+    rental_services.terminate(store, ACTOR, "ROSSI", (rentals.today() - timedelta(days=1)).isoformat())
+    assert services.show_device(store, "001565000001")["state"] == "return_due"
+    assert services.show_device(store, "001565000002")["state"] == "deployed"  # the customer's own phone
