@@ -510,3 +510,147 @@ class Tx:
         q = sa.select(uploads.c.body).where(uploads.c.device_mac == mac, uploads.c.name == name)
         row = self.conn.execute(q).first()
         return bytes(row.body) if row else None
+
+    # --- spreadsheet imports (provisioner.importing): many rows per statement ---------
+
+    def devices_by_mac(self, macs: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The devices among ``macs`` (what an import compares), each with ``line_ids``: its lines'
+        ids in slot order, and ``settings_json``: its settings as stored (JSON text)."""
+        found: dict[str, dict[str, Any]] = {}
+        c = devices.c
+        q = sa.select(c.id, c.mac, c.vendor, c.model, c.serial, c.ownership, c.state, c.customer_id,
+                      sa.cast(c.settings, sa.Text).label("settings_json"))
+        for chunk in self._chunks(macs, 2000):
+            for row in self._dicts(q.where(c.mac.in_(chunk))):
+                row["line_ids"] = []
+                found[row["mac"]] = row
+        by_id = {row["id"]: row for row in found.values()}
+        for chunk in self._chunks(list(by_id), 2000):
+            q = (sa.select(device_lines.c.device_id, device_lines.c.line_id)
+                 .where(device_lines.c.device_id.in_(chunk))
+                 .order_by(device_lines.c.device_id, device_lines.c.position))
+            for device_id, line_id in self.conn.execute(q).fetchall():
+                by_id[device_id]["line_ids"].append(line_id)
+        return found
+
+    def lines_with_holders(self, *, customer_ids: Sequence[int] = (),
+                           line_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
+        """Every line of ``customer_ids`` and the lines ``line_ids``, each with ``holder``: the MAC
+        of the device it is on, or None."""
+        c = lines.c
+        base = (sa.select(c.id, c.customer_id, c.extension, c.display_name, c.sip_username, c.auth_id, c.password,
+                          c.label, c.sip_server, c.sip_port, c.sip_transport, devices.c.mac.label("holder"))
+                .select_from(lines.outerjoin(device_lines, device_lines.c.line_id == lines.c.id)
+                             .outerjoin(devices, devices.c.id == device_lines.c.device_id)))
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in self._chunks(customer_ids, 2000):
+            found.update((r["id"], r) for r in self._dicts(base.where(lines.c.customer_id.in_(chunk))))
+        missing = [i for i in line_ids if i not in found]
+        for chunk in self._chunks(missing, 2000):
+            found.update((r["id"], r) for r in self._dicts(base.where(lines.c.id.in_(chunk))))
+        return list(found.values())
+
+    def _dicts(self, query: Any) -> list[dict[str, Any]]:
+        result = self.conn.execute(query)
+        keys = list(result.keys())
+        return [dict(zip(keys, row)) for row in result.fetchall()]
+
+    def insert_lines(self, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], int]:
+        """Insert many lines; their ids by (customer id, extension)."""
+        now = utcnow()
+        ids = self._insert_many(lines, rows, {"created_at": now, "updated_at": now}, ids=True)
+        return {(r["customer_id"], r["extension"]): i for r, i in zip(rows, ids)}
+
+    def insert_devices(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+        """Insert many devices; their ids by MAC."""
+        now = utcnow()
+        ids = self._insert_many(devices, rows, {"created_at": now, "updated_at": now}, ids=True)
+        return {r["mac"]: i for r, i in zip(rows, ids)}
+
+    def replace_device_lines(self, assignments: Mapping[int, Sequence[int]], *, new: Iterable[int] = ()) -> None:
+        """Give each device (id) exactly these lines (ids, by slot), taking them off any other device.
+        ``new``: devices just inserted, which have no lines to take off."""
+        fresh = set(new)
+        old = [did for did in assignments if did not in fresh]
+        for chunk in self._chunks(old):
+            self.conn.execute(device_lines.delete().where(device_lines.c.device_id.in_(chunk)))
+        for chunk in self._chunks([lid for did in old for lid in assignments[did]]):
+            self.conn.execute(device_lines.delete().where(device_lines.c.line_id.in_(chunk)))
+        self._insert_many(device_lines, [{"device_id": did, "position": i, "line_id": lid}
+                                         for did, ids in assignments.items() for i, lid in enumerate(ids, 1)])
+
+    def add_events(self, rows: Sequence[Mapping[str, Any]], *, actor: str) -> None:
+        """Append many audit events by ``actor`` at once; each row holds what :meth:`add_event` takes
+        (``action``, ``summary``, ``device_mac``, ``customer_id``, ``before``, ``after``)."""
+        self._insert_many(events, rows, {"at": utcnow(), "actor": actor})
+
+    def _insert_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any] | None = None,
+                     *, ids: bool = False) -> list[int]:
+        """Insert ``rows`` (all with the same keys) plus the values ``same`` for every row, in one
+        statement; the new ids, in order, when ``ids``.
+
+        On SQLite the parameters are converted by the columns' own SQLAlchemy bind processors
+        (values are stored exactly as by ``insert()``) and handed to the driver's executemany,
+        without SQLAlchemy's per-row work. The caller holds the write transaction, so the ids
+        after the table's current maximum are free and are given explicitly.
+        """
+        if not rows:
+            return []
+        same = dict(same or {})
+        dialect = self.conn.dialect
+        if dialect.name != "sqlite":
+            params = [{**r, **same} for r in rows]
+            if ids:
+                q = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+                return [r[0] for r in self.conn.execute(q, params)]
+            self.conn.execute(table.insert(), params)
+            return []
+        from operator import itemgetter  # here, not at the top: this block is the import feature's alone
+
+        names = list(rows[0])
+        picked = [(r[names[0]],) for r in rows] if len(names) == 1 else list(map(itemgetter(*names), rows))
+        columns: list[Any] = [list(c) for c in zip(*picked)]
+        for i, name in enumerate(names):
+            process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                # None and a value shared by every row (empty settings) are converted once.
+                values = columns[i]
+                first, none = values[0], process(None)
+                done = process(first) if first is not None else none
+                columns[i] = [none if v is None else done if v is first else process(v) for v in values]
+        for name, value in same.items():
+            process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+            names.append(name)
+            columns.append([process(value) if process is not None else value] * len(rows))
+        new_ids: list[int] = []
+        if ids:
+            first = int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()) + 1
+            new_ids = list(range(first, first + len(rows)))
+            names, columns = ["id", *names], [new_ids, *columns]
+        quote = dialect.identifier_preparer.quote
+        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+               f"VALUES ({', '.join('?' * len(names))})")
+        self.conn.exec_driver_sql(sql, list(zip(*columns)))
+        return new_ids
+
+    def export_rows(self, customer_id: int | None = None) -> list[dict[str, Any]]:
+        """Devices with their customer's code and name and each line (one row per line, in slot
+        order; one row with no line for a device without any), by customer and MAC."""
+        q = (sa.select(devices.c.mac, devices.c.vendor, devices.c.model, devices.c.serial, devices.c.ownership,
+                       devices.c.state, customers.c.code.label("customer_code"),
+                       customers.c.name.label("customer_name"), customers.c.sip_server.label("customer_server"),
+                       device_lines.c.position, lines.c.extension, lines.c.display_name, lines.c.sip_username,
+                       lines.c.auth_id, lines.c.password, lines.c.label, lines.c.sip_server)
+             .select_from(devices.outerjoin(customers, customers.c.id == devices.c.customer_id)
+                          .outerjoin(device_lines, device_lines.c.device_id == devices.c.id)
+                          .outerjoin(lines, lines.c.id == device_lines.c.line_id))
+             .order_by(customers.c.code, devices.c.mac, device_lines.c.position))
+        if customer_id is not None:
+            q = q.where(devices.c.customer_id == customer_id)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    @staticmethod
+    def _chunks(items: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
+        items = list(items)
+        for start in range(0, len(items), size):
+            yield items[start:start + size]

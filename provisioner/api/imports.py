@@ -1,5 +1,209 @@
-"""Spreadsheet imports over HTTP: upload -> plan -> apply."""
+"""Spreadsheet imports over HTTP: upload -> plan -> apply.
+
+Behind the admin bearer token like the rest of ``/api/v1``.
+
+``POST /api/v1/imports`` (``multipart/form-data``)
+    Fields: ``file`` (the spreadsheet, required), ``sheet`` (optional), ``skip_invalid``
+    (``true`` to apply the valid rows and leave out the others). Reads and checks the file and
+    plans it against the database; changes nothing. ``201`` with the plan: ``id``,
+    ``counts`` (creates, updates and unchanged per customer, device and line), ``changes``
+    (with before and after; never a password), ``problems`` (row as the spreadsheet shows it,
+    column as written, value, message, fix), ``rejected`` and ``fingerprint``. ``400`` for a
+    file that cannot be used at all (unreadable, encrypted, no header row, zip bomb), ``413``
+    over the size or row limit (``PROVISIONER_IMPORT_MAX_BYTES``, ``PROVISIONER_IMPORT_MAX_ROWS``).
+
+``GET /api/v1/imports/{id}``
+    The plan again.
+
+``GET /api/v1/imports/{id}/report``
+    The error report: an XLSX copy of the sheet with an ``errors`` column, bad cells in red.
+
+``POST /api/v1/imports/{id}/apply``
+    Plans again inside the write transaction and applies it if it is the plan shown (same
+    ``fingerprint``): ``200`` with the plan and ``"applied": true``. ``409 plan_changed`` with
+    the new plan when the database changed since (review it, then apply again); ``400`` when
+    the plan is rejected (fix the file and upload it again, or upload with ``skip_invalid``).
+    An applied plan is gone: applying it again is ``404``.
+
+``DELETE /api/v1/imports/{id}``
+    Forgets the plan (``204``).
+
+Plans are kept in this server process's memory (at most :data:`MAX_PLANS`, each for
+:data:`TTL` seconds): with several nodes, apply on the node that made the plan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
+from .. import importing
+from ..importing.reading import size_text
+from ..errors import Invalid, NotFound
+from ..jsonable import dumps
+from . import PREFIX, actor, call, store
+
 routes = web.RouteTableDef()
+
+MAX_PLANS = 16
+TTL = 30 * 60.0
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class Pending:
+    id: str
+    table: importing.Table
+    checked: importing.Checked
+    plan: importing.Plan
+    skip_invalid: bool
+    expires: float
+
+
+class Plans:
+    """Plans awaiting apply: bounded in number, each expiring."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, Pending] = {}
+
+    def add(self, table: importing.Table, checked: importing.Checked, plan: importing.Plan,
+            skip_invalid: bool) -> Pending:
+        self._expire()
+        while len(self._items) >= MAX_PLANS:
+            self._items.pop(next(iter(self._items)))
+        pending = Pending(secrets.token_urlsafe(12), table, checked, plan, skip_invalid, time.monotonic() + TTL)
+        self._items[pending.id] = pending
+        return pending
+
+    def get(self, plan_id: str) -> Pending:
+        self._expire()
+        pending = self._items.get(plan_id)
+        if pending is None:
+            raise NotFound(f"no import plan {plan_id!r} (plans expire after {TTL / 60:.0f} minutes and are gone "
+                           f"once applied): upload the file again", field="id")
+        return pending
+
+    def pop(self, plan_id: str) -> None:
+        self._items.pop(plan_id, None)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, p in self._items.items() if p.expires < now]:
+            del self._items[key]
+
+
+_plans: weakref.WeakKeyDictionary[web.Application, Plans] = weakref.WeakKeyDictionary()
+
+
+def plans(request: web.Request) -> Plans:
+    app = request.app
+    if app not in _plans:
+        _plans[app] = Plans()
+    return _plans[app]
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps, headers=headers)
+
+
+def _view(pending: Pending, *, applied: bool = False) -> dict[str, Any]:
+    data = importing.plan_dict(pending.table, pending.plan, applied=applied, dry_run=not applied)
+    base = f"{PREFIX}/imports/{pending.id}"
+    return {"id": pending.id, **data, "skip_invalid": pending.skip_invalid,
+            "links": {"self": base, "apply": base + "/apply", "report": base + "/report"}}
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes, str, dict[str, str]]:
+    """(file bytes, file name, other fields), reading no more than the size limit."""
+    if not request.content_type.startswith("multipart/"):
+        raise Invalid("send the spreadsheet as multipart/form-data, in a field named 'file'", field="file")
+    reader = await request.multipart()
+    data = None
+    name = "upload"
+    fields: dict[str, str] = {}
+    while (part := await reader.next()) is not None:
+        if part.name == "file":
+            name = (getattr(part, "filename", None) or "upload").replace("/", "_").replace("\\", "_")[-100:]
+            chunks, size = [], 0
+            while chunk := await part.read_chunk(256 * 1024):
+                size += len(chunk)
+                if size > limits.max_bytes:
+                    raise importing.FileTooLarge(
+                        f"the file is over the {size_text(limits.max_bytes)} limit (split it, or raise "
+                        f"PROVISIONER_IMPORT_MAX_BYTES)")
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        elif part.name in ("sheet", "skip_invalid"):
+            fields[part.name] = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
+    if data is None:
+        raise Invalid("no file: send the spreadsheet in a multipart field named 'file'", field="file")
+    return data, name, fields
+
+
+@routes.post(PREFIX + "/imports")
+async def upload(request: web.Request) -> web.Response:
+    limits = importing.Limits.from_env()
+    data, name, fields = await _upload(request, limits)
+    skip_invalid = _flag(fields.get("skip_invalid") or request.query.get("skip_invalid"))
+    sheet = fields.get("sheet") or request.query.get("sheet") or None
+
+    def prepare() -> tuple[importing.Table, importing.Checked, importing.Plan]:
+        table = importing.read(data, name, sheet=sheet, limits=limits)
+        checked = importing.check(table)
+        return table, checked, importing.preview(store(request), checked, skip_invalid=skip_invalid)
+
+    table, checked, plan = await asyncio.to_thread(prepare)
+    pending = plans(request).add(table, checked, plan, skip_invalid)
+    return _json(_view(pending), 201, {"Location": f"{PREFIX}/imports/{pending.id}"})
+
+
+@routes.get(PREFIX + "/imports/{id}")
+async def show(request: web.Request) -> web.Response:
+    return _json(_view(plans(request).get(request.match_info["id"])))
+
+
+@routes.get(PREFIX + "/imports/{id}/report")
+async def report(request: web.Request) -> web.Response:
+    pending = plans(request).get(request.match_info["id"])
+    body = await asyncio.to_thread(importing.error_report, pending.table, pending.plan.problems)
+    stem = pending.table.name.rsplit(".", 1)[0]
+    return web.Response(body=body, content_type=XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="{stem}-errors.xlsx"'})
+
+
+@routes.post(PREFIX + "/imports/{id}/apply")
+async def apply(request: web.Request) -> web.Response:
+    registry = plans(request)
+    pending = registry.get(request.match_info["id"])
+    if pending.plan.rejected:
+        count = len(pending.plan.problems)
+        raise Invalid(f"the file has {count} problem{'s' * (count > 1)} and nothing was applied: fix them and upload "
+                      f"it again, or upload it with skip_invalid=true", field="file")
+    try:
+        plan, _applied = await call(request, importing.run, store(request), pending.checked,
+                                    actor=actor(request), skip_invalid=pending.skip_invalid,
+                                    expect=pending.plan.fingerprint)
+    except importing.PlanChanged as exc:
+        pending.plan = exc.plan
+        return _json({**exc.to_dict(), "plan": _view(pending)}, exc.status)
+    registry.pop(pending.id)
+    pending.plan = plan
+    return _json(_view(pending, applied=True))
+
+
+@routes.delete(PREFIX + "/imports/{id}")
+async def forget(request: web.Request) -> web.Response:
+    registry = plans(request)
+    registry.get(request.match_info["id"])
+    registry.pop(request.match_info["id"])
+    return web.Response(status=204)

@@ -1,0 +1,186 @@
+"""Import 100,000 phones from XLSX and from CSV, timing each step.
+
+    .venv/bin/python benchmarks/import_100k.py [--rows N] [--keep DIR]
+
+Generates N rows (default 100,000: 50 customers, four vendors, MACs in five spellings,
+extensions typed as numbers, one phone in ten with a second line) as XLSX (openpyxl) and
+CSV, then, for each file in a fresh process with a fresh SQLite database, times:
+
+- bare read: ``pandas.read_excel(engine="calamine")`` / ``pandas.read_csv`` of the same file
+- parse: :func:`provisioner.importing.read_path` (sheet, header row, cells)
+- validate: :func:`provisioner.importing.check` (every row, every field)
+- plan: the snapshot of the database and the plan against it
+- apply: the writes, the audit events and the commit (one transaction)
+- re-import: the same file again (plan only: it must find 0 changes)
+
+and the peak memory (max RSS) of that process. Targets: XLSX end to end (parse + validate
++ plan + apply) at most 10 s and at most 3x the bare read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+HEADERS = ["MAC Address", "Phone model", "Extension", "Display name", "SIP password", "Line", "Customer",
+           "Serial number", "SIP server", "Label"]
+MODELS = [("001565", "Yealink T54W"), ("000413", "Snom D785"), ("0004F2", "Polycom VVX 450"),
+          ("C074AD", "Grandstream GRP2614")]
+NAMES = ["Anna Rossi", "Niccolò Università", "Rossi & Figli <Reception>", "Zoë Conti", "Luca D'Amico"]
+
+
+def spell(mac: str, i: int) -> str:
+    pairs = [mac[k:k + 2] for k in range(0, 12, 2)]
+    return [mac, mac.lower(), ":".join(pairs), "-".join(pairs).lower(),
+            ".".join(mac[k:k + 4] for k in range(0, 12, 4)).lower()][i % 5]
+
+
+def generate_rows(count: int) -> list[list[object]]:
+    rows: list[list[object]] = []
+    phone = 0
+    while len(rows) < count:
+        prefix, model = MODELS[phone % 4]
+        mac = f"{prefix}{phone:06X}"
+        customer = phone % 50
+        lines = 2 if phone % 10 == 0 else 1
+        for slot in range(1, lines + 1):
+            if len(rows) == count:
+                break
+            ext = 10000 + len(rows)
+            rows.append([spell(mac, phone), model, float(ext), f"{NAMES[phone % 5]} {ext}", f"=pw{ext:07d}x!",
+                         slot, f"Customer {customer:02d} S.r.l.", f"SN{phone:010d}",
+                         f"pbx{customer:02d}.example.net", None])
+        phone += 1
+    return rows
+
+
+def write_files(rows: list[list[object]], folder: Path) -> tuple[Path, Path]:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    xlsx, csv_path = folder / "phones.xlsx", folder / "phones.csv"
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Phones")
+    sheet.append(["Deployment of 100,000 phones"])
+    sheet.append([])
+    sheet.append(HEADERS)
+    for row in rows:
+        out = []
+        for value in row:
+            if isinstance(value, str):
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
+                out.append(cell)
+            else:
+                out.append(value)
+        sheet.append(out)
+    book.save(xlsx)
+    with csv_path.open("w", newline="", encoding="utf-8-sig") as fh:
+        writer = csv.writer(fh, delimiter=";")
+        writer.writerow(HEADERS)
+        for row in rows:
+            writer.writerow([int(v) if isinstance(v, float) else "" if v is None else v for v in row])
+    return xlsx, csv_path
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_bare(path: Path) -> dict[str, float]:
+    import pandas as pd
+
+    start = time.perf_counter()
+    if path.suffix == ".xlsx":
+        frame = pd.read_excel(path, engine="calamine", header=2)
+    else:
+        frame = pd.read_csv(path, sep=";")
+    return {"bare_read": time.perf_counter() - start, "bare_rows": len(frame), "peak_mb": peak_mb()}
+
+
+def run_import(path: Path) -> dict[str, float]:
+    from provisioner import importing
+    from provisioner.importing import applying, paused_gc, planning
+    from provisioner.store import Store
+
+    data_dir = Path(tempfile.mkdtemp(prefix="import-bench-"))
+    store = Store.open(data_dir)
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    table = importing.read_path(path)
+    out["parse"] = time.perf_counter() - start
+    start = time.perf_counter()
+    checked = importing.check(table)
+    out["validate"] = time.perf_counter() - start
+    assert not checked.problems, checked.problems[:3]
+    with paused_gc(), store.transaction() as tx:  # as importing.run, timing plan and apply apart
+        start = time.perf_counter()
+        plan = planning.plan(checked, applying.snapshot(tx, checked))
+        out["plan"] = time.perf_counter() - start
+        assert not plan.problems, plan.problems[:3]
+        start = time.perf_counter()
+        applying.apply(tx, plan, actor="bench", source=path.name)
+    out["apply"] = time.perf_counter() - start  # commit included
+    out["changes"] = len(plan.changes)
+    with store.reading() as tx:
+        out["devices"] = tx.count_devices()
+        out["events"] = tx.last_event_id()
+    start = time.perf_counter()
+    again = importing.preview(store, importing.check(importing.read_path(path)))
+    out["reimport"] = time.perf_counter() - start
+    out["reimport_changes"] = len(again.changes)
+    out["peak_mb"] = peak_mb()
+    store.close()
+    return out
+
+
+def child(kind: str, path: Path) -> dict[str, float]:
+    result = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], check=True,
+                            capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--keep", type=Path, help="Write the generated files here (default: a temp folder).")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        kind, path = args.child
+        print(json.dumps(run_bare(Path(path)) if kind == "bare" else run_import(Path(path))))
+        return
+
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="import-bench-files-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    xlsx, csv_path = write_files(generate_rows(args.rows), folder)
+    print(f"generated {args.rows:,} rows in {time.perf_counter() - start:.1f} s: {xlsx} "
+          f"({xlsx.stat().st_size / 1e6:.1f} MB), {csv_path} ({csv_path.stat().st_size / 1e6:.1f} MB)")
+    for label, path in (("XLSX", xlsx), ("CSV", csv_path)):
+        bare = child("bare", path)
+        run = child("import", path)
+        total = run["parse"] + run["validate"] + run["plan"] + run["apply"]
+        print(f"\n{label}: {int(run['devices']):,} devices, {int(run['changes']):,} changes, "
+              f"{int(run['events']):,} audit events")
+        print(f"  bare read    {bare['bare_read']:6.2f} s   (pandas, {int(bare['bare_rows']):,} rows, "
+              f"peak {bare['peak_mb']:.0f} MB)")
+        for step in ("parse", "validate", "plan", "apply"):
+            print(f"  {step:<12} {run[step]:6.2f} s")
+        print(f"  end to end   {total:6.2f} s   = {total / bare['bare_read']:.1f}x the bare read")
+        print(f"  re-import    {run['reimport']:6.2f} s   ({int(run['reimport_changes'])} changes)")
+        print(f"  peak memory  {run['peak_mb']:6.0f} MB (max RSS of the import process)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,548 @@
+"""Checked rows + what the database holds -> a plan of creates, updates and problems. Pure.
+
+The rules, in the order they are checked:
+
+- **One phone, several rows.** Rows with the same MAC are one phone; each row is one of its
+  lines, at the slot given by ``line`` (1 when empty). The rows of a MAC list all its lines,
+  from line 1 without gaps, and agree on the phone's own fields (model, customer, serial,
+  ownership). The same MAC and line twice with different data is an error on both rows;
+  twice with the same data is read once.
+- **A line is on at most one phone.** The same customer and extension on two MACs is an error
+  on both rows; a line that the database has on a phone this file does not list is a conflict
+  (unassign it first, or list that phone too).
+- **Customers** are found by code, else by name (ignoring case and extra spaces). A customer the
+  database does not have is created, named as written, with the SIP server of its rows (they
+  must agree). A line whose SIP server is its customer's keeps the customer's default.
+- **A column the file does not have changes nothing**; a column it has says what is wanted, an
+  empty cell meaning the default. Two exceptions: an empty name or password keeps what an
+  existing line has (and is an error for a new line).
+- **Devices** that are ``in_stock`` or ``deployed`` may be created, changed and moved to other
+  extensions or customers; one that is due back, charged or retired is a conflict. Devices and
+  lines the file does not mention are left as they are.
+
+A plan's :attr:`Plan.fingerprint` is a digest of every change with its before and after: the
+same file planned against an unchanged database gives the same fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import services, vendors
+from .columns import ALIASES
+from .problems import Problem
+from .validation import Checked, Entry
+
+# (customer reference, extension); a customer reference is an id, or "new:<code>" for one to create
+CustomerRef = int | str
+LineRef = int | tuple[CustomerRef, str]
+
+ALLOWED_STATES = ("in_stock", "deployed")
+LINE_KEYS = ("extension", "display_name", "sip_username", "auth_id", "password", "label", "sip_server", "sip_port",
+             "sip_transport")
+DEVICE_KEYS = ("vendor", "model", "serial", "ownership", "state", "customer_id")
+_STATE_HINTS = {
+    "return_due": "it is due back from its customer: record its return (provisioner device return MAC) first",
+    "returned": "record where it went (provisioner device return MAC) first",
+    "charged": "its customer was charged for it: record its return first",
+    "retired": "it was retired as faulty: import another phone",
+}
+
+
+@dataclass
+class Snapshot:
+    """What the database holds of the customers, lines and devices a file names."""
+
+    customers: list[dict[str, Any]]  # every customer: id, code, name, sip_server
+    lines: dict[tuple[int, str], dict[str, Any]]  # (customer id, extension) -> line row + "holder" (MAC or None)
+    devices: dict[str, dict[str, Any]]  # MAC -> device row + "line_ids" (by slot) + "settings_json"
+    line_names: dict[int, tuple[int, str]]  # line id -> (customer id, extension) of every line above
+
+
+@dataclass(slots=True)
+class Change:
+    """One customer, line or device the plan creates or updates, with what to write."""
+
+    kind: str  # customer | line | device
+    action: str  # create | update
+    key: str  # customer code, "CODE extension", or MAC
+    rows: tuple[int, ...]
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+    ref: int | None = None  # the existing row's id (updates)
+    values: dict[str, Any] = field(default_factory=dict)  # columns to write
+    customer: CustomerRef | None = None
+    lines: tuple[LineRef, ...] = ()  # devices: their lines by slot
+    device: str | None = None  # lines: the MAC of the phone they end up on
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "action": self.action, "key": self.key, "rows": list(self.rows),
+                "before": self.before, "after": self.after}
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    unchanged: Counter[str]  # kind -> count
+    problems: list[Problem]
+    skipped_rows: list[int]  # rows left out (--skip-invalid)
+    rows: int  # data rows in the file
+    skip_invalid: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> bool:
+        """True when nothing may be applied: problems, and not told to skip them."""
+        return bool(self.problems) and not self.skip_invalid
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out = {kind: {"create": 0, "update": 0, "unchanged": self.unchanged.get(kind, 0)}
+               for kind in ("customer", "line", "device")}
+        for change in self.changes:
+            out[change.kind][change.action] += 1
+        return out
+
+    @property
+    def change_count(self) -> int:
+        return len(self.changes)
+
+    @property
+    def fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for change in self.changes:
+            digest.update(json.dumps([change.kind, change.action, change.key, change.before, change.values,
+                                      change.customer, change.lines], sort_keys=True, default=str).encode())
+        for problem in self.problems:
+            digest.update(json.dumps(problem.to_dict(), sort_keys=True).encode())
+        return digest.hexdigest()[:32]
+
+    def summary(self) -> str:
+        counts = self.counts()
+        parts = []
+        for kind, plural in (("customer", "customers"), ("device", "devices"), ("line", "lines")):
+            c = counts[kind]
+            parts.append(f"{plural}: {c['create']} to create, {c['update']} to update, {c['unchanged']} unchanged")
+        return "; ".join(parts)
+
+
+def plan(checked: Checked, snapshot: Snapshot, *, skip_invalid: bool = False) -> Plan:
+    """The plan for ``checked`` against ``snapshot``.
+
+    Without ``skip_invalid`` every problem is reported and the plan is :attr:`~Plan.rejected`
+    when there is any. With it, the rows of every MAC that has a problem are left out (and the
+    plan recomputed, since leaving a phone out may leave a line where it was) until the rest
+    is clean.
+    """
+    problems = list(checked.problems)
+    excluded: set[str] = set()
+    if skip_invalid:
+        excluded = {mac for mac in checked.bad_rows.values() if mac}
+    while True:
+        attempt = _Planner(checked, snapshot, excluded).run()
+        problems.extend(attempt.problems)
+        new = {attempt.row_macs[p.row] for p in attempt.problems if p.row in attempt.row_macs}
+        if not skip_invalid or not attempt.problems or new <= excluded:
+            break
+        excluded |= new
+    problems = _unique(problems)
+    skipped: set[int] = set(checked.bad_rows)
+    if skip_invalid:
+        bad = {p.row for p in problems}
+        for entry in checked.entries:
+            if entry.mac in excluded:
+                skipped.add(entry.row)
+                if entry.row not in bad:
+                    problems.append(checked.problem(entry.row, "mac", entry.mac, "skipped: another row of the same "
+                                                    "MAC has a problem", "fix the other rows of this MAC"))
+        problems = _unique(problems)
+    result = Plan(changes=attempt.changes, unchanged=attempt.unchanged, problems=sorted(problems, key=lambda p: (p.row, p.letter or "")),
+                  skipped_rows=sorted(skipped), rows=len(checked.entries) + len(checked.bad_rows),
+                  skip_invalid=skip_invalid, notes=list(checked.notes) + attempt.notes)
+    return result
+
+
+def _unique(problems: Iterable[Problem]) -> list[Problem]:
+    seen = set()
+    out = []
+    for p in problems:
+        key = (p.row, p.field, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def normalize_name(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def customer_code(name: str, taken: set[str]) -> str:
+    """A code for a new customer from its name: ``ACME S.p.A.`` -> ``ACME-S-P-A``."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    base = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-").upper()[:60] or "CUSTOMER"
+    code, n = base, 1
+    while code.casefold() in taken:
+        n += 1
+        code = f"{base}-{n}"
+    taken.add(code.casefold())
+    return code
+
+
+class _Planner:
+    """One pass over the rows not excluded."""
+
+    def __init__(self, checked: Checked, snapshot: Snapshot, excluded: set[str]):
+        self.checked = checked
+        self.snap = snapshot
+        self.entries = [e for e in checked.entries if e.mac not in excluded]
+        self.row_macs = {e.row: e.mac for e in checked.entries}
+        self.given = checked.given
+        self.problems: list[Problem] = []
+        self.changes: list[Change] = []
+        self.unchanged: Counter[str] = Counter()
+        self.notes: list[str] = []
+        self.bad_macs: set[str] = set()
+        self.customers: dict[str, CustomerRef] = {}  # cell text -> reference
+        self.customer_rows: dict[CustomerRef, dict[str, Any]] = {}  # reference -> row (new ones too)
+        self.customer_entries: dict[str, tuple[int, ...]] = {}  # new customer -> its rows
+        self.accounts: dict[tuple[str, str], int] = {}
+
+    def fail(self, entry: Entry, field_: str, message: str, fix: str | None = None) -> None:
+        self.problems.append(self.checked.problem(entry.row, field_, self.checked.cell(entry.row, field_), message,
+                                                  fix))
+        self.bad_macs.add(entry.mac)
+
+    # --- the pass ---------------------------------------------------------------------
+
+    def run(self) -> _Planner:
+        groups: dict[str, list[Entry]] = defaultdict(list)
+        for entry in self.entries:
+            groups[entry.mac].append(entry)
+        self._resolve_customers()
+        for mac, entries in groups.items():
+            groups[mac] = self._one_phone(entries)
+        self._lines_on_one_phone(groups)
+        in_file = set(groups)
+        for mac, entries in groups.items():
+            if entries and mac not in self.bad_macs:
+                self._device(mac, entries, in_file)
+        if self.problems:
+            # Nothing of a phone with a problem is planned: drop what was planned for it.
+            self.changes = [c for c in self.changes if not self._touches_bad(c)]
+        created = []
+        for ref in dict.fromkeys(c.customer for c in self.changes if isinstance(c.customer, str)):
+            row = self.customer_rows[ref]
+            values = {"code": row["code"], "name": row["name"], "sip_server": row["sip_server"]}
+            created.append(Change("customer", "create", row["code"], self.customer_entries[ref], None, dict(values),
+                                  values=values, customer=ref))
+        self.changes[:0] = created
+        return self
+
+    def _touches_bad(self, change: Change) -> bool:
+        if change.kind == "device":
+            return change.key in self.bad_macs
+        if change.kind == "line":
+            return change.device in self.bad_macs
+        return False
+
+    # --- customers ----------------------------------------------------------------------
+
+    def _resolve_customers(self) -> None:
+        by_code = {c["code"].casefold(): c for c in self.snap.customers}
+        by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for c in self.snap.customers:
+            by_name[normalize_name(c["name"])].append(c)
+        for c in self.snap.customers:
+            self.customer_rows[c["id"]] = c
+        taken = set(by_code)
+        new: dict[str, str] = {}  # normalized name -> reference
+        rows_of: dict[str, list[Entry]] = defaultdict(list)
+        for entry in self.entries:
+            if entry.customer is not None:
+                rows_of[entry.customer].append(entry)
+        for text, entries in rows_of.items():
+            found = by_code.get(text.casefold())
+            if found is None:
+                named = by_name.get(normalize_name(text), [])
+                if len(named) > 1:
+                    codes = ", ".join(c["code"] for c in named)
+                    for e in entries:
+                        self.fail(e, "customer", f"customers {codes} are all named {text!r}",
+                                  "write the customer's code instead of its name")
+                    continue
+                found = named[0] if named else None
+            if found is not None:
+                self.customers[text] = found["id"]
+                continue
+            key = normalize_name(text)
+            if key not in new:
+                ref = "new:" + customer_code(text, taken)
+                new[key] = ref
+                self.customer_rows[ref] = {"id": None, "code": ref[4:], "name": " ".join(text.split()),
+                                           "sip_server": None, "rows": []}
+            ref = new[key]
+            self.customers[text] = ref
+            self.customer_rows[ref]["rows"].extend(entries)
+        for ref in new.values():
+            self._new_customer(ref)
+
+    def _new_customer(self, ref: str) -> None:
+        row = self.customer_rows[ref]
+        entries: list[Entry] = row.pop("rows")
+        self.customer_entries[ref] = tuple(e.row for e in entries)
+        servers = sorted({e.server.lower() for e in entries if e.server})
+        name = row["name"]
+        if not servers:
+            where = ("fill in its SIP server column" if "sip_server" in self.given
+                     else "add a 'SIP server' column")
+            for e in entries:
+                self.fail(e, "sip_server", f"customer {name!r} is new and no SIP server is given for it",
+                          f"{where}, or create the customer first (provisioner customer add CODE --name ... "
+                          f"--sip-server ...)")
+        elif len(servers) > 1:
+            for e in entries:
+                self.fail(e, "sip_server", f"customer {name!r} is new and its rows name {len(servers)} SIP servers "
+                          f"({', '.join(servers)})",
+                          "give every row of a new customer the same SIP server, or create the customer first")
+        else:
+            row["sip_server"] = servers[0]
+        self.notes.append(f"customer {name!r} is new: it will be created as {row['code']}")
+
+    # --- the rows of one phone ----------------------------------------------------------------
+
+    def _one_phone(self, entries: list[Entry]) -> list[Entry]:
+        """The rows of one MAC, one per line, checked against each other."""
+        first = entries[0]
+        if len(entries) == 1:
+            if first.position != 1:
+                self.fail(first, "line", f"line {first.position} but no line 1 for this MAC",
+                          "number the lines of a phone 1, 2, 3, ... without gaps")
+                return []
+            return entries
+        kept: dict[int, Entry] = {}
+        clashing: set[int] = set()
+        fix = "keep one row per line of a phone (the line column numbers a phone's accounts)"
+        for e in entries:
+            seen = kept.get(e.position)
+            if seen is None:
+                kept[e.position] = e
+            elif self._same(seen, e):
+                self.notes.append(f"row {e.row} repeats row {seen.row}: read once")
+            else:
+                what = self._difference(seen, e)
+                self.fail(seen, "mac", f"same MAC as row {e.row} with another {what} on line {e.position}", fix)
+                self.fail(e, "mac", f"same MAC as row {seen.row} with another {what} on line {e.position}", fix)
+                clashing |= {seen.row, e.row}
+        lines = [e for e in kept.values() if e.row not in clashing]
+        if len(lines) > 1:
+            for label, get in (("model", lambda e: e.model), ("customer", lambda e: self.customers.get(e.customer)),
+                               ("serial", lambda e: e.serial), ("ownership", lambda e: e.ownership)):
+                values = {get(e) for e in lines if get(e) is not None}
+                if len(values) > 1:
+                    for e in lines:
+                        others = ", ".join(str(o.row) for o in lines if o is not e)
+                        self.fail(e, label, f"same MAC as row {others} with another {label}",
+                                  f"give every row of this MAC the same {label}, or correct the MAC")
+            for e in lines:
+                if e.line is None:
+                    self.fail(e, "extension", "extension missing: other rows of this MAC have lines")
+        ordered = [kept[p] for p in sorted(kept)]
+        for slot, e in enumerate(ordered, 1):
+            if e.position != slot:
+                self.fail(e, "line", f"line {e.position} but no line {slot} for this MAC",
+                          "number the lines of a phone 1, 2, 3, ... without gaps")
+                break
+        return ordered if first.mac not in self.bad_macs else []
+
+    def _same(self, a: Entry, b: Entry) -> bool:
+        return (a.line == b.line and a.missing == b.missing and self.customers.get(a.customer or "")
+                == self.customers.get(b.customer or "") and (a.model, a.serial, a.ownership) == (
+                    b.model, b.serial, b.ownership))
+
+    def _difference(self, a: Entry, b: Entry) -> str:
+        if (a.line or {}).get("extension") != (b.line or {}).get("extension"):
+            return "extension"
+        if self.customers.get(a.customer or "") != self.customers.get(b.customer or ""):
+            return "customer"
+        for key in ("display_name", "password", "sip_username", "auth_id", "label", "sip_server"):
+            if (a.line or {}).get(key) != (b.line or {}).get(key):
+                return "SIP password" if key == "password" else key.replace("_", " ")
+        for key in ("model", "serial", "ownership"):
+            if getattr(a, key) != getattr(b, key):
+                return key
+        return "data"
+
+    def _lines_on_one_phone(self, groups: dict[str, list[Entry]]) -> None:
+        holders: dict[tuple[CustomerRef, str], list[Entry]] = defaultdict(list)
+        for entries in groups.values():
+            for e in entries:
+                if e.line is not None and e.customer in self.customers:
+                    holders[(self.customers[e.customer], e.line["extension"])].append(e)
+        for (ref, ext), entries in holders.items():
+            if len(entries) < 2:
+                continue
+            code = self._code(ref)
+            for e in entries:
+                others = "; ".join(f"row {o.row} (MAC {o.mac})" for o in entries if o is not e)
+                self.fail(e, "extension", f"extension {ext} of {code} is also on {others}",
+                          "a line is on one phone only: correct the extension or remove the other row")
+
+    def _code(self, ref: CustomerRef) -> str:
+        return self.customer_rows[ref]["code"]
+
+    # --- against the database -----------------------------------------------------------------
+
+    def _device(self, mac: str, entries: list[Entry], in_file: set[str]) -> None:
+        first = entries[0]
+        existing = self.snap.devices.get(mac)
+        model = vendor = None
+        for e in entries:
+            if e.model is not None:
+                model, vendor = e.model, e.vendor
+                break
+        if model is None:
+            if existing is None:
+                self.fail(first, "model", "model missing: a new phone needs its model" if "model" in self.given
+                          else "model missing: add a Model column (a new phone needs its model)")
+                return
+            vendor, model = existing["vendor"], existing["model"]
+        accounts = self.accounts.get((vendor, model))
+        if accounts is None:
+            accounts = self.accounts[(vendor, model)] = vendors.get(vendor).caps(model).accounts  # type: ignore[arg-type]
+        if len(entries) > accounts:
+            self.fail(entries[accounts], "line", f"{model} has {accounts} SIP account{'s' * (accounts > 1)}; "
+                      f"{len(entries)} lines given", "give this phone fewer lines, or use a model with more accounts")
+            return
+        customer_ref = self.customers.get(first.customer) if first.customer is not None else None
+        if first.customer is not None and customer_ref is None:
+            return  # the customer has a problem, reported on these rows
+        if first.line is None and existing is not None and existing["state"] == "deployed":
+            owner = self.customer_rows.get(existing["customer_id"], {}).get("code", "a customer")
+            self.fail(first, "customer", f"device {mac} is deployed to {owner}; this row gives it no customer and "
+                      "no line", f"fill in its customer and extension, or take it back first "
+                      f"(provisioner device unassign {mac})")
+            return
+
+        line_refs: list[LineRef] = []
+        line_changes: list[Change] = []
+        for e in entries:
+            if e.line is None:
+                continue
+            ref, change = self._line(mac, e, customer_ref, in_file)  # type: ignore[arg-type]
+            if ref is None:
+                return
+            line_refs.append(ref)
+            if change is not None:
+                line_changes.append(change)
+
+        values = {
+            "vendor": vendor,
+            "model": model,
+            "serial": first.serial if "serial" in self.given else (existing or {}).get("serial"),
+            "ownership": first.ownership or (existing["ownership"] if existing and "ownership" not in self.given
+                                             else "rental"),
+            "state": "deployed" if customer_ref is not None else "in_stock",
+            "customer_id": customer_ref,
+        }
+        rows = (first.row,) if len(entries) == 1 else tuple(e.row for e in entries)
+        if existing is None:
+            after = self._device_view(mac, values, line_refs, {})
+            self.changes.append(Change("device", "create", mac, rows, None, after, values=values,
+                                       customer=customer_ref, lines=tuple(line_refs)))
+        else:
+            old = {k: existing[k] for k in DEVICE_KEYS}
+            if old == values and existing["line_ids"] == line_refs:
+                self.unchanged["device"] += 1
+            elif existing["state"] not in ALLOWED_STATES:
+                self.fail(first, "mac", f"device {mac} is {existing['state']}: an import cannot change it",
+                          _STATE_HINTS.get(existing["state"], "change it with the device commands"))
+                return
+            else:
+                settings = json.loads(existing["settings_json"] or "{}")
+                before = self._device_view(mac, old, existing["line_ids"], settings)
+                after = self._device_view(mac, values, line_refs, settings)
+                self.changes.append(Change("device", "update", mac, rows, before, after, ref=existing["id"],
+                                           values=values, customer=customer_ref, lines=tuple(line_refs)))
+        self.changes.extend(line_changes)
+
+    def _line(self, mac: str, e: Entry, customer_ref: CustomerRef,
+              in_file: set[str]) -> tuple[LineRef | None, Change | None]:
+        assert e.line is not None
+        wanted = e.line
+        ext = wanted["extension"]
+        customer = self.customer_rows[customer_ref]
+        default = customer["sip_server"]
+        existing = self.snap.lines.get((customer_ref, ext)) if isinstance(customer_ref, int) else None
+        key = f"{customer['code']} {ext}"
+        if existing is None:
+            for name in e.missing:
+                self.fail(e, name, f"{name} missing" + ("" if name in self.given
+                                                        else f": add a '{ALIASES[name][0]}' column"))
+            if e.missing:
+                return None, None
+            values = dict(wanted)
+            server = values["sip_server"]
+            if server and default and (server == default or server.lower() == default.lower()):
+                values["sip_server"] = None
+            if not values["sip_server"] and not default and isinstance(customer_ref, int):
+                self.fail(e, "sip_server", f"customer {customer['code']} has no SIP server and this row gives none",
+                          "fill in the SIP server, or set the customer's (provisioner customer update)")
+                return None, None
+            change = Change("line", "create", key, (e.row,), None, {k: values[k] for k in services.LINE_FIELDS},
+                            values=values, customer=customer_ref, device=mac)
+            return (customer_ref, ext), change
+        holder = existing.get("holder")
+        if holder is not None and holder != mac and holder not in in_file:
+            self.fail(e, "extension", f"extension {ext} of {customer['code']} is on device {holder}, which this "
+                      "file does not list", f"take it off that phone first (provisioner device unassign {holder}), "
+                      "or list that phone in the file too")
+            return None, None
+        values = {k: existing[k] for k in LINE_KEYS}
+        for k in ("display_name", "sip_username", "auth_id", "label"):
+            if k in self.given:
+                values[k] = wanted[k]
+        if "sip_username" in self.given and "auth_id" not in self.given and existing["auth_id"] == existing[
+                "sip_username"]:
+            values["auth_id"] = wanted["auth_id"]  # it followed the SIP user, and still does
+        if "display_name" in e.missing:
+            values["display_name"] = existing["display_name"]
+        if "sip_password" in self.given and "sip_password" not in e.missing:
+            values["password"] = wanted["password"]
+        if "sip_server" in self.given:
+            server = wanted["sip_server"]
+            current = existing["sip_server"] or default
+            if server and current and server.lower() == current.lower():
+                server = existing["sip_server"]
+            elif server and default and server.lower() == default.lower():
+                server = None
+            values["sip_server"] = server
+        old = {k: existing[k] for k in LINE_KEYS}
+        if values == old:
+            self.unchanged["line"] += 1
+            return existing["id"], None
+        before = {k: old[k] for k in services.LINE_FIELDS}
+        after = {k: values[k] for k in services.LINE_FIELDS}
+        if values["password"] != old["password"]:
+            after["password_changed"] = True
+        change = Change("line", "update", key, (e.row,), before, after, ref=existing["id"], values=values,
+                        customer=customer_ref, device=mac)
+        return existing["id"], change
+
+    def _device_view(self, mac: str, values: dict[str, Any], line_refs: Sequence[LineRef],
+                     settings: dict[str, Any]) -> dict[str, Any]:
+        """What an audit event records of a device (as services.device_snapshot)."""
+        ref = values.get("customer_id")
+        names = self.snap.line_names
+        return {
+            "mac": mac, "vendor": values["vendor"], "model": values["model"], "serial": values["serial"],
+            "ownership": values["ownership"], "state": values["state"], "settings": settings,
+            "customer": self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
+            "lines": [r[1] if r.__class__ is tuple else names[r][1] for r in line_refs],  # type: ignore[index]
+        }

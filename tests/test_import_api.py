@@ -1,0 +1,133 @@
+"""Imports over the admin API: upload -> plan, then apply; behind the bearer token."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import aiohttp
+import pytest
+from openpyxl import load_workbook
+
+from provisioner import services
+from provisioner.settings import Settings
+from tests.conftest import ACTOR, SAMPLES, add_customer
+
+TOKEN = "s3cret-admin-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=0, public_url="http://prov.test:8080/",
+                    sync_interval=0.05, flush_interval=0.05, admin_token=TOKEN)
+
+
+def upload(name: str, data: bytes | None = None, **fields: str) -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("file", data if data is not None else (SAMPLES / name).read_bytes(), filename=name)
+    for key, value in fields.items():
+        form.add_field(key, value)
+    return form
+
+
+async def test_upload_shows_the_plan_and_apply_writes_it(server, store):
+    client = server.client
+    response = await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=AUTH)
+    assert response.status == 201, await response.text()
+    plan = await response.json()
+    assert response.headers["Location"] == f"/api/v1/imports/{plan['id']}"
+    assert plan["counts"]["device"]["create"] == 30 and not plan["problems"] and not plan["applied"]
+    assert plan["header_row"] == 3 and plan["sheet"] == "Devices"
+    assert "erkkdm3WfpNGav" not in await response.text()  # the plan never shows a password
+    with store.reading() as tx:
+        assert tx.count_devices() == 0  # a plan changes nothing
+
+    again = await client.get(f"/api/v1/imports/{plan['id']}", headers=AUTH)
+    assert (await again.json())["fingerprint"] == plan["fingerprint"]
+
+    applied = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    assert applied.status == 200, await applied.text()
+    assert (await applied.json())["applied"]
+    phone = await client.get("/805ec05bcedc.cfg")  # the phone sees it at once: no sync needed
+    assert phone.status == 200 and b"account.2.display_name = Linea condivisa" in await phone.read()
+    history = services.show_device(store, "805EC05BCEDC")["history"]
+    assert history[0]["actor"] == "api:admin-token import:deployment.xlsx"
+
+    gone = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    assert gone.status == 404  # applied once, and forgotten
+
+
+async def test_apply_refuses_when_the_database_changed_since_the_plan(server, store):
+    client = server.client
+    response = await client.post("/api/v1/imports", data=upload("it_excel_export.csv"), headers=AUTH)
+    plan = await response.json()
+    services.add_customer(store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati",
+                          sip_server="pbx.rossi.example.net")  # created by someone else meanwhile
+    stale = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    assert stale.status == 409
+    body = await stale.json()
+    assert body["error"] == "plan_changed" and body["plan"]["counts"]["customer"]["create"] == 0
+    with store.reading() as tx:
+        assert tx.count_devices() == 0
+    fresh = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)  # the new plan was shown
+    assert fresh.status == 200
+    with store.reading() as tx:
+        assert tx.count_devices() == 24
+
+
+async def test_a_rejected_file_has_a_report_and_cannot_be_applied_unless_skipping(server, store):
+    client = server.client
+    plan = await (await client.post("/api/v1/imports", data=upload("with_mistakes.csv"), headers=AUTH)).json()
+    assert plan["rejected"] and {p["row"] for p in plan["problems"]} == {3, 5, 6, 7, 8, 9, 10}
+    refused = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    assert refused.status == 400 and "skip_invalid" in (await refused.json())["message"]
+    report = await client.get(f"/api/v1/imports/{plan['id']}/report", headers=AUTH)
+    assert report.status == 200 and "with_mistakes-errors.xlsx" in report.headers["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(await report.read())).active
+    assert sheet.cell(row=1, column=9).value == "errors" and "too short" in sheet.cell(row=3, column=9).value
+
+    add_customer(store)
+    skipping = await (await client.post("/api/v1/imports", data=upload("with_mistakes.csv", skip_invalid="true"),
+                                        headers=AUTH)).json()
+    assert not skipping["rejected"] and skipping["skipped_rows"] == [3, 5, 6, 7, 8, 9, 10]
+    done = await client.post(f"/api/v1/imports/{skipping['id']}/apply", headers=AUTH)
+    assert done.status == 200
+    with store.reading() as tx:
+        assert tx.count_devices() == 3
+    assert (await client.delete(f"/api/v1/imports/{plan['id']}", headers=AUTH)).status == 204
+
+
+async def test_bad_uploads_get_clear_errors(server, monkeypatch):
+    client = server.client
+    assert (await client.post("/api/v1/imports", data=upload("deployment.xlsx"))).status == 401
+    not_multipart = await client.post("/api/v1/imports", json={"file": "x"}, headers=AUTH)
+    assert not_multipart.status == 400 and "multipart/form-data" in (await not_multipart.json())["message"]
+    encrypted = await client.post("/api/v1/imports", data=upload("x.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" +
+                                                                 "EncryptedPackage".encode("utf-16-le")), headers=AUTH)
+    assert encrypted.status == 400 and "password" in (await encrypted.json())["message"]
+    monkeypatch.setenv("PROVISIONER_IMPORT_MAX_BYTES", "4096")
+    big = await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=AUTH)
+    assert big.status == 413 and (await big.json())["error"] == "too_large"
+    assert (await client.get("/api/v1/imports/nope", headers=AUTH)).status == 404
+
+
+async def test_a_cached_phone_sees_an_imported_change_at_once(server, store):
+    client = server.client
+    plan = await (await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=AUTH)).json()
+    assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)).status == 200
+    first = await (await client.get("/805ec05bcedc.cfg")).read()  # now in the server's cache
+    assert b"account.1.display_name = Anna Rossi" in first
+    renamed = (b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
+               b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,Anna Rossi-Bianchi,erkkdm3WfpNGav\n"
+               b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,2,3099,Linea condivisa,vMLbgkDe7L+7zp\n")
+    plan = await (await client.post("/api/v1/imports", data=upload("rename.csv", renamed), headers=AUTH)).json()
+    assert plan["counts"]["line"] == {"create": 0, "update": 1, "unchanged": 1}
+    assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)).status == 200
+    again = await (await client.get("/805ec05bcedc.cfg")).read()
+    assert b"account.1.display_name = Anna Rossi-Bianchi" in again
+    # Phones' events name the phone (exact cache invalidation); only customer events name a customer.
+    with store.reading() as tx:
+        events = tx.events_since(0)
+    assert {e["action"] for e in events if e["customer_id"] is not None} == {"customer.created"}
+    assert all(e["device_mac"] for e in events if e["action"].startswith(("line.", "device.")))

@@ -1,0 +1,188 @@
+"""Files an import must refuse cleanly, and a crash in the middle of applying one."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from provisioner import importing
+from tests.conftest import SAMPLES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def refused(run_cli, path: Path, *options: str) -> str:
+    result = run_cli("import", str(path), *options, ok=False)
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_zip_bomb_is_refused_before_anything_is_expanded(run_cli, tmp_path):
+    bomb = tmp_path / "bomb.xlsx"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+        z.writestr("xl/worksheets/sheet1.xml", b" " * (64 * 1024 * 1024))  # 64 MB of nothing, ~64 KB zipped
+    assert bomb.stat().st_size < 200 * 1024
+    started = time.monotonic()
+    out = refused(run_cli, bomb)
+    assert "like a zip bomb" in out and "xl/worksheets/sheet1.xml" in out
+    assert time.monotonic() - started < 5
+    # And a total bound, for archives of many ordinary-looking entries.
+    with pytest.raises(importing.SheetError, match="would expand to .* over the 1.0 KB limit"):
+        importing.read((SAMPLES / "deployment.xlsx").read_bytes(), "d.xlsx",
+                       limits=importing.Limits(max_unzipped_bytes=1024))
+
+
+@pytest.mark.parametrize("cell,message", [
+    ("XFD1048576", "has cells beyond row 200031; the limit is 200000 rows"),  # 17 billion cells if expanded
+    ("XFD2", "has cells beyond column GR; the limit is 200 columns"),
+])
+def test_a_stray_cell_far_away_cannot_blow_up_the_sheet(run_cli, tmp_path, cell, message):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["MAC", "Model"])
+    sheet[cell] = "x"
+    path = tmp_path / "far.xlsx"
+    book.save(path)
+    assert message in refused(run_cli, path)
+
+
+MANIFEST = ('<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+            'manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type='
+            '"application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
+            'manifest:media-type="text/xml"/></manifest:manifest>')
+
+
+def test_an_ods_repeating_a_value_beyond_the_limits_is_refused(tmp_path):
+    table = ('<table:table-row><table:table-cell office:value-type="string"><text:p>MAC</text:p></table:table-cell>'
+             '<table:table-cell office:value-type="string"><text:p>Model</text:p></table:table-cell></table:table-row>'
+             '<table:table-row table:number-rows-repeated="1048000"><table:table-cell table:number-columns-repeated='
+             '"1024"/></table:table-row>')  # LibreOffice's empty rest of a sheet: fine
+    bomb = ('<table:table-row table:number-rows-repeated="1000000"><table:table-cell office:value-type="string">'
+            '<text:p>x</text:p></table:table-cell></table:table-row>')
+
+    def ods(rows: str) -> bytes:
+        path = tmp_path / "x.ods"
+        content = ('<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+                   'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+                   'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
+                   f'<office:spreadsheet><table:table table:name="Phones">{rows}</table:table></office:spreadsheet>'
+                   '</office:body></office:document-content>')
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
+            z.writestr("META-INF/manifest.xml", MANIFEST)
+            z.writestr("content.xml", content)
+        return path.read_bytes()
+
+    assert importing.read(ods(table), "x.ods").header.fields == {"mac": 0, "model": 1}
+    with pytest.raises(importing.SheetError, match="repeats a cell 1,000,000 times"):
+        importing.read(ods(table + bomb), "x.ods")
+
+
+def test_oversized_files_and_too_many_rows_are_refused(run_cli, monkeypatch):
+    out = refused(run_cli, SAMPLES / "deployment.xlsx", "--max-bytes", "4096")
+    assert "the file is 7.9 KB; the limit is 4.0 KB" in out
+    monkeypatch.setenv("PROVISIONER_IMPORT_MAX_ROWS", "10")
+    assert "31 rows under the header; the limit is 10" in refused(run_cli, SAMPLES / "deployment.xlsx")
+    assert "24 rows under the header; the limit is 10" in refused(run_cli, SAMPLES / "it_excel_export.csv")
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600 + "EncryptedPackage".encode("utf-16-le") + b"\0" * 600,
+     "protected with a password"),
+    ((SAMPLES / "deployment.xlsx").read_bytes()[:3000], "not a readable XLSX file"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x07" * 2000, "not a readable XLS file"),
+    (b"<html><body><table><tr><td>MAC</td></tr></table></body></html>", "a web page"),
+    (b"\x00\x01\x02garbage" * 100, "not a spreadsheet we can read"),
+    (b"", "is empty"),
+    (b"Name;Surname\nAnna;Rossi\n", "no header row"),
+])
+def test_encrypted_corrupt_and_foreign_files_get_a_clear_error(run_cli, tmp_path, content, message):
+    path = tmp_path / "phones.xlsx"
+    path.write_bytes(content)
+    assert message in refused(run_cli, path)
+
+
+def test_an_xlsx_with_a_broken_sheet_is_refused(run_cli, tmp_path):
+    path = tmp_path / "broken.xlsx"
+    with zipfile.ZipFile(SAMPLES / "deployment.xlsx") as src, zipfile.ZipFile(path, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                data = data[: len(data) // 2]
+            dst.writestr(item, data)
+    assert "not a readable XLSX file" in refused(run_cli, path)
+
+
+# --- a crash while applying -------------------------------------------------------------------
+
+
+def database_state(db: Path) -> tuple[str, dict[str, int]]:
+    """A digest of every row the provisioning data holds, and the row counts."""
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        digest = hashlib.sha256()
+        sizes = {}
+        for table in ("customers", "lines", "devices", "device_lines", "events"):
+            rows = conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2").fetchall()
+            sizes[table] = len(rows)
+            digest.update(repr(rows).encode())
+    return digest.hexdigest(), sizes
+
+
+def big_file(path: Path, phones: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter=";")
+        writer.writerow(["Cliente", "Indirizzo MAC", "Modello", "Interno", "Nome", "Password SIP"])
+        # An existing phone changes too: its update must be rolled back with the rest.
+        writer.writerow(["Studio Rossi & Associati", "000b.822c.c502", "GRP2614", "201", "Renamed", "pw"])
+        for i in range(phones):
+            writer.writerow(["Studio Rossi & Associati", f"805EC0{i:06X}", "T54W", str(10000 + i), f"User {i}",
+                             f"pw-{i}"])
+    return path
+
+
+def test_killing_the_process_while_it_applies_leaves_the_database_as_before(run_cli, data_dir, tmp_path):
+    run_cli("import", str(SAMPLES / "it_excel_export.csv"))
+    db = data_dir / "provisioner.sqlite3"
+    before = database_state(db)
+    path = big_file(tmp_path / "big.csv", 30_000)
+    command = [sys.executable, "-c", "from provisioner.cli import main; main()", "import", str(path)]
+    env = {**os.environ, "PROVISIONER_DATA_DIR": str(data_dir)}
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"applying" not in seen and time.monotonic() < deadline:  # printed as the write transaction starts
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert b"applying 60001 changes in one transaction" in seen, seen
+        time.sleep(0.3)  # well inside the writes of 30,000 phones
+        assert proc.poll() is None, "the import finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.stderr.close()
+    assert database_state(db) == before
+
+    # The same import, left alone, applies: the file was good, only the crash stopped it.
+    result = run_cli("import", str(path))
+    assert "applied in one transaction: 60001 changes" in result.output
+    assert database_state(db)[1]["devices"] == before[1]["devices"] + 30_000
