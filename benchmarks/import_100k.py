@@ -28,6 +28,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from provisioner.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -109,12 +113,18 @@ def run_bare(path: Path) -> dict[str, float]:
 
 
 def run_import(path: Path) -> dict[str, float]:
-    from provisioner import importing
-    from provisioner.importing import applying, paused_gc, planning
     from provisioner.store import Store
 
-    data_dir = Path(tempfile.mkdtemp(prefix="import-bench-"))
-    store = Store.open(data_dir)
+    with tempfile.TemporaryDirectory(prefix="import-bench-") as data_dir:
+        return _run_import(path, Store.open(Path(data_dir)))
+
+
+def _run_import(path: Path, store: Store) -> dict[str, float]:
+    import pandas  # noqa: F401  (imported before timing, as for the bare read)
+
+    from provisioner import importing
+    from provisioner.importing import applying, paused_gc, planning
+
     out: dict[str, float] = {}
     start = time.perf_counter()
     table = importing.read_path(path)
@@ -161,11 +171,18 @@ def main() -> None:
         print(json.dumps(run_bare(Path(path)) if kind == "bare" else run_import(Path(path))))
         return
 
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="import-bench-files-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    if args.keep is None:
+        with tempfile.TemporaryDirectory(prefix="import-bench-files-") as folder:
+            report(Path(folder), args.rows)
+    else:
+        args.keep.mkdir(parents=True, exist_ok=True)
+        report(args.keep, args.rows)
+
+
+def report(folder: Path, rows: int) -> None:
     start = time.perf_counter()
-    xlsx, csv_path = write_files(generate_rows(args.rows), folder)
-    print(f"generated {args.rows:,} rows in {time.perf_counter() - start:.1f} s: {xlsx} "
+    xlsx, csv_path = write_files(generate_rows(rows), folder)
+    print(f"generated {rows:,} rows in {time.perf_counter() - start:.1f} s: {xlsx} "
           f"({xlsx.stat().st_size / 1e6:.1f} MB), {csv_path} ({csv_path.stat().st_size / 1e6:.1f} MB)")
     for label, path in (("XLSX", xlsx), ("CSV", csv_path)):
         bare = child("bare", path)

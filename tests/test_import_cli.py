@@ -161,7 +161,8 @@ def test_unknown_columns_are_reported_not_fatal_and_sheets_can_be_chosen(store, 
 def test_blank_templates_have_every_column_and_import_as_nothing(run_cli):
     rows = list(csv.reader((ROOT / "imports" / "phones.csv").read_text(encoding="utf-8-sig").splitlines()))
     assert tuple(rows[0]) == TEMPLATE_HEADERS
-    header = find_header([[c.value for c in r] for r in load_workbook(ROOT / "imports" / "phones.xlsx").active.iter_rows()])
+    template = load_workbook(ROOT / "imports" / "phones.xlsx").active
+    header = find_header([[c.value for c in r] for r in template.iter_rows()])
     assert header is not None and len(header.fields) == len(TEMPLATE_HEADERS) and not header.unknown
     readme = (ROOT / "imports" / "README.md").read_text()
     assert all(h in readme for h in TEMPLATE_HEADERS)

@@ -28,8 +28,9 @@ Behind the admin bearer token like the rest of ``/api/v1``.
 ``DELETE /api/v1/imports/{id}``
     Forgets the plan (``204``).
 
-Plans are kept in this server process's memory (at most :data:`MAX_PLANS`, each for
-:data:`TTL` seconds): with several nodes, apply on the node that made the plan.
+Plans are kept in this server process's memory (at most :data:`MAX_PLANS` and
+:data:`MAX_PLANNED_ROWS` rows, the oldest dropped first, each for :data:`TTL` seconds):
+with several nodes, apply on the node that made the plan.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from . import PREFIX, actor, call, store
 routes = web.RouteTableDef()
 
 MAX_PLANS = 16
+MAX_PLANNED_ROWS = 300_000  # rows kept across all plans (a 100,000-row plan holds ~700 MB)
 TTL = 30 * 60.0
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -75,8 +77,9 @@ class Plans:
     def add(self, table: importing.Table, checked: importing.Checked, plan: importing.Plan,
             skip_invalid: bool) -> Pending:
         self._expire()
-        while len(self._items) >= MAX_PLANS:
-            self._items.pop(next(iter(self._items)))
+        while self._items and (len(self._items) >= MAX_PLANS or
+                               sum(p.plan.rows for p in self._items.values()) + plan.rows > MAX_PLANNED_ROWS):
+            self._items.pop(next(iter(self._items)))  # the oldest goes
         pending = Pending(secrets.token_urlsafe(12), table, checked, plan, skip_invalid, time.monotonic() + TTL)
         self._items[pending.id] = pending
         return pending

@@ -77,8 +77,8 @@ def check(table: Table, **options: Any) -> Checked:
     with paused_gc():
         return validation.check(table, **options)
 
-__all__ = ["Checked", "FileTooLarge", "Limits", "Plan", "PlanChanged", "Problem", "SheetError", "Table", "check", "paused_gc",
-           "error_report", "export", "plan_dict", "preview", "read", "read_path", "run", "text_lines"]
+__all__ = ["Checked", "FileTooLarge", "Limits", "Plan", "PlanChanged", "Problem", "SheetError", "Table", "check",
+           "paused_gc", "error_report", "export", "plan_dict", "preview", "read", "read_path", "run", "text_lines"]
 
 
 class PlanChanged(Conflict):

@@ -159,13 +159,14 @@ def plan(checked: Checked, snapshot: Snapshot, *, skip_invalid: bool = False) ->
             if entry.mac in excluded:
                 skipped.add(entry.row)
                 if entry.row not in bad:
-                    problems.append(checked.problem(entry.row, "mac", entry.mac, "skipped: another row of the same "
-                                                    "MAC has a problem", "fix the other rows of this MAC"))
+                    problems.append(checked.problem(entry.row, "mac", checked.cell(entry.row, "mac"),
+                                                    "skipped: another row of the same MAC has a problem",
+                                                    "fix the other rows of this MAC"))
         problems = _unique(problems)
-    result = Plan(changes=attempt.changes, unchanged=attempt.unchanged, problems=sorted(problems, key=lambda p: (p.row, p.letter or "")),
-                  skipped_rows=sorted(skipped), rows=len(checked.entries) + len(checked.bad_rows),
-                  skip_invalid=skip_invalid, notes=list(checked.notes) + attempt.notes)
-    return result
+    return Plan(changes=attempt.changes, unchanged=attempt.unchanged,
+                problems=sorted(problems, key=lambda p: (p.row, p.letter or "")), skipped_rows=sorted(skipped),
+                rows=len(checked.entries) + len(checked.bad_rows), skip_invalid=skip_invalid,
+                notes=list(checked.notes) + attempt.notes)
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
@@ -192,7 +193,7 @@ def customer_code(name: str, taken: set[str]) -> str:
         n += 1
         code = f"{base}-{n}"
     taken.add(code.casefold())
-    return code
+    return services.code(code, "customer")
 
 
 class _Planner:
@@ -415,7 +416,8 @@ class _Planner:
             vendor, model = existing["vendor"], existing["model"]
         accounts = self.accounts.get((vendor, model))
         if accounts is None:
-            accounts = self.accounts[(vendor, model)] = vendors.get(vendor).caps(model).accounts  # type: ignore[arg-type]
+            caps = vendors.get(vendor).caps(model)  # type: ignore[arg-type]
+            accounts = self.accounts[(vendor, model)] = caps.accounts
         if len(entries) > accounts:
             self.fail(entries[accounts], "line", f"{model} has {accounts} SIP account{'s' * (accounts > 1)}; "
                       f"{len(entries)} lines given", "give this phone fewer lines, or use a model with more accounts")

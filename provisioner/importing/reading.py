@@ -132,8 +132,9 @@ def _corrupt(name: str, kind: str, exc: BaseException) -> SheetError:
     text = str(exc)
     if "password" in text.lower() or "encrypt" in text.lower():
         return _encrypted(name)
-    return SheetError(f"{name} is not a readable {kind.upper()} file ({text.splitlines()[0][:200] if text else type(exc).__name__}): "
-                      f"open it in a spreadsheet program and save it again as XLSX or CSV")
+    why = text.splitlines()[0][:200] if text else type(exc).__name__
+    return SheetError(f"{name} is not a readable {kind.upper()} file ({why}): open it in a spreadsheet program and "
+                      f"save it again as XLSX or CSV")
 
 
 # --- ZIP containers (XLSX, ODS) -----------------------------------------------------
@@ -263,7 +264,8 @@ def _after(number: str, low: str, high: str) -> list[str]:
     out = []
     for i, ch in enumerate(number):
         if ch != high:
-            out.append(re.escape(number[:i]) + f"[{chr(ord(ch) + 1)}-{high}]" + f"[{low}-{high}]" * (len(number) - i - 1))
+            rest = f"[{low}-{high}]" * (len(number) - i - 1)
+            out.append(re.escape(number[:i]) + f"[{chr(ord(ch) + 1)}-{high}]" + rest)
     return out
 
 
