@@ -186,8 +186,9 @@ class ConfigCache:
             self._last_event_id = max(self._last_event_id, event["id"])
             if event["device_mac"]:
                 self.invalidate_device(event["device_mac"])
-            if event["customer_id"] is not None:
-                self.invalidate_customer(codes.get(event["customer_id"]))
+        # Each customer once per sync: a 190,000-event import must not scan the cache per event.
+        for customer_code in {codes.get(e["customer_id"]) for e in fresh if e["customer_id"] is not None}:
+            self.invalidate_customer(customer_code)
         horizon = now - _LATE_COMMIT_WINDOW * 2
         self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
         return len(fresh)
