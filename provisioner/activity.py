@@ -8,7 +8,10 @@ storm of 5,000 phones becomes a handful of writes instead of 5,000.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -19,6 +22,9 @@ log = structlog.get_logger("provisioner.activity")
 
 # A scanner must not grow memory without end between two flushes.
 MAX_PENDING = 100_000
+# A device whose credentials go to two addresses within this long is flagged (and logged).
+TWO_IPS_WITHIN = timedelta(hours=1)
+_MAX_LAST_DOWNLOADS = 200_000
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,9 @@ class Activity:
         self._seen: dict[str, dict[str, Any]] = {}
         self._downloads: list[dict[str, Any]] = []
         self._unknown: dict[str, dict[str, Any]] = {}
+        self._windows: dict[str, tuple[datetime, int | None]] = {}
+        # Last download per device (IP, time): a second IP within the hour is logged at once.
+        self._last_download: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
         self.dropped = 0
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
@@ -47,6 +56,14 @@ class Activity:
                                  "user_agent": (fetch.user_agent or "")[:400] or before.get("user_agent"),
                                  "firmware": fetch.firmware or before.get("firmware")}
         if download:
+            last = self._last_download.get(fetch.mac)
+            if last is not None and last[0] != fetch.ip and at - last[1] < TWO_IPS_WITHIN:
+                log.warning("device_fetched_from_two_ips", mac=fetch.mac, ip=fetch.ip, previous_ip=last[0],
+                            file=fetch.file, transport=fetch.transport)
+            self._last_download[fetch.mac] = (fetch.ip, at)
+            self._last_download.move_to_end(fetch.mac)
+            if len(self._last_download) > _MAX_LAST_DOWNLOADS:
+                self._last_download.popitem(last=False)
             if len(self._downloads) >= MAX_PENDING:
                 self.dropped += 1
                 return
@@ -67,17 +84,22 @@ class Activity:
                    model=model or row.get("model"))
         row["count"] += 1
 
+    def window_used(self, mac: str, customer_id: int | None) -> None:
+        """A device got its credentials without its token: its first-contact window is over."""
+        self._windows.setdefault(mac, (utcnow(), customer_id))
+
     @property
     def pending(self) -> int:
-        return len(self._seen) + len(self._downloads) + len(self._unknown)
+        return len(self._seen) + len(self._downloads) + len(self._unknown) + len(self._windows)
 
     async def flush(self) -> None:
         if not self.pending:
             return
-        seen, downloads, unknown = self._seen, self._downloads, self._unknown
-        self._seen, self._downloads, self._unknown = {}, [], {}
+        seen, downloads, unknown, windows = self._seen, self._downloads, self._unknown, self._windows
+        self._seen, self._downloads, self._unknown, self._windows = {}, [], {}, {}
         try:
-            await asyncio.to_thread(self._write, list(seen.values()), downloads, list(unknown.values()))
+            await asyncio.to_thread(self._write, list(seen.values()), downloads, list(unknown.values()),
+                                    windows)
         except Exception:
             log.exception("activity_flush_failed", seen=len(seen), downloads=len(downloads),
                           unknown=len(unknown))
@@ -86,9 +108,31 @@ class Activity:
             self.dropped = 0
 
     def _write(self, seen: list[dict[str, Any]], downloads: list[dict[str, Any]],
-               unknown: list[dict[str, Any]]) -> None:
+               unknown: list[dict[str, Any]], windows: dict[str, tuple[datetime, int | None]] | None = None
+               ) -> None:
         with self.store.transaction() as tx:
             tx.record_seen(seen)
             tx.record_downloads(downloads)
             tx.record_unknown(unknown)
+            if windows:
+                # An event per closed window: every node's cache drops the device and sees it closed.
+                for row in tx.close_windows({mac: at for mac, (at, _) in windows.items()}):
+                    tx.add_event(actor="phone", action="device.window_closed", device_mac=row["mac"],
+                                 customer_id=None, summary=f"device {row['mac']} fetched its credentials; "
+                                 "from now on only with its token", after={"window_closed_at": row["at"].isoformat()})
 
+
+def flag_downloads(rows: Sequence[dict[str, Any]], within: timedelta = TWO_IPS_WITHIN) -> list[dict[str, Any]]:
+    """Each download with ``flagged``: another download of the same device came from another IP
+    less than ``within`` before or after it."""
+    out = [dict(r) for r in rows]
+    ordered = sorted(range(len(out)), key=lambda i: out[i]["at"])
+    for i in ordered:
+        out[i]["flagged"] = False
+    for pos, i in enumerate(ordered):
+        for j in ordered[pos + 1:]:
+            if out[j]["at"] - out[i]["at"] >= within:
+                break
+            if out[j]["ip"] != out[i]["ip"]:
+                out[i]["flagged"] = out[j]["flagged"] = True
+    return out

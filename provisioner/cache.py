@@ -21,7 +21,10 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from . import services
+import markupsafe
+
+from . import access, services
+from .access import DeviceAccess
 from .rendering import DeviceData, Renderer, common_context, device_context
 from .store import Store, utcnow
 from .vendors import ConfigFile, Vendor
@@ -37,10 +40,11 @@ class Rendered:
     body: bytes
     content_type: str
     etag: str
+    credentials: bool = False  # the file holds a SIP password
 
     @classmethod
-    def of(cls, body: bytes, content_type: str) -> Rendered:
-        return cls(body, content_type, '"' + hashlib.sha1(body).hexdigest() + '"')
+    def of(cls, body: bytes, content_type: str, *, credentials: bool = False) -> Rendered:
+        return cls(body, content_type, '"' + hashlib.sha1(body).hexdigest() + '"', credentials)
 
 
 @dataclass
@@ -48,6 +52,17 @@ class DeviceEntry:
     data: DeviceData
     customer_code: str | None
     files: dict[str, Rendered] = field(default_factory=dict)
+    # The customer's rules and this device's token and window, checked per request in memory.
+    access: DeviceAccess | None = None
+
+
+def _holds_password(body: bytes, data: DeviceData) -> bool:
+    """Whether a rendered file carries one of the device's SIP passwords (as written or XML-escaped)."""
+    for account in data.accounts:
+        if account.password and (account.password.encode() in body
+                                 or str(markupsafe.escape(account.password)).encode() in body):
+            return True
+    return False
 
 
 class ConfigCache:
@@ -67,6 +82,8 @@ class ConfigCache:
         self._last_event_id: int | None = None
         self._recent_ids: dict[int, object] = {}
         self._template_stamp: tuple | None = None
+        # The secret every node shares (server_secrets "hmac"): device tokens, digest nonces.
+        self.secret: str | None = None
         self.renders = 0  # how many renders this cache did: the benchmarks read it
 
     # --- lookups -------------------------------------------------------------------
@@ -103,7 +120,7 @@ class ConfigCache:
                     continue
                 for mac in macs:
                     data = found.get(mac)
-                    entry = DeviceEntry(data=data, customer_code=data.customer_code) if data else None
+                    entry = self._entry(data) if data else None
                     if entry is not None and generation == self._generation:
                         self._devices[mac] = entry
                     self._loading.pop(mac).set_result(entry)
@@ -112,7 +129,27 @@ class ConfigCache:
 
     def _load(self, macs: list[str]) -> dict[str, DeviceData]:
         with self.store.reading() as tx:
+            if self.secret is None:
+                self.secret = tx.server_secret("hmac")
             return services.devices_data(tx, macs, ntp_server=self.ntp_server)
+
+    def _entry(self, data: DeviceData) -> DeviceEntry:
+        entry = DeviceEntry(data=data, customer_code=data.customer_code)
+        policy = data.policy
+        if policy is not None and data.customer_id is not None:
+            token = None
+            if policy.window_hours is not None and self.secret:
+                token = access.device_token(self.secret, data.mac, data.customer_id, data.assigned_at)
+            entry.access = DeviceAccess(policy, token,
+                                        access.window_end(policy, data.assigned_at, data.window_closed_at))
+        return entry
+
+    def provisioning_url_of(self, entry: DeviceEntry) -> str:
+        """The URL a device's files send it back to: with its token or path key and its customer's
+        credentials; the plain one for a deprovisioned device (it gets no credentials of any kind)."""
+        if entry.access is None or entry.data.deprovisioned:
+            return self.provisioning_url
+        return access.provisioning_url(self.provisioning_url, entry.access.policy, entry.access.token)
 
     def device_file(self, entry: DeviceEntry, spec: ConfigFile, name: str) -> Rendered:
         """The bytes of a per-device file; renders on the first request only."""
@@ -120,8 +157,10 @@ class ConfigCache:
         rendered = entry.files.get(key)
         if rendered is None:
             vendor = get_vendor(entry.data.vendor)
-            context = device_context(vendor, entry.data, self.provisioning_url)
+            context = device_context(vendor, entry.data, self.provisioning_url_of(entry))
             rendered = self._render(vendor, spec, context)
+            if not entry.data.deprovisioned and _holds_password(rendered.body, entry.data):
+                rendered = Rendered(rendered.body, rendered.content_type, rendered.etag, credentials=True)
             entry.files[key] = rendered
         return rendered
 
@@ -170,6 +209,8 @@ class ConfigCache:
                 self.clear()
             self._template_stamp = stamp
         with self.store.reading() as tx:
+            if self.secret is None:
+                self.secret = tx.server_secret("hmac")
             if self._last_event_id is None:
                 self._last_event_id = tx.last_event_id()
                 return 0

@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from . import keys
+from .access import ScanGuard, ScanSettings
 from .activity import Activity
 from .cache import ConfigCache
 from .rendering import SHIPPED_TEMPLATES, Renderer
@@ -32,7 +33,9 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     app[keys.STORE] = db
     app[keys.CACHE] = cache
     app[keys.ACTIVITY] = activity
-    app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes)
+    guard = ScanGuard(ScanSettings(failures=settings.scan_failures, window=settings.scan_window,
+                                   ban=settings.scan_ban, enabled=settings.scan_failures > 0))
+    app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard)
     tasks = [
         asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),
         asyncio.create_task(_every(settings.flush_interval, activity.flush, "activity_flush_failed")),

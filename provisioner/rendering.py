@@ -23,6 +23,7 @@ from typing import Any
 import jinja2
 
 from . import timezones
+from .access import Policy
 from .vendors import Vendor
 
 SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "vendor_templates"
@@ -71,6 +72,12 @@ class DeviceData:
     settings: Mapping[str, str] = field(default_factory=dict)
     # The instant (UTC) these data stop being true without any write (a contract end): load again after.
     valid_until: datetime | None = None
+    # Phone-facing security (provisioner.access): the customer's rules, and what the device's token
+    # and first-contact window derive from.
+    policy: Policy | None = None
+    customer_id: int | None = None
+    assigned_at: datetime | None = None
+    window_closed_at: datetime | None = None
 
 
 # Variables a device's ``settings`` may override by name; any other key is a

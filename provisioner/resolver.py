@@ -15,31 +15,51 @@ status      reason            when
 404         unknown-device    MAC not in the store (recorded as an unknown device)
 404         absent            a file the phone may ask for and we do not keep
 403         ua-mismatch       the User-Agent names another MAC than the path
+403         banned            the client IP failed too often lately (scan defence), any path
+403         ip-not-allowed    the customer's allowlist does not hold the client IP
+403         path-key          the customer wants /p/<key>/ and the key is missing or wrong
+403         token             the device wants /d/<token>/ (window over) or the token is wrong
+403         auth-tftp         the customer wants HTTP credentials and this is TFTP
+401         auth-required     no (or stale) credentials: a Digest challenge (not a failure)
+401         bad-credentials   wrong credentials: a new challenge
 405         method            a write to a file that is not an upload
 413         too-large         an upload over the size bound
 500         render-error      a template failed for this device (logged with MAC)
 ==========  ================  =====================================================
+
+Failures that prove nothing about the phone (unknown-device, ua-mismatch, path-key, token,
+auth-tftp, bad-credentials) count toward a ban of the client IP (:class:`access.ScanGuard`);
+a known phone's successful fetch and the first, credential-less request of the Digest exchange
+never do. Every check reads memory only: the customer's rules sit in the cache next to the files.
+
+Paths: ``<file>``, ``p/<path key>/<file>``, ``d/<device token>/<file>`` or ``p/<key>/d/<token>/<file>``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import structlog
 
-from . import vendors
+from . import access, vendors
+from .access import Digest, ScanGuard, Verdict
 from .activity import Activity, Fetch
-from .cache import ConfigCache, Rendered
+from .cache import ConfigCache, DeviceEntry, Rendered
 from .rendering import RenderError
-from .store import Store
+from .store import Store, utcnow
 from .vendors import ConfigFile, FileKind, UserAgent, Vendor
 
 log = structlog.get_logger("provisioner.resolver")
 
 MAX_NAME = 128
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Reasons counted toward a ban of the client IP.
+FAILURES = frozenset({"unknown-device", "ua-mismatch", "path-key", "token", "auth-tftp", "bad-credentials"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,9 @@ class Request:
     transport: str = "http"  # "http" | "tftp"
     method: str = "GET"  # GET | HEAD | PUT
     body: bytes | None = None
+    authorization: str | None = None  # the Authorization header (HTTP)
+    secure: bool = False  # over TLS: Basic credentials are accepted
+    trusted: bool = False  # staff looking at a file (CLI): no checks, no counting
 
 
 @dataclass(frozen=True)
@@ -60,10 +83,24 @@ class Reply:
     content_type: str = "text/plain; charset=utf-8"
     etag: str | None = None
     mac: str | None = None
+    challenge: str | None = None  # WWW-Authenticate of a 401
 
     @classmethod
     def of(cls, rendered: Rendered, mac: str | None) -> Reply:
         return cls(200, "served", rendered.body, rendered.content_type, rendered.etag, mac)
+
+
+def split_path(path: str) -> tuple[str | None, str | None, str | None]:
+    """(path key, device token, file name) of a request path; the name is None when unusable."""
+    parts = path.lstrip("/").split("/")
+    key = token = None
+    if len(parts) >= 3 and parts[0] == "p":
+        key, parts = parts[1], parts[2:]
+    if len(parts) >= 3 and parts[0] == "d":
+        token, parts = parts[1], parts[2:]
+    if len(parts) != 1 or any(v is not None and not _SECRET.fullmatch(v) for v in (key, token)):
+        return None, None, None
+    return key, token, file_name(parts[0])
 
 
 def file_name(path: str) -> str | None:
@@ -85,14 +122,34 @@ def _candidates(name: str) -> list[tuple[Vendor, ConfigFile, re.Match[str]]]:
 
 class Resolver:
     def __init__(self, store: Store, cache: ConfigCache, activity: Activity, *,
-                 upload_max_bytes: int = 1024 * 1024):
+                 upload_max_bytes: int = 1024 * 1024, guard: ScanGuard | None = None,
+                 now: Callable[[], datetime] = utcnow, digest: Digest | None = None):
         self.store = store
         self.cache = cache
         self.activity = activity
         self.upload_max_bytes = upload_max_bytes
+        self.guard = guard if guard is not None else ScanGuard()
+        self.now = now  # the wall clock of first-contact windows (tests move it)
+        self._digest = digest
+
+    @property
+    def digest(self) -> Digest:
+        if self._digest is None:
+            if not self.cache.secret:
+                raise RuntimeError("the cache has not read the shared secret yet (sync it first)")
+            self._digest = Digest(self.cache.secret)
+        return self._digest
 
     async def resolve(self, req: Request) -> Reply:
-        name = file_name(req.path)
+        if not req.trusted and self.guard.banned(req.client_ip):
+            return Reply(403, "banned")
+        reply = await self._resolve(req)
+        if reply.reason in FAILURES and not req.trusted:
+            self.guard.failed(req.client_ip, reply.reason)
+        return reply
+
+    async def _resolve(self, req: Request) -> Reply:
+        key, token, name = split_path(req.path)
         if name is None:
             return Reply(404, "bad-name")
         candidates = _candidates(name)
@@ -100,14 +157,43 @@ class Resolver:
             return Reply(404, "no-such-file")
         ua = vendors.parse_user_agent(req.user_agent)
         # A fixed name (000000000000.cfg) wins over a per-device pattern it happens to fit.
+        # Common files hold no secret: served whatever the path key (see README).
         common = [c for c in candidates if "mac" not in c[2].groupdict()]
         if common:
             return self._common_file(req, name, common, ua)
-        return await self._device_file(req, name, candidates, ua)
+        return await self._device_file(req, name, candidates, ua, key, token)
+
+    def _refused(self, req: Request, entry: DeviceEntry, key: str | None, token: str | None,
+                 mac: str) -> Reply | None:
+        """The customer's rules, in memory: None when the request may have the device's files."""
+        rules = entry.access
+        if rules is None or req.trusted:
+            return None
+        policy = rules.policy
+        if not policy.allows(req.client_ip):
+            return Reply(403, "ip-not-allowed", mac=mac)
+        token_ok = token is not None and access.same(token, rules.token)
+        if token is not None and not token_ok:
+            return Reply(403, "token", mac=mac)
+        if policy.path_key and not token_ok and not access.same(key, policy.path_key):
+            return Reply(403, "path-key", mac=mac)
+        if policy.window_hours is not None and not token_ok and not rules.window_open(self.now()):
+            return Reply(403, "token", mac=mac)
+        if policy.auth == "digest":
+            if req.transport != "http":
+                return Reply(403, "auth-tftp", mac=mac)
+            verdict = self.digest.check(req.authorization, method=req.method, policy=policy, secure=req.secure)
+            if verdict is Verdict.MISSING:
+                return Reply(401, "auth-required", mac=mac, challenge=self.digest.challenge())
+            if verdict is Verdict.STALE:
+                return Reply(401, "auth-required", mac=mac, challenge=self.digest.challenge(stale=True))
+            if verdict is Verdict.BAD:
+                return Reply(401, "bad-credentials", mac=mac, challenge=self.digest.challenge())
+        return None
 
     async def _device_file(self, req: Request, name: str,
                            candidates: list[tuple[Vendor, ConfigFile, re.Match[str]]],
-                           ua: UserAgent | None) -> Reply:
+                           ua: UserAgent | None, key: str | None = None, token: str | None = None) -> Reply:
         mac = candidates[0][2].group("mac").upper()
         fetch = Fetch(mac, name, req.client_ip, req.user_agent, ua.firmware if ua else None, req.transport)
         if ua is not None and ua.mac is not None and ua.mac != mac:
@@ -128,6 +214,12 @@ class Resolver:
             self.activity.fetched(fetch, download=False)
             return Reply(404, "no-such-file", mac=mac)
         spec, _match = matching[0]
+        refused = self._refused(req, entry, key, token, mac)
+        if refused is not None:
+            if refused.status == 403:
+                log.info("phone_refused", mac=mac, ip=req.client_ip, file=name, reason=refused.reason,
+                         transport=req.transport)
+            return refused
         if spec.kind is FileKind.UPLOAD:
             return await self._upload(req, fetch, name, spec)
         if req.method == "PUT":
@@ -140,7 +232,15 @@ class Resolver:
         except RenderError as exc:
             log.error("render_failed", mac=mac, file=name, template=spec.template, error=str(exc))
             return Reply(500, "render-error", mac=mac)
-        self.activity.fetched(fetch, download=True)
+        if rendered.credentials and entry.access is not None and not req.trusted:
+            rules = entry.access
+            if rules.window_until is not None and not access.same(token, rules.token):
+                # The first download of credentials without the token closes the window, here at
+                # once and for every node at the next flush (an event the caches see).
+                rules.window_until = None
+                self.activity.window_used(mac, entry.data.customer_id)
+        if not req.trusted:
+            self.activity.fetched(fetch, download=True)
         return Reply.of(rendered, mac)
 
     def _common_file(self, req: Request, name: str,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from . import rentals, timezones, vendors
+from . import access, rentals, timezones, vendors
+from .activity import flag_downloads
 from .errors import Conflict, Invalid, NotFound
 from .macs import InvalidMAC, parse_mac
 from .rendering import Account, DeviceData
@@ -28,7 +29,7 @@ _TOKEN = re.compile(r"[^\s\x00-\x1f\x7f\"<>]{1,128}")
 _HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*\.?|\[[0-9A-Fa-f:.]+\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 # Line, customer and device fields kept out of audit events.
-_SECRET_FIELDS = frozenset({"password"})
+_SECRET_FIELDS = frozenset({"password", "path_key"})
 
 
 # --- validation (pure) -------------------------------------------------------------
@@ -387,7 +388,13 @@ def show_device(store: Store, mac_: str) -> dict[str, Any]:
             for row in tx.device_lines(device["id"])
         ]
         history = tx.events_of_device(device["mac"])
+        downloads = flag_downloads(tx.downloads_of_device(device["mac"]))
     view = public(device) or {}
+    flagged = sorted({d["ip"] for d in downloads if d["flagged"]})
+    # Where its credentials went: a second address within the hour is a warning sign.
+    view["downloads"] = {"count": len(downloads), "last_at": downloads[-1]["at"].isoformat() if downloads else None,
+                         "last_ip": downloads[-1]["ip"] if downloads else None, "flagged": bool(flagged),
+                         "flagged_ips": flagged}
     # What support staff need is the state today: a terminated contract makes rented phones due back
     # from its end date on, without a write.
     view["state"] = rentals.effective_state(device["state"], device["ownership"],
@@ -455,4 +462,13 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
         deprovisioned=deprovisioned,
         settings=dict(device["settings"] or {}),
         valid_until=None if deprovisioned else service_ends,
+        policy=access.Policy.from_row(customer.get("security")) if customer is not None else None,
+        customer_id=customer["id"] if customer is not None else None,
+        assigned_at=_utc(device.get("assigned_at")),
+        window_closed_at=_utc(device.get("window_closed_at")),
     )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

@@ -13,7 +13,7 @@ class Settings:
     data_dir: Path = Path("data")
     database_url: str | None = None  # None: SQLite in data_dir
     host: str = "0.0.0.0"
-    http_port: int = 8080
+    http_port: int | None = 8080  # None: no plain HTTP
     tftp_port: int | None = 6969  # None: TFTP off
     # The URL written into configs so phones keep coming back; derived when not given.
     public_url: str | None = None
@@ -25,6 +25,15 @@ class Settings:
     sync_interval: float = 0.5  # seconds between checks for changes made elsewhere
     flush_interval: float = 1.0  # seconds between writes of last-seen, downloads, unknown devices
     admin_token: str | None = None  # bearer token for /api/v1 until user accounts land; None: API off
+    # Scan defence: this many failed phone requests from one IP within scan_window seconds ban it
+    # for scan_ban seconds (0 failures: off).
+    scan_failures: int = 10
+    scan_window: float = 600.0
+    scan_ban: float = 3600.0
+    # HTTPS for phones: a port and a certificate chain and key (PEM); None: no HTTPS.
+    https_port: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def templates_dir(self) -> Path:
@@ -40,6 +49,8 @@ class Settings:
             host = _primary_address()
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
+        if self.https_port is not None or self.http_port is None:
+            return f"https://{host}:{self.https_port}/"
         return f"http://{host}:{self.http_port}/"
 
 

@@ -21,7 +21,30 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from .sealing import Sealer, SealError
+
 metadata = sa.MetaData()
+
+
+class Sealed(sa.types.TypeDecorator):
+    """Text sealed with the store's :class:`~provisioner.sealing.Sealer` on the way in and opened on
+    the way out: the database holds no plaintext, every caller of the store sees plaintext."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else _sealer(dialect).seal(str(value))
+
+    def process_result_value(self, value: Any, dialect: Any) -> Any:
+        return None if value is None else _sealer(dialect).open(value)
+
+
+def _sealer(dialect: Any) -> Sealer:
+    sealer = getattr(dialect, "provisioner_sealer", None)
+    if sealer is None:
+        raise SealError("this engine has no key to seal or open secrets with")
+    return sealer
 
 customers = sa.Table(
     "customers",
@@ -54,7 +77,7 @@ lines = sa.Table(
     sa.Column("display_name", sa.String(200), nullable=False),
     sa.Column("sip_username", sa.String(128), nullable=False),
     sa.Column("auth_id", sa.String(128), nullable=False),
-    sa.Column("password", sa.String(255), nullable=False),
+    sa.Column("password", Sealed, nullable=False),
     sa.Column("label", sa.String(100)),
     sa.Column("sip_server", sa.String(255)),  # None: the customer's default applies
     sa.Column("sip_port", sa.Integer),
@@ -87,6 +110,10 @@ devices = sa.Table(
     sa.Column("due_reason", sa.String(16)),
     sa.Column("charged_cents", sa.Integer),
     sa.Column("charged_on", sa.Date),
+    # Phone-facing security (provisioner.access): when the device was last given to a customer (its
+    # first-contact window starts there) and when that window was closed by its first download.
+    sa.Column("assigned_at", sa.DateTime(timezone=True)),
+    sa.Column("window_closed_at", sa.DateTime(timezone=True)),
 )
 
 device_lines = sa.Table(
@@ -167,8 +194,35 @@ replacement_costs = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# How a customer's phones must prove themselves (provisioner.access); no row: no requirement.
+customer_security = sa.Table(
+    "customer_security",
+    metadata,
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("auth", sa.String(8), nullable=False, server_default="none"),  # none | digest
+    sa.Column("username", sa.String(64)),
+    sa.Column("password", Sealed),
+    sa.Column("path_key", Sealed),  # the secret in /p/<key>/...
+    sa.Column("window_hours", sa.Integer),  # per-device tokens with a first-contact window; NULL: off
+    sa.Column("allow", sa.JSON),  # CIDR list; NULL or empty: any address
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Secrets the server nodes share (sealed): "hmac" keys device tokens and digest nonces; "canary"
+# tells at start whether our key opens this database.
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("value", Sealed, nullable=False),
+)
+
 # (device, its customer or None, its lines in slot order)
 RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
+# Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
+SEALED_COLUMNS = ((lines, ("id",), ("password",)),
+                  (customer_security, ("customer_id",), ("password", "path_key")),
+                  (server_secrets, ("name",), ("value",)))
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -192,6 +246,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=10000")
+    # Deleted and overwritten content is zeroed: an old plaintext row (from before migration 0003)
+    # does not linger in free pages of a copied file.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.close()
 
 
@@ -224,8 +281,9 @@ def _as_utc(value: datetime | None) -> datetime | None:
 class Store:
     """An engine plus migrations. One per process."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, sealer: Sealer):
         self.url = url
+        self.sealer = sealer
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             # Two engines on one file: readers begin deferred; writers BEGIN IMMEDIATE so a
@@ -235,17 +293,35 @@ class Store:
         else:
             self.engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
             self.write_engine = self.engine
+        for engine in {self.engine, self.write_engine}:
+            engine.dialect.provisioner_sealer = sealer  # type: ignore[attr-defined]  # read by Sealed
         # SQLite allows one writer at a time; serialising this process's writes avoids busy waits.
         self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     @classmethod
-    def open(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True) -> Store:
+    def open(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True,
+             sealer: Sealer | None = None) -> Store:
         if not url:
             data_dir.mkdir(parents=True, exist_ok=True)
-        store = cls(database_url(data_dir, url))
+        store = cls(database_url(data_dir, url), sealer or Sealer.for_data_dir(data_dir))
         if migrate:
-            store.migrate()
+            try:
+                store.migrate()
+                store.check_key()
+            except BaseException:
+                store.close()
+                raise
         return store
+
+    def check_key(self) -> None:
+        """Fail at start, with a clear message, when our key does not open this database's secrets."""
+        with self.reading() as tx:
+            try:
+                tx.server_secret("canary")
+            except SealError:
+                raise SealError("the secret key does not open this database's secrets: give the key it was "
+                                "sealed with (PROVISIONER_SECRET_KEY, the same on every node, or "
+                                "secret.key in the data directory)") from None
 
     def migrate(self) -> None:
         from alembic import command
@@ -255,6 +331,7 @@ class Store:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self._write_lock, self.write_engine.begin() as conn:
             cfg.attributes["connection"] = conn
+            cfg.attributes["sealer"] = self.sealer
             command.upgrade(cfg, "head")
 
     def close(self) -> None:
@@ -333,11 +410,22 @@ class Tx:
 
     def insert_device(self, values: Mapping[str, Any]) -> int:
         now = utcnow()
-        result = self.conn.execute(devices.insert().values(**values, created_at=now, updated_at=now))
+        assigned = now if values.get("customer_id") is not None else None
+        result = self.conn.execute(devices.insert().values(**values, created_at=now, updated_at=now,
+                                                           assigned_at=assigned))
         return int(result.inserted_primary_key[0])
 
     def update_device(self, device_id: int, values: Mapping[str, Any]) -> None:
-        self.conn.execute(devices.update().where(devices.c.id == device_id).values(**values, updated_at=utcnow()))
+        now = utcnow()
+        extra: dict[str, Any] = {}
+        if "customer_id" in values:
+            # A device given to another customer starts a new first-contact window; the same one does not.
+            new = values["customer_id"]
+            extra["assigned_at"] = (None if new is None else
+                                    sa.case((devices.c.customer_id.is_distinct_from(new), now),
+                                            else_=devices.c.assigned_at))
+        self.conn.execute(devices.update().where(devices.c.id == device_id)
+                          .values(**values, **extra, updated_at=now))
 
     def device_lines(self, device_id: int) -> list[dict[str, Any]]:
         """The device's lines in slot order, each with its position."""
@@ -377,6 +465,10 @@ class Tx:
                 r.id: dict(r._mapping)
                 for r in self.conn.execute(sa.select(customers).where(customers.c.id.in_(customer_ids)))
             } if customer_ids else {}
+            # Each customer's phone-facing security rules travel with it, under "security".
+            for r in self._dicts(sa.select(customer_security)
+                                 .where(customer_security.c.customer_id.in_(list(by_customer)))):
+                by_customer[r["customer_id"]]["security"] = r
             by_device: dict[int, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
             q = (sa.select(lines, device_lines.c.position, device_lines.c.device_id)
                  .join(device_lines, device_lines.c.line_id == lines.c.id)
@@ -387,6 +479,55 @@ class Tx:
             for r in rows:
                 found[r["mac"]] = (r, by_customer.get(r["customer_id"]), by_device[r["id"]])
         return found
+
+    # --- phone-facing security (provisioner.access) ----------------------------------
+
+    def customer_security(self, customer_id: int) -> dict[str, Any] | None:
+        q = sa.select(customer_security).where(customer_security.c.customer_id == customer_id)
+        return _row(self.conn.execute(q).first())
+
+    def save_customer_security(self, customer_id: int, values: Mapping[str, Any]) -> None:
+        if self.customer_security(customer_id) is None:
+            self.conn.execute(customer_security.insert().values(customer_id=customer_id, **values,
+                                                                updated_at=utcnow()))
+        else:
+            self.conn.execute(customer_security.update().where(customer_security.c.customer_id == customer_id)
+                              .values(**values, updated_at=utcnow()))
+
+    def server_secret(self, name: str) -> str | None:
+        row = self.conn.execute(sa.select(server_secrets.c.value).where(server_secrets.c.name == name)).first()
+        return row.value if row else None
+
+    def close_windows(self, closed: Mapping[str, datetime]) -> list[dict[str, Any]]:
+        """Close the first-contact window of each MAC (at its time) still open; the devices closed."""
+        done = []
+        for mac_, at in closed.items():
+            row = self.conn.execute(sa.select(devices.c.mac, devices.c.customer_id, devices.c.assigned_at,
+                                              devices.c.window_closed_at).where(devices.c.mac == mac_)).first()
+            if row is None:
+                continue
+            assigned, was = _as_utc(row.assigned_at), _as_utc(row.window_closed_at)
+            if was is not None and (assigned is None or was >= assigned):
+                continue
+            self.conn.execute(devices.update().where(devices.c.mac == mac_).values(window_closed_at=at))
+            done.append({"mac": mac_, "customer_id": row.customer_id, "at": at})
+        return done
+
+    def reseal_all(self, reseal: Any) -> int:
+        """Pass every sealed value, as stored, through ``reseal`` (raw text -> raw text); how many."""
+        count = 0
+        for table, key_names, names in SEALED_COLUMNS:
+            keys = [table.c[k] for k in key_names]
+            raw = [sa.cast(table.c[n], sa.Text).label(n) for n in names]  # as stored: not opened
+            for row in self.conn.execute(sa.select(*keys, *raw)).fetchall():
+                values = {n: reseal(getattr(row, n)) for n in names if getattr(row, n) is not None}
+                if not values:
+                    continue
+                where = [table.c[k] == getattr(row, k) for k in key_names]
+                self.conn.execute(table.update().where(*where).values(
+                    **{n: sa.literal(v, sa.Text) for n, v in values.items()}))
+                count += len(values)
+        return count
 
     # --- events ------------------------------------------------------------------
 
@@ -564,6 +705,7 @@ class Tx:
     def insert_devices(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         """Insert many devices; their ids by MAC."""
         now = utcnow()
+        rows = [{**r, "assigned_at": now if r.get("customer_id") is not None else None} for r in rows]
         ids = self._insert_many(devices, rows, {"created_at": now, "updated_at": now}, ids=True)
         return {r["mac"]: i for r, i in zip(rows, ids)}
 

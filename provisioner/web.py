@@ -7,6 +7,7 @@ it adds only HTTP's own concerns (ETag/304, HEAD, PUT bodies, status codes).
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import structlog
 from aiohttp import web
@@ -68,10 +69,14 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
         transport="http",
         method=request.method,
         body=body,
+        authorization=request.headers.get("Authorization"),
+        secure=request.secure,
     ))
     keys.count(reply, "http")
     if reply.status != 200:
-        return web.Response(status=reply.status, text=_REASONS.get(reply.status, "error") + "\n")
+        headers = {"WWW-Authenticate": reply.challenge} if reply.challenge else None
+        return web.Response(status=reply.status, text=_REASONS.get(reply.status, "error") + "\n",
+                            headers=headers)
     # A device's file holds passwords: no shared cache may keep it.
     headers = {"Cache-Control": "no-store"}
     if reply.etag:
@@ -82,8 +87,19 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
     return web.Response(body=reply.body, headers=headers)
 
 
-_REASONS = {201: "stored", 403: "forbidden", 404: "not found", 405: "method not allowed",
+_REASONS = {201: "stored", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
             413: "too large", 500: "server error"}
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The server side of HTTPS for phones, from --tls-cert and --tls-key (PEM)."""
+    if not settings.tls_cert or not settings.tls_key:
+        raise ValueError("HTTPS needs a certificate and a key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    # Desk phones in the field still run firmware that stops at TLS 1.2.
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    return context
 
 
 def create_app(settings: Settings) -> web.Application:

@@ -60,6 +60,12 @@ def device_show(store: Store, mac: str, as_json: bool) -> None:
     seen = data.get("last_seen_at")
     click.echo(f"last seen {seen or 'never'}"
                + (f" from {data['last_seen_ip']} ({data['last_seen_user_agent']})" if seen else ""))
+    downloads = data["downloads"]
+    click.echo(f"config downloads {downloads['count']}"
+               + (f", last {downloads['last_at']} from {downloads['last_ip']}" if downloads["count"] else ""))
+    if downloads["flagged"]:
+        click.echo(f"WARNING: fetched from different addresses within an hour: {', '.join(downloads['flagged_ips'])}"
+                   f" (see `provisioner device downloads {data['mac']}`)")
     click.echo("history:")
     for event in data["history"]:
         click.echo(f"  {event['at']}  {event['actor']:<16} {event['summary']}")
@@ -89,7 +95,7 @@ async def _fetch(store: Store, settings: Settings, filename: str) -> bytes:
                         provisioning_url=settings.provisioning_url, ntp_server=settings.ntp_server)
     # An Activity that is never flushed: looking at a file is not the phone fetching it.
     resolver = Resolver(store, cache, Activity(store))
-    reply = await resolver.resolve(Request(filename, "cli"))
+    reply = await resolver.resolve(Request(filename, "cli", transport="cli", trusted=True))
     if reply.status != 200:
         raise click.ClickException(f"the phone would get {reply.status} for {filename} ({reply.reason})")
     return reply.body

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from pathlib import Path
 
 import click
+import structlog
 from aiohttp import web
 
 from .. import logs
@@ -20,8 +23,20 @@ def _port_or_off(value: str) -> int | None:
 
 @cli.command("serve")
 @click.option("--host", default="0.0.0.0", envvar="PROVISIONER_HOST", show_default=True, show_envvar=True)
-@click.option("--http-port", type=int, default=8080, envvar="PROVISIONER_HTTP_PORT", show_default=True,
-              show_envvar=True)
+@click.option("--http-port", default="8080", envvar="PROVISIONER_HTTP_PORT", show_default=True,
+              show_envvar=True, help="TCP port for plain HTTP, or 'off' (0 too).")
+@click.option("--https-port", default="off", envvar="PROVISIONER_HTTPS_PORT", show_default=True, show_envvar=True,
+              help="TCP port for HTTPS (needs --tls-cert and --tls-key), or 'off'. With it, configs carry https:// URLs.")
+@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="PROVISIONER_TLS_CERT",
+              show_envvar=True, help="PEM certificate chain for HTTPS.")
+@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="PROVISIONER_TLS_KEY",
+              show_envvar=True, help="PEM private key for HTTPS.")
+@click.option("--scan-failures", type=int, default=10, envvar="PROVISIONER_SCAN_FAILURES", show_default=True,
+              show_envvar=True, help="Failed phone requests from one IP that ban it (0: scan defence off).")
+@click.option("--scan-window", type=float, default=600, envvar="PROVISIONER_SCAN_WINDOW", show_default=True,
+              show_envvar=True, help="... counted over this many seconds.")
+@click.option("--scan-ban", type=float, default=3600, envvar="PROVISIONER_SCAN_BAN", show_default=True,
+              show_envvar=True, help="Seconds a banned IP gets nothing.")
 @click.option("--tftp-port", default="6969", envvar="PROVISIONER_TFTP_PORT", show_default=True,
               show_envvar=True, help="UDP port for TFTP, or 'off'.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
@@ -40,20 +55,60 @@ def _port_or_off(value: str) -> int | None:
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
               type=click.Choice(["json", "console"]))
-def serve(host: str, http_port: int, tftp_port: str, data_dir: Path, database_url: str | None,
-          public_url: str | None, ntp_server: str, tftp_max_sessions: int, admin_token: str | None,
-          log_level: str, log_format: str) -> None:
-    """Serve phones over HTTP and TFTP until SIGTERM or Ctrl-C."""
-    from ..web import create_app
+def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
+          scan_failures: int, scan_window: float, scan_ban: float, tftp_port: str, data_dir: Path,
+          database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
+          admin_token: str | None, log_level: str, log_format: str) -> None:
+    """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
+    from ..web import create_app, tls_context
 
     logs.configure(log_level, log_format)
-    try:
-        tftp = _port_or_off(tftp_port)
-    except ValueError:
-        raise click.BadParameter(f"{tftp_port!r} is not a port number or 'off'", param_hint="--tftp-port")
-    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, http_port=http_port,
+    tftp = _port(tftp_port, "--tftp-port")
+    http = _port(http_port, "--http-port", zero_is_off=True)
+    https = _port(https_port, "--https-port", zero_is_off=True)
+    if https is not None and not (tls_cert and tls_key):
+        raise click.UsageError("--https-port needs --tls-cert and --tls-key (PEM files)")
+    if http is None and https is None:
+        raise click.UsageError("both --http-port and --https-port are off: phones could not fetch anything")
+    if scan_failures < 0 or scan_window <= 0 or scan_ban < 0:
+        raise click.UsageError("--scan-failures must be 0 or more, --scan-window and --scan-ban positive")
+    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, http_port=http,
                         tftp_port=tftp, public_url=public_url, ntp_server=ntp_server,
                         log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
-                        admin_token=admin_token or None)
-    web.run_app(create_app(settings), host=host, port=http_port, access_log=None, print=None,
-                shutdown_timeout=10)
+                        admin_token=admin_token or None, scan_failures=scan_failures, scan_window=scan_window,
+                        scan_ban=scan_ban, https_port=https, tls_cert=tls_cert, tls_key=tls_key)
+    try:
+        ssl_context = tls_context(settings) if https is not None else None
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise click.UsageError(f"cannot load --tls-cert/--tls-key: {exc}") from None
+    asyncio.run(_run(create_app(settings), settings, ssl_context))
+
+
+def _port(value: str, name: str, *, zero_is_off: bool = False) -> int | None:
+    try:
+        port = _port_or_off(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a port number or 'off'", param_hint=name) from None
+    if port is not None and not 0 <= port <= 65535:
+        raise click.BadParameter(f"{port} is not a port number", param_hint=name)
+    return None if zero_is_off and port == 0 else port
+
+
+async def _run(app: web.Application, settings: Settings, ssl_context) -> None:  # type: ignore[no-untyped-def]
+    """HTTP and HTTPS sites on one runner, until SIGTERM or SIGINT."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if settings.http_port is not None:
+            await web.TCPSite(runner, settings.host, settings.http_port).start()
+        if settings.https_port is not None:
+            await web.TCPSite(runner, settings.host, settings.https_port, ssl_context=ssl_context).start()
+        structlog.get_logger("provisioner").info("http_listening", host=settings.host, http_port=settings.http_port,
+                                                 https_port=settings.https_port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..macs import try_parse_mac
 from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
@@ -145,7 +146,12 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
     name = ZONE_NAMES.get(tz.name) or OFFSET_NAMES.get(tz.std_offset)
     caps = ctx["caps"]
     family = caps.family if caps and caps.family else "0"
+    url = urlsplit(ctx["provisioning_url"])
     return {
+        # The server URL without user info; the provisioning user and password as their own keys.
+        "prov_url": urlunsplit(url._replace(netloc=url.netloc.rpartition("@")[2])),
+        "prov_user": unquote(url.username) if url.username else None,
+        "prov_password": unquote(url.password) if url.password else None,
         "transport_codes": TRANSPORT_CODES,
         "time_zone": _offset(tz.std_offset),
         "time_zone_name": name or "%NULL%",

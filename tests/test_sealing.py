@@ -1,0 +1,134 @@
+"""Secrets at rest: no plaintext password in the database file (or its WAL), the key file, the
+migration that seals rows written before it, key rotation and a wrong key."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet, InvalidToken
+
+from provisioner import security_services, services
+from provisioner.sealing import ENV, KEY_FILE, Sealer, SealError
+from provisioner.store import Store, lines
+from tests.conftest import ACTOR, add_customer, add_line
+
+PASSWORDS = ("Xq7!plaintext-SIP-one", "Zr9?plaintext-SIP-two", "Kk3#third-Secret-line")
+
+
+def db_bytes(data_dir: Path) -> bytes:
+    """The database file and its WAL and shared-memory files, as a thief copying them gets them."""
+    return b"".join(p.read_bytes() for p in sorted(data_dir.glob("provisioner.sqlite3*")))
+
+
+def test_no_plaintext_password_in_the_database_file(store, data_dir):
+    add_customer(store)
+    for n, password in enumerate(PASSWORDS):
+        add_line(store, "ROSSI", str(200 + n), f"Desk {n}", password)
+    services.add_device(store, ACTOR, "001565A1B2C3", model_="T46U", customer="ROSSI", lines=["200", "201"])
+    made = security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest", path_key="new")
+    prov_password, path_key = made["new_secrets"]["password"], made["new_secrets"]["path_key"]
+    services.update_line(store, ACTOR, "ROSSI", "202", password=PASSWORDS[2] + "-changed")
+
+    raw = db_bytes(data_dir)
+    assert raw  # the file and its WAL are there
+    for secret in (*PASSWORDS, PASSWORDS[2] + "-changed", prov_password, path_key):
+        assert secret.encode() not in raw, "a secret is stored in plaintext"
+    # Everyone above the store still sees plaintext.
+    with store.reading() as tx:
+        customer = tx.customer_by_code("ROSSI")
+        assert [r["password"] for r in tx.lines_of_customer(customer["id"])] == [
+            PASSWORDS[0], PASSWORDS[1], PASSWORDS[2] + "-changed"]
+        assert tx.customer_security(customer["id"])["password"] == prov_password
+    # The key file is the owner's alone.
+    key_file = data_dir / KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_migration_seals_passwords_written_before_it(data_dir):
+    from alembic import command
+    from alembic.config import Config
+
+    from provisioner.store import MIGRATIONS
+
+    store = Store.open(data_dir, migrate=False)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.exec_driver_sql("INSERT INTO customers (code, name, sip_server, created_at, updated_at) "
+                             "VALUES ('OLD', 'Old', 'pbx.example.net', '2026-01-01', '2026-01-01')")
+        conn.exec_driver_sql("INSERT INTO lines (customer_id, extension, display_name, sip_username, auth_id, "
+                             "password, created_at, updated_at) VALUES (1, '10', 'Ten', '10', '10', "
+                             f"'{PASSWORDS[0]}', '2026-01-01', '2026-01-01')")
+    store.migrate()
+    store.check_key()
+    store.close()
+    assert PASSWORDS[0].encode() not in db_bytes(data_dir)
+    store = Store.open(data_dir)
+    with store.reading() as tx:
+        assert tx.line(1, "10")["password"] == PASSWORDS[0]
+        raw = tx.conn.execute(sa.select(sa.cast(lines.c.password, sa.Text))).scalar_one()
+    assert raw != PASSWORDS[0] and raw.startswith("gAAAAA")  # a Fernet token
+    store.close()
+
+
+def test_rotate_reseals_every_secret_and_drops_the_old_key(store, data_dir, run_cli):
+    add_customer(store)
+    add_line(store, "ROSSI", "200", "Desk", PASSWORDS[0])
+    security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest")
+    old_key = (data_dir / KEY_FILE).read_text().strip()
+    with store.reading() as tx:
+        before = tx.conn.execute(sa.select(sa.cast(lines.c.password, sa.Text))).scalar_one()
+    Fernet(old_key).decrypt(before.encode())  # sealed under the old key
+
+    out = run_cli("secrets", "rotate").output
+    assert "sealed values re-sealed" in out
+    new_key = (data_dir / KEY_FILE).read_text().strip()
+    assert new_key != old_key and "\n" not in new_key  # only the new key is kept
+    assert stat.S_IMODE((data_dir / KEY_FILE).stat().st_mode) == 0o600
+    reopened = Store.open(data_dir)
+    with reopened.reading() as tx:
+        after = tx.conn.execute(sa.select(sa.cast(lines.c.password, sa.Text))).scalar_one()
+        assert tx.line(tx.customer_by_code("ROSSI")["id"], "200")["password"] == PASSWORDS[0]
+    reopened.close()
+    with pytest.raises(InvalidToken):
+        Fernet(old_key).decrypt(after.encode())
+    # A store opened before the rotation reads the new key file when it meets a value it cannot open.
+    with store.reading() as tx:
+        assert tx.line(tx.customer_by_code("ROSSI")["id"], "200")["password"] == PASSWORDS[0]
+
+
+def test_rotate_with_the_key_in_the_environment_needs_new_then_old(data_dir, run_cli, monkeypatch):
+    first = Fernet.generate_key().decode()
+    monkeypatch.setenv(ENV, first)
+    store = Store.open(data_dir)
+    add_customer(store)
+    add_line(store, "ROSSI", "200", "Desk", PASSWORDS[0])
+    store.close()
+    assert not (data_dir / KEY_FILE).exists()
+    refused = run_cli("secrets", "rotate", ok=False)
+    assert refused.exit_code != 0 and "NEW,OLD" in refused.output
+    second = Fernet.generate_key().decode()
+    monkeypatch.setenv(ENV, f"{second},{first}")
+    run_cli("secrets", "rotate")
+    monkeypatch.setenv(ENV, second)
+    store = Store.open(data_dir)
+    with store.reading() as tx:
+        assert tx.line(tx.customer_by_code("ROSSI")["id"], "200")["password"] == PASSWORDS[0]
+    store.close()
+
+
+def test_a_wrong_key_is_refused_at_start_with_a_clear_message(store, data_dir, monkeypatch):
+    add_customer(store)
+    add_line(store, "ROSSI", "200", "Desk", PASSWORDS[0])
+    monkeypatch.setenv(ENV, Fernet.generate_key().decode())
+    with pytest.raises(SealError) as caught:
+        Store.open(data_dir)
+    assert "PROVISIONER_SECRET_KEY" in str(caught.value)
+    monkeypatch.setenv(ENV, "not-a-key")
+    with pytest.raises(SealError, match="not a Fernet key"):
+        Sealer.for_data_dir(data_dir)
