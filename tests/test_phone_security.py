@@ -425,3 +425,51 @@ async def test_deprovisioned_devices_get_no_credentials_of_any_kind(server, stor
     assert resp.status == 200 and not has_password(body)
     setting_server = ET.fromstring(body).find("phone-settings").findtext("setting_server")
     assert setting_server == "http://prov.test:8080/" and key not in body.decode()
+
+
+# --- admin API ----------------------------------------------------------------------------------------------------
+
+
+async def test_security_over_the_admin_api(aiohttp_client, settings, store):
+    phone = PHONES["yealink"][0]
+    add_customer(store)
+    provision(store, phone, 200)
+    app = create_app(settings.__class__(**{**settings.__dict__, "admin_token": "t0ken-for-tests"}))
+    client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
+    auth = {"Authorization": "Bearer t0ken-for-tests"}
+    resp = await client.put("/api/v1/customers/ROSSI/security", headers=auth,
+                            json={"auth": "digest", "path_key": "new", "allow": ["127.0.0.0/8"]})
+    assert resp.status == 200
+    made = await resp.json()
+    key, password = made["new_secrets"]["path_key"], made["new_secrets"]["password"]
+    assert made["provisioning_url"] == f"http://ROSSI:{password}@prov.test:8080/p/{key}/"
+    shown = await (await client.get("/api/v1/customers/ROSSI/security", headers=auth)).json()
+    assert shown == {"customer": "ROSSI", "auth": "digest", "username": "ROSSI", "password_set": True,
+                     "path_key_set": True, "window_hours": None, "allow": ["127.0.0.0/8"]}
+    for body, field in (({"allow": "10.0.0.0/8"}, "allow"), ({"colour": "red"}, "colour"),
+                        ({"window_hours": "soon"}, "window"), ({"auth": "kerberos"}, "auth")):
+        bad = await client.put("/api/v1/customers/ROSSI/security", headers=auth, json=body)
+        assert bad.status == 400 and (await bad.json())["field"] == field, body
+    assert (await client.get("/api/v1/customers/ROSSI/security")).status == 401
+    # The phone, with the key and its digest response, is served; the download is listed.
+    async with aiohttp.ClientSession(middlewares=(aiohttp.DigestAuthMiddleware("ROSSI", password),)) as phone_client:
+        resp = await phone_client.get(f"http://127.0.0.1:{client.server.port}/p/{key}/{phone.files[-1]}",
+                                      headers={"User-Agent": phone.user_agent})
+        assert resp.status == 200 and has_password(await resp.read())
+    items = (await (await client.get(f"/api/v1/devices/{phone.mac}/downloads", headers=auth)).json())["items"]
+    assert [(i["ip"], i["transport"], i["file"]) for i in items] == [("127.0.0.1", "http", phone.files[-1])]
+
+
+def test_serve_refuses_bad_https_settings_before_binding(run_cli, tmp_path):
+    result = run_cli("serve", "--https-port", "8443", ok=False)
+    assert result.exit_code == 2 and "--tls-cert" in result.output
+    result = run_cli("serve", "--http-port", "off", ok=False)
+    assert result.exit_code == 2 and "both --http-port and --https-port are off" in result.output
+    result = run_cli("serve", "--https-port", "https", ok=False)
+    assert result.exit_code == 2 and "--https-port" in result.output
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate")
+    result = run_cli("serve", "--https-port", "8443", "--tls-cert", str(junk), "--tls-key", str(junk), ok=False)
+    assert result.exit_code == 2 and "cannot load --tls-cert/--tls-key" in result.output
+    result = run_cli("serve", "--scan-window", "0", ok=False)
+    assert result.exit_code == 2 and "--scan-window" in result.output

@@ -70,7 +70,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 
 
 def setup(app: web.Application) -> None:
-    from . import core, imports, rentals
+    from . import core, imports, rentals, security
 
-    for module in (core, imports, rentals):
+    for module in (core, imports, rentals, security):
         app.add_routes(module.routes)
