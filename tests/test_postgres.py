@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from cryptography.fernet import Fernet
 
 from provisioner import services
 from provisioner.store import Store, metadata
@@ -56,7 +57,10 @@ def postgres_url():
     try:
         subprocess.run([*run_as, _pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U",
                         "prov", "provisioner"], check=True, capture_output=True)
-        yield f"postgresql://prov@127.0.0.1:{port}/provisioner"
+        # Nodes sharing one database share its secret key, given by the environment as in production.
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("PROVISIONER_SECRET_KEY", Fernet.generate_key().decode())
+            yield f"postgresql://prov@127.0.0.1:{port}/provisioner"
     finally:
         subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "fast", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
