@@ -113,6 +113,10 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
         tx.save_customer_security(customer["id"], values)
         after = tx.customer_security(customer["id"])
         changes = _view(after)
+        if after["window_hours"] is not None and (before or {}).get("window_hours") is None:
+            # Tokens just turned on: the phones out there have none in their configs yet, so each
+            # gets a fresh window to fetch its token with just its MAC.
+            changes["windows_opened"] = tx.open_windows(customer_id=customer["id"])
         if "password" in values and before and before.get("password") != values["password"]:
             changes["password_changed"] = True
         if "path_key" in values and before and before.get("path_key") != values["path_key"]:
@@ -127,6 +131,25 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
 
 
 # --- the download audit ------------------------------------------------------------------
+
+
+def reopen_window(store: Store, actor: str, mac: str) -> dict[str, Any]:
+    """Give a device a new first-contact window and a new token (a phone reset to factory settings
+    has lost its token); its customer's window length applies."""
+    with store.transaction() as tx:
+        device = services._device(tx, mac)
+        if device["customer_id"] is None:
+            raise Invalid(f"device {device['mac']} has no customer", field="mac")
+        rules = tx.customer_security(device["customer_id"])
+        if not rules or rules.get("window_hours") is None:
+            customer = tx.customer_by_id(device["customer_id"])
+            raise Invalid(f"customer {customer['code']} does not use device tokens "
+                          f"(`provisioner customer security {customer['code']} --window HOURS`)", field="mac")
+        tx.open_windows(device_id=device["id"])
+        tx.add_event(actor=actor, action="device.window_opened", device_mac=device["mac"],
+                     summary=f"device {device['mac']} may fetch with its MAC for {rules['window_hours']} h "
+                             "(new token)", after={"window_hours": rules["window_hours"]})
+    return {"mac": device["mac"], "window_hours": rules["window_hours"]}
 
 
 def device_downloads(store: Store, mac: str) -> list[dict[str, Any]]:

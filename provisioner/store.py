@@ -513,6 +513,16 @@ class Tx:
             done.append({"mac": mac_, "customer_id": row.customer_id, "at": at})
         return done
 
+    def open_windows(self, *, customer_id: int | None = None, device_id: int | None = None) -> int:
+        """Start a new first-contact window (and so a new token) for a customer's devices or one
+        device; how many devices."""
+        q = devices.update().values(assigned_at=utcnow(), window_closed_at=None)
+        if device_id is not None:
+            q = q.where(devices.c.id == device_id)
+        else:
+            q = q.where(devices.c.customer_id == customer_id)
+        return int(self.conn.execute(q).rowcount or 0)
+
     def reseal_all(self, reseal: Any) -> int:
         """Pass every sealed value, as stored, through ``reseal`` (raw text -> raw text); how many."""
         count = 0

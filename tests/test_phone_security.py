@@ -473,3 +473,30 @@ def test_serve_refuses_bad_https_settings_before_binding(run_cli, tmp_path):
     assert result.exit_code == 2 and "cannot load --tls-cert/--tls-key" in result.output
     result = run_cli("serve", "--scan-window", "0", ok=False)
     assert result.exit_code == 2 and "--scan-window" in result.output
+
+
+async def test_turning_tokens_on_and_reopening_a_window(server, store, run_cli):
+    phone = PHONES["polycom"][0]
+    add_customer(store)
+    provision(store, phone, 200)
+    with store.transaction() as tx:  # deployed long ago
+        tx.conn.exec_driver_sql("UPDATE devices SET assigned_at = '2026-01-01 00:00:00'")
+    security_services.set_customer_security(store, ACTOR, "ROSSI", window_hours=2)
+    await server.sync()
+    path, headers = f"/{phone.files[-1]}", {"User-Agent": phone.user_agent}
+    # Its config had no token yet: turning tokens on opened a fresh window for it.
+    first = await server.client.get(path, headers=headers)
+    assert first.status == 200
+    token = re.search(r"/d/([A-Za-z0-9_-]{22})/", prov_credentials("polycom", await first.read())[2]).group(1)
+    assert (await server.client.get(path, headers=headers)).status == 403
+    await server.flush()
+
+    # Reset to factory settings, the phone lost its token: support reopens its window.
+    out = run_cli("device", "reopen", phone.mac).output
+    assert "may fetch with its MAC for 2 h" in out
+    await server.sync()
+    again = await server.client.get(path, headers=headers)
+    assert again.status == 200
+    assert (await server.client.get(f"/d/{token}{path}", headers=headers)).status == 403  # the old token is gone
+    refused = run_cli("device", "reopen", "001565FFFFFF", ok=False)
+    assert refused.exit_code != 0 and "001565FFFFFF" in refused.output

@@ -118,6 +118,17 @@ def device_downloads(store: Store, mac: str, as_json: bool) -> None:
         click.echo("! fetched from different addresses within an hour: check where the phone is")
 
 
+@device.command("reopen")
+@click.argument("mac")
+@store_options
+def device_reopen(store: Store, mac: str) -> None:
+    """Let MAC fetch with just its MAC again for its customer's window, with a new token (after a
+    factory reset)."""
+    result = security_services.reopen_window(store, actor(), mac)
+    click.echo(f"device {result['mac']} may fetch with its MAC for {result['window_hours']} h; its old token no "
+               "longer works")
+
+
 @cli.group()
 def secrets() -> None:
     """The key that seals SIP and provisioning passwords in the database."""
