@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -148,13 +149,19 @@ class Policy:
     def allows(self, ip: str) -> bool:
         if not self.networks:
             return True
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        return any(address in net for net in self.networks)
+        address = _address(ip)
+        return address is not None and any(address in net for net in self.networks)
+
+
+@lru_cache(maxsize=4096)
+def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 @dataclass
@@ -227,16 +234,17 @@ class Verdict(Enum):
     BAD = "bad"  # wrong user, password or a forged nonce: a failure
 
 
-_PARAM = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^\s,]*)\s*,?')
+# name=value or name="quoted \"value\"" (the quoted part unrolled: Python's re is slow on alternations)
+_PARAM = re.compile(r'([A-Za-z0-9_-]+)[ \t]*=[ \t]*(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^\s,]*))')
+_ESCAPE = re.compile(r"\\(.)")
 
 
 def parse_params(text: str) -> dict[str, str]:
     out = {}
-    for m in _PARAM.finditer(text):
-        value = m.group(2)
-        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        out[m.group(1).lower()] = value
+    for name, quoted, bare in _PARAM.findall(text):
+        if quoted and "\\" in quoted:
+            quoted = _ESCAPE.sub(r"\1", quoted)
+        out[name.lower()] = quoted or bare
     return out
 
 
