@@ -99,3 +99,12 @@ async def test_two_nodes_share_one_database(pg_store, postgres_url, aiohttp_clie
     for node in nodes:
         await node.sync()
         assert "account.1.display_name = Front desk" in await (await node.client.get("/001565a1b2c3.cfg")).text()
+
+
+def test_passwords_are_sealed_on_postgres(pg_store):
+    services.add_customer(pg_store, "test", "ROSSI", name="Rossi", sip_server="pbx.example.net")
+    services.add_line(pg_store, "test", "ROSSI", "200", display_name="Desk", password="x" * 255)  # the longest
+    with pg_store.reading() as tx:
+        raw = tx.conn.exec_driver_sql("SELECT password FROM lines").scalar_one()
+        assert raw.startswith("gAAAAA") and "x" * 20 not in raw and len(raw) > 255
+        assert tx.lines_of_customer(tx.customer_by_code("ROSSI")["id"])[0]["password"] == "x" * 255

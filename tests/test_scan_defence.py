@@ -193,3 +193,27 @@ def test_an_old_nonce_is_stale_and_a_forged_one_bad():
     assert stranger.check(header(digest.nonce()), method="GET", policy=policy, secure=False) is Verdict.BAD
     assert digest.check(None, method="GET", policy=policy, secure=False) is Verdict.MISSING
     assert 'stale=true' in digest.challenge(stale=True)
+
+
+async def test_user_agents_naming_other_macs_count_toward_a_ban(server, store):
+    add_customer(store)
+    add_line(store, "ROSSI", "200", "Desk", PASSWORD_1)
+    services.add_device(store, ACTOR, "001565A1B2C3", model_="T46U", customer="ROSSI", lines=["200"])
+    await server.sync()
+    statuses = []
+    for n in range(12):  # a known MAC in the path, another phone's MAC in the User-Agent
+        resp = await server.client.get("/001565a1b2c3.cfg",
+                                       headers={"User-Agent": f"Yealink SIP-T46U 108.86.0.20 001565{n:06x}"})
+        statuses.append(resp.status)
+        assert not has_password(await resp.read())
+    assert statuses == [403] * 12
+    guard = server.app[keys.RESOLVER].guard
+    assert guard.banned("127.0.0.1")
+    # Now even the right User-Agent gets nothing from this address, over HTTP and TFTP alike.
+    resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 001565a1b2c3"})
+    assert resp.status == 403
+    transfer = await tftp_fetch(("127.0.0.1", server.tftp_port), "001565a1b2c3.cfg")
+    assert transfer.error[0] == 2 and transfer.data == b""
+    guard.unban("127.0.0.1")
+    resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 001565a1b2c3"})
+    assert resp.status == 200

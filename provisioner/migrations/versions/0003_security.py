@@ -73,6 +73,8 @@ def downgrade() -> None:
         conn.execute(lines.update().where(lines.c.id == sa.bindparam("b_id"))
                      .values(password=sa.bindparam("b_password")),
                      [{"b_id": r.id, "b_password": sealer.open(r.password)} for r in rows])
+    with op.batch_alter_table("lines") as batch:
+        batch.alter_column("password", type_=sa.String(255), existing_type=sa.Text, existing_nullable=False)
     op.drop_table("server_secrets")
     op.drop_table("customer_security")
     with op.batch_alter_table("devices") as batch:
