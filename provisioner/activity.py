@@ -47,6 +47,7 @@ class Activity:
         # Last download per device (IP, time): a second IP within the hour is logged at once.
         self._last_download: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
         self.dropped = 0
+        self._flushing = asyncio.Lock()
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         at = utcnow()
@@ -93,6 +94,12 @@ class Activity:
         return len(self._seen) + len(self._downloads) + len(self._unknown) + len(self._windows)
 
     async def flush(self) -> None:
+        # One flush at a time: a caller (shutdown, a test, the API) waits for one already writing,
+        # so what was recorded before the call is in the store when it returns.
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         if not self.pending:
             return
         seen, downloads, unknown, windows = self._seen, self._downloads, self._unknown, self._windows
