@@ -167,6 +167,46 @@ replacement_costs = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# People who sign in to the console and the admin API (provisioner.accounts). Passwords are
+# argon2 hashes; tokens and sessions are stored as SHA-256 digests of what the holder keeps.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_login_at", sa.DateTime(timezone=True)),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("label", sa.String(100), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(400)),
+)
+
 # (device, its customer or None, its lines in slot order)
 RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 
@@ -411,6 +451,77 @@ class Tx:
             cond = sa.or_(cond, events.c.at >= since)
         q = sa.select(events.c.id, events.c.device_mac, events.c.customer_id, events.c.action).where(cond)
         return [dict(r._mapping) for r in self.conn.execute(q.order_by(events.c.id))]
+
+    # --- accounts (provisioner.accounts) -------------------------------------------
+
+    def user_by_name(self, name: str) -> dict[str, Any] | None:
+        return _row(self.conn.execute(sa.select(users).where(users.c.name == name)).first())
+
+    def user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        return _row(self.conn.execute(sa.select(users).where(users.c.id == user_id)).first())
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return self._dicts(sa.select(users).order_by(users.c.name))
+
+    def count_users(self, *, role: str | None = None, enabled_only: bool = False) -> int:
+        q = sa.select(sa.func.count()).select_from(users)
+        if role is not None:
+            q = q.where(users.c.role == role)
+        if enabled_only:
+            q = q.where(users.c.disabled == sa.false())
+        return int(self.conn.execute(q).scalar_one())
+
+    def insert_user(self, values: Mapping[str, Any]) -> int:
+        now = utcnow()
+        result = self.conn.execute(users.insert().values(**values, created_at=now, updated_at=now))
+        return int(result.inserted_primary_key[0])
+
+    def update_user(self, user_id: int, values: Mapping[str, Any]) -> None:
+        self.conn.execute(users.update().where(users.c.id == user_id).values(**values, updated_at=utcnow()))
+
+    def touch_login(self, user_id: int) -> None:
+        self.conn.execute(users.update().where(users.c.id == user_id).values(last_login_at=utcnow()))
+
+    def insert_token(self, user_id: int, label: str, digest: str) -> int:
+        result = self.conn.execute(api_tokens.insert().values(
+            user_id=user_id, label=label, digest=digest, created_at=utcnow()))
+        return int(result.inserted_primary_key[0])
+
+    def token_by_digest(self, digest: str) -> dict[str, Any] | None:
+        q = (sa.select(api_tokens, users.c.name.label("user_name"))
+             .join(users, users.c.id == api_tokens.c.user_id).where(api_tokens.c.digest == digest))
+        return _row(self.conn.execute(q).first())
+
+    def tokens_of_user(self, user_id: int) -> list[dict[str, Any]]:
+        q = (sa.select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.last_used_at,
+                       api_tokens.c.revoked_at).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id))
+        return self._dicts(q)
+
+    def touch_token(self, token_id: int) -> None:
+        self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
+
+    def revoke_token(self, token_id: int) -> None:
+        self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                          .values(revoked_at=utcnow()))
+
+    def insert_session(self, values: Mapping[str, Any]) -> int:
+        result = self.conn.execute(sessions.insert().values(**values, created_at=utcnow()))
+        return int(result.inserted_primary_key[0])
+
+    def session_by_digest(self, digest: str) -> dict[str, Any] | None:
+        row = _row(self.conn.execute(sa.select(sessions).where(sessions.c.digest == digest)).first())
+        if row is not None:
+            row["expires_at"] = _as_utc(row["expires_at"])
+        return row
+
+    def delete_session(self, digest: str) -> None:
+        self.conn.execute(sessions.delete().where(sessions.c.digest == digest))
+
+    def delete_sessions_of_user(self, user_id: int) -> None:
+        self.conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        return int(self.conn.execute(sessions.delete().where(sessions.c.expires_at < now)).rowcount or 0)
 
     # --- rentals (provisioner.rental_services) -------------------------------------
 
