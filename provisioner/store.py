@@ -523,6 +523,88 @@ class Tx:
     def delete_expired_sessions(self, now: datetime) -> int:
         return int(self.conn.execute(sessions.delete().where(sessions.c.expires_at < now)).rowcount or 0)
 
+    # --- finding (provisioner.queries) ---------------------------------------------
+
+    def search_devices(self, *, text: str | None = None, mac_part: str | None = None, customer_id: int | None = None,
+                       states: Sequence[str] = (), today: Any = None, limit: int = 50,
+                       offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Devices matching every filter given, newest change first, and how many match in all.
+
+        ``text`` matches an extension exactly, or a display name, label, serial, customer code
+        or name in part (case-insensitive); ``mac_part`` is hex digits found anywhere in the MAC.
+        ``states`` are effective states: a deployed rental of a customer whose contract ended by
+        ``today`` counts as ``return_due``.
+        """
+        holder = customers.alias("holder")
+        ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
+                        holder.c.contract_end.is_not(None), holder.c.contract_end <= today)
+        effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state)
+        conds = []
+        if customer_id is not None:
+            conds.append(devices.c.customer_id == customer_id)
+        if states:
+            conds.append(effective.in_(list(states)))
+        matches = []
+        if mac_part:
+            matches.append(devices.c.mac.contains(mac_part.upper(), autoescape=True))
+        if text:
+            like = f"%{text.casefold()}%"
+            in_line = (sa.select(device_lines.c.device_id).join(lines, lines.c.id == device_lines.c.line_id)
+                       .where(sa.or_(lines.c.extension == text, sa.func.lower(lines.c.display_name).like(like),
+                                     sa.func.lower(sa.func.coalesce(lines.c.label, "")).like(like))))
+            matches += [devices.c.id.in_(in_line), sa.func.lower(sa.func.coalesce(devices.c.serial, "")).like(like),
+                        sa.func.lower(holder.c.code).like(like), sa.func.lower(holder.c.name).like(like)]
+        if matches:
+            conds.append(sa.or_(*matches))
+        source = devices.outerjoin(holder, holder.c.id == devices.c.customer_id)
+        where = sa.and_(sa.true(), *conds)
+        total = int(self.conn.execute(sa.select(sa.func.count()).select_from(source).where(where)).scalar_one())
+        q = (sa.select(devices.c.id, devices.c.mac, devices.c.vendor, devices.c.model, devices.c.serial,
+                       devices.c.ownership, effective.label("state"), devices.c.last_seen_at, devices.c.last_seen_ip,
+                       devices.c.updated_at, holder.c.code.label("customer"), holder.c.name.label("customer_name"))
+             .select_from(source).where(where).order_by(devices.c.updated_at.desc(), devices.c.id.desc())
+             .limit(limit).offset(offset))
+        rows = self._dicts(q)
+        ids = [r["id"] for r in rows]
+        extensions: dict[int, list[str]] = {i: [] for i in ids}
+        if ids:
+            q = (sa.select(device_lines.c.device_id, lines.c.extension).join(lines, lines.c.id == device_lines.c.line_id)
+                 .where(device_lines.c.device_id.in_(ids)).order_by(device_lines.c.device_id, device_lines.c.position))
+            for device_id, extension in self.conn.execute(q):
+                extensions[device_id].append(extension)
+        for row in rows:
+            row["extensions"] = extensions[row.pop("id")]
+            row["last_seen_at"] = _as_utc(row["last_seen_at"])
+            row["updated_at"] = _as_utc(row["updated_at"])
+        return rows, total
+
+    def count_devices_by_state(self, today: Any) -> dict[str, int]:
+        holder = customers.alias("holder")
+        ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
+                        holder.c.contract_end.is_not(None), holder.c.contract_end <= today)
+        effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state).label("state")
+        q = (sa.select(effective, sa.func.count()).select_from(
+            devices.outerjoin(holder, holder.c.id == devices.c.customer_id)).group_by(effective))
+        return {state: int(n) for state, n in self.conn.execute(q)}
+
+    def events_page(self, *, device_mac: str | None = None, customer_id: int | None = None,
+                    actor: str | None = None, action: str | None = None, before_id: int | None = None,
+                    limit: int = 50) -> list[dict[str, Any]]:
+        """Events newest first, ``limit`` of them, older than ``before_id`` (keyset paging)."""
+        conds = []
+        if device_mac is not None:
+            conds.append(events.c.device_mac == device_mac)
+        if customer_id is not None:
+            conds.append(events.c.customer_id == customer_id)
+        if actor is not None:
+            conds.append(events.c.actor == actor)
+        if action is not None:
+            conds.append(sa.or_(events.c.action == action, events.c.action.startswith(action + ".", autoescape=True)))
+        if before_id is not None:
+            conds.append(events.c.id < before_id)
+        q = sa.select(events).where(sa.and_(sa.true(), *conds)).order_by(events.c.id.desc()).limit(limit)
+        return [row | {"at": _as_utc(row["at"])} for row in self._dicts(q)]
+
     # --- rentals (provisioner.rental_services) -------------------------------------
 
     def device_for_update(self, mac: str) -> dict[str, Any] | None:
