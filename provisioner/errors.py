@@ -35,3 +35,28 @@ class NotFound(ProvisionerError):
 class Conflict(ProvisionerError):
     status = 409
     key = "conflict"
+
+
+class Unauthorized(ProvisionerError):
+    """No valid credentials were given (HTTP 401)."""
+
+    status = 401
+    key = "unauthorized"
+
+
+class Forbidden(ProvisionerError):
+    """The user is known but their role does not allow this (HTTP 403)."""
+
+    status = 403
+    key = "forbidden"
+
+
+class RateLimited(ProvisionerError):
+    """Too many attempts; ``retry_after`` seconds until the next one is heard (HTTP 429)."""
+
+    status = 429
+    key = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = retry_after

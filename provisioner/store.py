@@ -217,6 +217,46 @@ server_secrets = sa.Table(
     sa.Column("value", Sealed, nullable=False),
 )
 
+# People who sign in to the console and the admin API (provisioner.accounts). Passwords are
+# argon2 hashes; tokens and sessions are stored as SHA-256 digests of what the holder keeps.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_login_at", sa.DateTime(timezone=True)),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("label", sa.String(100), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used_at", sa.DateTime(timezone=True)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(400)),
+)
+
 # (device, its customer or None, its lines in slot order)
 RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 # Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
@@ -562,6 +602,159 @@ class Tx:
             cond = sa.or_(cond, events.c.at >= since)
         q = sa.select(events.c.id, events.c.device_mac, events.c.customer_id, events.c.action).where(cond)
         return [dict(r._mapping) for r in self.conn.execute(q.order_by(events.c.id))]
+
+    # --- accounts (provisioner.accounts) -------------------------------------------
+
+    def user_by_name(self, name: str) -> dict[str, Any] | None:
+        return _row(self.conn.execute(sa.select(users).where(users.c.name == name)).first())
+
+    def user_by_id(self, user_id: int) -> dict[str, Any] | None:
+        return _row(self.conn.execute(sa.select(users).where(users.c.id == user_id)).first())
+
+    def list_users(self) -> list[dict[str, Any]]:
+        return self._dicts(sa.select(users).order_by(users.c.name))
+
+    def count_users(self, *, role: str | None = None, enabled_only: bool = False) -> int:
+        q = sa.select(sa.func.count()).select_from(users)
+        if role is not None:
+            q = q.where(users.c.role == role)
+        if enabled_only:
+            q = q.where(users.c.disabled == sa.false())
+        return int(self.conn.execute(q).scalar_one())
+
+    def insert_user(self, values: Mapping[str, Any]) -> int:
+        now = utcnow()
+        result = self.conn.execute(users.insert().values(**values, created_at=now, updated_at=now))
+        return int(result.inserted_primary_key[0])
+
+    def update_user(self, user_id: int, values: Mapping[str, Any]) -> None:
+        self.conn.execute(users.update().where(users.c.id == user_id).values(**values, updated_at=utcnow()))
+
+    def touch_login(self, user_id: int) -> None:
+        self.conn.execute(users.update().where(users.c.id == user_id).values(last_login_at=utcnow()))
+
+    def insert_token(self, user_id: int, label: str, digest: str) -> int:
+        result = self.conn.execute(api_tokens.insert().values(
+            user_id=user_id, label=label, digest=digest, created_at=utcnow()))
+        return int(result.inserted_primary_key[0])
+
+    def token_by_digest(self, digest: str) -> dict[str, Any] | None:
+        q = (sa.select(api_tokens, users.c.name.label("user_name"))
+             .join(users, users.c.id == api_tokens.c.user_id).where(api_tokens.c.digest == digest))
+        return _row(self.conn.execute(q).first())
+
+    def tokens_of_user(self, user_id: int) -> list[dict[str, Any]]:
+        q = (sa.select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.last_used_at,
+                       api_tokens.c.revoked_at).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id))
+        return self._dicts(q)
+
+    def touch_token(self, token_id: int) -> None:
+        self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
+
+    def revoke_token(self, token_id: int) -> None:
+        self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+                          .values(revoked_at=utcnow()))
+
+    def insert_session(self, values: Mapping[str, Any]) -> int:
+        result = self.conn.execute(sessions.insert().values(**values, created_at=utcnow()))
+        return int(result.inserted_primary_key[0])
+
+    def session_by_digest(self, digest: str) -> dict[str, Any] | None:
+        row = _row(self.conn.execute(sa.select(sessions).where(sessions.c.digest == digest)).first())
+        if row is not None:
+            row["expires_at"] = _as_utc(row["expires_at"])
+        return row
+
+    def delete_session(self, digest: str) -> None:
+        self.conn.execute(sessions.delete().where(sessions.c.digest == digest))
+
+    def delete_sessions_of_user(self, user_id: int) -> None:
+        self.conn.execute(sessions.delete().where(sessions.c.user_id == user_id))
+
+    def delete_expired_sessions(self, now: datetime) -> int:
+        return int(self.conn.execute(sessions.delete().where(sessions.c.expires_at < now)).rowcount or 0)
+
+    # --- finding (provisioner.queries) ---------------------------------------------
+
+    def search_devices(self, *, text: str | None = None, mac_part: str | None = None, customer_id: int | None = None,
+                       states: Sequence[str] = (), today: Any = None, limit: int = 50,
+                       offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Devices matching every filter given, newest change first, and how many match in all.
+
+        ``text`` matches an extension exactly, or a display name, label, serial, customer code
+        or name in part (case-insensitive); ``mac_part`` is hex digits found anywhere in the MAC.
+        ``states`` are effective states: a deployed rental of a customer whose contract ended by
+        ``today`` counts as ``return_due``.
+        """
+        holder = customers.alias("holder")
+        ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
+                        holder.c.contract_end.is_not(None), holder.c.contract_end <= today)
+        effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state)
+        conds = []
+        if customer_id is not None:
+            conds.append(devices.c.customer_id == customer_id)
+        if states:
+            conds.append(effective.in_(list(states)))
+        matches = []
+        if mac_part:
+            matches.append(devices.c.mac.contains(mac_part.upper(), autoescape=True))
+        if text:
+            like = f"%{text.casefold()}%"
+            in_line = (sa.select(device_lines.c.device_id).join(lines, lines.c.id == device_lines.c.line_id)
+                       .where(sa.or_(lines.c.extension == text, sa.func.lower(lines.c.display_name).like(like),
+                                     sa.func.lower(sa.func.coalesce(lines.c.label, "")).like(like))))
+            matches += [devices.c.id.in_(in_line), sa.func.lower(sa.func.coalesce(devices.c.serial, "")).like(like),
+                        sa.func.lower(holder.c.code).like(like), sa.func.lower(holder.c.name).like(like)]
+        if matches:
+            conds.append(sa.or_(*matches))
+        source = devices.outerjoin(holder, holder.c.id == devices.c.customer_id)
+        where = sa.and_(sa.true(), *conds)
+        total = int(self.conn.execute(sa.select(sa.func.count()).select_from(source).where(where)).scalar_one())
+        q = (sa.select(devices.c.id, devices.c.mac, devices.c.vendor, devices.c.model, devices.c.serial,
+                       devices.c.ownership, effective.label("state"), devices.c.last_seen_at, devices.c.last_seen_ip,
+                       devices.c.updated_at, holder.c.code.label("customer"), holder.c.name.label("customer_name"))
+             .select_from(source).where(where).order_by(devices.c.updated_at.desc(), devices.c.id.desc())
+             .limit(limit).offset(offset))
+        rows = self._dicts(q)
+        ids = [r["id"] for r in rows]
+        extensions: dict[int, list[str]] = {i: [] for i in ids}
+        if ids:
+            q = (sa.select(device_lines.c.device_id, lines.c.extension).join(lines, lines.c.id == device_lines.c.line_id)
+                 .where(device_lines.c.device_id.in_(ids)).order_by(device_lines.c.device_id, device_lines.c.position))
+            for device_id, extension in self.conn.execute(q):
+                extensions[device_id].append(extension)
+        for row in rows:
+            row["extensions"] = extensions[row.pop("id")]
+            row["last_seen_at"] = _as_utc(row["last_seen_at"])
+            row["updated_at"] = _as_utc(row["updated_at"])
+        return rows, total
+
+    def count_devices_by_state(self, today: Any) -> dict[str, int]:
+        holder = customers.alias("holder")
+        ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
+                        holder.c.contract_end.is_not(None), holder.c.contract_end <= today)
+        effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state).label("state")
+        q = (sa.select(effective, sa.func.count()).select_from(
+            devices.outerjoin(holder, holder.c.id == devices.c.customer_id)).group_by(effective))
+        return {state: int(n) for state, n in self.conn.execute(q)}
+
+    def events_page(self, *, device_mac: str | None = None, customer_id: int | None = None,
+                    actor: str | None = None, action: str | None = None, before_id: int | None = None,
+                    limit: int = 50) -> list[dict[str, Any]]:
+        """Events newest first, ``limit`` of them, older than ``before_id`` (keyset paging)."""
+        conds = []
+        if device_mac is not None:
+            conds.append(events.c.device_mac == device_mac)
+        if customer_id is not None:
+            conds.append(events.c.customer_id == customer_id)
+        if actor is not None:
+            conds.append(events.c.actor == actor)
+        if action is not None:
+            conds.append(sa.or_(events.c.action == action, events.c.action.startswith(action + ".", autoescape=True)))
+        if before_id is not None:
+            conds.append(events.c.id < before_id)
+        q = sa.select(events).where(sa.and_(sa.true(), *conds)).order_by(events.c.id.desc()).limit(limit)
+        return [row | {"at": _as_utc(row["at"])} for row in self._dicts(q)]
 
     # --- rentals (provisioner.rental_services) -------------------------------------
 

@@ -1,0 +1,108 @@
+"""Finding things, for the console and the admin API: devices by whatever support
+staff type into one box, device counts per state, and the audit events, a page at
+a time. Read-only; no rule here changes data.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from . import rentals
+from .errors import Invalid, NotFound
+from .macs import try_parse_mac
+from .services import public
+from .store import Store
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+_HEX_PART = re.compile(r"[0-9A-Fa-f]{2}([:.\- ]?[0-9A-Fa-f]{2}){1,5}")
+_SEPARATORS = re.compile(r"[:.\- ]")
+
+
+def page_args(limit: Any = None, offset: Any = None) -> tuple[int, int]:
+    """``limit`` (1-200, default 50) and ``offset`` (>= 0) from strings or numbers."""
+    try:
+        size = DEFAULT_LIMIT if limit in (None, "") else int(limit)
+    except (TypeError, ValueError):
+        raise Invalid("limit must be a whole number from 1 to 200", field="limit") from None
+    try:
+        start = 0 if offset in (None, "") else int(offset)
+    except (TypeError, ValueError):
+        raise Invalid("offset must be a whole number, 0 or more", field="offset") from None
+    if not 1 <= size <= MAX_LIMIT:
+        raise Invalid(f"limit must be from 1 to {MAX_LIMIT}", field="limit")
+    if start < 0:
+        raise Invalid("offset must be 0 or more", field="offset")
+    return size, start
+
+
+def find_devices(store: Store, q: str | None = None, *, customer: str | None = None,
+                 state: str | None = None, limit: Any = None, offset: Any = None,
+                 today: date | None = None) -> dict[str, Any]:
+    """Devices matching ``q`` — a MAC in any spelling (or a part of one), an extension, a name,
+    a serial, a label, a customer — within a customer and an effective state, newest change first.
+
+    ``{"items": [...], "total": N, "limit": L, "offset": O}``; an item is the device with its
+    customer, its extensions in slot order and its state as of today.
+    """
+    size, start = page_args(limit, offset)
+    text = (q or "").strip()
+    if len(text) > 100:
+        raise Invalid("the search text is longer than 100 characters", field="q")
+    mac = try_parse_mac(text) if text else None
+    mac_part = mac or (_SEPARATORS.sub("", text) if _HEX_PART.fullmatch(text) else None)
+    states: tuple[str, ...] = ()
+    if state:
+        if state not in rentals.STATES:
+            raise Invalid(f"state must be one of {', '.join(rentals.STATES)}", field="state")
+        states = (state,)
+    with store.reading() as tx:
+        customer_id = None
+        if customer:
+            row = tx.customer_by_code(customer.strip())
+            if row is None:
+                raise NotFound(f"no customer with code {customer!r}", field="customer")
+            customer_id = row["id"]
+        rows, total = tx.search_devices(text=None if mac else text or None, mac_part=mac_part,
+                                        customer_id=customer_id, states=states, today=today or rentals.today(),
+                                        limit=size, offset=start)
+    return {"items": rows, "total": total, "limit": size, "offset": start}
+
+
+def device_counts(store: Store, today: date | None = None) -> dict[str, int]:
+    """How many devices are in each state today (every state listed, zeros included)."""
+    with store.reading() as tx:
+        found = tx.count_devices_by_state(today or rentals.today())
+    return {state: found.get(state, 0) for state in rentals.STATES}
+
+
+def events(store: Store, *, device: str | None = None, customer: str | None = None, actor: str | None = None,
+           action: str | None = None, before: Any = None, limit: Any = None) -> dict[str, Any]:
+    """Audit events newest first. Page with ``before`` = the ``next_before`` of the previous page."""
+    size, _ = page_args(limit, 0)
+    before_id = None
+    if before not in (None, ""):
+        try:
+            before_id = int(before)
+        except (TypeError, ValueError):
+            raise Invalid("before must be an event id", field="before") from None
+    mac = None
+    if device:
+        mac = try_parse_mac(device)
+        if mac is None:
+            raise Invalid(f"{device!r} is not a MAC address", field="device")
+    with store.reading() as tx:
+        customer_id = None
+        if customer:
+            row = tx.customer_by_code(customer.strip())
+            if row is None:
+                raise NotFound(f"no customer with code {customer!r}", field="customer")
+            customer_id = row["id"]
+        rows = tx.events_page(device_mac=mac, customer_id=customer_id, actor=actor or None, action=action or None,
+                              before_id=before_id, limit=size + 1)
+    more = len(rows) > size
+    rows = rows[:size]
+    items = [{"id": r["id"], **(public(r) or {})} for r in rows]
+    return {"items": items, "limit": size, "next_before": rows[-1]["id"] if more else None}
