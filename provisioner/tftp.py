@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -168,6 +169,15 @@ def _parse_request(factory: TftpPacketFactory, data: bytes) -> TftpPacket:
         raise
 
 
+_SECRET_SEGMENT = re.compile(r"(^|/)([pd])/[^/]+(?=/)")
+
+
+def redact(filename: str) -> str:
+    """A requested name as logs may show it: path keys and device tokens (``p/<key>/``,
+    ``d/<token>/``) are secrets and are masked."""
+    return _SECRET_SEGMENT.sub(r"\1\2/***", filename)
+
+
 def _client_ip(host: str) -> str:
     """The client's IP as the handler should see it: an IPv4-mapped IPv6
     address (dual-stack listener) is given as plain IPv4."""
@@ -266,7 +276,7 @@ class _ReadSession:
         self._reply_from_listener = reply_from_listener
         self._log = log
         self._context = {"client": request.peer[0], "port": request.peer[1],
-                         "filename": request.filename}
+                         "filename": redact(request.filename)}
         self._socket: _SessionSocket | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._expected_block = -1
@@ -520,7 +530,7 @@ class _Listener(asyncio.DatagramProtocol):
         if isinstance(packet, TftpPacketRRQ):
             self._on_read(packet, data, addr)
         elif isinstance(packet, TftpPacketWRQ):
-            self._log.info("tftp_write_refused", client=addr[0], port=addr[1], filename=packet.filename)
+            self._log.info("tftp_write_refused", client=addr[0], port=addr[1], filename=redact(packet.filename))
             self.reply(error_packet(ERR_ACCESS_VIOLATION, "writes are not accepted"), addr)
         # DATA, ACK, ERROR or OACK here belong to no session: dropped.
 

@@ -174,10 +174,16 @@ async def test_secret_path_prefix(server, store):
     body = await resp.read()
     assert has_password(body)
     assert prov_credentials("polycom", body)[2] == f"http://prov.test:8080/p/{key}/"
-    over_tftp = await tftp_fetch(("127.0.0.1", server.tftp_port), f"p/{key}/{settings_file}")
-    assert over_tftp.error is None and over_tftp.data == body
-    refused = await tftp_fetch(("127.0.0.1", server.tftp_port), settings_file)
-    assert refused.error[0] == 2 and refused.data == b""
+    import structlog
+
+    with structlog.testing.capture_logs() as logs:
+        over_tftp = await tftp_fetch(("127.0.0.1", server.tftp_port), f"p/{key}/{settings_file}")
+        assert over_tftp.error is None and over_tftp.data == body
+        wrong = await tftp_fetch(("127.0.0.1", server.tftp_port), f"p/{key[:-1]}x/{settings_file}")
+        assert wrong.error[0] == 2
+        refused = await tftp_fetch(("127.0.0.1", server.tftp_port), settings_file)
+        assert refused.error[0] == 2 and refused.data == b""
+    assert logs and not any(key[:-1] in str(entry) for entry in logs), "a path key reached the logs"
 
 
 # --- device token and first-contact window --------------------------------------------------------
