@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import structlog
 
@@ -280,7 +280,9 @@ class Digest:
             return Verdict.BAD
         return Verdict.OK if -60 <= age <= self.nonce_lifetime else Verdict.STALE
 
-    def check(self, header: str | None, *, method: str, policy: Policy, secure: bool) -> Verdict:
+    def check(self, header: str | None, *, method: str, policy: Policy, secure: bool,
+              path: str | None = None) -> Verdict:
+        """``path``: the request's own path; a response computed for another URI is refused."""
         if not header:
             return Verdict.MISSING
         scheme, _, rest = header.strip().partition(" ")
@@ -301,6 +303,8 @@ class Digest:
             return Verdict.BAD
         if p.get("algorithm", "MD5").upper() != "MD5" or not same(p["username"], policy.username) or not policy.ha1:
             return Verdict.BAD
+        if path is not None and _uri_path(p["uri"]) != "/" + path.lstrip("/"):
+            return Verdict.BAD
         ha2 = _md5(f"{method}:{p['uri']}")
         qop = p.get("qop")
         if qop == "auth":
@@ -314,6 +318,13 @@ class Digest:
         if not hmac.compare_digest(expected.encode(), p["response"].lower().encode()):
             return Verdict.BAD
         return self._nonce_state(p["nonce"])
+
+
+def _uri_path(uri: str) -> str:
+    """The path of a Digest ``uri`` (origin form "/a/b?q" or, from some clients, absolute form)."""
+    if "://" in uri:
+        uri = urlsplit(uri).path or "/"
+    return unquote(uri.partition("?")[0])
 
 
 def parse_networks(values: Sequence[str], field_name: str = "allow") -> list[str]:

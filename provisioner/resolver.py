@@ -182,7 +182,8 @@ class Resolver:
         if policy.auth == "digest":
             if req.transport != "http":
                 return Reply(403, "auth-tftp", mac=mac)
-            verdict = self.digest.check(req.authorization, method=req.method, policy=policy, secure=req.secure)
+            verdict = self.digest.check(req.authorization, method=req.method, policy=policy, secure=req.secure,
+                                        path=req.path)
             if verdict is Verdict.MISSING:
                 return Reply(401, "auth-required", mac=mac, challenge=self.digest.challenge())
             if verdict is Verdict.STALE:

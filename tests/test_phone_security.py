@@ -144,6 +144,10 @@ async def test_digest_response_computed_by_hand_per_rfc_7616(server, store):
               f'opaque="{params["opaque"]}"')
     ok = await server.client.get(path, headers={"User-Agent": phone.user_agent, "Authorization": header})
     assert ok.status == 200 and has_password(await ok.read())
+    # The same response sent for another file is refused: it was computed for this URI only.
+    other = await server.client.get(f"/{phone.mac.lower()}.boot",
+                                    headers={"User-Agent": phone.user_agent, "Authorization": header})
+    assert other.status == 401
     # A nonce the server did not make is refused, however well the rest is computed.
     forged = params["nonce"].split(".")[0] + ".0000"
     response = md5(f"{ha1}:{forged}:{nc}:{cnonce}:auth:{ha2}")
