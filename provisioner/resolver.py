@@ -233,13 +233,14 @@ class Resolver:
         except RenderError as exc:
             log.error("render_failed", mac=mac, file=name, template=spec.template, error=str(exc))
             return Reply(500, "render-error", mac=mac)
-        if rendered.credentials and entry.access is not None and not req.trusted:
-            rules = entry.access
-            if rules.window_until is not None and not access.same(token, rules.token):
-                # The first download of credentials without the token closes the window, here at
-                # once and for every node at the next flush (an event the caches see).
-                rules.window_until = None
-                self.activity.window_used(mac, entry.data.customer_id)
+        rules = entry.access
+        if rules is not None and rules.window_until is not None and not req.trusted and (
+                rendered.credentials or access.same(token, rules.token)):
+            # The first download of credentials, or the first request with the token (Snom's list
+            # file already points at the token URL), closes the window: here at once, for every
+            # node at the next flush (an event the caches see).
+            rules.window_until = None
+            self.activity.window_used(mac, entry.data.customer_id)
         if not req.trusted:
             self.activity.fetched(fetch, download=True)
         return Reply.of(rendered, mac)

@@ -347,7 +347,7 @@ async def test_https_with_a_self_signed_certificate(store, settings, tmp_path):
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context(https))
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     client_tls = ssl.create_default_context(cafile=str(cert))
     try:
         url = f"https://127.0.0.1:{port}/{phone.mac.lower()}.cfg"
@@ -510,3 +510,23 @@ async def test_turning_tokens_on_and_reopening_a_window(server, store, run_cli):
     assert (await server.client.get(f"/d/{token}{path}", headers=headers)).status == 403  # the old token is gone
     refused = run_cli("device", "reopen", "001565FFFFFF", ok=False)
     assert refused.exit_code != 0 and "001565FFFFFF" in refused.output
+
+
+async def test_snom_token_window_closes_when_the_token_is_first_used(server, store):
+    phone = PHONES["snom"][0]  # snomD785.htm, snomD785-<MAC>.htm (lists <MAC>.xml at the token URL), <MAC>.xml
+    add_customer(store)
+    provision(store, phone, 200)
+    security_services.set_customer_security(store, ACTOR, "ROSSI", window_hours=24)
+    await server.sync()
+    headers = {"User-Agent": phone.user_agent}
+    assert (await server.client.get(f"/{phone.files[0]}", headers=headers)).status == 200
+    listing = await server.client.get(f"/{phone.files[1]}", headers=headers)
+    assert listing.status == 200
+    url = ET.fromstring(await listing.read()).find("file").get("url")
+    token, name = re.fullmatch(r"http://prov\.test:8080/d/([A-Za-z0-9_-]{22})/(\S+)", url).groups()
+    assert name == phone.files[2]
+    settings = await server.client.get(f"/d/{token}/{name}", headers=headers)
+    assert settings.status == 200 and has_password(await settings.read())
+    # The phone now holds its token: nobody gets its settings with just the MAC any more.
+    late = await server.client.get(f"/{name}", headers=headers)
+    assert late.status == 403 and not has_password(await late.read())
