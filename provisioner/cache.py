@@ -137,8 +137,10 @@ class ConfigCache:
         entry = DeviceEntry(data=data, customer_code=data.customer_code)
         policy = data.policy
         if policy is not None and data.customer_id is not None:
+            # Every device of a customer with rules has a token, accepted in place of the path key
+            # even with token mode off: phones given a token URL keep working when the rules change.
             token = None
-            if policy.window_hours is not None and self.secret:
+            if self.secret:
                 token = access.device_token(self.secret, data.mac, data.customer_id, data.assigned_at)
             entry.access = DeviceAccess(policy, token,
                                         access.window_end(policy, data.assigned_at, data.window_closed_at))
@@ -149,7 +151,9 @@ class ConfigCache:
         credentials; the plain one for a deprovisioned device (it gets no credentials of any kind)."""
         if entry.access is None or entry.data.deprovisioned:
             return self.provisioning_url
-        return access.provisioning_url(self.provisioning_url, entry.access.policy, entry.access.token)
+        rules = entry.access
+        token = rules.token if rules.policy.window_hours is not None else None
+        return access.provisioning_url(self.provisioning_url, rules.policy, token)
 
     def device_file(self, entry: DeviceEntry, spec: ConfigFile, name: str) -> Rendered:
         """The bytes of a per-device file; renders on the first request only."""

@@ -530,3 +530,28 @@ async def test_snom_token_window_closes_when_the_token_is_first_used(server, sto
     # The phone now holds its token: nobody gets its settings with just the MAC any more.
     late = await server.client.get(f"/{name}", headers=headers)
     assert late.status == 403 and not has_password(await late.read())
+
+
+async def test_rules_can_change_without_locking_out_phones_that_hold_a_token(server, store):
+    phone = PHONES["grandstream"][0]
+    add_customer(store)
+    provision(store, phone, 200)
+    security_services.set_customer_security(store, ACTOR, "ROSSI", window_hours=24)
+    await server.sync()
+    headers = {"User-Agent": phone.user_agent}
+    name = phone.files[-1]
+    body = await (await server.client.get(f"/{name}", headers=headers)).read()
+    server_path = prov_credentials("grandstream", body)[2]  # P237: host[:port]/path
+    token = re.fullmatch(r"prov\.test:8080/d/([A-Za-z0-9_-]{22})", server_path).group(1)
+    # A path key added later: the token stands in for it; the bare MAC does not.
+    key = security_services.set_customer_security(store, ACTOR, "ROSSI", path_key="new")["new_secrets"]["path_key"]
+    await server.sync()
+    assert (await server.client.get(f"/d/{token}/{name}", headers=headers)).status == 200
+    assert (await server.client.get(f"/{name}", headers=headers)).status == 403
+    # Tokens turned off: the token URL still works, and the next config moves the phone to the key URL.
+    security_services.set_customer_security(store, ACTOR, "ROSSI", window_hours=None)
+    await server.sync()
+    resp = await server.client.get(f"/d/{token}/{name}", headers=headers)
+    assert resp.status == 200
+    assert prov_credentials("grandstream", await resp.read())[2] == f"prov.test:8080/p/{key}"
+    assert (await server.client.get(f"/p/{key}/{name}", headers=headers)).status == 200
