@@ -215,6 +215,14 @@ def get_customer(store: Store, code_: str) -> dict[str, Any]:
         return _customer(tx, code_)
 
 
+def lines_of_customer(store: Store, code_: str) -> list[dict[str, Any]]:
+    """A customer's lines by extension, each with ``holder``: the MAC of the device it is on, or None."""
+    with store.reading() as tx:
+        customer = _customer(tx, code_)
+        rows = tx.lines_with_holders(customer_ids=[customer["id"]])
+    return sorted(rows, key=lambda r: r["extension"])
+
+
 # --- lines -------------------------------------------------------------------------
 
 LINE_FIELDS = ("extension", "display_name", "sip_username", "auth_id", "label", "sip_server", "sip_port",
@@ -403,6 +411,21 @@ def show_device(store: Store, mac_: str) -> dict[str, Any]:
 def unknown_devices(store: Store, since: datetime | None = None) -> list[dict[str, Any]]:
     with store.reading() as tx:
         return [public(row) for row in tx.list_unknown(since=since)]  # type: ignore[misc]
+
+
+def claim_unknown(store: Store, actor: str, mac_: str, *, model_: str | None = None, vendor: str | None = None,
+                  **device: Any) -> dict[str, Any]:
+    """Add a phone that asked for its configuration while unknown as a device, with the vendor and
+    model it announced unless others are given (:func:`add_device` for the rest)."""
+    canonical = mac(mac_)
+    with store.reading() as tx:
+        seen = next((row for row in tx.list_unknown() if row["mac"] == canonical), None)
+    if seen is None:
+        raise NotFound(f"no unknown phone with MAC {canonical} was seen (or it is a device already)", field="mac")
+    model_ = model_ or seen["model"]
+    if not model_:
+        raise Invalid(f"the phone {canonical} did not announce its model: give the model", field="model")
+    return add_device(store, actor, canonical, model_=model_, vendor=vendor or seen["vendor"], **device)
 
 
 # --- what a render needs -------------------------------------------------------------

@@ -34,14 +34,12 @@ def _port_or_off(value: str) -> int | None:
               show_envvar=True)
 @click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
               show_default=True)
-@click.option("--admin-token", envvar="PROVISIONER_ADMIN_TOKEN", show_envvar=True,
-              help="Bearer token for the admin API (/api/v1); the API is off without one.")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
               type=click.Choice(["json", "console"]))
 def serve(host: str, http_port: int, tftp_port: str, data_dir: Path, database_url: str | None,
-          public_url: str | None, ntp_server: str, tftp_max_sessions: int, admin_token: str | None,
+          public_url: str | None, ntp_server: str, tftp_max_sessions: int,
           log_level: str, log_format: str) -> None:
     """Serve phones over HTTP and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app
@@ -53,7 +51,6 @@ def serve(host: str, http_port: int, tftp_port: str, data_dir: Path, database_ur
         raise click.BadParameter(f"{tftp_port!r} is not a port number or 'off'", param_hint="--tftp-port")
     settings = Settings(data_dir=data_dir, database_url=database_url, host=host, http_port=http_port,
                         tftp_port=tftp, public_url=public_url, ntp_server=ntp_server,
-                        log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
-                        admin_token=admin_token or None)
+                        log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions)
     web.run_app(create_app(settings), host=host, port=http_port, access_log=None, print=None,
                 shutdown_timeout=10)
