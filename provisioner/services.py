@@ -130,6 +130,9 @@ def model(value: Any, vendor_name: str | None = None, field: str = "model") -> t
     """(vendor, model) from a model name in any common spelling."""
     name = text(value, field, max_len=64)
     assert name is not None
+    if vendor_name is not None and vendor_name.lower() not in {v.name for v in vendors.all_vendors()}:
+        known = ", ".join(v.name for v in vendors.all_vendors())
+        raise Invalid(f"unknown vendor {vendor_name!r} (known: {known})", field="vendor")
     found = vendors.vendor_for_model(name, vendor_name)
     if found is None:
         known = ", ".join(f"{v.name}: {' '.join(v.models)}" for v in vendors.all_vendors()

@@ -43,7 +43,8 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import importing
 from ..importing.reading import size_text
@@ -133,11 +134,20 @@ async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes
     """(file bytes, file name, other fields), reading no more than the size limit."""
     if not request.content_type.startswith("multipart/"):
         raise Invalid("send the spreadsheet as multipart/form-data, in a field named 'file'", field="file")
-    reader = await request.multipart()
+    try:
+        return await _read_parts(await request.multipart(), limits)
+    except (ValueError, HttpProcessingError):  # a broken boundary or part header
+        raise Invalid("the upload is not valid multipart/form-data: send the spreadsheet in a field named "
+                      "'file'", field="file") from None
+
+
+async def _read_parts(reader: MultipartReader, limits: importing.Limits) -> tuple[bytes, str, dict[str, str]]:
     data = None
     name = "upload"
     fields: dict[str, str] = {}
     while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue  # a nested multipart: not something this form sends
         if part.name == "file":
             name = (getattr(part, "filename", None) or "upload").replace("/", "_").replace("\\", "_")[-100:]
             chunks, size = [], 0
