@@ -115,9 +115,13 @@ class ApiUsers:
 
 
 @pytest.fixture
-def api_users(store: Store) -> ApiUsers:
+def api_users(store: Store, monkeypatch: pytest.MonkeyPatch) -> ApiUsers:
+    from argon2 import PasswordHasher
+
     from provisioner import accounts
 
+    # Real argon2id, with the lowest cost it allows: four users per test at the default cost take long.
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
     tokens = {}
     for role in accounts.ROLES:
         accounts.add_user(store, ACTOR, f"{role}-user", role_=role, password=API_PASSWORD)
@@ -141,7 +145,7 @@ class ApiClient:
         response = await self.server.client.request(method, "/api/v1" + path,
                                                     headers={**self.users.headers(self.role), **(headers or {})}, **kw)
         raw = await response.read()
-        body: Any = json.loads(raw) if response.content_type == "application/json" else raw
+        body: Any = json.loads(raw) if raw and response.content_type == "application/json" else raw
         if expect is not None:
             assert response.status == expect, (method, path, response.status, body)
         self.last = response
