@@ -132,13 +132,19 @@ def api_users(store: Store, monkeypatch: pytest.MonkeyPatch) -> ApiUsers:
 class ApiClient:
     """The real server's ``/api/v1`` as one role: ``await api.get("/devices", expect=200)`` -> decoded body."""
 
-    def __init__(self, server: Running, users: ApiUsers, role: str = "admin"):
+    def __init__(self, server: Running, users: ApiUsers, role: str = "admin", shared: dict | None = None):
         self.server = server
         self.users = users
         self.role = role
+        self._shared = shared if shared is not None else {}
 
     def as_(self, role: str) -> ApiClient:
-        return ApiClient(self.server, self.users, role)
+        return ApiClient(self.server, self.users, role, self._shared)
+
+    @property
+    def last(self) -> Any:
+        """The last response, whichever role made it."""
+        return self._shared["last"]
 
     async def request(self, method: str, path: str, *, expect: int | None = 200, headers: dict | None = None,
                       **kw: Any) -> Any:
@@ -148,7 +154,7 @@ class ApiClient:
         body: Any = json.loads(raw) if raw and response.content_type == "application/json" else raw
         if expect is not None:
             assert response.status == expect, (method, path, response.status, body)
-        self.last = response
+        self._shared["last"] = response
         return body
 
     async def get(self, path: str, **kw: Any) -> Any:
