@@ -125,3 +125,22 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, aut
         events = tx.events_since(0)
     assert {e["action"] for e in events if e["customer_id"] is not None} == {"customer.created"}
     assert all(e["device_mac"] for e in events if e["action"].startswith(("line.", "device.")))
+
+
+async def test_script_in_cells_comes_back_verbatim_and_the_import_is_the_users(server, store, auth, api_users):
+    add_customer(store, "ACME-S-P-A", name="ACME S.p.A.")
+    sheet = (b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
+             b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,<script>alert(1)</script>,erkkdm3WfpNGav\n")
+    client = server.client
+    viewer = api_users.headers("viewer")
+    refused = await client.post("/api/v1/imports", data=upload("xss.csv", sheet), headers=viewer)
+    assert refused.status == 403 and "'viewer'" in (await refused.json())["message"]
+    response = await client.post("/api/v1/imports", data=upload("xss.csv", sheet), headers=auth)
+    plan = await response.json()
+    assert "<script>alert(1)</script>" in await response.text() and "erkkdm3WfpNGav" not in await response.text()
+    assert (await client.get(f"/api/v1/imports/{plan['id']}", headers=viewer)).status == 200  # reading is open
+    applied = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
+    assert applied.status == 200
+    device = await (await client.get("/api/v1/devices/805EC05BCEDC", headers=viewer)).json()
+    assert device["lines"][0]["display_name"] == "<script>alert(1)</script>"
+    assert device["history"][-1]["actor"] == "user:technician-user import:xss.csv"
