@@ -116,3 +116,14 @@ def test_api_conforms_to_its_document(method: str, path: str, mode: GenerationMo
         case.call_and_validate(base_url=f"{server.base}/api/v1", headers=headers, checks=CHECKS)
 
     check()
+
+
+def test_the_served_document_is_valid_openapi_3_1(api_schema) -> None:
+    api_schema.validate()  # against the OpenAPI 3.1 meta-schema; raises on the first violation
+    assert api_schema.raw_schema["openapi"] == "3.1.0"
+    served = {(method.upper(), path) for path, item in api_schema.raw_schema["paths"].items() for method in item}
+    assert served == {(method, path) for method, path, _ in _operation_ids()}
+
+
+def _operation_ids() -> list[tuple[str, str, str]]:
+    return sorted({(p.values[0], p.values[1], "") for p in _operations()})
