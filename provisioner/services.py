@@ -218,6 +218,14 @@ def get_customer(store: Store, code_: str) -> dict[str, Any]:
         return _customer(tx, code_)
 
 
+def list_customers(store: Store, q: str | None = None) -> list[dict[str, Any]]:
+    """Customers by code; with ``q``, those whose code or name holds it (case-insensitive)."""
+    text_ = (q or "").strip().casefold()
+    with store.reading() as tx:
+        rows = tx.list_customers()
+    return [r for r in rows if not text_ or text_ in r["code"].casefold() or text_ in r["name"].casefold()]
+
+
 def lines_of_customer(store: Store, code_: str) -> list[dict[str, Any]]:
     """A customer's lines by extension, each with ``holder``: the MAC of the device it is on, or None."""
     with store.reading() as tx:

@@ -11,7 +11,7 @@ from provisioner.api import openapi
 from provisioner.settings import Settings
 from provisioner.web import create_app
 
-from .conftest import ACTOR
+from .conftest import ACTOR, API_PASSWORD
 
 create_app(Settings())  # registers every route once, for the parametrization below
 
@@ -147,3 +147,21 @@ async def test_the_document_is_public_and_lists_exactly_the_routes(server):
     assert create["requestBody"]["content"]["application/json"]["schema"]["required"] == ["code", "name", "sip_server"]
     assert {"400", "401", "403", "409", "413", "201"} <= set(create["responses"])
     assert "customers.write" in create["description"] and "support" in create["description"]
+
+
+async def test_a_console_session_works_and_its_changes_need_the_csrf_header(api, server, store):
+    user = accounts.authenticate(store, "support-user", API_PASSWORD)
+    assert user is not None
+    cookie, session = accounts.start_session(store, user, ip="127.0.0.1", user_agent="test")
+    jar = {"Cookie": f"provisioner_session={cookie}"}
+    me = await server.client.get("/api/v1/me", headers=jar)
+    assert me.status == 200 and (await me.json())["actor"] == "user:support-user"
+    body = {"code": "ROSSI", "name": "Rossi", "sip_server": "pbx.example.net"}
+    forged = await server.client.post("/api/v1/customers", json=body, headers=jar)
+    assert forged.status == 403 and (await forged.json())["field"] == "csrf_token"
+    wrong = await server.client.post("/api/v1/customers", json=body, headers={**jar, "X-CSRF-Token": "guess"})
+    assert wrong.status == 403
+    with store.reading() as tx:
+        assert tx.list_customers() == []
+    made = await server.client.post("/api/v1/customers", json=body, headers={**jar, "X-CSRF-Token": session.csrf_token})
+    assert made.status == 201

@@ -26,14 +26,8 @@ def _customer(row: dict[str, Any]) -> dict[str, Any]:
            params=(query("q", s.string(100), "part of the code or name (case-insensitive)"), *s.PAGING),
            answers={200: ok(s.page(s.CUSTOMER))})
 async def list_customers(request: web.Request, a: Args) -> web.Response:
-    text = (a.query["q"] or "").strip().casefold()
-
-    def run() -> list[dict[str, Any]]:
-        with store(request).reading() as tx:
-            rows = tx.list_customers()
-        return [_customer(r) for r in rows if not text or text in r["code"].casefold() or text in r["name"].casefold()]
-
-    return reply(page(await read(request, run), a.query["limit"], a.query["offset"]))
+    rows = await read(request, services.list_customers, store(request), a.query["q"])
+    return reply(page([_customer(r) for r in rows], a.query["limit"], a.query["offset"]))
 
 
 @operation(routes, "POST", "/customers", action="customers.write", tag="customers", summary="Add a customer",
