@@ -23,6 +23,7 @@ POST     /devices/{mac}/return                       ``{"on"?, "condition": "ok"
 POST     /devices/{mac}/charge                       ``{"amount"?, "on"?}``
 GET      /devices/{mac}/history                      ``{"items": [event, ...]}``
 GET      /rentals/{due|overdue|charged}              ``?as_of=DATE&customer=CODE&format=json|csv|xlsx``
+                                                     (JSON a page at a time: ``&limit=&offset=``)
 GET      /rentals/policy                             the provider's default policy
 PUT      /rentals/policy                             ``{"window_days", "charge", "penalty_per_day"}``
 GET      /rentals/costs                              replacement costs per model
