@@ -131,6 +131,9 @@ def model(value: Any, vendor_name: str | None = None, field: str = "model") -> t
     """(vendor, model) from a model name in any common spelling."""
     name = text(value, field, max_len=64)
     assert name is not None
+    if vendor_name is not None and vendor_name.lower() not in {v.name for v in vendors.all_vendors()}:
+        known = ", ".join(v.name for v in vendors.all_vendors())
+        raise Invalid(f"unknown vendor {vendor_name!r} (known: {known})", field="vendor")
     found = vendors.vendor_for_model(name, vendor_name)
     if found is None:
         known = ", ".join(f"{v.name}: {' '.join(v.models)}" for v in vendors.all_vendors()
@@ -214,6 +217,22 @@ def _customer(tx: Tx, code_: str) -> dict[str, Any]:
 def get_customer(store: Store, code_: str) -> dict[str, Any]:
     with store.reading() as tx:
         return _customer(tx, code_)
+
+
+def list_customers(store: Store, q: str | None = None) -> list[dict[str, Any]]:
+    """Customers by code; with ``q``, those whose code or name holds it (case-insensitive)."""
+    text_ = (q or "").strip().casefold()
+    with store.reading() as tx:
+        rows = tx.list_customers()
+    return [r for r in rows if not text_ or text_ in r["code"].casefold() or text_ in r["name"].casefold()]
+
+
+def lines_of_customer(store: Store, code_: str) -> list[dict[str, Any]]:
+    """A customer's lines by extension, each with ``holder``: the MAC of the device it is on, or None."""
+    with store.reading() as tx:
+        customer = _customer(tx, code_)
+        rows = tx.lines_with_holders(customer_ids=[customer["id"]])
+    return sorted(rows, key=lambda r: r["extension"])
 
 
 # --- lines -------------------------------------------------------------------------
@@ -410,6 +429,21 @@ def show_device(store: Store, mac_: str) -> dict[str, Any]:
 def unknown_devices(store: Store, since: datetime | None = None) -> list[dict[str, Any]]:
     with store.reading() as tx:
         return [public(row) for row in tx.list_unknown(since=since)]  # type: ignore[misc]
+
+
+def claim_unknown(store: Store, actor: str, mac_: str, *, model_: str | None = None, vendor: str | None = None,
+                  **device: Any) -> dict[str, Any]:
+    """Add a phone that asked for its configuration while unknown as a device, with the vendor and
+    model it announced unless others are given (:func:`add_device` for the rest)."""
+    canonical = mac(mac_)
+    with store.reading() as tx:
+        seen = next((row for row in tx.list_unknown() if row["mac"] == canonical), None)
+    if seen is None:
+        raise NotFound(f"no unknown phone with MAC {canonical} was seen (or it is a device already)", field="mac")
+    model_ = model_ or seen["model"]
+    if not model_:
+        raise Invalid(f"the phone {canonical} did not announce its model: give the model", field="model")
+    return add_device(store, actor, canonical, model_=model_, vendor=vendor or seen["vendor"], **device)
 
 
 # --- what a render needs -------------------------------------------------------------

@@ -24,7 +24,6 @@ class Settings:
     upload_max_bytes: int = 1024 * 1024  # per phone upload (Polycom logs and overrides)
     sync_interval: float = 0.5  # seconds between checks for changes made elsewhere
     flush_interval: float = 1.0  # seconds between writes of last-seen, downloads, unknown devices
-    admin_token: str | None = None  # bearer token for /api/v1 until user accounts land; None: API off
     # Scan defence: this many failed phone requests from one IP within scan_window seconds ban it
     # for scan_ban seconds (0 failures: off).
     scan_failures: int = 10

@@ -94,3 +94,85 @@ def add_line(store: Store, customer: str, ext: str, name: str, password: str, **
 
 def load_expected() -> dict[str, Any]:
     return json.loads((SAMPLES / "EXPECTED.json").read_text())
+
+
+# --- admin API: one user per role, each with an API token (tests/test_api_*.py) ----------------
+
+API_PASSWORD = "correct horse battery"
+
+
+class ApiUsers:
+    """Users ``<role>-user`` for every role, each with an API token, in the server's database."""
+
+    def __init__(self, tokens: dict[str, str]):
+        self.tokens = tokens
+
+    def name(self, role: str) -> str:
+        return f"{role}-user"
+
+    def headers(self, role: str = "admin") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+
+@pytest.fixture
+def api_users(store: Store, monkeypatch: pytest.MonkeyPatch) -> ApiUsers:
+    from argon2 import PasswordHasher
+
+    from provisioner import accounts
+
+    # Real argon2id, with the lowest cost it allows: four users per test at the default cost take long.
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    tokens = {}
+    for role in accounts.ROLES:
+        accounts.add_user(store, ACTOR, f"{role}-user", role_=role, password=API_PASSWORD)
+        tokens[role], _ = accounts.create_token(store, ACTOR, f"{role}-user", "tests")
+    return ApiUsers(tokens)
+
+
+class ApiClient:
+    """The real server's ``/api/v1`` as one role: ``await api.get("/devices", expect=200)`` -> decoded body."""
+
+    def __init__(self, server: Running, users: ApiUsers, role: str = "admin", shared: dict | None = None):
+        self.server = server
+        self.users = users
+        self.role = role
+        self._shared = shared if shared is not None else {}
+
+    def as_(self, role: str) -> ApiClient:
+        return ApiClient(self.server, self.users, role, self._shared)
+
+    @property
+    def last(self) -> Any:
+        """The last response, whichever role made it."""
+        return self._shared["last"]
+
+    async def request(self, method: str, path: str, *, expect: int | None = 200, headers: dict | None = None,
+                      **kw: Any) -> Any:
+        response = await self.server.client.request(method, "/api/v1" + path,
+                                                    headers={**self.users.headers(self.role), **(headers or {})}, **kw)
+        raw = await response.read()
+        body: Any = json.loads(raw) if raw and response.content_type == "application/json" else raw
+        if expect is not None:
+            assert response.status == expect, (method, path, response.status, body)
+        self._shared["last"] = response
+        return body
+
+    async def get(self, path: str, **kw: Any) -> Any:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return await self.request("POST", path, json=json, **kw)
+
+    async def patch(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return await self.request("PATCH", path, json=json, **kw)
+
+    async def put(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return await self.request("PUT", path, json=json, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Any:
+        return await self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+async def api(server: Running, api_users: ApiUsers) -> ApiClient:
+    return ApiClient(server, api_users)

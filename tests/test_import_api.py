@@ -1,26 +1,20 @@
-"""Imports over the admin API: upload -> plan, then apply; behind the bearer token."""
+"""Imports over the admin API: upload -> plan, then apply; by a technician's API token."""
 
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import aiohttp
 import pytest
 from openpyxl import load_workbook
 
 from provisioner import services
-from provisioner.settings import Settings
 from tests.conftest import ACTOR, SAMPLES, add_customer
-
-TOKEN = "s3cret-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture
-def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=0, public_url="http://prov.test:8080/",
-                    sync_interval=0.05, flush_interval=0.05, admin_token=TOKEN)
+def auth(api_users) -> dict[str, str]:
+    return api_users.headers("technician")
 
 
 def upload(name: str, data: bytes | None = None, **fields: str) -> aiohttp.FormData:
@@ -31,9 +25,9 @@ def upload(name: str, data: bytes | None = None, **fields: str) -> aiohttp.FormD
     return form
 
 
-async def test_upload_shows_the_plan_and_apply_writes_it(server, store):
+async def test_upload_shows_the_plan_and_apply_writes_it(server, store, auth):
     client = server.client
-    response = await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=AUTH)
+    response = await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=auth)
     assert response.status == 201, await response.text()
     plan = await response.json()
     assert response.headers["Location"] == f"/api/v1/imports/{plan['id']}"
@@ -43,87 +37,87 @@ async def test_upload_shows_the_plan_and_apply_writes_it(server, store):
     with store.reading() as tx:
         assert tx.count_devices() == 0  # a plan changes nothing
 
-    again = await client.get(f"/api/v1/imports/{plan['id']}", headers=AUTH)
+    again = await client.get(f"/api/v1/imports/{plan['id']}", headers=auth)
     assert (await again.json())["fingerprint"] == plan["fingerprint"]
 
-    applied = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    applied = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
     assert applied.status == 200, await applied.text()
     assert (await applied.json())["applied"]
     phone = await client.get("/805ec05bcedc.cfg")  # the phone sees it at once: no sync needed
     assert phone.status == 200 and b"account.2.display_name = Linea condivisa" in await phone.read()
     history = services.show_device(store, "805EC05BCEDC")["history"]
-    assert history[0]["actor"] == "api:admin-token import:deployment.xlsx"
+    assert history[0]["actor"] == "user:technician-user import:deployment.xlsx"
 
-    gone = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    gone = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
     assert gone.status == 404  # applied once, and forgotten
 
 
-async def test_apply_refuses_when_the_database_changed_since_the_plan(server, store):
+async def test_apply_refuses_when_the_database_changed_since_the_plan(server, store, auth):
     client = server.client
-    response = await client.post("/api/v1/imports", data=upload("it_excel_export.csv"), headers=AUTH)
+    response = await client.post("/api/v1/imports", data=upload("it_excel_export.csv"), headers=auth)
     plan = await response.json()
     services.add_customer(store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati",
                           sip_server="pbx.rossi.example.net")  # created by someone else meanwhile
-    stale = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    stale = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
     assert stale.status == 409
     body = await stale.json()
     assert body["error"] == "plan_changed" and body["plan"]["counts"]["customer"]["create"] == 0
     with store.reading() as tx:
         assert tx.count_devices() == 0
-    fresh = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)  # the new plan was shown
+    fresh = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)  # the new plan was shown
     assert fresh.status == 200
     with store.reading() as tx:
         assert tx.count_devices() == 24
 
 
-async def test_a_rejected_file_has_a_report_and_cannot_be_applied_unless_skipping(server, store):
+async def test_a_rejected_file_has_a_report_and_cannot_be_applied_unless_skipping(server, store, auth):
     client = server.client
-    plan = await (await client.post("/api/v1/imports", data=upload("with_mistakes.csv"), headers=AUTH)).json()
+    plan = await (await client.post("/api/v1/imports", data=upload("with_mistakes.csv"), headers=auth)).json()
     assert plan["rejected"] and {p["row"] for p in plan["problems"]} == {3, 5, 6, 7, 8, 9, 10}
-    refused = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)
+    refused = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
     assert refused.status == 400 and "skip_invalid" in (await refused.json())["message"]
-    report = await client.get(f"/api/v1/imports/{plan['id']}/report", headers=AUTH)
+    report = await client.get(f"/api/v1/imports/{plan['id']}/report", headers=auth)
     assert report.status == 200 and "with_mistakes-errors.xlsx" in report.headers["Content-Disposition"]
     sheet = load_workbook(io.BytesIO(await report.read())).active
     assert sheet.cell(row=1, column=9).value == "errors" and "too short" in sheet.cell(row=3, column=9).value
 
     add_customer(store)
     skipping = await (await client.post("/api/v1/imports", data=upload("with_mistakes.csv", skip_invalid="true"),
-                                        headers=AUTH)).json()
+                                        headers=auth)).json()
     assert not skipping["rejected"] and skipping["skipped_rows"] == [3, 5, 6, 7, 8, 9, 10]
-    done = await client.post(f"/api/v1/imports/{skipping['id']}/apply", headers=AUTH)
+    done = await client.post(f"/api/v1/imports/{skipping['id']}/apply", headers=auth)
     assert done.status == 200
     with store.reading() as tx:
         assert tx.count_devices() == 3
-    assert (await client.delete(f"/api/v1/imports/{plan['id']}", headers=AUTH)).status == 204
+    assert (await client.delete(f"/api/v1/imports/{plan['id']}", headers=auth)).status == 204
 
 
-async def test_bad_uploads_get_clear_errors(server, monkeypatch):
+async def test_bad_uploads_get_clear_errors(server, monkeypatch, auth):
     client = server.client
     assert (await client.post("/api/v1/imports", data=upload("deployment.xlsx"))).status == 401
-    not_multipart = await client.post("/api/v1/imports", json={"file": "x"}, headers=AUTH)
+    not_multipart = await client.post("/api/v1/imports", json={"file": "x"}, headers=auth)
     assert not_multipart.status == 400 and "multipart/form-data" in (await not_multipart.json())["message"]
     encrypted = await client.post("/api/v1/imports", data=upload("x.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" +
-                                                                 "EncryptedPackage".encode("utf-16-le")), headers=AUTH)
+                                                                 "EncryptedPackage".encode("utf-16-le")), headers=auth)
     assert encrypted.status == 400 and "password" in (await encrypted.json())["message"]
     monkeypatch.setenv("PROVISIONER_IMPORT_MAX_BYTES", "4096")
-    big = await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=AUTH)
+    big = await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=auth)
     assert big.status == 413 and (await big.json())["error"] == "too_large"
-    assert (await client.get("/api/v1/imports/nope", headers=AUTH)).status == 404
+    assert (await client.get("/api/v1/imports/nope", headers=auth)).status == 404
 
 
-async def test_a_cached_phone_sees_an_imported_change_at_once(server, store):
+async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, auth):
     client = server.client
-    plan = await (await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=AUTH)).json()
-    assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)).status == 200
+    plan = await (await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=auth)).json()
+    assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)).status == 200
     first = await (await client.get("/805ec05bcedc.cfg")).read()  # now in the server's cache
     assert b"account.1.display_name = Anna Rossi" in first
     renamed = (b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
                b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,Anna Rossi-Bianchi,erkkdm3WfpNGav\n"
                b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,2,3099,Linea condivisa,vMLbgkDe7L+7zp\n")
-    plan = await (await client.post("/api/v1/imports", data=upload("rename.csv", renamed), headers=AUTH)).json()
+    plan = await (await client.post("/api/v1/imports", data=upload("rename.csv", renamed), headers=auth)).json()
     assert plan["counts"]["line"] == {"create": 0, "update": 1, "unchanged": 1}
-    assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=AUTH)).status == 200
+    assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)).status == 200
     again = await (await client.get("/805ec05bcedc.cfg")).read()
     assert b"account.1.display_name = Anna Rossi-Bianchi" in again
     # Phones' events name the phone (exact cache invalidation); only customer events name a customer.
@@ -131,3 +125,22 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store):
         events = tx.events_since(0)
     assert {e["action"] for e in events if e["customer_id"] is not None} == {"customer.created"}
     assert all(e["device_mac"] for e in events if e["action"].startswith(("line.", "device.")))
+
+
+async def test_script_in_cells_comes_back_verbatim_and_the_import_is_the_users(server, store, auth, api_users):
+    add_customer(store, "ACME-S-P-A", name="ACME S.p.A.")
+    sheet = (b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
+             b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,<script>alert(1)</script>,erkkdm3WfpNGav\n")
+    client = server.client
+    viewer = api_users.headers("viewer")
+    refused = await client.post("/api/v1/imports", data=upload("xss.csv", sheet), headers=viewer)
+    assert refused.status == 403 and "'viewer'" in (await refused.json())["message"]
+    response = await client.post("/api/v1/imports", data=upload("xss.csv", sheet), headers=auth)
+    plan = await response.json()
+    assert "<script>alert(1)</script>" in await response.text() and "erkkdm3WfpNGav" not in await response.text()
+    assert (await client.get(f"/api/v1/imports/{plan['id']}", headers=viewer)).status == 200  # reading is open
+    applied = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
+    assert applied.status == 200
+    device = await (await client.get("/api/v1/devices/805EC05BCEDC", headers=viewer)).json()
+    assert device["lines"][0]["display_name"] == "<script>alert(1)</script>"
+    assert device["history"][-1]["actor"] == "user:technician-user import:xss.csv"

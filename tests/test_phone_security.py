@@ -426,47 +426,46 @@ async def test_deprovisioned_devices_get_no_credentials_of_any_kind(server, stor
     path = f"/p/{key}/{phone.files[-1]}"
     headers = {"User-Agent": phone.user_agent}
     resp = await server.client.get(path, headers=headers)
-    assert resp.status == 200 and has_password(await resp.read())
+    first = await resp.read()
+    assert resp.status == 200 and has_password(first)
+    token = re.search(r"/d/([A-Za-z0-9_-]{22})/", prov_credentials("snom", first)[2]).group(1)
     # The contract ends: the phone is due back and gets no SIP password, nor its token or the key.
     rental_services.terminate(store, ACTOR, "ROSSI", dt.date.today() - dt.timedelta(days=1))
     await server.sync()
-    resp = await server.client.get(path, headers=headers)
+    resp = await server.client.get(f"/d/{token}/{phone.files[-1]}", headers=headers)
     body = await resp.read()
     assert resp.status == 200 and not has_password(body)
     setting_server = ET.fromstring(body).find("phone-settings").findtext("setting_server")
-    assert setting_server == "http://prov.test:8080/" and key not in body.decode()
+    assert setting_server == "http://prov.test:8080/" and key not in body.decode() and token not in body.decode()
 
 
 # --- admin API ----------------------------------------------------------------------------------------------------
 
 
-async def test_security_over_the_admin_api(aiohttp_client, settings, store):
+async def test_security_over_the_admin_api(server, store, api):
     phone = PHONES["yealink"][0]
     add_customer(store)
     provision(store, phone, 200)
-    app = create_app(settings.__class__(**{**settings.__dict__, "admin_token": "t0ken-for-tests"}))
-    client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
-    auth = {"Authorization": "Bearer t0ken-for-tests"}
-    resp = await client.put("/api/v1/customers/ROSSI/security", headers=auth,
-                            json={"auth": "digest", "path_key": "new", "allow": ["127.0.0.0/8"]})
-    assert resp.status == 200
-    made = await resp.json()
+    made = await api.put("/customers/ROSSI/security", json={"auth": "digest", "path_key": "new",
+                                                             "allow": ["127.0.0.0/8"]})
     key, password = made["new_secrets"]["path_key"], made["new_secrets"]["password"]
     assert made["provisioning_url"] == f"http://ROSSI:{password}@prov.test:8080/p/{key}/"
-    shown = await (await client.get("/api/v1/customers/ROSSI/security", headers=auth)).json()
+    shown = await api.as_("viewer").get("/customers/ROSSI/security")
     assert shown == {"customer": "ROSSI", "auth": "digest", "username": "ROSSI", "password_set": True,
                      "path_key_set": True, "window_hours": None, "allow": ["127.0.0.0/8"]}
-    for body, field in (({"allow": "10.0.0.0/8"}, "allow"), ({"colour": "red"}, "colour"),
-                        ({"window_hours": "soon"}, "window"), ({"auth": "kerberos"}, "auth")):
-        bad = await client.put("/api/v1/customers/ROSSI/security", headers=auth, json=body)
-        assert bad.status == 400 and (await bad.json())["field"] == field, body
-    assert (await client.get("/api/v1/customers/ROSSI/security")).status == 401
+    for body, field in (({"allow": ["10.0.0.300/8"]}, "allow"), ({"colour": "red"}, "colour"),
+                        ({"window_hours": "soon"}, "window_hours"), ({"auth": "kerberos"}, "auth")):
+        bad = await api.put("/customers/ROSSI/security", json=body, expect=400)
+        assert field in bad["field"], (body, bad)
+    # Viewers and technicians may not change the rules; nobody unsigned may read them.
+    await api.as_("viewer").put("/customers/ROSSI/security", json={"auth": "none"}, expect=403)
+    assert (await server.client.get("/api/v1/customers/ROSSI/security")).status == 401
     # The phone, with the key and its digest response, is served; the download is listed.
-    async with aiohttp.ClientSession(middlewares=(aiohttp.DigestAuthMiddleware("ROSSI", password),)) as phone_client:
-        resp = await phone_client.get(f"http://127.0.0.1:{client.server.port}/p/{key}/{phone.files[-1]}",
-                                      headers={"User-Agent": phone.user_agent})
+    async with aiohttp.ClientSession(middlewares=(aiohttp.DigestAuthMiddleware("ROSSI", password),)) as client:
+        resp = await client.get(f"http://127.0.0.1:{server.http_port}/p/{key}/{phone.files[-1]}",
+                                headers={"User-Agent": phone.user_agent})
         assert resp.status == 200 and has_password(await resp.read())
-    items = (await (await client.get(f"/api/v1/devices/{phone.mac}/downloads", headers=auth)).json())["items"]
+    items = (await api.as_("viewer").get(f"/devices/{phone.mac}/downloads"))["items"]
     assert [(i["ip"], i["transport"], i["file"]) for i in items] == [("127.0.0.1", "http", phone.files[-1])]
 
 

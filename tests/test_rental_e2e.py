@@ -23,16 +23,20 @@ from provisioner.vendors import grandstream
 
 from .conftest import ACTOR, add_customer, add_line
 
-TOKEN = "rentals-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PASSWORDS = ("Pw-First&<201>", "Pw-Second#202")
+AUTH: dict[str, str] = {}  # the admin's API token, set by the admin_auth fixture
+
+
+@pytest.fixture
+def admin_auth(api_users) -> None:
+    AUTH.clear()
+    AUTH.update(api_users.headers("admin"))
 
 
 @pytest.fixture
 def settings(data_dir) -> Settings:
     return Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=None,
-                    public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05,
-                    admin_token=TOKEN)
+                    public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
 
 
 # --- every account slot of a per-device file: (enabled, password) ---------------------------
@@ -183,6 +187,7 @@ def macs(n: int) -> str:
     return f"001565D0{n:04X}"
 
 
+@pytest.mark.usefixtures("admin_auth")
 async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_amounts(server, store, run_cli,
                                                                                       tmp_path):
     for code in ("ROSSI", "BIANCHI", "VERDI", "NERI"):
@@ -259,6 +264,7 @@ async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_a
     assert (await resp.read()) == csv_path.read_bytes()
 
 
+@pytest.mark.usefixtures("admin_auth")
 async def test_api_errors_are_clear_and_change_nothing(server, store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "Desk", "pw")

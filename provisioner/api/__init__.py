@@ -1,51 +1,89 @@
 """The admin JSON API under ``/api/v1/``.
 
-Every handler is thin: parse the request, call one service (in a worker thread,
-the services are synchronous), return JSON. Errors are JSON
-``{"error": key, "message": ..., "field": ...}`` with the status of the domain
-error (see :mod:`provisioner.errors`).
+Every handler is thin: its declaration (:mod:`provisioner.api.openapi`) signs the
+caller in and checks the role and the inputs; the handler calls one service (in a
+worker thread, the services are synchronous) and returns JSON. Callers are users:
+``Authorization: Bearer prov_...`` (an API token of the user, ``provisioner user
+token``) or a console session cookie with its CSRF header. Every change is recorded
+with the acting user (``user:NAME``).
 
-Until user accounts land, the API is guarded by one bearer token from
-``PROVISIONER_ADMIN_TOKEN`` (``--admin-token``); with no token configured the
-API answers 403 to everything: no default opens it.
+Errors are JSON ``{"error": key, "message": ..., "field": ...}`` with the status of
+the domain error (see :mod:`provisioner.errors`), also for unknown paths (404), a
+method a path does not take (405) and a body too large (413). The OpenAPI document
+is at ``/api/v1/openapi.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import structlog
 from aiohttp import web
 
-from .. import keys
-from ..errors import Invalid
+from .. import keys, queries
+from ..errors import ProvisionerError, Unauthorized
+from ..jsonable import dumps
 from ..store import Store
+from .openapi import HANDLERS, PREFIX, USER, allowed_methods
 
-PREFIX = "/api/v1"
 T = TypeVar("T")
+log = structlog.get_logger("provisioner.api")
+
+__all__ = ["PREFIX", "actor", "call", "guard", "page", "read", "reply", "setup", "store"]
+
+
+def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(data, status=status, dumps=dumps, headers=headers)
+
+
+def page(items: list[Any], limit: int | None, offset: int | None) -> dict[str, Any]:
+    """One page of a list held in memory, shaped like every paginated answer."""
+    size, start = queries.page_args(limit, offset)
+    return {"items": items[start:start + size], "total": len(items), "limit": size, "offset": start}
+
+
+def _error(status: int, key: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return reply({"error": key, "message": message}, status, headers)
 
 
 @web.middleware
 async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    if not request.path.startswith(PREFIX + "/"):
+    """Under /api/v1 every answer is JSON: errors, unknown paths and methods included."""
+    if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
         return await handler(request)
-    expected = request.app[keys.SETTINGS].admin_token
-    if not expected:
-        return web.json_response({"error": "api_disabled",
-                                  "message": "the admin API is off: start the server with "
-                                             "PROVISIONER_ADMIN_TOKEN set"}, status=403)
-    given = request.headers.get("Authorization", "")
-    scheme, _, token = given.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.encode(), expected.encode()):
-        return web.json_response({"error": "unauthorized", "message": "a valid bearer token is required"},
-                                 status=401, headers={"WWW-Authenticate": 'Bearer realm="provisioner"'})
-    return await handler(request)
+    if request.match_info.handler not in HANDLERS:  # the phone route or no route at all
+        methods = allowed_methods(request.path)
+        if methods:
+            return _error(405, "method_not_allowed", f"{request.method} is not allowed here; use "
+                          f"{', '.join(methods)}", {"Allow": ", ".join(methods)})
+        return _error(404, "not_found", f"no API endpoint at {request.path}; see {PREFIX}/openapi.json")
+    try:
+        return await handler(request)
+    except Unauthorized as exc:
+        return reply(exc.to_dict(), exc.status, {"WWW-Authenticate": 'Bearer realm="provisioner"'})
+    except ProvisionerError as exc:
+        return reply(exc.to_dict(), exc.status)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, "too_large", "the request body is too large")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("api_error", method=request.method, path=request.path)
+        return _error(500, "server_error", "the server failed to handle this request; it has been logged")
 
 
 def actor(request: web.Request) -> str:
-    return "api:admin-token"
+    """The signed-in user as audit events name them, ``user:NAME``."""
+    user = request.get(USER)
+    if user is None:
+        raise Unauthorized("sign in first: send 'Authorization: Bearer <API token>'")
+    return user.actor
 
 
 def store(request: web.Request) -> Store:
@@ -59,18 +97,13 @@ async def call(request: web.Request, func: Callable[..., T], *args: Any, **kwarg
     return result
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise Invalid("the request body is not valid JSON", field="body") from None
-    if not isinstance(data, dict):
-        raise Invalid("the request body must be a JSON object", field="body")
-    return data
+async def read(request: web.Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a synchronous read in a worker thread."""
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 def setup(app: web.Application) -> None:
-    from . import core, imports, rentals, security
+    from . import core, imports, meta, rentals, security, users
 
-    for module in (core, imports, rentals, security):
+    for module in (meta, core, rentals, imports, users, security):
         app.add_routes(module.routes)

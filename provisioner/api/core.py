@@ -1,95 +1,159 @@
-"""Customers, lines and devices over HTTP."""
+"""Customers, lines and devices over HTTP; finding devices; unknown devices and claiming them."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
 from aiohttp import web
 
-from .. import services
-from ..errors import Invalid
-from ..jsonable import dumps
-from . import PREFIX, actor, call, json_body, store
+from .. import queries, services
+from . import actor, call, page, read, reply, store
+from . import schemas as s
+from .openapi import Args, ok, operation, query
 
 routes = web.RouteTableDef()
 
 
-def _json(data: object, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
+def _customer(row: dict[str, Any]) -> dict[str, Any]:
+    return {**(services.public(row, *services.CUSTOMER_FIELDS) or {}), "contract_end": row.get("contract_end")}
 
 
-@routes.get(PREFIX + "/customers")
-async def list_customers(request: web.Request) -> web.Response:
-    def run() -> list:
-        with store(request).reading() as tx:
-            return [services.public(r, *services.CUSTOMER_FIELDS) for r in tx.list_customers()]
-
-    return _json({"items": await call(request, run)})
+# --- customers -----------------------------------------------------------------------
 
 
-@routes.post(PREFIX + "/customers")
-async def add_customer(request: web.Request) -> web.Response:
-    data = await json_body(request)
-    code = data.pop("code", None)
-    row = await call(request, services.add_customer, store(request), actor(request), code, **_only(
-        data, services.CUSTOMER_FIELDS))
-    return _json(services.public(row, *services.CUSTOMER_FIELDS), 201)
+@operation(routes, "GET", "/customers", action="read", tag="customers", summary="List customers by code",
+           params=(query("q", s.string(100), "part of the code or name (case-insensitive)"), *s.PAGING),
+           answers={200: ok(s.page(s.CUSTOMER))})
+async def list_customers(request: web.Request, a: Args) -> web.Response:
+    rows = await read(request, services.list_customers, store(request), a.query["q"])
+    return reply(page([_customer(r) for r in rows], a.query["limit"], a.query["offset"]))
 
 
-@routes.get(PREFIX + "/customers/{code}")
-async def get_customer(request: web.Request) -> web.Response:
-    row = await call(request, services.get_customer, store(request), request.match_info["code"])
-    return _json(services.public(row, *services.CUSTOMER_FIELDS))
+@operation(routes, "POST", "/customers", action="customers.write", tag="customers", summary="Add a customer",
+           body=s.CUSTOMER_CREATE, answers={201: ok(s.CUSTOMER, "Created")}, errors=(409,))
+async def add_customer(request: web.Request, a: Args) -> web.Response:
+    data = dict(a.body)
+    code = data.pop("code")
+    row = await call(request, services.add_customer, store(request), actor(request), code, **data)
+    return reply(_customer(row), 201, {"Location": f"{request.path}/{row['code']}"})
 
 
-@routes.patch(PREFIX + "/customers/{code}")
-async def update_customer(request: web.Request) -> web.Response:
-    data = await json_body(request)
-    row = await call(request, services.update_customer, store(request), actor(request),
-                     request.match_info["code"], **_only(data, services.CUSTOMER_FIELDS))
-    return _json(services.public(row, *services.CUSTOMER_FIELDS))
+@operation(routes, "GET", "/customers/{code}", action="read", tag="customers", summary="A customer",
+           params=(s.CODE_PARAM,), answers={200: ok(s.CUSTOMER)}, errors=(404,))
+async def get_customer(request: web.Request, a: Args) -> web.Response:
+    return reply(_customer(await read(request, services.get_customer, store(request), a.path["code"])))
 
 
-@routes.post(PREFIX + "/customers/{code}/lines")
-async def add_line(request: web.Request) -> web.Response:
-    data = await json_body(request)
-    ext = data.pop("extension", None)
-    row = await call(request, services.add_line, store(request), actor(request), request.match_info["code"],
-                     ext, **_only(data, (*services.LINE_FIELDS, "password")))
-    return _json(services.public(row, *services.LINE_FIELDS), 201)
+@operation(routes, "PATCH", "/customers/{code}", action="customers.write", tag="customers",
+           summary="Change a customer (the fields given)", params=(s.CODE_PARAM,), body=s.CUSTOMER_UPDATE,
+           answers={200: ok(s.CUSTOMER)}, errors=(404,))
+async def update_customer(request: web.Request, a: Args) -> web.Response:
+    row = await call(request, services.update_customer, store(request), actor(request), a.path["code"], **a.body)
+    return reply(_customer(row))
 
 
-@routes.patch(PREFIX + "/customers/{code}/lines/{extension}")
-async def update_line(request: web.Request) -> web.Response:
-    data = await json_body(request)
-    row = await call(request, services.update_line, store(request), actor(request), request.match_info["code"],
-                     request.match_info["extension"], **_only(data, (*services.LINE_FIELDS, "password")))
-    return _json(services.public(row, *services.LINE_FIELDS))
+# --- lines ---------------------------------------------------------------------------
 
 
-@routes.post(PREFIX + "/devices")
-async def add_device(request: web.Request) -> web.Response:
-    data = await json_body(request)
-    lines = data.get("lines") or []
-    if not isinstance(lines, list):
-        lines = [lines]
-    row = await call(request, services.add_device, store(request), actor(request), data.get("mac"),
-                     model_=data.get("model"), vendor=data.get("vendor"), customer=data.get("customer"),
-                     lines=[str(x) for x in lines], serial=data.get("serial"),
+def _line(row: dict[str, Any]) -> dict[str, Any]:
+    return {**(services.public(row, *services.LINE_FIELDS) or {}), "device": row.get("holder")}
+
+
+@operation(routes, "GET", "/customers/{code}/lines", action="read", tag="lines",
+           summary="A customer's lines by extension, each with the device it is on (never a password)",
+           params=(s.CODE_PARAM, *s.PAGING), answers={200: ok(s.page(s.LINE))}, errors=(404,))
+async def list_lines(request: web.Request, a: Args) -> web.Response:
+    rows = await read(request, services.lines_of_customer, store(request), a.path["code"])
+    return reply(page([_line(r) for r in rows], a.query["limit"], a.query["offset"]))
+
+
+@operation(routes, "POST", "/customers/{code}/lines", action="devices.write", tag="lines", summary="Add a line",
+           params=(s.CODE_PARAM,), body=s.LINE_CREATE, answers={201: ok(s.LINE, "Created")}, errors=(404, 409))
+async def add_line(request: web.Request, a: Args) -> web.Response:
+    data = dict(a.body)
+    ext = data.pop("extension")
+    row = await call(request, services.add_line, store(request), actor(request), a.path["code"], ext, **data)
+    return reply(_line(row), 201)
+
+
+@operation(routes, "PATCH", "/customers/{code}/lines/{extension}", action="devices.write", tag="lines",
+           summary="Change a line (the fields given; null leaves a field as it is)",
+           params=(s.CODE_PARAM, s.EXTENSION_PARAM), body=s.LINE_UPDATE, answers={200: ok(s.LINE)}, errors=(404,))
+async def update_line(request: web.Request, a: Args) -> web.Response:
+    row = await call(request, services.update_line, store(request), actor(request), a.path["code"],
+                     a.path["extension"], **a.body)
+    return reply(_line(row))
+
+
+# --- devices -------------------------------------------------------------------------
+
+
+@operation(routes, "GET", "/devices", action="read", tag="devices", summary="Find devices",
+           description="`q` is a MAC in any spelling (or part of one), an extension, a display name, a label, "
+                       "a serial, a customer code or name. Newest change first.",
+           params=(query("q", s.string(100), "what to look for"), s.customer_filter(),
+                   query("state", s.STATE, "the state today"), *s.PAGING),
+           answers={200: ok(s.page(s.DEVICE_ITEM))}, errors=(404,))
+async def find_devices(request: web.Request, a: Args) -> web.Response:
+    return reply(await read(request, queries.find_devices, store(request), a.query["q"],
+                            customer=a.query["customer"], state=a.query["state"], limit=a.query["limit"],
+                            offset=a.query["offset"]))
+
+
+@operation(routes, "POST", "/devices", action="devices.write", tag="devices", summary="Add a device",
+           body=s.DEVICE_CREATE, answers={201: ok(s.DEVICE, "Created")}, errors=(404, 409))
+async def add_device(request: web.Request, a: Args) -> web.Response:
+    data = a.body
+    row = await call(request, services.add_device, store(request), actor(request), data["mac"],
+                     model_=data["model"], vendor=data.get("vendor"), customer=data.get("customer"),
+                     lines=data.get("lines") or [], serial=data.get("serial"),
                      ownership=data.get("ownership") or "rental", settings=data.get("settings"))
-    return _json(await call(request, services.show_device, store(request), row["mac"]), 201)
+    view = await read(request, services.show_device, store(request), row["mac"])
+    return reply(view, 201, {"Location": f"{request.path}/{row['mac']}"})
 
 
-@routes.get(PREFIX + "/devices/unknown")
-async def unknown(request: web.Request) -> web.Response:
-    return _json({"items": await call(request, services.unknown_devices, store(request))})
+@operation(routes, "GET", "/devices/counts", action="read", tag="devices", summary="How many devices in each state today",
+           answers={200: ok(s.COUNTS)})
+async def device_counts(request: web.Request, a: Args) -> web.Response:
+    return reply(await read(request, queries.device_counts, store(request)))
 
 
-@routes.get(PREFIX + "/devices/{mac}")
-async def show_device(request: web.Request) -> web.Response:
-    return _json(await call(request, services.show_device, store(request), request.match_info["mac"]))
+@operation(routes, "GET", "/devices/unknown", action="read", tag="devices",
+           summary="Phones that asked for a configuration but are not devices here, last seen first",
+           params=(query("hours", s.integer(1, 24 * 366), "only those seen in the last N hours"), *s.PAGING),
+           answers={200: ok(s.page(s.UNKNOWN))})
+async def unknown_devices(request: web.Request, a: Args) -> web.Response:
+    since = datetime.now(timezone.utc) - timedelta(hours=a.query["hours"]) if a.query["hours"] else None
+    items = await read(request, services.unknown_devices, store(request), since)
+    return reply(page(items, a.query["limit"], a.query["offset"]))
 
 
-def _only(data: dict, fields: tuple[str, ...]) -> dict:
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise Invalid(f"unknown field {unknown[0]!r} (accepted: {', '.join(fields)})", field=unknown[0])
-    return dict(data)
+@operation(routes, "POST", "/devices/unknown/{mac}/claim", action="devices.assign", tag="devices",
+           summary="Add a phone seen as unknown as a device (its vendor and model as it announced them)",
+           params=(s.MAC_PARAM,), body=s.CLAIM, body_required=False, answers={201: ok(s.DEVICE, "Created")},
+           errors=(404, 409))
+async def claim(request: web.Request, a: Args) -> web.Response:
+    data = a.body
+    row = await call(request, services.claim_unknown, store(request), actor(request), a.path["mac"],
+                     model_=data.get("model"), vendor=data.get("vendor"), customer=data.get("customer"),
+                     lines=data.get("lines") or [], serial=data.get("serial"),
+                     ownership=data.get("ownership") or "rental")
+    view = await read(request, services.show_device, store(request), row["mac"])
+    return reply(view, 201, {"Location": f"/api/v1/devices/{row['mac']}"})
+
+
+@operation(routes, "GET", "/devices/{mac}", action="read", tag="devices",
+           summary="A device: customer, lines (no passwords), state today, last seen, history",
+           params=(s.MAC_PARAM,), answers={200: ok(s.DEVICE)}, errors=(404,))
+async def show_device(request: web.Request, a: Args) -> web.Response:
+    return reply(await read(request, services.show_device, store(request), a.path["mac"]))
+
+
+@operation(routes, "PATCH", "/devices/{mac}", action="devices.write", tag="devices",
+           summary="Change a device's vendor settings (merged, or replacing all with replace=true)",
+           params=(s.MAC_PARAM,), body=s.DEVICE_UPDATE, answers={200: ok(s.DEVICE)}, errors=(404,))
+async def update_device(request: web.Request, a: Args) -> web.Response:
+    row = await call(request, services.set_device_settings, store(request), actor(request), a.path["mac"],
+                     a.body["settings"], replace=bool(a.body.get("replace")))
+    return reply(await read(request, services.show_device, store(request), row["mac"]))

@@ -1,6 +1,7 @@
 """Spreadsheet imports over HTTP: upload -> plan -> apply.
 
-Behind the admin bearer token like the rest of ``/api/v1``.
+For signed-in users like the rest of ``/api/v1``: reading a plan needs ``read``, uploading,
+applying and forgetting one ``imports``.
 
 ``POST /api/v1/imports`` (``multipart/form-data``)
     Fields: ``file`` (the spreadsheet, required), ``sheet`` (optional), ``skip_invalid``
@@ -42,13 +43,16 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import importing
 from ..importing.reading import size_text
 from ..errors import Invalid, NotFound
 from ..jsonable import dumps
 from . import PREFIX, actor, call, store
+from . import schemas as s
+from .openapi import Answer, Args, ok, operation, path_param
 
 routes = web.RouteTableDef()
 
@@ -130,11 +134,20 @@ async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes
     """(file bytes, file name, other fields), reading no more than the size limit."""
     if not request.content_type.startswith("multipart/"):
         raise Invalid("send the spreadsheet as multipart/form-data, in a field named 'file'", field="file")
-    reader = await request.multipart()
+    try:
+        return await _read_parts(await request.multipart(), limits)
+    except (ValueError, HttpProcessingError):  # a broken boundary or part header
+        raise Invalid("the upload is not valid multipart/form-data: send the spreadsheet in a field named "
+                      "'file'", field="file") from None
+
+
+async def _read_parts(reader: MultipartReader, limits: importing.Limits) -> tuple[bytes, str, dict[str, str]]:
     data = None
     name = "upload"
     fields: dict[str, str] = {}
     while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue  # a nested multipart: not something this form sends
         if part.name == "file":
             name = (getattr(part, "filename", None) or "upload").replace("/", "_").replace("\\", "_")[-100:]
             chunks, size = [], 0
@@ -153,8 +166,23 @@ async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes
     return data, name, fields
 
 
-@routes.post(PREFIX + "/imports")
-async def upload(request: web.Request) -> web.Response:
+_PLAN_ID = path_param("id", s.string(64, min_length=1), "the plan's id")
+_PLAN = s.answer({"id": s.TEXT, "counts": {"type": "object"}, "changes": {"type": "array"},
+                  "problems": {"type": "array"}, "rejected": {"type": "boolean"}, "fingerprint": s.TEXT,
+                  "skip_invalid": {"type": "boolean"}, "links": {"type": "object"}},
+                 ("id", "counts", "problems", "rejected", "fingerprint", "links"))
+_UPLOAD = {"type": "object", "required": ["file"], "properties": {
+    "file": {"type": "string", "contentMediaType": "application/octet-stream",
+             "description": "the spreadsheet: CSV, XLS, XLSX or ODS"},
+    "sheet": {"type": "string", "maxLength": 100, "description": "the sheet to read (default the first)"},
+    "skip_invalid": {"type": "string", "enum": ["true", "false"],
+                     "description": "true: apply the valid rows and leave out the others"}}}
+
+
+@operation(routes, "POST", "/imports", action="imports", tag="imports",
+           summary="Upload a spreadsheet: read, check and plan it (changes nothing)", multipart=_UPLOAD,
+           answers={201: ok(_PLAN, "Planned")}, errors=(413,))
+async def upload(request: web.Request, a: Args) -> web.Response:
     limits = importing.Limits.from_env()
     data, name, fields = await _upload(request, limits)
     skip_invalid = _flag(fields.get("skip_invalid") or request.query.get("skip_invalid"))
@@ -170,13 +198,17 @@ async def upload(request: web.Request) -> web.Response:
     return _json(_view(pending), 201, {"Location": f"{PREFIX}/imports/{pending.id}"})
 
 
-@routes.get(PREFIX + "/imports/{id}")
-async def show(request: web.Request) -> web.Response:
+@operation(routes, "GET", "/imports/{id}", action="read", tag="imports", summary="A plan again",
+           params=(_PLAN_ID,), answers={200: ok(_PLAN)}, errors=(404,))
+async def show(request: web.Request, a: Args) -> web.Response:
     return _json(_view(plans(request).get(request.match_info["id"])))
 
 
-@routes.get(PREFIX + "/imports/{id}/report")
-async def report(request: web.Request) -> web.Response:
+@operation(routes, "GET", "/imports/{id}/report", action="read", tag="imports",
+           summary="The error report: the sheet with an errors column, bad cells in red (XLSX)",
+           params=(_PLAN_ID,), answers={200: Answer("The report", {"type": "string"}, (XLSX,),
+                                                    ("Content-Disposition",))}, errors=(404,))
+async def report(request: web.Request, a: Args) -> web.Response:
     pending = plans(request).get(request.match_info["id"])
     body = await asyncio.to_thread(importing.error_report, pending.table, pending.plan.problems)
     stem = pending.table.name.rsplit(".", 1)[0]
@@ -184,8 +216,10 @@ async def report(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": f'attachment; filename="{stem}-errors.xlsx"'})
 
 
-@routes.post(PREFIX + "/imports/{id}/apply")
-async def apply(request: web.Request) -> web.Response:
+@operation(routes, "POST", "/imports/{id}/apply", action="imports", tag="imports",
+           summary="Apply a plan if the database has not changed since (else 409 with the new plan)",
+           params=(_PLAN_ID,), answers={200: ok(_PLAN, "Applied")}, errors=(404, 409))
+async def apply(request: web.Request, a: Args) -> web.Response:
     registry = plans(request)
     pending = registry.get(request.match_info["id"])
     if pending.plan.rejected:
@@ -204,8 +238,9 @@ async def apply(request: web.Request) -> web.Response:
     return _json(_view(pending, applied=True))
 
 
-@routes.delete(PREFIX + "/imports/{id}")
-async def forget(request: web.Request) -> web.Response:
+@operation(routes, "DELETE", "/imports/{id}", action="imports", tag="imports", summary="Forget a plan",
+           params=(_PLAN_ID,), answers={204: Answer("Forgotten")}, errors=(404,))
+async def forget(request: web.Request, a: Args) -> web.Response:
     registry = plans(request)
     registry.get(request.match_info["id"])
     registry.pop(request.match_info["id"])

@@ -1,8 +1,7 @@
 """Phone-facing security over HTTP: each customer's provisioning rules and a device's downloads.
 
-Under ``/api/v1`` behind the admin guard (see :mod:`provisioner.api`); thin over
-:mod:`provisioner.security_services`. No answer holds a secret except the ones a PUT just made
-(``new_secrets``, shown once, as the CLI does).
+Thin over :mod:`provisioner.security_services`. No answer holds a secret except the ones a PUT
+just made (``new_secrets``, shown once, as the CLI does).
 
 =======  ==============================  ===========================================================
 method   path                            body -> answer
@@ -19,49 +18,68 @@ GET      /devices/{mac}/downloads        ``{"items": [{"at", "file", "ip", "user
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
-from .. import keys, security_services
-from ..errors import Invalid
-from ..jsonable import dumps
-from . import actor, call, json_body, store
+from .. import access, keys, security_services
+from . import actor, call, read, reply, store
+from . import schemas as s
+from .openapi import Args, ok, operation
 
 routes = web.RouteTableDef()
-_FIELDS = ("auth", "username", "new_password", "path_key", "window_hours", "allow")
+
+_RULES = {
+    "auth": s.string(enum=access.AUTH_MODES),
+    "username": s.string(64, nullable=True),
+    "password_set": {"type": "boolean"},
+    "path_key_set": {"type": "boolean"},
+    "window_hours": s.integer(nullable=True),
+    "allow": s.array(s.TEXT),
+}
+SECURITY = s.answer({"customer": s.TEXT, **_RULES}, ("customer", "auth", "password_set", "path_key_set", "allow"))
+SECURITY_SET = s.answer({
+    "customer": s.TEXT, **_RULES,
+    "new_secrets": {"type": "object", "additionalProperties": s.TEXT,
+                    "description": "a password or path key this call made, shown once"},
+    "provisioning_url": {**s.TEXT, "description": "the URL to give phones at the factory/redirect stage "
+                                                  "(holds the new secrets)"},
+}, ("customer", "auth", "new_secrets"))
+SECURITY_UPDATE = s.body({
+    "auth": s.string(enum=access.AUTH_MODES),
+    "username": s.string(64, min_length=1),
+    "new_password": {"type": "boolean", "description": "make a new provisioning password"},
+    "path_key": s.string(enum=("new", "none")),
+    "window_hours": s.integer(1, security_services.MAX_WINDOW_HOURS, nullable=True,
+                              description="per-device tokens with this first-contact window; null: off"),
+    "allow": s.array(s.string(64), max_items=100),
+})
+DOWNLOAD = s.answer({"at": s.TEXT, "file": s.TEXT, "ip": s.nullable(s.TEXT), "user_agent": s.nullable(s.TEXT),
+                     "transport": s.TEXT, "flagged": {"type": "boolean"}},
+                    ("at", "file", "transport", "flagged"))
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=dumps)
+@operation(routes, "GET", "/customers/{code}/security", action="read", tag="customers",
+           summary="How the customer's phones must prove themselves before they get credentials (no secret)",
+           params=(s.CODE_PARAM,), answers={200: ok(SECURITY)}, errors=(404,))
+async def get_security(request: web.Request, a: Args) -> web.Response:
+    return reply(await read(request, security_services.customer_security, store(request), a.path["code"]))
 
 
-@routes.get("/api/v1/customers/{code}/security")
-async def get_security(request: web.Request) -> web.Response:
-    return _json(await call(request, security_services.customer_security, store(request),
-                            request.match_info["code"]))
+@operation(routes, "PUT", "/customers/{code}/security", action="customers.write", tag="customers",
+           summary="Change the customer's provisioning rules (those given); new secrets are answered once",
+           params=(s.CODE_PARAM,), body=SECURITY_UPDATE, answers={200: ok(SECURITY_SET)}, errors=(404,))
+async def put_security(request: web.Request, a: Args) -> web.Response:
+    data = dict(a.body)
+    kwargs = {"window_hours": data.pop("window_hours")} if "window_hours" in data else {}
+    return reply(await call(request, security_services.set_customer_security, store(request), actor(request),
+                            a.path["code"], base_url=request.app[keys.SETTINGS].provisioning_url,
+                            **data, **kwargs))
 
 
-@routes.put("/api/v1/customers/{code}/security")
-async def put_security(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    unknown = sorted(set(body) - set(_FIELDS))
-    if unknown:
-        raise Invalid(f"unknown field(s): {', '.join(unknown)} (known: {', '.join(_FIELDS)})", field=unknown[0])
-    if "allow" in body and not (isinstance(body["allow"], list) and all(isinstance(c, str) for c in body["allow"])):
-        raise Invalid("allow must be a list of CIDR strings", field="allow")
-    if "new_password" in body and not isinstance(body["new_password"], bool):
-        raise Invalid("new_password must be true or false", field="new_password")
-    kwargs = {k: v for k, v in body.items() if k != "window_hours"}
-    if "window_hours" in body:
-        kwargs["window_hours"] = body["window_hours"]
-    return _json(await call(request, security_services.set_customer_security, store(request), actor(request),
-                            request.match_info["code"], base_url=request.app[keys.SETTINGS].provisioning_url,
-                            **kwargs))
-
-
-@routes.get("/api/v1/devices/{mac}/downloads")
-async def get_downloads(request: web.Request) -> web.Response:
-    await request.app[keys.ACTIVITY].flush()
-    return _json({"items": await call(request, security_services.device_downloads, store(request),
-                                      request.match_info["mac"])})
+@operation(routes, "GET", "/devices/{mac}/downloads", action="read", tag="devices",
+           summary="Every download of the device's files: when, from which address, how; 'flagged' when it "
+                   "went to two addresses within an hour", params=(s.MAC_PARAM,),
+           answers={200: ok(s.answer({"items": s.array(DOWNLOAD)}, ("items",)))}, errors=(404,))
+async def get_downloads(request: web.Request, a: Args) -> web.Response:
+    await request.app[keys.ACTIVITY].flush()  # what was fetched until now, not until the next flush
+    return reply({"items": await read(request, security_services.device_downloads, store(request),
+                                      a.path["mac"])})

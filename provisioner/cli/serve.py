@@ -49,8 +49,6 @@ def _port_or_off(value: str) -> int | None:
               show_envvar=True)
 @click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
               show_default=True)
-@click.option("--admin-token", envvar="PROVISIONER_ADMIN_TOKEN", show_envvar=True,
-              help="Bearer token for the admin API (/api/v1); the API is off without one.")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
@@ -58,7 +56,7 @@ def _port_or_off(value: str) -> int | None:
 def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
           scan_failures: int, scan_window: float, scan_ban: float, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
-          admin_token: str | None, log_level: str, log_format: str) -> None:
+          log_level: str, log_format: str) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -75,7 +73,7 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
     settings = Settings(data_dir=data_dir, database_url=database_url, host=host, http_port=http,
                         tftp_port=tftp, public_url=public_url, ntp_server=ntp_server,
                         log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
-                        admin_token=admin_token or None, scan_failures=scan_failures, scan_window=scan_window,
+                        scan_failures=scan_failures, scan_window=scan_window,
                         scan_ban=scan_ban, https_port=https, tls_cert=tls_cert, tls_key=tls_key)
     try:
         ssl_context = tls_context(settings) if https is not None else None
