@@ -36,13 +36,20 @@ def _port_or_off(value: str) -> int | None:
               show_default=True)
 @click.option("--admin-token", envvar="PROVISIONER_ADMIN_TOKEN", show_envvar=True,
               help="Bearer token for the admin API (/api/v1); the API is off without one.")
+@click.option("--session-ttl", type=click.FloatRange(min=0.05, max=24 * 30), default=12.0,
+              envvar="PROVISIONER_SESSION_TTL", show_default=True, show_envvar=True,
+              help="Hours a console sign-in lasts.")
+@click.option("--secure-cookies", type=click.Choice(["auto", "always", "never"]), default="auto",
+              envvar="PROVISIONER_SECURE_COOKIES", show_default=True, show_envvar=True,
+              help="Mark console cookies Secure: auto = when the request came over HTTPS; 'always' behind a "
+                   "TLS-terminating proxy.")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
               type=click.Choice(["json", "console"]))
 def serve(host: str, http_port: int, tftp_port: str, data_dir: Path, database_url: str | None,
           public_url: str | None, ntp_server: str, tftp_max_sessions: int, admin_token: str | None,
-          log_level: str, log_format: str) -> None:
+          session_ttl: float, secure_cookies: str, log_level: str, log_format: str) -> None:
     """Serve phones over HTTP and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app
 
@@ -54,6 +61,7 @@ def serve(host: str, http_port: int, tftp_port: str, data_dir: Path, database_ur
     settings = Settings(data_dir=data_dir, database_url=database_url, host=host, http_port=http_port,
                         tftp_port=tftp, public_url=public_url, ntp_server=ntp_server,
                         log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
-                        admin_token=admin_token or None)
+                        admin_token=admin_token or None, session_ttl_hours=session_ttl,
+                        secure_cookies=secure_cookies)
     web.run_app(create_app(settings), host=host, port=http_port, access_log=None, print=None,
                 shutdown_timeout=10)
