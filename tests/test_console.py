@@ -393,6 +393,8 @@ async def test_dashboard_counts_unknown_phones_to_claim_and_overdue_amounts(serv
     unknown = await client.get("/805ec0000005.cfg", headers={"User-Agent": "Yealink SIP-T54W 96.86.0.100 "
                                                                           "80:5e:c0:00:00:05"})
     assert unknown.status == 404
+    hostile = await client.get("/0004130000aa.xml", headers={"User-Agent": "<script>alert('ua')</script>"})
+    assert hostile.status == 404
     await server.flush()
     await sign_in(client, "alice")
     text = await (await client.get("/console/")).text()
@@ -401,6 +403,7 @@ async def test_dashboard_counts_unknown_phones_to_claim_and_overdue_amounts(serv
     overdue = text.split('id="overdue"')[1].split("</section>")[0]
     assert "805EC0000004" in overdue and "90.00 EUR" in overdue and "1 device(s), 90.00 EUR outstanding" in overdue
     assert "80:5E:C0:00:00:05" in text and "/console/unknown/805EC0000005/claim" in text
+    assert "&lt;script&gt;alert(&#39;ua&#39;)&lt;/script&gt;" in text and "<script" not in text  # phones' words too
 
     page = await post(client, "/console/unknown/805EC0000005/claim", {"customer": "ROSSI", "model": "T54W",
                                                                       "lines": ""})
@@ -487,3 +490,66 @@ async def test_import_upload_needs_the_token_and_the_role(server, store):
     form.add_field("file", (SAMPLES / "with_mistakes.csv").read_bytes(), filename="with_mistakes.csv")
     response = await client.post("/console/imports", data=form, allow_redirects=False)
     assert response.status == 403
+
+
+async def test_apply_after_the_data_changed_shows_the_new_plan_first(server, store):
+    add_user(store, "tina", "technician")
+    client = server.client
+    await sign_in(client, "tina")
+    token = await csrf_of(client, "/console/imports")
+    page = await upload(client, "it_excel_export.csv", (SAMPLES / "it_excel_export.csv").read_bytes(), token)
+    assert "customers: 1 to create" in await page.text()
+    services.add_customer(store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati",
+                          sip_server="pbx.rossi.example.net")  # someone else, meanwhile
+    stale = await post(client, page.url.path + "/apply", {}, token=token)
+    text = await stale.text()
+    assert flash(text).startswith("error: Nothing was applied: the data changed since this plan was made")
+    assert "customers: 0 to create" in text
+    with store.reading() as tx:
+        assert tx.count_devices() == 0
+    applied = await post(client, page.url.path + "/apply", {}, token=token)
+    assert "applied in one transaction" in flash(await applied.text())
+    with store.reading() as tx:
+        assert tx.count_devices() == 24
+
+
+# --- users ---------------------------------------------------------------------------------------
+
+
+async def test_admins_add_users_change_roles_and_passwords(server, store):
+    add_user(store, "root", "admin")
+    add_user(store, "sam", "support")
+    client = server.client
+    await sign_in(client, "sam")
+    assert (await client.get("/console/users")).status == 403
+    assert 'href="/console/users"' not in await (await client.get("/console/")).text()
+    client.session.cookie_jar.clear()
+    await sign_in(client, "root")
+    token = await csrf_of(client, "/console/users")
+
+    page = await post(client, "/console/users", {"name": "<b>x</b>", "role": "viewer", "password": "long enough pw"},
+                      token=token)
+    assert flash(await page.text()).startswith("error: Nothing was changed: name must be")
+    page = await post(client, "/console/users", {"name": "tina", "role": "technician",
+                                                 "password": "tina's long password"}, token=token)
+    text = await page.text()
+    assert "User tina added with role technician" in flash(text) and "tina&#39;s long password" not in text
+    assert accounts.authenticate(store, "tina", "tina's long password").role == "technician"
+
+    page = await post(client, "/console/users/sam", {"role": "viewer", "access": ""}, token=token)
+    assert "User sam is now viewer, enabled" in flash(await page.text())
+    page = await post(client, "/console/users/sam", {"password": "short"}, token=token)
+    assert flash(await page.text()).startswith("error: Nothing was changed: password must be at least 10")
+    page = await post(client, "/console/users/sam", {"password": "a brand new password"}, token=token)
+    assert "Password of sam changed" in flash(await page.text())
+    assert accounts.authenticate(store, "sam", "a brand new password").role == "viewer"
+    page = await post(client, "/console/users/root", {"role": "root", "access": "disable"}, token=token)
+    assert flash(await page.text()).startswith("error: Nothing was changed: role must be one of")
+    page = await post(client, "/console/users/root", {"role": "admin", "access": "disable"}, token=token)
+    assert "last enabled admin" in flash(await page.text())
+    with store.reading() as tx:
+        rows = tx.conn.exec_driver_sql("SELECT actor, action FROM events WHERE action LIKE 'user.%'").fetchall()
+        dump = str(tx.conn.exec_driver_sql("SELECT * FROM events").fetchall())
+    assert ("user:root", "user.created") in [tuple(r) for r in rows]
+    assert ("user:root", "user.password_changed") in [tuple(r) for r in rows]
+    assert "a brand new password" not in dump and "tina's long password" not in dump
