@@ -441,6 +441,8 @@ async def test_import_shows_bad_rows_then_applies_the_fixed_file(server, store):
     assert page.url.path.startswith("/console/imports/")
     bad_rows = set(re.findall(r'<tr id="row-(\d+)" class="bad">', text))
     assert bad_rows == {"3", "5", "6", "7", "8", "9", "10"} and "in 7 row(s)" in text  # as the API reports
+    counts = re.search(r'<th>device</th><td class="num">(\d+)</td><td class="num">(\d+)</td>', text)
+    assert counts and counts.groups() == ("3", "0")  # the valid rows' devices, none to update
     assert text.count('class="bad-cell"') >= 7
     assert 'id="apply-form"' not in text
     for secret in ("@@eVxm?XVj4Hg&amp;", "55AKuCP7#24Ejw", "@@eVxm?XVj4Hg&"):

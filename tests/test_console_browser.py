@@ -238,6 +238,7 @@ def test_upload_see_bad_rows_upload_the_fixed_file_and_apply(page: Page, server:
     assert sorted(int(row.get_attribute("id").split("-")[1]) for row in bad.all()) == [3, 5, 6, 7, 8, 9, 10]
     expect(page.locator("#row-3 td.bad-cell")).to_have_text("24:9A:D8:BF:A1:")
     expect(page.locator("#apply-form")).to_have_count(0)
+    screenshot(page, "console-import-plan.png")
     with page.expect_download() as download:
         page.locator("#report-link").click()
     assert download.value.suggested_filename == "with_mistakes-errors.xlsx"

@@ -76,10 +76,8 @@ async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-
 
 def error_page(request: web.Request, exc: ProvisionerError, headers: dict[str, str] | None = None) -> web.Response:
     titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts"}
-    context = {"title": titles.get(exc.status, "Something is wrong"), "message": exc.message,
-               "status": exc.status}
-    response = aiohttp_jinja2.render_template("error.html", request, _base_context(request, context),
-                                              app_key=JINJA, status=exc.status)
+    response = page(request, "error.html", {"title": titles.get(exc.status, "Something is wrong"),
+                                            "message": exc.message, "status": exc.status}, status=exc.status)
     if headers:
         response.headers.update(headers)
     return response
@@ -164,9 +162,9 @@ def secure_cookies(request: web.Request) -> bool:
 
 
 def _base_context(request: web.Request, context: dict[str, Any]) -> dict[str, Any]:
-    user = auth.session(request).user if auth.session(request) else None
     session = auth.session(request)
-    return {"user": user, "csrf_token": session.csrf_token if session else "", "prefix": PREFIX,
+    return {"user": session.user if session else None, "csrf_token": session.csrf_token if session else "",
+            "prefix": PREFIX,
             "flash": _take_flash(request), "q": request.query.get("q", ""), "path": request.path, **context}
 
 
