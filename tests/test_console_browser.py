@@ -161,6 +161,8 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
 def sign_in(page: Page, server: Server) -> None:
     page.goto(server.url + "/")
     expect(page).to_have_url(re.compile(r"/console/login"))
+    if not (ARTIFACTS / "console-login.png").exists():
+        screenshot(page, "console-login.png")
     page.get_by_label("Name").fill(ADMIN)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -275,6 +277,7 @@ def test_terminate_a_customer_and_see_the_returns_due(page: Page, server: Server
     returns = page.locator("#customer-returns")
     expect(returns).to_contain_text("80:5E:C0:00:00:11")
     expect(returns).to_contain_text(deadline)
+    screenshot(page, "console-customer.png")
     page.get_by_role("link", name="Returns").click()
     due = page.locator("#due")
     expect(due).to_contain_text("80:5E:C0:00:00:11")
