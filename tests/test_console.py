@@ -95,6 +95,8 @@ async def test_pages_need_a_session_and_carry_security_headers(server):
     assert css.status == 200 and "text/css" in css.headers["Content-Type"]
     phone = await client.get("/y000000000000.boot")  # the phone route still answers the rest
     assert phone.status == 200
+    nowhere = await client.get("/console/no/such/page", allow_redirects=False)
+    assert nowhere.status == 303 and nowhere.headers["X-Frame-Options"] == "DENY"
 
 
 async def test_sign_in_ok_goes_to_next_and_signs_out(server, store):
@@ -293,6 +295,8 @@ async def test_search_by_any_spelling_and_pages(server, store):
     assert "showing 26–30" in second and second.count('class="mono" href="/console/devices/') == 5
     in_stock = await (await client.get("/console/search", params={"state": "in_stock"})).text()
     assert "30 device(s)" in in_stock
+    nowhere = await client.get("/console/no-such-page")
+    assert nowhere.status == 404 and "there is no console page" in await nowhere.text()
     missing = await (await client.get("/console/search", params={"q": "00:15:65:99:99:99"})).text()
     assert "No device has the MAC 00:15:65:99:99:99" in missing
 

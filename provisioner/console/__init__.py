@@ -30,7 +30,7 @@ from aiohttp import web
 
 from .. import accounts, auth, keys, rentals
 from ..accounts import User
-from ..errors import ProvisionerError, RateLimited, Unauthorized
+from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized
 from ..store import Store
 
 log = structlog.get_logger("provisioner.console")
@@ -217,3 +217,9 @@ def setup(app: web.Application) -> None:
     for module in (login, pages, devices, customers, imports, users):
         app.add_routes(module.routes)
     app.router.add_static(PREFIX + "/static/", HERE / "static", name="console_static")
+    app.router.add_get(PREFIX + "/{tail:.*}", _no_such_page)  # last of ours: not the phone route's 404
+
+
+async def _no_such_page(request: web.Request) -> web.Response:
+    await viewer(request)
+    raise NotFound(f"there is no console page {request.path!r}")
