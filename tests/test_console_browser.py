@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -154,6 +155,13 @@ def page(browser: Browser, server: Server) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     tab = context.new_page()
+    tab.asked = []  # type: ignore[attr-defined]  # what each data-confirm form asked
+
+    def accept(dialog: Any) -> None:
+        tab.asked.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.accept()
+
+    tab.on("dialog", accept)
     yield tab
     context.close()
 
@@ -201,6 +209,7 @@ def test_find_by_dashed_mac_swap_and_see_history(page: Page, server: Server) -> 
     swap.get_by_role("button").click()
     expect(page).to_have_url(server.url + "/console/devices/805EC0000002")
     expect(page.locator("#flash")).to_contain_text("Swapped 805EC0000001 for 805EC0000002")
+    assert page.asked == ["Move every line of 80:5E:C0:00:00:01 to the new phone?"]  # type: ignore[attr-defined]
     expect(page.locator("#lines")).to_contain_text("Reception ROSSI")
     history = page.locator("#history")
     expect(history).to_contain_text("device.swapped_in")
@@ -273,6 +282,8 @@ def test_terminate_a_customer_and_see_the_returns_due(page: Page, server: Server
     page.get_by_label("Contract ends on").fill(today.isoformat())
     page.locator("#terminate-form button").click()
     expect(page.locator("#flash")).to_contain_text(f"ended on {today.isoformat()}")
+    assert page.asked == ["End the contract of BIANCHI? From that day its phones stop getting their lines and "  # type: ignore[attr-defined]
+                          "rented phones are due back."]
     expect(page.locator("#flash")).to_contain_text(f"1 rented device(s) due back by {deadline}")
     returns = page.locator("#customer-returns")
     expect(returns).to_contain_text("80:5E:C0:00:00:11")
