@@ -32,10 +32,6 @@ def _port_or_off(value: str) -> int | None:
               help="Base URL written into configs so phones come back here, e.g. http://prov.example.net/.")
 @click.option("--ntp-server", default="pool.ntp.org", envvar="PROVISIONER_NTP_SERVER", show_default=True,
               show_envvar=True)
-@click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
-              show_default=True)
-@click.option("--admin-token", envvar="PROVISIONER_ADMIN_TOKEN", show_envvar=True,
-              help="Bearer token for the admin API (/api/v1); the API is off without one.")
 @click.option("--session-ttl", type=click.FloatRange(min=0.05, max=24 * 30), default=12.0,
               envvar="PROVISIONER_SESSION_TTL", show_default=True, show_envvar=True,
               help="Hours a console sign-in lasts.")
@@ -43,6 +39,10 @@ def _port_or_off(value: str) -> int | None:
               envvar="PROVISIONER_SECURE_COOKIES", show_default=True, show_envvar=True,
               help="Mark console cookies Secure: auto = when the request came over HTTPS; 'always' behind a "
                    "TLS-terminating proxy.")
+@click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
+              show_default=True)
+@click.option("--admin-token", envvar="PROVISIONER_ADMIN_TOKEN", show_envvar=True,
+              help="Bearer token for the admin API (/api/v1); the API is off without one.")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
