@@ -90,7 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "server.py", "--host", "127.0.0.1", "--http-port", str(port), "--tftp-port", "off",
-             "--data-dir", str(data_dir), "--public-url", "http://prov.test/"],
+             "--data-dir", str(data_dir), "--public-url", "http://prov.test/", "--session-ttl", "2"],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 30
@@ -187,6 +187,9 @@ def screenshot(page: Page, name: str) -> Path:
 
 def test_find_by_dashed_mac_swap_and_see_history(page: Page, server: Server) -> None:
     sign_in(page, server)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "provisioner_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]  # plain HTTP
+    assert abs(cookie["expires"] - time.time() - 2 * 3600) < 120  # --session-ttl 2 (hours)
     expect(page.locator("#count-deployed")).to_have_text(re.compile(r"\d+"))
     expect(page.locator("#unknown")).to_contain_text("80:5E:C0:00:00:99")
     expect(page.locator("#overdue")).to_contain_text("89.90 EUR")
