@@ -564,3 +564,24 @@ async def test_admins_add_users_change_roles_and_passwords(server, store):
     assert ("user:root", "user.created") in [tuple(r) for r in rows]
     assert ("user:root", "user.password_changed") in [tuple(r) for r in rows]
     assert "a brand new password" not in dump and "tina's long password" not in dump
+
+
+async def test_a_password_is_taken_as_typed_spaces_included(server, store):
+    accounts.add_user(store, ACTOR, "spacey", role_="viewer", password="  spaced out password ")
+    assert (await sign_in(server.client, "spacey", "spaced out password")).status == 401
+    assert (await sign_in(server.client, "spacey", "  spaced out password ")).status == 303
+
+
+async def test_an_unexpected_failure_is_a_plain_500_page_and_logged(server, store, monkeypatch):
+    from provisioner.console import pages
+
+    def broken(_db):
+        raise RuntimeError("boom, with internals")
+
+    add_user(store, "alice", "viewer")
+    await sign_in(server.client, "alice")
+    monkeypatch.setattr(pages, "dashboard_data", broken)
+    response = await server.client.get("/console/")
+    text = await response.text()
+    assert response.status == 500 and "the error has been logged" in text and "internals" not in text
+    assert response.headers["X-Frame-Options"] == "DENY"

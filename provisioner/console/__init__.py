@@ -70,14 +70,22 @@ async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-
         response = error_page(request, exc, headers={"Retry-After": str(exc.retry_after)})
     except ProvisionerError as exc:
         response = error_page(request, exc)
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("console_error", method=request.method, path=request.path)
+        response = error_page(request, ProvisionerError("the server failed to show this page; the error has "
+                                                        "been logged"), status=500)
     response.headers.update(SECURITY_HEADERS)
     return response
 
 
-def error_page(request: web.Request, exc: ProvisionerError, headers: dict[str, str] | None = None) -> web.Response:
-    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts"}
-    response = page(request, "error.html", {"title": titles.get(exc.status, "Something is wrong"),
-                                            "message": exc.message, "status": exc.status}, status=exc.status)
+def error_page(request: web.Request, exc: ProvisionerError, headers: dict[str, str] | None = None,
+               status: int | None = None) -> web.Response:
+    status = status or exc.status
+    titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts", 500: "Server error"}
+    response = page(request, "error.html", {"title": titles.get(status, "Something is wrong"),
+                                            "message": exc.message, "status": status}, status=status)
     if headers:
         response.headers.update(headers)
     return response
@@ -109,8 +117,10 @@ async def viewer(request: web.Request) -> User:
 
 
 async def form(request: web.Request) -> dict[str, str]:
+    """The posted fields, trimmed; passwords exactly as typed."""
     data = await request.post()
-    return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}  # type: ignore[misc]
+    return {k: v.strip() if isinstance(v, str) and "password" not in k else v  # type: ignore[misc]
+            for k, v in data.items()}
 
 
 async def acting(request: web.Request, action: str, data: dict[str, Any]) -> User:

@@ -57,7 +57,8 @@ async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes
 @routes.get(PREFIX + "/imports")
 async def imports_page(request: web.Request) -> web.Response:
     await auth.require(request, "imports")
-    return page(request, "imports.html", {"title": "Import", "max_size": size_text(importing.Limits.from_env().max_bytes)})
+    limit = size_text(importing.Limits.from_env().max_bytes)
+    return page(request, "imports.html", {"title": "Import", "max_size": limit})
 
 
 @routes.post(PREFIX + "/imports")
