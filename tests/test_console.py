@@ -137,8 +137,9 @@ async def test_next_is_only_ever_a_console_path(server, store, target):
 async def test_bad_password_then_the_limit_answers_429_with_the_wait(server, store):
     add_user(store, "alice", "admin")
     client = server.client
-    bad = await sign_in(client, "alice", "wrong password!")
+    bad = await sign_in(client, "alice", "wrong password!", next_="%2Fconsole%2Freturns")
     assert bad.status == 401 and "wrong name or password" in await bad.text()
+    assert 'name="next" value="/console/returns"' in await bad.text()  # the next try still goes there
     assert "wrong password!" not in await bad.text()
     for _ in range(4):
         assert (await sign_in(client, "alice", "wrong password!")).status == 401

@@ -40,10 +40,11 @@ async def console_root(_request: web.Request) -> web.Response:
 
 
 def _login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
-                wait: int | None = None) -> web.Response:
+                wait: int | None = None, target: str | None = None) -> web.Response:
     token = secrets.token_urlsafe(32)
+    target = local_next(target if target is not None else request.query.get("next"))
     response = page(request, "login.html", {"title": "Sign in", "error": error, "name": name, "wait": wait,
-                                            "next": local_next(request.query.get("next")), "login_token": token},
+                                            "next": target, "login_token": token},
                     status=status)
     response.set_cookie(LOGIN_COOKIE, token, path=PREFIX + "/login", httponly=True, samesite="Strict",
                         secure=secure_cookies(request), max_age=3600)
@@ -76,18 +77,18 @@ async def login(request: web.Request) -> web.Response:
         limiter.check(ip, name)
     except RateLimited as exc:
         log.warning("console_login_limited", ip=ip)
-        return _login_page(request, error=exc.message, name=name, status=429, wait=exc.retry_after)
+        return _login_page(request, error=exc.message, name=name, status=429, wait=exc.retry_after, target=target)
     db = store(request)
     user = await asyncio.to_thread(accounts.authenticate, db, name, password)
     if user is None:
         limiter.failed(ip, name)
         log.info("console_login_failed", ip=ip)
-        return _login_page(request, error="wrong name or password", name=name, status=401)
+        return _login_page(request, error="wrong name or password", name=name, status=401, target=target)
     limiter.succeeded(name)
     old = request.cookies.get(auth.SESSION_COOKIE)
     if old:
         await asyncio.to_thread(accounts.end_session, db, old)
-    token, session = await asyncio.to_thread(accounts.start_session, db, user, ip=ip,
+    token, _session = await asyncio.to_thread(accounts.start_session, db, user, ip=ip,
                                              user_agent=request.headers.get("User-Agent"),
                                              ttl=session_ttl(request))
     log.info("console_login", user=user.name, ip=ip)
