@@ -487,8 +487,16 @@ async def test_import_upload_needs_the_token_and_the_role(server, store):
     add_user(store, "sam", "support")
     add_user(store, "tina", "technician")
     client = server.client
-    await sign_in(client, "tina")
     import aiohttp
+
+    form = aiohttp.FormData()
+    form.add_field("file", b"MAC;Model\n", filename="x.csv")
+    anonymous = await client.post("/console/imports", data=form, allow_redirects=False)
+    assert (anonymous.status, anonymous.headers["Location"]) == (303, "/console/login")
+    await sign_in(client, "tina")
+    broken = await client.post("/console/imports", data=b"--x\r\ngarbage", allow_redirects=False,
+                               headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert broken.status == 400 and "not a valid form" in await broken.text()
 
     form = aiohttp.FormData()
     form.add_field("file", b"MAC;Model\n", filename="x.csv")

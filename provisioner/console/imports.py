@@ -13,9 +13,10 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
-from .. import auth, importing
+from .. import accounts, auth, importing
 from ..api import imports as registry
 from ..errors import Invalid
 from ..importing.problems import HIDDEN
@@ -34,15 +35,23 @@ async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes
     """(file bytes, file name, the other fields), reading no more of the file than the size limit."""
     if not request.content_type.startswith("multipart/"):
         raise Invalid("send the form with its file (multipart/form-data)", field="file")
-    reader = await request.multipart()
+    try:
+        return await _read_parts(await request.multipart(), limits)
+    except (ValueError, HttpProcessingError):  # a broken boundary or part header
+        raise Invalid("the upload is not a valid form: choose the file again", field="file") from None
+
+
+async def _read_parts(reader: MultipartReader, limits: importing.Limits) -> tuple[bytes | None, str, dict[str, str]]:
     data: bytes | None = None
     name = "upload"
     fields: dict[str, str] = {}
     while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue  # a nested multipart: not something this form sends
         if part.name == "file":
             name = (getattr(part, "filename", None) or "upload").replace("/", "_").replace("\\", "_")[-100:]
             chunks, size = [], 0
-            while chunk := await part.read_chunk(256 * 1024):  # type: ignore[union-attr]
+            while chunk := await part.read_chunk(256 * 1024):
                 size += len(chunk)
                 if size > limits.max_bytes:
                     raise importing.FileTooLarge(f"the file is over the {size_text(limits.max_bytes)} limit: "
@@ -50,7 +59,7 @@ async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes
                 chunks.append(chunk)
             data = b"".join(chunks)
         elif part.name in (auth.CSRF_FIELD, "sheet", "skip_invalid"):
-            fields[part.name] = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()  # type: ignore[union-attr]
+            fields[part.name] = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
     return data, name, fields
 
 
@@ -64,8 +73,9 @@ async def imports_page(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/imports")
 async def upload(request: web.Request) -> web.Response:
     limits = importing.Limits.from_env()
+    accounts.require(await auth.identify(request), "imports")  # 401/403 before reading a byte of the file
     data, name, fields = await _upload(request, limits)
-    await acting(request, "imports", fields)
+    auth.check_csrf(request, fields.get(auth.CSRF_FIELD) or "")
     if not data:
         return done(request, PREFIX + "/imports", "Choose a spreadsheet file to upload.", "error")
     skip_invalid = fields.get("skip_invalid", "") in ("1", "on", "true", "yes")
