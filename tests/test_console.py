@@ -350,6 +350,7 @@ async def test_swap_reassign_unassign_return_and_charge_change_data_and_history(
     page = await post(client, "/console/devices/805EC0000002/charge", {"amount": "12.50", "on": past})
     assert "ROSSI charged 12.50 EUR for 805EC0000002" in flash(await page.text())
     assert services.show_device(store, "805EC0000002")["state"] == "charged"
+    assert f'<dd id="device-charged">12.50 EUR on {past}</dd>' in await page.text()
     assert last_event(store, "805EC0000002")["action"] == "device.charged"
 
     page = await post(client, "/console/devices/805EC0000001/return", {"condition": "faulty"})

@@ -209,6 +209,10 @@ def _eur(value: Any) -> str:
     return "-" if value is None else rentals.eur(value)
 
 
+def _cents(value: int | None) -> str:
+    return "-" if value is None else rentals.eur(rentals.from_cents(value))
+
+
 def session_ttl(request: web.Request) -> timedelta:
     return timedelta(hours=request.app[keys.SETTINGS].session_ttl_hours)
 
@@ -220,7 +224,7 @@ def setup(app: web.Application) -> None:
     env = aiohttp_jinja2.setup(app, app_key=JINJA, autoescape=True,
                                loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                                undefined=jinja2.StrictUndefined)
-    env.filters.update(mac=_mac, when=_when, eur=_eur)
+    env.filters.update(mac=_mac, when=_when, eur=_eur, cents=_cents)
     env.globals.update(states=rentals.STATES)
     app[LIMITER] = accounts.LoginLimiter()
     app.middlewares.append(middleware)
