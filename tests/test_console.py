@@ -595,3 +595,18 @@ async def test_an_unexpected_failure_is_a_plain_500_page_and_logged(server, stor
     text = await response.text()
     assert response.status == 500 and "the error has been logged" in text and "internals" not in text
     assert response.headers["X-Frame-Options"] == "DENY"
+
+
+async def test_an_xlsx_with_a_title_row_previews_and_applies(server, store):
+    add_user(store, "tina", "technician")
+    client = server.client
+    await sign_in(client, "tina")
+    token = await csrf_of(client, "/console/imports")
+    page = await upload(client, "deployment.xlsx", (SAMPLES / "deployment.xlsx").read_bytes(), token)
+    text = await page.text()
+    assert "XLSX" in text and "header on row 3" in text and "Ready:" in text
+    assert "erkkdm3WfpNGav" not in text and "(hidden)" in text  # password cells stay on the server
+    applied = await post(client, page.url.path + "/apply", {}, token=token)
+    assert "deployment.xlsx applied in one transaction: customers: " in flash(await applied.text())
+    with store.reading() as tx:
+        assert tx.count_devices() == 30

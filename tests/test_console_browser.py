@@ -177,12 +177,25 @@ def sign_in(page: Page, server: Server) -> None:
     expect(page.locator("#flash")).to_contain_text(f"Signed in as {ADMIN} (admin)")
 
 
+_saved: list[Path] = []
+
+
 def screenshot(page: Page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
     page.screenshot(path=str(path), full_page=True)
-    print(f"screenshot: {path}")
+    _saved.append(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _print_screenshots(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Name every screenshot a test saved on the terminal, even under pytest -q."""
+    yield
+    with capsys.disabled():
+        for path in _saved:
+            print(f"\nscreenshot saved: {path}")
+    _saved.clear()
 
 
 def test_find_by_dashed_mac_swap_and_see_history(page: Page, server: Server) -> None:
