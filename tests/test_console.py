@@ -265,16 +265,19 @@ async def test_script_in_names_comes_out_as_text(server, store):
 async def test_device_page_shows_the_phone_file_with_the_password_masked(server, store):
     add_user(store, "alice", "viewer")
     deployed_phone(store, exts=("201", "202"))
+    services.set_device_settings(store, ACTOR, "805EC0000001", {"static.security.user_password": "admin:Web-Ui-9",
+                                                                "features.dnd.enable": "1"})
     client = server.client
     phone = await (await client.get("/805ec0000001.cfg")).text()
-    assert SIP_PASSWORD in phone
+    assert SIP_PASSWORD in phone and "admin:Web-Ui-9" in phone and "features.dnd.enable = 1" in phone
     await sign_in(client, "alice")
     page = await (await client.get("/console/devices/805EC0000001")).text()
-    assert SIP_PASSWORD not in page and html.escape(SIP_PASSWORD) not in page
+    assert "Sip-Secret" not in page  # in no spelling, escaped or not
     shown = re.search(r'<summary class="mono">805ec0000001\.cfg</summary>\s*<pre class="file">(.*?)</pre>',
                       page, re.S)
     assert shown, "the .cfg file is listed by the name the phone asks for"
-    assert html.unescape(shown.group(1)) == phone.replace(SIP_PASSWORD, MASK)
+    assert html.unescape(shown.group(1)) == phone.replace(SIP_PASSWORD, MASK).replace("admin:Web-Ui-9", MASK)
+    assert "Web-Ui-9" not in page
     assert phone.count(SIP_PASSWORD) == 2
 
 
@@ -610,3 +613,21 @@ async def test_an_xlsx_with_a_title_row_previews_and_applies(server, store):
     assert "deployment.xlsx applied in one transaction: customers: " in flash(await applied.text())
     with store.reading() as tx:
         assert tx.count_devices() == 30
+
+
+async def test_grandstream_admin_password_codes_are_masked_too(server, store):
+    add_user(store, "alice", "viewer")
+    add_customer(store)
+    add_line(store, "ROSSI", "201", "Line 201", SIP_PASSWORD)
+    services.add_device(store, ACTOR, "000B82000001", model_="GRP2612", customer="ROSSI", lines=["201"],
+                        settings={"P2": "Gs-Admin-Pw", "P64": "CET-1"})
+    client = server.client
+    phone = await (await client.get("/cfg000b82000001.xml")).text()
+    xml_password = html.escape(SIP_PASSWORD, quote=False)  # as XML carries it
+    assert "Gs-Admin-Pw" in phone and xml_password in phone
+    await sign_in(client, "alice")
+    page = await (await client.get("/console/devices/000B82000001")).text()
+    assert "Gs-Admin-Pw" not in page and "Sip-Secret" not in page and "CET-1" in page
+    shown = re.search(r'<summary class="mono">cfg000b82000001\.xml</summary>\s*<pre class="file">(.*?)</pre>',
+                      page, re.S)
+    assert html.unescape(shown.group(1)) == phone.replace(xml_password, MASK).replace("Gs-Admin-Pw", MASK)

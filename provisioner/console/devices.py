@@ -25,6 +25,15 @@ from . import PREFIX, acting, call, done, form, page, store, viewer
 routes = web.RouteTableDef()
 
 MASK = "********"
+# Per-phone settings that hold a secret: by name (Yealink static.security.user_password, Polycom
+# device.auth.localAdminPassword, Snom http_pass, ...) or by Grandstream code (P2 admin, P196 user password).
+_SECRET_SETTING = re.compile(r"pass|pwd|secret|token|credential", re.IGNORECASE)
+_SECRET_CODES = frozenset({"P2", "P196"})
+
+
+def _masked_settings(settings: dict[str, str]) -> dict[str, str]:
+    return {k: MASK if (_SECRET_SETTING.search(k) or k.upper() in _SECRET_CODES) and v else v
+            for k, v in settings.items()}
 _GROUP = re.compile(r"\(\?P<(?P<name>\w+)>")
 _ESCAPE = re.compile(r"\\(.)")
 
@@ -56,12 +65,14 @@ def file_name(spec: vendors.ConfigFile, mac: str, model: str) -> str:
 
 
 def masked_files(db: Store, cache: ConfigCache, mac: str) -> list[dict[str, Any]]:
-    """Each per-device file of MAC as its phone gets it, every SIP password replaced by MASK."""
+    """Each per-device file of MAC as its phone gets it, every SIP password (and every setting that
+    holds a secret) replaced by MASK before rendering."""
     with db.reading() as tx:
         data = services.device_data(tx, mac, ntp_server=cache.ntp_server)
     if data is None:
         return []
-    masked = dataclasses.replace(data, accounts=tuple(dataclasses.replace(a, password=MASK) for a in data.accounts))
+    masked = dataclasses.replace(data, accounts=tuple(dataclasses.replace(a, password=MASK) for a in data.accounts),
+                                 settings=_masked_settings(dict(data.settings)))
     vendor = vendors.get(data.vendor)
     files = []
     for spec in vendor.files:
