@@ -20,6 +20,8 @@ class Settings:
     ntp_server: str = "pool.ntp.org"
     log_level: str = "info"
     log_format: str = "json"  # json | console
+    session_ttl_hours: float = 12.0  # how long a console sign-in lasts
+    secure_cookies: str = "auto"  # console cookies Secure: auto (when the request is HTTPS) | always | never
     tftp_max_sessions: int = 4096
     upload_max_bytes: int = 1024 * 1024  # per phone upload (Polycom logs and overrides)
     sync_interval: float = 0.5  # seconds between checks for changes made elsewhere

@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import api, keys, lifecycle
+from . import api, console, keys, lifecycle
 from .errors import ProvisionerError
 from .resolver import Request
 from .settings import Settings
@@ -108,5 +108,6 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp])
     app.add_routes(routes)
     api.setup(app)
+    console.setup(app)
     app.add_routes(phone_routes)  # last: it answers every other path
     return app

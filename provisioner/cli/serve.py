@@ -47,6 +47,13 @@ def _port_or_off(value: str) -> int | None:
               help="Base URL written into configs so phones come back here, e.g. http://prov.example.net/.")
 @click.option("--ntp-server", default="pool.ntp.org", envvar="PROVISIONER_NTP_SERVER", show_default=True,
               show_envvar=True)
+@click.option("--session-ttl", type=click.FloatRange(min=0.05, max=24 * 30), default=12.0,
+              envvar="PROVISIONER_SESSION_TTL", show_default=True, show_envvar=True,
+              help="Hours a console sign-in lasts.")
+@click.option("--secure-cookies", type=click.Choice(["auto", "always", "never"]), default="auto",
+              envvar="PROVISIONER_SECURE_COOKIES", show_default=True, show_envvar=True,
+              help="Mark console cookies Secure: auto = when the request came over HTTPS; 'always' behind a "
+                   "TLS-terminating proxy.")
 @click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
               show_default=True)
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
@@ -56,7 +63,7 @@ def _port_or_off(value: str) -> int | None:
 def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
           scan_failures: int, scan_window: float, scan_ban: float, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
-          log_level: str, log_format: str) -> None:
+          session_ttl: float, secure_cookies: str, log_level: str, log_format: str) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -74,7 +81,8 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
                         tftp_port=tftp, public_url=public_url, ntp_server=ntp_server,
                         log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
                         scan_failures=scan_failures, scan_window=scan_window,
-                        scan_ban=scan_ban, https_port=https, tls_cert=tls_cert, tls_key=tls_key)
+                        scan_ban=scan_ban, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
+                        session_ttl_hours=session_ttl, secure_cookies=secure_cookies)
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError

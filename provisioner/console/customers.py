@@ -1,0 +1,83 @@
+"""The customer page: devices, lines, contract and returns; terminate and cancel a termination."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from .. import queries, rental_services, rentals, services
+from ..errors import Conflict, Invalid, NotFound
+from ..store import Store
+from . import PREFIX, acting, call, done, form, page, store, viewer
+
+routes = web.RouteTableDef()
+
+
+def customer_page_data(db: Store, code: str) -> dict[str, Any]:
+    customer = services.get_customer(db, code)
+    today = rentals.today()
+    devices = queries.find_devices(db, customer=customer["code"], limit=queries.MAX_LIMIT, today=today)
+    with db.reading() as tx:
+        lines = []
+        for line in tx.lines_of_customer(customer["id"]):
+            holder = tx.device_of_line(line["id"])
+            lines.append({**services.public(line, *services.LINE_FIELDS), "device": holder["mac"] if holder else None})
+    returns = {kind: rental_services.report(db, kind, as_of=today, customer=customer["code"])
+               for kind in rental_services.REPORTS}
+    end = customer["contract_end"]
+    return {
+        "customer": customer,
+        "devices": devices,
+        "lines": lines,
+        "policy": rental_services.customer_policy(db, customer["code"]),
+        "returns": returns,
+        "today": today,
+        "ended": rentals.contract_ended(end, today),
+        "cancellable": end is not None and not rentals.contract_ended(end, today),
+    }
+
+
+def _url(code: str) -> str:
+    return f"{PREFIX}/customers/{code}"
+
+
+@routes.get(PREFIX + "/customers/{code}")
+async def customer(request: web.Request) -> web.Response:
+    await viewer(request)
+    data = await asyncio.to_thread(customer_page_data, store(request), request.match_info["code"])
+    return page(request, "customer.html", {"title": f"Customer {data['customer']['code']}", **data})
+
+
+@routes.post(PREFIX + "/customers/{code}/terminate")
+async def terminate(request: web.Request) -> web.Response:
+    data = await form(request)
+    user = await acting(request, "customers.write", data)
+    code = request.match_info["code"]
+    try:
+        result = await call(request, rental_services.terminate, store(request), user.actor, code,
+                            data.get("on") or None)
+    except (Invalid, NotFound, Conflict) as exc:
+        return done(request, _url(code), f"Nothing was changed: {exc.message}", "error")
+    rented = [d for d in result["devices"] if d["deadline"]]
+    deadlines = sorted({d["deadline"] for d in rented})
+    when = "ended" if result["effective"] else "ends"
+    message = (f"The contract of {result['customer']} {when} on {result['contract_end'].isoformat()}: "
+               f"{len(result['devices'])} device(s) stop, {len(rented)} rented device(s) due back"
+               + (f" by {deadlines[0].isoformat()}." if deadlines else "."))
+    return done(request, _url(result["customer"]), message)
+
+
+@routes.post(PREFIX + "/customers/{code}/cancel-termination")
+async def cancel_termination(request: web.Request) -> web.Response:
+    data = await form(request)
+    user = await acting(request, "customers.write", data)
+    code = request.match_info["code"]
+    try:
+        result = await call(request, rental_services.cancel_termination, store(request), user.actor, code)
+    except (Invalid, NotFound, Conflict) as exc:
+        return done(request, _url(code), f"Nothing was changed: {exc.message}", "error")
+    return done(request, _url(result["customer"]),
+                f"The termination of {result['customer']} on {result['cancelled'].isoformat()} is cancelled: "
+                f"{len(result['devices'])} device(s) keep their lines.")

@@ -1,0 +1,313 @@
+"""The console in a real browser: Debian's Chromium, headless, driven by Playwright, against
+``python server.py`` started as an operator would, with a user made by the CLI.
+
+Chromium comes from the distribution (``apt-get install chromium``; ``.ci/run`` does it), never
+from ``playwright install``. Without it these tests are skipped, except under CI where they fail.
+Screenshots of the dashboard and a device page go to ``test-artifacts/`` at the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioner import rental_services, rentals, services
+from provisioner.store import Store
+
+from .conftest import SAMPLES
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ADMIN, PASSWORD = "admin", "browser-test password"
+SIP_PASSWORD = "Browser-Sip#Secret"
+
+
+def _missing() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is missing: pip install -e '.[test]'"
+    return None
+
+
+if (reason := _missing()) is not None:
+    if os.environ.get("CI"):
+        raise RuntimeError(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason, allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+def free_port(kind: int) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([sys.executable, "-c", "from provisioner.cli import main; main()", *args],
+                            cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PROVISIONER_DATA_DIR": str(data_dir)})
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+class Server:
+    def __init__(self, url: str, data_dir: Path, log: Path):
+        self.url = url
+        self.data_dir = data_dir
+        self.log = log
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    base = tmp_path_factory.mktemp("browser")
+    data_dir = base / "data"
+    assert "added" in cli(data_dir, "user", "add", ADMIN, "--role", "admin", "--password-stdin",
+                          stdin=PASSWORD + "\n")
+    _seed(data_dir)
+    port = free_port(socket.SOCK_STREAM)
+    log = base / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "server.py", "--host", "127.0.0.1", "--http-port", str(port), "--tftp-port", "off",
+             "--data-dir", str(data_dir), "--public-url", "http://prov.test/", "--session-ttl", "2"],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
+                    if json.load(resp)["status"] == "ok":
+                        break
+            except OSError:
+                assert proc.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "the server did not start in 30 s"
+                time.sleep(0.1)
+        # A phone nobody registered asks for its file: the dashboard lists it to claim (after the next flush).
+        unknown = urllib.request.Request(f"http://127.0.0.1:{port}/805ec0000099.cfg",
+                                         headers={"User-Agent": "Yealink SIP-T54W 96.86.0.100 80:5e:c0:00:00:99"})
+        try:
+            urllib.request.urlopen(unknown, timeout=5)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 404
+        time.sleep(1.5)
+        yield Server(f"http://127.0.0.1:{port}", data_dir, log)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    text = log.read_text()
+    assert PASSWORD not in text and SIP_PASSWORD not in text  # no secret in a log line
+
+
+def _seed(data_dir: Path) -> None:
+    store = Store.open(data_dir)
+    try:
+        for code, name, mac in (("ROSSI", "Studio Rossi & Associati", "805EC0000001"),
+                                ("BIANCHI", "Bianchi <Ferramenta>", "805EC0000011")):
+            services.add_customer(store, "seed", code, name=name, sip_server=f"pbx.{code.lower()}.example.net")
+            services.add_line(store, "seed", code, "201", display_name=f"Reception {code}", password=SIP_PASSWORD)
+            services.add_line(store, "seed", code, "202", display_name=f"Office {code}", password=SIP_PASSWORD)
+            services.add_device(store, "seed", mac, model_="T54W", customer=code, lines=["201", "202"],
+                                serial=f"SN-{code}")
+        # A customer whose contract ended 90 days ago, with a phone never returned: overdue, with an amount.
+        services.add_customer(store, "seed", "VERDI", name="Verdi Srl", sip_server="pbx.verdi.example.net")
+        services.add_line(store, "seed", "VERDI", "100", display_name="Verdi", password=SIP_PASSWORD)
+        services.add_device(store, "seed", "805EC0000021", model_="T54W", customer="VERDI", lines=["100"])
+        rental_services.set_cost(store, "seed", "default", "89.90")
+        rental_services.terminate(store, "seed", "VERDI", (rentals.today() - timedelta(days=90)).isoformat())
+    finally:
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: Server) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    tab.asked = []  # type: ignore[attr-defined]  # what each data-confirm form asked
+
+    def accept(dialog: Any) -> None:
+        tab.asked.append(dialog.message)  # type: ignore[attr-defined]
+        dialog.accept()
+
+    tab.on("dialog", accept)
+    yield tab
+    context.close()
+
+
+def sign_in(page: Page, server: Server) -> None:
+    page.goto(server.url + "/")
+    expect(page).to_have_url(re.compile(r"/console/login"))
+    if not (ARTIFACTS / "console-login.png").exists():
+        screenshot(page, "console-login.png")
+    page.get_by_label("Name").fill(ADMIN)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#flash")).to_contain_text(f"Signed in as {ADMIN} (admin)")
+
+
+_saved: list[Path] = []
+
+
+def screenshot(page: Page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    _saved.append(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _print_screenshots(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Name every screenshot a test saved on the terminal, even under pytest -q."""
+    yield
+    with capsys.disabled():
+        for path in _saved:
+            print(f"\nscreenshot saved: {path}")
+    _saved.clear()
+
+
+def test_find_by_dashed_mac_swap_and_see_history(page: Page, server: Server) -> None:
+    sign_in(page, server)
+    cookie = next(c for c in page.context.cookies() if c["name"] == "provisioner_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and not cookie["secure"]  # plain HTTP
+    assert abs(cookie["expires"] - time.time() - 2 * 3600) < 120  # --session-ttl 2 (hours)
+    expect(page.locator("#count-deployed")).to_have_text(re.compile(r"\d+"))
+    expect(page.locator("#unknown")).to_contain_text("80:5E:C0:00:00:99")
+    expect(page.locator("#overdue")).to_contain_text("89.90 EUR")
+    assert screenshot(page, "console-dashboard.png").stat().st_size > 10_000
+
+    page.get_by_label("Search devices").fill("80-5e-c0-00-00-01")
+    page.get_by_role("button", name="Search", exact=True).first.click()
+    expect(page).to_have_url(server.url + "/console/devices/805EC0000001")
+    expect(page.locator("#device-state")).to_have_text("deployed")
+    files = page.locator("#files").text_content()
+    assert "account.1.password = ********" in files and SIP_PASSWORD not in page.content()
+    assert screenshot(page, "console-device.png").stat().st_size > 10_000
+    page.set_viewport_size({"width": 820, "height": 1180})  # a tablet held upright
+    assert screenshot(page, "console-device-tablet.png").stat().st_size > 10_000
+    assert page.evaluate("document.documentElement.scrollWidth") <= 820  # nothing wider than the screen
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    swap = page.locator("#swap-form")
+    swap.get_by_label("New MAC").fill("80-5E-C0-00-00-02")
+    swap.get_by_role("button").click()
+    expect(page).to_have_url(server.url + "/console/devices/805EC0000002")
+    expect(page.locator("#flash")).to_contain_text("Swapped 805EC0000001 for 805EC0000002")
+    assert page.asked == ["Move every line of 80:5E:C0:00:00:01 to the new phone?"]  # type: ignore[attr-defined]
+    expect(page.locator("#lines")).to_contain_text("Reception ROSSI")
+    history = page.locator("#history")
+    expect(history).to_contain_text("device.swapped_in")
+    expect(history).to_contain_text(f"user:{ADMIN}")
+
+    page.locator("#device-customer a").click()  # the customer's page lists both phones
+    expect(page.locator("#devices")).to_contain_text("80:5E:C0:00:00:02")
+    page.get_by_label("Search devices").fill("805e.c000.0001")
+    page.get_by_label("Search devices").press("Enter")
+    expect(page.locator("#device-state")).to_have_text("return due")
+    expect(page.locator("#history tbody tr").first).to_contain_text("device.swapped")
+    expect(page.locator("#history tbody tr").first).to_contain_text(f"user:{ADMIN}")
+
+
+def _fixed(raw: bytes) -> bytes:
+    """with_mistakes.csv with every bad row corrected, as a technician would."""
+    text = raw.decode("cp1252")
+    for wrong, right in (("24:9A:D8:BF:A1:;", "24:9A:D8:BF:A1:02;"),  # too short
+                         ("00:15:65:ZZ:12:34", "00:15:65:AA:12:34"),  # not hexadecimal
+                         ("SNOM D315;00:04:13:97:87:6f;799", "SNOM D315;00:04:13:97:87:70;799"),  # same MAC
+                         ("Francesca Lombardi;;", "Francesca Lombardi;Lombardi-Pw-707;"),  # no password
+                         ("Yealink T99X", "Yealink T54W"),  # unknown model
+                         ("Yealink T31P;001565c644bd;;", "Yealink T31P;001565c644bd;709;")):  # no extension
+        assert wrong in text, wrong
+        text = text.replace(wrong, right)
+    return text.encode("cp1252")
+
+
+def test_upload_see_bad_rows_upload_the_fixed_file_and_apply(page: Page, server: Server, tmp_path: Path) -> None:
+    sign_in(page, server)
+    page.get_by_role("link", name="Import").click()
+    page.get_by_label("Spreadsheet").set_input_files(str(SAMPLES / "with_mistakes.csv"))
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.locator("#plan-status")).to_contain_text("in 7 row(s): nothing can be applied")
+    bad = page.locator("table.sheet tr.bad")
+    expect(bad).to_have_count(7)
+    assert sorted(int(row.get_attribute("id").split("-")[1]) for row in bad.all()) == [3, 5, 6, 7, 8, 9, 10]
+    expect(page.locator("#row-3 td.bad-cell")).to_have_text("24:9A:D8:BF:A1:")
+    expect(page.locator("#apply-form")).to_have_count(0)
+    screenshot(page, "console-import-plan.png")
+    with page.expect_download() as download:
+        page.locator("#report-link").click()
+    assert download.value.suggested_filename == "with_mistakes-errors.xlsx"
+
+    fixed = tmp_path / "with_mistakes_fixed.csv"
+    fixed.write_bytes(_fixed((SAMPLES / "with_mistakes.csv").read_bytes()))
+    page.get_by_role("link", name="Upload another file").click()
+    page.get_by_label("Spreadsheet").set_input_files(str(fixed))
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.locator("#plan-status")).to_contain_text("devices: 10 to create")
+    expect(page.locator("table.sheet tr.bad")).to_have_count(0)
+    expect(page.locator("table.sheet")).to_contain_text('=HYPERLINK("http://evil.example","click")')
+    page.locator("#apply-form button").click()
+    expect(page.locator("#flash")).to_contain_text("with_mistakes_fixed.csv applied in one transaction")
+
+    page.get_by_label("Search devices").fill("00:0b:82:78:86:93")
+    page.get_by_label("Search devices").press("Enter")
+    expect(page).to_have_url(server.url + "/console/devices/000B82788693")
+    expect(page.locator("#lines")).to_contain_text("Luca Gallo")
+    expect(page.locator("#history")).to_contain_text(f"user:{ADMIN} import:with_mistakes_fixed.csv")
+
+
+def test_terminate_a_customer_and_see_the_returns_due(page: Page, server: Server) -> None:
+    sign_in(page, server)
+    page.get_by_role("link", name="Customers").click()
+    page.get_by_role("link", name="BIANCHI").click()
+    expect(page.locator("h1")).to_contain_text("Bianchi <Ferramenta>")  # shown as text
+    today = rentals.today()
+    deadline = rentals.deadline(today, rentals.DEFAULT_WINDOW_DAYS).isoformat()
+    page.get_by_label("Contract ends on").fill(today.isoformat())
+    page.locator("#terminate-form button").click()
+    expect(page.locator("#flash")).to_contain_text(f"ended on {today.isoformat()}")
+    assert page.asked == ["End the contract of BIANCHI? From that day its phones stop getting their lines and "  # type: ignore[attr-defined]
+                          "rented phones are due back."]
+    expect(page.locator("#flash")).to_contain_text(f"1 rented device(s) due back by {deadline}")
+    returns = page.locator("#customer-returns")
+    expect(returns).to_contain_text("80:5E:C0:00:00:11")
+    expect(returns).to_contain_text(deadline)
+    screenshot(page, "console-customer.png")
+    page.get_by_role("link", name="Returns").click()
+    due = page.locator("#due")
+    expect(due).to_contain_text("80:5E:C0:00:00:11")
+    expect(due).to_contain_text("contract_end")
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.locator("#due-soon")).to_contain_text(re.compile(r"All returns: [1-9]\d* device\(s\) due back"))
