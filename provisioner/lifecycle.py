@@ -45,6 +45,8 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     if not settings.public_url and "//127." in settings.provisioning_url:
         log.warning("provisioning_url_is_loopback", provisioning_url=settings.provisioning_url,
                     fix="set --public-url (PROVISIONER_PUBLIC_URL) to the address phones use")
+    if await asyncio.to_thread(_no_users, db):
+        log.warning("no_users_yet", fix="create the first admin: provisioner user add NAME --role admin")
     yield
     for task in tasks:
         task.cancel()
@@ -90,3 +92,8 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: 
             await job()
         except Exception:
             log.exception(failure)
+
+
+def _no_users(db: Store) -> bool:
+    with db.reading() as tx:
+        return tx.count_users() == 0

@@ -100,6 +100,13 @@ async def test_pages_need_a_session_and_carry_security_headers(server):
     assert nowhere.status == 303 and nowhere.headers["X-Frame-Options"] == "DENY"
 
 
+async def test_with_no_user_yet_the_sign_in_page_says_how_to_make_the_first_admin(server, store):
+    first = await (await server.client.get("/console/login")).text()
+    assert 'id="no-users"' in first and "provisioner user add NAME --role admin" in first
+    add_user(store, "root", "admin")
+    assert 'id="no-users"' not in await (await server.client.get("/console/login")).text()
+
+
 async def test_sign_in_ok_goes_to_next_and_signs_out(server, store):
     add_user(store, "alice", "support")
     client = server.client

@@ -51,7 +51,7 @@ def test_server_py_starts_serves_and_stops_on_sigterm(tmp_path):
             proc.kill()
     logs = [json.loads(line) for line in proc.stderr.read().decode().splitlines() if line.startswith("{")]
     events = {entry["event"] for entry in logs}
-    assert {"store_opened", "tftp_listening"} <= events
+    assert {"store_opened", "tftp_listening", "no_users_yet"} <= events
     assert all("level" in entry and "timestamp" in entry for entry in logs)
 
 

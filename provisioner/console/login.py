@@ -39,12 +39,13 @@ async def console_root(_request: web.Request) -> web.Response:
     return redirect(PREFIX + "/")
 
 
-def _login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
+async def _login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
                 wait: int | None = None, target: str | None = None) -> web.Response:
     token = secrets.token_urlsafe(32)
     target = local_next(target if target is not None else request.query.get("next"))
     response = page(request, "login.html", {"title": "Sign in", "error": error, "name": name, "wait": wait,
-                                            "next": target, "login_token": token},
+                                            "next": target, "login_token": token,
+                                            "no_users": await asyncio.to_thread(_no_users, store(request))},
                     status=status)
     response.set_cookie(LOGIN_COOKIE, token, path=PREFIX + "/login", httponly=True, samesite="Strict",
                         secure=secure_cookies(request), max_age=3600)
@@ -57,7 +58,7 @@ def _login_page(request: web.Request, *, error: str | None = None, name: str = "
 async def login_form(request: web.Request) -> web.Response:
     if await auth.identify(request) is not None and auth.session(request) is not None:
         return redirect(local_next(request.query.get("next")))
-    return _login_page(request)
+    return await _login_page(request)
 
 
 @routes.post(PREFIX + "/login")
@@ -77,13 +78,13 @@ async def login(request: web.Request) -> web.Response:
         limiter.check(ip, name)
     except RateLimited as exc:
         log.warning("console_login_limited", ip=ip)
-        return _login_page(request, error=exc.message, name=name, status=429, wait=exc.retry_after, target=target)
+        return await _login_page(request, error=exc.message, name=name, status=429, wait=exc.retry_after, target=target)
     db = store(request)
     user = await asyncio.to_thread(accounts.authenticate, db, name, password)
     if user is None:
         limiter.failed(ip, name)
         log.info("console_login_failed", ip=ip)
-        return _login_page(request, error="wrong name or password", name=name, status=401, target=target)
+        return await _login_page(request, error="wrong name or password", name=name, status=401, target=target)
     limiter.succeeded(name)
     old = request.cookies.get(auth.SESSION_COOKIE)
     if old:
@@ -109,3 +110,8 @@ async def logout(request: web.Request) -> web.Response:
     response = done(request, PREFIX + "/login", "Signed out.")
     response.del_cookie(auth.SESSION_COOKIE, path="/")
     return response
+
+
+def _no_users(db) -> bool:  # type: ignore[no-untyped-def]
+    with db.reading() as tx:
+        return tx.count_users() == 0
