@@ -1,12 +1,14 @@
 """The database side of an import: what a plan is made against, and writing it.
 
 :func:`snapshot` reads what the file's customers, lines and devices are now;
-:func:`apply` writes a plan, with one audit event per customer, line and device
-it creates or changes, all inside the caller's transaction (many rows per
-statement: 100,000 phones are a few statements, not 100,000 transactions).
+:func:`apply` writes a plan, with one audit event per customer and device it
+creates or changes and per existing line it changes (a line created for a phone
+is recorded in that phone's event), all inside the caller's transaction (many
+rows per statement: 100,000 phones are a few statements, not 100,000 transactions).
 
 Line and device events name their phone (``device_mac``), which is what the config
-cache invalidates exactly; only customer events carry ``customer_id``. (The cache
+cache invalidates exactly and what a device's history is read by; only customer
+events carry ``customer_id``. (The cache
 drops every cached phone of a customer for *each* event with a ``customer_id``: on
 the ~200,000 events of a 100,000-phone import that would stall the server. The
 customer is in each event's summary and device snapshot.)
@@ -51,7 +53,12 @@ def _rows(change: Change) -> str:
 
 def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
           progress: Callable[[int], None] | None = None) -> None:
-    """Write ``plan`` in ``tx``: customers, then lines, then devices and their slots, then the events."""
+    """Write ``plan`` in ``tx``: customers, then lines, then devices and their slots, then the events.
+
+    One event per customer and per device created or changed, and one per existing line changed.
+    A line created for a phone is in that phone's event (``after["new_lines"]``: its values, never
+    its password): it is only ever created as part of a phone this plan creates or changes.
+    """
     tick = progress or (lambda n: None)
     events: list[dict[str, Any]] = []
     by_kind: dict[tuple[str, str], list[Change]] = {}
@@ -71,9 +78,14 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
            **new_customers}  # customer reference -> id
 
     created = by_kind.get(("line", "create"), [])
-    line_ids = tx.insert_lines([{"customer_id": ids[c.customer], **c.values} for c in created])
-    events += [_event("line.created", f"line {c.key} created{via}{_rows(c)}", c.device, None, None, c.after)
-               for c in created]
+    line_ids = tx.insert_lines([{**c.values, "customer_id": ids[c.customer]} for c in created])
+    new_lines: dict[str, list[dict[str, Any]]] = {}  # MAC -> the lines created for it, by slot
+    for c in created:
+        held = new_lines.get(c.device)  # type: ignore[arg-type]
+        if held is None:
+            new_lines[c.device] = [c.after]  # type: ignore[index]
+        else:
+            held.append(c.after)
     tick(len(created))
     for change in by_kind.get(("line", "update"), []):
         assert change.ref is not None
@@ -83,31 +95,43 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         tick(1)
 
     def line_id(ref: LineRef) -> int:
-        return line_ids[(ids[ref[0]], ref[1])] if isinstance(ref, tuple) else ref
+        return line_ids[(ids[ref[0]], ref[1])] if ref.__class__ is tuple else ref  # type: ignore[index,return-value]
 
     created = by_kind.get(("device", "create"), [])
     no_settings: dict[str, str] = {}
-    device_ids = tx.insert_devices([{"mac": c.key, **c.values, "customer_id": ids.get(c.customer),
+    device_ids = tx.insert_devices([{**c.values, "mac": c.key, "customer_id": ids.get(c.customer),
                                      "settings": no_settings} for c in created])
     assignments: dict[int, list[int]] = {}
     for change in created:
+        mac = change.key
         if change.lines:
-            assignments[device_ids[change.key]] = [line_id(ref) for ref in change.lines]
-        events.append(_event("device.created",
-                             f"device {change.key} ({change.values['model']}) created{via}{_rows(change)}",
-                             change.key, None, None, change.after))
+            assignments[device_ids[mac]] = [line_id(ref) for ref in change.lines]
+        events.append(_event("device.created", f"device {mac} ({change.values['model']}) created{via}"
+                             f"{_rows(change)}{_with(new_lines.get(mac))}", mac, None, None,
+                             _folded(change.after, new_lines.get(mac))))
     tick(len(created))
     for change in by_kind.get(("device", "update"), []):
         assert change.ref is not None
+        mac = change.key
         tx.update_device(change.ref, {**change.values, "customer_id": ids.get(change.customer)})
         assignments[change.ref] = [line_id(ref) for ref in change.lines]
         moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
-        events.append(_event("device.updated",
-                             f"device {change.key} {'moved' if moved else 'updated'}{via}{_rows(change)}",
-                             change.key, None, change.before, change.after))
+        events.append(_event("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}"
+                             f"{_rows(change)}{_with(new_lines.get(mac))}", mac, None, change.before,
+                             _folded(change.after, new_lines.get(mac))))
         tick(1)
     tx.replace_device_lines(assignments, new=device_ids.values())
     tx.add_events(events, actor=actor)
+
+
+def _with(lines: list[dict[str, Any]] | None) -> str:
+    if not lines:
+        return ""
+    return f", with new line{'s' * (len(lines) > 1)} {', '.join(ln['extension'] for ln in lines)}"
+
+
+def _folded(after: dict[str, Any], lines: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {**after, "new_lines": lines} if lines else after
 
 
 def _event(action: str, summary: str, mac: str | None, customer_id: int | None, before: Any,
