@@ -63,29 +63,46 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     events: list[dict[str, Any]] = []
     by_kind: dict[tuple[str, str], list[Change]] = {}
     for change in plan.changes:
-        by_kind.setdefault((change.kind, change.action), []).append(change)
+        kind = (change.kind, change.action)
+        group = by_kind.get(kind)
+        if group is None:
+            by_kind[kind] = [change]
+        else:
+            group.append(change)
     via = f" by import of {source}"
 
-    new_customers: dict[CustomerRef, int] = {}
+    ids: dict[CustomerRef | None, int | None] = {None: None}  # customer reference -> id
     for change in by_kind.get(("customer", "create"), []):
         customer_id = tx.insert_customer(change.values)
-        new_customers[change.customer] = customer_id  # type: ignore[index]
+        ids[change.customer] = customer_id
         row = tx.customer_by_id(customer_id)
         events.append(_event("customer.created", f"customer {change.key} created{via}{_rows(change)}",
                              None, customer_id, None, services.public(row, *services.CUSTOMER_FIELDS)))
         tick(1)
-    ids = {**{ref: ref for ref in {c.customer for c in plan.changes if isinstance(c.customer, int)}},
-           **new_customers}  # customer reference -> id
+
+    def customer_id(ref: CustomerRef | None) -> int | None:
+        found = ids.get(ref, ref)
+        return found if found.__class__ is not str else ids[ref]  # type: ignore[return-value]
 
     created = by_kind.get(("line", "create"), [])
-    line_ids = tx.insert_lines([{**c.values, "customer_id": ids[c.customer]} for c in created])
+    rows = []
+    for c in created:
+        row = c.values.copy()
+        row["customer_id"] = customer_id(c.customer)
+        rows.append(row)
+    inserted = tx.insert_lines(rows)
+    del rows
+    line_ids: dict[LineRef, int] = {}  # (customer reference, extension) of a new line -> its id
     new_lines: dict[str, list[dict[str, Any]]] = {}  # MAC -> the lines created for it, by slot
     for c in created:
+        ext = c.values["extension"]
+        line_ids[(c.customer, ext)] = inserted[(customer_id(c.customer), ext)]  # type: ignore[index]
         held = new_lines.get(c.device)  # type: ignore[arg-type]
         if held is None:
             new_lines[c.device] = [c.after]  # type: ignore[index]
         else:
             held.append(c.after)
+    del inserted
     tick(len(created))
     for change in by_kind.get(("line", "update"), []):
         assert change.ref is not None
@@ -94,44 +111,51 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
                              None, change.before, change.after))
         tick(1)
 
-    def line_id(ref: LineRef) -> int:
-        return line_ids[(ids[ref[0]], ref[1])] if ref.__class__ is tuple else ref  # type: ignore[index,return-value]
-
     created = by_kind.get(("device", "create"), [])
     no_settings: dict[str, str] = {}
-    device_ids = tx.insert_devices([{**c.values, "mac": c.key, "customer_id": ids.get(c.customer),
-                                     "settings": no_settings} for c in created])
+    rows = []
+    for c in created:
+        row = c.values.copy()
+        row["mac"] = c.key
+        row["customer_id"] = customer_id(c.customer)
+        row["settings"] = no_settings
+        rows.append(row)
+    device_ids = tx.insert_devices(rows)
+    del rows
     assignments: dict[int, list[int]] = {}
+    get_line = line_ids.get
+    get_new = new_lines.get
+    append = events.append
     for change in created:
         mac = change.key
         if change.lines:
-            assignments[device_ids[mac]] = [line_id(ref) for ref in change.lines]
-        events.append(_event("device.created", f"device {mac} ({change.values['model']}) created{via}"
-                             f"{_rows(change)}{_with(new_lines.get(mac))}", mac, None, None,
-                             _folded(change.after, new_lines.get(mac))))
+            assignments[device_ids[mac]] = [get_line(ref, ref) for ref in change.lines]  # type: ignore[misc]
+        lines = get_new(mac)
+        after = change.after
+        if lines is not None:
+            after = after.copy()
+            after["new_lines"] = lines
+        rows_ = change.rows
+        append({"action": "device.created", "device_mac": mac, "customer_id": None, "before": None,
+                "after": after, "summary": (f"device {mac} ({change.values['model']}) created{via} (row {rows_[0]})"
+                                            if len(rows_) == 1 else
+                                            f"device {mac} ({change.values['model']}) created{via}{_rows(change)}"
+                                            )[:500]})
     tick(len(created))
     for change in by_kind.get(("device", "update"), []):
         assert change.ref is not None
         mac = change.key
-        tx.update_device(change.ref, {**change.values, "customer_id": ids.get(change.customer)})
-        assignments[change.ref] = [line_id(ref) for ref in change.lines]
+        tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
+        assignments[change.ref] = [get_line(ref, ref) for ref in change.lines]  # type: ignore[misc]
         moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
-        events.append(_event("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}"
-                             f"{_rows(change)}{_with(new_lines.get(mac))}", mac, None, change.before,
-                             _folded(change.after, new_lines.get(mac))))
+        lines = get_new(mac)
+        after = change.after if lines is None else {**change.after, "new_lines": lines}
+        events.append(_event("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}",
+                             mac, None, change.before, after))
         tick(1)
     tx.replace_device_lines(assignments, new=device_ids.values())
+    del assignments, device_ids
     tx.add_events(events, actor=actor)
-
-
-def _with(lines: list[dict[str, Any]] | None) -> str:
-    if not lines:
-        return ""
-    return f", with new line{'s' * (len(lines) > 1)} {', '.join(ln['extension'] for ln in lines)}"
-
-
-def _folded(after: dict[str, Any], lines: list[dict[str, Any]] | None) -> dict[str, Any]:
-    return {**after, "new_lines": lines} if lines else after
 
 
 def _event(action: str, summary: str, mac: str | None, customer_id: int | None, before: Any,

@@ -73,7 +73,7 @@ class Table:
     detail: str  # how it was read: encoding and delimiter, or the sheet
     rows: list[list[Any]]
     header: Header
-    csv: bool = False  # cells may carry our CSV escape (cells.unescape_csv)
+    csv: bool = False  # cells may carry our CSV escape (cells.unescape_csv): a CSV with a cell starting with "'"
 
     def body(self):  # type: ignore[no-untyped-def]
         """(row number as shown, cells) of each non-blank row under the header."""
@@ -458,6 +458,8 @@ def _read_csv(data: bytes, name: str, sheet: str | None, limits: Limits) -> Tabl
     if header is None:
         raise _no_header(name, "the first rows")
     detail = f"{encoding}, {_DELIMITER_NAMES[delimiter]}-separated"
-    table = Table(name, "csv", None, detail, rows, header, csv=True)
+    # Our CSV escape ('=x) can only be where a cell starts: when no cell does, no row needs undoing.
+    escaped = re.search(f"(?:^|[\\r\\n{re.escape(delimiter)}])\"?'", text) is not None
+    table = Table(name, "csv", None, detail, rows, header, csv=escaped)
     _check_rows(table, limits)
     return table
