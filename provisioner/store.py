@@ -640,17 +640,25 @@ class Tx:
         keys = list(result.keys())
         return [dict(zip(keys, row)) for row in result.fetchall()]
 
-    def insert_lines(self, rows: Sequence[Mapping[str, Any]]) -> dict[tuple[int, str], int]:
-        """Insert many lines; their ids by (customer id, extension)."""
+    def insert_lines(self, rows: Sequence[Mapping[str, Any]], *,
+                     customer_ids: Sequence[int] | None = None) -> dict[tuple[int, str], int]:
+        """Insert many lines; their ids by (customer id, extension). ``customer_ids``: each row's
+        customer, when the rows do not hold it."""
         now = utcnow()
-        ids = self._insert_many(lines, rows, {"created_at": now, "updated_at": now}, ids=True)
-        return {(r["customer_id"], r["extension"]): i for r, i in zip(rows, ids)}
+        given = {"customer_id": customer_ids} if customer_ids is not None else None
+        ids = self._insert_many(lines, rows, {"created_at": now, "updated_at": now}, ids=True, columns=given)
+        if customer_ids is None:
+            customer_ids = [r["customer_id"] for r in rows]
+        return dict(zip(zip(customer_ids, (r["extension"] for r in rows)), ids))
 
-    def insert_devices(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-        """Insert many devices; their ids by MAC."""
+    def insert_devices(self, rows: Sequence[Mapping[str, Any]], *,
+                       columns: Mapping[str, Sequence[Any]] | None = None) -> dict[str, int]:
+        """Insert many devices; their ids by MAC. ``columns``: values given per row apart (``mac``,
+        ``customer_id``, ...), over the rows' own."""
         now = utcnow()
-        ids = self._insert_many(devices, rows, {"created_at": now, "updated_at": now}, ids=True)
-        return {r["mac"]: i for r, i in zip(rows, ids)}
+        ids = self._insert_many(devices, rows, {"created_at": now, "updated_at": now}, ids=True, columns=columns)
+        macs = columns["mac"] if columns and "mac" in columns else [r["mac"] for r in rows]
+        return dict(zip(macs, ids))
 
     def replace_device_lines(self, assignments: Mapping[int, Sequence[int]], *, new: Iterable[int] = ()) -> None:
         """Give each device (id) exactly these lines (ids, by slot), taking them off any other device.
@@ -670,21 +678,26 @@ class Tx:
         self._insert_many(events, rows, {"at": utcnow(), "actor": actor})
 
     def _insert_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any] | None = None,
-                     *, ids: bool = False) -> list[int]:
+                     *, ids: bool = False, columns: Mapping[str, Sequence[Any]] | None = None) -> list[int]:
         """Insert ``rows`` (all with the same keys) plus the values ``same`` for every row, in one
-        statement; the new ids, in order, when ``ids``.
+        statement; the new ids, in order, when ``ids``. ``columns``: more values, one per row by
+        column name, over the rows' own.
 
         On SQLite the parameters are converted by the columns' own SQLAlchemy bind processors
-        (values are stored as by ``insert()``; JSON by msgspec, the same values) and handed to the driver's executemany,
-        without SQLAlchemy's per-row work. The caller holds the write transaction, so the ids
-        after the table's current maximum are free and are given explicitly.
+        (values are stored as by ``insert()``; JSON by msgspec: the same values) and handed to the
+        driver's executemany, without SQLAlchemy's per-row work. The caller holds the write
+        transaction, so the ids after the table's current maximum are free and are given explicitly.
         """
         if not rows:
             return []
         same = dict(same or {})
+        apart = dict(columns or {})
         dialect = self.conn.dialect
         if dialect.name != "sqlite":
             params = [{**r, **same} for r in rows]
+            for name, values in apart.items():
+                for param, value in zip(params, values):
+                    param[name] = value
             if ids:
                 q = table.insert().returning(table.c.id, sort_by_parameter_order=True)
                 return [r[0] for r in self.conn.execute(q, params)]
@@ -694,13 +707,14 @@ class Tx:
         from operator import itemgetter  # here, not at the top: this block is the import feature's alone
 
         count = len(rows)
-        given = list(rows[0])
+        given = [name for name in rows[0] if name not in apart]
         picked = [(r[given[0]],) for r in rows] if len(given) == 1 else list(map(itemgetter(*given), rows))
         names: list[str] = []
-        columns: list[Any] = []
-        for name, values in zip(given, zip(*picked)):
+        values_of: list[Any] = []
+        for name, values in [*zip(given, zip(*picked)), *apart.items()]:
             column = table.c[name]
-            if values.count(None) == count and column.nullable and column.default is None and (
+            nones = values.count(None)
+            if nones == count and column.nullable and column.default is None and (
                     column.server_default is None and not isinstance(column.type, sa.JSON)):
                 continue  # NULL in every row: left out (binding 100,000 NULLs is not free)
             process = _json_text if isinstance(column.type, sa.JSON) else (
@@ -708,23 +722,26 @@ class Tx:
             if process is not None:
                 # None and a value shared by every row (empty settings) are converted once.
                 first, none = values[0], process(None)
-                done = process(first) if first is not None else none
-                values = [none if v is None else done if v is first else process(v) for v in values]
+                if nones == count:
+                    values = repeat(none, count)
+                else:
+                    done = process(first) if first is not None else none
+                    values = [none if v is None else done if v is first else process(v) for v in values]
             names.append(name)
-            columns.append(values)
+            values_of.append(values)
         for name, value in same.items():
             process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             names.append(name)
-            columns.append(repeat(process(value) if process is not None else value, count))
+            values_of.append(repeat(process(value) if process is not None else value, count))
         new_ids: list[int] = []
         if ids:
             first = int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()) + 1
             new_ids = list(range(first, first + count))
-            names, columns = ["id", *names], [new_ids, *columns]
+            names, values_of = ["id", *names], [new_ids, *values_of]
         quote = dialect.identifier_preparer.quote
         sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
                f"VALUES ({', '.join('?' * len(names))})")
-        self.conn.exec_driver_sql(sql, list(zip(*columns)))
+        self.conn.exec_driver_sql(sql, list(zip(*values_of)))
         return new_ids
 
     def export_rows(self, customer_id: int | None = None) -> list[dict[str, Any]]:

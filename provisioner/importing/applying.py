@@ -73,11 +73,11 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
 
     ids: dict[CustomerRef | None, int | None] = {None: None}  # customer reference -> id
     for change in by_kind.get(("customer", "create"), []):
-        customer_id = tx.insert_customer(change.values)
-        ids[change.customer] = customer_id
-        row = tx.customer_by_id(customer_id)
+        new_id = tx.insert_customer(change.values)
+        ids[change.customer] = new_id
+        row = tx.customer_by_id(new_id)
         events.append(_event("customer.created", f"customer {change.key} created{via}{_rows(change)}",
-                             None, customer_id, None, services.public(row, *services.CUSTOMER_FIELDS)))
+                             None, new_id, None, services.public(row, *services.CUSTOMER_FIELDS)))
         tick(1)
 
     def customer_id(ref: CustomerRef | None) -> int | None:
@@ -85,24 +85,22 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         return found if found.__class__ is not str else ids[ref]  # type: ignore[return-value]
 
     created = by_kind.get(("line", "create"), [])
-    rows = []
-    for c in created:
-        row = c.values.copy()
-        row["customer_id"] = customer_id(c.customer)
-        rows.append(row)
-    inserted = tx.insert_lines(rows)
-    del rows
-    line_ids: dict[LineRef, int] = {}  # (customer reference, extension) of a new line -> its id
+    refs: list[tuple[CustomerRef, str]] = []
+    customer_ids: list[int] = []
     new_lines: dict[str, list[dict[str, Any]]] = {}  # MAC -> the lines created for it, by slot
     for c in created:
-        ext = c.values["extension"]
-        line_ids[(c.customer, ext)] = inserted[(customer_id(c.customer), ext)]  # type: ignore[index]
+        ref = c.customer
+        refs.append((ref, c.values["extension"]))  # type: ignore[arg-type]
+        customer_ids.append(customer_id(ref))  # type: ignore[arg-type]
         held = new_lines.get(c.device)  # type: ignore[arg-type]
         if held is None:
             new_lines[c.device] = [c.after]  # type: ignore[index]
         else:
             held.append(c.after)
-    del inserted
+    inserted = tx.insert_lines([c.values for c in created], customer_ids=customer_ids)
+    # (customer reference, extension) of a new line -> its id
+    line_ids: dict[LineRef, int] = dict(zip(refs, map(inserted.__getitem__, zip(customer_ids, (r[1] for r in refs)))))
+    del inserted, refs, customer_ids
     tick(len(created))
     for change in by_kind.get(("line", "update"), []):
         assert change.ref is not None
@@ -112,16 +110,9 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         tick(1)
 
     created = by_kind.get(("device", "create"), [])
-    no_settings: dict[str, str] = {}
-    rows = []
-    for c in created:
-        row = c.values.copy()
-        row["mac"] = c.key
-        row["customer_id"] = customer_id(c.customer)
-        row["settings"] = no_settings
-        rows.append(row)
-    device_ids = tx.insert_devices(rows)
-    del rows
+    device_ids = tx.insert_devices([c.values for c in created], columns={
+        "mac": [c.key for c in created], "customer_id": [customer_id(c.customer) for c in created],
+        "settings": [{}] * len(created)})
     assignments: dict[int, list[int]] = {}
     get_line = line_ids.get
     get_new = new_lines.get
@@ -129,7 +120,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     for change in created:
         mac = change.key
         if change.lines:
-            assignments[device_ids[mac]] = [get_line(ref, ref) for ref in change.lines]  # type: ignore[misc]
+            assignments[device_ids[mac]] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
         lines = get_new(mac)
         after = change.after
         if lines is not None:
@@ -146,7 +137,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         assert change.ref is not None
         mac = change.key
         tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
-        assignments[change.ref] = [get_line(ref, ref) for ref in change.lines]  # type: ignore[misc]
+        assignments[change.ref] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
         moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
         lines = get_new(mac)
         after = change.after if lines is None else {**change.after, "new_lines": lines}
