@@ -669,13 +669,20 @@ class Tx:
             self.conn.execute(device_lines.delete().where(device_lines.c.device_id.in_(chunk)))
         for chunk in self._chunks([lid for did in old for lid in assignments[did]]):
             self.conn.execute(device_lines.delete().where(device_lines.c.line_id.in_(chunk)))
-        self._insert_many(device_lines, [{"device_id": did, "position": i, "line_id": lid}
-                                         for did, ids in assignments.items() for i, lid in enumerate(ids, 1)])
+        device_ids, positions, line_ids = [], [], []
+        for did, ids in assignments.items():
+            device_ids += [did] * len(ids)
+            positions += range(1, len(ids) + 1)
+            line_ids += ids
+        self._insert_many(device_lines, [{}] * len(line_ids),
+                          columns={"device_id": device_ids, "position": positions, "line_id": line_ids})
 
-    def add_events(self, rows: Sequence[Mapping[str, Any]], *, actor: str) -> None:
+    def add_events(self, rows: Sequence[Mapping[str, Any]], *, actor: str,
+                   columns: Mapping[str, Sequence[Any]] | None = None) -> None:
         """Append many audit events by ``actor`` at once; each row holds what :meth:`add_event` takes
-        (``action``, ``summary``, ``device_mac``, ``customer_id``, ``before``, ``after``)."""
-        self._insert_many(events, rows, {"at": utcnow(), "actor": actor})
+        (``action``, ``summary``, ``device_mac``, ``customer_id``, ``before``, ``after``), or
+        ``columns`` holds them, one list per field (``rows`` then being empty mappings)."""
+        self._insert_many(events, rows, {"at": utcnow(), "actor": actor}, columns=columns)
 
     def _insert_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any] | None = None,
                      *, ids: bool = False, columns: Mapping[str, Sequence[Any]] | None = None) -> list[int]:
@@ -708,7 +715,8 @@ class Tx:
 
         count = len(rows)
         given = [name for name in rows[0] if name not in apart]
-        picked = [(r[given[0]],) for r in rows] if len(given) == 1 else list(map(itemgetter(*given), rows))
+        picked = ([] if not given else [(r[given[0]],) for r in rows] if len(given) == 1
+                  else list(map(itemgetter(*given), rows)))
         names: list[str] = []
         values_of: list[Any] = []
         for name, values in [*zip(given, zip(*picked)), *apart.items()]:

@@ -60,7 +60,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     its password): it is only ever created as part of a phone this plan creates or changes.
     """
     tick = progress or (lambda n: None)
-    events: list[dict[str, Any]] = []
+    events = _Events()
     by_kind: dict[tuple[str, str], list[Change]] = {}
     for change in plan.changes:
         kind = (change.kind, change.action)
@@ -76,8 +76,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         new_id = tx.insert_customer(change.values)
         ids[change.customer] = new_id
         row = tx.customer_by_id(new_id)
-        events.append(_event("customer.created", f"customer {change.key} created{via}{_rows(change)}",
-                             None, new_id, None, services.public(row, *services.CUSTOMER_FIELDS)))
+        events.add("customer.created", f"customer {change.key} created{via}{_rows(change)}", None, new_id, None,
+                   services.public(row, *services.CUSTOMER_FIELDS))
         tick(1)
 
     def customer_id(ref: CustomerRef | None) -> int | None:
@@ -105,8 +105,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     for change in by_kind.get(("line", "update"), []):
         assert change.ref is not None
         tx.update_line(change.ref, change.values)
-        events.append(_event("line.updated", f"line {change.key} updated{via}{_rows(change)}", change.device,
-                             None, change.before, change.after))
+        events.add("line.updated", f"line {change.key} updated{via}{_rows(change)}", change.device, None,
+                   change.before, change.after)
         tick(1)
 
     created = by_kind.get(("device", "create"), [])
@@ -116,7 +116,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     assignments: dict[int, list[int]] = {}
     get_line = line_ids.get
     get_new = new_lines.get
-    append = events.append
+    actions, summaries, macs, customer_ids, befores, afters = (
+        events.action, events.summary, events.device_mac, events.customer_id, events.before, events.after)
     for change in created:
         mac = change.key
         if change.lines:
@@ -127,11 +128,13 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
             after = after.copy()
             after["new_lines"] = lines
         rows_ = change.rows
-        append({"action": "device.created", "device_mac": mac, "customer_id": None, "before": None,
-                "after": after, "summary": (f"device {mac} ({change.values['model']}) created{via} (row {rows_[0]})"
-                                            if len(rows_) == 1 else
-                                            f"device {mac} ({change.values['model']}) created{via}{_rows(change)}"
-                                            )[:500]})
+        actions.append("device.created")
+        summaries.append((f"device {mac} ({change.values['model']}) created{via} (row {rows_[0]})" if len(rows_) == 1
+                          else f"device {mac} ({change.values['model']}) created{via}{_rows(change)}")[:500])
+        macs.append(mac)
+        customer_ids.append(None)
+        befores.append(None)
+        afters.append(after)
     tick(len(created))
     for change in by_kind.get(("device", "update"), []):
         assert change.ref is not None
@@ -141,15 +144,30 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
         lines = get_new(mac)
         after = change.after if lines is None else {**change.after, "new_lines": lines}
-        events.append(_event("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}",
-                             mac, None, change.before, after))
+        events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
+                   None, change.before, after)
         tick(1)
     tx.replace_device_lines(assignments, new=device_ids.values())
     del assignments, device_ids
-    tx.add_events(events, actor=actor)
+    tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
 
 
-def _event(action: str, summary: str, mac: str | None, customer_id: int | None, before: Any,
-           after: Any) -> dict[str, Any]:
-    return {"action": action, "summary": summary[:500], "device_mac": mac, "customer_id": customer_id,
-            "before": before, "after": after}
+class _Events:
+    """The audit events of an apply, a list per column (what the bulk insert takes)."""
+
+    def __init__(self) -> None:
+        self.action: list[str] = []
+        self.summary: list[str] = []
+        self.device_mac: list[str | None] = []
+        self.customer_id: list[int | None] = []
+        self.before: list[Any] = []
+        self.after: list[Any] = []
+
+    def add(self, action: str, summary: str, mac: str | None, customer_id: int | None, before: Any,
+            after: Any) -> None:
+        self.action.append(action)
+        self.summary.append(summary[:500])
+        self.device_mac.append(mac)
+        self.customer_id.append(customer_id)
+        self.before.append(before)
+        self.after.append(after)
