@@ -8,10 +8,9 @@ rows per statement: 100,000 phones are a few statements, not 100,000 transaction
 
 Line and device events name their phone (``device_mac``), which is what the config
 cache invalidates exactly and what a device's history is read by; only customer
-events carry ``customer_id``. (The cache
-drops every cached phone of a customer for *each* event with a ``customer_id``: on
-the ~200,000 events of a 100,000-phone import that would stall the server. The
-customer is in each event's summary and device snapshot.)
+events carry ``customer_id``. (The cache drops every cached phone of a customer
+for an event with a ``customer_id``: a 100,000-phone import would empty it. The
+customer is in each device event's snapshot.)
 """
 
 from __future__ import annotations
@@ -116,7 +115,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     assignments: dict[int, list[int]] = {}
     get_line = line_ids.get
     get_new = new_lines.get
-    actions, summaries, macs, customer_ids, befores, afters = (
+    actions, summaries, macs, event_customers, befores, afters = (
         events.action, events.summary, events.device_mac, events.customer_id, events.before, events.after)
     for change in created:
         mac = change.key
@@ -132,7 +131,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         summaries.append((f"device {mac} ({change.values['model']}) created{via} (row {rows_[0]})" if len(rows_) == 1
                           else f"device {mac} ({change.values['model']}) created{via}{_rows(change)}")[:500])
         macs.append(mac)
-        customer_ids.append(None)
+        event_customers.append(None)
         befores.append(None)
         afters.append(after)
     tick(len(created))
