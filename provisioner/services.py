@@ -51,6 +51,22 @@ def text(value: Any, field: str, *, required: bool = True, max_len: int = 200) -
     return value
 
 
+# Bulk forms of the checks above, for spreadsheet imports: one regex pass over a whole column.
+# Each says whether every value (trimmed text, never empty) passes its check unchanged.
+
+def texts_pass(values: Sequence[str], *, max_len: int = 200) -> bool:
+    """True when :func:`text` (and :func:`secret`, with ``max_len=255``) accepts each of ``values`` as is."""
+    return not _CONTROL.search(" ".join(values)) and max(map(len, values), default=0) <= max_len
+
+
+_EXTENSIONS = re.compile(rf"(?:{_EXTENSION.pattern})(?:\n(?:{_EXTENSION.pattern}))*")
+
+
+def extensions_pass(values: Sequence[str]) -> bool:
+    """True when :func:`extension` accepts each of ``values`` as is."""
+    return not values or (texts_pass(values, max_len=64) and _EXTENSIONS.fullmatch("\n".join(values)) is not None)
+
+
 def secret(value: Any, field: str = "password") -> str:
     """A password: required, one line; the message never repeats it."""
     if not isinstance(value, str) or not value:

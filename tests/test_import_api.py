@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -125,6 +127,14 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, aut
         events = tx.events_since(0)
     assert {e["action"] for e in events if e["customer_id"] is not None} == {"customer.created"}
     assert all(e["device_mac"] for e in events if e["action"].startswith(("line.", "device.")))
+    # The phone's history: created with its two lines (values, no password), then the renamed line.
+    history = services.show_device(store, "805EC05BCEDC")["history"]
+    assert [e["action"] for e in history] == ["device.created", "line.updated"]
+    assert [(ln["extension"], ln["display_name"]) for ln in history[0]["after"]["new_lines"]] == [
+        ("3001", "Anna Rossi"), ("3099", "Linea condivisa")]
+    assert (history[1]["before"]["display_name"], history[1]["after"]["display_name"]) == (
+        "Anna Rossi", "Anna Rossi-Bianchi")
+    assert "erkkdm3WfpNGav" not in json.dumps(history) and "vMLbgkDe7L" not in json.dumps(history)
 
 
 async def test_script_in_cells_comes_back_verbatim_and_the_import_is_the_users(server, store, auth, api_users):

@@ -186,3 +186,25 @@ def test_killing_the_process_while_it_applies_leaves_the_database_as_before(run_
     result = run_cli("import", str(path))
     assert "applied in one transaction: 60001 changes" in result.output
     assert database_state(db)[1]["devices"] == before[1]["devices"] + 30_000
+
+
+def test_an_import_commits_then_sqlite_copies_its_log_in_the_background_and_a_failed_one_writes_nothing(
+        store, data_dir):
+    database = data_dir / "provisioner.sqlite3"
+    with pytest.raises(RuntimeError), store.transaction(large=True) as tx:
+        tx.insert_customer({"code": "GONE", "name": "Gone", "sip_server": "pbx.gone.test"})
+        raise RuntimeError("interrupted")
+    with store.reading() as tx:
+        assert tx.customer_by_code("GONE") is None
+    size = database.stat().st_size
+    plan, applied = importing.run(store, importing.check(importing.read_path(SAMPLES / "deployment.xlsx")),
+                                  actor="test")
+    assert applied and plan.counts()["device"]["create"] == 30
+    store.wait_for_checkpoint()
+    # Far below SQLite's 1,000-page automatic checkpoint: only the import's own checkpoint moves the
+    # rows from the log into the database file.
+    assert database.stat().st_size > size
+    with sqlite3.connect(database) as other:
+        assert other.execute("SELECT count(*) FROM devices").fetchone() == (30,)
+    with store.transaction() as tx:  # the write connections are back to SQLite's automatic checkpoints
+        assert tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000

@@ -277,3 +277,43 @@ def test_fingerprint_is_stable_and_follows_the_database():
     snap = snapshot([line_row(10, "201", "001565A1B2C3")], [device_row("001565A1B2C3", [10])])
     changed = snapshot([line_row(10, "201", "001565A1B2C3", display_name="Other")], [device_row("001565A1B2C3", [10])])
     assert plan_of(t, snap).fingerprint == plan_of(t, snap).fingerprint != plan_of(t, changed).fingerprint
+
+
+# --- column-by-column checks give what row-by-row checks give --------------------------------
+
+
+MESSY_HEADER = [*HEADER, "Vendor", "SIP user", "Auth ID", "Label", "Serial", "Ownership"]
+MESSY_ROWS = [
+    row(), row("00:15:65:a1:b2:c4", 202.0), row("0015.65a1.b2c5", "203.0", line=2.0),
+    row("001565A1B2C5", "204", line=1), row(413248232, 205, model="D785"), row("00-04-13-12-34-56", "2 06"),
+    row("001565A1B2C7", None), row("001565A1B2C8", "207", name=""), row("001565A1B2C9", "208", password=" "),
+    row("001565A1B2CA", "209", name="Line\nbreak"), row("001565A1B2CB", "210", server="bad host!"),
+    row("001565A1B2CC", "211", customer="Rossi & Figli"), row("001565A1B2CD", "=cmd()", model="T99"),
+    row("xx:15:65:a1:b2:ce", "212"), row("001565A1B2CF", "213", line="seven"), row("001565A1B2D0", "x" * 70),
+    row("001565A1B2D1", "214", name="n" * 201), row("001565A1B2D2", -215.0), row("001565A1B2D3", 216.5),
+]
+MESSY_EXTRA = [["yealink", None, None, None, "SN1", "rental"], ["Yealink", "3001.0", None, "Desk", None, "owned"],
+               [None, 3002, "a b", None, None, None], ["snom", None, None, "l" * 101, None, "borrowed"],
+               ["acme", "u<1>", None, None, "s" * 65, None]]
+
+
+@pytest.mark.parametrize("source", ["samples", "messy"])
+def test_column_checks_give_the_same_entries_problems_and_notes_as_row_checks(source):
+    from tests.conftest import SAMPLES
+    from provisioner.importing import reading
+
+    if source == "samples":
+        tables = [reading.read_path(p) for p in sorted(SAMPLES.iterdir()) if p.suffix in (".csv", ".xlsx", ".xls")]
+    else:
+        rows = [r + MESSY_EXTRA[i % len(MESSY_EXTRA)] for i, r in enumerate(MESSY_ROWS)]
+        tables = [table(*rows, header=MESSY_HEADER), table(*rows[:3], ["ACME", "'=x", "T46U"], header=MESSY_HEADER,
+                                                              csv=True)]
+    for n, t in enumerate(tables):
+        by_column, by_row = validation.check(t), validation.check(t, bulk=False)
+        assert by_column.entries == by_row.entries and by_column.entries
+        assert by_column.problems == by_row.problems and by_column.notes == by_row.notes
+        assert by_column.bad_rows == by_row.bad_rows
+        if source == "messy" and n == 0:
+            assert len(by_row.problems) > 30 and len(by_row.entries) == 3
+        if source == "messy" and n == 1:
+            assert (5, "mac", "=x") in [(p.row, p.field, p.value) for p in by_row.problems]  # '=x is read as =x

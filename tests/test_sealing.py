@@ -132,3 +132,23 @@ def test_a_wrong_key_is_refused_at_start_with_a_clear_message(store, data_dir, m
     monkeypatch.setenv(ENV, "not-a-key")
     with pytest.raises(SealError, match="not a Fernet key"):
         Sealer.for_data_dir(data_dir)
+
+
+def test_imported_passwords_are_sealed_too(data_dir, run_cli, tmp_path):
+    """The import writes lines in bulk (its own executemany path); its passwords are sealed as well."""
+    sheet = tmp_path / "phones.csv"
+    sheet.write_text("MAC,Model,Customer,SIP server,Extension,Name,SIP password\n"
+                     f"00:15:65:AA:00:01,T46U,ROSSI,pbx.example.net,301,Desk A,{PASSWORDS[0]}\n"
+                     f"00:15:65:AA:00:02,T46U,ROSSI,pbx.example.net,302,Desk B,{PASSWORDS[1]}\n")
+    run_cli("import", str(sheet))
+    raw = db_bytes(data_dir)
+    assert b"001565AA0001" in raw  # the import landed in these files
+    for secret in PASSWORDS[:2]:
+        assert secret.encode() not in raw, "an imported password is stored in plaintext"
+    db = Store.open(data_dir)
+    try:
+        with db.reading() as tx:
+            customer = tx.customer_by_code("ROSSI")
+            assert [r["password"] for r in tx.lines_of_customer(customer["id"])] == list(PASSWORDS[:2])
+    finally:
+        db.close()

@@ -111,7 +111,7 @@ def run(store: Store, checked: Checked, *, actor: str, skip_invalid: bool = Fals
         plan = preview(store, checked, skip_invalid=skip_invalid)
         return plan, False
     actor = f"{actor} import:{checked.table.name}"[:100]
-    with paused_gc(), store.transaction() as tx:
+    with paused_gc(), store.transaction(large=True) as tx:
         plan = planning.plan(checked, applying.snapshot(tx, checked), skip_invalid=skip_invalid)
         if expect is not None and plan.fingerprint != expect:
             raise PlanChanged(plan)

@@ -1,15 +1,16 @@
 """The database side of an import: what a plan is made against, and writing it.
 
 :func:`snapshot` reads what the file's customers, lines and devices are now;
-:func:`apply` writes a plan, with one audit event per customer, line and device
-it creates or changes, all inside the caller's transaction (many rows per
-statement: 100,000 phones are a few statements, not 100,000 transactions).
+:func:`apply` writes a plan, with one audit event per customer and device it
+creates or changes and per existing line it changes (a line created for a phone
+is recorded in that phone's event), all inside the caller's transaction (many
+rows per statement: 100,000 phones are a few statements, not 100,000 transactions).
 
 Line and device events name their phone (``device_mac``), which is what the config
-cache invalidates exactly; only customer events carry ``customer_id``. (The cache
-drops every cached phone of a customer for *each* event with a ``customer_id``: on
-the ~200,000 events of a 100,000-phone import that would stall the server. The
-customer is in each event's summary and device snapshot.)
+cache invalidates exactly and what a device's history is read by; only customer
+events carry ``customer_id``. (The cache drops every cached phone of a customer
+for an event with a ``customer_id``: a 100,000-phone import would empty it. The
+customer is in each device event's snapshot.)
 """
 
 from __future__ import annotations
@@ -51,66 +52,121 @@ def _rows(change: Change) -> str:
 
 def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
           progress: Callable[[int], None] | None = None) -> None:
-    """Write ``plan`` in ``tx``: customers, then lines, then devices and their slots, then the events."""
+    """Write ``plan`` in ``tx``: customers, then lines, then devices and their slots, then the events.
+
+    One event per customer and per device created or changed, and one per existing line changed.
+    A line created for a phone is in that phone's event (``after["new_lines"]``: its values, never
+    its password): it is only ever created as part of a phone this plan creates or changes.
+    """
     tick = progress or (lambda n: None)
-    events: list[dict[str, Any]] = []
+    events = _Events()
     by_kind: dict[tuple[str, str], list[Change]] = {}
     for change in plan.changes:
-        by_kind.setdefault((change.kind, change.action), []).append(change)
+        kind = (change.kind, change.action)
+        group = by_kind.get(kind)
+        if group is None:
+            by_kind[kind] = [change]
+        else:
+            group.append(change)
     via = f" by import of {source}"
 
-    new_customers: dict[CustomerRef, int] = {}
+    ids: dict[CustomerRef | None, int | None] = {None: None}  # customer reference -> id
     for change in by_kind.get(("customer", "create"), []):
-        customer_id = tx.insert_customer(change.values)
-        new_customers[change.customer] = customer_id  # type: ignore[index]
-        row = tx.customer_by_id(customer_id)
-        events.append(_event("customer.created", f"customer {change.key} created{via}{_rows(change)}",
-                             None, customer_id, None, services.public(row, *services.CUSTOMER_FIELDS)))
+        new_id = tx.insert_customer(change.values)
+        ids[change.customer] = new_id
+        row = tx.customer_by_id(new_id)
+        events.add("customer.created", f"customer {change.key} created{via}{_rows(change)}", None, new_id, None,
+                   services.public(row, *services.CUSTOMER_FIELDS))
         tick(1)
-    ids = {**{ref: ref for ref in {c.customer for c in plan.changes if isinstance(c.customer, int)}},
-           **new_customers}  # customer reference -> id
+
+    def customer_id(ref: CustomerRef | None) -> int | None:
+        found = ids.get(ref, ref)
+        return found if found.__class__ is not str else ids[ref]  # type: ignore[return-value]
 
     created = by_kind.get(("line", "create"), [])
-    line_ids = tx.insert_lines([{"customer_id": ids[c.customer], **c.values} for c in created])
-    events += [_event("line.created", f"line {c.key} created{via}{_rows(c)}", c.device, None, None, c.after)
-               for c in created]
+    refs: list[tuple[CustomerRef, str]] = []
+    customer_ids: list[int] = []
+    new_lines: dict[str, list[dict[str, Any]]] = {}  # MAC -> the lines created for it, by slot
+    for c in created:
+        ref = c.customer
+        refs.append((ref, c.values["extension"]))  # type: ignore[arg-type]
+        customer_ids.append(customer_id(ref))  # type: ignore[arg-type]
+        held = new_lines.get(c.device)  # type: ignore[arg-type]
+        if held is None:
+            new_lines[c.device] = [c.after]  # type: ignore[index]
+        else:
+            held.append(c.after)
+    inserted = tx.insert_lines([c.values for c in created], customer_ids=customer_ids)
+    # (customer reference, extension) of a new line -> its id
+    line_ids: dict[LineRef, int] = dict(zip(refs, map(inserted.__getitem__, zip(customer_ids, (r[1] for r in refs)))))
+    del inserted, refs, customer_ids
     tick(len(created))
     for change in by_kind.get(("line", "update"), []):
         assert change.ref is not None
         tx.update_line(change.ref, change.values)
-        events.append(_event("line.updated", f"line {change.key} updated{via}{_rows(change)}", change.device,
-                             None, change.before, change.after))
+        events.add("line.updated", f"line {change.key} updated{via}{_rows(change)}", change.device, None,
+                   change.before, change.after)
         tick(1)
 
-    def line_id(ref: LineRef) -> int:
-        return line_ids[(ids[ref[0]], ref[1])] if isinstance(ref, tuple) else ref
-
     created = by_kind.get(("device", "create"), [])
-    no_settings: dict[str, str] = {}
-    device_ids = tx.insert_devices([{"mac": c.key, **c.values, "customer_id": ids.get(c.customer),
-                                     "settings": no_settings} for c in created])
+    device_ids = tx.insert_devices([c.values for c in created], columns={
+        "mac": [c.key for c in created], "customer_id": [customer_id(c.customer) for c in created],
+        "settings": [{}] * len(created)})
     assignments: dict[int, list[int]] = {}
+    get_line = line_ids.get
+    get_new = new_lines.get
+    actions, summaries, macs, event_customers, befores, afters = (
+        events.action, events.summary, events.device_mac, events.customer_id, events.before, events.after)
     for change in created:
+        mac = change.key
         if change.lines:
-            assignments[device_ids[change.key]] = [line_id(ref) for ref in change.lines]
-        events.append(_event("device.created",
-                             f"device {change.key} ({change.values['model']}) created{via}{_rows(change)}",
-                             change.key, None, None, change.after))
+            assignments[device_ids[mac]] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
+        lines = get_new(mac)
+        after = change.after
+        if lines is not None:
+            after = after.copy()
+            after["new_lines"] = lines
+        rows_ = change.rows
+        actions.append("device.created")
+        summaries.append((f"device {mac} ({change.values['model']}) created{via} (row {rows_[0]})" if len(rows_) == 1
+                          else f"device {mac} ({change.values['model']}) created{via}{_rows(change)}")[:500])
+        macs.append(mac)
+        event_customers.append(None)
+        befores.append(None)
+        afters.append(after)
     tick(len(created))
     for change in by_kind.get(("device", "update"), []):
         assert change.ref is not None
-        tx.update_device(change.ref, {**change.values, "customer_id": ids.get(change.customer)})
-        assignments[change.ref] = [line_id(ref) for ref in change.lines]
+        mac = change.key
+        tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
+        assignments[change.ref] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
         moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
-        events.append(_event("device.updated",
-                             f"device {change.key} {'moved' if moved else 'updated'}{via}{_rows(change)}",
-                             change.key, None, change.before, change.after))
+        lines = get_new(mac)
+        after = change.after if lines is None else {**change.after, "new_lines": lines}
+        events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
+                   None, change.before, after)
         tick(1)
     tx.replace_device_lines(assignments, new=device_ids.values())
-    tx.add_events(events, actor=actor)
+    del assignments, device_ids
+    tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
 
 
-def _event(action: str, summary: str, mac: str | None, customer_id: int | None, before: Any,
-           after: Any) -> dict[str, Any]:
-    return {"action": action, "summary": summary[:500], "device_mac": mac, "customer_id": customer_id,
-            "before": before, "after": after}
+class _Events:
+    """The audit events of an apply, a list per column (what the bulk insert takes)."""
+
+    def __init__(self) -> None:
+        self.action: list[str] = []
+        self.summary: list[str] = []
+        self.device_mac: list[str | None] = []
+        self.customer_id: list[int | None] = []
+        self.before: list[Any] = []
+        self.after: list[Any] = []
+
+    def add(self, action: str, summary: str, mac: str | None, customer_id: int | None, before: Any,
+            after: Any) -> None:
+        self.action.append(action)
+        self.summary.append(summary[:500])
+        self.device_mac.append(mac)
+        self.customer_id.append(customer_id)
+        self.before.append(before)
+        self.after.append(after)

@@ -109,6 +109,24 @@ def mac(value: Any, vendor: str | None = None) -> tuple[str, bool]:
         raise CellError(_mac_problem(text), _MAC_FIX) from None
 
 
+_COMMON_MACS = re.compile(rf"(?:{_COMMON_MAC.pattern})(?:\n(?:{_COMMON_MAC.pattern}))*")
+
+
+def common_macs(values: list[Any]) -> list[str | None]:
+    """The canonical MAC of each value written in a common spelling (as :func:`mac` gives it), None
+    for any other value: a whole column at once, one regex pass when every cell is such a MAC."""
+    if values and set(map(type, values)) == {str}:
+        texts = list(map(str.strip, values))
+        joined = "\n".join(texts)
+        if _COMMON_MACS.fullmatch(joined):
+            return joined.translate(_DROP_SEPARATORS).upper().split("\n")
+    out: list[str | None] = []
+    for value in values:
+        text = value.strip() if value.__class__ is str else None
+        out.append(text.translate(_DROP_SEPARATORS).upper() if text and _COMMON_MAC.fullmatch(text) else None)
+    return out
+
+
 def _restored(digits: str, vendor: str | None) -> str:
     if len(digits) > 12:
         raise CellError(f"{digits} is a number of {len(digits)} digits, not a MAC",

@@ -147,7 +147,8 @@ def plan(checked: Checked, snapshot: Snapshot, *, skip_invalid: bool = False) ->
     while True:
         attempt = _Planner(checked, snapshot, excluded).run()
         problems.extend(attempt.problems)
-        new = {attempt.row_macs[p.row] for p in attempt.problems if p.row in attempt.row_macs}
+        row_macs = attempt.row_macs if attempt.problems else {}
+        new = {row_macs[p.row] for p in attempt.problems if p.row in row_macs}
         if not skip_invalid or not attempt.problems or new <= excluded:
             break
         excluded |= new
@@ -202,8 +203,7 @@ class _Planner:
     def __init__(self, checked: Checked, snapshot: Snapshot, excluded: set[str]):
         self.checked = checked
         self.snap = snapshot
-        self.entries = [e for e in checked.entries if e.mac not in excluded]
-        self.row_macs = {e.row: e.mac for e in checked.entries}
+        self.entries = [e for e in checked.entries if e.mac not in excluded] if excluded else checked.entries
         self.given = checked.given
         self.problems: list[Problem] = []
         self.changes: list[Change] = []
@@ -214,6 +214,11 @@ class _Planner:
         self.customer_rows: dict[CustomerRef, dict[str, Any]] = {}  # reference -> row (new ones too)
         self.customer_entries: dict[str, tuple[int, ...]] = {}  # new customer -> its rows
         self.accounts: dict[tuple[str, str], int] = {}
+        self.new_used: dict[str, None] = {}  # new customers planned changes refer to, in order
+
+    @property
+    def row_macs(self) -> dict[int, str]:
+        return {e.row: e.mac for e in self.checked.entries}
 
     def fail(self, entry: Entry, field_: str, message: str, fix: str | None = None) -> None:
         self.problems.append(self.checked.problem(entry.row, field_, self.checked.cell(entry.row, field_), message,
@@ -223,12 +228,17 @@ class _Planner:
     # --- the pass ---------------------------------------------------------------------
 
     def run(self) -> _Planner:
-        groups: dict[str, list[Entry]] = defaultdict(list)
+        groups: dict[str, list[Entry]] = {}
         for entry in self.entries:
-            groups[entry.mac].append(entry)
+            group = groups.get(entry.mac)
+            if group is None:
+                groups[entry.mac] = [entry]
+            else:
+                group.append(entry)
         self._resolve_customers()
         for mac, entries in groups.items():
-            groups[mac] = self._one_phone(entries)
+            if len(entries) > 1 or entries[0].position != 1:
+                groups[mac] = self._one_phone(entries)
         self._lines_on_one_phone(groups)
         in_file = set(groups)
         for mac, entries in groups.items():
@@ -238,7 +248,9 @@ class _Planner:
             # Nothing of a phone with a problem is planned: drop what was planned for it.
             self.changes = [c for c in self.changes if not self._touches_bad(c)]
         created = []
-        for ref in dict.fromkeys(c.customer for c in self.changes if isinstance(c.customer, str)):
+        used = (dict.fromkeys(c.customer for c in self.changes if isinstance(c.customer, str)) if self.problems
+                else self.new_used)
+        for ref in used:
             row = self.customer_rows[ref]
             values = {"code": row["code"], "name": row["name"], "sip_server": row["sip_server"]}
             created.append(Change("customer", "create", row["code"], self.customer_entries[ref], None, dict(values),
@@ -381,14 +393,27 @@ class _Planner:
         return "data"
 
     def _lines_on_one_phone(self, groups: dict[str, list[Entry]]) -> None:
+        first_on: dict[tuple[CustomerRef, str], Entry] = {}
+        shared: set[tuple[CustomerRef, str]] = set()
+        customers = self.customers
+        for entries in groups.values():
+            for e in entries:
+                if e.line is not None and e.customer in customers:
+                    key = (customers[e.customer], e.line["extension"])
+                    if key in first_on:
+                        shared.add(key)
+                    else:
+                        first_on[key] = e
+        if not shared:
+            return
         holders: dict[tuple[CustomerRef, str], list[Entry]] = defaultdict(list)
         for entries in groups.values():
             for e in entries:
-                if e.line is not None and e.customer in self.customers:
-                    holders[(self.customers[e.customer], e.line["extension"])].append(e)
+                if e.line is not None and e.customer in customers:
+                    key = (customers[e.customer], e.line["extension"])
+                    if key in shared:
+                        holders[key].append(e)
         for (ref, ext), entries in holders.items():
-            if len(entries) < 2:
-                continue
             code = self._code(ref)
             for e in entries:
                 others = "; ".join(f"row {o.row} (MAC {o.mac})" for o in entries if o is not e)
@@ -454,6 +479,8 @@ class _Planner:
             "customer_id": customer_ref,
         }
         rows = (first.row,) if len(entries) == 1 else tuple(e.row for e in entries)
+        if customer_ref.__class__ is str:
+            self.new_used[customer_ref] = None  # type: ignore[index]
         if existing is None:
             after = self._device_view(mac, values, line_refs, {})
             self.changes.append(Change("device", "create", mac, rows, None, after, values=values,
@@ -489,16 +516,18 @@ class _Planner:
                                                         else f": add a '{ALIASES[name][0]}' column"))
             if e.missing:
                 return None, None
-            values = dict(wanted)
+            values = wanted  # the row's own dict (no copy per line: 100,000 of them) unless changed
             server = values["sip_server"]
             if server and default and (server == default or server.lower() == default.lower()):
-                values["sip_server"] = None
+                values = {**wanted, "sip_server": None}
             if not values["sip_server"] and not default and isinstance(customer_ref, int):
                 self.fail(e, "sip_server", f"customer {customer['code']} has no SIP server and this row gives none",
                           "fill in the SIP server, or set the customer's (provisioner customer update)")
                 return None, None
-            change = Change("line", "create", key, (e.row,), None, {k: values[k] for k in services.LINE_FIELDS},
-                            values=values, customer=customer_ref, device=mac)
+            after = values.copy()
+            del after["password"]  # the rest are services.LINE_FIELDS, in their order
+            change = Change("line", "create", key, (e.row,), None, after, values=values, customer=customer_ref,
+                            device=mac)
             return (customer_ref, ext), change
         holder = existing.get("holder")
         if holder is not None and holder != mac and holder not in in_file:

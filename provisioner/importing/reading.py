@@ -73,7 +73,7 @@ class Table:
     detail: str  # how it was read: encoding and delimiter, or the sheet
     rows: list[list[Any]]
     header: Header
-    csv: bool = False  # cells may carry our CSV escape (cells.unescape_csv)
+    csv: bool = False  # cells may carry our CSV escape (cells.unescape_csv): a CSV with a cell starting with "'"
 
     def body(self):  # type: ignore[no-untyped-def]
         """(row number as shown, cells) of each non-blank row under the header."""
@@ -229,6 +229,7 @@ def _first_sheet_with_header(book: Any, names: list[str], data: bytes, name: str
         del cells
         if xml is not None:
             _restore_formula_text(rows, xml)
+            xml = None  # the sheet's XML (~50 MB for 100,000 rows) is not needed any more
         header = find_header(rows)
         if header is not None:
             table = Table(name, kind, sheet_name, f"sheet {sheet_name!r}", rows, header)
@@ -454,10 +455,13 @@ def _read_csv(data: bytes, name: str, sheet: str | None, limits: Limits) -> Tabl
     except Exception as exc:  # pandas' ParserError and friends
         raise SheetError(f"{name} is not a readable CSV file: {str(exc).splitlines()[0][:200]}") from None
     rows = frame.to_numpy(dtype=object).tolist()
+    # Our CSV escape ('=x) can only be where a cell starts: when no cell does, no row needs undoing.
+    escaped = re.search(f"(?:^|[\\r\\n{re.escape(delimiter)}])\"?'", text) is not None
+    del frame, text, rest  # not more copies of every cell while the rows are checked
     header = find_header(rows)
     if header is None:
         raise _no_header(name, "the first rows")
     detail = f"{encoding}, {_DELIMITER_NAMES[delimiter]}-separated"
-    table = Table(name, "csv", None, detail, rows, header, csv=True)
+    table = Table(name, "csv", None, detail, rows, header, csv=escaped)
     _check_rows(table, limits)
     return table
