@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
 
 from provisioner import security_services, services
-from provisioner.sealing import ENV, KEY_FILE, Sealer, SealError
+from provisioner.sealing import ENV, KEY_FILE, Sealer, SealError, generate_key
 from provisioner.store import Store, lines
 from tests.conftest import ACTOR, add_customer, add_line
 
@@ -72,7 +71,7 @@ def test_migration_seals_passwords_written_before_it(data_dir):
     with store.reading() as tx:
         assert tx.line(1, "10")["password"] == PASSWORDS[0]
         raw = tx.conn.execute(sa.select(sa.cast(lines.c.password, sa.Text))).scalar_one()
-    assert raw != PASSWORDS[0] and raw.startswith("gAAAAA")  # a Fernet token
+    assert raw != PASSWORDS[0] and raw.startswith("g1.")  # sealed with AES-256-GCM
     store.close()
 
 
@@ -83,7 +82,7 @@ def test_rotate_reseals_every_secret_and_drops_the_old_key(store, data_dir, run_
     old_key = (data_dir / KEY_FILE).read_text().strip()
     with store.reading() as tx:
         before = tx.conn.execute(sa.select(sa.cast(lines.c.password, sa.Text))).scalar_one()
-    Fernet(old_key).decrypt(before.encode())  # sealed under the old key
+    assert Sealer([old_key.encode()]).open(before) == PASSWORDS[0]  # sealed under the old key
 
     out = run_cli("secrets", "rotate").output
     assert "sealed values re-sealed" in out
@@ -95,15 +94,16 @@ def test_rotate_reseals_every_secret_and_drops_the_old_key(store, data_dir, run_
         after = tx.conn.execute(sa.select(sa.cast(lines.c.password, sa.Text))).scalar_one()
         assert tx.line(tx.customer_by_code("ROSSI")["id"], "200")["password"] == PASSWORDS[0]
     reopened.close()
-    with pytest.raises(InvalidToken):
-        Fernet(old_key).decrypt(after.encode())
+    assert after.split(".")[1] != before.split(".")[1]  # another key id
+    with pytest.raises(SealError):
+        Sealer([old_key.encode()]).open(after)
     # A store opened before the rotation reads the new key file when it meets a value it cannot open.
     with store.reading() as tx:
         assert tx.line(tx.customer_by_code("ROSSI")["id"], "200")["password"] == PASSWORDS[0]
 
 
 def test_rotate_with_the_key_in_the_environment_needs_new_then_old(data_dir, run_cli, monkeypatch):
-    first = Fernet.generate_key().decode()
+    first = generate_key()
     monkeypatch.setenv(ENV, first)
     store = Store.open(data_dir)
     add_customer(store)
@@ -112,7 +112,7 @@ def test_rotate_with_the_key_in_the_environment_needs_new_then_old(data_dir, run
     assert not (data_dir / KEY_FILE).exists()
     refused = run_cli("secrets", "rotate", ok=False)
     assert refused.exit_code != 0 and "NEW,OLD" in refused.output
-    second = Fernet.generate_key().decode()
+    second = generate_key()
     monkeypatch.setenv(ENV, f"{second},{first}")
     run_cli("secrets", "rotate")
     monkeypatch.setenv(ENV, second)
@@ -125,12 +125,12 @@ def test_rotate_with_the_key_in_the_environment_needs_new_then_old(data_dir, run
 def test_a_wrong_key_is_refused_at_start_with_a_clear_message(store, data_dir, monkeypatch):
     add_customer(store)
     add_line(store, "ROSSI", "200", "Desk", PASSWORDS[0])
-    monkeypatch.setenv(ENV, Fernet.generate_key().decode())
+    monkeypatch.setenv(ENV, generate_key())
     with pytest.raises(SealError) as caught:
         Store.open(data_dir)
     assert "PROVISIONER_SECRET_KEY" in str(caught.value)
     monkeypatch.setenv(ENV, "not-a-key")
-    with pytest.raises(SealError, match="not a Fernet key"):
+    with pytest.raises(SealError, match="not a secret key"):
         Sealer.for_data_dir(data_dir)
 
 
@@ -152,3 +152,16 @@ def test_imported_passwords_are_sealed_too(data_dir, run_cli, tmp_path):
             assert [r["password"] for r in tx.lines_of_customer(customer["id"])] == list(PASSWORDS[:2])
     finally:
         db.close()
+
+
+def test_a_tampered_or_foreign_value_is_refused_without_revealing_anything():
+    sealer = Sealer([generate_key().encode()])
+    sealed = sealer.seal(PASSWORDS[0])
+    assert sealer.open(sealed) == PASSWORDS[0]
+    assert sealer.seal(PASSWORDS[0]) != sealed  # a fresh nonce each time
+    scheme, kid, body = sealed.split(".")
+    flipped = body[:20] + ("A" if body[20] != "A" else "B") + body[21:]
+    for bad in (f"{scheme}.{kid}.{flipped}", f"{scheme}.00000000.{body}", "plaintext", f"g0.{kid}.{body}"):
+        with pytest.raises(SealError) as caught:
+            sealer.open(bad)
+        assert PASSWORDS[0] not in str(caught.value)
