@@ -52,6 +52,9 @@ class ScanSettings:
     ban: float = 3600.0  # ... ban the IP for this long
     max_tracked: int = 100_000  # IPs with recent failures kept; the least recently failing go first
     enabled: bool = True
+    # Networks never counted nor banned: the provider's own workshop, where technicians boot
+    # phones before they are imported.
+    exempt: tuple[Network, ...] = ()
 
 
 class ScanGuard:
@@ -79,7 +82,7 @@ class ScanGuard:
     def failed(self, ip: str, reason: str) -> bool:
         """Count one failure of ``ip``; True when this one got it banned."""
         s = self.settings
-        if not s.enabled or not ip:
+        if not s.enabled or not ip or (s.exempt and _within(ip, s.exempt)):
             return False
         now = self.clock()
         stamps = self._failures.get(ip)
@@ -112,6 +115,27 @@ class ScanGuard:
     @property
     def banned_count(self) -> int:
         return len(self._banned)
+
+
+def _within(ip: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+def networks(text: str, where: str = "--scan-exempt") -> tuple[Network, ...]:
+    """CIDRs separated by commas or spaces; ValueError naming the bad one."""
+    found = []
+    for item in text.replace(",", " ").split():
+        try:
+            found.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{where}: {item!r} is not an IP network (like 192.0.2.0/24)") from None
+    return tuple(found)
 
 
 # --- per-customer rules ------------------------------------------------------------------

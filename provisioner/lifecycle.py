@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 
 from . import keys
+from . import access
 from .access import ScanGuard, ScanSettings
 from .activity import Activity
 from .cache import ConfigCache
@@ -34,7 +35,8 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     app[keys.CACHE] = cache
     app[keys.ACTIVITY] = activity
     guard = ScanGuard(ScanSettings(failures=settings.scan_failures, window=settings.scan_window,
-                                   ban=settings.scan_ban, enabled=settings.scan_failures > 0))
+                                   ban=settings.scan_ban, enabled=settings.scan_failures > 0,
+                                   exempt=access.networks(settings.scan_exempt)))
     app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard)
     tasks = [
         asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),

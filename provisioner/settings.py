@@ -31,6 +31,7 @@ class Settings:
     scan_failures: int = 10
     scan_window: float = 600.0
     scan_ban: float = 3600.0
+    scan_exempt: str = ""  # CIDRs never counted nor banned (the provider's own workshop)
     # HTTPS for phones: a port and a certificate chain and key (PEM); None: no HTTPS.
     https_port: int | None = None
     tls_cert: Path | None = None

@@ -9,10 +9,11 @@ import random
 import re
 
 import aiohttp
+import pytest
 import structlog
 
 from provisioner import keys, security_services, services, vendors
-from provisioner.access import Digest, Policy, ScanGuard, ScanSettings, Verdict
+from provisioner.access import Digest, Policy, ScanGuard, ScanSettings, Verdict, networks
 from provisioner.vendors.polycom import SETTINGS_SUFFIX
 from tests.conftest import ACTOR, add_customer, add_line
 from tests.test_phone_security import has_password, prov_credentials
@@ -166,6 +167,27 @@ def test_disabled_guard_never_bans():
     assert not guard.failed("192.0.2.1", "unknown-device") and not guard.banned("192.0.2.1")
 
 
+def test_exempt_networks_are_never_counted_nor_banned():
+    guard = ScanGuard(ScanSettings(failures=2, exempt=networks("192.0.2.0/24, 2001:db8::/48")))
+    for ip in ("192.0.2.50", "::ffff:192.0.2.51", "2001:db8:0:1::9"):
+        for _ in range(5):
+            assert not guard.failed(ip, "unknown-device")
+        assert not guard.banned(ip)
+    guard.failed("192.0.3.1", "unknown-device")
+    assert guard.failed("192.0.3.1", "unknown-device") and guard.banned("192.0.3.1")
+
+
+def test_exempt_networks_setting_names_a_bad_entry(tmp_path):
+    from click.testing import CliRunner
+
+    from provisioner.cli import cli
+
+    with pytest.raises(ValueError, match="'10.0.0.0/33' is not an IP network"):
+        networks("192.0.2.0/24,10.0.0.0/33")
+    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(tmp_path), "--scan-exempt", "workshop"])
+    assert result.exit_code == 2 and "--scan-exempt" in result.output and "'workshop'" in result.output
+
+
 def test_an_old_nonce_is_stale_and_a_forged_one_bad():
     now = [1_800_000_000.0]
     digest = Digest("shared-secret", nonce_lifetime=300, clock=lambda: now[0])
@@ -217,3 +239,19 @@ async def test_user_agents_naming_other_macs_count_toward_a_ban(server, store):
     guard.unban("127.0.0.1")
     resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 001565a1b2c3"})
     assert resp.status == 200
+
+
+async def test_a_server_told_the_workshop_network_serves_it_after_many_unknown_phones(aiohttp_client, settings, store):
+    from dataclasses import replace
+
+    from provisioner.web import create_app
+
+    add_customer(store)
+    add_line(store, "ROSSI", "201", "Desk", PASSWORD_1)
+    services.add_device(store, ACTOR, "001565000201", model_="T46U", customer="ROSSI", lines=["201"])
+    app = create_app(replace(settings, scan_failures=3, scan_exempt="127.0.0.0/8"))
+    client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
+    for n in range(12):  # a bench of phones not imported yet
+        assert (await client.get(f"/0015650009{n:02d}.cfg")).status == 404
+    served = await client.get("/001565000201.cfg")
+    assert served.status == 200 and PASSWORD_1 in await served.text()

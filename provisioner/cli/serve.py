@@ -10,7 +10,7 @@ import click
 import structlog
 from aiohttp import web
 
-from .. import logs
+from .. import access, logs
 from ..settings import Settings
 from .base import cli
 
@@ -37,6 +37,8 @@ def _port_or_off(value: str) -> int | None:
               show_envvar=True, help="... counted over this many seconds.")
 @click.option("--scan-ban", type=float, default=3600, envvar="PROVISIONER_SCAN_BAN", show_default=True,
               show_envvar=True, help="Seconds a banned IP gets nothing.")
+@click.option("--scan-exempt", default="", envvar="PROVISIONER_SCAN_EXEMPT", show_envvar=True,
+              help="Networks never counted nor banned, e.g. your workshop: '192.0.2.0/24,2001:db8::/48'.")
 @click.option("--tftp-port", default="6969", envvar="PROVISIONER_TFTP_PORT", show_default=True,
               show_envvar=True, help="UDP port for TFTP, or 'off'.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
@@ -61,7 +63,7 @@ def _port_or_off(value: str) -> int | None:
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
               type=click.Choice(["json", "console"]))
 def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
-          scan_failures: int, scan_window: float, scan_ban: float, tftp_port: str, data_dir: Path,
+          scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
           session_ttl: float, secure_cookies: str, log_level: str, log_format: str) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
@@ -77,11 +79,15 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
         raise click.UsageError("both --http-port and --https-port are off: phones could not fetch anything")
     if scan_failures < 0 or scan_window <= 0 or scan_ban < 0:
         raise click.UsageError("--scan-failures must be 0 or more, --scan-window and --scan-ban positive")
+    try:
+        access.networks(scan_exempt)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint="--scan-exempt") from None
     settings = Settings(data_dir=data_dir, database_url=database_url, host=host, http_port=http,
                         tftp_port=tftp, public_url=public_url, ntp_server=ntp_server,
                         log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
                         scan_failures=scan_failures, scan_window=scan_window,
-                        scan_ban=scan_ban, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
+                        scan_ban=scan_ban, scan_exempt=scan_exempt, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
                         session_ttl_hours=session_ttl, secure_cookies=secure_cookies)
     try:
         ssl_context = tls_context(settings) if https is not None else None
