@@ -507,7 +507,7 @@ async def test_import_upload_needs_the_token_and_the_role(server, store):
     await sign_in(client, "tina")
     broken = await client.post("/console/imports", data=b"--x\r\ngarbage", allow_redirects=False,
                                headers={"Content-Type": "multipart/form-data; boundary=x"})
-    assert broken.status == 400 and "not a valid form" in await broken.text()
+    assert broken.status == 400 and "not valid multipart/form-data" in await broken.text()
 
     form = aiohttp.FormData()
     form.add_field("file", b"MAC;Model\n", filename="x.csv")

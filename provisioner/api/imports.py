@@ -131,17 +131,27 @@ def _flag(value: str | None) -> bool:
 
 
 async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes, str, dict[str, str]]:
-    """(file bytes, file name, other fields), reading no more than the size limit."""
+    data, name, fields = await read_upload(request, limits)
+    if data is None:
+        raise Invalid("no file: send the spreadsheet in a multipart field named 'file'", field="file")
+    return data, name, fields
+
+
+async def read_upload(request: web.Request, limits: importing.Limits, *,
+                      fields: tuple[str, ...] = ("sheet", "skip_invalid")) -> tuple[bytes | None, str, dict[str, str]]:
+    """(file bytes or None when no file came, file name, the named other fields) of a multipart
+    upload, reading no more of the file than the size limit. The console's form uses it too."""
     if not request.content_type.startswith("multipart/"):
         raise Invalid("send the spreadsheet as multipart/form-data, in a field named 'file'", field="file")
     try:
-        return await _read_parts(await request.multipart(), limits)
+        return await _read_parts(await request.multipart(), limits, fields)
     except (ValueError, HttpProcessingError):  # a broken boundary or part header
         raise Invalid("the upload is not valid multipart/form-data: send the spreadsheet in a field named "
                       "'file'", field="file") from None
 
 
-async def _read_parts(reader: MultipartReader, limits: importing.Limits) -> tuple[bytes, str, dict[str, str]]:
+async def _read_parts(reader: MultipartReader, limits: importing.Limits,
+                      wanted: tuple[str, ...]) -> tuple[bytes | None, str, dict[str, str]]:
     data = None
     name = "upload"
     fields: dict[str, str] = {}
@@ -159,10 +169,8 @@ async def _read_parts(reader: MultipartReader, limits: importing.Limits) -> tupl
                         f"PROVISIONER_IMPORT_MAX_BYTES)")
                 chunks.append(chunk)
             data = b"".join(chunks)
-        elif part.name in ("sheet", "skip_invalid"):
+        elif part.name in wanted:
             fields[part.name] = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
-    if data is None:
-        raise Invalid("no file: send the spreadsheet in a multipart field named 'file'", field="file")
     return data, name, fields
 
 

@@ -13,8 +13,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from aiohttp import BodyPartReader, MultipartReader, web
-from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp import web
 
 from .. import accounts, auth, importing
 from ..api import imports as registry
@@ -31,38 +30,6 @@ SECRET_FIELDS = ("sip_password",)
 MAX_CHANGES_LISTED = 200
 
 
-async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes | None, str, dict[str, str]]:
-    """(file bytes, file name, the other fields), reading no more of the file than the size limit."""
-    if not request.content_type.startswith("multipart/"):
-        raise Invalid("send the form with its file (multipart/form-data)", field="file")
-    try:
-        return await _read_parts(await request.multipart(), limits)
-    except (ValueError, HttpProcessingError):  # a broken boundary or part header
-        raise Invalid("the upload is not a valid form: choose the file again", field="file") from None
-
-
-async def _read_parts(reader: MultipartReader, limits: importing.Limits) -> tuple[bytes | None, str, dict[str, str]]:
-    data: bytes | None = None
-    name = "upload"
-    fields: dict[str, str] = {}
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue  # a nested multipart: not something this form sends
-        if part.name == "file":
-            name = (getattr(part, "filename", None) or "upload").replace("/", "_").replace("\\", "_")[-100:]
-            chunks, size = [], 0
-            while chunk := await part.read_chunk(256 * 1024):
-                size += len(chunk)
-                if size > limits.max_bytes:
-                    raise importing.FileTooLarge(f"the file is over the {size_text(limits.max_bytes)} limit: "
-                                                 f"split it")
-                chunks.append(chunk)
-            data = b"".join(chunks)
-        elif part.name in (auth.CSRF_FIELD, "sheet", "skip_invalid"):
-            fields[part.name] = (await part.read_chunk(1024)).decode("utf-8", "replace").strip()
-    return data, name, fields
-
-
 @routes.get(PREFIX + "/imports")
 async def imports_page(request: web.Request) -> web.Response:
     await auth.require(request, "imports")
@@ -74,7 +41,8 @@ async def imports_page(request: web.Request) -> web.Response:
 async def upload(request: web.Request) -> web.Response:
     limits = importing.Limits.from_env()
     accounts.require(await auth.identify(request), "imports")  # 401/403 before reading a byte of the file
-    data, name, fields = await _upload(request, limits)
+    data, name, fields = await registry.read_upload(request, limits,
+                                                    fields=(auth.CSRF_FIELD, "sheet", "skip_invalid"))
     auth.check_csrf(request, fields.get(auth.CSRF_FIELD) or "")
     if not data:
         return done(request, PREFIX + "/imports", "Choose a spreadsheet file to upload.", "error")
