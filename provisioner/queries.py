@@ -13,7 +13,7 @@ from . import rentals
 from .errors import Invalid, NotFound
 from .macs import try_parse_mac
 from .services import public
-from .store import Store
+from .store import Store, Tx
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -59,16 +59,20 @@ def find_devices(store: Store, q: str | None = None, *, customer: str | None = N
             raise Invalid(f"state must be one of {', '.join(rentals.STATES)}", field="state")
         states = (state,)
     with store.reading() as tx:
-        customer_id = None
-        if customer:
-            row = tx.customer_by_code(customer.strip())
-            if row is None:
-                raise NotFound(f"no customer with code {customer!r}", field="customer")
-            customer_id = row["id"]
+        customer_id = _customer_id(tx, customer)
         rows, total = tx.search_devices(text=None if mac else text or None, mac_part=mac_part,
                                         customer_id=customer_id, states=states, today=today or rentals.today(),
                                         limit=size, offset=start)
     return {"items": rows, "total": total, "limit": size, "offset": start}
+
+
+def _customer_id(tx: Tx, customer: str | None) -> int | None:
+    if not customer:
+        return None
+    row = tx.customer_by_code(customer.strip())
+    if row is None:
+        raise NotFound(f"no customer with code {customer!r}", field="customer")
+    return int(row["id"])
 
 
 def device_counts(store: Store, today: date | None = None) -> dict[str, int]:
@@ -94,12 +98,7 @@ def events(store: Store, *, device: str | None = None, customer: str | None = No
         if mac is None:
             raise Invalid(f"{device!r} is not a MAC address", field="device")
     with store.reading() as tx:
-        customer_id = None
-        if customer:
-            row = tx.customer_by_code(customer.strip())
-            if row is None:
-                raise NotFound(f"no customer with code {customer!r}", field="customer")
-            customer_id = row["id"]
+        customer_id = _customer_id(tx, customer)
         rows = tx.events_page(device_mac=mac, customer_id=customer_id, actor=actor or None, action=action or None,
                               before_id=before_id, limit=size + 1)
     more = len(rows) > size
