@@ -373,6 +373,10 @@ def add_device(store: Store, actor: str, mac_: str, *, model_: str, vendor: str 
         if tx.device(canonical):
             raise Conflict(f"device {canonical} already exists", field="mac")
         customer_row = _customer(tx, customer) if customer else None
+        if customer_row and rentals.contract_ended(customer_row["contract_end"], rentals.today()):
+            raise Conflict(f"the contract of {customer_row['code']} ended on "
+                           f"{customer_row['contract_end'].isoformat()}: it cannot take devices (cancel the "
+                           "termination first, or add the device to stock)", field="customer")
         values["customer_id"] = customer_row["id"] if customer_row else None
         values["state"] = "deployed" if customer_row else "in_stock"
         line_ids = resolve_lines(tx, customer_row, list(lines), None) if customer_row else []

@@ -140,6 +140,9 @@ def test_an_ended_contract_cannot_be_cancelled_or_moved(store, clock):
         rs.terminate(store, ACTOR, "NOBODY", "2026-09-01")
     with pytest.raises(Invalid, match="is not a date"):
         rs.terminate(store, ACTOR, "ROSSI", "01/09/2026")
+    with pytest.raises(Conflict, match="ended on 2026-06-01: it cannot take devices") as caught:
+        services.add_device(store, ACTOR, "001565FFEE01", model_="T46U", customer="ROSSI", lines=["201"])
+    assert caught.value.field == "customer"
     assert dump(store) == snapshot
 
 
