@@ -24,6 +24,7 @@ import binascii
 import hashlib
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -33,6 +34,7 @@ ENV = "PROVISIONER_SECRET_KEY"
 KEY_FILE = "secret.key"
 SCHEME = "g1"  # AES-256-GCM, 96-bit random nonce
 _NONCE = 12
+_URLSAFE = bytes.maketrans(b"+/", b"-_")  # standard base64 -> url-safe (what urlsafe_b64encode does)
 
 
 class SealError(Exception):
@@ -98,6 +100,22 @@ class Sealer:
         nonce = os.urandom(_NONCE)
         sealed = self._ciphers[self._current].encrypt(nonce, plaintext.encode("utf-8"), None)
         return self._prefix + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+    def seal_many(self, plaintexts: Sequence[str]) -> list[str]:
+        """``[seal(t) for t in plaintexts]``, in bulk (an import seals 100,000 passwords): the same
+        form, each value with its own random nonce (all drawn from one ``os.urandom`` call), and
+        the base64 made url-safe once for all of them instead of once per value."""
+        count = len(plaintexts)
+        if not count:
+            return []
+        nonces = os.urandom(_NONCE * count)
+        encrypt = self._ciphers[self._current].encrypt
+        to_base64 = binascii.b2a_base64  # standard alphabet, padded, "\n" after each value
+        prefix = self._prefix.encode("ascii")
+        sealed = b"".join([prefix + to_base64(nonce + encrypt(nonce, text.encode("utf-8"), None))
+                           for nonce, text in zip([nonces[i:i + _NONCE] for i in range(0, _NONCE * count, _NONCE)],
+                                                  plaintexts)])
+        return sealed.translate(_URLSAFE).decode("ascii").split("\n")[:count]
 
     def open(self, token: str) -> str:
         scheme, _, rest = token.partition(".")

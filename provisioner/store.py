@@ -1075,7 +1075,13 @@ class Tx:
                 continue  # NULL in every row: left out (binding 100,000 NULLs is not free)
             process = _json_text if isinstance(column.type, sa.JSON) else (
                 column.type.dialect_impl(dialect).bind_processor(dialect))  # msgspec: same JSON, ~6x faster
-            if process is not None:
+            if isinstance(column.type, Sealed):  # sealed in bulk: the same values as its bind processor gives
+                sealed = _sealer(dialect).seal_many([str(v) for v in values if v is not None])
+                if nones:
+                    each = iter(sealed)
+                    sealed = [None if v is None else next(each) for v in values]
+                values = sealed
+            elif process is not None:
                 # None and a value shared by every row (empty settings) are converted once.
                 first, none = values[0], process(None)
                 if nones == count:

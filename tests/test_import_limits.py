@@ -208,3 +208,20 @@ def test_an_import_commits_then_sqlite_copies_its_log_in_the_background_and_a_fa
         assert other.execute("SELECT count(*) FROM devices").fetchone() == (30,)
     with store.transaction() as tx:  # the write connections are back to SQLite's automatic checkpoints
         assert tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+
+
+@pytest.mark.parametrize("ref,refused_for", [
+    ("A1", None), ("GR200031", None), ("Z99999", None), ("GS1", "column"), ("AAA7", "column"),
+    ("A200032", "row"), ("GR300000", "row"), ("B1000000", "row"), ("XFD1048576", "row"), ("GS2", "column"),
+])
+def test_sheet_extent_is_checked_to_the_last_row_and_column_allowed(ref, refused_for):
+    from provisioner.importing import reading
+
+    row = ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    xml = (f'<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+           f'<row r="{row}"><c r="{ref}"><v>1</v></c></row></sheetData></worksheet>').encode()
+    if refused_for is None:
+        reading._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())
+        return
+    with pytest.raises(importing.SheetError, match=f"beyond {refused_for}"):
+        reading._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())

@@ -165,3 +165,43 @@ def test_a_tampered_or_foreign_value_is_refused_without_revealing_anything():
         with pytest.raises(SealError) as caught:
             sealer.open(bad)
         assert PASSWORDS[0] not in str(caught.value)
+
+
+def test_sealing_in_bulk_gives_what_sealing_one_value_gives():
+    """seal_many (what the import's bulk insert uses): each value opens to its text, with its own
+    nonce, in the same form and length as seal()."""
+    sealer = Sealer([generate_key().encode()])
+    texts = [PASSWORDS[0], PASSWORDS[0], "", "Zoë €uro", "=+-@" * 80]
+    sealed = sealer.seal_many(texts)
+    assert [sealer.open(value) for value in sealed] == texts
+    assert sealed[0] != sealed[1]  # a fresh nonce for each value
+    one_by_one = [sealer.seal(text) for text in texts]
+    assert [value.split(".")[:2] for value in sealed] == [value.split(".")[:2] for value in one_by_one]
+    assert [len(value) for value in sealed] == [len(value) for value in one_by_one]
+    assert all("+" not in value and "/" not in value and PASSWORDS[0] not in value for value in sealed)
+    assert len({value.split(".")[2][:16] for value in sealer.seal_many(["same"] * 1000)}) == 1000  # nonces differ
+    assert sealer.seal_many([]) == []
+
+
+def test_bulk_inserted_secrets_are_sealed_and_empty_ones_stay_empty(store, data_dir):
+    """The store's bulk insert seals a Sealed column in one go, leaving None as NULL."""
+    from datetime import UTC, datetime
+
+    from provisioner.store import customer_security
+
+    add_customer(store)
+    add_customer(store, "BIANCHI", name="Bianchi")
+    with store.transaction() as tx:
+        ids = [c["id"] for c in tx.list_customers()]
+        tx._insert_many(customer_security, [{"customer_id": cid, "auth": "digest"} for cid in ids],
+                        {"updated_at": datetime.now(UTC)},
+                        columns={"password": [PASSWORDS[0], None], "path_key": [PASSWORDS[1], PASSWORDS[2]]})
+    raw = db_bytes(data_dir)
+    for secret in PASSWORDS:
+        assert secret.encode() not in raw
+    with store.reading() as tx:
+        assert [(r["password"], r["path_key"]) for r in map(tx.customer_security, ids)] == [
+            (PASSWORDS[0], PASSWORDS[1]), (None, PASSWORDS[2])]
+        stored = dict(tx.conn.execute(sa.select(customer_security.c.customer_id,
+                                                customer_security.c.password.cast(sa.Text))).all())
+    assert stored[ids[0]].startswith("g1.") and stored[ids[1]] is None

@@ -80,26 +80,22 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         tick(1)
 
     def customer_id(ref: CustomerRef | None) -> int | None:
-        found = ids.get(ref, ref)
-        return found if found.__class__ is not str else ids[ref]  # type: ignore[return-value]
+        return _customer_ids(ids, [ref])[0]
 
     created = by_kind.get(("line", "create"), [])
-    refs: list[tuple[CustomerRef, str]] = []
-    customer_ids: list[int] = []
+    line_customers = [c.customer for c in created]
+    extensions = [c.values["extension"] for c in created]
     new_lines: dict[str, list[dict[str, Any]]] = {}  # MAC -> the lines created for it, by slot
     for c in created:
-        ref = c.customer
-        refs.append((ref, c.values["extension"]))  # type: ignore[arg-type]
-        customer_ids.append(customer_id(ref))  # type: ignore[arg-type]
         held = new_lines.get(c.device)  # type: ignore[arg-type]
         if held is None:
             new_lines[c.device] = [c.after]  # type: ignore[index]
         else:
             held.append(c.after)
-    inserted = tx.insert_lines([c.values for c in created], customer_ids=customer_ids)
-    # (customer reference, extension) of a new line -> its id
-    line_ids: dict[LineRef, int] = dict(zip(refs, map(inserted.__getitem__, zip(customer_ids, (r[1] for r in refs)))))
-    del inserted, refs, customer_ids
+    inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
+    # (customer reference, extension) of a new line -> its id (inserted: the ids by row, as a dict in row order)
+    line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions), inserted.values()))
+    del inserted, line_customers, extensions
     tick(len(created))
     for change in by_kind.get(("line", "update"), []):
         assert change.ref is not None
@@ -109,31 +105,32 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         tick(1)
 
     created = by_kind.get(("device", "create"), [])
+    created_macs = [c.key for c in created]
     device_ids = tx.insert_devices([c.values for c in created], columns={
-        "mac": [c.key for c in created], "customer_id": [customer_id(c.customer) for c in created],
+        "mac": created_macs, "customer_id": _customer_ids(ids, [c.customer for c in created]),
         "settings": [{}] * len(created)})
     assignments: dict[int, list[int]] = {}
     get_line = line_ids.get
     get_new = new_lines.get
-    actions, summaries, macs, event_customers, befores, afters = (
-        events.action, events.summary, events.device_mac, events.customer_id, events.before, events.after)
-    for change in created:
+    summaries, afters = events.summary, events.after
+    for change, device_id in zip(created, device_ids.values()):  # device_ids: in row order
         mac = change.key
         if change.lines:
-            assignments[device_ids[mac]] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
+            assignments[device_id] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
         lines = get_new(mac)
         after = change.after
         if lines is not None:
             after = after.copy()
             after["new_lines"] = lines
+        afters.append(after)
         rows_ = change.rows
-        actions.append("device.created")
         summaries.append((f"device {mac} ({change.values['model']}) created{via} (row {rows_[0]})" if len(rows_) == 1
                           else f"device {mac} ({change.values['model']}) created{via}{_rows(change)}")[:500])
-        macs.append(mac)
-        event_customers.append(None)
-        befores.append(None)
-        afters.append(after)
+    events.action += ["device.created"] * len(created)
+    events.device_mac += created_macs
+    events.customer_id += [None] * len(created)
+    events.before += [None] * len(created)
+    del created_macs
     tick(len(created))
     for change in by_kind.get(("device", "update"), []):
         assert change.ref is not None
@@ -149,6 +146,14 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     tx.replace_device_lines(assignments, new=device_ids.values())
     del assignments, device_ids
     tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
+
+
+def _customer_ids(ids: dict[CustomerRef | None, int | None], refs: list[CustomerRef | None]) -> list[int | None]:
+    """The customer id of each reference: an id is itself, a new customer's reference the id it was created with."""
+    found = list(map(ids.get, refs, refs))
+    if str in set(map(type, found)):  # a new customer this apply did not create: a bug in the plan
+        raise KeyError(next(ref for ref in found if ref.__class__ is str))
+    return found
 
 
 class _Events:

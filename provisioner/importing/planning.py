@@ -35,6 +35,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from .. import services, vendors
 from .columns import ALIASES
 from .problems import Problem
@@ -87,6 +89,11 @@ class Change:
                 "before": self.before, "after": self.after}
 
 
+# A plan's changes as JSON with sorted keys, for its fingerprint: msgspec, because json.dumps(sort_keys=True)
+# took 1.2 s for the 190,000 changes of a 100,000-phone file (computed for the preview and again on apply).
+_FINGERPRINT_JSON = msgspec.json.Encoder(order="sorted", enc_hook=str)
+
+
 @dataclass
 class Plan:
     changes: list[Change]
@@ -116,11 +123,12 @@ class Plan:
     @property
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
+        encode = _FINGERPRINT_JSON.encode
         for change in self.changes:
-            digest.update(json.dumps([change.kind, change.action, change.key, change.before, change.values,
-                                      change.customer, change.lines], sort_keys=True, default=str).encode())
+            digest.update(encode((change.kind, change.action, change.key, change.before, change.values,
+                                  change.customer, change.lines)))
         for problem in self.problems:
-            digest.update(json.dumps(problem.to_dict(), sort_keys=True).encode())
+            digest.update(encode(problem.to_dict()))
         return digest.hexdigest()[:32]
 
     def summary(self) -> str:
