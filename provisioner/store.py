@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
+from .errors import Conflict
 from .sealing import Sealer, SealError
 
 _log = structlog.get_logger("provisioner.store")
@@ -334,6 +335,18 @@ def _as_utc(value: datetime | None) -> datetime | None:
     return value
 
 
+@contextlib.contextmanager
+def _races() -> Iterator[None]:
+    """A uniqueness the services checked but another transaction took first (two nodes swapping into
+    the same new MAC at once, say): a conflict to retry, not a crash. The driver's message is not
+    repeated: it may hold the statement's values, passwords among them."""
+    try:
+        yield
+    except sa.exc.IntegrityError as exc:
+        _log.info("write_conflict", error=type(exc.orig).__name__)
+        raise Conflict("another change to the same record landed first: nothing was changed; try again") from None
+
+
 class Store:
     """An engine plus migrations. One per process."""
 
@@ -410,10 +423,10 @@ class Store:
         crash before the copy loses nothing (SQLite replays the log).
         """
         if not (large and self.is_sqlite):
-            with self._write_lock, self.write_engine.begin() as conn:
+            with _races(), self._write_lock, self.write_engine.begin() as conn:
                 yield Tx(conn)
             return
-        with self._write_lock, self.write_engine.connect() as conn:
+        with _races(), self._write_lock, self.write_engine.connect() as conn:
             raw = conn.connection.dbapi_connection
             raw.execute("PRAGMA wal_autocheckpoint=0")
             try:

@@ -108,3 +108,38 @@ def test_passwords_are_sealed_on_postgres(pg_store):
         raw = tx.conn.exec_driver_sql("SELECT password FROM lines").scalar_one()
         assert raw.startswith("g1.") and "x" * 20 not in raw and len(raw) > 255
         assert tx.lines_of_customer(tx.customer_by_code("ROSSI")["id"])[0]["password"] == "x" * 255
+
+
+def test_two_swaps_into_the_same_new_phone_at_once_one_lands_the_other_is_a_conflict(pg_store):
+    import threading
+
+    from provisioner import rental_services
+    from provisioner.errors import Conflict
+
+    for code, ext, mac in (("ROSSI", "201", "001565000A01"), ("VERDI", "301", "001565000B01")):
+        services.add_customer(pg_store, "test", code, name=code, sip_server="pbx.example.net")
+        services.add_line(pg_store, "test", code, ext, display_name=code, password=f"pw-{code}-secret")
+        services.add_device(pg_store, "test", mac, model_="T46U", customer=code, lines=[ext])
+    start = threading.Barrier(2)
+    outcomes: dict[str, object] = {}
+
+    def swap(old: str) -> None:
+        start.wait()
+        try:
+            outcomes[old] = rental_services.swap(pg_store, "test", old, "001565000C01")
+        except Conflict as exc:
+            outcomes[old] = exc
+
+    threads = [threading.Thread(target=swap, args=(m,)) for m in ("001565000A01", "001565000B01")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    conflicts = [o for o in outcomes.values() if isinstance(o, Conflict)]
+    assert len(outcomes) == 2 and len(conflicts) == 1, outcomes
+    assert "secret" not in conflicts[0].message
+    winner = next(m for m, o in outcomes.items() if not isinstance(o, Conflict))
+    loser = next(m for m in outcomes if m != winner)
+    new = services.show_device(pg_store, "001565000C01")
+    assert [ln["extension"] for ln in new["lines"]] == (["201"] if winner == "001565000A01" else ["301"])
+    assert services.show_device(pg_store, loser)["state"] == "deployed"  # the loser changed nothing

@@ -47,3 +47,20 @@ def test_a_failed_transaction_leaves_nothing(store):
     with store.reading() as tx:
         assert tx.customer_by_code("B") is None
         assert tx.last_event_id() == 0
+
+
+def test_a_uniqueness_lost_to_another_transaction_is_a_conflict_that_changes_nothing(store):
+    from provisioner.errors import Conflict
+
+    with store.transaction() as tx:
+        tx.insert_customer({"code": "A", "name": "A", "sip_server": "pbx.example.net"})
+    try:
+        with store.transaction() as tx:
+            tx.insert_customer({"code": "B", "name": "B", "sip_server": "pbx.example.net"})
+            tx.insert_customer({"code": "A", "name": "A again", "sip_server": "s3cret-looking.example.net"})
+    except Conflict as exc:
+        assert "try again" in exc.message and "s3cret" not in exc.message and exc.__cause__ is None
+    else:
+        raise AssertionError("no conflict")
+    with store.reading() as tx:
+        assert [c["code"] for c in tx.list_customers()] == ["A"]
