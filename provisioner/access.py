@@ -248,6 +248,14 @@ def provisioning_url(base: str, policy: Policy | None, token: str | None) -> str
     return urlunsplit((url.scheme, netloc, path, url.query, url.fragment))
 
 
+def device_url(base: str, policy: Policy | None, token: str | None, *, deprovisioned: bool) -> str:
+    """The provisioning URL a device's files carry: its token (when its customer uses tokens) or
+    the path key, and the credentials; the plain ``base`` for a deprovisioned device."""
+    if policy is None or deprovisioned:
+        return base
+    return provisioning_url(base, policy, token if policy.window_hours is not None else None)
+
+
 # --- HTTP authentication -------------------------------------------------------------------
 
 

@@ -149,11 +149,9 @@ class ConfigCache:
     def provisioning_url_of(self, entry: DeviceEntry) -> str:
         """The URL a device's files send it back to: with its token or path key and its customer's
         credentials; the plain one for a deprovisioned device (it gets no credentials of any kind)."""
-        if entry.access is None or entry.data.deprovisioned:
-            return self.provisioning_url
         rules = entry.access
-        token = rules.token if rules.policy.window_hours is not None else None
-        return access.provisioning_url(self.provisioning_url, rules.policy, token)
+        return access.device_url(self.provisioning_url, rules.policy if rules else None,
+                                 rules.token if rules else None, deprovisioned=entry.data.deprovisioned)
 
     def device_file(self, entry: DeviceEntry, spec: ConfigFile, name: str) -> Rendered:
         """The bytes of a per-device file; renders on the first request only."""

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from provisioner import accounts, rental_services, rentals, services
+from provisioner import accounts, keys, rental_services, rentals, services
 from provisioner.console.devices import MASK
 from provisioner.settings import Settings
 
@@ -286,6 +286,26 @@ async def test_device_page_shows_the_phone_file_with_the_password_masked(server,
     assert html.unescape(shown.group(1)) == phone.replace(SIP_PASSWORD, MASK).replace("admin:Web-Ui-9", MASK)
     assert "Web-Ui-9" not in page
     assert phone.count(SIP_PASSWORD) == 2
+
+
+async def test_device_page_masks_the_token_key_and_credentials_in_the_provisioning_url(server, store):
+    from provisioner import security_services
+
+    add_user(store, "alice", "viewer")
+    deployed_phone(store)
+    made = security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest", new_password=True,
+                                                   path_key="new", window_hours=24)
+    prov_password, path_key = made["new_secrets"]["password"], made["new_secrets"]["path_key"]
+    await server.sync()
+    entry = await server.app[keys.CACHE].device("805EC0000001")
+    client = server.client
+    await sign_in(client, "alice")
+    page = html.unescape(await (await client.get("/console/devices/805EC0000001")).text())
+    for secret in (prov_password, path_key, entry.access.token, SIP_PASSWORD):
+        assert secret not in page
+    # The URL has the shape the phone's has: the token's place in the path, the user, the password masked.
+    assert f"static.auto_provision.server.url = http://prov.test:8080/d/{MASK}/" in page
+    assert f"static.auto_provision.server.password = {MASK}" in page
 
 
 # --- search --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import keys, rental_services, rentals, services, vendors
+from .. import access, keys, rental_services, rentals, services, vendors
 from ..cache import ConfigCache
 from ..errors import Conflict, Invalid, NotFound
 from ..rendering import RenderError, device_context
@@ -74,6 +74,10 @@ def masked_files(db: Store, cache: ConfigCache, mac: str) -> list[dict[str, Any]
     masked = dataclasses.replace(data, accounts=tuple(dataclasses.replace(a, password=MASK) for a in data.accounts),
                                  settings=_masked_settings(dict(data.settings)))
     vendor = vendors.get(data.vendor)
+    # The URL the phone's files carry, its path key, token and provisioning password masked too.
+    policy = data.policy and dataclasses.replace(data.policy, password=data.policy.password and MASK,
+                                                 path_key=data.policy.path_key and MASK)
+    url = access.device_url(cache.provisioning_url, policy, MASK, deprovisioned=data.deprovisioned)
     files = []
     for spec in vendor.files:
         if spec.kind is not FileKind.DEVICE or spec.template is None:
@@ -81,7 +85,7 @@ def masked_files(db: Store, cache: ConfigCache, mac: str) -> list[dict[str, Any]
         entry: dict[str, Any] = {"name": file_name(spec, data.mac, data.model), "template": spec.template,
                                  "body": "", "error": None}
         try:
-            context = device_context(vendor, masked, cache.provisioning_url)
+            context = device_context(vendor, masked, url)
             entry["body"] = cache.renderer.render(vendor.name, spec.template, context, spec.xml).decode("utf-8")
         except RenderError as exc:
             entry["error"] = str(exc)
