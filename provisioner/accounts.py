@@ -257,8 +257,7 @@ def user_for_token(store: Store, token: str) -> User | None:
     if row is None or user is None or row["revoked_at"] is not None or user["disabled"]:
         return None
     last = row["last_used_at"]
-    now = utcnow()
-    if last is None or now - (last if last.tzinfo else last.replace(tzinfo=now.tzinfo)) > _TOUCH_EVERY:
+    if last is None or utcnow() - last > _TOUCH_EVERY:
         with store.transaction() as tx:
             tx.touch_token(row["id"])
     return User(user["id"], user["name"], user["role"])

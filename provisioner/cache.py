@@ -15,6 +15,7 @@ template folders drops everything.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ import markupsafe
 from . import access, services
 from .access import DeviceAccess
 from .rendering import DeviceData, Renderer, common_context, device_context
-from .store import Store, utcnow
+from .store import Store, Tx, utcnow
 from .vendors import ConfigFile, Vendor
 from .vendors import get as get_vendor
 
@@ -43,8 +44,8 @@ class Rendered:
     credentials: bool = False  # the file holds a SIP password
 
     @classmethod
-    def of(cls, body: bytes, content_type: str, *, credentials: bool = False) -> Rendered:
-        return cls(body, content_type, '"' + hashlib.sha1(body).hexdigest() + '"', credentials)
+    def of(cls, body: bytes, content_type: str) -> Rendered:
+        return cls(body, content_type, '"' + hashlib.sha1(body).hexdigest() + '"')
 
 
 @dataclass
@@ -129,9 +130,12 @@ class ConfigCache:
 
     def _load(self, macs: list[str]) -> dict[str, DeviceData]:
         with self.store.reading() as tx:
-            if self.secret is None:
-                self.secret = tx.server_secret("hmac")
+            self._read_secret(tx)
             return services.devices_data(tx, macs, ntp_server=self.ntp_server)
+
+    def _read_secret(self, tx: Tx) -> None:
+        if self.secret is None:
+            self.secret = tx.server_secret("hmac")
 
     def _entry(self, data: DeviceData) -> DeviceEntry:
         entry = DeviceEntry(data=data, customer_code=data.customer_code)
@@ -162,7 +166,7 @@ class ConfigCache:
             context = device_context(vendor, entry.data, self.provisioning_url_of(entry))
             rendered = self._render(vendor, spec, context)
             if not entry.data.deprovisioned and _holds_password(rendered.body, entry.data):
-                rendered = Rendered(rendered.body, rendered.content_type, rendered.etag, credentials=True)
+                rendered = dataclasses.replace(rendered, credentials=True)
             entry.files[key] = rendered
         return rendered
 
@@ -211,8 +215,7 @@ class ConfigCache:
                 self.clear()
             self._template_stamp = stamp
         with self.store.reading() as tx:
-            if self.secret is None:
-                self.secret = tx.server_secret("hmac")
+            self._read_secret(tx)
             if self._last_event_id is None:
                 self._last_event_id = tx.last_event_id()
                 return 0

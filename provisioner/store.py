@@ -725,7 +725,10 @@ class Tx:
     def token_by_digest(self, digest: str) -> dict[str, Any] | None:
         q = (sa.select(api_tokens, users.c.name.label("user_name"))
              .join(users, users.c.id == api_tokens.c.user_id).where(api_tokens.c.digest == digest))
-        return _row(self.conn.execute(q).first())
+        row = _row(self.conn.execute(q).first())
+        if row is not None:
+            row["last_used_at"] = _as_utc(row["last_used_at"])
+        return row
 
     def tokens_of_user(self, user_id: int) -> list[dict[str, Any]]:
         q = (sa.select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.last_used_at,

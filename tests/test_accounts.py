@@ -92,6 +92,10 @@ def test_api_tokens_are_stored_as_digests_and_can_be_revoked(store):
     token, record = accounts.create_token(store, "test", "script", "nightly import")
     assert token.startswith("prov_") and len(token) > 40
     assert accounts.user_for_token(store, token).name == "script"
+    used = accounts.get_user(store, "script")["tokens"][0]["last_used_at"]
+    assert used is not None
+    accounts.user_for_token(store, token)  # within the minute: no write
+    assert accounts.get_user(store, "script")["tokens"][0]["last_used_at"] == used
     assert accounts.user_for_token(store, token + "x") is None
     assert accounts.user_for_token(store, "not-a-token") is None
     with store.reading() as tx:
