@@ -89,6 +89,12 @@ def _holder(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any] | None:
     return tx.customer_by_id(device["customer_id"]) if device["customer_id"] is not None else None
 
 
+def _state_on(device: Mapping[str, Any], holder: Mapping[str, Any] | None, day: date) -> str:
+    """The device's state on ``day``: a terminated contract's rented phones are due back from its end."""
+    return rentals.effective_state(device["state"], device["ownership"], holder["contract_end"] if holder else None,
+                                   day)
+
+
 def _standing(tx: Tx, device: Mapping[str, Any], customer: Mapping[str, Any] | None, as_of: date,
               policy: Policy | None = None) -> rentals.Standing:
     return rentals.standing(
@@ -336,8 +342,7 @@ def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[st
                 raise Conflict(f"device {device['mac']} is owned by customer {holder['code']}", field="mac")
             raise Conflict(f"device {device['mac']} is {device['state']} with customer {holder['code']}: "
                            f"record its return before assigning it elsewhere", field="mac")
-        state = rentals.effective_state(device["state"], device["ownership"],
-                                        holder["contract_end"] if holder else None, today)
+        state = _state_on(device, holder, today)
         new_state = rentals.transition(state, "assign", device["mac"])
         _check_accounts(device, len(lines))
         line_ids = services.resolve_lines(tx, target, list(lines), device["id"])
@@ -361,8 +366,7 @@ def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, An
     with store.transaction() as tx:
         device = _device(tx, mac)
         holder = _holder(tx, device)
-        state = rentals.effective_state(device["state"], device["ownership"],
-                                        holder["contract_end"] if holder else None, today)
+        state = _state_on(device, holder, today)
         if holder is None:
             raise Conflict(f"device {device['mac']} is {state}: it is not assigned to anyone", field="mac")
         before = _snapshot(tx, device)
@@ -402,8 +406,7 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
     with store.transaction() as tx:
         old = _device(tx, old_canonical, "old_mac")
         holder = _holder(tx, old)
-        old_state = rentals.effective_state(old["state"], old["ownership"],
-                                            holder["contract_end"] if holder else None, today)
+        old_state = _state_on(old, holder, today)
         if old["ownership"] == rentals.RENTAL:
             rentals.transition(old_state, "swap_out", old["mac"])
         if holder is None:
@@ -474,8 +477,7 @@ def return_device(store: Store, actor: str, mac: Any, *, on: Any = None, conditi
         device = _device(tx, mac)
         _rental_only(device, "returned")
         holder = _holder(tx, device)
-        state = rentals.effective_state(device["state"], device["ownership"],
-                                        holder["contract_end"] if holder else None, today)
+        state = _state_on(device, holder, today)
         returned = rentals.transition(state, "return", device["mac"])
         final = rentals.transition(returned, "restock" if cond == "ok" else "retire", device["mac"])
         policy = policy_of(tx, holder) if holder else default_policy(tx)
@@ -512,8 +514,7 @@ def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = 
         device = _device(tx, mac)
         _rental_only(device, "charged")
         holder = _holder(tx, device)
-        state = rentals.effective_state(device["state"], device["ownership"],
-                                        holder["contract_end"] if holder else None, today)
+        state = _state_on(device, holder, today)
         new_state = rentals.transition(state, "charge", device["mac"])
         assert holder is not None  # return_due and charged devices keep their customer
         standing = _standing(tx, device, holder, day)
