@@ -132,6 +132,9 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, aut
     assert [e["action"] for e in history] == ["device.created", "line.updated"]
     assert [(ln["extension"], ln["display_name"]) for ln in history[0]["after"]["new_lines"]] == [
         ("3001", "Anna Rossi"), ("3099", "Linea condivisa")]
+    # Only the values set are recorded (no label or SIP server of its own: left out), never the password.
+    assert [sorted(ln) for ln in history[0]["after"]["new_lines"]] == [
+        ["auth_id", "display_name", "extension", "sip_username"]] * 2
     assert (history[1]["before"]["display_name"], history[1]["after"]["display_name"]) == (
         "Anna Rossi", "Anna Rossi-Bianchi")
     assert "erkkdm3WfpNGav" not in json.dumps(history) and "vMLbgkDe7L" not in json.dumps(history)

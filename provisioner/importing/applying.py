@@ -56,7 +56,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
 
     One event per customer and per device created or changed, and one per existing line changed.
     A line created for a phone is in that phone's event (``after["new_lines"]``: its values, never
-    its password): it is only ever created as part of a phone this plan creates or changes.
+    its password, and only those set: an unset label or SIP server is left out): it is only ever
+    created as part of a phone this plan creates or changes.
     """
     tick = progress or (lambda n: None)
     events = _Events()
@@ -85,13 +86,6 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     created = by_kind.get(("line", "create"), [])
     line_customers = [c.customer for c in created]
     extensions = [c.values["extension"] for c in created]
-    new_lines: dict[str, list[dict[str, Any]]] = {}  # MAC -> the lines created for it, by slot
-    for c in created:
-        held = new_lines.get(c.device)  # type: ignore[arg-type]
-        if held is None:
-            new_lines[c.device] = [c.after]  # type: ignore[index]
-        else:
-            held.append(c.after)
     inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
     # (customer reference, extension) of a new line -> its id (inserted: the ids by row, as a dict in row order)
     line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions), inserted.values()))
@@ -104,28 +98,19 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
                    change.before, change.after)
         tick(1)
 
+    # A device's event records the lines created for it (their values, never their passwords).
     created = by_kind.get(("device", "create"), [])
     created_macs = [c.key for c in created]
     device_ids = tx.insert_devices([c.values for c in created], columns={
         "mac": created_macs, "customer_id": _customer_ids(ids, [c.customer for c in created]),
         "settings": [{}] * len(created)})
-    assignments: dict[int, list[int]] = {}
     get_line = line_ids.get
-    get_new = new_lines.get
-    summaries, afters = events.summary, events.after
-    for change, device_id in zip(created, device_ids.values()):  # device_ids: in row order
-        mac = change.key
-        if change.lines:
-            assignments[device_id] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
-        lines = get_new(mac)
-        after = change.after
-        if lines is not None:
-            after = after.copy()
-            after["new_lines"] = lines
-        afters.append(after)
-        rows_ = change.rows
-        summaries.append((f"device {mac} ({change.values['model']}) created{via} (row {rows_[0]})" if len(rows_) == 1
-                          else f"device {mac} ({change.values['model']}) created{via}{_rows(change)}")[:500])
+    assignments: dict[int, list[int]] = {
+        device_id: list(map(get_line, c.lines, c.lines))  # type: ignore[arg-type]
+        for c, device_id in zip(created, device_ids.values()) if c.lines}  # device_ids: in row order
+    events.after += [c.after if c.new_lines is None else {**c.after, "new_lines": c.new_lines} for c in created]
+    events.summary += [(f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})" if len(c.rows) == 1
+                        else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}")[:500] for c in created]
     events.action += ["device.created"] * len(created)
     events.device_mac += created_macs
     events.customer_id += [None] * len(created)
@@ -138,8 +123,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
         assignments[change.ref] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
         moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
-        lines = get_new(mac)
-        after = change.after if lines is None else {**change.after, "new_lines": lines}
+        after = change.after if change.new_lines is None else {**change.after, "new_lines": change.new_lines}
         events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
                    None, change.before, after)
         tick(1)

@@ -83,6 +83,7 @@ class Change:
     customer: CustomerRef | None = None
     lines: tuple[LineRef, ...] = ()  # devices: their lines by slot
     device: str | None = None  # lines: the MAC of the phone they end up on
+    new_lines: list[dict[str, Any]] | None = None  # devices: the afters of the lines created for them, by slot
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "action": self.action, "key": self.key, "rows": list(self.rows),
@@ -467,6 +468,7 @@ class _Planner:
 
         line_refs: list[LineRef] = []
         line_changes: list[Change] = []
+        new_lines: list[dict[str, Any]] = []
         for e in entries:
             if e.line is None:
                 continue
@@ -476,6 +478,8 @@ class _Planner:
             line_refs.append(ref)
             if change is not None:
                 line_changes.append(change)
+                if change.action == "create":
+                    new_lines.append({k: v for k, v in change.after.items() if v is not None})  # unset: left out
 
         values = {
             "vendor": vendor,
@@ -492,7 +496,7 @@ class _Planner:
         if existing is None:
             after = self._device_view(mac, values, line_refs, {})
             self.changes.append(Change("device", "create", mac, rows, None, after, values=values,
-                                       customer=customer_ref, lines=tuple(line_refs)))
+                                       customer=customer_ref, lines=tuple(line_refs), new_lines=new_lines or None))
         else:
             old = {k: existing[k] for k in DEVICE_KEYS}
             if old == values and existing["line_ids"] == line_refs:
@@ -506,7 +510,8 @@ class _Planner:
                 before = self._device_view(mac, old, existing["line_ids"], settings)
                 after = self._device_view(mac, values, line_refs, settings)
                 self.changes.append(Change("device", "update", mac, rows, before, after, ref=existing["id"],
-                                           values=values, customer=customer_ref, lines=tuple(line_refs)))
+                                           values=values, customer=customer_ref, lines=tuple(line_refs),
+                                           new_lines=new_lines or None))
         self.changes.extend(line_changes)
 
     def _line(self, mac: str, e: Entry, customer_ref: CustomerRef,
