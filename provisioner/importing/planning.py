@@ -68,9 +68,9 @@ class Snapshot:
     line_names: dict[int, tuple[int, str]]  # line id -> (customer id, extension) of every line above
 
 
-@dataclass(slots=True)
-class Change:
-    """One customer, line or device the plan creates or updates, with what to write."""
+class Change(msgspec.Struct, gc=False):
+    """One customer, line or device the plan creates or updates, with what to write (a Struct, as
+    :class:`~.validation.Entry`: a large file's plan has 200,000 of them)."""
 
     kind: str  # customer | line | device
     action: str  # create | update
@@ -79,7 +79,7 @@ class Change:
     before: dict[str, Any] | None
     after: dict[str, Any]
     ref: int | None = None  # the existing row's id (updates)
-    values: dict[str, Any] = field(default_factory=dict)  # columns to write
+    values: dict[str, Any] = msgspec.field(default_factory=dict)  # columns to write
     customer: CustomerRef | None = None
     lines: tuple[LineRef, ...] = ()  # devices: their lines by slot
     device: str | None = None  # lines: the MAC of the phone they end up on

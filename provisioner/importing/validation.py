@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+import msgspec
+
 from .. import services, vendors
 from ..errors import Invalid
 from . import cells
@@ -28,9 +30,11 @@ _PLACEHOLDER = {"display_name": "-", "password": "-"}
 _SERVICE_FIELD = {"password": "sip_password"}  # services' name -> ours
 
 
-@dataclass(slots=True)
-class Entry:
-    """One valid row. ``None`` in a device field means "not given": keep what the device has."""
+class Entry(msgspec.Struct, gc=False):
+    """One valid row. ``None`` in a device field means "not given": keep what the device has.
+
+    A msgspec Struct rather than a dataclass: built in C, about twice as fast for the 100,000 of a
+    large file (``gc=False``: it holds no cycles, so the collector need not track it)."""
 
     row: int
     mac: str
