@@ -214,6 +214,8 @@ class _Planner:
         self.snap = snapshot
         self.entries = [e for e in checked.entries if e.mac not in excluded] if excluded else checked.entries
         self.given = checked.given
+        self.serial_given = "serial" in self.given
+        self.ownership_given = "ownership" in self.given
         self.problems: list[Problem] = []
         self.changes: list[Change] = []
         self.unchanged: Counter[str] = Counter()
@@ -437,28 +439,33 @@ class _Planner:
     def _device(self, mac: str, entries: list[Entry], in_file: set[str]) -> None:
         first = entries[0]
         existing = self.snap.devices.get(mac)
-        model = vendor = None
-        for e in entries:
-            if e.model is not None:
-                model, vendor = e.model, e.vendor
-                break
-        if model is None:
-            if existing is None:
-                self.fail(first, "model", "model missing: a new phone needs its model" if "model" in self.given
-                          else "model missing: add a Model column (a new phone needs its model)")
-                return
-            vendor, model = existing["vendor"], existing["model"]
-        accounts = self.accounts.get((vendor, model))
+        if first.model is not None:
+            model, vendor = first.model, first.vendor
+        else:
+            model = vendor = None
+            for e in entries:
+                if e.model is not None:
+                    model, vendor = e.model, e.vendor
+                    break
+            if model is None:
+                if existing is None:
+                    self.fail(first, "model", "model missing: a new phone needs its model" if "model" in self.given
+                              else "model missing: add a Model column (a new phone needs its model)")
+                    return
+                vendor, model = existing["vendor"], existing["model"]
+        accounts = self.accounts.get((vendor, model))  # type: ignore[arg-type]
         if accounts is None:
             caps = vendors.get(vendor).caps(model)  # type: ignore[arg-type]
-            accounts = self.accounts[(vendor, model)] = caps.accounts
+            accounts = self.accounts[(vendor, model)] = caps.accounts  # type: ignore[index]
         if len(entries) > accounts:
             self.fail(entries[accounts], "line", f"{model} has {accounts} SIP account{'s' * (accounts > 1)}; "
                       f"{len(entries)} lines given", "give this phone fewer lines, or use a model with more accounts")
             return
-        customer_ref = self.customers.get(first.customer) if first.customer is not None else None
-        if first.customer is not None and customer_ref is None:
-            return  # the customer has a problem, reported on these rows
+        customer_ref = None
+        if first.customer is not None:
+            customer_ref = self.customers.get(first.customer)
+            if customer_ref is None:
+                return  # the customer has a problem, reported on these rows
         if first.line is None and existing is not None and existing["state"] == "deployed":
             owner = self.customer_rows.get(existing["customer_id"], {}).get("code", "a customer")
             self.fail(first, "customer", f"device {mac} is deployed to {owner}; this row gives it no customer and "
@@ -468,7 +475,7 @@ class _Planner:
 
         line_refs: list[LineRef] = []
         line_changes: list[Change] = []
-        new_lines: list[dict[str, Any]] = []
+        new_lines: list[dict[str, Any]] = []  # the afters of the lines created for it: in its event
         for e in entries:
             if e.line is None:
                 continue
@@ -479,24 +486,26 @@ class _Planner:
             if change is not None:
                 line_changes.append(change)
                 if change.action == "create":
-                    new_lines.append({k: v for k, v in change.after.items() if v is not None})  # unset: left out
+                    new_lines.append(change.after)
 
-        values = {
-            "vendor": vendor,
-            "model": model,
-            "serial": first.serial if "serial" in self.given else (existing or {}).get("serial"),
-            "ownership": first.ownership or (existing["ownership"] if existing and "ownership" not in self.given
-                                             else "rental"),
-            "state": "deployed" if customer_ref is not None else "in_stock",
-            "customer_id": customer_ref,
-        }
+        if existing is None:
+            values = {"vendor": vendor, "model": model, "serial": first.serial if self.serial_given else None,
+                      "ownership": first.ownership or "rental",
+                      "state": "in_stock" if customer_ref is None else "deployed", "customer_id": customer_ref}
+        else:
+            values = {
+                "vendor": vendor, "model": model,
+                "serial": first.serial if self.serial_given else existing["serial"],
+                "ownership": first.ownership or (existing["ownership"] if not self.ownership_given else "rental"),
+                "state": "in_stock" if customer_ref is None else "deployed", "customer_id": customer_ref,
+            }
         rows = (first.row,) if len(entries) == 1 else tuple(e.row for e in entries)
         if customer_ref.__class__ is str:
             self.new_used[customer_ref] = None  # type: ignore[index]
         if existing is None:
             after = self._device_view(mac, values, line_refs, {})
-            self.changes.append(Change("device", "create", mac, rows, None, after, values=values,
-                                       customer=customer_ref, lines=tuple(line_refs), new_lines=new_lines or None))
+            self.changes.append(Change("device", "create", mac, rows, None, after, None, values, customer_ref,
+                                       tuple(line_refs), None, new_lines or None))
         else:
             old = {k: existing[k] for k in DEVICE_KEYS}
             if old == values and existing["line_ids"] == line_refs:
@@ -537,10 +546,9 @@ class _Planner:
                 self.fail(e, "sip_server", f"customer {customer['code']} has no SIP server and this row gives none",
                           "fill in the SIP server, or set the customer's (provisioner customer update)")
                 return None, None
-            after = values.copy()
-            del after["password"]  # the rest are services.LINE_FIELDS, in their order
-            change = Change("line", "create", key, (e.row,), None, after, values=values, customer=customer_ref,
-                            device=mac)
+            # What the new line has (services.LINE_FIELDS, in their order): the values set, never the password.
+            after = {k: v for k, v in values.items() if v is not None and k != "password"}
+            change = Change("line", "create", key, (e.row,), None, after, None, values, customer_ref, (), mac)
             return (customer_ref, ext), change
         holder = existing.get("holder")
         if holder is not None and holder != mac and holder not in in_file:
