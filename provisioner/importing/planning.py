@@ -321,7 +321,7 @@ class _Planner:
         row = self.customer_rows[ref]
         entries: list[Entry] = row.pop("rows")
         self.customer_entries[ref] = tuple(e.row for e in entries)
-        servers = sorted({e.server.lower() for e in entries if e.server})
+        servers = sorted({server.lower() for server in {e.server for e in entries} if server})
         name = row["name"]
         if not servers:
             where = ("fill in its SIP server column" if "sip_server" in self.given
