@@ -197,13 +197,17 @@ class _Columns:
         self.rows = [row for _, row in body]
         self.width = min(map(len, self.rows))
         self.count = len(self.rows)
+        # Every column at once (one pass) when the rows are all as wide: a sheet's always are.
+        self.columns = list(zip(*self.rows)) if self.width == max(map(len, self.rows)) else None
 
     def column(self, field_: str) -> list[Any] | None:
         """The cells of ``field_``, row by row (None when the file has no such column)."""
         i = self.index[field_]
         if i < 0:
             return None
-        if i < self.width:
+        if self.columns is not None:
+            values = list(self.columns[i])
+        elif i < self.width:
             values = list(map(itemgetter(i), self.rows))
         else:
             values = [r[i] if i < len(r) else None for r in self.rows]
