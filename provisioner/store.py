@@ -1001,28 +1001,23 @@ class Tx:
         return [dict(zip(keys, row)) for row in result.fetchall()]
 
     def insert_lines(self, rows: Sequence[Mapping[str, Any]], *,
-                     customer_ids: Sequence[int] | None = None) -> dict[tuple[int, str], int]:
-        """Insert many lines; their ids by (customer id, extension). ``customer_ids``: each row's
-        customer, when the rows do not hold it."""
+                     customer_ids: Sequence[int] | None = None) -> list[int]:
+        """Insert many lines; their ids, in row order. ``customer_ids``: each row's customer, when
+        the rows do not hold it."""
         now = utcnow()
         given = {"customer_id": customer_ids} if customer_ids is not None else None
-        ids = self._insert_many(lines, rows, {"created_at": now, "updated_at": now}, ids=True, columns=given)
-        if customer_ids is None:
-            customer_ids = [r["customer_id"] for r in rows]
-        return dict(zip(zip(customer_ids, (r["extension"] for r in rows)), ids))
+        return self._insert_many(lines, rows, {"created_at": now, "updated_at": now}, ids=True, columns=given)
 
     def insert_devices(self, rows: Sequence[Mapping[str, Any]], *,
-                       columns: Mapping[str, Sequence[Any]] | None = None) -> dict[str, int]:
-        """Insert many devices; their ids by MAC. ``columns``: values given per row apart (``mac``,
-        ``customer_id``, ...), over the rows' own."""
+                       columns: Mapping[str, Sequence[Any]] | None = None) -> list[int]:
+        """Insert many devices; their ids, in row order. ``columns``: values given per row apart
+        (``mac``, ``customer_id``, ...), over the rows' own."""
         now = utcnow()
         # A device given to a customer starts its first-contact window now (provisioner.access).
         holders = columns["customer_id"] if columns and "customer_id" in columns else [
             r.get("customer_id") for r in rows]
         columns = {**(columns or {}), "assigned_at": [None if c is None else now for c in holders]}
-        ids = self._insert_many(devices, rows, {"created_at": now, "updated_at": now}, ids=True, columns=columns)
-        macs = columns["mac"] if "mac" in columns else [r["mac"] for r in rows]
-        return dict(zip(macs, ids))
+        return self._insert_many(devices, rows, {"created_at": now, "updated_at": now}, ids=True, columns=columns)
 
     def replace_device_lines(self, assignments: Mapping[int, Sequence[int]], *, new: Iterable[int] = ()) -> None:
         """Give each device (id) exactly these lines (ids, by slot), taking them off any other device.

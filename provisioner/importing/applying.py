@@ -87,8 +87,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     line_customers = [c.customer for c in created]
     extensions = [c.values["extension"] for c in created]
     inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
-    # (customer reference, extension) of a new line -> its id (inserted: the ids by row, as a dict in row order)
-    line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions), inserted.values()))
+    # (customer reference, extension) of a new line -> its id (inserted: the ids in row order)
+    line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions), inserted))
     del inserted, line_customers, extensions
     tick(len(created))
     for change in by_kind.get(("line", "update"), []):
@@ -107,7 +107,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     get_line = line_ids.get
     assignments: dict[int, list[int]] = {
         device_id: list(map(get_line, c.lines, c.lines))  # type: ignore[arg-type]
-        for c, device_id in zip(created, device_ids.values()) if c.lines}  # device_ids: in row order
+        for c, device_id in zip(created, device_ids) if c.lines}  # device_ids: in row order
     events.after += [c.after if c.new_lines is None else {**c.after, "new_lines": c.new_lines} for c in created]
     events.summary += [(f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})" if len(c.rows) == 1
                         else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}")[:500] for c in created]
@@ -127,7 +127,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
                    None, change.before, after)
         tick(1)
-    tx.replace_device_lines(assignments, new=device_ids.values())
+    tx.replace_device_lines(assignments, new=device_ids)
     del assignments, device_ids
     tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
 
