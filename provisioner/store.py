@@ -1084,7 +1084,6 @@ class Tx:
             if nones == count and column.nullable and column.default is None and (
                     column.server_default is None and not isinstance(column.type, sa.JSON)):
                 continue  # NULL in every row: left out (binding 100,000 NULLs is not free)
-            process = column.type.dialect_impl(dialect).bind_processor(dialect)
             if isinstance(column.type, sa.JSON):
                 # msgspec (the same JSON as the bind processor's, ~6x faster), one call for the column:
                 # JSON text never holds a raw newline, so the lines are the values, None being "null".
@@ -1095,8 +1094,8 @@ class Tx:
                     each = iter(sealed)
                     sealed = [None if v is None else next(each) for v in values]
                 values = sealed
-            elif process is not None:
-                # None and a value shared by every row (empty settings) are converted once.
+            elif (process := column.type.dialect_impl(dialect).bind_processor(dialect)) is not None:
+                # None and a value shared by every row (a device's assigned_at) are converted once.
                 first, none = values[0], process(None)
                 if nones == count:
                     values = repeat(none, count)

@@ -73,6 +73,14 @@ def test_migration_seals_passwords_written_before_it(data_dir):
         raw = tx.conn.execute(sa.select(sa.cast(lines.c.password, sa.Text))).scalar_one()
     assert raw != PASSWORDS[0] and raw.startswith("g1.")  # sealed with AES-256-GCM
     store.close()
+    # And back: downgrading below 0003 (every later downgrade on the way) opens them again.
+    store = Store.open(data_dir, migrate=False)
+    with store.write_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        cfg.attributes["sealer"] = store.sealer
+        command.downgrade(cfg, "0002")
+        assert conn.exec_driver_sql("SELECT password FROM lines").scalar_one() == PASSWORDS[0]
+    store.close()
 
 
 def test_rotate_reseals_every_secret_and_drops_the_old_key(store, data_dir, run_cli):

@@ -108,7 +108,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     assignments: dict[int, list[int]] = {
         device_id: list(map(get_line, c.lines, c.lines))  # type: ignore[arg-type]
         for c, device_id in zip(created, device_ids) if c.lines}  # device_ids: in row order
-    events.after += [c.after if c.new_lines is None else {**c.after, "new_lines": c.new_lines} for c in created]
+    events.after += [_device_after(c) for c in created]
     events.summary += [(f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})" if len(c.rows) == 1
                         else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}")[:500] for c in created]
     events.action += ["device.created"] * len(created)
@@ -123,13 +123,17 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
         assignments[change.ref] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
         moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
-        after = change.after if change.new_lines is None else {**change.after, "new_lines": change.new_lines}
         events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
-                   None, change.before, after)
+                   None, change.before, _device_after(change))
         tick(1)
     tx.replace_device_lines(assignments, new=device_ids)
     del assignments, device_ids
     tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
+
+
+def _device_after(change: Change) -> dict[str, Any]:
+    """What a device's event records after the change: the device, and the lines created for it."""
+    return change.after if change.new_lines is None else {**change.after, "new_lines": change.new_lines}
 
 
 def _customer_ids(ids: dict[CustomerRef | None, int | None], refs: list[CustomerRef | None]) -> list[int | None]:

@@ -214,8 +214,6 @@ class _Planner:
         self.snap = snapshot
         self.entries = [e for e in checked.entries if e.mac not in excluded] if excluded else checked.entries
         self.given = checked.given
-        self.serial_given = "serial" in self.given
-        self.ownership_given = "ownership" in self.given
         self.problems: list[Problem] = []
         self.changes: list[Change] = []
         self.unchanged: Counter[str] = Counter()
@@ -488,24 +486,22 @@ class _Planner:
                 if change.action == "create":
                     new_lines.append(change.after)
 
-        if existing is None:
-            values = {"vendor": vendor, "model": model, "serial": first.serial if self.serial_given else None,
-                      "ownership": first.ownership or "rental",
-                      "state": "in_stock" if customer_ref is None else "deployed", "customer_id": customer_ref}
-        else:
-            values = {
-                "vendor": vendor, "model": model,
-                "serial": first.serial if self.serial_given else existing["serial"],
-                "ownership": first.ownership or (existing["ownership"] if not self.ownership_given else "rental"),
-                "state": "in_stock" if customer_ref is None else "deployed", "customer_id": customer_ref,
-            }
+        values = {
+            "vendor": vendor,
+            "model": model,
+            "serial": first.serial if "serial" in self.given else existing["serial"] if existing else None,
+            "ownership": first.ownership or (existing["ownership"] if existing and "ownership" not in self.given
+                                             else "rental"),
+            "state": "deployed" if customer_ref is not None else "in_stock",
+            "customer_id": customer_ref,
+        }
         rows = (first.row,) if len(entries) == 1 else tuple(e.row for e in entries)
         if customer_ref.__class__ is str:
             self.new_used[customer_ref] = None  # type: ignore[index]
         if existing is None:
             after = self._device_view(mac, values, line_refs, {})
-            self.changes.append(Change("device", "create", mac, rows, None, after, None, values, customer_ref,
-                                       tuple(line_refs), None, new_lines or None))
+            self.changes.append(Change("device", "create", mac, rows, None, after, values=values,
+                                       customer=customer_ref, lines=tuple(line_refs), new_lines=new_lines or None))
         else:
             old = {k: existing[k] for k in DEVICE_KEYS}
             if old == values and existing["line_ids"] == line_refs:
@@ -548,7 +544,8 @@ class _Planner:
                 return None, None
             # What the new line has (services.LINE_FIELDS, in their order): the values set, never the password.
             after = {k: v for k, v in values.items() if v is not None and k != "password"}
-            change = Change("line", "create", key, (e.row,), None, after, None, values, customer_ref, (), mac)
+            change = Change("line", "create", key, (e.row,), None, after, values=values, customer=customer_ref,
+                            device=mac)
             return (customer_ref, ext), change
         holder = existing.get("holder")
         if holder is not None and holder != mac and holder not in in_file:

@@ -27,6 +27,16 @@ def _sealer():  # type: ignore[no-untyped-def]
     return sealer
 
 
+def _passwords(conn, change) -> None:  # type: ignore[no-untyped-def]
+    """Every line's SIP password replaced by ``change(password)``: sealed, or opened again."""
+    lines = sa.table("lines", sa.column("id", sa.Integer), sa.column("password", sa.Text))
+    rows = conn.execute(sa.select(lines.c.id, lines.c.password)).fetchall()
+    if rows:
+        conn.execute(lines.update().where(lines.c.id == sa.bindparam("b_id"))
+                     .values(password=sa.bindparam("b_password")),
+                     [{"b_id": r.id, "b_password": change(r.password)} for r in rows])
+
+
 def upgrade() -> None:
     sealer = _sealer()
     conn = op.get_bind()
@@ -52,12 +62,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("lines") as batch:  # a sealed password is longer than 255 characters
         batch.alter_column("password", type_=sa.Text, existing_type=sa.String(255), existing_nullable=False)
-    lines = sa.table("lines", sa.column("id", sa.Integer), sa.column("password", sa.Text))
-    rows = conn.execute(sa.select(lines.c.id, lines.c.password)).fetchall()
-    if rows:
-        conn.execute(lines.update().where(lines.c.id == sa.bindparam("b_id"))
-                     .values(password=sa.bindparam("b_password")),
-                     [{"b_id": r.id, "b_password": sealer.seal(r.password)} for r in rows])
+    _passwords(conn, sealer.seal)
     op.bulk_insert(server_secrets, [
         {"name": "canary", "value": sealer.seal("provisioner")},
         {"name": "hmac", "value": sealer.seal(secrets.token_urlsafe(32))},
@@ -67,12 +72,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     sealer = _sealer()
     conn = op.get_bind()
-    lines = sa.table("lines", sa.column("id", sa.Integer), sa.column("password", sa.Text))
-    rows = conn.execute(sa.select(lines.c.id, lines.c.password)).fetchall()
-    if rows:
-        conn.execute(lines.update().where(lines.c.id == sa.bindparam("b_id"))
-                     .values(password=sa.bindparam("b_password")),
-                     [{"b_id": r.id, "b_password": sealer.open(r.password)} for r in rows])
+    _passwords(conn, sealer.open)
     with op.batch_alter_table("lines") as batch:
         batch.alter_column("password", type_=sa.String(255), existing_type=sa.Text, existing_nullable=False)
     op.drop_table("server_secrets")
