@@ -4,7 +4,9 @@
 :func:`apply` writes a plan, with one audit event per customer and device it
 creates or changes and per existing line it changes (a line created for a phone
 is recorded in that phone's event), all inside the caller's transaction (many
-rows per statement: 100,000 phones are a few statements, not 100,000 transactions).
+rows per statement: 100,000 phones are a few statements, not 100,000 transactions;
+in a large SQLite transaction the new rows are copied in the background while the
+next table's are built: :meth:`~provisioner.store.Tx.loading`).
 
 Line and device events name their phone (``device_mac``), which is what the config
 cache invalidates exactly and what a device's history is read by; only customer
@@ -83,52 +85,53 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
     def customer_id(ref: CustomerRef | None) -> int | None:
         return _customer_ids(ids, [ref])[0]
 
-    created = by_kind.get(("line", "create"), [])
-    line_customers = [c.customer for c in created]
-    extensions = [c.values["extension"] for c in created]
-    inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
-    # (customer reference, extension) of a new line -> its id (inserted: the ids in row order)
-    line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions), inserted))
-    del inserted, line_customers, extensions
-    tick(len(created))
-    for change in by_kind.get(("line", "update"), []):
-        assert change.ref is not None
-        tx.update_line(change.ref, change.values)
-        events.add("line.updated", f"line {change.key} updated{via}{_rows(change)}", change.device, None,
-                   change.before, change.after)
-        tick(1)
+    with tx.loading("lines", "devices", "device_lines", "events"):
+        created = by_kind.get(("line", "create"), [])
+        line_customers = [c.customer for c in created]
+        extensions = [c.values["extension"] for c in created]
+        inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
+        # (customer reference, extension) of a new line -> its id (inserted: the ids in row order)
+        line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions), inserted))
+        del inserted, line_customers, extensions
+        tick(len(created))
+        for change in by_kind.get(("line", "update"), []):
+            assert change.ref is not None
+            tx.update_line(change.ref, change.values)
+            events.add("line.updated", f"line {change.key} updated{via}{_rows(change)}", change.device, None,
+                       change.before, change.after)
+            tick(1)
 
-    # A device's event records the lines created for it (their values, never their passwords).
-    created = by_kind.get(("device", "create"), [])
-    created_macs = [c.key for c in created]
-    device_ids = tx.insert_devices([c.values for c in created], columns={
-        "mac": created_macs, "customer_id": _customer_ids(ids, [c.customer for c in created]),
-        "settings": [{}] * len(created)})
-    get_line = line_ids.get
-    assignments: dict[int, list[int]] = {
-        device_id: list(map(get_line, c.lines, c.lines))  # type: ignore[arg-type]
-        for c, device_id in zip(created, device_ids) if c.lines}  # device_ids: in row order
-    events.after += [_device_after(c) for c in created]
-    events.summary += [(f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})" if len(c.rows) == 1
-                        else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}")[:500] for c in created]
-    events.action += ["device.created"] * len(created)
-    events.device_mac += created_macs
-    events.customer_id += [None] * len(created)
-    events.before += [None] * len(created)
-    del created_macs
-    tick(len(created))
-    for change in by_kind.get(("device", "update"), []):
-        assert change.ref is not None
-        mac = change.key
-        tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
-        assignments[change.ref] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
-        moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
-        events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
-                   None, change.before, _device_after(change))
-        tick(1)
-    tx.replace_device_lines(assignments, new=device_ids)
-    del assignments, device_ids
-    tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
+        # A device's event records the lines created for it (their values, never their passwords).
+        created = by_kind.get(("device", "create"), [])
+        created_macs = [c.key for c in created]
+        device_ids = tx.insert_devices([c.values for c in created], columns={
+            "mac": created_macs, "customer_id": _customer_ids(ids, [c.customer for c in created]),
+            "settings": [{}] * len(created)})
+        get_line = line_ids.get
+        assignments: dict[int, list[int]] = {
+            device_id: list(map(get_line, c.lines, c.lines))  # type: ignore[arg-type]
+            for c, device_id in zip(created, device_ids) if c.lines}  # device_ids: in row order
+        events.after += [_device_after(c) for c in created]
+        events.summary += [(f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})" if len(c.rows) == 1
+                            else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}")[:500] for c in created]
+        events.action += ["device.created"] * len(created)
+        events.device_mac += created_macs
+        events.customer_id += [None] * len(created)
+        events.before += [None] * len(created)
+        del created_macs
+        tick(len(created))
+        for change in by_kind.get(("device", "update"), []):
+            assert change.ref is not None
+            mac = change.key
+            tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
+            assignments[change.ref] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
+            moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
+            events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
+                       None, change.before, _device_after(change))
+            tick(1)
+        tx.replace_device_lines(assignments, new=device_ids)
+        del assignments, device_ids
+        tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
 
 
 def _device_after(change: Change) -> dict[str, Any]:

@@ -1,0 +1,192 @@
+"""Bulk inserts of a large SQLite transaction copied into their tables in the background (store._Loader).
+
+A large import writes each table's rows into a batch database of its own and a worker thread copies
+it into the table while the import builds the next one. What must hold: the rows land as a direct
+insert would put them (ids in row order, every value), in the same one transaction (a failure
+leaves nothing), a statement in between sees the rows queued before it, and the connection goes
+back to the pool with nothing attached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from provisioner.errors import Conflict
+from provisioner.store import _Loader
+from tests.conftest import add_customer
+from tests.test_import_samples import config_name, yealink_account
+
+COUNT = _Loader.MIN_ROWS + 500  # large enough to be loaded in the background
+
+
+def attached(tx) -> list[str]:
+    return [row[1] for row in tx.conn.exec_driver_sql("PRAGMA database_list") if row[1] not in ("main", "temp")]
+
+
+def line_rows(n: int, first_ext: int = 5000) -> list[dict]:
+    return [{"extension": str(first_ext + i), "display_name": f"User {i}", "sip_username": f"u{first_ext + i}",
+             "auth_id": f"u{first_ext + i}", "password": f"secret-{i}"} for i in range(n)]
+
+
+class SlowCopies:
+    """The transaction's connection, as the loader's worker sees it: each copy starts late."""
+
+    def __init__(self, raw):
+        self.raw = raw
+
+    def execute(self, sql, *args):
+        if sql.startswith("INSERT"):
+            time.sleep(0.2)
+        return self.raw.execute(sql, *args)
+
+
+def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every_value_in_row_order(
+        store, monkeypatch):
+    original = _Loader.__init__
+    monkeypatch.setattr(_Loader, "__init__", lambda self, raw, *a: original(self, SlowCopies(raw), *a))
+    customer = add_customer(store)
+    with store.reading() as tx:
+        events_before = tx.last_event_id()
+    with store.transaction(large=True) as tx:
+        with tx.loading("lines", "devices", "device_lines", "events"):
+            line_ids = tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
+            # A statement in the block waits for the batches queued before it.
+            assert tx.conn.exec_driver_sql("SELECT count(*) FROM lines").scalar() == COUNT
+            macs = [f"805EC0{i:06X}" for i in range(COUNT)]
+            device_ids = tx.insert_devices([{"vendor": "yealink", "model": "T54W", "state": "deployed"}] * COUNT,
+                                           columns={"mac": macs, "customer_id": [customer["id"]] * COUNT,
+                                                    "settings": [{}] * COUNT})
+            tx.replace_device_lines({d: [line] for d, line in zip(device_ids, line_ids)}, new=device_ids)
+            tx.add_events([{}] * COUNT, actor="loader-test", columns={
+                "action": ["device.created"] * COUNT, "summary": [f"device {m} created" for m in macs],
+                "device_mac": macs, "customer_id": [None] * COUNT, "before": [None] * COUNT,
+                "after": [{"mac": m, "lines": [str(5000 + i)]} for i, m in enumerate(macs)]})
+        assert len(attached(tx)) == 4  # four batches, each copied from a database of its own
+    assert line_ids == list(range(line_ids[0], line_ids[0] + COUNT))
+    assert device_ids == list(range(device_ids[0], device_ids[0] + COUNT))
+
+    with store.reading() as tx:
+        assert attached(tx) == []
+        for i in (0, 1234, COUNT - 1):
+            mac = f"805EC0{i:06X}"
+            device = tx.devices_by_mac([mac])[mac]
+            assert device["id"] == device_ids[i] and device["line_ids"] == [line_ids[i]]
+            line = tx.line(customer["id"], str(5000 + i))
+            assert line["id"] == line_ids[i] and line["sip_username"] == f"u{5000 + i}"
+            assert line["password"] == f"secret-{i}"  # sealed on the way in, opened on the way out
+            history = tx.events_of_device(mac)
+            assert [(e["actor"], e["after"]) for e in history] == [("loader-test", {"mac": mac,
+                                                                                    "lines": [str(5000 + i)]})]
+        assert tx.last_event_id() == events_before + COUNT
+        stored = tx.conn.exec_driver_sql("SELECT password FROM lines WHERE id = ?", (line_ids[7],)).scalar()
+        assert "secret-7" not in stored  # the batch held the sealed value, as a direct insert does
+    with store.transaction(large=True) as tx:  # the connection came back to the pool with nothing attached
+        assert attached(tx) == []
+
+
+def test_small_batches_and_ordinary_transactions_insert_directly(store):
+    customer = add_customer(store)
+    with store.transaction(large=True) as tx, tx.loading("lines"):
+        tx.insert_lines(line_rows(10), customer_ids=[customer["id"]] * 10)
+        assert attached(tx) == []
+    with store.transaction() as tx, tx.loading("lines"):
+        tx.insert_lines(line_rows(COUNT, 20000), customer_ids=[customer["id"]] * COUNT)
+        assert attached(tx) == []
+    with store.reading() as tx:
+        assert len(tx.lines_of_customer(customer["id"])) == 10 + COUNT
+
+
+def test_a_copy_that_fails_rolls_the_whole_transaction_back_and_names_no_value(store):
+    customer = add_customer(store)
+    rows = line_rows(COUNT)
+    rows[-1] = {**rows[-1], "extension": rows[0]["extension"]}  # the same extension twice: a unique key broken
+    with pytest.raises(Conflict) as failed, store.transaction(large=True) as tx:
+        tx.insert_customer({"code": "GONE", "name": "Gone", "sip_server": "pbx.gone.test"})
+        with tx.loading("lines", "events"):
+            tx.insert_lines(rows, customer_ids=[customer["id"]] * COUNT)
+            tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["x"] * COUNT})
+    assert "secret" not in str(failed.value) and "5000" not in str(failed.value)
+    with store.reading() as tx:
+        assert tx.customer_by_code("GONE") is None and tx.lines_of_customer(customer["id"]) == []
+        assert tx.last_event_id() == 1  # the customer's own event only
+    # The connection is usable again, with nothing left attached.
+    with store.transaction(large=True) as tx:
+        with tx.loading("lines"):
+            tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
+        assert len(attached(tx)) == 1
+    with store.reading() as tx:
+        assert len(tx.lines_of_customer(customer["id"])) == COUNT
+
+
+def test_an_error_in_the_block_waits_for_the_copies_and_leaves_nothing(store):
+    customer = add_customer(store)
+    with pytest.raises(RuntimeError, match="stopped"), store.transaction(large=True) as tx:
+        with tx.loading("lines"):
+            tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
+            raise RuntimeError("stopped")
+    with store.reading() as tx:
+        assert tx.lines_of_customer(customer["id"]) == []
+
+
+def write_phones(path: Path, phones: int) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["Customer", "MAC", "Model", "Extension", "Name", "SIP password", "SIP server", "Line"])
+        for i in range(phones):
+            mac = f"805EC0{i:06X}"
+            writer.writerow(["Studio Nuovo", mac, "T54W", str(3000 + 2 * i), f"User {i}", f"pw-{i}", "pbx.nuovo.test",
+                             "1"])
+            if i % 10 == 0:  # every tenth phone has a second line
+                writer.writerow(["Studio Nuovo", mac, "T54W", str(3001 + 2 * i), f"Desk {i}", f"pw2-{i}",
+                                 "pbx.nuovo.test", "2"])
+    return path
+
+
+async def test_a_large_import_loaded_in_the_background_serves_every_phone_and_reimports_as_nothing(
+        server, store, run_cli, tmp_path):
+    phones = COUNT
+    path = write_phones(tmp_path / "phones.csv", phones)
+    result = await asyncio.to_thread(run_cli, "import", str(path), "--json")
+    report = json.loads(result.stdout)
+    assert report["applied"] and report["counts"]["device"]["create"] == phones
+    assert report["counts"]["line"]["create"] == phones + phones // 10
+    await server.sync()
+    for i in (0, 10, phones - 1):
+        mac = f"805EC0{i:06X}"
+        response = await server.client.get("/" + config_name("yealink", mac))
+        assert response.status == 200, mac
+        body = await response.read()
+        assert yealink_account(body, 1) == {"display_name": f"User {i}", "user": str(3000 + 2 * i),
+                                            "password": f"pw-{i}", "server": "pbx.nuovo.test"}
+        assert yealink_account(body, 2) == ({"display_name": f"Desk {i}", "user": str(3001 + 2 * i),
+                                             "password": f"pw2-{i}", "server": "pbx.nuovo.test"} if i % 10 == 0
+                                            else {})
+        with store.reading() as tx:
+            events = tx.events_of_device(mac)
+        assert [e["action"] for e in events] == ["device.created"]
+        assert events[0]["after"]["lines"] == [str(3000 + 2 * i)] + ([str(3001 + 2 * i)] if i % 10 == 0 else [])
+
+    again = json.loads((await asyncio.to_thread(run_cli, "import", str(path), "--json")).stdout)
+    assert sum(v["create"] + v["update"] for v in again["counts"].values()) == 0
+
+
+def test_a_large_batch_is_copied_in_two_and_batches_beyond_what_sqlite_can_attach_are_inserted_directly(store):
+    big = 2 * _Loader.MIN_ROWS
+    sizes = [big] + [_Loader.MIN_ROWS] * 7  # 2 + 7 batches: one more than may be attached
+    with store.transaction(large=True) as tx:
+        with tx.loading("events"):
+            for n, size in enumerate(sizes):
+                tx.add_events([{}] * size, actor="t", columns={
+                    "action": ["x"] * size, "summary": [f"{n}/{i}" for i in range(size)]})
+        assert len(attached(tx)) == _Loader.MAX_ATTACHED
+    with store.reading() as tx:
+        rows = tx.conn.exec_driver_sql("SELECT id, summary FROM events ORDER BY id").fetchall()
+    expected = [f"{n}/{i}" for n, size in enumerate(sizes) for i in range(size)]
+    assert [summary for _, summary in rows] == expected  # every row, in the order given
+    assert [row_id for row_id, _ in rows] == list(range(1, len(expected) + 1))
