@@ -23,6 +23,7 @@ from tests.conftest import add_customer
 from tests.test_import_samples import config_name, yealink_account
 
 COUNT = _Loader.MIN_ROWS + 500  # large enough to be loaded in the background
+BIG = 2 * _Loader.MIN_ROWS + 501  # large enough for two batches (of 2,250 and 2,251 rows: not whole 16-row groups)
 
 
 def attached(tx) -> list[str]:
@@ -55,35 +56,39 @@ def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every
         events_before = tx.last_event_id()
     with store.transaction(large=True) as tx:
         with tx.loading("lines", "devices", "device_lines", "events"):
-            line_ids = tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
+            line_ids = tx.insert_lines(line_rows(BIG), customer_ids=[customer["id"]] * BIG)
             # A statement in the block waits for the batches queued before it.
-            assert tx.conn.exec_driver_sql("SELECT count(*) FROM lines").scalar() == COUNT
-            macs = [f"805EC0{i:06X}" for i in range(COUNT)]
-            device_ids = tx.insert_devices([{"vendor": "yealink", "model": "T54W", "state": "deployed"}] * COUNT,
-                                           columns={"mac": macs, "customer_id": [customer["id"]] * COUNT,
-                                                    "settings": [{}] * COUNT})
+            assert tx.conn.exec_driver_sql("SELECT count(*) FROM lines").scalar() == BIG
+            macs = [f"805EC0{i:06X}" for i in range(BIG)]
+            device_ids = tx.insert_devices([{"vendor": "yealink", "model": "T54W", "state": "deployed"}] * BIG,
+                                           columns={"mac": macs, "customer_id": [customer["id"]] * BIG,
+                                                    "settings": [{}] * BIG})
             tx.replace_device_lines({d: [line] for d, line in zip(device_ids, line_ids)}, new=device_ids)
-            tx.add_events([{}] * COUNT, actor="loader-test", columns={
-                "action": ["device.created"] * COUNT, "summary": [f"device {m} created" for m in macs],
-                "device_mac": macs, "customer_id": [None] * COUNT, "before": [None] * COUNT,
+            tx.add_events([{}] * BIG, actor="loader-test", columns={
+                "action": ["device.created"] * BIG, "summary": [f"device {m} created" for m in macs],
+                "device_mac": macs, "customer_id": [None] * BIG, "before": [None] * BIG,
                 "after": [{"mac": m, "lines": [str(5000 + i)]} for i, m in enumerate(macs)]})
-        assert len(attached(tx)) == 4  # four batches, each copied from a database of its own
-    assert line_ids == list(range(line_ids[0], line_ids[0] + COUNT))
-    assert device_ids == list(range(device_ids[0], device_ids[0] + COUNT))
+        assert len(attached(tx)) == 8  # two batches a table, each copied from a database of its own
+    assert line_ids == list(range(line_ids[0], line_ids[0] + BIG))
+    assert device_ids == list(range(device_ids[0], device_ids[0] + BIG))
 
     with store.reading() as tx:
         assert attached(tx) == []
-        for i in (0, 1234, COUNT - 1):
-            mac = f"805EC0{i:06X}"
-            device = tx.devices_by_mac([mac])[mac]
-            assert device["id"] == device_ids[i] and device["line_ids"] == [line_ids[i]]
-            line = tx.line(customer["id"], str(5000 + i))
-            assert line["id"] == line_ids[i] and line["sip_username"] == f"u{5000 + i}"
-            assert line["password"] == f"secret-{i}"  # sealed on the way in, opened on the way out
-            history = tx.events_of_device(mac)
-            assert [(e["actor"], e["after"]) for e in history] == [("loader-test", {"mac": mac,
-                                                                                    "lines": [str(5000 + i)]})]
-        assert tx.last_event_id() == events_before + COUNT
+        # Every row, with every value, as written (either side of the seam between two batches too).
+        got = sorted((ln["id"], ln["extension"], ln["display_name"], ln["sip_username"], ln["auth_id"],
+                      ln["password"]) for ln in tx.lines_of_customer(customer["id"]))
+        assert got == [(line_ids[i], str(5000 + i), f"User {i}", f"u{5000 + i}", f"u{5000 + i}", f"secret-{i}")
+                       for i in range(BIG)]  # passwords sealed on the way in, opened on the way out
+        devices = tx.devices_by_mac(macs)
+        assert [(devices[m]["id"], devices[m]["line_ids"], devices[m]["customer_id"], devices[m]["model"])
+                for m in macs] == [(device_ids[i], [line_ids[i]], customer["id"], "T54W") for i in range(BIG)]
+        events = tx.conn.exec_driver_sql("SELECT id, actor, action, device_mac, summary, after FROM events "
+                                         "WHERE id > ? ORDER BY id", (events_before,)).fetchall()
+        assert [(e[0], e[1], e[2], e[3], e[4], json.loads(e[5])) for e in events] == [
+            (events_before + 1 + i, "loader-test", "device.created", m, f"device {m} created",
+             {"mac": m, "lines": [str(5000 + i)]}) for i, m in enumerate(macs)]
+        seam = BIG // 2
+        assert tx.events_of_device(macs[seam])[0]["after"] == {"mac": macs[seam], "lines": [str(5000 + seam)]}
         stored = tx.conn.exec_driver_sql("SELECT password FROM lines WHERE id = ?", (line_ids[7],)).scalar()
         assert "secret-7" not in stored  # the batch held the sealed value, as a direct insert does
     with store.transaction(large=True) as tx:  # the connection came back to the pool with nothing attached
