@@ -495,7 +495,7 @@ class _Loader:
     """
 
     MIN_ROWS = 2000  # smaller batches are inserted directly: a batch database costs about a millisecond
-    MAX_ATTACHED = 8  # SQLite attaches at most 10 databases to a connection
+    MAX_ATTACHED = 8  # batches a transaction may attach (SQLite's limit is 10, unless built or set lower)
 
     _supported: bool | None = None  # per process: one SQLite library
 
@@ -515,6 +515,7 @@ class _Loader:
         self.attached = attached  # the transaction's batch schemas, to detach when it is over
         self._error: BaseException | None = None
         self._batches = len(attached)  # attached to the connection, or to be: each stays until the transaction ends
+        self._max_batches = min(self.MAX_ATTACHED, raw.getlimit(sqlite3.SQLITE_LIMIT_ATTACHED))
         self._queued = 0
         self._jobs: list[tuple[sqlite3.Connection, str, str, tuple[Any, ...]] | None] = []
         self._changed = threading.Condition()
@@ -528,7 +529,7 @@ class _Loader:
 
     def can_load(self, count: int, *, batches: int = 1) -> bool:
         """Whether ``count`` rows may go in ``batches`` batches (each of at least :attr:`MIN_ROWS`)."""
-        return count >= self.MIN_ROWS * batches and self._batches + batches <= self.MAX_ATTACHED
+        return count >= self.MIN_ROWS * batches and self._batches + batches <= self._max_batches
 
     def load(self, table: str, columns: list[str], values: list[Sequence[Any]], *, first_id: int | None = None,
              constants: Mapping[str, Any] | None = None) -> None:

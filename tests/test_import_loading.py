@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -45,6 +46,9 @@ class SlowCopies:
         if sql.startswith("INSERT"):
             time.sleep(0.2)
         return self.raw.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
 
 
 def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every_value_in_row_order(
@@ -222,3 +226,19 @@ async def test_after_a_large_import_the_server_reads_each_event_once(server, sto
     assert sorted(read)[-1] == COUNT + 1 and sum(read) == COUNT + 1 and len(read) >= 3
     response = await server.client.get("/" + config_name("yealink", "805EC0000001"))
     assert response.status == 200 and yealink_account(await response.read(), 1)["display_name"] == "User 1"
+
+
+def test_a_connection_that_may_attach_fewer_databases_loads_fewer_batches(store):
+    with store.transaction(large=True) as tx:
+        raw = tx.conn.connection.dbapi_connection
+        limit = raw.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 3)  # returns the limit it had
+        try:
+            with tx.loading("events"):
+                for n in range(5):
+                    tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT,
+                                                                    "summary": [f"{n}"] * COUNT})
+            assert len(attached(tx)) == 3  # the other two batches inserted directly
+        finally:
+            raw.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, limit)
+    with store.reading() as tx:
+        assert tx.last_event_id() == 5 * COUNT
