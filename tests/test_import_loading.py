@@ -158,10 +158,15 @@ def write_phones(path: Path, phones: int) -> Path:
 
 
 async def test_a_large_import_loaded_in_the_background_serves_every_phone_and_reimports_as_nothing(
-        server, store, run_cli, tmp_path):
+        server, store, run_cli, tmp_path, monkeypatch):
+    loaded: list[str] = []
+    load = _Loader.load
+    monkeypatch.setattr(_Loader, "load",
+                        lambda self, table, *a, **kw: (loaded.append(table), load(self, table, *a, **kw)))
     phones = COUNT
     path = write_phones(tmp_path / "phones.csv", phones)
     result = await asyncio.to_thread(run_cli, "import", str(path), "--json")
+    assert loaded == ["lines", "devices", "device_lines", "events"]  # the import's own path, in the background
     report = json.loads(result.stdout)
     assert report["applied"] and report["counts"]["device"]["create"] == phones
     assert report["counts"]["line"]["create"] == phones + phones // 10
