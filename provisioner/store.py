@@ -576,14 +576,15 @@ class _Loader:
             if job is None:
                 return
             batch, name, copy, constants = job
+            schema = f"batch{len(self.attached)}"
+            statement = copy.format(schema=schema)
             try:
                 if self._error is None:  # after a failed copy the transaction is rolled back: skip the rest
-                    schema = f"batch{len(self.attached)}"
                     self.raw.execute(f"ATTACH ? AS {schema}", (name,))
                     self.attached.append(schema)
-                    self.raw.execute(copy.format(schema=schema), constants)
+                    self.raw.execute(statement, constants)
             except sqlite3.Error as exc:  # as SQLAlchemy would raise it; the message names no value
-                self._error = sa.exc.DBAPIError.instance(copy, None, exc, sqlite3.Error)
+                self._error = sa.exc.DBAPIError.instance(statement, None, exc, sqlite3.Error)
             except BaseException as exc:
                 self._error = exc
             finally:
