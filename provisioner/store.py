@@ -576,10 +576,11 @@ class _Loader:
             if job is None:
                 return
             batch, name, copy, constants = job
-            schema = f"batch{len(self.attached)}"
-            statement = copy.format(schema=schema)
-            try:
+            statement = copy
+            try:  # whatever happens, the job is counted done below: wait() must not wait forever
                 if self._error is None:  # after a failed copy the transaction is rolled back: skip the rest
+                    schema = f"batch{len(self.attached)}"
+                    statement = copy.format(schema=schema)
                     self.raw.execute(f"ATTACH ? AS {schema}", (name,))
                     self.attached.append(schema)
                     self.raw.execute(statement, constants)
@@ -588,10 +589,12 @@ class _Loader:
             except BaseException as exc:
                 self._error = exc
             finally:
-                batch.close()  # its attachment keeps the batch database alive
-                with self._changed:
-                    self._queued -= 1
-                    self._changed.notify_all()
+                try:
+                    batch.close()  # its attachment keeps the batch database alive
+                finally:
+                    with self._changed:
+                        self._queued -= 1
+                        self._changed.notify_all()
 
     def wait(self) -> None:
         """Return once every queued batch is in its table; raise what a copy raised (every time: after a
