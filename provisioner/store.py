@@ -437,7 +437,8 @@ class Store:
                     yield tx
             finally:
                 tx.detach_loaded()  # after the commit or rollback: SQLite detaches nothing in a transaction
-                raw.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+                if not conn.invalidated:  # closed by an interrupt: nothing to reset, nothing to mask it with
+                    raw.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
         self._checkpoint_soon()
 
     def checkpoint(self) -> None:
@@ -591,25 +592,65 @@ class _Loader:
             finally:
                 try:
                     batch.close()  # its attachment keeps the batch database alive
-                finally:
-                    with self._changed:
-                        self._queued -= 1
-                        self._changed.notify_all()
+                except Exception:  # noqa: S110  (the copy's outcome is what counts; the thread must go on)
+                    pass
+                with self._changed:
+                    self._queued -= 1
+                    self._changed.notify_all()
 
     def wait(self) -> None:
         """Return once every queued batch is in its table; raise what a copy raised (every time: after a
-        failed copy nothing more is copied, and the transaction can only be rolled back)."""
-        with self._changed:
-            while self._queued:
-                self._changed.wait()
+        failed copy nothing more is copied, and the transaction can only be rolled back). Interrupted
+        (Ctrl-C), it cancels the copies before letting the interrupt through."""
+        try:
+            with self._changed:
+                while self._queued:
+                    self._changed.wait()
+        except BaseException:
+            self.cancel()
+            raise
         if self._error is not None:
             raise self._error
 
+    def cancel(self) -> None:
+        """Copy nothing more: drop the batches not started and interrupt the copy running (SQLite then
+        rolls the transaction back), and return once the worker is idle, through further interrupts
+        (SQLite stops a copy within milliseconds). After this no statement of the worker's runs: one
+        left running on the connection would run outside any transaction, or on a closed connection."""
+        with self._changed:
+            if self._error is None:
+                self._error = RuntimeError("the import's copies were cancelled")
+            dropped = [job for job in self._jobs if job is not None]
+            self._jobs = [job for job in self._jobs if job is None]
+            self._queued -= len(dropped)
+            running = self._queued > 0
+        for batch, *_ in dropped:
+            batch.close()
+        if running:
+            self.raw.interrupt()  # the one call SQLite takes from another thread; a no-op once it is done
+        while True:
+            try:
+                with self._changed:
+                    while self._queued:
+                        self._changed.wait()
+                return
+            except BaseException:  # another Ctrl-C: the caller re-raises the first one
+                continue
+
     def stop(self) -> None:
+        """End the worker (idle: after :meth:`wait` or :meth:`cancel`), through interrupts, which are
+        raised once it has ended."""
         with self._changed:
             self._jobs.append(None)
             self._changed.notify_all()
-        self._worker.join()
+        interrupted: BaseException | None = None
+        while self._worker.is_alive():
+            try:
+                self._worker.join()
+            except BaseException as exc:
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
 
 
 class Tx:
@@ -640,22 +681,24 @@ class Tx:
         def wait_first(*_args: Any) -> None:
             loader.wait()
 
-        sa.event.listen(self.conn, "before_cursor_execute", wait_first)
         try:
+            sa.event.listen(self.conn, "before_cursor_execute", wait_first)
             yield
             loader.wait()
+        except BaseException:
+            loader.cancel()  # no copy may run once the block is left this way: a rollback follows
+            raise
         finally:
-            sa.event.remove(self.conn, "before_cursor_execute", wait_first)
+            if sa.event.contains(self.conn, "before_cursor_execute", wait_first):
+                sa.event.remove(self.conn, "before_cursor_execute", wait_first)
             self._loader = None
-            try:
-                loader.wait()  # no copy may still run when the transaction ends (a rollback follows)
-            except Exception:
-                pass  # the block's own exception, or the copy's raised just above, is the one to report
-            finally:
-                loader.stop()
+            loader.stop()
 
     def detach_loaded(self) -> None:
         """Detach the batches of :meth:`loading`, once the transaction is over."""
+        if self.conn.invalidated:  # closed (an interrupt inside a statement): its batches went with it
+            self._attached.clear()
+            return
         try:
             while self._attached:
                 self._raw.execute(f"DETACH {self._attached[-1]}")  # type: ignore[union-attr]

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import signal
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -247,3 +249,56 @@ def test_a_connection_that_may_attach_fewer_databases_loads_fewer_batches(store)
             raw.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, limit)
     with store.reading() as tx:
         assert tx.last_event_id() == 5 * COUNT
+
+
+def interrupts(*after: float) -> list[threading.Timer]:
+    """Ctrl-C, as the terminal sends it, ``after`` seconds from now (each)."""
+    main = threading.main_thread().ident
+    timers = [threading.Timer(t, signal.pthread_kill, (main, signal.SIGINT)) for t in after]
+    for timer in timers:
+        timer.start()
+    return timers
+
+
+def settle(timers: list[threading.Timer]) -> None:
+    """Wait until every interrupt has been sent and handled, whatever it lands on."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            for timer in timers:
+                timer.join()
+            time.sleep(0.2)
+            return
+        except KeyboardInterrupt:
+            continue
+
+
+@pytest.mark.parametrize("slow,where", [(True, "statement"), (True, "end"), (False, "end")])
+def test_ctrl_c_while_copies_run_stops_them_commits_nothing_and_leaves_the_store_usable(
+        store, monkeypatch, slow, where):
+    """Ctrl-C while a statement waits for the copies (inside SQLAlchemy, which then closes the
+    connection), or at the end of the block, several times: nothing committed, no copy left running
+    on a closed connection or outside the transaction, the interrupt itself raised, and quickly."""
+    if slow:  # each copy starts 0.2 s late: the interrupts land while the copies are waited for
+        original = _Loader.__init__
+        monkeypatch.setattr(_Loader, "__init__", lambda self, raw, *a: original(self, SlowCopies(raw), *a))
+    size = COUNT if slow else 100_000  # (without the delay: big copies, interrupted while SQLite runs them)
+    timers: list[threading.Timer] = []
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), store.transaction(large=True) as tx:
+        with tx.loading("events"):
+            for n in range(4):
+                tx.add_events([{}] * size, actor="t", columns={"action": ["x"] * size, "summary": [str(n)] * size})
+            timers = interrupts(0.05) if where == "statement" else interrupts(0.05, 0.08, 0.11)
+            if where == "statement":
+                tx.conn.exec_driver_sql("SELECT 1")  # waits for the copies in the hook
+    took = time.monotonic() - started
+    settle(timers)
+    assert not [t for t in threading.enumerate() if t.name == "import-loader"]
+    assert took < (3 if slow else 10)  # the queued copies were dropped, not waited for
+    with store.reading() as tx:
+        assert tx.last_event_id() == 0
+    with store.transaction(large=True) as tx, tx.loading("events"):
+        tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["after"] * COUNT})
+    with store.reading() as tx:
+        assert tx.last_event_id() == COUNT
