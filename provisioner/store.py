@@ -603,9 +603,7 @@ class _Loader:
         failed copy nothing more is copied, and the transaction can only be rolled back). Interrupted
         (Ctrl-C), it cancels the copies before letting the interrupt through."""
         try:
-            with self._changed:
-                while self._queued:
-                    self._changed.wait()
+            self._until_idle()
         except BaseException:
             self.cancel()
             raise
@@ -630,12 +628,14 @@ class _Loader:
             self.raw.interrupt()  # the one call SQLite takes from another thread; a no-op once it is done
         while True:
             try:
-                with self._changed:
-                    while self._queued:
-                        self._changed.wait()
-                return
+                return self._until_idle()
             except BaseException:  # another Ctrl-C: the caller re-raises the first one
                 continue
+
+    def _until_idle(self) -> None:
+        with self._changed:
+            while self._queued:
+                self._changed.wait()
 
     def stop(self) -> None:
         """End the worker (idle: after :meth:`wait` or :meth:`cancel`), through interrupts, which are
@@ -1347,7 +1347,6 @@ class Tx:
             process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
             constants[name] = process(value) if process is not None else value
         new_ids: list[int] = []
-        loader = self._loader
         if ids:
             if loader is not None and table.name in loader.next_ids:
                 first = loader.take_ids(table.name, count)

@@ -135,7 +135,7 @@ def test_a_copy_that_fails_rolls_the_whole_transaction_back_and_names_no_value(s
         assert len(tx.lines_of_customer(customer["id"])) == COUNT
 
 
-def test_an_error_in_the_block_waits_for_the_copies_and_leaves_nothing(store):
+def test_an_error_in_the_block_stops_the_copies_and_leaves_nothing(store):
     customer = add_customer(store)
     with pytest.raises(RuntimeError, match="stopped"), store.transaction(large=True) as tx:
         with tx.loading("lines"):
@@ -190,6 +190,21 @@ async def test_a_large_import_loaded_in_the_background_serves_every_phone_and_re
 
     again = json.loads((await asyncio.to_thread(run_cli, "import", str(path), "--json")).stdout)
     assert sum(v["create"] + v["update"] for v in again["counts"].values()) == 0
+
+
+def test_a_batch_that_cannot_be_written_fails_the_import_whole_naming_no_value(store):
+    customer = add_customer(store)
+    rows = line_rows(COUNT)
+    rows[COUNT - 3] = {**rows[COUNT - 3], "label": object()}  # no value SQLite can store
+    rows = [{**row, "label": row.get("label")} for row in rows]
+    with pytest.raises(sqlite3.ProgrammingError) as failed, store.transaction(large=True) as tx:
+        with tx.loading("lines", "events"):
+            tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["x"] * COUNT})
+            tx.insert_lines(rows, customer_ids=[customer["id"]] * COUNT)  # fails while written, after a batch queued
+    assert "secret" not in str(failed.value)
+    assert not [t for t in threading.enumerate() if t.name == "import-loader"]
+    with store.reading() as tx:
+        assert tx.lines_of_customer(customer["id"]) == [] and tx.last_event_id() == 1  # the customer's own
 
 
 def test_a_large_batch_is_copied_in_two_and_batches_beyond_what_sqlite_can_attach_are_inserted_directly(store):
