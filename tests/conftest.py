@@ -16,7 +16,7 @@ from provisioner.settings import Settings
 from provisioner.store import Store
 from provisioner.web import create_app
 
-SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+SAMPLES = Path(__file__).resolve().parent / "data"  # copies of the technicians' sheets (shared/samples)
 ACTOR = "test"
 
 
