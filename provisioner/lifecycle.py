@@ -79,7 +79,8 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
             raise TftpError(1, "file not found")
         raise TftpError(0, "server error")
 
-    server = TftpServer(handle, max_sessions=settings.tftp_max_sessions)
+    server = TftpServer(handle, max_sessions=settings.tftp_max_sessions,
+                        max_unacked_per_ip=settings.tftp_max_unacked_per_ip)
     port = await server.start(settings.host, settings.tftp_port)
     app[keys.TFTP_PORT] = port
     log.info("tftp_listening", host=settings.host, port=port)

@@ -36,6 +36,12 @@ class Settings:
     https_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Abusive clients: an HTTP connection must send a complete request head within this many
+    # seconds (and is closed when idle that long); at most this many connections per client IP.
+    http_head_timeout: float = 10.0
+    http_max_connections_per_ip: int = 64
+    # TFTP transfers per client IP whose first packet is not acknowledged yet (amplification).
+    tftp_max_unacked_per_ip: int = 16
 
     @property
     def templates_dir(self) -> Path:

@@ -9,9 +9,10 @@ of requests from phones booting together were lost.
 
 Shape: :class:`_Listener` decodes what arrives on the well-known port, which
 :class:`_DrainingSocket` reads; :class:`TftpServer` admits read requests
-(bounded, de-duplicated) and starts one :class:`_ReadSession` task per
-request; each session sends from its own ephemeral socket (the RFC 1350
-transfer ID), an asyncio datagram endpoint wrapped by :class:`_SessionSocket`.
+(bounded, de-duplicated), asks the handler for the file, answers refusals from
+the listening socket and starts one :class:`_ReadSession` per file to send;
+each session sends from its own ephemeral socket (the RFC 1350 transfer ID),
+an asyncio datagram endpoint wrapped by :class:`_SessionSocket`.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ _LISTENER_RCVBUF = 4 * 1024 * 1024
 _DRAIN_BATCH = 512
 # File descriptors kept free for the rest of the process (HTTP, database, logs).
 _FD_HEADROOM = 1024
+# Seconds between two log lines about requests dropped unanswered.
+_DROP_LOG_EVERY = 10.0
 
 Handler = Callable[[str, str], Awaitable[bytes]]
 """``(filename as requested, client IP) -> file bytes``; raises :class:`TftpError`."""
@@ -257,31 +260,34 @@ class _SessionSocket(asyncio.DatagramProtocol):
 
 
 class _ReadSession:
-    """Serves one read request: asks the handler for the file once, negotiates
-    options, then sends it block by block in lock-step.
+    """Sends one file the handler already gave: negotiates options, then sends
+    it block by block in lock-step from its own socket.
 
     Only a timeout resends the outstanding packet; a duplicate ACK, or an ACK
     for any other block, is ignored (RFC 1123 4.2.3.1, the Sorcerer's
-    Apprentice bug).
+    Apprentice bug). Until the client has acknowledged something, the first
+    packet (OACK or DATA 1) is resent once at most: a request with a forged
+    source address must not draw six packets for one (amplification).
     """
 
-    def __init__(self, request: _ReadRequest, *, host: str, handler: Handler, limits: _Limits,
+    def __init__(self, request: _ReadRequest, content: bytes, *, host: str, limits: _Limits,
                  factory: TftpPacketFactory, reply_from_listener: Callable[[bytes, Address], None],
-                 log: Any) -> None:
+                 on_acknowledged: Callable[[], None], log: Any) -> None:
         self._request = request
+        self._content_bytes = content
         self._host = host
-        self._handler = handler
         self._limits = limits
         self._factory = factory
         self._reply_from_listener = reply_from_listener
+        self._on_acknowledged = on_acknowledged
         self._log = log
-        self._context = {"client": request.peer[0], "port": request.peer[1],
-                         "filename": redact(request.filename)}
+        self._context = _context(request)
         self._socket: _SessionSocket | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._expected_block = -1
         self._client_error: _ClientError | None = None
         self._retransmits = 0
+        self._acknowledged = False
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -298,7 +304,7 @@ class _ReadSession:
         except _ClientError as exc:
             self._log.info("tftp_client_error", **self._context, code=exc.code, message=exc.message)
         except _GaveUp as exc:
-            self._log.warning("tftp_gave_up", **self._context, block=exc.block, retries=self._limits.retries)
+            self._log.info("tftp_gave_up", **self._context, block=exc.block, retransmits=self._retransmits)
         finally:
             assert self._socket.transport is not None
             self._socket.transport.close()
@@ -306,9 +312,7 @@ class _ReadSession:
 
     async def _serve(self) -> None:
         started = time.monotonic()
-        content = await self._content()
-        if content is None:
-            return
+        content = self._content_bytes
         options = negotiate(self._request.options, size=len(content),
                             max_blksize=self._limits.max_blksize, timeout=self._limits.timeout)
         if options.oack:
@@ -317,26 +321,6 @@ class _ReadSession:
         self._log.debug("tftp_sent", **self._context, bytes=len(content), blksize=options.blksize, blocks=blocks,
                        mode=self._request.mode, retransmits=self._retransmits,
                        ms=round((time.monotonic() - started) * 1000, 1))
-
-    async def _content(self) -> bytes | None:
-        """The file as it goes on the wire, or None once an ERROR was sent."""
-        request = self._request
-        try:
-            content = await self._handler(request.filename, _client_ip(request.peer[0]))
-        except TftpError as exc:
-            self._log.debug("tftp_refused", **self._context, code=exc.code, message=exc.message)
-            self._send(error_packet(exc.code, exc.message))
-            return None
-        except Exception:
-            self._log.error("tftp_handler_failed", **self._context, exc_info=True)
-            self._send(error_packet(ERR_NOT_DEFINED, "internal error"))
-            return None
-        if not isinstance(content, (bytes, bytearray, memoryview)):
-            self._log.error("tftp_handler_bad_result", **self._context, type=type(content).__name__)
-            self._send(error_packet(ERR_NOT_DEFINED, "internal error"))
-            return None
-        content = bytes(content)
-        return to_netascii(content) if request.mode == "netascii" else content
 
     async def _send_blocks(self, content: bytes, options: TransferOptions) -> int:
         """Send DATA 1..n; the last block is short, empty if the size is a
@@ -356,7 +340,8 @@ class _ReadSession:
         """Send ``packet`` and wait for ACK ``block``, resending it only when
         the wait times out, at most ``retries`` times."""
         loop = asyncio.get_running_loop()
-        for attempt in range(self._limits.retries + 1):
+        retries = self._limits.retries if self._acknowledged else min(self._limits.retries, 1)
+        for attempt in range(retries + 1):
             if self._client_error is not None:
                 raise self._client_error
             if attempt:
@@ -385,6 +370,9 @@ class _ReadSession:
         if isinstance(packet, TftpPacketACK):
             if pending and packet.blocknumber == self._expected_block:
                 waiter.set_result(None)  # type: ignore[union-attr]
+                if not self._acknowledged:
+                    self._acknowledged = True
+                    self._on_acknowledged()
         elif isinstance(packet, TftpPacketERR):
             message = (packet.errmsg or b"").decode("ascii", "replace")
             self._client_error = _ClientError(packet.errorcode, message)
@@ -539,12 +527,29 @@ class _Listener(asyncio.DatagramProtocol):
 
 
 class TftpServer:
-    """Serves read requests by asking ``handler`` for the file's bytes."""
+    """Serves read requests by asking ``handler`` for the file's bytes.
+
+    A request is looked up first (the handler is called) with no socket of its
+    own; one that is refused (unknown name, banned address, ...) gets its ERROR
+    from the listening socket and never takes a session slot, so a flood of
+    requests for files nobody has cannot crowd out a phone that has one. Only a
+    file to send takes a slot (``max_sessions``) and a socket.
+
+    Per client address, at most ``max_unacked_per_ip`` transfers may be under
+    way whose first packet is not acknowledged yet; requests beyond that are
+    dropped unanswered (a real client resends). With the first packet resent
+    once at most, a forged source address cannot turn the server into an
+    amplifier: whatever it sends, it draws at most that many first packets,
+    twice each, every two timeouts.
+    """
 
     def __init__(self, handler: Handler, *, max_sessions: int = 4096, timeout: float = 1.0,
-                 retries: int = 5, max_blksize: int = 1468, log: Any = None) -> None:
+                 retries: int = 5, max_blksize: int = 1468, max_unacked_per_ip: int = 16,
+                 max_lookups: int = 4096, log: Any = None) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
+        if max_unacked_per_ip < 1 or max_lookups < 1:
+            raise ValueError("max_unacked_per_ip and max_lookups must be at least 1")
         if timeout <= 0:
             raise ValueError("timeout must be positive")
         if retries < 0:
@@ -553,20 +558,35 @@ class TftpServer:
             raise ValueError(f"max_blksize must be within {MIN_BLKSIZE}..{MAX_BLKSIZE}")
         self._handler = handler
         self._max_sessions = max_sessions
+        self._max_unacked_per_ip = max_unacked_per_ip
+        self._max_lookups = max_lookups  # requests waiting for the handler: tasks, no socket
         self._limits = _Limits(timeout=timeout, retries=retries, max_blksize=max_blksize)
         self._log = log if log is not None else structlog.get_logger("provisioner.tftp")
         self._factory = TftpPacketFactory()
         self._listener: _Listener | None = None
         self._endpoint: _DrainingSocket | asyncio.BaseTransport | None = None
         self._host = ""
-        # Running sessions, each with its (client address, raw request) key: a
-        # client resending a request still being served is not served twice.
+        # Requests in flight (looked up or being sent), each with its (client
+        # address, raw request) key: a client resending a request still being
+        # served is not served twice.
         self._sessions: dict[asyncio.Task[None], tuple[Address, bytes]] = {}
         self._requests: set[tuple[Address, bytes]] = set()
+        self._lookups = 0  # requests whose handler has not answered yet
+        self._transfers = 0  # requests sending a file: each holds a socket and a slot
+        self._unacked: dict[str, int] = {}  # client IP -> requests in flight not acknowledged yet
+        self.dropped = {"unacked_per_ip": 0, "lookups_full": 0}  # requests dropped unanswered, by reason
+        self._dropped_logged = 0
+        self._next_drop_log = 0.0
 
     @property
     def active_sessions(self) -> int:
+        """Requests in flight: being looked up or being sent."""
         return len(self._sessions)
+
+    @property
+    def transfers(self) -> int:
+        """Requests sending a file (each holds a session slot and a socket)."""
+        return self._transfers
 
     async def start(self, host: str, port: int) -> int:
         """Bind the listening socket; returns its port (``port=0``: the OS picks)."""
@@ -602,7 +622,7 @@ class TftpServer:
         self._requests.clear()
 
     def _accept(self, packet: TftpPacketRRQ, raw: bytes, addr: Address) -> None:
-        """Admit a read request: one session per request, at most max_sessions."""
+        """Admit a read request: look it up, then send it if there is something to send."""
         listener = self._listener
         if listener is None:
             return
@@ -612,18 +632,89 @@ class TftpServer:
         key = (tuple(addr[:2]), raw)
         if key in self._requests:
             return  # the client resent its request; its session will answer
-        if len(self._sessions) >= self._max_sessions:
-            self._log.warning("tftp_busy", client=addr[0], port=addr[1], sessions=len(self._sessions))
-            listener.reply(error_packet(ERR_NOT_DEFINED, "server busy"), addr)
+        if self._lookups >= self._max_lookups:
+            self._drop("lookups_full", addr[0])  # the handler is far behind: the client resends later
             return
         request = _ReadRequest(filename=packet.filename, mode=packet.mode,
                                options=dict(packet.options), peer=addr)
-        session = _ReadSession(request, host=self._host, handler=self._handler, limits=self._limits,
-                               factory=self._factory, reply_from_listener=listener.reply, log=self._log)
-        task = asyncio.get_running_loop().create_task(session.run())
+        self._lookups += 1
+        task = asyncio.get_running_loop().create_task(self._serve(request, listener))
         self._sessions[task] = key
         self._requests.add(key)
         task.add_done_callback(self._finished)
+
+    async def _serve(self, request: _ReadRequest, listener: _Listener) -> None:
+        ip = request.peer[0]
+        unacked = False
+
+        def acknowledged() -> None:
+            nonlocal unacked
+            if unacked:
+                unacked = False
+                left = self._unacked.get(ip, 1) - 1
+                if left > 0:
+                    self._unacked[ip] = left
+                else:
+                    self._unacked.pop(ip, None)
+
+        try:
+            try:
+                content = await self._lookup(request, listener)
+            finally:
+                self._lookups -= 1
+            if content is None:
+                return
+            if self._unacked.get(ip, 0) >= self._max_unacked_per_ip:
+                self._drop("unacked_per_ip", ip)  # forged source address, or the client resends later
+                return
+            if self._transfers >= self._max_sessions:
+                self._log.warning("tftp_busy", client=ip, port=request.peer[1], sessions=self._transfers)
+                listener.reply(error_packet(ERR_NOT_DEFINED, "server busy"), request.peer)
+                return
+            self._transfers += 1
+            self._unacked[ip] = self._unacked.get(ip, 0) + 1
+            unacked = True
+            try:
+                session = _ReadSession(request, content, host=self._host, limits=self._limits,
+                                       factory=self._factory, reply_from_listener=listener.reply,
+                                       on_acknowledged=acknowledged, log=self._log)
+                await session.run()
+            finally:
+                self._transfers -= 1
+        finally:
+            acknowledged()
+
+    async def _lookup(self, request: _ReadRequest, listener: _Listener) -> bytes | None:
+        """The file as it goes on the wire, or None once an ERROR was sent (from the listener)."""
+        context = _context(request)
+        try:
+            content = await self._handler(request.filename, _client_ip(request.peer[0]))
+        except TftpError as exc:
+            self._log.debug("tftp_refused", **context, code=exc.code, message=exc.message)
+            listener.reply(error_packet(exc.code, exc.message), request.peer)
+            return None
+        except Exception:
+            self._log.error("tftp_handler_failed", **context, exc_info=True)
+            listener.reply(error_packet(ERR_NOT_DEFINED, "internal error"), request.peer)
+            return None
+        if not isinstance(content, (bytes, bytearray, memoryview)):
+            self._log.error("tftp_handler_bad_result", **context, type=type(content).__name__)
+            listener.reply(error_packet(ERR_NOT_DEFINED, "internal error"), request.peer)
+            return None
+        content = bytes(content)
+        return to_netascii(content) if request.mode == "netascii" else content
+
+    def _drop(self, reason: str, ip: str) -> None:
+        """Count a request dropped unanswered; one summary line at most every _DROP_LOG_EVERY seconds."""
+        self.dropped[reason] += 1
+        now = time.monotonic()
+        if now < self._next_drop_log:
+            return
+        self._next_drop_log = now + _DROP_LOG_EVERY
+        total = sum(self.dropped.values())
+        self._log.warning("tftp_requests_dropped", count=total - self._dropped_logged, last_client=ip,
+                          last_reason=reason, max_unacked_per_ip=self._max_unacked_per_ip)
+        self._dropped_logged = total
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         key = self._sessions.pop(task, None)
@@ -631,6 +722,10 @@ class TftpServer:
             self._requests.discard(key)
         if not task.cancelled() and (exc := task.exception()) is not None:
             self._log.error("tftp_session_crashed", error=repr(exc))
+
+
+def _context(request: _ReadRequest) -> dict[str, Any]:
+    return {"client": request.peer[0], "port": request.peer[1], "filename": redact(request.filename)}
 
 
 def _ensure_fd_limit(wanted: int, log: Any) -> None:

@@ -193,7 +193,8 @@ async def test_handler_access_violation_gets_error_2(start_server: Started) -> N
     _, addr = await start_server(handler)
     result = await fetch(addr, "secret.cfg")
     assert result.error == (2, "access violation")
-    assert result.server is not None and result.server[1] != addr[1]  # from a fresh socket
+    # Refused before any session: answered from the listening socket, no socket of its own.
+    assert result.server is not None and result.server[1] == addr[1]
 
 
 async def test_handler_crash_gets_internal_error_and_server_goes_on(start_server: Started) -> None:
@@ -315,7 +316,7 @@ async def test_gives_up_after_retries(start_server: Started) -> None:
                 packet, _ = await sock.recv_packet(0.5)
                 assert isinstance(packet, TftpPacketDAT)
                 copies += 1
-    assert copies == 3  # the first send and two retransmissions
+    assert copies == 2  # never acknowledged: the first send and one retransmission only
     await settle(server)
     assert "tftp_gave_up" in log.names()
 
@@ -385,28 +386,35 @@ async def test_block_number_wraps_past_65535(start_server: Started) -> None:
 
 
 async def test_session_bound_answers_busy(start_server: Started) -> None:
-    gate = asyncio.Event()
-    calls = 0
-
-    async def slow(filename: str, client_ip: str) -> bytes:
-        nonlocal calls
-        calls += 1
-        await gate.wait()
-        return b"data"
-
-    server, addr = await start_server(slow, max_sessions=2)
-    first = asyncio.create_task(fetch(addr, "a"))
-    second = asyncio.create_task(fetch(addr, "b"))
-    async with asyncio.timeout(2):
-        while server.active_sessions < 2:
-            await asyncio.sleep(0.01)
+    files = Files({"a": b"data", "b": b"data", "c": b"data", "d": b"data"})
+    server, addr = await start_server(files, max_sessions=2, timeout=1.0)
+    # Two transfers that are never acknowledged hold both slots...
+    holders = [await UdpSocket.open() for _ in range(2)]
+    for sock, name in zip(holders, "ab"):
+        sock.send(rrq(name), addr)
+        packet, _ = await sock.recv_packet(2)
+        assert isinstance(packet, TftpPacketDAT)
+    assert server.transfers == 2
     third = await fetch(addr, "c")
     assert third.error == (0, "server busy")
-    assert calls == 2
-    gate.set()
-    assert (await first).data == b"data" and (await second).data == b"data"
-    await settle(server)
+    assert third.server is not None and third.server[1] == addr[1]  # from the listening socket
+    for sock in holders:
+        sock.close()
+    await settle(server, timeout=5)
     assert (await fetch(addr, "d")).data == b"data"  # room again
+
+
+async def test_refused_requests_take_no_slot(start_server: Started) -> None:
+    """Refusals are answered from the listener while every slot is held: not "busy"."""
+    files = Files({"a": b"data"})
+    server, addr = await start_server(files, max_sessions=1, timeout=1.0)
+    async with await UdpSocket.open() as holder:
+        holder.send(rrq("a"), addr)
+        packet, _ = await holder.recv_packet(2)
+        assert isinstance(packet, TftpPacketDAT) and server.transfers == 1
+        results = await asyncio.gather(*(fetch(addr, f"nope{i}.cfg") for i in range(20)))
+    assert [r.error for r in results] == [(1, f"no such file nope{i}.cfg") for i in range(20)]
+    assert all(r.server is not None and r.server[1] == addr[1] for r in results)
 
 
 async def test_garbage_does_not_break_server(start_server: Started) -> None:
@@ -550,8 +558,9 @@ async def test_burst_1100_concurrent(start_server: Started) -> None:
         assert result.error is None, result.error
         return result.data
 
-    # Sockets first, so that all 1,100 requests leave in one go.
-    sockets = [await UdpSocket.open() for _ in files]
+    # Sockets first, so that all 1,100 requests leave in one go; from as many addresses as
+    # phones (one address would be one NAT'd site, bounded by max_unacked_per_ip).
+    sockets = [await UdpSocket.open(f"127.0.{i // 200}.{i % 200 + 1}") for i in range(count)]
     async with asyncio.timeout(50):
         got = await asyncio.gather(*(one(name, sock) for name, sock in zip(files, sockets)))
     assert got == list(files.values())

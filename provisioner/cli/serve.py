@@ -10,7 +10,7 @@ import click
 import structlog
 from aiohttp import web
 
-from .. import access, logs
+from .. import access, connections, logs
 from ..settings import Settings
 from .base import cli
 
@@ -58,6 +58,15 @@ def _port_or_off(value: str) -> int | None:
                    "TLS-terminating proxy.")
 @click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
               show_default=True)
+@click.option("--http-head-timeout", type=click.FloatRange(min=0.1), default=10.0,
+              envvar="PROVISIONER_HTTP_HEAD_TIMEOUT", show_default=True, show_envvar=True,
+              help="Seconds an HTTP connection may take to send a complete request head (and may stay idle).")
+@click.option("--http-max-connections-per-ip", type=click.IntRange(min=1), default=64,
+              envvar="PROVISIONER_HTTP_MAX_CONNECTIONS_PER_IP", show_default=True, show_envvar=True,
+              help="Open HTTP connections one client address may hold (a NAT'd office shares one).")
+@click.option("--tftp-max-unacked-per-ip", type=click.IntRange(min=1), default=16,
+              envvar="PROVISIONER_TFTP_MAX_UNACKED_PER_IP", show_default=True, show_envvar=True,
+              help="TFTP transfers per client address not acknowledged yet; more are dropped (amplification).")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
@@ -65,7 +74,8 @@ def _port_or_off(value: str) -> int | None:
 def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
           scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
-          session_ttl: float, secure_cookies: str, log_level: str, log_format: str) -> None:
+          session_ttl: float, secure_cookies: str, http_head_timeout: float, http_max_connections_per_ip: int,
+          tftp_max_unacked_per_ip: int, log_level: str, log_format: str) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -88,7 +98,9 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
                         log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
                         scan_failures=scan_failures, scan_window=scan_window,
                         scan_ban=scan_ban, scan_exempt=scan_exempt, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
-                        session_ttl_hours=session_ttl, secure_cookies=secure_cookies)
+                        session_ttl_hours=session_ttl, secure_cookies=secure_cookies,
+                        http_head_timeout=http_head_timeout, http_max_connections_per_ip=http_max_connections_per_ip,
+                        tftp_max_unacked_per_ip=tftp_max_unacked_per_ip)
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
@@ -108,7 +120,13 @@ def _port(value: str, name: str, *, zero_is_off: bool = False) -> int | None:
 
 async def _run(app: web.Application, settings: Settings, ssl_context) -> None:  # type: ignore[no-untyped-def]
     """HTTP and HTTPS sites on one runner, until SIGTERM or SIGINT."""
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    limits = connections.raise_fd_limit()
+    if limits is not None:
+        structlog.get_logger("provisioner").info("fd_limit", soft_was=limits[0], soft=limits[1], hard=limits[2])
+    guard = connections.ConnectionGuard(head_timeout=settings.http_head_timeout,
+                                        max_per_ip=settings.http_max_connections_per_ip)
+    # keepalive_timeout: an idle keep-alive connection (or one slow with its next head) is closed too.
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10, keepalive_timeout=settings.http_head_timeout)
     await runner.setup()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -116,9 +134,10 @@ async def _run(app: web.Application, settings: Settings, ssl_context) -> None:  
         loop.add_signal_handler(sig, stop.set)
     try:
         if settings.http_port is not None:
-            await web.TCPSite(runner, settings.host, settings.http_port).start()
+            await connections.GuardedSite(runner, settings.host, settings.http_port, guard).start()
         if settings.https_port is not None:
-            await web.TCPSite(runner, settings.host, settings.https_port, ssl_context=ssl_context).start()
+            await connections.GuardedSite(runner, settings.host, settings.https_port, guard,
+                                          ssl_context=ssl_context).start()
         structlog.get_logger("provisioner").info("http_listening", host=settings.host, http_port=settings.http_port,
                                                  https_port=settings.https_port)
         await stop.wait()
