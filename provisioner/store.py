@@ -11,6 +11,7 @@ audit event in the same transaction (:meth:`Tx.add_event`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import secrets
 import sqlite3
@@ -180,8 +181,8 @@ uploads = sa.Table(
     metadata,
     sa.Column("device_mac", sa.String(12), primary_key=True),
     sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sealed_body", Sealed, nullable=False),  # the bytes, base64, sealed (migration 0006_uploads)
 )
 
 # The provider's default return policy: one row (id 1); none means the built-in default.
@@ -273,7 +274,8 @@ RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 # Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
 SEALED_COLUMNS = ((lines, ("id",), ("password",)),
                   (customer_security, ("customer_id",), ("password", "path_key")),
-                  (server_secrets, ("name",), ("value",)))
+                  (server_secrets, ("name",), ("value",)),
+                  (uploads, ("device_mac", "name"), ("sealed_body",)))
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -1162,12 +1164,13 @@ class Tx:
 
     def save_upload(self, mac: str, name: str, body: bytes) -> None:
         self.conn.execute(uploads.delete().where(uploads.c.device_mac == mac, uploads.c.name == name))
-        self.conn.execute(uploads.insert().values(device_mac=mac, name=name, body=body, at=utcnow()))
+        self.conn.execute(uploads.insert().values(device_mac=mac, name=name, at=utcnow(),
+                                                  sealed_body=base64.b64encode(body).decode("ascii")))
 
     def upload(self, mac: str, name: str) -> bytes | None:
-        q = sa.select(uploads.c.body).where(uploads.c.device_mac == mac, uploads.c.name == name)
+        q = sa.select(uploads.c.sealed_body).where(uploads.c.device_mac == mac, uploads.c.name == name)
         row = self.conn.execute(q).first()
-        return bytes(row.body) if row else None
+        return base64.b64decode(row.sealed_body) if row else None
 
     # --- spreadsheet imports (provisioner.importing): many rows per statement ---------
 
