@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import os
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -284,13 +286,39 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+SQLITE_FILE = "provisioner.sqlite3"
+
+
 def database_url(data_dir: Path, url: str | None) -> str:
     if url:
         if url.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
             return "postgresql+psycopg://" + url[len("postgresql://"):]
         return url
-    return f"sqlite:///{(data_dir / 'provisioner.sqlite3').resolve()}"
+    return f"sqlite:///{(data_dir / SQLITE_FILE).resolve()}"
+
+
+def _private_files(data_dir: Path) -> None:
+    """The data directory (0700) and the SQLite file with its WAL and SHM (0600) for the owner alone:
+    they hold the events, the download records and sealed secrets. SQLite gives the WAL and SHM files
+    the database file's mode, so the file is made 0600 before SQLite first opens it; files an older
+    version left readable by others are tightened."""
+    if not data_dir.exists():
+        old = os.umask(0o077)
+        try:
+            data_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+        finally:
+            os.umask(old)
+    elif data_dir.stat().st_mode & 0o077:
+        _log.warning("data_dir_open_to_others", path=str(data_dir), mode=oct(stat.S_IMODE(data_dir.stat().st_mode)),
+                     fix=f"chmod 700 {data_dir}")
+    db = data_dir / SQLITE_FILE
+    if not db.exists():
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path in (db, db.with_name(SQLITE_FILE + "-wal"), db.with_name(SQLITE_FILE + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -378,7 +406,7 @@ class Store:
     def open(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True,
              sealer: Sealer | None = None) -> Store:
         if not url:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            _private_files(data_dir)
         store = cls(database_url(data_dir, url), sealer or Sealer.for_data_dir(data_dir))
         if migrate:
             try:
