@@ -301,17 +301,17 @@ def database_url(data_dir: Path, url: str | None) -> str:
 def _private_files(data_dir: Path) -> None:
     """The data directory (0700) and the SQLite file with its WAL and SHM (0600) for the owner alone:
     they hold the events, the download records and sealed secrets. SQLite gives the WAL and SHM files
-    the database file's mode, so the file is made 0600 before SQLite first opens it; files an older
-    version left readable by others are tightened."""
+    the database file's mode, so the file is made 0600 before SQLite first opens it; a directory and
+    files an older version left readable by others are tightened."""
     if not data_dir.exists():
         old = os.umask(0o077)
         try:
             data_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
         finally:
             os.umask(old)
-    elif data_dir.stat().st_mode & 0o077:
-        _log.warning("data_dir_open_to_others", path=str(data_dir), mode=oct(stat.S_IMODE(data_dir.stat().st_mode)),
-                     fix=f"chmod 700 {data_dir}")
+    elif data_dir.stat().st_mode & 0o077 and data_dir.stat().st_uid == os.getuid():
+        with contextlib.suppress(PermissionError):
+            os.chmod(data_dir, 0o700)
     db = data_dir / SQLITE_FILE
     if not db.exists():
         os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))

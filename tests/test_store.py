@@ -85,5 +85,7 @@ def test_data_dir_and_sqlite_files_are_the_owners_alone(tmp_path):
     assert modes["provisioner.sqlite3-wal"] == 0o600 and modes["provisioner.sqlite3-shm"] == 0o600
     # A database an older version left readable by others is tightened at the next start.
     os.chmod(fresh / "provisioner.sqlite3", 0o644)
+    os.chmod(fresh, 0o755)
     Store.open(fresh).close()
     assert stat.S_IMODE((fresh / "provisioner.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
