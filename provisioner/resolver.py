@@ -15,7 +15,9 @@ status      reason            when
 404         unknown-device    MAC not in the store (recorded as an unknown device)
 404         absent            a file the phone may ask for and we do not keep
 403         ua-mismatch       the User-Agent names another MAC than the path
-403         banned            the client IP failed too often lately (scan defence), any path
+403         banned            the client IP (IPv6: its /64) failed too often lately (scan defence), any path
+403         slowed            unknown-MAC answers to all addresses together are over budget and this
+                              address failed lately (a distributed scan), any path
 403         ip-not-allowed    the customer's allowlist does not hold the client IP
 403         path-key          the customer wants /p/<key>/ and the key is missing or wrong
 403         token             the device wants /d/<token>/ (window over) or the token is wrong
@@ -157,7 +159,11 @@ class Resolver:
     async def resolve(self, req: Request) -> Reply:
         if not req.trusted and self.guard.banned(req.client_ip):
             return Reply(403, "banned")
+        if not req.trusted and self.guard.slowed(req.client_ip):
+            return Reply(403, "slowed")
         reply = await self._resolve(req)
+        if reply.reason == "unknown-device" and not req.trusted:
+            self.guard.unknown_answered()
         if reply.reason in FAILURES and not req.trusted:
             self.guard.failed(req.client_ip, reply.reason)
         return reply

@@ -157,3 +157,47 @@ def test_migration_seals_uploads_stored_before_it(data_dir):
     assert raw.startswith("g1.") and b"idleIntensity" not in raw.encode()
     store.close()
     assert b"idleIntensity" not in db_bytes(data_dir)
+
+
+# --- scan defence: IPv6 /64 and a global budget of unknown-MAC answers (issue 13, item 5) -------------------
+
+
+def test_ipv6_failures_are_counted_per_64():
+    from provisioner.access import ScanGuard, ScanSettings
+
+    guard = ScanGuard(ScanSettings(failures=10), clock=lambda: 1000.0)
+    for i in range(9):
+        assert not guard.failed(f"2001:db8:1:2::{i + 1:x}", "unknown-device")  # a new address each time
+    assert guard.failed("2001:db8:1:2:ffff::9", "unknown-device")  # the tenth in the same /64: banned
+    assert guard.banned("2001:db8:1:2::abcd") and not guard.banned("2001:db8:1:3::1")
+    assert not guard.banned("192.0.2.1")
+
+
+async def test_a_scan_spread_over_many_addresses_slows_down_and_known_phones_do_not(server, store):
+    from provisioner.access import ScanGuard, ScanSettings
+
+    add_customer(store)
+    provision(store, YEALINK, 200)
+    await server.sync()
+    now = [1000.0]
+    server.app[keys.RESOLVER].guard = guard = ScanGuard(
+        ScanSettings(failures=100, unknown_rate=0.01, unknown_burst=3), clock=lambda: now[0])
+    base = f"http://127.0.0.1:{server.http_port}"
+    statuses = []
+    for i, ip in enumerate(("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")):
+        async with session(ip) as scanner:
+            statuses.append((await scanner.get(f"{base}/001565{i:06x}.cfg")).status)
+    assert statuses == [404] * 5  # each address's first probe: nothing tells it from a phone not yet added
+    # The budget (3) is spent: every address that failed lately is refused whatever it asks.
+    for ip in ("127.0.0.2", "127.0.0.6"):
+        async with session(ip) as scanner:
+            assert (await scanner.get(f"{base}/001565abcdef.cfg")).status == 403
+    async with session("127.0.0.2") as scanner:
+        assert (await scanner.get(f"{base}/{YEALINK.mac.lower()}.cfg")).status == 403  # even for a known MAC
+    async with session("127.0.0.7") as phone:  # an address with no failure: the phone boots as ever
+        assert (await phone.get(f"{base}/{YEALINK.mac.lower()}.cfg",
+                                headers={"User-Agent": YEALINK.user_agent})).status == 200
+    now[0] += 200  # the budget refills (0.01 per second): the scan may go on, slowly
+    async with session("127.0.0.2") as scanner:
+        assert (await scanner.get(f"{base}/001565fffff0.cfg")).status == 404
+    assert guard.banned_count == 0
