@@ -55,6 +55,11 @@ class ScanSettings:
     # Networks never counted nor banned: the provider's own workshop, where technicians boot
     # phones before they are imported.
     exempt: tuple[Network, ...] = ()
+    # Unknown-MAC answers, all addresses together: a scan spread over many addresses must slow down.
+    # Once this budget (a token bucket: so many per second, so many at once) is spent, addresses
+    # with a recent failure are refused everything (403 "slowed"); addresses without (known phones) are not.
+    unknown_rate: float = 20.0
+    unknown_burst: int = 200
 
 
 class ScanGuard:
@@ -69,8 +74,30 @@ class ScanGuard:
         self.clock = clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._banned: OrderedDict[str, float] = OrderedDict()
+        self._unknown_tokens = float(self.settings.unknown_burst)
+        self._unknown_at = clock()
+
+    def _refill(self) -> float:
+        s = self.settings
+        now = self.clock()
+        self._unknown_tokens = min(float(s.unknown_burst), self._unknown_tokens + (now - self._unknown_at) * s.unknown_rate)
+        self._unknown_at = now
+        return self._unknown_tokens
+
+    def unknown_answered(self) -> None:
+        """One unknown-MAC answer spent from the budget every address shares."""
+        if self.settings.enabled:
+            self._refill()
+            self._unknown_tokens = max(self._unknown_tokens - 1.0, 0.0)
+
+    def slowed(self, ip: str) -> bool:
+        """The shared unknown-MAC budget is spent and ``ip`` (its /64 for IPv6) failed lately."""
+        if not self.settings.enabled or not self._failures or _bucket(ip) not in self._failures:
+            return False
+        return self._refill() < 1.0
 
     def banned(self, ip: str) -> bool:
+        ip = _bucket(ip)
         until = self._banned.get(ip)
         if until is None:
             return False
@@ -84,6 +111,7 @@ class ScanGuard:
         s = self.settings
         if not s.enabled or not ip or (s.exempt and _within(ip, s.exempt)):
             return False
+        ip = _bucket(ip)  # an IPv6 client has a whole /64 to hop within: counted as one
         now = self.clock()
         stamps = self._failures.get(ip)
         if stamps is None:
@@ -105,6 +133,7 @@ class ScanGuard:
         return True
 
     def unban(self, ip: str) -> None:
+        ip = _bucket(ip)
         self._banned.pop(ip, None)
         self._failures.pop(ip, None)
 
@@ -115,6 +144,20 @@ class ScanGuard:
     @property
     def banned_count(self) -> int:
         return len(self._banned)
+
+
+@lru_cache(maxsize=65536)
+def _bucket(ip: str) -> str:
+    """What failures are counted against: the IPv4 address, or the /64 of an IPv6 address."""
+    if ":" not in ip:
+        return ip
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
 
 
 def _within(ip: str, networks: tuple[Network, ...]) -> bool:

@@ -15,11 +15,17 @@ status      reason            when
 404         unknown-device    MAC not in the store (recorded as an unknown device)
 404         absent            a file the phone may ask for and we do not keep
 403         ua-mismatch       the User-Agent names another MAC than the path
-403         banned            the client IP failed too often lately (scan defence), any path
+403         banned            the client IP (IPv6: its /64) failed too often lately (scan defence), any path
+403         slowed            unknown-MAC answers to all addresses together are over budget and this
+                              address failed lately (a distributed scan), any path
 403         ip-not-allowed    the customer's allowlist does not hold the client IP
 403         path-key          the customer wants /p/<key>/ and the key is missing or wrong
 403         token             the device wants /d/<token>/ (window over) or the token is wrong
 403         auth-tftp         the customer wants HTTP credentials and this is TFTP
+403         upload-refused    an upload (PUT or GET) by a request that was not given the device's
+                              config: for a customer without rules, from another address than the one
+                              that fetched it in the last 10 minutes; or a deprovisioned device's
+400         bad-upload        an override file that is not the format the phone writes
 401         auth-required     no (or stale) credentials: a Digest challenge (not a failure)
 401         bad-credentials   wrong credentials: a new challenge
 405         method            a write to a file that is not an upload
@@ -28,7 +34,7 @@ status      reason            when
 ==========  ================  =====================================================
 
 Failures that prove nothing about the phone (unknown-device, ua-mismatch, path-key, token,
-auth-tftp, bad-credentials) count toward a ban of the client IP (:class:`access.ScanGuard`);
+auth-tftp, bad-credentials, upload-refused, bad-upload) count toward a ban of the client IP (:class:`access.ScanGuard`);
 a known phone's successful fetch and the first, credential-less request of the Digest exchange
 never do. Every check reads memory only: the customer's rules sit in the cache next to the files.
 
@@ -39,13 +45,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
-from . import access, vendors
+from . import access, uploads, vendors
 from .access import Digest, ScanGuard, Verdict
 from .activity import Activity, Fetch
 from .cache import ConfigCache, DeviceEntry, Rendered
@@ -59,7 +67,12 @@ MAX_NAME = 128
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Reasons counted toward a ban of the client IP.
-FAILURES = frozenset({"unknown-device", "ua-mismatch", "path-key", "token", "auth-tftp", "bad-credentials"})
+FAILURES = frozenset({"unknown-device", "ua-mismatch", "path-key", "token", "auth-tftp", "bad-credentials",
+                      "upload-refused", "bad-upload"})
+# An upload for a device of a customer without rules is taken only from the address that fetched the
+# device's config within this many seconds; at most this many devices' last fetch are remembered.
+UPLOAD_AFTER_FETCH = 600.0
+MAX_REMEMBERED_FETCHES = 200_000
 
 
 @dataclass(frozen=True)
@@ -131,6 +144,9 @@ class Resolver:
         self.guard = guard if guard is not None else ScanGuard()
         self.now = now  # the wall clock of first-contact windows (tests move it)
         self._digest = digest
+        # MAC -> (client IP, monotonic time) of the last config file served to it (uploads check it).
+        self._fetched: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self.clock: Callable[[], float] = time.monotonic
 
     @property
     def digest(self) -> Digest:
@@ -143,7 +159,11 @@ class Resolver:
     async def resolve(self, req: Request) -> Reply:
         if not req.trusted and self.guard.banned(req.client_ip):
             return Reply(403, "banned")
+        if not req.trusted and self.guard.slowed(req.client_ip):
+            return Reply(403, "slowed")
         reply = await self._resolve(req)
+        if reply.reason == "unknown-device" and not req.trusted:
+            self.guard.unknown_answered()
         if reply.reason in FAILURES and not req.trusted:
             self.guard.failed(req.client_ip, reply.reason)
         return reply
@@ -222,7 +242,7 @@ class Resolver:
                          transport=req.transport)
             return refused
         if spec.kind is FileKind.UPLOAD:
-            return await self._upload(req, fetch, name, spec)
+            return await self._upload(req, fetch, name, spec, entry)
         if req.method == "PUT":
             return Reply(405, "method", mac=mac)
         if spec.kind is FileKind.ABSENT:
@@ -243,7 +263,28 @@ class Resolver:
             self.activity.window_used(mac, entry.data.customer_id)
         if not req.trusted:
             self.activity.fetched(fetch, download=True)
+            self._remember_fetch(mac, req.client_ip)
         return Reply.of(rendered, mac)
+
+    def _remember_fetch(self, mac: str, ip: str) -> None:
+        fetched = self._fetched
+        if mac in fetched:
+            fetched.move_to_end(mac)
+        elif len(fetched) >= MAX_REMEMBERED_FETCHES:
+            fetched.popitem(last=False)
+        fetched[mac] = (ip, self.clock())
+
+    def _upload_allowed(self, req: Request, entry: DeviceEntry) -> bool:
+        """Whether this request would be given the device's config: the customer's rules already
+        passed (``_refused``); without rules, only the address that fetched it lately qualifies."""
+        if req.trusted:
+            return True
+        if entry.data.deprovisioned:
+            return False  # a stored override must never undo a deprovisioning
+        if entry.access is not None:
+            return True
+        last = self._fetched.get(entry.data.mac)
+        return last is not None and last[0] == req.client_ip and self.clock() - last[1] <= UPLOAD_AFTER_FETCH
 
     def _common_file(self, req: Request, name: str,
                      candidates: list[tuple[Vendor, ConfigFile, re.Match[str]]],
@@ -267,14 +308,27 @@ class Resolver:
             log.error("render_failed", file=name, template=spec.template, error=str(exc))
             return Reply(500, "render-error")
 
-    async def _upload(self, req: Request, fetch: Fetch, name: str, spec: ConfigFile) -> Reply:
-        """A file the phone writes (logs, its own overrides): kept per device, never served as config."""
+    async def _upload(self, req: Request, fetch: Fetch, name: str, spec: ConfigFile, entry: DeviceEntry) -> Reply:
+        """A file the phone writes (logs, its own overrides): kept per device (sealed), given back only to
+        a request that would be given the device's config, never with provisioning or SIP server keys."""
         self.activity.fetched(fetch, download=False)
         key = name.lower()
+        if not self._upload_allowed(req, entry):
+            log.warning("upload_refused", mac=fetch.mac, ip=req.client_ip, file=name, method=req.method,
+                        deprovisioned=entry.data.deprovisioned, transport=req.transport)
+            return Reply(403, "upload-refused", mac=fetch.mac)
         if req.method == "PUT":
             body = req.body or b""
             if len(body) > self.upload_max_bytes:
                 return Reply(413, "too-large", mac=fetch.mac)
+            try:
+                body, dropped = uploads.clean(entry.data.vendor, key, body)
+            except uploads.BadUpload as exc:
+                log.warning("upload_unreadable", mac=fetch.mac, ip=req.client_ip, file=name, error=str(exc))
+                return Reply(400, "bad-upload", f"{name}: {exc}\n".encode(), mac=fetch.mac)
+            if dropped:
+                # The key names only, never their values (a password may be among them).
+                log.warning("upload_keys_dropped", mac=fetch.mac, ip=req.client_ip, file=name, keys=sorted(dropped))
             await asyncio.to_thread(self._save_upload, fetch.mac, key, body)
             return Reply(201, "uploaded", mac=fetch.mac)
         body = await asyncio.to_thread(self._read_upload, fetch.mac, key)

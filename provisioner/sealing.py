@@ -153,7 +153,7 @@ class Sealer:
 
 def write_key_file(path: Path, keys: list[bytes]) -> None:
     """Write ``keys`` (first one seals) to ``path`` with mode 0600, atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -11,9 +11,12 @@ audit event in the same transaction (:meth:`Tx.add_event`).
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import os
 import secrets
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -180,8 +183,8 @@ uploads = sa.Table(
     metadata,
     sa.Column("device_mac", sa.String(12), primary_key=True),
     sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sealed_body", Sealed, nullable=False),  # the bytes, base64, sealed (migration 0006_uploads)
 )
 
 # The provider's default return policy: one row (id 1); none means the built-in default.
@@ -273,7 +276,8 @@ RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 # Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
 SEALED_COLUMNS = ((lines, ("id",), ("password",)),
                   (customer_security, ("customer_id",), ("password", "path_key")),
-                  (server_secrets, ("name",), ("value",)))
+                  (server_secrets, ("name",), ("value",)),
+                  (uploads, ("device_mac", "name"), ("sealed_body",)))
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -282,13 +286,39 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+SQLITE_FILE = "provisioner.sqlite3"
+
+
 def database_url(data_dir: Path, url: str | None) -> str:
     if url:
         if url.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
             return "postgresql+psycopg://" + url[len("postgresql://"):]
         return url
-    return f"sqlite:///{(data_dir / 'provisioner.sqlite3').resolve()}"
+    return f"sqlite:///{(data_dir / SQLITE_FILE).resolve()}"
+
+
+def _private_files(data_dir: Path) -> None:
+    """The data directory (0700) and the SQLite file with its WAL and SHM (0600) for the owner alone:
+    they hold the events, the download records and sealed secrets. SQLite gives the WAL and SHM files
+    the database file's mode, so the file is made 0600 before SQLite first opens it; a directory and
+    files an older version left readable by others are tightened."""
+    if not data_dir.exists():
+        old = os.umask(0o077)
+        try:
+            data_dir.mkdir(parents=True, mode=0o700, exist_ok=True)
+        finally:
+            os.umask(old)
+    elif data_dir.stat().st_mode & 0o077 and data_dir.stat().st_uid == os.getuid():
+        with contextlib.suppress(PermissionError):
+            os.chmod(data_dir, 0o700)
+    db = data_dir / SQLITE_FILE
+    if not db.exists():
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path in (db, db.with_name(SQLITE_FILE + "-wal"), db.with_name(SQLITE_FILE + "-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -376,7 +406,7 @@ class Store:
     def open(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True,
              sealer: Sealer | None = None) -> Store:
         if not url:
-            data_dir.mkdir(parents=True, exist_ok=True)
+            _private_files(data_dir)
         store = cls(database_url(data_dir, url), sealer or Sealer.for_data_dir(data_dir))
         if migrate:
             try:
@@ -1162,12 +1192,13 @@ class Tx:
 
     def save_upload(self, mac: str, name: str, body: bytes) -> None:
         self.conn.execute(uploads.delete().where(uploads.c.device_mac == mac, uploads.c.name == name))
-        self.conn.execute(uploads.insert().values(device_mac=mac, name=name, body=body, at=utcnow()))
+        self.conn.execute(uploads.insert().values(device_mac=mac, name=name, at=utcnow(),
+                                                  sealed_body=base64.b64encode(body).decode("ascii")))
 
     def upload(self, mac: str, name: str) -> bytes | None:
-        q = sa.select(uploads.c.body).where(uploads.c.device_mac == mac, uploads.c.name == name)
+        q = sa.select(uploads.c.sealed_body).where(uploads.c.device_mac == mac, uploads.c.name == name)
         row = self.conn.execute(q).first()
-        return bytes(row.body) if row else None
+        return base64.b64decode(row.sealed_body) if row else None
 
     # --- spreadsheet imports (provisioner.importing): many rows per statement ---------
 

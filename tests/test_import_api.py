@@ -80,8 +80,13 @@ async def test_a_rejected_file_has_a_report_and_cannot_be_applied_unless_skippin
     assert refused.status == 400 and "skip_invalid" in (await refused.json())["message"]
     report = await client.get(f"/api/v1/imports/{plan['id']}/report", headers=auth)
     assert report.status == 200 and "with_mistakes-errors.xlsx" in report.headers["Content-Disposition"]
-    sheet = load_workbook(io.BytesIO(await report.read())).active
+    body = await report.read()
+    sheet = load_workbook(io.BytesIO(body)).active
     assert sheet.cell(row=1, column=9).value == "errors" and "too short" in sheet.cell(row=3, column=9).value
+    # The error report never holds a password: the cell says whether one was given.
+    password_col = [c.value for c in sheet[1]].index("Password SIP") + 1
+    marks = {sheet.cell(row=r, column=password_col).value for r in range(2, sheet.max_row + 1)}
+    assert marks <= {"set", "missing"} and "set" in marks
 
     add_customer(store)
     skipping = await (await client.post("/api/v1/imports", data=upload("with_mistakes.csv", skip_invalid="true"),
@@ -151,7 +156,9 @@ async def test_script_in_cells_comes_back_verbatim_and_the_import_is_the_users(s
     response = await client.post("/api/v1/imports", data=upload("xss.csv", sheet), headers=auth)
     plan = await response.json()
     assert "<script>alert(1)</script>" in await response.text() and "erkkdm3WfpNGav" not in await response.text()
-    assert (await client.get(f"/api/v1/imports/{plan['id']}", headers=viewer)).status == 200  # reading is open
+    # A plan and its report hold the sheet as typed: the imports permission, not reading, opens them.
+    assert (await client.get(f"/api/v1/imports/{plan['id']}", headers=viewer)).status == 403
+    assert (await client.get(f"/api/v1/imports/{plan['id']}/report", headers=viewer)).status == 403
     applied = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
     assert applied.status == 200
     device = await (await client.get("/api/v1/devices/805EC05BCEDC", headers=viewer)).json()

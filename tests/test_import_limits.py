@@ -225,3 +225,69 @@ def test_sheet_extent_is_checked_to_the_last_row_and_column_allowed(ref, refused
         return
     with pytest.raises(importing.SheetError, match=f"beyond {refused_for}"):
         reading._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())
+
+
+def lying_sizes(source: Path, target: Path, part: str, content: bytes) -> None:
+    """``source`` with ``part`` replaced by ``content``, every entry's uncompressed size then patched, in
+    the local headers and the central directory, to its compressed size: the archive claims no expansion."""
+    with zipfile.ZipFile(source) as z, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
+        for info in z.infolist():
+            if info.filename != part:
+                out.writestr(info.filename, z.read(info.filename))
+        out.writestr(part, content)
+    data = bytearray(target.read_bytes())
+    with zipfile.ZipFile(target) as z:
+        infos = z.infolist()
+    for info in infos:
+        data[info.header_offset + 22:info.header_offset + 26] = info.compress_size.to_bytes(4, "little")
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        compressed = data[at + 20:at + 24]
+        data[at + 24:at + 28] = compressed
+        at = data.find(b"PK\x01\x02", at + 4)
+    target.write_bytes(bytes(data))
+    with zipfile.ZipFile(target) as z:
+        assert all(i.file_size == i.compress_size for i in z.infolist())  # the lie holds
+
+
+def test_an_archive_lying_about_its_sizes_is_refused_within_a_memory_bound(tmp_path):
+    bomb = tmp_path / "lying.xlsx"
+    strings = (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+               b'2006/main" count="1" uniqueCount="1"><si><t>' + b"A" * (300 * 1024 * 1024) + b"</t></si></sst>")
+    plain = tmp_path / "plain.xlsx"
+    book = Workbook()
+    book.active.append(["MAC", "Model", "Customer"])
+    book.active.append(["00:15:65:AB:CD:EF", "T46U", "ROSSI"])
+    book.save(plain)
+    # A shared-strings part (the reader loads it whole when it opens the workbook), declared and linked.
+    with zipfile.ZipFile(plain) as z:
+        parts = {i.filename: z.read(i.filename) for i in z.infolist()}
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+        b'spreadsheetml.sharedStrings+xml"/></Types>'))
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
+        b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+        b'sharedStrings" Target="sharedStrings.xml"/></Relationships>'))
+    with zipfile.ZipFile(plain, "w", zipfile.ZIP_DEFLATED) as z:
+        for part_name, body in parts.items():
+            z.writestr(part_name, body)
+    lying_sizes(plain, bomb, "xl/sharedStrings.xml", strings)
+    del strings
+    assert bomb.stat().st_size < 600 * 1024
+    script = (
+        "import resource, sys\n"
+        "from provisioner import importing\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    importing.read(data, 'lying.xlsx')\n"
+        "    print('READ')\n"
+        "except importing.SheetError as exc:\n"
+        "    print('REFUSED', exc)\n"
+        "print('GROWTH_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(bomb)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    out = done.stdout
+    assert "REFUSED" in out and "like a zip bomb" in out and "xl/sharedStrings.xml" in out, (out, done.stderr[-2000:])
+    growth_kb = int(out.rsplit("GROWTH_KB", 1)[1])
+    assert growth_kb < 64 * 1024, f"memory grew by {growth_kb // 1024} MB reading a lying archive"

@@ -119,6 +119,8 @@ async def test_polycom_uploads_are_kept_and_never_overwrite_configs(server, stor
     services.add_device(store, ACTOR, "0004F2A1B2C3", model_="VVX450", customer="ROSSI", lines=["301"])
     await server.sync()
     ua = "FileTransport PolycomVVX-VVX_450-UA/5.9.7.4477 Type/Updater"
+    # The phone boots: its config first (uploads are taken from the address that fetched it).
+    assert (await server.client.get("/0004f2a1b2c3.cfg", headers={"User-Agent": ua})).status == 200
     assert (await server.client.get("/0004f2a1b2c3-phone.cfg", headers={"User-Agent": ua})).status == 404
     override = b'<?xml version="1.0"?><PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="1"/></PHONE_CONFIG>'
     put = await server.client.put("/0004f2a1b2c3-phone.cfg", data=override, headers={"User-Agent": ua})

@@ -64,3 +64,28 @@ def test_a_uniqueness_lost_to_another_transaction_is_a_conflict_that_changes_not
         raise AssertionError("no conflict")
     with store.reading() as tx:
         assert [c["code"] for c in tx.list_customers()] == ["A"]
+
+
+def test_data_dir_and_sqlite_files_are_the_owners_alone(tmp_path):
+    import os
+    import stat
+
+    fresh = tmp_path / "fresh"
+    old = os.umask(0o022)  # the usual umask: would give 0755 / 0644
+    try:
+        store = Store.open(fresh)
+        with store.transaction() as tx:
+            tx.insert_customer({"code": "A", "name": "A", "sip_server": "pbx.example.net"})
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in fresh.iterdir()}
+        store.close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    assert modes["provisioner.sqlite3"] == 0o600 and modes["secret.key"] == 0o600
+    assert modes["provisioner.sqlite3-wal"] == 0o600 and modes["provisioner.sqlite3-shm"] == 0o600
+    # A database an older version left readable by others is tightened at the next start.
+    os.chmod(fresh / "provisioner.sqlite3", 0o644)
+    os.chmod(fresh, 0o755)
+    Store.open(fresh).close()
+    assert stat.S_IMODE((fresh / "provisioner.sqlite3").stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700

@@ -206,13 +206,13 @@ async def upload(request: web.Request, a: Args) -> web.Response:
     return _json(_view(pending), 201, {"Location": f"{PREFIX}/imports/{pending.id}"})
 
 
-@operation(routes, "GET", "/imports/{id}", action="read", tag="imports", summary="A plan again",
+@operation(routes, "GET", "/imports/{id}", action="imports", tag="imports", summary="A plan again",
            params=(_PLAN_ID,), answers={200: ok(_PLAN)}, errors=(404,))
 async def show(request: web.Request, a: Args) -> web.Response:
     return _json(_view(plans(request).get(request.match_info["id"])))
 
 
-@operation(routes, "GET", "/imports/{id}/report", action="read", tag="imports",
+@operation(routes, "GET", "/imports/{id}/report", action="imports", tag="imports",
            summary="The error report: the sheet with an errors column, bad cells in red (XLSX)",
            params=(_PLAN_ID,), answers={200: Answer("The report", {"type": "string"}, (XLSX,),
                                                     ("Content-Disposition",))}, errors=(404,))

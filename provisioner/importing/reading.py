@@ -5,7 +5,8 @@ it; ``,`` ``;`` or tab, sniffed) is read with pandas' C parser. XLSX, legacy XLS
 and ODS are read through pandas' ``calamine`` engine (python-calamine: about
 ten times faster than openpyxl). Each sheet's dimensions are checked before its
 cells are expanded, and a ZIP-based file's entries before anything is
-decompressed, so neither a zip bomb nor a cell at XFD1048576 can exhaust memory.
+decompressed (first the sizes the archive declares, then what each entry really
+inflates to, counted as a stream and stopped at the limit), so neither a zip bomb nor a cell at XFD1048576 can exhaust memory.
 
 Rows keep their position: ``rows[i]`` is what the spreadsheet shows as row
 ``i + 1``, title rows and blank rows included.
@@ -20,6 +21,7 @@ import io
 import os
 import posixpath
 import re
+import struct
 import zipfile
 import zlib
 from xml.etree import ElementTree
@@ -161,6 +163,8 @@ def _zip_kind(data: bytes, name: str, limits: Limits) -> str:
     if total > limits.max_unzipped_bytes:
         raise SheetError(f"{name} is refused: it would expand to {size_text(total)}, over the "
                          f"{size_text(limits.max_unzipped_bytes)} limit (split the file)")
+    # The sizes above are what the archive says: a patched archive lies. Count what it really expands to.
+    _measure_expansion(data, entries, name, limits)
     names = {entry.filename for entry in entries}
     if "mimetype" in names:
         try:
@@ -172,6 +176,54 @@ def _zip_kind(data: bytes, name: str, limits: Limits) -> str:
     if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
         return "xlsx"
     raise SheetError(f"{name} is a ZIP archive but not a spreadsheet (XLSX or ODS)")
+
+
+_LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+_CHUNK = 64 * 1024
+
+
+def _measure_expansion(data: bytes, entries: list[zipfile.ZipInfo], name: str, limits: Limits) -> None:
+    """Decompress every entry as a stream, keeping nothing but a running count, and stop at the
+    limit or at ``max_ratio`` times the file's size. Each entry's compressed data is read from its
+    local header to the end of its deflate stream, whatever sizes the headers claim."""
+    budget = min(limits.max_unzipped_bytes, max(limits.max_ratio * len(data), MB))
+    total = 0
+    view = memoryview(data)
+    for entry in entries:
+        offset = entry.header_offset
+        if offset + _LOCAL_HEADER.size > len(data):
+            raise _corrupt(name, "xlsx", ValueError(f"{entry.filename}: header outside the file"))
+        fields = _LOCAL_HEADER.unpack_from(data, offset)
+        if fields[0] != b"PK\x03\x04":
+            raise _corrupt(name, "xlsx", ValueError(f"{entry.filename}: bad local header"))
+        start = offset + _LOCAL_HEADER.size + fields[9] + fields[10]
+        if entry.compress_type == zipfile.ZIP_STORED:
+            total += min(entry.compress_size, max(len(data) - start, 0))
+        elif entry.compress_type == zipfile.ZIP_DEFLATED:
+            inflater = zlib.decompressobj(-15)
+            position = start
+            try:
+                while not inflater.eof and position < len(data):
+                    pending = bytes(view[position:position + _CHUNK])
+                    position += len(pending)
+                    while pending and not inflater.eof:
+                        total += len(inflater.decompress(pending, _CHUNK))
+                        pending = inflater.unconsumed_tail
+                        if total > budget:
+                            break
+                    if total > budget:
+                        break
+            except zlib.error as exc:
+                raise _corrupt(name, "xlsx", exc) from None
+        else:
+            raise SheetError(f"{name} is refused: {entry.filename} uses a compression spreadsheets do not use "
+                             f"(method {entry.compress_type})")
+        if total > budget:
+            if budget == limits.max_unzipped_bytes:
+                raise SheetError(f"{name} is refused: it expands to more than {size_text(budget)}, over the "
+                                 f"limit (split the file)")
+            raise SheetError(f"{name} is refused: it expands to more than {limits.max_ratio} times its "
+                             f"{size_text(len(data))} (at {entry.filename}), like a zip bomb")
 
 
 # --- workbooks ----------------------------------------------------------------------

@@ -60,7 +60,8 @@ def write_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], target: Any
 
 
 def error_report(table: Table, problems: Sequence[Problem]) -> bytes:
-    """The sheet as read, at the same row numbers, with an ``errors`` column and the bad cells red."""
+    """The sheet as read, at the same row numbers, with an ``errors`` column and the bad cells red.
+    SIP passwords are never copied: their cells say "set" or "missing"."""
     from openpyxl import Workbook
 
     by_row: dict[int, list[Problem]] = defaultdict(list)
@@ -72,6 +73,7 @@ def error_report(table: Table, problems: Sequence[Problem]) -> bytes:
         width -= 1
     errors_col = max(width, max(header.titles, default=-1) + 1)
     columns = {field: index for field, index in header.fields.items()}
+    secret = columns.get("sip_password")  # never written back: "set" or "missing" instead
     book = Workbook(write_only=True)
     ws = book.create_sheet((table.sheet or "Import")[:31])
     ws.freeze_panes = f"A{header.index + 2}"
@@ -84,6 +86,8 @@ def error_report(table: Table, problems: Sequence[Problem]) -> bytes:
             value = row[col] if col < len(row) else None
             if value == "":
                 value = None
+            if col == secret and index > header.index:
+                value = "missing" if value is None or not str(value).strip() else "set"
             out.append(_xlsx_cell(ws, value, bad=col in bad, bold=index == header.index)
                        if value is not None or col in bad else None)
         if index == header.index:
