@@ -145,12 +145,22 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:
+    failures = 0  # in a row: a database that is down is logged once, and again when it is back
     while True:
         await asyncio.sleep(seconds)
         try:
             await job()
-        except Exception:
-            log.exception(failure)
+        except Exception as exc:
+            failures += 1
+            busy = unavailable(exc)
+            if busy is None:
+                log.exception(failure)
+            elif failures == 1:
+                log.warning(failure, reason=busy.reason, error=type(exc).__name__)
+            continue
+        if failures:
+            log.info(failure.replace("_failed", "_recovered"), failures=failures)
+            failures = 0
 
 
 def _no_users(db: Store) -> bool:
