@@ -214,7 +214,6 @@ async def test_api_writes_during_a_large_cli_import_never_get_500(very_short_bus
         await asyncio.sleep(0.01)
     result = await imported
     assert "applying" in result.output
-    print("STATUSES", {s: statuses.count(s) for s in set(statuses)})
     assert set(statuses) <= {201, 503}, statuses
     assert statuses.count(201) >= 1
 
