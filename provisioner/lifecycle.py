@@ -13,6 +13,7 @@ import structlog
 from aiohttp import web
 
 from . import keys
+from .errors import Unavailable
 from . import access
 from .access import ScanGuard, ScanSettings
 from .activity import Activity
@@ -126,7 +127,11 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
     resolver = app[keys.RESOLVER]
 
     async def handle(filename: str, client_ip: str) -> bytes:
-        reply: Reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
+        try:
+            reply: Reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
+        except Unavailable as exc:  # an uncached file with the database down: the phone retries
+            log.warning("database_unavailable", reason=exc.reason, transport="tftp")
+            raise TftpError(0, "server busy, try again") from None
         keys.count(reply, "tftp")
         if reply.status == 200:
             return reply.body

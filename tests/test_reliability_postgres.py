@@ -26,6 +26,7 @@ from provisioner import keys, services
 from provisioner.sealing import generate_key
 from provisioner.store import Store
 from provisioner.web import create_app
+from tests import tftp_client
 from tests.conftest import ACTOR, Running, add_customer, add_line
 from tests.test_postgres import _pg_bin
 
@@ -94,7 +95,7 @@ async def test_with_postgres_stopped_cached_files_are_served_and_every_download_
         add_line(store, "ROSSI", "202", "Office", "Pw-202!")
         services.add_device(store, ACTOR, MAC, model_="T46U", customer="ROSSI", lines=["201"])
         services.add_device(store, ACTOR, OTHER, model_="T46U", customer="ROSSI", lines=["202"])
-        app = create_app(dataclasses.replace(settings, database_url=postgres.url, tftp_port=None))
+        app = create_app(dataclasses.replace(settings, database_url=postgres.url))
         node = Running(await aiohttp_client(app), app)
         activity = app[keys.ACTIVITY]
         await node.sync()  # the events of the setup seen (on PostgreSQL, recent ones are read again once)
@@ -102,11 +103,15 @@ async def test_with_postgres_stopped_cached_files_are_served_and_every_download_
         assert await activity.flush() is True
 
         postgres.stop()
-        for _ in range(40):
+        for _ in range(39):
             assert (await node.client.get("/001565a1b2c3.cfg")).status == 200
         uncached = await node.client.get("/001565a1b2c4.cfg")
         assert uncached.status == 503 and int(uncached.headers["Retry-After"]) > 0
         assert (await uncached.json())["reason"] == "unreachable"
+        cached_tftp = await tftp_client.fetch(("127.0.0.1", node.tftp_port), "001565a1b2c3.cfg")
+        assert cached_tftp.error is None and b"Pw-201!" in cached_tftp.data
+        uncached_tftp = await tftp_client.fetch(("127.0.0.1", node.tftp_port), "001565a1b2c4.cfg")
+        assert uncached_tftp.error is not None and "try again" in uncached_tftp.error[1]
         health = await node.client.get("/healthz")
         assert health.status == 503 and (await health.json())["database"] == "unreachable"
         assert await activity.flush() is False
