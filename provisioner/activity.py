@@ -2,12 +2,15 @@
 
 The phone-facing path only appends to memory; :meth:`Activity.flush` (every
 ``flush_interval`` and at shutdown) writes it all in one transaction. A boot
-storm of 5,000 phones becomes a handful of writes instead of 5,000.
+storm of 5,000 phones becomes a handful of writes instead of 5,000. A flush
+that fails (the database down, locked or full) loses nothing: the batch is kept
+and written with the next one, up to :data:`MAX_PENDING` downloads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from .store import Store, utcnow
+from .store import Store, unavailable, utcnow
 
 log = structlog.get_logger("provisioner.activity")
 
@@ -25,6 +28,9 @@ MAX_PENDING = 100_000
 # A device whose credentials go to two addresses within this long is flagged (and logged).
 TWO_IPS_WITHIN = timedelta(hours=1)
 _MAX_LAST_DOWNLOADS = 200_000
+# After a failed flush the periodic one waits this long, doubling per failure up to _RETRY_MAX seconds.
+_RETRY_FIRST = 1.0
+_RETRY_MAX = 30.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,8 @@ class Activity:
         self._last_download: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
         self.dropped = 0
         self._flushing = asyncio.Lock()
+        self.failures = 0  # flushes failed in a row (the database is down, locked or full)
+        self._retry_at = 0.0  # monotonic time before which the periodic flush does not try again
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         at = utcnow()
@@ -93,26 +101,81 @@ class Activity:
     def pending(self) -> int:
         return len(self._seen) + len(self._downloads) + len(self._unknown) + len(self._windows)
 
-    async def flush(self) -> None:
-        # One flush at a time: a caller (shutdown, a test, the API) waits for one already writing,
-        # so what was recorded before the call is in the store when it returns.
-        async with self._flushing:
-            await self._flush()
+    async def flush(self, *, due: bool = False) -> bool:
+        """Write what is pending; True when it is in the store (or nothing was pending).
 
-    async def _flush(self) -> None:
+        A failed write keeps its batch: it is merged with what came since and written by the next
+        flush, which after a failure comes with a backoff (``due``: the periodic flush, which
+        skips until then; any other caller tries at once). One flush at a time: a caller
+        (shutdown, a test, the API) waits for one already writing, so what was recorded before
+        the call is in the store when it returns True."""
+        async with self._flushing:
+            if due and time.monotonic() < self._retry_at:
+                return False
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         if not self.pending:
-            return
+            return True
         seen, downloads, unknown, windows = self._seen, self._downloads, self._unknown, self._windows
         self._seen, self._downloads, self._unknown, self._windows = {}, [], {}, {}
         try:
             await asyncio.to_thread(self._write, list(seen.values()), downloads, list(unknown.values()),
                                     windows)
-        except Exception:
-            log.exception("activity_flush_failed", seen=len(seen), downloads=len(downloads),
-                          unknown=len(unknown))
-        if self.dropped:
-            log.warning("activity_dropped", count=self.dropped)
-            self.dropped = 0
+        except Exception as exc:
+            self._keep(seen, downloads, unknown, windows)
+            self._failed(exc)
+            return False
+        finally:
+            if self.dropped:
+                log.warning("activity_dropped", count=self.dropped, bound=MAX_PENDING,
+                            fix="the database was unwritable too long; see the activity_flush_failed logs")
+                self.dropped = 0
+        if self.failures:
+            log.info("activity_flush_recovered", failures=self.failures, downloads=len(downloads), seen=len(seen))
+        self.failures = 0
+        self._retry_at = 0.0
+        return True
+
+    def _keep(self, seen: dict[str, dict[str, Any]], downloads: list[dict[str, Any]],
+              unknown: dict[str, dict[str, Any]], windows: dict[str, tuple[datetime, int | None]]) -> None:
+        """Put a batch that could not be written back in front of what came since."""
+        for mac, row in seen.items():
+            newer = self._seen.get(mac)
+            if newer is None:
+                self._seen[mac] = row
+            else:  # newest last seen wins; what it did not say (User-Agent over TFTP) comes from before
+                newer["user_agent"] = newer["user_agent"] or row["user_agent"]
+                newer["firmware"] = newer["firmware"] or row["firmware"]
+        merged = downloads + self._downloads
+        if len(merged) > MAX_PENDING:  # the oldest are kept: they are the ones nobody else has
+            self.dropped += len(merged) - MAX_PENDING
+            del merged[MAX_PENDING:]
+        self._downloads = merged
+        for mac, row in unknown.items():
+            newer = self._unknown.get(mac)
+            if newer is None:
+                self._unknown[mac] = row
+            else:
+                newer.update(first_at=row["first_at"], count=row["count"] + newer["count"],
+                             vendor=newer.get("vendor") or row.get("vendor"),
+                             model=newer.get("model") or row.get("model"))
+        for mac, closed in windows.items():
+            self._windows[mac] = closed  # the earlier close wins
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        delay = min(_RETRY_MAX, _RETRY_FIRST * 2 ** (self.failures - 1))
+        self._retry_at = time.monotonic() + delay
+        busy = unavailable(exc)
+        if self.failures == 1:  # once per failure streak, not once per retry
+            fields = dict(reason=busy.reason if busy else "error", error=type(exc).__name__,
+                          pending_downloads=len(self._downloads), pending_seen=len(self._seen), retry_in=delay,
+                          kept_up_to=MAX_PENDING)
+            if busy is None:
+                log.error("activity_flush_failed", exc_info=exc, **fields)
+            else:
+                log.warning("activity_flush_failed", **fields)
 
     def _write(self, seen: list[dict[str, Any]], downloads: list[dict[str, Any]],
                unknown: list[dict[str, Any]], windows: dict[str, tuple[datetime, int | None]] | None = None

@@ -88,6 +88,9 @@ class ConfigCache:
         # The secret every node shares (server_secrets "hmac"): device tokens, digest nonces.
         self.secret: str | None = None
         self.renders = 0  # how many renders this cache did: the benchmarks read it
+        self._sync_lock = asyncio.Lock()
+        self._syncs_started = 0
+        self._syncs_done = 0  # the number of the last sync that finished
 
     # --- lookups -------------------------------------------------------------------
 
@@ -207,37 +210,64 @@ class ConfigCache:
         self.renderer.clear()
 
     async def sync(self) -> int:
-        """Drop what changed since the last sync; returns how many changes were seen."""
-        return await asyncio.to_thread(self._sync_blocking)
+        """Drop what changed since the last sync; returns how many changes were seen.
 
-    def _sync_blocking(self) -> int:
+        One sync at a time: a caller arriving while one runs waits for one that starts after its
+        call (the running one may have read the events before the caller's write). The worker
+        thread only reads; what changes the cache is applied here, on the event loop.
+        """
+        wanted = self._syncs_started + 1
+        async with self._sync_lock:
+            if self._syncs_done >= wanted:
+                return 0  # a sync that started after this call already ran
+            self._syncs_started += 1
+            number = self._syncs_started
+            try:
+                stamp, secret, last_id, fresh, codes, now = await asyncio.to_thread(
+                    self._read_changes, self._last_event_id)
+                return self._apply_changes(stamp, secret, last_id, fresh, codes, now)
+            finally:
+                self._syncs_done = number
+
+    def _read_changes(self, last_event_id: int | None) -> tuple:
+        """In a worker thread: the template stamp, the secret and the events after ``last_event_id``."""
         stamp = self._template_fingerprint()
-        if stamp != self._template_stamp:
-            if self._template_stamp is not None:
-                self.clear()
-            self._template_stamp = stamp
         with self.store.reading() as tx:
-            self._read_secret(tx)
-            if self._last_event_id is None:
-                self._last_event_id = tx.last_event_id()
-                return 0
+            secret = self.secret if self.secret is not None else tx.server_secret("hmac")
+            if last_event_id is None:
+                return stamp, secret, tx.last_event_id(), None, {}, utcnow()
             now = utcnow()
             since = None if self.store.is_sqlite else now - _LATE_COMMIT_WINDOW
-            fresh = [e for e in tx.events_since(self._last_event_id, since=since) if e["id"] not in self._recent_ids]
+            fresh = tx.events_since(last_event_id, since=since)
             codes = {}
             for event in fresh:
                 if event["customer_id"] is not None and event["customer_id"] not in codes:
                     row = tx.customer_by_id(event["customer_id"])
                     codes[event["customer_id"]] = row["code"] if row else None
+        return stamp, secret, last_event_id, fresh, codes, now
+
+    def _apply_changes(self, stamp: tuple, secret: str | None, last_id: int, fresh: list | None,
+                       codes: dict, now: object) -> int:
+        """On the event loop: drop what the events read by :meth:`_read_changes` made wrong."""
+        if stamp != self._template_stamp:
+            if self._template_stamp is not None:
+                self.clear()
+            self._template_stamp = stamp
+        if self.secret is None:
+            self.secret = secret
+        if fresh is None:  # the first sync: start from the newest event
+            self._last_event_id = last_id
+            return 0
+        fresh = [e for e in fresh if e["id"] not in self._recent_ids]
         for event in fresh:
             self._recent_ids[event["id"]] = now
-            self._last_event_id = max(self._last_event_id, event["id"])
+            self._last_event_id = max(self._last_event_id or 0, event["id"])
             if event["device_mac"]:
                 self.invalidate_device(event["device_mac"])
         # Each customer once per sync: a 190,000-event import must not scan the cache per event.
         for customer_code in {codes.get(e["customer_id"]) for e in fresh if e["customer_id"] is not None}:
             self.invalidate_customer(customer_code)
-        horizon = now - _LATE_COMMIT_WINDOW * 2
+        horizon = now - _LATE_COMMIT_WINDOW * 2  # type: ignore[operator]
         self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
         return len(fresh)
 

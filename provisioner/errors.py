@@ -60,3 +60,20 @@ class RateLimited(ProvisionerError):
     def __init__(self, message: str, *, retry_after: int, field: str | None = None):
         super().__init__(message, field=field)
         self.retry_after = retry_after
+
+
+class Unavailable(ProvisionerError):
+    """The database cannot take this now (locked by another writer, unreachable, read-only, disk
+    full): nothing was changed; try again in ``retry_after`` seconds (HTTP 503 with Retry-After).
+    ``reason`` is a short key: locked, unreachable, read_only, disk_full, io_error."""
+
+    status = 503
+    key = "unavailable"
+
+    def __init__(self, message: str, *, reason: str, retry_after: int = 5):
+        super().__init__(message)
+        self.reason = reason
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, str]:
+        return {**super().to_dict(), "reason": self.reason}

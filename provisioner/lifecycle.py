@@ -5,26 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
 
 from . import keys
+from .errors import Unavailable
 from . import access
 from .access import ScanGuard, ScanSettings
 from .activity import Activity
 from .cache import ConfigCache
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
-from .store import Store
+from .settings import Settings
+from .store import Store, unavailable
 
 log = structlog.get_logger("provisioner")
 
 
 async def store(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
-    db = await asyncio.to_thread(Store.open, settings.data_dir, settings.database_url)
+    db = await _open_store(settings)
     renderer = Renderer(override=settings.templates_dir)
     cache = ConfigCache(db, renderer, provisioning_url=settings.provisioning_url,
                         ntp_server=settings.ntp_server,
@@ -40,7 +44,8 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard)
     tasks = [
         asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),
-        asyncio.create_task(_every(settings.flush_interval, activity.flush, "activity_flush_failed")),
+        asyncio.create_task(_every(settings.flush_interval, functools.partial(activity.flush, due=True),
+                                   "activity_flush_failed")),
     ]
     log.info("store_opened", database=db.engine.url.render_as_string(hide_password=True),
              provisioning_url=settings.provisioning_url)
@@ -55,8 +60,61 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await activity.flush()
+    if not await activity.flush():
+        log.error("activity_lost_at_shutdown", downloads=len(activity._downloads), seen=len(activity._seen),
+                  fix="the database could not be written before the server stopped")
     db.close()
+
+
+# Waiting for a database that is not there yet: first retry after this long, doubling up to the max.
+_OPEN_RETRY_FIRST = 1.0
+_OPEN_RETRY_MAX = 30.0
+
+
+async def _open_store(settings: Settings) -> Store:
+    """Open the store; while the database cannot be reached (PostgreSQL starting after this node,
+    a network cut) wait and retry with backoff, logging each try. SIGTERM or SIGINT during the
+    wait stops the process cleanly (exit status 0)."""
+    attempt = 0
+    stop = asyncio.Event()
+    signals = _on_stop_signals(stop.set)
+    try:
+        while True:
+            attempt += 1
+            try:
+                return await asyncio.to_thread(Store.open, settings.data_dir, settings.database_url)
+            except Exception as exc:
+                busy = unavailable(exc)
+                if busy is None:
+                    raise
+                delay = min(_OPEN_RETRY_MAX, _OPEN_RETRY_FIRST * 2 ** (attempt - 1))
+                log.warning("database_unavailable_at_start", reason=busy.reason, error=type(exc).__name__,
+                            attempt=attempt, retry_in=delay)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                log.info("stopped_while_waiting_for_database", attempts=attempt)
+                raise SystemExit(0)
+    finally:
+        signals()
+
+
+def _on_stop_signals(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` on SIGTERM/SIGINT until the returned function is called (main thread only)."""
+    loop = asyncio.get_running_loop()
+    added = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, callback)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+            continue
+        added.append(sig)
+
+    def remove() -> None:
+        for sig in added:
+            loop.remove_signal_handler(sig)
+
+    return remove
 
 
 async def tftp(app: web.Application) -> AsyncIterator[None]:
@@ -69,7 +127,11 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
     resolver = app[keys.RESOLVER]
 
     async def handle(filename: str, client_ip: str) -> bytes:
-        reply: Reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
+        try:
+            reply: Reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
+        except Unavailable as exc:  # an uncached file with the database down: the phone retries
+            log.warning("database_unavailable", reason=exc.reason, transport="tftp")
+            raise TftpError(0, "server busy, try again") from None
         keys.count(reply, "tftp")
         if reply.status == 200:
             return reply.body
@@ -89,12 +151,22 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:
+    failures = 0  # in a row: a database that is down is logged once, and again when it is back
     while True:
         await asyncio.sleep(seconds)
         try:
             await job()
-        except Exception:
-            log.exception(failure)
+        except Exception as exc:
+            failures += 1
+            busy = unavailable(exc)
+            if busy is None:
+                log.exception(failure)
+            elif failures == 1:
+                log.warning(failure, reason=busy.reason, error=type(exc).__name__)
+            continue
+        if failures:
+            log.info(failure.replace("_failed", "_recovered"), failures=failures)
+            failures = 0
 
 
 def _no_users(db: Store) -> bool:

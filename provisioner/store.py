@@ -28,7 +28,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import Conflict
+from .errors import Conflict, Unavailable
 from .sealing import Sealer, SealError
 
 _log = structlog.get_logger("provisioner.store")
@@ -321,12 +321,75 @@ def _private_files(data_dir: Path) -> None:
                 os.chmod(path, 0o600)
 
 
+def busy_timeout_ms() -> int:
+    """How long a SQLite statement waits for another writer's lock before it fails (ms):
+    PROVISIONER_SQLITE_BUSY_TIMEOUT_MS, 10,000 by default."""
+    try:
+        return max(0, int(os.environ.get("PROVISIONER_SQLITE_BUSY_TIMEOUT_MS", "10000")))
+    except ValueError:
+        return 10000
+
+
+# What a database error means for the caller, from the driver's text (never repeated: it may hold values).
+_REASONS = (
+    (("database is locked", "database table is locked", "database is busy"), "locked"),
+    (("readonly", "read-only", "read only"), "read_only"),
+    (("disk is full", "no space left", "could not extend file", "could not write"), "disk_full"),
+    (("disk i/o error",), "io_error"),
+    (("unable to open database", "connection", "could not connect", "server closed", "terminating",
+      "timeout expired", "shutting down", "starting up"), "unreachable"),
+)
+_MESSAGES = {
+    "locked": "the database is locked by another writer (a large import?): nothing was changed; try again",
+    "read_only": "the database is read-only (file permissions, a read-only disk or a standby server): "
+                 "nothing was changed",
+    "disk_full": "the database's disk is full: nothing was changed; free some space",
+    "io_error": "the database's disk failed to read or write (full, removed or failing): nothing was changed",
+    "unreachable": "the database cannot be reached: nothing was changed; try again when it is back",
+}
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """The :class:`Unavailable` a database error means (locked, unreachable, read-only, disk full),
+    or None for any other error (a bug, a constraint)."""
+    if isinstance(exc, Unavailable):
+        return exc
+    if isinstance(exc, sa.exc.DBAPIError):
+        orig: BaseException | None = exc.orig
+        if exc.connection_invalidated:
+            return Unavailable(_MESSAGES["unreachable"], reason="unreachable")
+    elif isinstance(exc, (sqlite3.OperationalError, sqlite3.DatabaseError)):
+        orig = exc
+    else:
+        return None
+    text = str(orig or exc).lower()
+    for needles, reason in _REASONS:
+        if any(n in text for n in needles):
+            return Unavailable(_MESSAGES[reason], reason=reason)
+    module = type(orig).__module__ if orig is not None else ""
+    if module.startswith("psycopg") and type(orig).__name__ == "OperationalError":
+        return Unavailable(_MESSAGES["unreachable"], reason="unreachable")
+    return None
+
+
+@contextlib.contextmanager
+def _available() -> Iterator[None]:
+    """A database that cannot take the work now is :class:`Unavailable` (503), not a crash (500)."""
+    try:
+        yield
+    except (sa.exc.DBAPIError, sqlite3.Error) as exc:
+        mapped = unavailable(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={busy_timeout_ms()}")
     # Deleted and overwritten content is zeroed: an old plaintext row (from before migration 0003)
     # does not linger in free pages of a copied file.
     cur.execute("PRAGMA secure_delete=ON")
@@ -455,10 +518,10 @@ class Store:
         crash before the copy loses nothing (SQLite replays the log).
         """
         if not (large and self.is_sqlite):
-            with _races(), self._write_lock, self.write_engine.begin() as conn:
+            with _available(), _races(), self._write_lock, self.write_engine.begin() as conn:
                 yield Tx(conn)
             return
-        with _races(), self._write_lock, self.write_engine.connect() as conn:
+        with _available(), _races(), self._write_lock, self.write_engine.connect() as conn:
             raw = conn.connection.dbapi_connection
             raw.execute("PRAGMA wal_autocheckpoint=0")
             tx = Tx(conn, raw=raw)
@@ -505,8 +568,23 @@ class Store:
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Tx]:
-        with self.engine.connect() as conn:
+        with _available(), self.engine.connect() as conn:
             yield Tx(conn)
+
+    def check_writable(self) -> None:
+        """Raise :class:`Unavailable` unless the database takes a write now (the health check).
+
+        SQLite: a committed rewrite of the header's ``user_version`` (one page of write-ahead log; it
+        fails on a lock held too long, a read-only file or a full disk). PostgreSQL: a transaction id
+        is assigned (fails on a read-only server or transaction). Neither needs a table of its own.
+        Not behind this process's write lock: a health check does not queue behind an import.
+        """
+        with _available(), self.write_engine.begin() as conn:
+            if self.is_sqlite:
+                version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
+                conn.exec_driver_sql(f"PRAGMA user_version = {version}")
+            else:
+                conn.exec_driver_sql("SELECT txid_current()")
 
 
 class _Loader:

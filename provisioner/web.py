@@ -14,9 +14,10 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, console, keys, lifecycle
-from .errors import ProvisionerError
+from .errors import ProvisionerError, Unavailable
 from .resolver import Request
 from .settings import Settings
+from .store import unavailable
 
 log = structlog.get_logger("provisioner.web")
 
@@ -31,24 +32,40 @@ MAX_BODY = 4 * 1024 * 1024
 async def error_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
     try:
         return await handler(request)
+    except Unavailable as exc:
+        return _unavailable(exc)
     except ProvisionerError as exc:
         return web.json_response(exc.to_dict(), status=exc.status)
+    except (asyncio.CancelledError, ConnectionError, web.HTTPException):
+        raise
+    except Exception as exc:
+        busy = unavailable(exc)  # the database cannot take it now: 503, try again, never a 500
+        if busy is None:
+            raise
+        return _unavailable(busy)
+
+
+def _unavailable(exc: Unavailable) -> web.Response:
+    log.warning("database_unavailable", reason=exc.reason)
+    # A phone (or a script) retries after Retry-After; the reason is a key, never the driver's text.
+    return web.json_response(exc.to_dict(), status=503, headers={"Retry-After": str(exc.retry_after)})
 
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """200 when the database can be read and written; 503 with a JSON reason when it cannot
+    (unreachable, locked, read-only, disk full)."""
     store = request.app[keys.STORE]
     try:
-        await asyncio.to_thread(_ping, store)
+        await asyncio.to_thread(store.check_writable)
+    except Unavailable as exc:
+        log.warning("health_check_failed", reason=exc.reason)
+        return web.json_response({"status": "error", "database": exc.reason, "message": exc.message}, status=503,
+                                 headers={"Retry-After": str(exc.retry_after)})
     except Exception:
         log.exception("health_check_failed")
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)
     return web.json_response({"status": "ok", "cached_files": request.app[keys.CACHE].size})
-
-
-def _ping(store) -> None:  # type: ignore[no-untyped-def]
-    with store.reading() as tx:
-        tx.last_event_id()
 
 
 @routes.get("/metrics")
@@ -88,7 +105,7 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
 
 
 _REASONS = {201: "stored", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
-            413: "too large", 500: "server error"}
+            413: "too large", 500: "server error", 503: "service unavailable"}
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:

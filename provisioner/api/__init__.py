@@ -25,7 +25,7 @@ from aiohttp import web
 from .. import keys, queries
 from ..errors import ProvisionerError, Unauthorized
 from ..jsonable import dumps
-from ..store import Store
+from ..store import Store, unavailable
 from .openapi import HANDLERS, PREFIX, USER, allowed_methods
 
 T = TypeVar("T")
@@ -64,7 +64,8 @@ async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
     except Unauthorized as exc:
         return reply(exc.to_dict(), exc.status, {"WWW-Authenticate": 'Bearer realm="provisioner"'})
     except ProvisionerError as exc:
-        return reply(exc.to_dict(), exc.status)
+        retry = getattr(exc, "retry_after", None)
+        return reply(exc.to_dict(), exc.status, {"Retry-After": str(retry)} if retry is not None else None)
     except web.HTTPRequestEntityTooLarge:
         return _error(413, "too_large", "the request body is too large")
     except web.HTTPException as exc:
@@ -73,7 +74,11 @@ async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
         return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.reason)
     except (asyncio.CancelledError, ConnectionError):
         raise
-    except Exception:
+    except Exception as exc:
+        busy = unavailable(exc)  # the database, not this server: 503, try again
+        if busy is not None:
+            log.warning("database_unavailable", method=request.method, path=request.path, reason=busy.reason)
+            return reply(busy.to_dict(), busy.status, {"Retry-After": str(busy.retry_after)})
         log.exception("api_error", method=request.method, path=request.path)
         return _error(500, "server_error", "the server failed to handle this request; it has been logged")
 

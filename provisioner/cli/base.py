@@ -15,9 +15,9 @@ from typing import Any
 
 import click
 
-from ..errors import ProvisionerError
+from ..errors import ProvisionerError, Unavailable
 from ..jsonable import dumps
-from ..store import Store
+from ..store import Store, unavailable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -39,12 +39,22 @@ def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             store = Store.open(data_dir, database_url)
         except Exception as exc:  # a bad URL or an unreachable server: say which, not how
+            busy = unavailable(exc)
+            if busy is not None:
+                raise _database_error(busy, data_dir, database_url) from None
             raise click.ClickException(f"cannot open the database: {type(exc).__name__}: "
                                        f"{_first_line(exc)}") from None
         try:
             return func(*args, store=store, **kwargs)
         except ProvisionerError as exc:
+            if isinstance(exc, Unavailable):
+                raise _database_error(exc, data_dir, database_url) from None
             raise click.ClickException(exc.message) from None
+        except Exception as exc:
+            busy = unavailable(exc)  # locked, read-only, full, unreachable: one line, not a traceback
+            if busy is None:
+                raise
+            raise _database_error(busy, data_dir, database_url) from None
         finally:
             store.close()
 
@@ -66,6 +76,24 @@ def actor() -> str:
 
 def print_json(data: Any) -> None:
     click.echo(dumps(data, indent=2))
+
+
+def _database_error(exc: Unavailable, data_dir: Path, database_url: str | None) -> click.ClickException:
+    """One line: what happened to the database, and what to do about it."""
+    where = "the PostgreSQL database" if database_url else str((data_dir / "provisioner.sqlite3").resolve())
+    folder = "the PostgreSQL server's disk" if database_url else f"the disk holding {data_dir.resolve()}"
+    fix = {
+        "locked": f"{where} is locked by another writer (an import, a busy server): nothing was changed; "
+                  f"run the command again in a moment (PROVISIONER_SQLITE_BUSY_TIMEOUT_MS waits longer)",
+        "read_only": f"{where} is read-only: nothing was changed; check that this user may write it and its "
+                     f"folder (permissions, a read-only mount)",
+        "disk_full": f"{folder} is full: nothing was changed; free some space and run the command again",
+        "io_error": f"{where} could not be read or written (disk full, removed or failing): nothing was "
+                    f"changed; check {folder} and run the command again",
+        "unreachable": f"{where} cannot be reached: nothing was changed; check --database-url "
+                       f"(PROVISIONER_DATABASE_URL) and that the server is up, then run the command again",
+    }.get(exc.reason, exc.message)
+    return click.ClickException(fix)
 
 
 def _first_line(exc: Exception) -> str:

@@ -30,7 +30,7 @@ from aiohttp import web
 
 from .. import accounts, auth, keys, rentals
 from ..accounts import User
-from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized
+from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized, Unavailable
 from ..store import Store
 
 log = structlog.get_logger("provisioner.console")
@@ -66,7 +66,7 @@ async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-
         raise
     except Unauthorized:
         response = redirect(login_url(request))
-    except RateLimited as exc:
+    except (RateLimited, Unavailable) as exc:
         response = error_page(request, exc, headers={"Retry-After": str(exc.retry_after)})
     except ProvisionerError as exc:
         response = error_page(request, exc)

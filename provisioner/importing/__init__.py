@@ -113,23 +113,39 @@ def run(store: Store, checked: Checked, *, actor: str, skip_invalid: bool = Fals
         progress: Callable[[int], None] | None = None) -> tuple[Plan, bool]:
     """Plan and, unless rejected or ``dry_run``, apply in one transaction: (plan, applied).
 
-    The plan is made inside the write transaction, so what is applied is exactly what was
-    planned. ``expect``: the fingerprint of a plan shown earlier; if the plan differs now,
-    :class:`PlanChanged` is raised and nothing is written. ``on_apply(n)`` is called when
-    writing ``n`` changes begins.
+    What is applied is exactly what was planned. On SQLite (one writer at a time) the plan is
+    made before the write transaction, with the id of the newest event read in the same
+    snapshot; inside the write transaction that id is checked again (every write appends an
+    event), and only if the database changed meanwhile is the plan made again there. So a
+    large import holds the write lock for its apply alone, not for its planning, and other
+    writers do not time out behind it. On PostgreSQL (row locks, no global write lock) the
+    plan is made inside the write transaction. ``expect``: the fingerprint of a plan shown
+    earlier; if the plan differs now, :class:`PlanChanged` is raised and nothing is written.
+    ``on_apply(n)`` is called when writing ``n`` changes begins.
     """
     if dry_run:
         plan = preview(store, checked, skip_invalid=skip_invalid)
         return plan, False
     actor = f"{actor} import:{checked.table.name}"[:100]
-    with paused_gc(), store.transaction(large=True) as tx:
-        plan = planning.plan(checked, applying.snapshot(tx, checked), skip_invalid=skip_invalid)
-        if expect is not None and plan.fingerprint != expect:
-            raise PlanChanged(plan)
-        if plan.rejected:
-            return plan, False
-        if plan.changes:
-            if on_apply is not None:
-                on_apply(len(plan.changes))
-            applying.apply(tx, plan, actor=actor, source=checked.table.name, progress=progress)
+    with paused_gc():
+        plan, mark = None, None
+        if store.is_sqlite:
+            with store.reading() as tx:
+                mark = tx.last_event_id()
+                plan = planning.plan(checked, applying.snapshot(tx, checked), skip_invalid=skip_invalid)
+            if expect is not None and plan.fingerprint != expect:
+                raise PlanChanged(plan)
+            if plan.rejected:
+                return plan, False
+        with store.transaction(large=True) as tx:
+            if plan is None or tx.last_event_id() != mark:  # changed since: plan again, under the lock
+                plan = planning.plan(checked, applying.snapshot(tx, checked), skip_invalid=skip_invalid)
+                if expect is not None and plan.fingerprint != expect:
+                    raise PlanChanged(plan)
+                if plan.rejected:
+                    return plan, False
+            if plan.changes:
+                if on_apply is not None:
+                    on_apply(len(plan.changes))
+                applying.apply(tx, plan, actor=actor, source=checked.table.name, progress=progress)
     return plan, True
