@@ -20,7 +20,9 @@ import pytest
 import sqlalchemy as sa
 
 from provisioner import migrating
+from provisioner.errors import ProvisionerError
 from provisioner.migrating import MigrationError
+from provisioner.sealing import Sealer
 from provisioner.settings import Settings
 from provisioner.store import Store
 from provisioner.web import create_app
@@ -222,3 +224,43 @@ def test_a_migration_that_breaks_a_reference_is_refused_and_changes_nothing(data
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # back on for the pool
     finally:
         store.close()
+
+
+def test_db_commands_back_up_upgrade_and_roll_back(data_dir, run_cli, tmp_path):
+    import sqlite3
+
+    _build(data_dir, "0001")
+    head = migrating.head()
+    assert run_cli("db", "current").output.strip() == (
+        f"revision 0001: an upgrade to {head} is pending: back up, then `provisioner db upgrade`")
+
+    copy = tmp_path / "before-upgrade.sqlite3"
+    assert f"backed up revision 0001 to {copy}" in run_cli("db", "backup", str(copy)).output
+    again = run_cli("db", "backup", str(copy), ok=False)
+    assert again.exit_code == 1 and f"{copy} exists: give a new file name, nothing was written" in again.output
+    missing = run_cli("db", "backup", str(tmp_path / "no" / "such.sqlite3"), ok=False)
+    assert missing.exit_code == 1 and "is not a folder" in missing.output
+
+    assert run_cli("db", "upgrade").output.strip().endswith(f"upgraded from 0001 to {head}")
+    assert run_cli("db", "current").output.strip() == f"revision {head} (the newest): up to date"
+    assert run_cli("db", "upgrade").output.strip() == f"revision {head}: already the newest, nothing to do"
+
+    # Rolling back is putting the copy back: a whole database at the old revision, with its rows.
+    with sqlite3.connect(copy) as db:
+        assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert db.execute("SELECT device_id, position, line_id FROM device_lines ORDER BY position").fetchall() \
+            == [(1, 1, 1), (1, 2, 2)]
+        assert db.execute("SELECT password FROM lines WHERE id = 1").fetchone() == (PASSWORDS[0],)
+    db_file = data_dir / "provisioner.sqlite3"
+    for extra in (data_dir / "provisioner.sqlite3-wal", data_dir / "provisioner.sqlite3-shm"):
+        extra.unlink(missing_ok=True)
+    db_file.write_bytes(copy.read_bytes())
+    assert run_cli("db", "current").output.startswith("revision 0001: an upgrade")
+
+
+def test_db_current_on_an_empty_database_and_backup_on_postgresql_say_what_to_do(data_dir, run_cli):
+    assert "empty database (no revision): `provisioner db upgrade` creates the schema" in run_cli(
+        "db", "current").output
+    store = Store("postgresql+psycopg://nobody@127.0.0.1:1/none", Sealer.for_data_dir(data_dir))  # not connected
+    with pytest.raises(ProvisionerError, match="for PostgreSQL use pg_dump"):
+        migrating.backup(store, data_dir / "x.sqlite3")
