@@ -402,10 +402,7 @@ class Store:
         from . import migrating
 
         with self._write_lock:
-            before, after = migrating.upgrade(self, target)
-        if before != after:
-            _log.info("database_upgraded", from_revision=before, to_revision=after)
-        return before, after
+            return migrating.upgrade(self, target)
 
     def close(self) -> None:
         self.wait_for_checkpoint()
