@@ -490,16 +490,12 @@ class Store:
                                 "sealed with (PROVISIONER_SECRET_KEY, the same on every node, or "
                                 "secret.key in the data directory)") from None
 
-    def migrate(self) -> None:
-        from alembic import command
-        from alembic.config import Config
+    def migrate(self, target: str = "head") -> tuple[str | None, str | None]:
+        """Upgrade the schema to ``target`` (:mod:`provisioner.migrating`); the revisions before and after."""
+        from . import migrating
 
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self._write_lock, self.write_engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            cfg.attributes["sealer"] = self.sealer
-            command.upgrade(cfg, "head")
+        with self._write_lock:
+            return migrating.upgrade(self, target)
 
     def close(self) -> None:
         self.wait_for_checkpoint()

@@ -10,6 +10,7 @@ back to the pool with nothing attached.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import json
 import signal
@@ -266,26 +267,92 @@ def test_a_connection_that_may_attach_fewer_databases_loads_fewer_batches(store)
         assert tx.last_event_id() == 5 * COUNT
 
 
-def interrupts(*after: float) -> list[threading.Timer]:
-    """Ctrl-C, as the terminal sends it, ``after`` seconds from now (each)."""
-    main = threading.main_thread().ident
-    timers = [threading.Timer(t, signal.pthread_kill, (main, signal.SIGINT)) for t in after]
-    for timer in timers:
-        timer.start()
-    return timers
+class CtrlC:
+    """Ctrl-C, as the terminal sends it, ``count`` times while a large transaction waits for its copies,
+    each sent once the test's thread is seen waiting: the first in :meth:`_Loader.wait`, the others
+    in the cancel that follows (which must absorb them). Meanwhile the copies are held (``hold``,
+    in the worker thread) until the last interrupt has been handled, so every one lands while the
+    copies are pending, however fast or slow the machine is. Waits are generous and only waits:
+    nothing here depends on how long anything takes."""
 
+    TIMEOUT = 60.0
 
-def settle(timers: list[threading.Timer]) -> None:
-    """Wait until every interrupt has been sent and handled, whatever it lands on."""
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
+    def __init__(self, monkeypatch, count: int):
+        self.count = count
+        self.handled = 0
+        self.armed = threading.Event()  # interrupts wanted from now on
+        self.released = threading.Event()  # every interrupt handled: the copies may go on
+        self._waiting = threading.Semaphore(0)
+        self._handled = threading.Semaphore(0)
+        self._main = threading.main_thread().ident
+        self._wanted = 0  # interrupts to raise so far: a signal beyond them is a resend, ignored
+        self._error: str | None = None
+        original = _Loader._until_idle
+
+        def until_idle(loader):  # the test's thread is about to wait for the copies
+            if self.armed.is_set() and not self.released.is_set() and loader._queued:
+                self._waiting.release()
+            return original(loader)
+
+        def on_sigint(_signum, _frame):
+            if self.handled >= self._wanted:
+                return
+            self.handled += 1
+            self._handled.release()
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(_Loader, "_until_idle", until_idle)
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        self._restore = lambda: signal.signal(signal.SIGINT, previous)
+        self._sender = threading.Thread(target=self._send, name="ctrl-c", daemon=True)
+
+    def hold(self) -> None:
+        """In the worker: wait until every interrupt has been handled (the copy stays pending)."""
+        if threading.current_thread().name == "import-loader" and not self.released.wait(self.TIMEOUT):
+            self._error = "the interrupts were never all handled"
+
+    def arm(self) -> None:
+        self.armed.set()
+        self._sender.start()
+
+    def _send(self) -> None:
         try:
-            for timer in timers:
-                timer.join()
-            time.sleep(0.2)
-            return
-        except KeyboardInterrupt:
-            continue
+            for n in range(self.count):
+                if not self._waiting.acquire(timeout=self.TIMEOUT):
+                    self._error = f"interrupt {n + 1}: the test's thread never waited for the copies"
+                    return
+                # A signal that lands just before the thread blocks in a lock is only handled once it
+                # wakes (CPython checks for signals, then blocks): sent again until handled, it wakes it.
+                self._wanted = n + 1
+                deadline = time.monotonic() + self.TIMEOUT
+                while True:
+                    signal.pthread_kill(self._main, signal.SIGINT)
+                    if self._handled.acquire(timeout=0.1):
+                        break
+                    if time.monotonic() > deadline:
+                        self._error = f"interrupt {n + 1} was never handled"
+                        return
+        finally:
+            self.released.set()
+
+    def finish(self) -> None:
+        self._sender.join(self.TIMEOUT)
+        self._restore()
+        assert self._error is None, self._error
+        assert self.handled == self.count
+
+
+class HeldCopies(SlowCopies):
+    """Each copy starts only once every interrupt has been handled."""
+
+    def __init__(self, raw, ctrl_c: CtrlC):
+        super().__init__(raw)
+        self.ctrl_c = ctrl_c
+
+    def execute(self, sql, *args):
+        if sql.startswith("INSERT"):
+            self.ctrl_c.hold()
+        return self.raw.execute(sql, *args)
 
 
 @pytest.mark.parametrize("slow,where", [(True, "statement"), (True, "end"), (False, "end")])
@@ -293,24 +360,34 @@ def test_ctrl_c_while_copies_run_stops_them_commits_nothing_and_leaves_the_store
         store, monkeypatch, slow, where):
     """Ctrl-C while a statement waits for the copies (inside SQLAlchemy, which then closes the
     connection), or at the end of the block, several times: nothing committed, no copy left running
-    on a closed connection or outside the transaction, the interrupt itself raised, and quickly."""
-    if slow:  # each copy starts 0.2 s late: the interrupts land while the copies are waited for
+    on a closed connection or outside the transaction, the interrupt itself raised.
+
+    ``slow``: the copies are held before they start; otherwise each is held inside SQLite, while it
+    runs (a progress handler), so cancelling it interrupts a running statement."""
+    ctrl_c = CtrlC(monkeypatch, 1 if where == "statement" else 3)
+    if slow:
         original = _Loader.__init__
-        monkeypatch.setattr(_Loader, "__init__", lambda self, raw, *a: original(self, SlowCopies(raw), *a))
-    size = COUNT if slow else 100_000  # (without the delay: big copies, interrupted while SQLite runs them)
-    timers: list[threading.Timer] = []
-    started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt), store.transaction(large=True) as tx:
-        with tx.loading("events"):
-            for n in range(4):
-                tx.add_events([{}] * size, actor="t", columns={"action": ["x"] * size, "summary": [str(n)] * size})
-            timers = interrupts(0.05) if where == "statement" else interrupts(0.05, 0.08, 0.11)
-            if where == "statement":
-                tx.conn.exec_driver_sql("SELECT 1")  # waits for the copies in the hook
-    took = time.monotonic() - started
-    settle(timers)
+        monkeypatch.setattr(_Loader, "__init__", lambda self, raw, *a: original(self, HeldCopies(raw, ctrl_c), *a))
+    size = COUNT if slow else 20_000
+    raw = None
+    try:
+        with pytest.raises(KeyboardInterrupt), store.transaction(large=True) as tx:
+            raw = tx.conn.connection.dbapi_connection
+            if not slow:
+                raw.set_progress_handler(ctrl_c.hold, 1000)  # returns None: the copy goes on
+            with tx.loading("events"):
+                for n in range(4):
+                    tx.add_events([{}] * size, actor="t", columns={"action": ["x"] * size,
+                                                                   "summary": [str(n)] * size})
+                ctrl_c.arm()
+                if where == "statement":
+                    tx.conn.exec_driver_sql("SELECT 1")  # waits for the copies in the hook
+    finally:
+        ctrl_c.finish()
+        if raw is not None and not slow:
+            with contextlib.suppress(sqlite3.ProgrammingError):  # closed by the interrupt
+                raw.set_progress_handler(None, 0)
     assert not [t for t in threading.enumerate() if t.name == "import-loader"]
-    assert took < (3 if slow else 10)  # the queued copies were dropped, not waited for
     with store.reading() as tx:
         assert tx.last_event_id() == 0
     with store.transaction(large=True) as tx, tx.loading("events"):
