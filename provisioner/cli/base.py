@@ -15,13 +15,14 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..errors import ProvisionerError
 from ..jsonable import dumps
 from ..store import Store
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="provisioner")
+@click.version_option(version=__version__, prog_name="provisioner")
 def cli() -> None:
     """Phone auto-provisioning server: phones, lines, customers and their files."""
 
