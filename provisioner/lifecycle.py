@@ -17,14 +17,17 @@ from .activity import Activity
 from .cache import ConfigCache
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
-from .store import Store
+from .store import Store, database_exists, describe
 
 log = structlog.get_logger("provisioner")
 
 
 async def store(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
+    new = not await asyncio.to_thread(database_exists, settings.data_dir, settings.database_url)
     db = await asyncio.to_thread(Store.open, settings.data_dir, settings.database_url)
+    if new:  # said apart: a server started in the wrong folder, or without its --database-url, shows here
+        log.info("new_database", database=describe(settings.data_dir, settings.database_url))
     renderer = Renderer(override=settings.templates_dir)
     cache = ConfigCache(db, renderer, provisioning_url=settings.provisioning_url,
                         ntp_server=settings.ntp_server,

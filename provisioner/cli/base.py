@@ -18,7 +18,7 @@ import click
 from .. import __version__
 from ..errors import ProvisionerError
 from ..jsonable import dumps
-from ..store import Store
+from ..store import Store, database_exists, describe
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -27,8 +27,15 @@ def cli() -> None:
     """Phone auto-provisioning server: phones, lines, customers and their files."""
 
 
-def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--data-dir / --database-url on a command; the command receives ``store``."""
+def store_options(func: Callable[..., Any] | None = None, *, existing: bool = False) -> Any:
+    """--data-dir / --database-url on a command; the command receives ``store``.
+
+    Where there is no database yet, a command that writes creates it and says so on stderr; one
+    that only reads (``@store_options(existing=True)``) refuses, naming the path: an empty new
+    database in the wrong folder would answer "nothing" as if that were the truth.
+    """
+    if func is None:
+        return functools.partial(store_options, existing=existing)
 
     @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
                   envvar="PROVISIONER_DATA_DIR", show_default=True, show_envvar=True,
@@ -38,10 +45,19 @@ def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Path, database_url: str | None, **kwargs: Any) -> Any:
         try:
+            new = not database_exists(data_dir, database_url)
+            if new and existing:
+                raise click.ClickException(
+                    f"no database at {describe(data_dir, database_url)}: point at yours with --data-dir "
+                    "(PROVISIONER_DATA_DIR) or --database-url (PROVISIONER_DATABASE_URL)")
             store = Store.open(data_dir, database_url)
+        except click.ClickException:
+            raise
         except Exception as exc:  # a bad URL or an unreachable server: say which, not how
             raise click.ClickException(f"cannot open the database: {type(exc).__name__}: "
                                        f"{_first_line(exc)}") from None
+        if new:
+            click.echo(f"new database at {describe(data_dir, database_url)}", err=True)
         try:
             return func(*args, store=store, **kwargs)
         except ProvisionerError as exc:
