@@ -186,3 +186,20 @@ def wait_healthy(proc: subprocess.Popen[bytes], port: int) -> None:
             assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
             time.sleep(0.1)
     raise AssertionError("the installed server did not answer /healthz")
+
+
+def test_license_version_and_docs_agree():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License\n")
+    # The version has one home, provisioner/__init__.py.
+    assert "version" not in project and project["dynamic"] == ["version"]
+    readme = (ROOT / "README.md").read_text()
+    for promised in ("deploy/Dockerfile", "deploy/compose.yaml", "deploy/provisioner.service",
+                     "python -m provisioner", "pip wheel", "second terminal"):
+        assert promised in readme, promised
+    assert "## [Unreleased]" in (ROOT / "CHANGELOG.md").read_text()
+    contributing = (ROOT / "CONTRIBUTING.md").read_text()
+    for script in (ROOT / "benchmarks").glob("*.py"):
+        assert f"benchmarks/{script.name}" in contributing, script.name
