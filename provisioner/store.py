@@ -309,7 +309,7 @@ def database_exists(data_dir: Path, url: str | None) -> bool:
 
 def describe(data_dir: Path, url: str | None) -> str:
     """Where the database is, for messages: a path, or the URL without its password."""
-    full = sa.engine.make_url(database_url(data_dir, url))
+    full = sa.engine.make_url(url or database_url(data_dir, url))  # as the user gave it
     if full.get_backend_name() == "sqlite" and full.database:
         return full.database
     return full.render_as_string(hide_password=True)

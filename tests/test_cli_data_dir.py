@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from provisioner.cli import cli
 from provisioner.settings import Settings
 from provisioner.web import create_app
+from tests.test_postgres import postgres_url  # noqa: F401  (a PostgreSQL of this module's own)
 
 READING = [
     ("customer", "list"),
@@ -95,3 +96,23 @@ async def test_serve_creates_the_database_and_logs_it(aiohttp_client, tmp_path: 
         assert (await again.get("/healthz")).status == 200
     assert "new_database" not in {entry["event"] for entry in logs}
     assert "store_opened" in {entry["event"] for entry in logs}
+
+
+def test_on_postgresql_a_reader_refuses_an_empty_database_and_a_writer_says_it_made_one(postgres_url, elsewhere):
+    import sqlalchemy as sa
+
+    base, _, _name = postgres_url.rpartition("/")
+    admin = sa.create_engine(f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"),
+                             isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("CREATE DATABASE fresh")
+    admin.dispose()
+    url = f"{base}/fresh"
+    code, out, err = invoke("customer", "list", "--database-url", url)
+    assert (code, out) == (1, "") and err.startswith(f"Error: no database at {url}: point at yours with --data-dir")
+    code, out, err = invoke("customer", "add", "ROSSI", "--name", "Studio Rossi", "--sip-server", "pbx.example.net",
+                            "--database-url", url)
+    assert (code, err) == (0, f"new database at {url}\n")
+    code, out, err = invoke("customer", "list", "--database-url", url)
+    assert (code, err) == (0, "") and "ROSSI" in out
+    assert list(elsewhere.iterdir()) == []  # the key comes from the environment; no ./data
