@@ -21,7 +21,7 @@ from .cache import ConfigCache
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
 from .settings import Settings
-from .store import Store, unavailable
+from .store import Store, database_exists, describe, unavailable
 
 log = structlog.get_logger("provisioner")
 
@@ -71,6 +71,14 @@ _OPEN_RETRY_FIRST = 1.0
 _OPEN_RETRY_MAX = 30.0
 
 
+def _open_or_create(settings: Settings) -> Store:
+    new = not database_exists(settings.data_dir, settings.database_url)
+    db = Store.open(settings.data_dir, settings.database_url)
+    if new:  # said apart: a server started in the wrong folder, or without its --database-url, shows here
+        log.info("new_database", database=describe(settings.data_dir, settings.database_url))
+    return db
+
+
 async def _open_store(settings: Settings) -> Store:
     """Open the store; while the database cannot be reached (PostgreSQL starting after this node,
     a network cut) wait and retry with backoff, logging each try. SIGTERM or SIGINT during the
@@ -82,7 +90,7 @@ async def _open_store(settings: Settings) -> Store:
         while True:
             attempt += 1
             try:
-                return await asyncio.to_thread(Store.open, settings.data_dir, settings.database_url)
+                return await asyncio.to_thread(_open_or_create, settings)
             except Exception as exc:
                 busy = unavailable(exc)
                 if busy is None:

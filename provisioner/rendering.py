@@ -2,8 +2,9 @@
 
 The generic template context (same for every vendor) is built here from plain
 records; the vendor module adds what its own format needs. Templates are looked
-up in the deployment's folder first, then in the shipped ``vendor_templates/``;
-inside each, ``<vendor>/<MODEL>/<file>`` before ``<vendor>/<file>``.
+up in the deployment's folder first, then in the shipped ``vendor_templates/``
+(see :func:`shipped_templates`); inside each, ``<vendor>/<MODEL>/<file>`` before
+``<vendor>/<file>``.
 
 Escaping follows the file's format: XML templates autoescape; plain-text
 templates (Yealink ``key = value``) refuse any value with a line break, because
@@ -17,6 +18,7 @@ from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,24 @@ from . import timezones
 from .access import Policy
 from .vendors import Vendor
 
-SHIPPED_TEMPLATES = Path(__file__).resolve().parent.parent / "vendor_templates"
+
+def shipped_templates() -> Path:
+    """The templates that ship with provisioner.
+
+    An installed wheel carries them as package data, ``provisioner/vendor_templates``
+    (setup.py maps the repository's top-level folder there). A checkout, or an editable
+    install, has no such folder in the package: the templates are the repository's own
+    ``vendor_templates/``, beside it, where they are edited.
+    """
+    packaged = resources.files(__package__) / "vendor_templates"
+    if packaged.is_dir():
+        # Installed packages live on the file system (pip never installs a zipped wheel), and
+        # the cache watches these files' mtimes, so a real path is wanted.
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "vendor_templates"
+
+
+SHIPPED_TEMPLATES = shipped_templates()
 
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")

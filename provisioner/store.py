@@ -384,6 +384,30 @@ def _available() -> Iterator[None]:
         raise mapped from None
 
 
+def database_exists(data_dir: Path, url: str | None) -> bool:
+    """Whether there is a provisioner database to open (opening one creates it).
+
+    SQLite: the file exists (connecting would create it). A server database: it holds the
+    migrations' table.
+    """
+    full = sa.engine.make_url(database_url(data_dir, url))
+    if full.get_backend_name() == "sqlite":
+        return bool(full.database) and full.database != ":memory:" and Path(full.database).is_file()
+    engine = sa.create_engine(full)
+    try:
+        return sa.inspect(engine).has_table("alembic_version")
+    finally:
+        engine.dispose()
+
+
+def describe(data_dir: Path, url: str | None) -> str:
+    """Where the database is, for messages: a path, or the URL without its password."""
+    full = sa.engine.make_url(url or database_url(data_dir, url))  # as the user gave it
+    if full.get_backend_name() == "sqlite" and full.database:
+        return full.database
+    return full.render_as_string(hide_password=True)
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")

@@ -58,7 +58,8 @@ async def test_device_config_prints_exactly_what_the_phone_gets(server, run_cli,
      "unknown time zone 'Mars/Base'"),
     (("device", "config", "001565000001", "001565000002.cfg"), "is not a file of 001565000001"),
 ])
-def test_errors_are_one_line_and_exit_non_zero(run_cli, args, message):
+def test_errors_are_one_line_and_exit_non_zero(store, run_cli, args, message):
+    # (``store``: the database exists, so no command adds its "new database at" line.)
     result = run_cli(*args, ok=False)
     assert result.exit_code == 1
     assert message in result.output

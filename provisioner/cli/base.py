@@ -15,19 +15,27 @@ from typing import Any
 
 import click
 
+from .. import __version__
 from ..errors import ProvisionerError, Unavailable
 from ..jsonable import dumps
-from ..store import Store, unavailable
+from ..store import Store, database_exists, describe, unavailable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="provisioner")
+@click.version_option(version=__version__, prog_name="provisioner")
 def cli() -> None:
     """Phone auto-provisioning server: phones, lines, customers and their files."""
 
 
-def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """--data-dir / --database-url on a command; the command receives ``store``."""
+def store_options(func: Callable[..., Any] | None = None, *, existing: bool = False) -> Any:
+    """--data-dir / --database-url on a command; the command receives ``store``.
+
+    Where there is no database yet, a command that writes creates it and says so on stderr; one
+    that only reads (``@store_options(existing=True)``) refuses, naming the path: an empty new
+    database in the wrong folder would answer "nothing" as if that were the truth.
+    """
+    if func is None:
+        return functools.partial(store_options, existing=existing)
 
     @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
                   envvar="PROVISIONER_DATA_DIR", show_default=True, show_envvar=True,
@@ -37,13 +45,22 @@ def store_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Path, database_url: str | None, **kwargs: Any) -> Any:
         try:
+            new = not database_exists(data_dir, database_url)
+            if new and existing:
+                raise click.ClickException(
+                    f"no database at {describe(data_dir, database_url)}: point at yours with --data-dir "
+                    "(PROVISIONER_DATA_DIR) or --database-url (PROVISIONER_DATABASE_URL)")
             store = Store.open(data_dir, database_url)
+        except click.ClickException:
+            raise
         except Exception as exc:  # a bad URL or an unreachable server: say which, not how
             busy = unavailable(exc)
             if busy is not None:
                 raise _database_error(busy, data_dir, database_url) from None
             raise click.ClickException(f"cannot open the database: {type(exc).__name__}: "
                                        f"{_first_line(exc)}") from None
+        if new:
+            click.echo(f"new database at {describe(data_dir, database_url)}", err=True)
         try:
             return func(*args, store=store, **kwargs)
         except ProvisionerError as exc:

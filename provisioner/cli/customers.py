@@ -57,7 +57,7 @@ def customer_update(store: Store, code: str, transport: str | None, **fields: ob
 
 @customer.command("list")
 @json_option
-@store_options
+@store_options(existing=True)
 def customer_list(store: Store, as_json: bool) -> None:
     """List customers."""
     with store.reading() as tx:
@@ -122,7 +122,7 @@ def line_update(store: Store, customer_code: str, extension: str, password: str 
 @line.command("list")
 @click.argument("customer_code", metavar="CUSTOMER")
 @json_option
-@store_options
+@store_options(existing=True)
 def line_list(store: Store, customer_code: str, as_json: bool) -> None:
     """List the lines of CUSTOMER (passwords are never shown)."""
     with store.reading() as tx:

@@ -43,7 +43,7 @@ def device_add(store: Store, mac: str, model: str, vendor: str | None, customer:
 @device.command("show")
 @click.argument("mac")
 @json_option
-@store_options
+@store_options(existing=True)
 def device_show(store: Store, mac: str, as_json: bool) -> None:
     """Show a phone: customer, lines, last seen and history."""
     data = services.show_device(store, mac)
@@ -77,7 +77,7 @@ def device_show(store: Store, mac: str, as_json: bool) -> None:
 @click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL",
               help="Provisioning URL written into configs (as the server uses).")
 @click.option("--ntp-server", envvar="PROVISIONER_NTP_SERVER", default="pool.ntp.org")
-@store_options
+@store_options(existing=True)
 def device_config(store: Store, mac: str, filename: str, public_url: str | None, ntp_server: str) -> None:
     """Print exactly what the phone with MAC gets for FILENAME (it holds its passwords)."""
     canonical = services.mac(mac)
@@ -126,7 +126,7 @@ def devices() -> None:
 
 @devices.command("unknown")
 @json_option
-@store_options
+@store_options(existing=True)
 def devices_unknown(store: Store, as_json: bool) -> None:
     """Phones that asked for their files but are not in the store."""
     rows = services.unknown_devices(store)

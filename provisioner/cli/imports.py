@@ -91,7 +91,7 @@ def import_cmd(store: Store, file: Path, dry_run: bool, sheet: str | None, skip_
 @cli.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 @click.option("--customer", help="Only this customer's phones (its code).")
-@store_options
+@store_options(existing=True)
 def export_cmd(store: Store, file: Path, customer: str | None) -> None:
     """Write phones and lines to FILE.xlsx or FILE.csv, in the columns `provisioner import` reads.
 

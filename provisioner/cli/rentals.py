@@ -181,7 +181,7 @@ def device_charge(store: Store, mac: str, amount: str | None, on: str | None, as
 @device.command("history")
 @click.argument("mac")
 @json_option
-@store_options
+@store_options(existing=True)
 def device_history(store: Store, mac: str, as_json: bool) -> None:
     """Every event of a phone, oldest first."""
     events = rental_services.history(store, mac)
@@ -207,7 +207,7 @@ def _report_command(kind: str, doc: str) -> None:
     @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write FILE.xlsx or FILE.csv instead of printing.")
     @json_option
-    @store_options
+    @store_options(existing=True)
     def command(store: Store, as_of: str | None, customer_code: str | None, output: Path | None,
                 as_json: bool) -> None:
         fmt = rental_reports.format_of(output) if output else None
@@ -251,7 +251,7 @@ def rentals_set_cost(store: Store, model: str, amount: str, vendor: str | None) 
 
 @rentals_group.command("costs")
 @json_option
-@store_options
+@store_options(existing=True)
 def rentals_costs(store: Store, as_json: bool) -> None:
     """List replacement costs per model."""
     rows = rental_services.costs(store)

@@ -79,7 +79,7 @@ def customer_security(store: Store, code: str, auth: str | None, username: str |
 @customer.command("show")
 @click.argument("code")
 @json_option
-@store_options
+@store_options(existing=True)
 def customer_show(store: Store, code: str, as_json: bool) -> None:
     """Show customer CODE with its provisioning security (never a secret)."""
     row = services.get_customer(store, code)
@@ -98,7 +98,7 @@ def customer_show(store: Store, code: str, as_json: bool) -> None:
 @device.command("downloads")
 @click.argument("mac")
 @json_option
-@store_options
+@store_options(existing=True)
 def device_downloads(store: Store, mac: str, as_json: bool) -> None:
     """Every config download of MAC: when, from where, how; '!' marks fetches from two addresses
     within an hour."""

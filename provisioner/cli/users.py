@@ -44,7 +44,7 @@ def user_add(store: Store, name: str, role_: str, password_stdin: bool) -> None:
 
 @user.command("list")
 @json_option
-@store_options
+@store_options(existing=True)
 def user_list(store: Store, as_json: bool) -> None:
     """List users."""
     rows = accounts.list_users(store)
