@@ -129,16 +129,19 @@ async def test_with_postgres_stopped_cached_files_are_served_and_every_download_
 
 def _wait_for(proc: subprocess.Popen, text: str, *, count: int = 1, timeout: float = 60.0) -> str:
     """The process's output until ``text`` appeared ``count`` times (fails after ``timeout``)."""
+    # Read the pipe's file descriptor itself: a buffered readline() can pull several lines into
+    # Python's buffer, where select() no longer sees them, and the wait would miss the last one.
     seen = ""
+    fd = proc.stdout.fileno()
     selector = selectors.DefaultSelector()
-    selector.register(proc.stdout, selectors.EVENT_READ)
+    selector.register(fd, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
     while seen.count(text) < count:
         assert time.monotonic() < deadline, seen
         if selector.select(timeout=1):
-            line = proc.stdout.readline()
-            assert line, f"the server exited: {seen}"
-            seen += line
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the server exited: {seen}"
+            seen += chunk.decode("utf-8", "replace")
     return seen
 
 
