@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import customers, devices, imports, rentals, security, serve, users  # noqa: F401  (registers the commands)
+from . import customers, devices, imports, redirect, rentals, security, serve, users  # noqa: F401  (registers the commands)
 from .base import cli
 
 
