@@ -307,3 +307,31 @@ def test_upgrade_from_0005_keeps_the_data(data_dir):
         assert tables.accounts(tx) == [] and tables.outbox_rows(tx) == []
     assert after == before
     store.close()
+
+
+async def test_the_api_sets_accounts_shows_states_and_retries_without_showing_the_password(api, store, yealink):
+    put = {"rpc_url": yealink.url, "username": yealink.username, "password": yealink.password}
+    await api.as_("support").put("/redirect/accounts/yealink", json=put, expect=403)
+    view = await api.put("/redirect/accounts/yealink", json=put)
+    assert view["vendor"] == "yealink" and view["broken"] is False
+    body = await api.put("/redirect/accounts/polycom", json=put, expect=400)
+    assert "not supported yet" in body["message"]
+    yealink.down = True
+    add_customer(store)
+    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+    await asyncio.to_thread(deliver, store, Pacing(rate=10_000, backoff=600.0))
+    state = await api.as_("viewer").get(f"/devices/{YEALINK_MAC.lower()}/redirect")
+    assert state["state"] == "pending" and state["attempts"] == 1 and "503" in state["last_error"]
+    pending = await api.get("/redirect/devices", params={"state": "pending", "customer": "ROSSI"})
+    assert [r["mac"] for r in pending["items"]] == [YEALINK_MAC]
+    yealink.down = False
+    assert (await api.as_("support").post(f"/devices/{YEALINK_MAC}/redirect/retry"))["due"] == 1
+    for _ in range(200):  # the server's worker delivers it
+        if yealink.registered:
+            break
+        await asyncio.sleep(0.05)
+    assert yealink.registered == {YEALINK_MAC: "http://prov.test:8080/"}
+    listed = await api.get("/redirect/accounts")
+    assert yealink.password not in json.dumps(listed) and "password" not in listed["items"][0]
+    counts = await api.as_("support").post("/redirect/sync", json={})
+    assert counts["checked"] == 1 and counts["in_sync"] == 1

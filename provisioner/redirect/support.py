@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -80,11 +81,15 @@ async def sync(store: Store, actor: str, base_url: str, *, customer: Any = None,
     it should be, and (``deliver``) deliver it. Counts of what was found."""
     pacing = pacing or Pacing()
     worker = Worker(store, base_url, pacing, logger=logger)
-    with store.reading() as tx:
-        customer_id = _customer_id(tx, customer)
-        accounts = {a["vendor"]: a for a in tables.accounts(tx) if a["enabled"] and a["broken_at"] is None}
-        rows = tables.devices_of(tx, sorted(accounts), customer_id) if accounts else []
-        urls = {cid: outbox.registered_url(tx, cid, base_url) for cid in {r["customer_id"] for r in rows} if cid}
+    def load() -> tuple[dict[str, Any], list[dict[str, Any]], dict[int, str]]:
+        with store.reading() as tx:
+            customer_id = _customer_id(tx, customer)
+            accounts = {a["vendor"]: a for a in tables.accounts(tx) if a["enabled"] and a["broken_at"] is None}
+            rows = tables.devices_of(tx, sorted(accounts), customer_id) if accounts else []
+            urls = {cid: outbox.registered_url(tx, cid, base_url) for cid in {r["customer_id"] for r in rows} if cid}
+        return accounts, rows, urls
+
+    accounts, rows, urls = await asyncio.to_thread(load)  # off the event loop: the server answers phones on it
     ours = urlsplit(base_url).netloc
     counts = {"checked": 0, "register": 0, "deregister": 0, "in_sync": 0, "unreachable": 0}
     changes = []
@@ -109,11 +114,14 @@ async def sync(store: Store, actor: str, base_url: str, *, customer: Any = None,
                 counts["in_sync"] += 1
     for change in changes:
         counts[change["op"]] += 1
-    with store.transaction() as tx:
-        tables.enqueue(tx, changes)
-        tx.add_event(actor=actor, action="redirect.sync",
-                     summary=f"redirect sync: {counts['checked']} checked, {counts['register']} to register, "
-                             f"{counts['deregister']} to deregister")
+    def save() -> None:
+        with store.transaction() as tx:
+            tables.enqueue(tx, changes)
+            tx.add_event(actor=actor, action="redirect.sync",
+                         summary=f"redirect sync: {counts['checked']} checked, {counts['register']} to register, "
+                                 f"{counts['deregister']} to deregister")
+
+    await asyncio.to_thread(save)
     if deliver:
         counts["delivered"] = await worker.deliver()
     return counts
