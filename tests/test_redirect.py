@@ -335,3 +335,36 @@ async def test_the_api_sets_accounts_shows_states_and_retries_without_showing_th
     assert yealink.password not in json.dumps(listed) and "password" not in listed["items"][0]
     counts = await api.as_("support").post("/redirect/sync", json={})
     assert counts["checked"] == 1 and counts["in_sync"] == 1
+
+
+async def test_the_console_shows_the_state_lists_what_is_not_registered_and_retries(server, store, yealink):
+    from tests.test_console import add_user, flash, post, sign_in
+
+    add_user(store, "sue", "support")
+    from provisioner.redirect import accounts
+
+    accounts.set_account(store, ACTOR, "yealink", rpc_url=yealink.url, username=yealink.username,
+                         password=yealink.password)
+    yealink.owned_by_other.add(YEALINK_MAC)
+    add_customer(store)
+    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+    client = server.client
+    await sign_in(client, "sue")
+    for _ in range(200):  # the server's worker tries it
+        if yealink.calls:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+    page = await (await client.get(f"/console/devices/{YEALINK_MAC}")).text()
+    assert 'id="redirect"' in page and "conflict" in page and "registered by another user" in page
+    assert "another provider" in page and 'id="redirect-retry-form"' in page
+    listing = await (await client.get("/console/redirect")).text()
+    assert YEALINK_MAC in listing.replace(":", "").upper() and "conflict" in listing
+    yealink.owned_by_other.clear()  # released by its previous owner
+    after = await post(client, f"/console/devices/{YEALINK_MAC}/redirect/retry", {})
+    assert flash(await after.text()).startswith("ok: Redirect of")
+    for _ in range(200):
+        if yealink.registered:
+            break
+        await asyncio.sleep(0.05)
+    assert yealink.registered == {YEALINK_MAC: "http://prov.test:8080/"}
