@@ -83,10 +83,11 @@ class Worker:
 
     def _claim(self) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
         now = utcnow()
-        with self.store.transaction() as tx:
+        with self.store.reading() as tx:  # most looks find nothing: they write nothing
             accounts = {a["vendor"]: a for a in tables.accounts(tx) if a["enabled"] and a["broken_at"] is None}
-            if not accounts:
+            if not accounts or not tables.due(tx, now, sorted(accounts), 1):
                 return {}, []
+        with self.store.transaction() as tx:
             rows = tables.due(tx, now, sorted(accounts), self.pacing.batch)
             tables.claim(tx, [r["id"] for r in rows], now + timedelta(seconds=self.pacing.claim))
             for row in rows:
