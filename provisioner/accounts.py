@@ -37,6 +37,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "customers.write": frozenset({"admin", "support"}),  # add, change, terminate a contract
     "rental.policy": frozenset({"admin"}),  # default return policy, replacement costs
     "users": frozenset({"admin"}),
+    "redirect": frozenset({"admin"}),  # the provider's accounts at the vendors' redirect services
 }
 
 PASSWORD_MIN = 10

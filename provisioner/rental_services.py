@@ -25,6 +25,7 @@ from typing import Any
 
 from . import rentals, services, vendors
 from .errors import Conflict, Invalid, NotFound
+from .redirect import outbox as redirect_outbox
 from .rentals import Policy
 from .store import Store, Tx
 
@@ -275,6 +276,7 @@ def terminate(store: Store, actor: str, code: str, on: Any) -> dict[str, Any]:
                          summary=f"contract of {customer['code']} ends {end.isoformat()}: lines stop, {what}",
                          before=snap, after={**snap, "contract_end": end.isoformat(),
                                              "return_deadline": _iso(entry["deadline"])})
+        redirect_outbox.devices_changed(tx, [e["mac"] for e in affected])  # deregistered once the date has come
         tx.add_event(actor=actor, action="customer.terminated", customer_id=customer["id"],
                      summary=f"contract of {customer['code']} ends {end.isoformat()} "
                              f"({len(affected)} devices stop; {policy.describe()})",
@@ -306,6 +308,7 @@ def cancel_termination(store: Store, actor: str, code: str) -> dict[str, Any]:
                              summary=f"termination of {customer['code']} on {end.isoformat()} cancelled: "
                                      f"lines stay", before={"contract_end": end.isoformat()},
                              after={"contract_end": None})
+        redirect_outbox.devices_changed(tx, macs)
         tx.add_event(actor=actor, action="customer.termination_cancelled", customer_id=customer["id"],
                      summary=f"termination of {customer['code']} on {end.isoformat()} cancelled",
                      before={"contract_end": end.isoformat()}, after={"contract_end": None, "devices": macs})
@@ -350,6 +353,7 @@ def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[st
         tx.update_device(device["id"], {"customer_id": target["id"], "state": new_state, "due_from": None,
                                         "due_reason": None})
         tx.set_device_lines(device["id"], line_ids)
+        redirect_outbox.devices_changed(tx, [device["mac"]])
         after_row = _reload(tx, device)
         after = _snapshot(tx, after_row)
         tx.add_event(actor=actor, action="device.assigned", device_mac=device["mac"], customer_id=target["id"],
@@ -377,6 +381,7 @@ def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, An
         tx.set_device_lines(device["id"], [])
         if values:
             tx.update_device(device["id"], values)
+            redirect_outbox.devices_changed(tx, [device["mac"]])
         after_row = _reload(tx, device)
         result = _snapshot(tx, after_row)
         deadline = None
@@ -450,6 +455,7 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
         if old["ownership"] == rentals.RENTAL:
             tx.update_device(old["id"], {"state": rentals.RETURN_DUE, "due_from": day, "due_reason": rentals.SWAP})
             deadline = rentals.deadline(day, policy_of(tx, holder).window_days)
+        redirect_outbox.devices_changed(tx, [old["mac"], new["mac"]])  # the old one first: per-MAC order anyway
         old_after = _snapshot(tx, _reload(tx, old))
         new_after = _snapshot(tx, _reload(tx, new))
         extensions = ", ".join(row["extension"] for row in line_rows) or "none"
@@ -488,6 +494,7 @@ def return_device(store: Store, actor: str, mac: Any, *, on: Any = None, conditi
         tx.set_device_lines(device["id"], [])
         tx.update_device(device["id"], {"state": final, "customer_id": None, "due_from": None, "due_reason": None,
                                         "charged_cents": None, "charged_on": None})
+        redirect_outbox.devices_changed(tx, [device["mac"]])
         after = _snapshot(tx, _reload(tx, device))
         outcome = {"returned_on": day.isoformat(), "condition": cond, "from_customer": holder["code"] if holder else None,
                    "deadline": _iso(standing.deadline), "days_late": late, "late_penalty": str(penalty),

@@ -16,6 +16,7 @@ from . import access, rentals, timezones, vendors
 from .activity import flag_downloads
 from .errors import Conflict, Invalid, NotFound
 from .macs import InvalidMAC, parse_mac
+from .redirect import outbox as redirect_outbox
 from .rendering import Account, DeviceData
 from .store import Store, Tx
 
@@ -382,6 +383,7 @@ def add_device(store: Store, actor: str, mac_: str, *, model_: str, vendor: str 
         line_ids = resolve_lines(tx, customer_row, list(lines), None) if customer_row else []
         device_id = tx.insert_device(values)
         tx.set_device_lines(device_id, line_ids)
+        redirect_outbox.devices_changed(tx, [canonical])
         device = tx.device(canonical)
         assert device is not None
         tx.add_event(actor=actor, action="device.created", device_mac=canonical,

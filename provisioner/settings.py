@@ -42,6 +42,14 @@ class Settings:
     http_max_connections_per_ip: int = 64
     # TFTP transfers per client IP whose first packet is not acknowledged yet (amplification).
     tftp_max_unacked_per_ip: int = 16
+    # Vendor redirect services (provisioner.redirect): calls per second per vendor account, how often
+    # the outbox is looked at, the first retry's delay (doubling up to the cap), when to give up.
+    redirect_rate: float = 5.0
+    redirect_poll: float = 1.0
+    redirect_backoff: float = 5.0
+    redirect_backoff_cap: float = 900.0
+    redirect_max_attempts: int = 12
+    redirect_timeout: float = 15.0
 
     @property
     def templates_dir(self) -> Path:

@@ -1518,3 +1518,9 @@ class Tx:
         items = list(items)
         for start in range(0, len(items), size):
             yield items[start:start + size]
+
+
+# The redirect feature keeps its tables beside it; imported here so ``metadata`` holds the whole schema.
+from .redirect import tables as _redirect_tables  # noqa: E402
+
+SEALED_COLUMNS += (_redirect_tables.SEALED,)

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, console, keys, lifecycle
 from .errors import ProvisionerError, Unavailable
+from .redirect import worker as redirect_worker
 from .resolver import Request
 from .settings import Settings
 from .store import unavailable
@@ -123,6 +124,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware, api.guard], client_max_size=MAX_BODY)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp])
+    app.cleanup_ctx.append(redirect_worker.serve)  # after the store: it uses it
     app.add_routes(routes)
     api.setup(app)
     console.setup(app)

@@ -16,7 +16,7 @@ from .conftest import ACTOR, API_PASSWORD
 create_app(Settings())  # registers every route once, for the parametrization below
 
 SAMPLE_PATH = {"mac": "001565000001", "code": "ROSSI", "extension": "201", "name": "viewer-user", "id": "nope",
-               "token_id": "1", "kind": "due", "model": "T46U"}
+               "token_id": "1", "kind": "due", "model": "T46U", "vendor": "yealink"}
 
 
 def concrete(path: str) -> str:

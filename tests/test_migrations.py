@@ -111,6 +111,19 @@ def _write_0004(conn: sa.Connection) -> None:
                             "expires_at": datetime(2027, 1, 1, tzinfo=UTC), "ip": "10.0.0.7"})
 
 
+def _write_0007_redirect(conn: sa.Connection) -> None:
+    _put(conn, "redirect_accounts", {"vendor": "yealink", "rpc_url": "https://rps.example.net/xmlrpc",
+                                     "username": "acme", "password": "g1.sealed-elsewhere", "server_name": "acme",
+                                     "updated_at": T0})
+    _put(conn, "redirect_outbox", {"id": 1, "mac": MAC, "vendor": "yealink", "op": "register", "customer_id": 1,
+                                   "created_at": T0, "attempts": 2, "next_attempt_at": T0,
+                                   "last_error": "HTTP 503"})
+    _put(conn, "redirect_devices", {"mac": RETURNED_MAC, "vendor": "yealink", "desired": "absent",
+                                    "state": "registered", "url": "https://prov.example.net/", "updated_at": T0})
+    _put(conn, "redirect_settings", {"name": "public_url", "value": "https://prov.example.net/"})
+    _put(conn, "redirect_customer_urls", {"customer_id": 1, "public_url": "https://prov.rossi.example.net/"})
+
+
 def _write_nothing(conn: sa.Connection) -> None:
     """A migration that adds no table and no column (an index, say)."""
 
@@ -123,6 +136,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0004": _write_0004,
     "0005": _write_nothing,
     "0006_uploads": _write_nothing,  # seals the uploads 0001 wrote (CHANGED below)
+    "0007_redirect": _write_0007_redirect,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from . import customers, db, devices, imports, rentals, security, serve, users  # noqa: F401  (registers the commands)
+from . import (  # noqa: F401  (registers the commands)
+    customers,
+    db,
+    devices,
+    imports,
+    redirect,
+    rentals,
+    security,
+    serve,
+    users,
+)
 from .base import cli
 
 

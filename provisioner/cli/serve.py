@@ -39,6 +39,8 @@ def _port_or_off(value: str) -> int | None:
               show_envvar=True, help="Seconds a banned IP gets nothing.")
 @click.option("--scan-exempt", default="", envvar="PROVISIONER_SCAN_EXEMPT", show_envvar=True,
               help="Networks never counted nor banned, e.g. your workshop: '192.0.2.0/24,2001:db8::/48'.")
+@click.option("--redirect-rate", type=click.FloatRange(min=0.01), default=5.0, envvar="PROVISIONER_REDIRECT_RATE",
+              show_default=True, show_envvar=True, help="Calls a second to each vendor's redirect service.")
 @click.option("--tftp-port", default="6969", envvar="PROVISIONER_TFTP_PORT", show_default=True,
               show_envvar=True, help="UDP port for TFTP, or 'off'.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
@@ -75,7 +77,7 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
           scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
           session_ttl: float, secure_cookies: str, http_head_timeout: float, http_max_connections_per_ip: int,
-          tftp_max_unacked_per_ip: int, log_level: str, log_format: str) -> None:
+          tftp_max_unacked_per_ip: int, log_level: str, log_format: str, redirect_rate: float) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -100,7 +102,7 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
                         scan_ban=scan_ban, scan_exempt=scan_exempt, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
                         session_ttl_hours=session_ttl, secure_cookies=secure_cookies,
                         http_head_timeout=http_head_timeout, http_max_connections_per_ip=http_max_connections_per_ip,
-                        tftp_max_unacked_per_ip=tftp_max_unacked_per_ip)
+                        tftp_max_unacked_per_ip=tftp_max_unacked_per_ip, redirect_rate=redirect_rate)
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError

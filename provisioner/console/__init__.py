@@ -219,7 +219,7 @@ def session_ttl(request: web.Request) -> timedelta:
 
 def setup(app: web.Application) -> None:
     """Mount the console: its routes, templates, static files and middleware (before the phone route)."""
-    from . import customers, devices, imports, login, pages, users
+    from . import customers, devices, imports, login, pages, redirects, users
 
     env = aiohttp_jinja2.setup(app, app_key=JINJA, autoescape=True,
                                loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -228,7 +228,7 @@ def setup(app: web.Application) -> None:
     env.globals.update(states=rentals.STATES)
     app[LIMITER] = accounts.LoginLimiter()
     app.middlewares.append(middleware)
-    for module in (login, pages, devices, customers, imports, users):
+    for module in (login, pages, devices, customers, imports, users, redirects):
         app.add_routes(module.routes)
     app.router.add_static(PREFIX + "/static/", HERE / "static", name="console_static")
     app.router.add_get(PREFIX + "/{tail:.*}", _no_such_page)  # last of ours: not the phone route's 404

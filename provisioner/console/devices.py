@@ -21,6 +21,7 @@ from ..rendering import RenderError, device_context
 from ..store import Store
 from ..vendors import FileKind
 from . import PREFIX, acting, call, done, form, page, store, viewer
+from .redirects import redirect_state
 
 routes = web.RouteTableDef()
 
@@ -134,6 +135,7 @@ async def device(request: web.Request) -> web.Response:
     await viewer(request)
     mac = services.mac(request.match_info["mac"])
     data = await asyncio.to_thread(device_page_data, store(request), request.app[keys.CACHE], mac)
+    data["redirect"] = await asyncio.to_thread(redirect_state, store(request), mac)
     return page(request, "device.html", {"title": f"Device {data['device']['mac']}", **data})
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import services
+from ..redirect import outbox as redirect_outbox
 from ..store import Tx
 from .planning import Change, CustomerRef, LineRef, Plan, Snapshot, normalize_name
 from .validation import Checked
@@ -132,6 +133,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         tx.replace_device_lines(assignments, new=device_ids)
         del assignments, device_ids
         tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
+    redirect_outbox.devices_changed(tx, [c.key for kind in (("device", "create"), ("device", "update"))
+                                         for c in by_kind.get(kind, [])])
 
 
 def _device_after(change: Change) -> dict[str, Any]:
