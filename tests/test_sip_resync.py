@@ -145,3 +145,62 @@ def test_digest_matches_rfc2617_example():
     value = sip.digest_response(challenge, method="GET", uri="/dir/index.html", username="Mufasa",
                                 password="Circle Of Life", cnonce="0a4f113b")
     assert 'response="6629fae49393a05397450978507c4ef1"' in value
+
+
+# --- the API and the console call the same service -----------------------------------------------
+
+
+async def test_api_resync(server, api, phone_db):
+    with FakePhone("ok") as phone:
+        body = await api.post("/devices/001565abcdef/resync", {"to": f"127.0.0.1:{phone.port}"})
+        assert body == {"mac": "001565ABCDEF", "target": f"127.0.0.1:{phone.port}", "event": "check-sync;reboot=false",
+                        "ok": True, "status": 200, "reason": "OK", "transmissions": 1}
+        body = await api.as_("support").post("/devices/001565abcdef/resync",
+                                             {"to": f"127.0.0.1:{phone.port}", "reboot": True})
+        assert body["event"] == "check-sync;reboot=true" and body["ok"] is True
+    assert [n.get("Event") for n in phone.notifies] == ["check-sync;reboot=false", "check-sync;reboot=true"]
+    body = await api.post("/devices/000413aabbcc/resync", expect=409)
+    assert body["error"] == "conflict" and "no address known" in body["message"]
+    await api.post("/devices/001565000001/resync", expect=404)
+    await api.as_("viewer").post("/devices/001565abcdef/resync", expect=403)
+    body = await api.post("/devices/001565abcdef/resync", {"to": "bad host:1"}, expect=400)
+    assert body.get("field") == "to"
+
+
+async def test_api_resync_silent_phone_is_reported_not_an_error(server, api, phone_db, monkeypatch):
+    monkeypatch.setattr(resync.resync, "__kwdefaults__", {"timeout": 0.6})  # the API waits 4 s
+    with FakePhone("silent") as phone:
+        body = await api.post("/devices/001565abcdef/resync", {"to": f"127.0.0.1:{phone.port}"})
+    assert body["ok"] is False and body["status"] is None and body["reason"] == "no answer within 0.6 s"
+    assert body["transmissions"] >= 1
+
+
+async def test_api_bulk_resync(server, api, phone_db, monkeypatch):
+    with FakePhone("ok") as phone:
+        # Bulk goes to the last-seen address, port 5060; tests never use 5060: the fake phone's port instead.
+        monkeypatch.setattr(resync, "SIP_PORT", phone.port)
+        monkeypatch.setattr(resync.targets_of, "__kwdefaults__", {"reboot": False, "port": phone.port,
+                                                                  "customer": None, "macs": ()})
+        body = await api.post("/devices/resync", {"customer": "ROSSI", "macs": ["0004f2abcdef", "000413aabbcc"],
+                                                  "rate": 50})
+    assert sorted((r["mac"], r["ok"], r["event"]) for r in body["results"]) == [
+        ("0004F2ABCDEF", True, "check-sync"), ("001565ABCDEF", True, "check-sync;reboot=false")]
+    assert body["skipped"] == [{"mac": "000413AABBCC", "reason": "no address known (never fetched a file)"}]
+    body = await api.post("/devices/resync", {"customer": "NOPE"}, expect=404)
+    body = await api.post("/devices/resync", {}, expect=400)
+
+
+async def test_console_resync_button(server, phone_db):
+    from .test_console import add_user, flash, post, sign_in
+
+    add_user(phone_db, "sam", "support")
+    client = server.client
+    await sign_in(client, "sam")
+    page = await client.get("/console/devices/001565ABCDEF")
+    assert 'id="resync-form"' in await page.text()
+    with FakePhone("ok") as phone:
+        page = await post(client, "/console/devices/001565ABCDEF/resync", {"to": f"127.0.0.1:{phone.port}"})
+    assert flash(await page.text()) == f"ok: Resync sent to 001565ABCDEF: 127.0.0.1:{phone.port} answered 200 OK."
+    assert len(phone.notifies) == 1
+    page = await post(client, "/console/devices/000413AABBCC/resync", {})
+    assert flash(await page.text()).startswith("error: Nothing was sent: no address known for 000413AABBCC")

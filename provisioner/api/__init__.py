@@ -103,7 +103,7 @@ async def read(request: web.Request, func: Callable[..., T], *args: Any, **kwarg
 
 
 def setup(app: web.Application) -> None:
-    from . import core, imports, meta, rentals, security, users
+    from . import core, imports, meta, rentals, resync, security, users
 
-    for module in (meta, core, rentals, imports, users, security):
+    for module in (meta, resync, core, rentals, imports, users, security):
         app.add_routes(module.routes)
