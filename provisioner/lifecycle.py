@@ -87,6 +87,42 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
     await server.stop()
 
 
+PNP = web.AppKey("pnp", object)  # the running PnpResponder (tests read its port and counters)
+
+
+async def discovery(app: web.Application) -> AsyncIterator[None]:
+    """How phones on the LAN find the server: the SIP plug-and-play responder (--pnp)."""
+    settings = app[keys.SETTINGS]
+    if not settings.pnp:
+        yield
+        return
+    from .activity import Fetch
+    from .sip.pnp import PnpResponder, Subscription
+
+    cache, activity = app[keys.CACHE], app[keys.ACTIVITY]
+
+    async def known(mac: str) -> bool:
+        return await cache.device(mac) is not None
+
+    def unknown(sub: Subscription, ip: str) -> None:
+        activity.unknown(Fetch(sub.mac, "SUBSCRIBE ua-profile", ip, sub.user_agent, sub.version, "pnp"),
+                         vendor=sub.vendor, model=sub.model)
+
+    responder = PnpResponder(settings.provisioning_url, known=known, unknown=unknown)
+    try:
+        port = await responder.start(settings.host, settings.pnp_port)
+    except OSError as exc:
+        # Phones still find the server by DHCP or a redirect service: serve them, say why PnP is off.
+        log.error("pnp_cannot_listen", host=settings.host, port=settings.pnp_port, error=exc.strerror or str(exc),
+                  fix="free the port, pick another with --pnp-port, or --pnp off")
+        yield
+        return
+    app[PNP] = responder
+    log.info("pnp_listening", host=settings.host, port=port, multicast=responder.multicast)
+    yield
+    await responder.stop()
+
+
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:
     while True:
         await asyncio.sleep(seconds)

@@ -36,6 +36,13 @@ class Settings:
     https_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # SIP plug-and-play responder (UDP; joins 224.0.1.75 when bound to every address). Off unless
+    # asked: ``serve`` turns it on (--pnp on), the tests and library users choose.
+    pnp: bool = False
+    pnp_port: int = 5060
+    # mDNS / DNS-SD advertisement of the provisioning URL (``serve``: --mdns on).
+    mdns: bool = False
+    mdns_interfaces: tuple[str, ...] | None = None  # None: every interface
 
     @property
     def templates_dir(self) -> Path:

@@ -58,6 +58,12 @@ def _port_or_off(value: str) -> int | None:
                    "TLS-terminating proxy.")
 @click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
               show_default=True)
+@click.option("--pnp", type=click.Choice(["on", "off"]), default="on", envvar="PROVISIONER_PNP", show_default=True,
+              show_envvar=True, help="Answer SIP plug-and-play SUBSCRIBEs (UDP, multicast 224.0.1.75) with the URL.")
+@click.option("--pnp-port", type=click.IntRange(1, 65535), default=5060, envvar="PROVISIONER_PNP_PORT",
+              show_default=True, show_envvar=True, help="UDP port of the plug-and-play responder.")
+@click.option("--mdns", type=click.Choice(["on", "off"]), default="on", envvar="PROVISIONER_MDNS", show_default=True,
+              show_envvar=True, help="Advertise the provisioning URL by mDNS/DNS-SD on the LAN.")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
@@ -65,7 +71,8 @@ def _port_or_off(value: str) -> int | None:
 def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
           scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
-          session_ttl: float, secure_cookies: str, log_level: str, log_format: str) -> None:
+          session_ttl: float, secure_cookies: str, log_level: str, log_format: str,
+          pnp: str = "on", pnp_port: int = 5060, mdns: str = "on") -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -88,7 +95,8 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
                         log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
                         scan_failures=scan_failures, scan_window=scan_window,
                         scan_ban=scan_ban, scan_exempt=scan_exempt, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
-                        session_ttl_hours=session_ttl, secure_cookies=secure_cookies)
+                        session_ttl_hours=session_ttl, secure_cookies=secure_cookies,
+                        pnp=pnp == "on", pnp_port=pnp_port, mdns=mdns == "on")
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
