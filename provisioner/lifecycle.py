@@ -88,14 +88,50 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
 
 
 PNP = web.AppKey("pnp", object)  # the running PnpResponder (tests read its port and counters)
+MDNS = web.AppKey("mdns", object)  # the mDNS Advertiser
 
 
 async def discovery(app: web.Application) -> AsyncIterator[None]:
-    """How phones on the LAN find the server: the SIP plug-and-play responder (--pnp)."""
+    """How phones on the LAN find the server: the SIP plug-and-play responder (--pnp) and the
+    mDNS advertisement (--mdns)."""
     settings = app[keys.SETTINGS]
-    if not settings.pnp:
+    advertiser = None
+    if settings.mdns:
+        from .mdns import Advertiser
+        from .settings import _primary_address
+
+        host = settings.host if settings.host not in ("0.0.0.0", "::", "") else _primary_address()
+        advertiser = Advertiser(settings.provisioning_url, [host],
+                                interfaces=list(settings.mdns_interfaces) if settings.mdns_interfaces else None)
+        app[MDNS] = advertiser
+    mdns_task = asyncio.create_task(_advertise(advertiser)) if advertiser else None
+    responder = await _start_pnp(app, settings) if settings.pnp else None
+    try:
         yield
+    finally:
+        if responder is not None:
+            await responder.stop()
+        if advertiser is not None and mdns_task is not None:
+            await _withdraw(advertiser, mdns_task)
+
+
+async def _advertise(advertiser) -> None:  # type: ignore[no-untyped-def]
+    """Register in the background: probing takes a second or two, the server need not wait."""
+    try:
+        await advertiser.start()
+    except Exception as exc:  # noqa: BLE001 - no multicast, no interface: serve without it
+        log.warning("mdns_failed", error=str(exc), effect="the server is not advertised on the LAN")
         return
+    log.info("mdns_advertised", name=advertiser.info.name, url=advertiser.info.properties.get(b"url", b"").decode())
+
+
+async def _withdraw(advertiser, task: asyncio.Task[None]) -> None:  # type: ignore[no-untyped-def]
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await advertiser.stop()
+
+
+async def _start_pnp(app: web.Application, settings):  # type: ignore[no-untyped-def]
     from .activity import Fetch
     from .sip.pnp import PnpResponder, Subscription
 
@@ -115,12 +151,10 @@ async def discovery(app: web.Application) -> AsyncIterator[None]:
         # Phones still find the server by DHCP or a redirect service: serve them, say why PnP is off.
         log.error("pnp_cannot_listen", host=settings.host, port=settings.pnp_port, error=exc.strerror or str(exc),
                   fix="free the port, pick another with --pnp-port, or --pnp off")
-        yield
-        return
+        return None
     app[PNP] = responder
     log.info("pnp_listening", host=settings.host, port=port, multicast=responder.multicast)
-    yield
-    await responder.stop()
+    return responder
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:
