@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -88,6 +89,8 @@ class ConfigCache:
         # The secret every node shares (server_secrets "hmac"): device tokens, digest nonces.
         self.secret: str | None = None
         self.renders = 0  # how many renders this cache did: the benchmarks read it
+        # Told (from sync's worker thread) of every batch of committed events: lifecycle sets it.
+        self.on_change: Callable[[list[dict]], None] | None = None
 
     # --- lookups -------------------------------------------------------------------
 
@@ -237,6 +240,8 @@ class ConfigCache:
         # Each customer once per sync: a 190,000-event import must not scan the cache per event.
         for customer_code in {codes.get(e["customer_id"]) for e in fresh if e["customer_id"] is not None}:
             self.invalidate_customer(customer_code)
+        if self.on_change is not None and fresh:  # --resync-after-change: called from this worker thread
+            self.on_change([{**e, "customer_code": codes.get(e["customer_id"])} for e in fresh])
         horizon = now - _LATE_COMMIT_WINDOW * 2
         self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
         return len(fresh)

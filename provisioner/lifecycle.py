@@ -89,11 +89,13 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
 
 PNP = web.AppKey("pnp", object)  # the running PnpResponder (tests read its port and counters)
 MDNS = web.AppKey("mdns", object)  # the mDNS Advertiser
+AFTER_CHANGE = web.AppKey("after_change", object)  # the --resync-after-change sender
 
 
 async def discovery(app: web.Application) -> AsyncIterator[None]:
-    """How phones on the LAN find the server: the SIP plug-and-play responder (--pnp) and the
-    mDNS advertisement (--mdns)."""
+    """How phones on the LAN find the server and follow every change: the SIP plug-and-play
+    responder (--pnp), the mDNS advertisement (--mdns), the NOTIFY after a change
+    (--resync-after-change, told by the cache's sync)."""
     settings = app[keys.SETTINGS]
     advertiser = None
     if settings.mdns:
@@ -106,9 +108,20 @@ async def discovery(app: web.Application) -> AsyncIterator[None]:
         app[MDNS] = advertiser
     mdns_task = asyncio.create_task(_advertise(advertiser)) if advertiser else None
     responder = await _start_pnp(app, settings) if settings.pnp else None
+    from .sip.after_change import AfterChange
+
+    # Always listening: a customer may ask for it (customer update --resync-after-change on)
+    # while the server flag is off.
+    after_change = AfterChange(app[keys.STORE], enabled=settings.resync_after_change, port=settings.resync_port,
+                               rate=settings.resync_rate)
+    after_change.start()
+    app[AFTER_CHANGE] = after_change
+    app[keys.CACHE].on_change = after_change.events
     try:
         yield
     finally:
+        app[keys.CACHE].on_change = None
+        await after_change.stop()
         if responder is not None:
             await responder.stop()
         if advertiser is not None and mdns_task is not None:

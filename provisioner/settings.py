@@ -43,6 +43,11 @@ class Settings:
     # mDNS / DNS-SD advertisement of the provisioning URL (``serve``: --mdns on).
     mdns: bool = False
     mdns_interfaces: tuple[str, ...] | None = None  # None: every interface
+    # After a committed change, NOTIFY the phones it concerns (customers may override it), paced at
+    # resync_rate phones a second, to their SIP port resync_port.
+    resync_after_change: bool = False
+    resync_port: int = 5060
+    resync_rate: float = 10.0
 
     @property
     def templates_dir(self) -> Path:
