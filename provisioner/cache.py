@@ -18,6 +18,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -91,6 +92,8 @@ class ConfigCache:
         self._sync_lock = asyncio.Lock()
         self._syncs_started = 0
         self._syncs_done = 0  # the number of the last sync that finished
+        # Told (on the event loop, by sync) of every batch of committed events: lifecycle sets it.
+        self.on_change: Callable[[list[dict]], None] | None = None
 
     # --- lookups -------------------------------------------------------------------
 
@@ -267,6 +270,8 @@ class ConfigCache:
         # Each customer once per sync: a 190,000-event import must not scan the cache per event.
         for customer_code in {codes.get(e["customer_id"]) for e in fresh if e["customer_id"] is not None}:
             self.invalidate_customer(customer_code)
+        if self.on_change is not None and fresh:  # --resync-after-change
+            self.on_change([{**e, "customer_code": codes.get(e["customer_id"])} for e in fresh])
         horizon = now - _LATE_COMMIT_WINDOW * 2  # type: ignore[operator]
         self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
         return len(fresh)

@@ -158,6 +158,89 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
     await server.stop()
 
 
+PNP = web.AppKey("pnp", object)  # the running PnpResponder (tests read its port and counters)
+MDNS = web.AppKey("mdns", object)  # the mDNS Advertiser
+AFTER_CHANGE = web.AppKey("after_change", object)  # the --resync-after-change sender
+
+
+async def discovery(app: web.Application) -> AsyncIterator[None]:
+    """How phones on the LAN find the server and follow every change: the SIP plug-and-play
+    responder (--pnp), the mDNS advertisement (--mdns), the NOTIFY after a change
+    (--resync-after-change, told by the cache's sync)."""
+    settings = app[keys.SETTINGS]
+    advertiser = None
+    if settings.mdns:
+        from .mdns import Advertiser
+        from .settings import _primary_address
+
+        host = settings.host if settings.host not in ("0.0.0.0", "::", "") else _primary_address()
+        advertiser = Advertiser(settings.provisioning_url, [host],
+                                interfaces=list(settings.mdns_interfaces) if settings.mdns_interfaces else None)
+        app[MDNS] = advertiser
+    mdns_task = asyncio.create_task(_advertise(advertiser)) if advertiser else None
+    responder = await _start_pnp(app, settings) if settings.pnp else None
+    from .sip.after_change import AfterChange
+
+    # Always listening: a customer may ask for it (customer update --resync-after-change on)
+    # while the server flag is off.
+    after_change = AfterChange(app[keys.STORE], enabled=settings.resync_after_change, port=settings.resync_port,
+                               rate=settings.resync_rate)
+    after_change.start()
+    app[AFTER_CHANGE] = after_change
+    app[keys.CACHE].on_change = after_change.events
+    try:
+        yield
+    finally:
+        app[keys.CACHE].on_change = None
+        await after_change.stop()
+        if responder is not None:
+            await responder.stop()
+        if advertiser is not None and mdns_task is not None:
+            await _withdraw(advertiser, mdns_task)
+
+
+async def _advertise(advertiser) -> None:  # type: ignore[no-untyped-def]
+    """Register in the background: probing takes a second or two, the server need not wait."""
+    try:
+        await advertiser.start()
+    except Exception as exc:  # noqa: BLE001 - no multicast, no interface: serve without it
+        log.warning("mdns_failed", error=str(exc), effect="the server is not advertised on the LAN")
+        return
+    log.info("mdns_advertised", name=advertiser.info.name, url=advertiser.info.properties.get(b"url", b"").decode())
+
+
+async def _withdraw(advertiser, task: asyncio.Task[None]) -> None:  # type: ignore[no-untyped-def]
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await advertiser.stop()
+
+
+async def _start_pnp(app: web.Application, settings):  # type: ignore[no-untyped-def]
+    from .activity import Fetch
+    from .sip.pnp import PnpResponder, Subscription
+
+    cache, activity = app[keys.CACHE], app[keys.ACTIVITY]
+
+    async def known(mac: str) -> bool:
+        return await cache.device(mac) is not None
+
+    def unknown(sub: Subscription, ip: str) -> None:
+        activity.unknown(Fetch(sub.mac, "SUBSCRIBE ua-profile", ip, sub.user_agent, sub.version, "pnp"),
+                         vendor=sub.vendor, model=sub.model)
+
+    responder = PnpResponder(settings.provisioning_url, known=known, unknown=unknown)
+    try:
+        port = await responder.start(settings.host, settings.pnp_port)
+    except OSError as exc:
+        # Phones still find the server by DHCP or a redirect service: serve them, say why PnP is off.
+        log.error("pnp_cannot_listen", host=settings.host, port=settings.pnp_port, error=exc.strerror or str(exc),
+                  fix="free the port, pick another with --pnp-port, or --pnp off")
+        return None
+    app[PNP] = responder
+    log.info("pnp_listening", host=settings.host, port=port, multicast=responder.multicast)
+    return responder
+
+
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:
     failures = 0  # in a row: a database that is down is logged once, and again when it is back
     while True:

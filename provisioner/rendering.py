@@ -24,6 +24,7 @@ from typing import Any
 
 import jinja2
 
+from . import polling
 from . import timezones
 from .access import Policy
 from .vendors import Vendor
@@ -101,7 +102,7 @@ class DeviceData:
 
 # Variables a device's ``settings`` may override by name; any other key is a
 # vendor-native setting passed through to the template as ``overrides``.
-LAYERED_VARIABLES = ("timezone", "language", "ntp_server")
+LAYERED_VARIABLES = ("timezone", "language", "ntp_server", *polling.VARIABLES)
 
 
 def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> dict[str, Any]:
@@ -145,6 +146,7 @@ def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> d
         "ntp_server": variables["ntp_server"],
         "provisioning_url": provisioning_url,
         "overrides": {k: v for k, v in data.settings.items() if k not in LAYERED_VARIABLES},
+        "check": polling.schedule(data.mac, data.settings),  # when the phone checks on its own
     }
     ctx.update(vendor.extend_context(ctx))
     return ctx

@@ -97,6 +97,7 @@ class Reply:
     etag: str | None = None
     mac: str | None = None
     challenge: str | None = None  # WWW-Authenticate of a 401
+    detail: str | None = None  # what failed, for the operator (`device config`); never sent to a phone
 
     @classmethod
     def of(cls, rendered: Rendered, mac: str | None) -> Reply:
@@ -252,7 +253,7 @@ class Resolver:
             rendered = self.cache.device_file(entry, spec, name)
         except RenderError as exc:
             log.error("render_failed", mac=mac, file=name, template=spec.template, error=str(exc))
-            return Reply(500, "render-error", mac=mac)
+            return Reply(500, "render-error", mac=mac, detail=str(exc))
         rules = entry.access
         if rules is not None and rules.window_until is not None and not req.trusted and (
                 rendered.credentials or access.same(token, rules.token)):
@@ -306,7 +307,7 @@ class Resolver:
             return Reply.of(self.cache.common_file(vendor, spec, name, model), None)
         except RenderError as exc:
             log.error("render_failed", file=name, template=spec.template, error=str(exc))
-            return Reply(500, "render-error")
+            return Reply(500, "render-error", detail=str(exc))
 
     async def _upload(self, req: Request, fetch: Fetch, name: str, spec: ConfigFile, entry: DeviceEntry) -> Reply:
         """A file the phone writes (logs, its own overrides): kept per device (sealed), given back only to

@@ -189,10 +189,11 @@ def _customer_values(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         "timezone": lambda v: timezone_name(v, "timezone"),
         "language": lambda v: choice(v, LANGUAGES, "language"),
         "ntp_server": lambda v: host(v, "ntp_server", required=False),
+        "resync_after_change": lambda v: _on_off_default(v, "resync_after_change"),
     }
     values = {}
     for key, check in checks.items():
-        if key in data and (data[key] is not None or key == "ntp_server"):
+        if key in data and (data[key] is not None or key in ("ntp_server", "resync_after_change")):
             values[key] = check(data[key])
         elif not partial and key in ("name", "sip_server"):
             raise Invalid(f"{key} is required", field=key)
@@ -210,6 +211,20 @@ def add_customer(store: Store, actor: str, code_: str, **data: Any) -> dict[str,
         tx.add_event(actor=actor, action="customer.created", customer_id=customer_id,
                      summary=f"customer {customer_code} created", after=public(row, *CUSTOMER_FIELDS))
         return row  # type: ignore[return-value]
+
+
+def _on_off_default(value: Any, name: str) -> bool | None:
+    """on/off/true/false, or server/default/None: follow the server's flag."""
+    if value is None or isinstance(value, bool):
+        return value
+    text_ = str(value).strip().lower()
+    if text_ in ("on", "true", "yes", "1"):
+        return True
+    if text_ in ("off", "false", "no", "0"):
+        return False
+    if text_ in ("server", "default", ""):
+        return None
+    raise Invalid(f"{name} must be on, off or server (follow the server's flag), not {value!r}", field=name)
 
 
 def update_customer(store: Store, actor: str, code_: str, **data: Any) -> dict[str, Any]:

@@ -50,6 +50,18 @@ class Settings:
     redirect_backoff_cap: float = 900.0
     redirect_max_attempts: int = 12
     redirect_timeout: float = 15.0
+    # SIP plug-and-play responder (UDP; joins 224.0.1.75 when bound to every address). Off unless
+    # asked: ``serve`` turns it on (--pnp on), the tests and library users choose.
+    pnp: bool = False
+    pnp_port: int = 5060
+    # mDNS / DNS-SD advertisement of the provisioning URL (``serve``: --mdns on).
+    mdns: bool = False
+    mdns_interfaces: tuple[str, ...] | None = None  # None: every interface
+    # After a committed change, NOTIFY the phones it concerns (customers may override it), paced at
+    # resync_rate phones a second, to their SIP port resync_port.
+    resync_after_change: bool = False
+    resync_port: int = 5060
+    resync_rate: float = 10.0
 
     @property
     def templates_dir(self) -> Path:

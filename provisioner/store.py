@@ -76,6 +76,8 @@ customers = sa.Table(
     sa.Column("return_window_days", sa.Integer),
     sa.Column("late_charge", sa.String(16)),
     sa.Column("penalty_per_day_cents", sa.Integer),
+    # NOTIFY the phones after every change: NULL follows the server's --resync-after-change.
+    sa.Column("resync_after_change", sa.Boolean),
 )
 
 lines = sa.Table(

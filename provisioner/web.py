@@ -123,7 +123,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[error_middleware, api.guard], client_max_size=MAX_BODY)
     app[keys.SETTINGS] = settings
-    app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp])
+    app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp, lifecycle.discovery])
     app.cleanup_ctx.append(redirect_worker.serve)  # after the store: it uses it
     app.add_routes(routes)
     api.setup(app)

@@ -124,6 +124,10 @@ def _write_0007_redirect(conn: sa.Connection) -> None:
     _put(conn, "redirect_customer_urls", {"customer_id": 1, "public_url": "https://prov.rossi.example.net/"})
 
 
+def _write_0008(conn: sa.Connection) -> None:
+    _set(conn, "customers", {"id": 1}, resync_after_change=True)
+
+
 def _write_nothing(conn: sa.Connection) -> None:
     """A migration that adds no table and no column (an index, say)."""
 
@@ -137,6 +141,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0005": _write_nothing,
     "0006_uploads": _write_nothing,  # seals the uploads 0001 wrote (CHANGED below)
     "0007_redirect": _write_0007_redirect,
+    "0008_resync_after_change": _write_0008,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->

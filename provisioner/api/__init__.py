@@ -108,7 +108,7 @@ async def read(request: web.Request, func: Callable[..., T], *args: Any, **kwarg
 
 
 def setup(app: web.Application) -> None:
-    from . import core, imports, meta, redirect, rentals, security, users
+    from . import core, imports, meta, redirect, rentals, resync, security, users
 
-    for module in (meta, core, rentals, imports, users, security, redirect):
+    for module in (meta, resync, core, rentals, imports, users, security, redirect):
         app.add_routes(module.routes)

@@ -45,6 +45,8 @@ def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: 
 @click.option("--timezone")
 @click.option("--language", type=click.Choice(services.LANGUAGES))
 @click.option("--ntp-server")
+@click.option("--resync-after-change", type=click.Choice(["on", "off", "server"]),
+              help="NOTIFY this customer's phones after every change; 'server' follows the server's flag.")
 @store_options
 def customer_update(store: Store, code: str, transport: str | None, **fields: object) -> None:
     """Change customer CODE; its phones get the change at their next fetch."""

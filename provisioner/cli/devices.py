@@ -13,6 +13,7 @@ from ..cache import ConfigCache
 from ..rendering import Renderer
 from ..resolver import Request, Resolver
 from ..settings import Settings
+from ..sip import resync
 from ..store import Store
 from .base import actor, cli, json_option, print_json, store_options
 
@@ -97,7 +98,8 @@ async def _fetch(store: Store, settings: Settings, filename: str) -> bytes:
     resolver = Resolver(store, cache, Activity(store))
     reply = await resolver.resolve(Request(filename, "cli", transport="cli", trusted=True))
     if reply.status != 200:
-        raise click.ClickException(f"the phone would get {reply.status} for {filename} ({reply.reason})")
+        detail = f": {reply.detail}" if reply.detail else ""
+        raise click.ClickException(f"the phone would get {reply.status} for {filename} ({reply.reason}){detail}")
     return reply.body
 
 
@@ -119,6 +121,23 @@ def device_set(store: Store, mac: str, settings: tuple[str, ...]) -> None:
                                                   or "none"))
 
 
+@device.command("resync")
+@click.argument("mac")
+@click.option("--to", "to", metavar="HOST[:PORT]", help="Send here instead of the phone's last-seen address "
+              "(port 5060 when not given).")
+@click.option("--reboot", is_flag=True, help="Ask the phone to reboot too (check-sync;reboot=true).")
+@click.option("--timeout", type=click.FloatRange(0.1, 60), default=4.0, show_default=True,
+              help="Seconds to wait for the phone's answer.")
+@store_options
+def device_resync(store: Store, mac: str, to: str | None, reboot: bool, timeout: float) -> None:
+    """Send the phone with MAC a SIP NOTIFY so it fetches its files now. Exits 0 when it answers 2xx."""
+    target = resync.target_of(store, mac, to=to, reboot=reboot)
+    outcome = asyncio.run(resync.resync(target, timeout=timeout))
+    if not outcome.ok:
+        raise click.ClickException(f"{target.mac}: {outcome.describe()}")
+    click.echo(f"{target.mac}: {outcome.describe()} to NOTIFY {target.event}")
+
+
 @cli.group()
 def devices() -> None:
     """Many phones at once."""
@@ -138,3 +157,32 @@ def devices_unknown(store: Store, as_json: bool) -> None:
     for r in rows:
         click.echo(f"{r['mac']}  {r['vendor'] or '?':<12} {r['model'] or '?':<8} {r['ip'] or '-':<15} "
                    f"{r['requests']:>5}x  last {r['last_seen_at']}  {r['last_file']}  {r['user_agent'] or ''}")
+
+
+@devices.command("resync")
+@click.argument("macs", nargs=-1, metavar="[MAC]...")
+@click.option("--customer", help="Every phone of this customer (with or besides the MACs given).")
+@click.option("--rate", type=click.FloatRange(0.1, 1000), default=resync.RATE, show_default=True,
+              help="Phones per second: a thousand phones must not all fetch at once.")
+@click.option("--reboot", is_flag=True, help="Ask the phones to reboot too.")
+@click.option("--port", type=click.IntRange(1, 65535), default=resync.SIP_PORT, show_default=True,
+              help="The phones' SIP port.")
+@click.option("--timeout", type=click.FloatRange(0.1, 60), default=4.0, show_default=True,
+              help="Seconds to wait for each phone's answer.")
+@store_options
+def devices_resync(store: Store, macs: tuple[str, ...], customer: str | None, rate: float, reboot: bool,
+                   port: int, timeout: float) -> None:
+    """NOTIFY many phones, paced, so they fetch their files now. One line per phone; exit 1 if any failed."""
+    targets, skipped = resync.targets_of(store, customer=customer, macs=macs, reboot=reboot, port=port)
+    for mac, why in skipped:
+        click.echo(f"{mac}: skipped, {why}")
+
+    def done(target: resync.Target, outcome: resync.Outcome) -> None:
+        click.echo(f"{target.mac}: {outcome.describe()}")
+
+    outcomes = asyncio.run(resync.resync_many(targets, rate=rate, timeout=timeout, done=done))
+    good = sum(o.ok for o in outcomes)
+    click.echo(f"{good} of {len(targets) + len(skipped)} phones answered 2xx"
+               + (f", {len(skipped)} skipped" if skipped else ""))
+    if good < len(targets) + len(skipped):
+        raise SystemExit(1)

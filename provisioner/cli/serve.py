@@ -69,6 +69,17 @@ def _port_or_off(value: str) -> int | None:
 @click.option("--tftp-max-unacked-per-ip", type=click.IntRange(min=1), default=16,
               envvar="PROVISIONER_TFTP_MAX_UNACKED_PER_IP", show_default=True, show_envvar=True,
               help="TFTP transfers per client address not acknowledged yet; more are dropped (amplification).")
+@click.option("--pnp", type=click.Choice(["on", "off"]), default="on", envvar="PROVISIONER_PNP", show_default=True,
+              show_envvar=True, help="Answer SIP plug-and-play SUBSCRIBEs (UDP, multicast 224.0.1.75) with the URL.")
+@click.option("--pnp-port", type=click.IntRange(1, 65535), default=5060, envvar="PROVISIONER_PNP_PORT",
+              show_default=True, show_envvar=True, help="UDP port of the plug-and-play responder.")
+@click.option("--mdns", type=click.Choice(["on", "off"]), default="on", envvar="PROVISIONER_MDNS", show_default=True,
+              show_envvar=True, help="Advertise the provisioning URL by mDNS/DNS-SD on the LAN.")
+@click.option("--resync-after-change", type=click.Choice(["on", "off"]), default="off",
+              envvar="PROVISIONER_RESYNC_AFTER_CHANGE", show_default=True, show_envvar=True,
+              help="NOTIFY the phones a committed change concerns (customers may override: customer update).")
+@click.option("--resync-port", type=click.IntRange(1, 65535), default=5060, envvar="PROVISIONER_RESYNC_PORT",
+              show_default=True, show_envvar=True, help="The phones' SIP port for those NOTIFYs.")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
@@ -77,7 +88,9 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
           scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
           session_ttl: float, secure_cookies: str, http_head_timeout: float, http_max_connections_per_ip: int,
-          tftp_max_unacked_per_ip: int, log_level: str, log_format: str, redirect_rate: float) -> None:
+          tftp_max_unacked_per_ip: int, log_level: str, log_format: str, redirect_rate: float,
+          pnp: str = "on", pnp_port: int = 5060, mdns: str = "on", resync_after_change: str = "off",
+          resync_port: int = 5060) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -102,7 +115,9 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
                         scan_ban=scan_ban, scan_exempt=scan_exempt, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
                         session_ttl_hours=session_ttl, secure_cookies=secure_cookies,
                         http_head_timeout=http_head_timeout, http_max_connections_per_ip=http_max_connections_per_ip,
-                        tftp_max_unacked_per_ip=tftp_max_unacked_per_ip, redirect_rate=redirect_rate)
+                        tftp_max_unacked_per_ip=tftp_max_unacked_per_ip, redirect_rate=redirect_rate,
+                        pnp=pnp == "on", pnp_port=pnp_port, mdns=mdns == "on",
+                        resync_after_change=resync_after_change == "on", resync_port=resync_port)
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError

@@ -19,6 +19,7 @@ from ..cache import ConfigCache
 from ..errors import Conflict, Invalid, NotFound
 from ..rendering import RenderError, device_context
 from ..store import Store
+from ..sip import resync as sip_resync
 from ..vendors import FileKind
 from . import PREFIX, acting, call, done, form, page, store, viewer
 from .redirects import redirect_state
@@ -230,3 +231,20 @@ async def claim(request: web.Request) -> web.Response:
         return f"Device {row['mac']} ({row['model']}) claimed {where}.", _device_url(row["mac"])
 
     return await _action(request, "devices.assign", run, back=PREFIX + "/")
+
+
+@routes.post(PREFIX + "/devices/{mac}/resync")
+async def resync_device(request: web.Request) -> web.Response:
+    """Send the phone its NOTIFY now; the flash says what the phone answered."""
+    data = await form(request)
+    await acting(request, "devices.assign", data)
+    mac = services.mac(request.match_info["mac"])
+    try:
+        target = await asyncio.to_thread(sip_resync.target_of, store(request), mac,
+                                         to=data.get("to") or None, reboot=bool(data.get("reboot")))
+    except (Invalid, NotFound, Conflict) as exc:
+        return done(request, _device_url(mac), f"Nothing was sent: {exc.message}", "error")
+    outcome = await sip_resync.resync(target)
+    if outcome.ok:
+        return done(request, _device_url(mac), f"Resync sent to {mac}: {outcome.describe()}.")
+    return done(request, _device_url(mac), f"Resync of {mac} failed: {outcome.describe()}.", "error")

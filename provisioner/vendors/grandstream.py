@@ -145,6 +145,11 @@ def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]
     add((("P212", str(extra["config_protocol"])), ("P237", extra["config_server"])))
     if extra["config_user"]:
         add((("P1360", extra["config_user"]), ("P1361", extra["config_password"] or "")))
+    check = extra["check"]
+    # Check for new files on its own: P194 2 daily at hour P285, 1 every P193 minutes.
+    if check is not None:
+        add((("P194", "2" if check.daily else "1"), ("P193", str(check.interval_minutes)),
+             ("P285", str(check.hour))))
     overrides = extra["overrides"]
     if overrides:
         return [pair for pair in pairs if pair[0] not in overrides]
@@ -187,6 +192,7 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "gs_timezone": ctx["timezone"].posix or None,
         "gs_language": language if language in LANGUAGES else None,
         "overrides": _overrides(ctx["overrides"], ctx["accounts"]),
+        "check": ctx.get("check"),  # None in common files
     }
     # All of the above as the flat list cfg_mac.xml writes: no per-value work in Jinja.
     out["pvalues"] = _pvalues(ctx["ntp_server"], out)

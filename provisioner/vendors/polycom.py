@@ -207,7 +207,16 @@ def _params(ctx: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
             (_SNTP + "gmtOffset.overrideDHCP", "1"),
             *_dst_params(tz.posix if tz.has_dst else "")]
     language = extra["polycom_language"]
+    check = ctx.get("check")  # None in common files
+    prov = [] if check is None else [("prov.polling.enabled", "1"),
+            # random: at a moment between time and timeRandomEnd, every period seconds
+            ("prov.polling.mode", "random" if check.daily else "rel"),
+            ("prov.polling.period", str(check.interval_seconds)),
+            ("prov.polling.time", check.begin), ("prov.polling.timeRandomEnd", check.end)]
+    notify = [("voIpProt.SIP.specialEvent.checkSync.alwaysReboot", "0")]  # reboot only if a change needs it
     return {
+        "prov_params": keep(prov),
+        "voip_params": keep(notify),
         "device_params": keep(device),
         "reg_params": regs,
         "sntp_params": keep(sntp),
