@@ -42,6 +42,12 @@ class Settings:
     http_max_connections_per_ip: int = 64
     # TFTP transfers per client IP whose first packet is not acknowledged yet (amplification).
     tftp_max_unacked_per_ip: int = 16
+    # HTTPS: a PEM bundle of the phone vendors' device CAs; a phone's verified factory certificate
+    # naming its MAC proves it during its first-contact window. None: no client certificate asked.
+    client_ca: Path | None = None
+    # Unknown-MAC answers, all client addresses together: so many a second, so many at once.
+    scan_unknown_rate: float = 20.0
+    scan_unknown_burst: int = 200
 
     @property
     def templates_dir(self) -> Path:
