@@ -273,6 +273,28 @@ def same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
 
 
+# A MAC inside a certificate's name, in any common spelling: 001565abcdef, 00:15:65:AB:CD:EF,
+# 00-15-65-ab-cd-ef, 0015.65ab.cdef (vendors write their factory certificates' CN differently).
+_CERT_MAC = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}([:-]?)(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
+                       r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f])")
+
+
+def certificate_macs(cert: dict[str, Any] | None) -> frozenset[str]:
+    """The MACs (canonical) a verified peer certificate names in its subject CN or its SANs.
+
+    ``cert`` is :meth:`ssl.SSLSocket.getpeercert`'s dict: only a certificate the TLS handshake
+    verified against the ``--client-ca`` bundle is ever one (an unverified one fails the handshake)."""
+    if not cert:
+        return frozenset()
+    texts = [value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName"]
+    texts += [value for _kind, value in cert.get("subjectAltName", ())]
+    found = set()
+    for text in texts:
+        for match in _CERT_MAC.finditer(str(text)):
+            found.add(re.sub(r"[^0-9A-Fa-f]", "", match.group(0)).upper())
+    return frozenset(found)
+
+
 def provisioning_url(base: str, policy: Policy | None, token: str | None) -> str:
     """The URL written into a device's config: the device token or path key in the path, the
     customer's credentials (if any) in the user-info part, which each vendor turns into its own

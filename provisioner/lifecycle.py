@@ -40,7 +40,9 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     app[keys.ACTIVITY] = activity
     guard = ScanGuard(ScanSettings(failures=settings.scan_failures, window=settings.scan_window,
                                    ban=settings.scan_ban, enabled=settings.scan_failures > 0,
-                                   exempt=access.networks(settings.scan_exempt)))
+                                   exempt=access.networks(settings.scan_exempt),
+                                   unknown_rate=settings.scan_unknown_rate,
+                                   unknown_burst=settings.scan_unknown_burst))
     app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard)
     tasks = [
         asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),

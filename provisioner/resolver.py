@@ -73,6 +73,8 @@ FAILURES = frozenset({"unknown-device", "ua-mismatch", "path-key", "token", "aut
 # device's config within this many seconds; at most this many devices' last fetch are remembered.
 UPLOAD_AFTER_FETCH = 600.0
 MAX_REMEMBERED_FETCHES = 200_000
+# Windows taken by another address already reported (an audit event each): at most this many kept.
+MAX_REPORTED_THEFTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class Request:
     authorization: str | None = None  # the Authorization header (HTTP)
     secure: bool = False  # over TLS: Basic credentials are accepted
     trusted: bool = False  # staff looking at a file (CLI): no checks, no counting
+    # The client certificate the TLS handshake verified against --client-ca (getpeercert()'s dict).
+    peer_cert: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,9 @@ class Resolver:
         self._digest = digest
         # MAC -> (client IP, monotonic time) of the last config file served to it (uploads check it).
         self._fetched: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # MAC -> client IP whose request closed the device's first-contact window (this process).
+        self._window_closed_by: OrderedDict[str, str] = OrderedDict()
+        self._thefts_reported: OrderedDict[tuple[str, str], None] = OrderedDict()
         self.clock: Callable[[], float] = time.monotonic
 
     @property
@@ -185,7 +192,7 @@ class Resolver:
         return await self._device_file(req, name, candidates, ua, key, token)
 
     def _refused(self, req: Request, entry: DeviceEntry, key: str | None, token: str | None,
-                 mac: str) -> Reply | None:
+                 mac: str, ua: UserAgent | None = None) -> Reply | None:
         """The customer's rules, in memory: None when the request may have the device's files."""
         rules = entry.access
         if rules is None or req.trusted:
@@ -198,7 +205,10 @@ class Resolver:
             return Reply(403, "token", mac=mac)
         if policy.path_key and not token_ok and not access.same(key, policy.path_key):
             return Reply(403, "path-key", mac=mac)
-        if policy.window_hours is not None and not token_ok and not rules.window_open(self.now()):
+        by_window = policy.window_hours is not None and not token_ok
+        if by_window and not rules.window_open(self.now()):
+            if self._names_mac(req, ua, mac):
+                return Reply(403, "window-taken", mac=mac)  # reported by _device_file
             return Reply(403, "token", mac=mac)
         if policy.auth == "digest":
             if req.transport != "http":
@@ -211,7 +221,20 @@ class Resolver:
                 return Reply(401, "auth-required", mac=mac, challenge=self.digest.challenge(stale=True))
             if verdict is Verdict.BAD:
                 return Reply(401, "bad-credentials", mac=mac, challenge=self.digest.challenge())
+        if by_window and not self._names_mac(req, ua, mac) and not (
+                policy.path_key or policy.networks or policy.auth == "digest"):
+            # The window is the only rule and the request does not show it comes from that phone:
+            # whoever asked first would take the window (and the passwords) from the real phone.
+            return Reply(403, "window-proof", mac=mac)
         return None
+
+    @staticmethod
+    def _names_mac(req: Request, ua: UserAgent | None, mac: str) -> bool:
+        """The request names the device's MAC itself: in its User-Agent (Yealink, Grandstream, Snom
+        since 8.x), or in the factory certificate it showed over HTTPS (verified against --client-ca)."""
+        if ua is not None and ua.mac == mac:
+            return True
+        return req.peer_cert is not None and mac in access.certificate_macs(req.peer_cert)
 
     async def _device_file(self, req: Request, name: str,
                            candidates: list[tuple[Vendor, ConfigFile, re.Match[str]]],
@@ -236,9 +259,18 @@ class Resolver:
             self.activity.fetched(fetch, download=False)
             return Reply(404, "no-such-file", mac=mac)
         spec, _match = matching[0]
-        refused = self._refused(req, entry, key, token, mac)
+        refused = self._refused(req, entry, key, token, mac, ua)
         if refused is not None:
-            if refused.status == 403:
+            if refused.reason == "window-proof":
+                # Never a silent lock-out: say why, and what the operator can do.
+                log.warning("phone_refused", mac=mac, ip=req.client_ip, file=name, reason=refused.reason,
+                            transport=req.transport, user_agent=(req.user_agent or "")[:200],
+                            fix="during the first-contact window a phone must name its MAC in its User-Agent "
+                                "or show its factory certificate (--client-ca); Polycom, older Snom and TFTP "
+                                "cannot: give the customer a path key, an allowlist or Digest credentials")
+            elif refused.reason == "window-taken":
+                await self._window_taken(req, entry, mac, name)
+            elif refused.status == 403:
                 log.info("phone_refused", mac=mac, ip=req.client_ip, file=name, reason=refused.reason,
                          transport=req.transport)
             return refused
@@ -262,10 +294,41 @@ class Resolver:
             # node at the next flush (an event the caches see).
             rules.window_until = None
             self.activity.window_used(mac, entry.data.customer_id)
+            _remember(self._window_closed_by, mac, req.client_ip, MAX_REMEMBERED_FETCHES)
         if not req.trusted:
             self.activity.fetched(fetch, download=True)
             self._remember_fetch(mac, req.client_ip)
         return Reply.of(rendered, mac)
+
+    async def _window_taken(self, req: Request, entry: DeviceEntry, mac: str, name: str) -> None:
+        """The device's window is closed and a request naming its MAC asks without the token: the
+        phone reset to factory settings, or someone else took its window first. Loud when the window
+        was closed from another address: a warning, and once per (device, address) an audit event."""
+        closed_by = self._window_closed_by.get(mac)
+        if closed_by is None or closed_by == req.client_ip:
+            log.info("phone_refused", mac=mac, ip=req.client_ip, file=name, reason="window-taken",
+                     transport=req.transport, closed_from=closed_by,
+                     fix=f"a phone reset to factory settings needs `provisioner device reopen {mac}`")
+            return
+        log.warning("window_taken_from_another_address", mac=mac, ip=req.client_ip, closed_from=closed_by,
+                    file=name, transport=req.transport,
+                    fix=f"check who fetched from {closed_by} (`provisioner device downloads {mac}`), "
+                        f"then `provisioner device reopen {mac}` gives the phone a new window and token")
+        key = (mac, req.client_ip)
+        if key in self._thefts_reported:
+            return
+        _remember(self._thefts_reported, key, None, MAX_REPORTED_THEFTS)
+        try:
+            await asyncio.to_thread(self._record_theft, mac, closed_by, req.client_ip, req.user_agent)
+        except Exception:
+            log.exception("window_taken_not_recorded", mac=mac)
+
+    def _record_theft(self, mac: str, closed_by: str, ip: str, user_agent: str | None) -> None:
+        with self.store.transaction() as tx:
+            tx.add_event(actor="phone", action="device.window_taken", device_mac=mac,
+                         summary=f"the first-contact window of {mac} was closed by {closed_by}; "
+                                 f"{ip} now asks with the MAC and no token",
+                         after={"closed_from": closed_by, "asked_from": ip, "user_agent": (user_agent or "")[:200]})
 
     def _remember_fetch(self, mac: str, ip: str) -> None:
         fetched = self._fetched
@@ -344,3 +407,11 @@ class Resolver:
     def _read_upload(self, mac: str, name: str) -> bytes | None:
         with self.store.reading() as tx:
             return tx.upload(mac, name)
+
+
+def _remember(mapping: OrderedDict, key, value, limit: int) -> None:  # type: ignore[no-untyped-def]
+    if key in mapping:
+        mapping.move_to_end(key)
+    elif len(mapping) >= limit:
+        mapping.popitem(last=False)
+    mapping[key] = value

@@ -35,6 +35,21 @@ def _view(row: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def warnings(view: dict[str, Any]) -> list[str]:
+    """What staff must hear about a customer's rules: a window that is the only rule, or no rule."""
+    others = view["auth"] != "none" or view["path_key_set"] or bool(view["allow"])
+    if view["window_hours"] is not None and not others:
+        return ["the first-contact window is the only rule: during it a phone must name its MAC in its User-Agent "
+                "(Yealink, Grandstream, Snom 8.x and later) or show its factory certificate over HTTPS "
+                "(serve --client-ca); Polycom phones, older Snom and phones on TFTP cannot and are refused "
+                "(logged as window-proof), and a stranger who copies a User-Agent can still take the window. "
+                "Add --path-key new, --allow CIDR or --auth digest"]
+    if view["window_hours"] is None and not others:
+        return ["no rule: anyone who names one of this customer's MACs gets its SIP passwords (only the scan "
+                "defence slows guessing). Add --path-key new (and give phones the URL with the key)"]
+    return []
+
+
 def _revealed(row: dict[str, Any] | None, base_url: str | None) -> dict[str, Any]:
     row = row or {}
     out: dict[str, Any] = {"password": row.get("password"), "path_key": row.get("path_key")}
@@ -51,6 +66,7 @@ def customer_security(store: Store, code: str, *, reveal: bool = False,
         customer = services._customer(tx, code)
         row = tx.customer_security(customer["id"])
     view = {"customer": customer["code"], **_view(row)}
+    view["warnings"] = warnings(view)
     if reveal:
         view.update(_revealed(row, base_url))
     return view
@@ -125,6 +141,7 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
                      summary=f"provisioning security of {customer['code']} changed",
                      before=_view(before), after=changes)
     view = {"customer": customer["code"], **_view(after), "new_secrets": made}
+    view["warnings"] = warnings(view)
     if made and base_url:
         view["provisioning_url"] = _revealed(after, base_url)["provisioning_url"]
     return view

@@ -200,17 +200,25 @@ def _customer_values(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
     return values
 
 
-def add_customer(store: Store, actor: str, code_: str, **data: Any) -> dict[str, Any]:
+def add_customer(store: Store, actor: str, code_: str, *, path_key: str = "none", **data: Any) -> dict[str, Any]:
+    """Add a customer. ``path_key="new"`` (what the CLI, the API and imports ask by default) gives
+    it a secret path key in the same transaction; the row then holds it once as ``new_path_key``."""
     customer_code = code(code_, "code")
+    with_key = choice(path_key, ("new", "none"), "path_key") == "new"
     values = _customer_values(data, partial=False)
     with store.transaction() as tx:
         if tx.customer_by_code(customer_code):
             raise Conflict(f"customer {customer_code!r} already exists", field="code")
         customer_id = tx.insert_customer({"code": customer_code, **values})
         row = tx.customer_by_id(customer_id)
+        after = public(row, *CUSTOMER_FIELDS)
+        if with_key:
+            key = access.new_secret()
+            tx.save_customer_security(customer_id, {"path_key": key})
+            after = {**(after or {}), "path_key_set": True}  # that it is set, never the key
         tx.add_event(actor=actor, action="customer.created", customer_id=customer_id,
-                     summary=f"customer {customer_code} created", after=public(row, *CUSTOMER_FIELDS))
-        return row  # type: ignore[return-value]
+                     summary=f"customer {customer_code} created", after=after)
+        return {**row, "new_path_key": key} if with_key else row  # type: ignore[dict-item,return-value]
 
 
 def _on_off_default(value: Any, name: str) -> bool | None:

@@ -62,6 +62,12 @@ class Settings:
     resync_after_change: bool = False
     resync_port: int = 5060
     resync_rate: float = 10.0
+    # HTTPS: a PEM bundle of the phone vendors' device CAs; a phone's verified factory certificate
+    # naming its MAC proves it during its first-contact window. None: no client certificate asked.
+    client_ca: Path | None = None
+    # Unknown-MAC answers, all client addresses together: so many a second, so many at once.
+    scan_unknown_rate: float = 20.0
+    scan_unknown_burst: int = 200
 
     @property
     def templates_dir(self) -> Path:

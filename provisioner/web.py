@@ -89,6 +89,7 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
         body=body,
         authorization=request.headers.get("Authorization"),
         secure=request.secure,
+        peer_cert=_peer_cert(request) if request.secure else None,
     ))
     keys.count(reply, "http")
     if reply.status != 200:
@@ -109,14 +110,28 @@ _REASONS = {201: "stored", 401: "unauthorized", 403: "forbidden", 404: "not foun
             413: "too large", 500: "server error", 503: "service unavailable"}
 
 
+def _peer_cert(request: web.Request) -> dict | None:
+    """The client certificate the handshake verified (``--client-ca``), or None."""
+    transport = request.transport
+    tls = transport.get_extra_info("ssl_object") if transport is not None else None
+    return (tls.getpeercert() or None) if tls is not None else None
+
+
 def tls_context(settings: Settings) -> ssl.SSLContext:
-    """The server side of HTTPS for phones, from --tls-cert and --tls-key (PEM)."""
+    """The server side of HTTPS for phones, from --tls-cert and --tls-key (PEM).
+
+    With --client-ca, a client certificate is asked for but not required (ssl.CERT_OPTIONAL): one
+    shown must verify against that bundle (else the handshake fails); a phone's factory certificate
+    naming its MAC then proves it during its first-contact window."""
     if not settings.tls_cert or not settings.tls_key:
         raise ValueError("HTTPS needs a certificate and a key")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     # Desk phones in the field still run firmware that stops at TLS 1.2.
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(str(settings.tls_cert), str(settings.tls_key))
+    if settings.client_ca:
+        context.load_verify_locations(cafile=str(settings.client_ca))
+        context.verify_mode = ssl.CERT_OPTIONAL
     return context
 
 

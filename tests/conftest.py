@@ -88,6 +88,15 @@ def add_customer(store: Store, code: str = "ROSSI", **kw: Any) -> dict[str, Any]
     return services.add_customer(store, ACTOR, code, **data)
 
 
+def key_path(store: Store, mac: str) -> str:
+    """``p/<key>/`` when the device's customer has a path key (new customers get one from the CLI,
+    the API and imports), else ``""``: what a phone puts in front of its file names."""
+    with store.reading() as tx:
+        device = tx.device(mac)
+        rules = tx.customer_security(device["customer_id"]) if device and device["customer_id"] else None
+    return f"p/{rules['path_key']}/" if rules and rules.get("path_key") else ""
+
+
 def add_line(store: Store, customer: str, ext: str, name: str, password: str, **kw: Any) -> dict[str, Any]:
     return services.add_line(store, ACTOR, customer, ext, display_name=name, password=password, **kw)
 

@@ -3,6 +3,8 @@ policies; bad input named by field; names returned verbatim; every change record
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from provisioner import services
@@ -14,6 +16,10 @@ ROSSI = {"code": "ROSSI", "name": "Studio Rossi <script>alert(1)</script>", "sip
 
 async def test_create_read_change_a_customer_recorded_as_the_user(api, store):
     created = await api.as_("support").post("/customers", ROSSI, expect=201)
+    # A new customer gets a secret path key, answered once with the URL to give its phones.
+    key = created.pop("path_key")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{22}", key)
+    assert created.pop("provisioning_url") == f"http://prov.test:8080/p/{key}/"
     assert created == {"code": "ROSSI", "name": ROSSI["name"], "sip_server": "pbx.rossi.example.net",
                        "sip_port": 5060, "sip_transport": "udp", "timezone": "Europe/Rome", "language": "it",
                        "ntp_server": None, "contract_end": None}
@@ -26,6 +32,13 @@ async def test_create_read_change_a_customer_recorded_as_the_user(api, store):
     assert [(e["action"], e["actor"]) for e in events] == [("customer.updated", "user:admin-user"),
                                                            ("customer.created", "user:support-user")]
     assert events[0]["before"]["sip_port"] == 5060 and events[0]["after"]["sip_port"] == 5080
+    assert events[1]["after"]["path_key_set"] is True and key not in await api.last.text()
+    assert (await api.get("/customers/ROSSI/security"))["path_key_set"] is True
+    # "path_key": "none" when the operator says so: no rule, and the API says what that means.
+    plain = await api.post("/customers", {**ROSSI, "code": "PLAIN", "path_key": "none"}, expect=201)
+    assert "path_key" not in plain
+    shown = await api.get("/customers/PLAIN/security")
+    assert shown["path_key_set"] is False and shown["warnings"][0].startswith("no rule")
 
 
 @pytest.mark.parametrize(("body", "field", "words"), [

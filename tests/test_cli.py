@@ -42,8 +42,12 @@ async def test_device_config_prints_exactly_what_the_phone_gets(server, run_cli,
     printed = (await asyncio.to_thread(run_cli, "device", "config", "c0:74:ad:a1:b2:c3",
                                        "cfgc074ada1b2c3.xml")).stdout_bytes
     await server.sync()
-    fetched = await (await server.client.get("/cfgc074ada1b2c3.xml")).read()
+    # A customer added from the CLI has a path key: the phone fetches under it (option 66 carries it).
+    key = json.loads(run_cli("customer", "security", "ROSSI", "--reveal", "--json").output)["path_key"]
+    assert (await server.client.get("/cfgc074ada1b2c3.xml")).status == 403
+    fetched = await (await server.client.get(f"/p/{key}/cfgc074ada1b2c3.xml")).read()
     assert printed == fetched
+    assert f"http://prov.test:8080/p/{key}/".encode() in printed or f"prov.test:8080/p/{key}".encode() in printed
     assert b"<P34>p9Mrg*+</P34>" in printed and b"Rossi &amp; Figli &lt;Reception&gt;" in printed
 
 

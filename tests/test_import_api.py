@@ -11,7 +11,7 @@ import pytest
 from openpyxl import load_workbook
 
 from provisioner import services
-from tests.conftest import ACTOR, SAMPLES, add_customer
+from tests.conftest import ACTOR, SAMPLES, add_customer, key_path
 
 
 @pytest.fixture
@@ -45,7 +45,8 @@ async def test_upload_shows_the_plan_and_apply_writes_it(server, store, auth):
     applied = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
     assert applied.status == 200, await applied.text()
     assert (await applied.json())["applied"]
-    phone = await client.get("/805ec05bcedc.cfg")  # the phone sees it at once: no sync needed
+    # The phone sees it at once, no sync needed, under its new customer's path key.
+    phone = await client.get(f"/{key_path(store, '805EC05BCEDC')}805ec05bcedc.cfg")
     assert phone.status == 200 and b"account.2.display_name = Linea condivisa" in await phone.read()
     history = services.show_device(store, "805EC05BCEDC")["history"]
     assert history[0]["actor"] == "user:technician-user import:deployment.xlsx"
@@ -117,7 +118,8 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, aut
     client = server.client
     plan = await (await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=auth)).json()
     assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)).status == 200
-    first = await (await client.get("/805ec05bcedc.cfg")).read()  # now in the server's cache
+    path = f"/{key_path(store, '805EC05BCEDC')}805ec05bcedc.cfg"  # a customer the import made: a path key
+    first = await (await client.get(path)).read()  # now in the server's cache
     assert b"account.1.display_name = Anna Rossi" in first
     renamed = (b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
                b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,Anna Rossi-Bianchi,erkkdm3WfpNGav\n"
@@ -125,7 +127,7 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, aut
     plan = await (await client.post("/api/v1/imports", data=upload("rename.csv", renamed), headers=auth)).json()
     assert plan["counts"]["line"] == {"create": 0, "update": 1, "unchanged": 1}
     assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)).status == 200
-    again = await (await client.get("/805ec05bcedc.cfg")).read()
+    again = await (await client.get(path)).read()
     assert b"account.1.display_name = Anna Rossi-Bianchi" in again
     # Phones' events name the phone (exact cache invalidation); only customer events name a customer.
     with store.reading() as tx:

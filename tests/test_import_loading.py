@@ -23,7 +23,7 @@ import pytest
 
 from provisioner.errors import Conflict
 from provisioner.store import _Loader
-from tests.conftest import add_customer
+from tests.conftest import add_customer, key_path
 from tests.test_import_samples import config_name, yealink_account
 
 COUNT = _Loader.MIN_ROWS + 500  # large enough to be loaded in the background
@@ -176,7 +176,7 @@ async def test_a_large_import_loaded_in_the_background_serves_every_phone_and_re
     await server.sync()
     for i in (0, 10, phones - 1):
         mac = f"805EC0{i:06X}"
-        response = await server.client.get("/" + config_name("yealink", mac))
+        response = await server.client.get("/" + key_path(store, mac) + config_name("yealink", mac))
         assert response.status == 200, mac
         body = await response.read()
         assert yealink_account(body, 1) == {"display_name": f"User {i}", "user": str(3000 + 2 * i),
@@ -247,7 +247,7 @@ async def test_after_a_large_import_the_server_reads_each_event_once(server, sto
     # The import's events (one per phone, one for its customer, in one commit) read once; every other
     # sync read nothing.
     assert sorted(read)[-1] == COUNT + 1 and sum(read) == COUNT + 1 and len(read) >= 3
-    response = await server.client.get("/" + config_name("yealink", "805EC0000001"))
+    response = await server.client.get("/" + key_path(store, "805EC0000001") + config_name("yealink", "805EC0000001"))
     assert response.status == 200 and yealink_account(await response.read(), 1)["display_name"] == "User 1"
 
 

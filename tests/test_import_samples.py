@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from provisioner import services
-from tests.conftest import SAMPLES, add_customer, load_expected
+from tests.conftest import SAMPLES, add_customer, key_path, load_expected
 
 EXPECTED = load_expected()["files"]
 # The office creates the legacy export's customer, with its server, before importing (samples/README.md).
@@ -80,7 +80,7 @@ async def test_sample_file_provisions_every_expected_phone(server, store, run_cl
     await server.sync()
 
     for mac, device in expected["devices"].items():
-        response = await server.client.get("/" + config_name(device["vendor"], mac))
+        response = await server.client.get("/" + key_path(store, mac) + config_name(device["vendor"], mac))
         assert response.status == 200, (name, mac)
         body = await response.read()
         read = ACCOUNT[device["vendor"]]

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import queries, services
+from .. import keys, queries, services
 from . import actor, call, page, read, reply, store
 from . import schemas as s
 from .openapi import Args, ok, operation, query
@@ -30,13 +30,28 @@ async def list_customers(request: web.Request, a: Args) -> web.Response:
     return reply(page([_customer(r) for r in rows], a.query["limit"], a.query["offset"]))
 
 
+# A new customer's phones fetch under a secret path key unless the caller says "path_key": "none".
+_CUSTOMER_CREATE = s.body({**s.CUSTOMER_CREATE["properties"], "path_key": s.string(
+    enum=("new", "none"), description="default new: its phones fetch under /p/<key>/; none: plain paths, no rule")},
+    tuple(s.CUSTOMER_CREATE["required"]))
+_CUSTOMER_CREATED = s.answer({**s.CUSTOMER["properties"], "path_key": {
+    **s.TEXT, "description": "the new path key, answered once (`GET`/`PUT .../security` never shows it)"},
+    "provisioning_url": {**s.TEXT, "description": "the URL to give its phones (DHCP option 66, redirect services)"}},
+    tuple(s.CUSTOMER["required"]))
+
+
 @operation(routes, "POST", "/customers", action="customers.write", tag="customers", summary="Add a customer",
-           body=s.CUSTOMER_CREATE, answers={201: ok(s.CUSTOMER, "Created")}, errors=(409,))
+           body=_CUSTOMER_CREATE, answers={201: ok(_CUSTOMER_CREATED, "Created")}, errors=(409,))
 async def add_customer(request: web.Request, a: Args) -> web.Response:
     data = dict(a.body)
     code = data.pop("code")
+    data.setdefault("path_key", "new")
     row = await call(request, services.add_customer, store(request), actor(request), code, **data)
-    return reply(_customer(row), 201, {"Location": f"{request.path}/{row['code']}"})
+    out = _customer(row)
+    if row.get("new_path_key"):
+        out["path_key"] = row["new_path_key"]
+        out["provisioning_url"] = f"{request.app[keys.SETTINGS].provisioning_url}p/{row['new_path_key']}/"
+    return reply(out, 201, {"Location": f"{request.path}/{row['code']}"})
 
 
 @operation(routes, "GET", "/customers/{code}", action="read", tag="customers", summary="A customer",

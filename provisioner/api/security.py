@@ -34,6 +34,8 @@ _RULES = {
     "path_key_set": {"type": "boolean"},
     "window_hours": s.integer(nullable=True),
     "allow": s.array(s.TEXT),
+    "warnings": {**s.array(s.TEXT), "description": "what staff must know about these rules (e.g. the window "
+                                                   "is the only rule)"},
 }
 SECURITY = s.answer({"customer": s.TEXT, **_RULES}, ("customer", "auth", "password_set", "path_key_set", "allow"))
 SECURITY_SET = s.answer({

@@ -25,15 +25,29 @@ def customer() -> None:
 @click.option("--timezone", default="Europe/Rome", show_default=True, help="IANA time zone name.")
 @click.option("--language", type=click.Choice(services.LANGUAGES), default="it", show_default=True)
 @click.option("--ntp-server", default=None, help="NTP server for the phones (default: the server's).")
+@click.option("--path-key", type=click.Choice(["new", "none"]), default="new", show_default=True,
+              help="A secret path /p/<key>/ its phones must fetch under; 'none': plain paths (no rule).")
+@click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL",
+              help="The server's base URL, to print the URL to give phones (as `serve` uses).")
 @store_options
 def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: int, transport: str,
-                 timezone: str, language: str, ntp_server: str | None) -> None:
-    """Add customer CODE."""
+                 timezone: str, language: str, ntp_server: str | None, path_key: str, public_url: str | None) -> None:
+    """Add customer CODE; its phones fetch under a new secret path key unless --path-key none."""
     row = services.add_customer(store, actor(), code, name=name, sip_server=sip_server, sip_port=sip_port,
                                 sip_transport=transport, timezone=timezone, language=language,
-                                ntp_server=ntp_server)
+                                ntp_server=ntp_server, path_key=path_key)
     click.echo(f"customer {row['code']} added ({row['name']}, {row['sip_server']}:{row['sip_port']}/"
                f"{row['sip_transport']})")
+    key = row.get("new_path_key")
+    if key:
+        click.echo(f"  path key: {key}   (phones fetch /p/{key}/<file>; shown again by "
+                   f"`provisioner customer security {row['code']} --reveal`)")
+        if public_url:
+            base = public_url if public_url.endswith("/") else public_url + "/"
+            click.echo(f"  give phones (DHCP option 66, redirect service): {base}p/{key}/")
+    else:
+        click.echo("  no path key: any request naming one of its MACs gets that phone's passwords "
+                   "(`provisioner customer security` adds rules)")
 
 
 @customer.command("update")

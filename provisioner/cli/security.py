@@ -25,6 +25,8 @@ def _echo_rules(view: dict[str, Any]) -> None:
     hours = view["window_hours"]
     click.echo("  device tokens: " + (f"on, first-contact window {hours} h after assignment" if hours else "off"))
     click.echo(f"  allowed addresses: {', '.join(view['allow']) if view['allow'] else 'any'}")
+    for warning in view.get("warnings") or ():
+        click.echo(f"  WARNING: {warning}")
 
 
 @customer.command("security")

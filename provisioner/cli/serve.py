@@ -31,6 +31,10 @@ def _port_or_off(value: str) -> int | None:
               show_envvar=True, help="PEM certificate chain for HTTPS.")
 @click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="PROVISIONER_TLS_KEY",
               show_envvar=True, help="PEM private key for HTTPS.")
+@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              envvar="PROVISIONER_CLIENT_CA", show_envvar=True,
+              help="PEM bundle of the phone vendors' device CAs: over HTTPS a phone's factory certificate naming "
+                   "its MAC proves it during its first-contact window (asked for, not required).")
 @click.option("--scan-failures", type=int, default=10, envvar="PROVISIONER_SCAN_FAILURES", show_default=True,
               show_envvar=True, help="Failed phone requests from one IP that ban it (0: scan defence off).")
 @click.option("--scan-window", type=float, default=600, envvar="PROVISIONER_SCAN_WINDOW", show_default=True,
@@ -41,6 +45,12 @@ def _port_or_off(value: str) -> int | None:
               help="Networks never counted nor banned, e.g. your workshop: '192.0.2.0/24,2001:db8::/48'.")
 @click.option("--redirect-rate", type=click.FloatRange(min=0.01), default=5.0, envvar="PROVISIONER_REDIRECT_RATE",
               show_default=True, show_envvar=True, help="Calls a second to each vendor's redirect service.")
+@click.option("--scan-unknown-rate", type=float, default=20.0, envvar="PROVISIONER_SCAN_UNKNOWN_RATE",
+              show_default=True, show_envvar=True,
+              help="Unknown-MAC answers a second, all addresses together; beyond it addresses with recent "
+                   "failures are refused ('slowed').")
+@click.option("--scan-unknown-burst", type=int, default=200, envvar="PROVISIONER_SCAN_UNKNOWN_BURST",
+              show_default=True, show_envvar=True, help="... and this many at once.")
 @click.option("--tftp-port", default="6969", envvar="PROVISIONER_TFTP_PORT", show_default=True,
               show_envvar=True, help="UDP port for TFTP, or 'off'.")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
@@ -85,7 +95,7 @@ def _port_or_off(value: str) -> int | None:
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
               type=click.Choice(["json", "console"]))
 def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
-          scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
+          client_ca: Path | None, scan_unknown_rate: float, scan_unknown_burst: int, scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
           database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
           session_ttl: float, secure_cookies: str, http_head_timeout: float, http_max_connections_per_ip: int,
           tftp_max_unacked_per_ip: int, log_level: str, log_format: str, redirect_rate: float,
@@ -100,6 +110,10 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
     https = _port(https_port, "--https-port", zero_is_off=True)
     if https is not None and not (tls_cert and tls_key):
         raise click.UsageError("--https-port needs --tls-cert and --tls-key (PEM files)")
+    if client_ca is not None and https is None:
+        raise click.UsageError("--client-ca needs --https-port: client certificates come over TLS only")
+    if scan_unknown_rate <= 0 or scan_unknown_burst < 1:
+        raise click.UsageError("--scan-unknown-rate must be positive and --scan-unknown-burst 1 or more")
     if http is None and https is None:
         raise click.UsageError("both --http-port and --https-port are off: phones could not fetch anything")
     if scan_failures < 0 or scan_window <= 0 or scan_ban < 0:
@@ -117,11 +131,13 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
                         http_head_timeout=http_head_timeout, http_max_connections_per_ip=http_max_connections_per_ip,
                         tftp_max_unacked_per_ip=tftp_max_unacked_per_ip, redirect_rate=redirect_rate,
                         pnp=pnp == "on", pnp_port=pnp_port, mdns=mdns == "on",
-                        resync_after_change=resync_after_change == "on", resync_port=resync_port)
+                        resync_after_change=resync_after_change == "on", resync_port=resync_port,
+                        client_ca=client_ca, scan_unknown_rate=scan_unknown_rate,
+                        scan_unknown_burst=scan_unknown_burst)
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-        raise click.UsageError(f"cannot load --tls-cert/--tls-key: {exc}") from None
+        raise click.UsageError(f"cannot load --tls-cert/--tls-key/--client-ca: {exc}") from None
     asyncio.run(_run(create_app(settings), settings, ssl_context))
 
 

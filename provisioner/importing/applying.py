@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import services
+from .. import access, services
 from ..redirect import outbox as redirect_outbox
 from ..store import Tx
 from .planning import Change, CustomerRef, LineRef, Plan, Snapshot, normalize_name
@@ -79,8 +79,11 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         new_id = tx.insert_customer(change.values)
         ids[change.customer] = new_id
         row = tx.customer_by_id(new_id)
+        # As from the CLI and the API: a new customer's phones fetch under a secret path key
+        # (read it with `provisioner customer security CODE --reveal`).
+        tx.save_customer_security(new_id, {"path_key": access.new_secret()})
         events.add("customer.created", f"customer {change.key} created{via}{_rows(change)}", None, new_id, None,
-                   services.public(row, *services.CUSTOMER_FIELDS))
+                   {**(services.public(row, *services.CUSTOMER_FIELDS) or {}), "path_key_set": True})
         tick(1)
 
     def customer_id(ref: CustomerRef | None) -> int | None:
