@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from click.testing import CliRunner, Result
 
 from provisioner import keys, services
@@ -15,6 +16,18 @@ from provisioner.cli import cli
 from provisioner.settings import Settings
 from provisioner.store import Store
 from provisioner.web import create_app
+
+@pytest.fixture(autouse=True)
+def _uncached_loggers(monkeypatch):
+    """``serve`` run in-process (CliRunner) configures structlog with cached loggers, and a cached
+    logger no longer reaches ``structlog.testing.capture_logs`` in a later test: keep them uncached
+    here, and put structlog back as it was after each test."""
+    real = structlog.configure
+    monkeypatch.setattr(structlog, "configure",
+                        lambda **kwargs: real(**{**kwargs, "cache_logger_on_first_use": False}))
+    yield
+    structlog.reset_defaults()
+
 
 SAMPLES = Path(__file__).resolve().parent / "data"  # copies of the technicians' sheets (shared/samples)
 ACTOR = "test"

@@ -122,7 +122,7 @@ def test_installed_wheel_serves_every_vendor_from_another_folder(venv: Path, tmp
                env=env).stdout.strip() == f"provisioner, version {provisioner.__version__}"
 
     first = run(cli, "customer", "add", "ROSSI", "--name", "Studio Rossi", "--sip-server", "pbx.rossi.example.net",
-                cwd=elsewhere, env=env)
+                "--path-key", "none", cwd=elsewhere, env=env)  # plain paths: this test is about the wheel
     assert f"new database at {data_dir / 'provisioner.sqlite3'}" in first.stderr
     for extension, (model, mac, _ua, _file) in enumerate(PHONES.values(), start=201):
         run(cli, "line", "add", "ROSSI", str(extension), "--name", NAME_1, "--password", PASSWORD_1,
