@@ -14,11 +14,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, console, keys, lifecycle
+from .db import unavailable
 from .errors import ProvisionerError, Unavailable
 from .redirect import worker as redirect_worker
 from .resolver import Request
 from .settings import Settings
-from .store import unavailable
 
 log = structlog.get_logger("provisioner.web")
 

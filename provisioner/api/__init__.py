@@ -23,9 +23,9 @@ import structlog
 from aiohttp import web
 
 from .. import keys, queries
+from ..db import Store, unavailable
 from ..errors import ProvisionerError, Unauthorized
 from ..jsonable import dumps
-from ..store import Store, unavailable
 from .openapi import HANDLERS, PREFIX, USER, allowed_methods
 
 T = TypeVar("T")

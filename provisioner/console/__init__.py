@@ -30,8 +30,8 @@ from aiohttp import web
 
 from .. import accounts, auth, keys, rentals
 from ..accounts import User
+from ..db import Store
 from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized, Unavailable
-from ..store import Store
 
 log = structlog.get_logger("provisioner.console")
 
