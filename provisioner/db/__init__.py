@@ -19,6 +19,7 @@ from .engine import (
     SQLITE_FILE,
     Store,
     busy_timeout_ms,
+    counting_commits,
     database_exists,
     database_url,
     describe,
@@ -50,7 +51,7 @@ from .tx import Tx
 
 __all__ = [
     "MIGRATIONS", "SEALED_COLUMNS", "SQLITE_FILE", "RenderRows", "Sealed", "Store", "Tx", "api_tokens",
-    "busy_timeout_ms", "customer_security", "customers", "database_exists", "database_url", "describe",
+    "busy_timeout_ms", "counting_commits", "customer_security", "customers", "database_exists", "database_url", "describe",
     "device_lines", "devices", "downloads", "events", "lines", "metadata", "rental_defaults",
     "replacement_costs", "server_secrets", "sessions", "unavailable", "unknown_devices", "uploads", "users",
     "utcnow",

@@ -8,6 +8,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +189,31 @@ def _races() -> Iterator[None]:
         raise Conflict("another change to the same record landed first: nothing was changed; try again") from None
 
 
+# The write transactions committed in the current context, when someone counts them (:func:`counting_commits`).
+_commits: ContextVar[list[int] | None] = ContextVar("provisioner_commits", default=None)
+
+
+@contextlib.contextmanager
+def counting_commits() -> Iterator[list[int]]:
+    """Count the write transactions (:meth:`Store.transaction`) committed in this block: ``[n]``.
+
+    Code the block runs in worker threads with ``asyncio.to_thread`` counts too (the thread runs in a
+    copy of this context, which holds the same counter). The web app counts a request's commits to
+    sync the config cache once, before answering, only when it wrote (``provisioner.web``)."""
+    counter = [0]
+    token = _commits.set(counter)
+    try:
+        yield counter
+    finally:
+        _commits.reset(token)
+
+
+def _committed() -> None:
+    counter = _commits.get()
+    if counter is not None:
+        counter[0] += 1
+
+
 class Store:
     """An engine plus migrations. One per process."""
 
@@ -258,10 +284,14 @@ class Store:
         made right after the commit by a background thread (:meth:`checkpoint`), so the caller
         has its answer once its changes are committed. Committed is committed either way: a
         crash before the copy loses nothing (SQLite replays the log).
+
+        Once committed, it is counted by :func:`counting_commits` (a request that wrote syncs the
+        config cache before it answers).
         """
         if not (large and self.is_sqlite):
             with _available(), _races(), self._write_lock, self.write_engine.begin() as conn:
                 yield Tx(conn)
+            _committed()
             return
         with _available(), _races(), self._write_lock, self.write_engine.connect() as conn:
             raw = conn.connection.dbapi_connection
@@ -274,6 +304,7 @@ class Store:
                 tx.detach_loaded()  # after the commit or rollback: SQLite detaches nothing in a transaction
                 if not conn.invalidated:  # closed by an interrupt: nothing to reset, nothing to mask it with
                     raw.execute(f"PRAGMA wal_autocheckpoint={_WAL_AUTOCHECKPOINT}")
+        _committed()
         self._checkpoint_soon()
 
     def checkpoint(self) -> None:
