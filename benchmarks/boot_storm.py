@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from provisioner import services  # noqa: E402
-from provisioner.store import Store  # noqa: E402
+from provisioner.db import Store  # noqa: E402
 
 # (model, vendor prefix, main file of the device, a User-Agent of that model)
 FLEET = [

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from provisioner.store import Store
+    from provisioner.db import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -118,7 +118,7 @@ def run_bare(path: Path) -> dict[str, float]:
 
 
 def run_import(path: Path) -> dict[str, float]:
-    from provisioner.store import Store
+    from provisioner.db import Store
 
     with tempfile.TemporaryDirectory(prefix="import-bench-") as data_dir:
         return _run_import(path, Store.open(Path(data_dir)))

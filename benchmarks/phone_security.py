@@ -30,10 +30,10 @@ from provisioner import logs, security_services, services  # noqa: E402
 from provisioner.access import REALM, ScanGuard  # noqa: E402
 from provisioner.activity import Activity  # noqa: E402
 from provisioner.cache import ConfigCache  # noqa: E402
+from provisioner.db import Store  # noqa: E402
 from provisioner.rendering import Renderer  # noqa: E402
 from provisioner.resolver import Request, Resolver  # noqa: E402
 from provisioner.services import line_values  # noqa: E402
-from provisioner.store import Store  # noqa: E402
 
 FLEET = [("T46U", "001565", "{mac_l}.cfg"), ("D785", "000413", "{mac_u}.xml"),
          ("VVX450", "64167F", "{mac_l}-settings.cfg"), ("GRP2614", "C074AD", "cfg{mac_l}.xml")]

@@ -21,8 +21,8 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from .db import Store, Tx, utcnow
 from .errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from .store import Store, Tx, utcnow
 
 ROLES = ("admin", "technician", "support", "viewer")
 

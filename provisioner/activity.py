@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from .store import Store, unavailable, utcnow
+from .db import Store, unavailable, utcnow
 
 log = structlog.get_logger("provisioner.activity")
 

@@ -27,8 +27,8 @@ import markupsafe
 
 from . import access, services
 from .access import DeviceAccess
+from .db import Store, Tx, utcnow
 from .rendering import DeviceData, Renderer, common_context, device_context
-from .store import Store, Tx, utcnow
 from .vendors import ConfigFile, Vendor
 from .vendors import get as get_vendor
 

@@ -7,9 +7,9 @@ from prometheus_client import Counter
 
 from .activity import Activity
 from .cache import ConfigCache
+from .db import Store
 from .resolver import Reply, Resolver
 from .settings import Settings
-from .store import Store
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)

@@ -21,7 +21,7 @@ from .cache import ConfigCache
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
 from .settings import Settings
-from .store import Store, database_exists, describe, unavailable
+from .db import Store, database_exists, describe, unavailable
 
 log = structlog.get_logger("provisioner")
 

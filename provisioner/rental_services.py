@@ -24,10 +24,10 @@ from decimal import Decimal
 from typing import Any
 
 from . import rentals, services, vendors
+from .db import Store, Tx
 from .errors import Conflict, Invalid, NotFound
 from .redirect import outbox as redirect_outbox
 from .rentals import Policy
-from .store import Store, Tx
 
 REPORTS = ("due", "overdue", "charged")
 DEFAULT_COST = ("*", "*")

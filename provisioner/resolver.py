@@ -57,8 +57,8 @@ from . import access, uploads, vendors
 from .access import Digest, ScanGuard, Verdict
 from .activity import Activity, Fetch
 from .cache import ConfigCache, DeviceEntry, Rendered
+from .db import Store, utcnow
 from .rendering import RenderError
-from .store import Store, utcnow
 from .vendors import ConfigFile, FileKind, UserAgent, Vendor
 
 log = structlog.get_logger("provisioner.resolver")

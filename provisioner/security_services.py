@@ -14,9 +14,9 @@ from typing import Any
 
 from . import access, services
 from .activity import flag_downloads
+from .db import Store
 from .errors import Invalid
 from .sealing import Sealer, SealError, generate_key, write_key_file
-from .store import Store
 
 MAX_WINDOW_HOURS = 24 * 365
 _KEEP = object()

@@ -14,11 +14,11 @@ from typing import Any
 
 from . import access, rentals, timezones, vendors
 from .activity import flag_downloads
+from .db import Store, Tx
 from .errors import Conflict, Invalid, NotFound
 from .macs import InvalidMAC, parse_mac
 from .redirect import outbox as redirect_outbox
 from .rendering import Account, DeviceData
-from .store import Store, Tx
 
 TRANSPORTS = ("udp", "tcp", "tls")
 OWNERSHIPS = ("rental", "owned")

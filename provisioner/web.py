@@ -14,11 +14,11 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, console, keys, lifecycle
+from .db import counting_commits, unavailable
 from .errors import ProvisionerError, Unavailable
 from .redirect import worker as redirect_worker
 from .resolver import Request
 from .settings import Settings
-from .store import unavailable
 
 log = structlog.get_logger("provisioner.web")
 
@@ -44,6 +44,22 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
         if busy is None:
             raise
         return _unavailable(busy)
+
+
+@web.middleware
+async def sync_after_writes(request: web.Request, handler):  # type: ignore[no-untyped-def]
+    """A console or API request that committed a write syncs this process's config cache before it
+    answers (one sync, however many transactions), so the next phone fetch gets the new file.
+    Phone requests are not counted: their writes (uploads) change no rendered file."""
+    path = request.path
+    if not (path == "/" or path.startswith((api.PREFIX, console.PREFIX))):
+        return await handler(request)
+    with counting_commits() as commits:
+        try:
+            return await handler(request)
+        finally:
+            if commits[0]:
+                await request.app[keys.CACHE].sync()
 
 
 def _unavailable(exc: Unavailable) -> web.Response:
@@ -136,7 +152,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, api.guard], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware, api.guard, sync_after_writes], client_max_size=MAX_BODY)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp, lifecycle.discovery])
     app.cleanup_ctx.append(redirect_worker.serve)  # after the store: it uses it

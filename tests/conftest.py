@@ -13,8 +13,8 @@ from click.testing import CliRunner, Result
 
 from provisioner import keys, services
 from provisioner.cli import cli
+from provisioner.db import Store
 from provisioner.settings import Settings
-from provisioner.store import Store
 from provisioner.web import create_app
 
 @pytest.fixture(autouse=True)

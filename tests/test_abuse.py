@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from provisioner import services
+from provisioner.db import Store
 from provisioner.settings import Settings
-from provisioner.store import Store
 from tests.conftest import ACTOR, Running, add_customer, add_line
 from tests.tftp_client import UdpSocket, fetch, rrq
 

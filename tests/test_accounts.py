@@ -11,7 +11,7 @@ from aiohttp import web
 from provisioner import accounts, auth
 from provisioner.accounts import LoginLimiter, User
 from provisioner.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from provisioner.store import utcnow
+from provisioner.db import utcnow
 
 PASSWORD = "correct horse battery"
 

@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
 
 from provisioner import accounts
 from provisioner.settings import Settings
-from provisioner.store import Store
+from provisioner.db import Store
 from provisioner.web import create_app
 
 from .conftest import ACTOR, add_customer, add_line

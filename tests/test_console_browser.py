@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from provisioner import rental_services, rentals, services
-from provisioner.store import Store
+from provisioner.db import Store
 
 from .conftest import SAMPLES
 

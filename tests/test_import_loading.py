@@ -1,4 +1,4 @@
-"""Bulk inserts of a large SQLite transaction copied into their tables in the background (store._Loader).
+"""Bulk inserts of a large SQLite transaction copied into their tables in the background (db.bulk._Loader).
 
 A large import writes each table's rows into a batch database of its own and a worker thread copies
 it into the table while the import builds the next one. What must hold: the rows land as a direct
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from provisioner.db.bulk import _Loader
 from provisioner.errors import Conflict
-from provisioner.store import _Loader
 from tests.conftest import add_customer, key_path
 from tests.test_import_samples import config_name, yealink_account
 
@@ -227,7 +227,7 @@ def test_a_large_batch_is_copied_in_two_and_batches_beyond_what_sqlite_can_attac
 async def test_after_a_large_import_the_server_reads_each_event_once(server, store, run_cli, tmp_path, monkeypatch):
     """On SQLite event ids follow the commits: a sync reads the events after the last it saw, not the
     last 10 s again (a 100,000-phone import's 91,000 events took 1 s to read, every half second)."""
-    from provisioner.store import Tx
+    from provisioner.db import Tx
 
     read: list[int] = []
     events_since = Tx.events_since

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provisioner import importing, services
-from provisioner.store import Store
+from provisioner.db import Store
 from tests.conftest import ACTOR, SAMPLES
 from tests.test_postgres import postgres_url  # noqa: F401  (the fixture: a real server on a free port)
 

@@ -20,12 +20,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from provisioner import migrating
+from provisioner.db import Store
+from provisioner.db import migrate as migrating
+from provisioner.db.migrate import MigrationError
 from provisioner.errors import ProvisionerError
-from provisioner.migrating import MigrationError
 from provisioner.sealing import Sealer
 from provisioner.settings import Settings
-from provisioner.store import Store
 from provisioner.web import create_app
 from tests.test_phones import yealink_accounts
 

@@ -94,7 +94,7 @@ def test_wheel_carries_templates_console_migrations_and_license(wheel: Path):
     console = {p.relative_to(ROOT).as_posix() for d in ("templates", "static")
                for p in (ROOT / "provisioner" / "console" / d).iterdir() if p.is_file()}
     assert console and console <= names
-    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "provisioner" / "migrations").rglob("*")
+    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "provisioner" / "db" / "migrations").rglob("*")
                   if p.is_file() and "__pycache__" not in p.parts}
     assert migrations and migrations <= names
     version = provisioner.__version__

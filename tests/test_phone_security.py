@@ -22,7 +22,7 @@ import pytest
 from aiohttp import web
 
 from provisioner import keys, rental_services, security_services, services
-from provisioner.store import utcnow
+from provisioner.db import utcnow
 from provisioner.web import create_app, tls_context
 from tests.conftest import ACTOR, add_customer
 from tests.test_phones import PASSWORD_1, PASSWORD_2, PHONES, provision

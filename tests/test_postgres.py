@@ -20,8 +20,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from provisioner import services
+from provisioner.db import Store, metadata
 from provisioner.sealing import generate_key
-from provisioner.store import Store, metadata
 from provisioner.web import create_app
 from tests.conftest import ACTOR, Running, add_customer, add_line
 

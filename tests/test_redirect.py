@@ -12,9 +12,10 @@ import sqlalchemy as sa
 import structlog
 
 from provisioner import rental_services, security_services, services
-from provisioner.redirect import support, tables
+from provisioner.db import Store, utcnow
+from provisioner.db import redirect as tables
+from provisioner.redirect import support
 from provisioner.redirect.worker import Pacing, Worker
-from provisioner.store import Store, utcnow
 from tests.conftest import ACTOR, SAMPLES, add_customer, add_line, load_expected
 from tests.redirect_standin import Service, start
 

@@ -18,8 +18,8 @@ import pytest
 
 from provisioner import activity as activity_module
 from provisioner import importing, keys, services
+from provisioner.db import Store
 from provisioner.importing import planning
-from provisioner.store import Store
 from tests.conftest import ACTOR, add_customer, add_line
 from tests.test_import_loading import write_phones
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from provisioner import keys, services
+from provisioner.db import Store
 from provisioner.sealing import generate_key
-from provisioner.store import Store
 from provisioner.web import create_app
 from tests import tftp_client
 from tests.conftest import ACTOR, Running, add_customer, add_line

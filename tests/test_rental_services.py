@@ -11,8 +11,8 @@ import pytest
 
 from provisioner import rental_services as rs
 from provisioner import rentals, services
+from provisioner.db import Store
 from provisioner.errors import Conflict, Invalid, NotFound
-from provisioner.store import Store
 
 from .conftest import ACTOR, add_customer, add_line
 

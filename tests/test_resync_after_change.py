@@ -119,7 +119,7 @@ def test_migration_0006_keeps_rows_written_at_0005(data_dir):
     from alembic import command
     from alembic.config import Config
 
-    from provisioner.store import MIGRATIONS, Store
+    from provisioner.db import MIGRATIONS, Store
 
     store = Store.open(data_dir, migrate=False)
     cfg = Config()

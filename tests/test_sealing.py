@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from provisioner import security_services, services
+from provisioner.db import Store, lines
 from provisioner.sealing import ENV, KEY_FILE, Sealer, SealError, generate_key
-from provisioner.store import Store, lines
 from tests.conftest import ACTOR, add_customer, add_line
 
 PASSWORDS = ("Xq7!plaintext-SIP-one", "Zr9?plaintext-SIP-two", "Kk3#third-Secret-line")
@@ -50,7 +50,7 @@ def test_migration_seals_passwords_written_before_it(data_dir):
     from alembic import command
     from alembic.config import Config
 
-    from provisioner.store import MIGRATIONS
+    from provisioner.db import MIGRATIONS
 
     store = Store.open(data_dir, migrate=False)
     cfg = Config()
@@ -195,7 +195,7 @@ def test_bulk_inserted_secrets_are_sealed_and_empty_ones_stay_empty(store, data_
     """The store's bulk insert seals a Sealed column in one go, leaving None as NULL."""
     from datetime import UTC, datetime
 
-    from provisioner.store import customer_security
+    from provisioner.db import customer_security
 
     add_customer(store)
     add_customer(store, "BIANCHI", name="Bianchi")

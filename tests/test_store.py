@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from provisioner.store import MIGRATIONS, Store, metadata
+from provisioner.db import MIGRATIONS, Store, metadata
 
 
 def test_migrations_match_the_declared_tables(store):

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 import sqlalchemy as sa
 
 from provisioner import keys, rental_services, uploads
-from provisioner.store import Store
+from provisioner.db import Store
 from tests.conftest import add_customer
 from tests.test_phone_security import session
 from tests.test_phones import PHONES, provision
@@ -137,7 +137,7 @@ def test_migration_seals_uploads_stored_before_it(data_dir):
     from alembic import command
     from alembic.config import Config
 
-    from provisioner.store import MIGRATIONS
+    from provisioner.db import MIGRATIONS
 
     store = Store.open(data_dir, migrate=False)
     cfg = Config()

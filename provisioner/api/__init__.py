@@ -23,9 +23,9 @@ import structlog
 from aiohttp import web
 
 from .. import keys, queries
+from ..db import Store, unavailable
 from ..errors import ProvisionerError, Unauthorized
 from ..jsonable import dumps
-from ..store import Store, unavailable
 from .openapi import HANDLERS, PREFIX, USER, allowed_methods
 
 T = TypeVar("T")
@@ -96,10 +96,9 @@ def store(request: web.Request) -> Store:
 
 
 async def call(request: web.Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a synchronous service in a worker thread, then let every cache see the change now."""
-    result = await asyncio.to_thread(func, *args, **kwargs)
-    await request.app[keys.CACHE].sync()
-    return result
+    """Run a synchronous service in a worker thread. What it commits is in the cache before the
+    answer is sent (:func:`provisioner.web.sync_after_writes`)."""
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 async def read(request: web.Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -16,9 +16,9 @@ from typing import Any
 import click
 
 from .. import __version__
+from ..db import Store, database_exists, describe, unavailable
 from ..errors import ProvisionerError, Unavailable
 from ..jsonable import dumps
-from ..store import Store, database_exists, describe, unavailable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

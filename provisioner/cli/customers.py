@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import services
-from ..store import Store
+from ..db import Store
 from .base import actor, cli, json_option, print_json, store_options
 
 TRANSPORT = click.Choice(services.TRANSPORTS, case_sensitive=False)

@@ -13,9 +13,9 @@ from typing import Any
 
 import click
 
-from .. import migrating
+from ..db import Store
+from ..db import migrate as migrating
 from ..errors import ProvisionerError
-from ..store import Store
 from .base import _first_line, cli
 
 

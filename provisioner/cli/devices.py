@@ -10,11 +10,11 @@ import click
 from .. import services
 from ..activity import Activity
 from ..cache import ConfigCache
+from ..db import Store
 from ..rendering import Renderer
 from ..resolver import Request, Resolver
 from ..settings import Settings
 from ..sip import resync
-from ..store import Store
 from .base import actor, cli, json_option, print_json, store_options
 
 

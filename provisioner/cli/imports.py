@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from .. import importing
-from ..store import Store
+from ..db import Store
 from .base import actor, cli, json_option, print_json, store_options
 
 # Files with more data rows than this get progress bars.

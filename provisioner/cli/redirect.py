@@ -9,9 +9,9 @@ from typing import Any
 import click
 import structlog
 
+from ..db import Store
 from ..redirect import accounts as redirect_accounts
 from ..redirect import support, worker
-from ..store import Store
 from .base import actor, cli, json_option, print_json, store_options
 
 _PUBLIC_URL = click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL", show_envvar=True,

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .. import rental_reports, rental_services, rentals
-from ..store import Store
+from ..db import Store
 from .base import actor, cli, json_option, print_json, store_options
 from .customers import customer
 from .devices import device

@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from .. import security_services, services
+from ..db import Store
 from ..sealing import generate_key
-from ..store import Store
 from .base import actor, cli, json_option, print_json, store_options
 from .customers import customer
 from .devices import device

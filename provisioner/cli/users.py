@@ -12,7 +12,7 @@ import sys
 import click
 
 from .. import accounts
-from ..store import Store
+from ..db import Store
 from .base import actor, cli, json_option, print_json, store_options
 
 ROLE = click.Choice(accounts.ROLES)

@@ -30,8 +30,8 @@ from aiohttp import web
 
 from .. import accounts, auth, keys, rentals
 from ..accounts import User
+from ..db import Store
 from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized, Unavailable
-from ..store import Store
 
 log = structlog.get_logger("provisioner.console")
 
@@ -130,10 +130,9 @@ async def acting(request: web.Request, action: str, data: dict[str, Any]) -> Use
 
 
 async def call(request: web.Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """A synchronous service in a worker thread; then every cache of this process sees the change."""
-    result = await asyncio.to_thread(func, *args, **kwargs)
-    await request.app[keys.CACHE].sync()
-    return result
+    """A synchronous service in a worker thread. What it commits is in the cache before the page is
+    sent (:func:`provisioner.web.sync_after_writes`)."""
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 def flash(response: web.StreamResponse, request: web.Request, message: str, kind: str = "ok") -> None:

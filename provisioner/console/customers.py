@@ -8,8 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from .. import queries, rental_services, rentals, services
+from ..db import Store
 from ..errors import Conflict, Invalid, NotFound
-from ..store import Store
 from . import PREFIX, acting, call, done, form, page, store, viewer
 
 routes = web.RouteTableDef()

@@ -18,7 +18,7 @@ from .. import access, keys, rental_services, rentals, services, vendors
 from ..cache import ConfigCache
 from ..errors import Conflict, Invalid, NotFound
 from ..rendering import RenderError, device_context
-from ..store import Store
+from ..db import Store
 from ..sip import resync as sip_resync
 from ..vendors import FileKind
 from . import PREFIX, acting, call, done, form, page, store, viewer

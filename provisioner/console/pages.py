@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from .. import queries, rental_services, rentals, services, vendors
+from ..db import utcnow
 from ..macs import try_parse_mac
-from ..store import utcnow
 from . import PREFIX, page, redirect, store, viewer
 
 routes = web.RouteTableDef()

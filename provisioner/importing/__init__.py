@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..db import Store
 from ..errors import Conflict
-from ..store import Store
 from . import applying, planning, reading, validation
 from .exporting import export
 from .planning import Plan

@@ -6,7 +6,7 @@ creates or changes and per existing line it changes (a line created for a phone
 is recorded in that phone's event), all inside the caller's transaction (many
 rows per statement: 100,000 phones are a few statements, not 100,000 transactions;
 in a large SQLite transaction the new rows are copied in the background while the
-next table's are built: :meth:`~provisioner.store.Tx.loading`).
+next table's are built: :meth:`~provisioner.db.Tx.loading`).
 
 Line and device events name their phone (``device_mac``), which is what the config
 cache invalidates exactly and what a device's history is read by; only customer
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .. import access, services
+from ..db import Tx
 from ..redirect import outbox as redirect_outbox
-from ..store import Tx
 from .planning import Change, CustomerRef, LineRef, Plan, Snapshot, normalize_name
 from .validation import Checked
 

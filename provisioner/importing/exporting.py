@@ -11,9 +11,9 @@ import io
 from pathlib import Path
 from typing import Any
 
+from ..db import Store
 from ..errors import Invalid, NotFound
 from ..macs import colon
-from ..store import Store
 from .columns import FIELDS, TEMPLATE_HEADERS
 from .reports import write_csv, write_xlsx
 

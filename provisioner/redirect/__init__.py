@@ -6,5 +6,5 @@ a device given to a customer is registered there and a device taken back is dere
 outbox written in the same transaction as the device change (:mod:`.outbox`) and delivered by a
 worker (:mod:`.worker`) that speaks each vendor's protocol (:mod:`.yealink`, :mod:`.snom`).
 
-Kept light: ``provisioner.store`` imports :mod:`.tables` so that the schema is whole.
+Kept light: its tables and queries are in :mod:`provisioner.db` (:mod:`provisioner.db.redirect`).
 """

@@ -6,9 +6,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import services
+from ..db import Store
+from ..db import redirect as tables
 from ..errors import Invalid, NotFound
-from ..store import Store
-from . import protocols, tables
+from . import protocols
 
 
 def _vendor(name: Any) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import rentals
-from ..store import Tx
-from . import tables
+from ..db import Tx
+from ..db import redirect as tables
 
 DEPLOYED = "deployed"
 

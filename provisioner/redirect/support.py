@@ -9,9 +9,10 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from .. import services
+from ..db import Store
+from ..db import redirect as tables
 from ..errors import Invalid, NotFound
-from ..store import Store
-from . import outbox, protocols, tables
+from . import outbox, protocols
 from .worker import Pacing, Worker
 
 STATES = ("pending", "registered", "deregistered", "failed", "conflict", "rejected")

@@ -21,8 +21,9 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from ..store import Store, utcnow
-from . import outbox, protocols, tables
+from ..db import Store, utcnow
+from ..db import redirect as tables
+from . import outbox, protocols
 
 log = structlog.get_logger("provisioner.redirect")
 

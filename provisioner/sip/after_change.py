@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
-from ..store import Store
+from ..db import Store
 from . import resync
 
 log = structlog.get_logger("provisioner.resync")

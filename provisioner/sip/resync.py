@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import services, vendors
+from ..db import Store
 from ..errors import Conflict, Invalid, NotFound
-from ..store import Store
 from .notify import TIMEOUT, Credentials, Outcome, send_notify
 
 __all__ = ["RATE", "Outcome", "Target", "parse_to", "resync", "resync_many", "target_of", "targets_of"]

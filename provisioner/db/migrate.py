@@ -1,6 +1,6 @@
 """Schema revisions: which one a database is at, upgrading it, and backing it up first.
 
-Migrations are Alembic scripts in ``provisioner/migrations/versions``. On SQLite a migration
+Migrations are Alembic scripts in ``provisioner/db/migrations/versions``. On SQLite a migration
 that changes a column rebuilds its table (Alembic's "batch" mode: copy, drop the old, rename).
 With foreign keys enforced, dropping the old table would delete, by ``ON DELETE CASCADE``,
 every row that points at it (a phone's lines, say). So SQLite migrations run with foreign keys
@@ -14,11 +14,11 @@ import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ProvisionerError
-from .store import MIGRATIONS
+from ..errors import ProvisionerError
+from .engine import MIGRATIONS
 
 if TYPE_CHECKING:
-    from .store import Store
+    from .engine import Store
 
 
 class MigrationError(ProvisionerError):

@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from provisioner.store import metadata
+from provisioner.db.schema import metadata
 
 target_metadata = metadata
 

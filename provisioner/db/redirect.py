@@ -1,83 +1,36 @@
-"""The redirect tables and their queries (SQLAlchemy Core), kept beside the feature.
+"""The vendor redirect services' queries (:mod:`provisioner.redirect`).
 
-``provisioner.store`` imports this module at its end, so its ``metadata`` (what the migrations
-are compared with) holds these tables too. Migration: ``0007_redirect``.
+The tables are in :mod:`.schema` with the rest (migration ``0007_redirect``) and are re-exported
+here for the feature's callers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from ..store import Sealed, Tx, _as_utc, customer_security, customers, devices, metadata, utcnow
-
-# The provider's account at each vendor's redirect service; at most one per vendor.
-redirect_accounts = sa.Table(
-    "redirect_accounts",
-    metadata,
-    sa.Column("vendor", sa.String(32), primary_key=True),
-    sa.Column("rpc_url", sa.String(400), nullable=False),
-    sa.Column("username", sa.String(128), nullable=False),
-    sa.Column("password", Sealed, nullable=False),
-    sa.Column("server_name", sa.String(128)),
-    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
-    # Set when the vendor refused the credentials: deliveries wait until the account is set again.
-    sa.Column("broken_at", sa.DateTime(timezone=True)),
-    sa.Column("broken_reason", sa.String(500)),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+from .schema import (
+    _as_utc,
+    customer_security,
+    customers,
+    devices,
+    redirect_accounts,
+    redirect_customer_urls,
+    redirect_devices,
+    redirect_outbox,
+    redirect_settings,
+    utcnow,
 )
 
-# What is still to tell a vendor, one row per change, delivered in id order per MAC.
-redirect_outbox = sa.Table(
-    "redirect_outbox",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("mac", sa.String(12), nullable=False, index=True),
-    sa.Column("vendor", sa.String(32), nullable=False),
-    sa.Column("op", sa.String(16), nullable=False),  # register | deregister
-    sa.Column("customer_id", sa.Integer),  # whose URL a register carries (read at delivery)
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("next_attempt_at", sa.DateTime(timezone=True)),  # NULL: given up (failed) until a retry
-    sa.Column("claimed_until", sa.DateTime(timezone=True)),  # a worker is delivering it
-    sa.Column("last_error", sa.String(500)),
-)
+if TYPE_CHECKING:
+    from .tx import Tx
 
-# Each device's redirect state as support staff see it.
-redirect_devices = sa.Table(
-    "redirect_devices",
-    metadata,
-    sa.Column("mac", sa.String(12), primary_key=True),
-    sa.Column("vendor", sa.String(32), nullable=False),
-    sa.Column("desired", sa.String(16), nullable=False),  # registered | deregistered
-    sa.Column("customer_id", sa.Integer),  # whose URL the desired registration carries
-    # pending | registered | deregistered | failed | conflict | rejected | held
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("url", sa.String(500)),  # the URL last registered
-    sa.Column("message", sa.String(500)),  # the vendor's last word
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-)
+__all__ = ["redirect_accounts", "redirect_customer_urls", "redirect_devices", "redirect_outbox",
+           "redirect_settings"]
 
-# Server-wide values the CLI needs too (the public base URL the server runs with).
-redirect_settings = sa.Table(
-    "redirect_settings",
-    metadata,
-    sa.Column("name", sa.String(32), primary_key=True),
-    sa.Column("value", sa.String(500), nullable=False),
-)
-
-# A customer with its own host name: its phones are sent there instead of the public URL.
-redirect_customer_urls = sa.Table(
-    "redirect_customer_urls",
-    metadata,
-    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True),
-    sa.Column("public_url", sa.String(400), nullable=False),
-)
-
-SEALED = (redirect_accounts, ("vendor",), ("password",))
 
 
 def _dicts(tx: Tx, query: Any) -> list[dict[str, Any]]:

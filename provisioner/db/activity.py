@@ -1,0 +1,68 @@
+"""What the phone-facing side records: last seen, downloads, unknown devices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from .rows import Queries
+from .schema import (
+    _as_utc,
+    devices,
+    downloads,
+    unknown_devices,
+)
+
+
+class ActivityQueries(Queries):
+    # --- what the phone-facing side records ---------------------------------------
+
+    def record_seen(self, seen: Iterable[Mapping[str, Any]]) -> None:
+        rows = list(seen)
+        if rows:
+            self.conn.execute(
+                devices.update().where(devices.c.mac == sa.bindparam("b_mac")).values(
+                    last_seen_at=sa.bindparam("b_at"), last_seen_ip=sa.bindparam("b_ip"),
+                    last_seen_user_agent=sa.func.coalesce(sa.bindparam("b_ua"), devices.c.last_seen_user_agent),
+                    firmware=sa.func.coalesce(sa.bindparam("b_fw"), devices.c.firmware)),
+                [{"b_mac": r["mac"], "b_at": r["at"], "b_ip": r["ip"], "b_ua": r["user_agent"],
+                  "b_fw": r["firmware"]} for r in rows])
+
+    def record_downloads(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(downloads.insert(), list(rows))
+
+    def record_unknown(self, seen: Iterable[Mapping[str, Any]]) -> None:
+        for r in seen:
+            existing = self.conn.execute(
+                sa.select(unknown_devices.c.requests).where(unknown_devices.c.mac == r["mac"])).first()
+            values = {k: r[k] for k in ("vendor", "model", "ip", "user_agent", "last_file")}
+            if existing is None:
+                self.conn.execute(unknown_devices.insert().values(
+                    mac=r["mac"], first_seen_at=r["first_at"], last_seen_at=r["at"], requests=r["count"], **values))
+            else:
+                self.conn.execute(unknown_devices.update().where(unknown_devices.c.mac == r["mac"]).values(
+                    last_seen_at=r["at"], requests=unknown_devices.c.requests + r["count"],
+                    **{k: v for k, v in values.items() if v is not None}))
+
+    def list_unknown(self, *, since: datetime | None = None, known_excluded: bool = True) -> list[dict[str, Any]]:
+        q = sa.select(unknown_devices).order_by(unknown_devices.c.last_seen_at.desc())
+        if since is not None:
+            q = q.where(unknown_devices.c.last_seen_at >= since)
+        if known_excluded:
+            q = q.where(~sa.exists().where(devices.c.mac == unknown_devices.c.mac))
+        out = []
+        for r in self.conn.execute(q):
+            row = dict(r._mapping)
+            row["first_seen_at"] = _as_utc(row["first_seen_at"])
+            row["last_seen_at"] = _as_utc(row["last_seen_at"])
+            out.append(row)
+        return out
+
+    def downloads_of_device(self, mac: str) -> list[dict[str, Any]]:
+        q = sa.select(downloads).where(downloads.c.device_mac == mac).order_by(downloads.c.id)
+        return [dict(r._mapping) | {"at": _as_utc(r.at)} for r in self.conn.execute(q)]
+

@@ -1,0 +1,32 @@
+"""What every query module shares: rows as dicts, in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def _row(row: sa.Row | None) -> dict[str, Any] | None:
+    return dict(row._mapping) if row is not None else None
+
+
+
+
+class Queries:
+    """Base of the query mixins :class:`~provisioner.db.Tx` composes: they run on ``self.conn``."""
+
+    conn: Connection
+
+    def _dicts(self, query: Any) -> list[dict[str, Any]]:
+        result = self.conn.execute(query)
+        keys = list(result.keys())
+        return [dict(zip(keys, row)) for row in result.fetchall()]
+
+    @staticmethod
+    def _chunks(items: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
+        items = list(items)
+        for start in range(0, len(items), size):
+            yield items[start:start + size]
