@@ -12,7 +12,7 @@ from typing import Any
 from . import rentals
 from .errors import Invalid, NotFound
 from .macs import try_parse_mac
-from .services import public
+from .changes import public
 from .store import Store, Tx
 
 MAX_LIMIT = 200
