@@ -67,12 +67,15 @@ def find_device(tx: Tx, mac: Any, field: str = "mac", *, lock: bool = True) -> d
 # --- what an event records of a device ---------------------------------------------------
 
 
-def device_view(device: Mapping[str, Any], customer: str | None, lines: Sequence[str]) -> dict[str, Any]:
-    """What an audit event records of a device: no secrets, its customer's code, lines by extension."""
-    snap = public(device, "mac", "vendor", "model", "serial", "ownership", "state", "settings") or {}
-    snap["customer"] = customer
-    snap["lines"] = list(lines)
-    return snap
+def device_view(device: Mapping[str, Any], customer: str | None, lines: Sequence[str], *, mac: str | None = None,
+                settings: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What an audit event records of a device: no secrets, its customer's code, lines by extension.
+    ``mac`` and ``settings`` stand for the row's own (an import's plan holds them apart); built
+    field by field, as an import does it 100,000 times."""
+    get = device.get
+    return {"mac": mac or get("mac"), "vendor": get("vendor"), "model": get("model"), "serial": get("serial"),
+            "ownership": get("ownership"), "state": get("state"),
+            "settings": get("settings") if settings is None else settings, "customer": customer, "lines": list(lines)}
 
 
 def device_snapshot(tx: Tx, device: Mapping[str, Any], *, rental: bool = False) -> dict[str, Any]:

@@ -590,6 +590,6 @@ class _Planner:
         ref = values.get("customer_id")
         names = self.snap.line_names
         return changes.device_view(
-            {**values, "mac": mac, "settings": settings},
-            self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
-            [r[1] if r.__class__ is tuple else names[r][1] for r in line_refs])  # type: ignore[index]
+            values, self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
+            [r[1] if r.__class__ is tuple else names[r][1] for r in line_refs],  # type: ignore[index]
+            mac=mac, settings=settings)
