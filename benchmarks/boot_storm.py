@@ -31,7 +31,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provisioner import services  # noqa: E402
+from provisioner import fields, services  # noqa: E402
 from provisioner.db import Store  # noqa: E402
 
 # (model, vendor prefix, main file of the device, a User-Agent of that model)
@@ -58,7 +58,7 @@ def seed(data_dir: Path, count: int) -> list[tuple[str, str]]:
     store = Store.open(data_dir)
     services.add_customer(store, "bench", "BENCH", name="Bench & Co <test>", sip_server="pbx.bench.example.net")
     requests = []
-    from provisioner.services import line_values
+    from provisioner.fields import line_values
 
     with store.reading() as tx:
         customer_id = tx.customer_by_code("BENCH")["id"]
@@ -66,7 +66,7 @@ def seed(data_dir: Path, count: int) -> list[tuple[str, str]]:
         with store.transaction() as tx:
             for i in range(start, min(start + 1000, count)):
                 model, prefix, path, ua = FLEET[i % len(FLEET)]
-                vendor, model_key = services.model(model)
+                vendor, model_key = fields.model(model)
                 mac = f"{prefix}{i:06X}"
                 line_ids = []
                 for n in (1, 2):

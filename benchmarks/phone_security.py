@@ -26,14 +26,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provisioner import logs, security_services, services  # noqa: E402
+from provisioner import fields, logs, security_services, services  # noqa: E402
 from provisioner.access import REALM, ScanGuard  # noqa: E402
 from provisioner.activity import Activity  # noqa: E402
 from provisioner.cache import ConfigCache  # noqa: E402
 from provisioner.db import Store  # noqa: E402
+from provisioner.fields import line_values  # noqa: E402
 from provisioner.rendering import Renderer  # noqa: E402
 from provisioner.resolver import Request, Resolver  # noqa: E402
-from provisioner.services import line_values  # noqa: E402
 
 FLEET = [("T46U", "001565", "{mac_l}.cfg"), ("D785", "000413", "{mac_u}.xml"),
          ("VVX450", "64167F", "{mac_l}-settings.cfg"), ("GRP2614", "C074AD", "cfg{mac_l}.xml")]
@@ -53,7 +53,7 @@ def seed(store: Store, count: int) -> dict[str, list[str]]:
         for i in range(count):
             code = "PLAIN" if i % 2 == 0 else "SECURED"
             model, prefix, pattern = FLEET[i % len(FLEET)]
-            vendor, key = services.model(model)
+            vendor, key = fields.model(model)
             mac = f"{prefix}{i:06X}"
             line_id = tx.insert_line({"customer_id": ids[code], **line_values(
                 {"display_name": f"Desk {i}", "password": f"pw-{i}-Xy!"}, str(100000 + i))})

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import markupsafe
 
-from . import access, services
+from . import access, render_data
 from .access import DeviceAccess
 from .db import Store, Tx, utcnow
 from .rendering import DeviceData, Renderer, common_context, device_context
@@ -139,7 +139,7 @@ class ConfigCache:
     def _load(self, macs: list[str]) -> dict[str, DeviceData]:
         with self.store.reading() as tx:
             self._read_secret(tx)
-            return services.devices_data(tx, macs, ntp_server=self.ntp_server)
+            return render_data.devices_data(tx, macs, ntp_server=self.ntp_server)
 
     def _read_secret(self, tx: Tx) -> None:
         if self.secret is None:

@@ -10,10 +10,10 @@ from datetime import date
 from typing import Any
 
 from . import rentals
+from .changes import public
 from .db import Store, Tx
 from .errors import Invalid, NotFound
 from .macs import try_parse_mac
-from .services import public
 
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50

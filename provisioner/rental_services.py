@@ -11,7 +11,7 @@ Effective state. A termination stores only the customer's ``contract_end``. A
 ``deployed`` rented device of that customer *is* ``return_due`` from that date
 on (derived in :func:`rentals.standing`), and the phone-facing side stops
 serving its lines from the start of that date in Europe/Rome
-(:func:`services.device_data`), so a termination dated in the future needs no
+(:func:`render_data.device_data`), so a termination dated in the future needs no
 job to take effect. Its devices keep their lines until their return is
 recorded, so ``--cancel`` before the date restores everything as it was.
 """
@@ -23,14 +23,15 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from . import rentals, services, vendors
+from . import fields, rentals, services, vendors
+from .changes import DeviceChange, find_customer, find_device, public
 from .db import Store, Tx
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid
 from .redirect import outbox as redirect_outbox
+from .rental_terms import cost_of, cost_table, default_policy, policy_of
 from .rentals import Policy
 
 REPORTS = ("due", "overdue", "charged")
-DEFAULT_COST = ("*", "*")
 
 
 # --- reading helpers -----------------------------------------------------------------
@@ -51,41 +52,6 @@ def _past_date(value: Any, field: str = "on") -> date:
     return day
 
 
-def default_policy(tx: Tx) -> Policy:
-    row = tx.rental_defaults()
-    if row is None:
-        return Policy()
-    return Policy(row["window_days"], row["late_charge"], rentals.from_cents(row["penalty_per_day_cents"]))
-
-
-def policy_of(tx: Tx, customer: Mapping[str, Any], default: Policy | None = None) -> Policy:
-    return rentals.merge_policy(default or default_policy(tx), customer["return_window_days"],
-                                customer["late_charge"], rentals.from_cents(customer["penalty_per_day_cents"]))
-
-
-def _costs(tx: Tx) -> dict[tuple[str, str], Decimal]:
-    return {(r["vendor"], r["model"]): rentals.from_cents(r["cost_cents"]) for r in tx.replacement_costs()}  # type: ignore[misc]
-
-
-def _cost(costs: Mapping[tuple[str, str], Decimal], vendor: str, model: str) -> Decimal | None:
-    return costs.get((vendor, model), costs.get(DEFAULT_COST))
-
-
-def _customer(tx: Tx, code: Any) -> dict[str, Any]:
-    row = tx.customer_by_code(str(code or "").strip())
-    if row is None:
-        raise NotFound(f"no customer {code!r}", field="customer")
-    return row
-
-
-def _device(tx: Tx, mac: Any, field: str = "mac") -> dict[str, Any]:
-    canonical = services.mac(mac, field)
-    row = tx.device_for_update(canonical)
-    if row is None:
-        raise NotFound(f"no device with MAC {canonical}", field=field)
-    return row
-
-
 def _holder(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any] | None:
     return tx.customer_by_id(device["customer_id"]) if device["customer_id"] is not None else None
 
@@ -104,141 +70,13 @@ def _standing(tx: Tx, device: Mapping[str, Any], customer: Mapping[str, Any] | N
         due_from=device["due_from"], due_reason=device["due_reason"],
         charged=rentals.from_cents(device["charged_cents"]),
         policy=policy or (policy_of(tx, customer) if customer else default_policy(tx)),
-        replacement_cost=_cost(_costs(tx), device["vendor"], device["model"]), as_of=as_of)
-
-
-def _snapshot(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any]:
-    """services.device_snapshot plus the rental fields: no secrets, JSON-friendly."""
-    snap = services.device_snapshot(tx, device)
-    snap["due_from"] = device["due_from"].isoformat() if device["due_from"] else None
-    snap["due_reason"] = device["due_reason"]
-    snap["charged"] = str(rentals.from_cents(device["charged_cents"])) if device["charged_cents"] else None
-    return snap
-
-
-def _reload(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any]:
-    row = tx.device(device["mac"])
-    assert row is not None
-    return row
+        replacement_cost=cost_of(cost_table(tx), device["vendor"], device["model"]), as_of=as_of)
 
 
 def _rental_only(device: Mapping[str, Any], what: str) -> None:
     if device["ownership"] != rentals.RENTAL:
         raise Conflict(f"device {device['mac']} is customer-owned: it takes no part in returns, so it cannot "
                        f"be {what}", field="mac")
-
-
-# --- policy and costs ----------------------------------------------------------------
-
-
-def _terms(window_days: Any, charge: Any, penalty_per_day: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if window_days is not None:
-        values["window_days"] = rentals.window_days(window_days)
-    if charge is not None:
-        values["charge"] = services.choice(charge, rentals.CHARGE_MODES, "charge")
-    if penalty_per_day is not None:
-        values["penalty_per_day"] = rentals.parse_amount(penalty_per_day, "penalty_per_day")
-    return values
-
-
-def set_default_policy(store: Store, actor: str, *, window_days: Any = None, charge: Any = None,
-                       penalty_per_day: Any = None) -> Policy:
-    """Change the provider's default return policy (what customers without terms of their own follow)."""
-    terms = _terms(window_days, charge, penalty_per_day)
-    with store.transaction() as tx:
-        before = default_policy(tx)
-        after = Policy(**{**before.as_dict(), "penalty_per_day": before.penalty_per_day, **terms})
-        for customer in tx.list_customers():
-            try:
-                policy_of(tx, customer, after)
-            except Invalid as exc:
-                raise Invalid(f"customer {customer['code']} would be left with no valid policy: {exc.message}",
-                              field=exc.field) from None
-        tx.save_rental_defaults({"window_days": after.window_days, "late_charge": after.charge,
-                                 "penalty_per_day_cents": _cents_or_none(after.penalty_per_day)})
-        tx.add_event(actor=actor, action="rentals.policy", summary=f"default return policy: {after.describe()}",
-                     before=before.as_dict(), after=after.as_dict())
-        return after
-
-
-def _cents_or_none(amount: Decimal | None) -> int | None:
-    return None if amount is None else rentals.to_cents(amount)
-
-
-def customer_policy(store: Store, code: str) -> dict[str, Any]:
-    with store.reading() as tx:
-        return _policy_view(tx, _customer(tx, code))
-
-
-def _policy_view(tx: Tx, customer: Mapping[str, Any]) -> dict[str, Any]:
-    policy = policy_of(tx, customer)
-    own = {"window_days": customer["return_window_days"], "charge": customer["late_charge"],
-           "penalty_per_day": (str(rentals.from_cents(customer["penalty_per_day_cents"]))
-                               if customer["penalty_per_day_cents"] is not None else None)}
-    return {"customer": customer["code"], **policy.as_dict(), "description": policy.describe(),
-            "own_terms": {k: v for k, v in own.items() if v is not None},
-            "contract_end": customer["contract_end"]}
-
-
-def set_customer_policy(store: Store, actor: str, code: str, *, window_days: Any = None, charge: Any = None,
-                        penalty_per_day: Any = None, reset: bool = False) -> dict[str, Any]:
-    """Set a customer's own return terms (each one given), or ``reset`` them to the provider default."""
-    terms = _terms(window_days, charge, penalty_per_day)
-    if reset and terms:
-        raise Invalid("give either new terms or --default, not both", field="default")
-    if not reset and not terms:
-        raise Invalid("nothing to change: give --window-days, --charge or --penalty-per-day (or --default)",
-                      field="policy")
-    with store.transaction() as tx:
-        customer = _customer(tx, code)
-        before = _policy_view(tx, customer)
-        if reset:
-            values: dict[str, Any] = {"return_window_days": None, "late_charge": None, "penalty_per_day_cents": None}
-        else:
-            values = {}
-            if "window_days" in terms:
-                values["return_window_days"] = terms["window_days"]
-            if "charge" in terms:
-                values["late_charge"] = terms["charge"]
-            if "penalty_per_day" in terms:
-                values["penalty_per_day_cents"] = rentals.to_cents(terms["penalty_per_day"])
-        policy_of(tx, {**customer, **values})  # refuses a policy that does not hold together
-        tx.update_customer(customer["id"], values)
-        after = _policy_view(tx, tx.customer_by_id(customer["id"]))  # type: ignore[arg-type]
-        tx.add_event(actor=actor, action="customer.policy", customer_id=customer["id"],
-                     summary=f"return policy of {customer['code']}: {after['description']}",
-                     before=_jsonable(before), after=_jsonable(after))
-        return after
-
-
-def _jsonable(view: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in view.items()}
-
-
-def _cost_key(model: Any, vendor: Any = None) -> tuple[str, str]:
-    name = services.text(model, "model", max_len=64)
-    if name is not None and name.lower() in ("default", "*"):
-        return DEFAULT_COST
-    return services.model(name, str(vendor).lower() if vendor else None)
-
-
-def set_cost(store: Store, actor: str, model: Any, amount: Any, *, vendor: Any = None) -> dict[str, Any]:
-    """The replacement cost of a model (``default``: of every model without its own)."""
-    key = _cost_key(model, vendor)
-    cost = rentals.parse_amount(amount, "cost")
-    with store.transaction() as tx:
-        before = _costs(tx).get(key)
-        tx.set_replacement_cost(*key, rentals.to_cents(cost))
-        label = "default" if key == DEFAULT_COST else f"{key[0]} {key[1]}"
-        tx.add_event(actor=actor, action="rentals.cost", summary=f"replacement cost of {label}: {rentals.eur(cost)}",
-                     before={"cost": str(before)} if before is not None else None, after={"cost": str(cost)})
-    return {"vendor": key[0], "model": key[1], "cost": cost}
-
-
-def costs(store: Store) -> list[dict[str, Any]]:
-    with store.reading() as tx:
-        return [{"vendor": v, "model": m, "cost": c} for (v, m), c in sorted(_costs(tx).items())]
 
 
 # --- contract end --------------------------------------------------------------------
@@ -250,7 +88,7 @@ def terminate(store: Store, actor: str, code: str, on: Any) -> dict[str, Any]:
     end = rentals.parse_date(on, "on")
     today = _today()
     with store.transaction() as tx:
-        customer = _customer(tx, code)
+        customer = find_customer(tx, code)
         previous = customer["contract_end"]
         if rentals.contract_ended(previous, today):
             raise Conflict(f"the contract of {customer['code']} already ended on {previous.isoformat()}",
@@ -270,12 +108,11 @@ def terminate(store: Store, actor: str, code: str, on: Any) -> dict[str, Any]:
             else:
                 what = "customer-owned, no return"
             affected.append(entry)
-            snap = _snapshot(tx, device)
-            tx.add_event(actor=actor, action="device.contract_ended", device_mac=device["mac"],
-                         customer_id=customer["id"],
-                         summary=f"contract of {customer['code']} ends {end.isoformat()}: lines stop, {what}",
-                         before=snap, after={**snap, "contract_end": end.isoformat(),
-                                             "return_deadline": _iso(entry["deadline"])})
+            change = DeviceChange(tx, device, rental=True)  # its lines stay: after is before, plus the dates
+            change.emit(actor, "device.contract_ended",
+                        f"contract of {customer['code']} ends {end.isoformat()}: lines stop, {what}",
+                        customer_id=customer["id"], after=change.before,
+                        extra={"contract_end": end.isoformat(), "return_deadline": _iso(entry["deadline"])})
         redirect_outbox.devices_changed(tx, [e["mac"] for e in affected])  # deregistered once the date has come
         tx.add_event(actor=actor, action="customer.terminated", customer_id=customer["id"],
                      summary=f"contract of {customer['code']} ends {end.isoformat()} "
@@ -291,7 +128,7 @@ def cancel_termination(store: Store, actor: str, code: str) -> dict[str, Any]:
     """Undo a termination whose date has not come yet."""
     today = _today()
     with store.transaction() as tx:
-        customer = _customer(tx, code)
+        customer = find_customer(tx, code)
         end = customer["contract_end"]
         if end is None:
             raise Conflict(f"customer {customer['code']} has no termination to cancel", field="customer")
@@ -334,8 +171,10 @@ def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[st
         raise Invalid("a customer is required (--customer)", field="customer")
     today = _today()
     with store.transaction() as tx:
-        device = _device(tx, mac)
-        target = _customer(tx, customer)
+        change = DeviceChange.of(tx, mac, rental=True)
+        device = change.device
+        assert device is not None
+        target = find_customer(tx, customer)
         holder = _holder(tx, device)
         if rentals.contract_ended(target["contract_end"], today):
             raise Conflict(f"the contract of {target['code']} ended on {target['contract_end'].isoformat()}: "
@@ -349,17 +188,13 @@ def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[st
         new_state = rentals.transition(state, "assign", device["mac"])
         _check_accounts(device, len(lines))
         line_ids = services.resolve_lines(tx, target, list(lines), device["id"])
-        before = _snapshot(tx, device)
         tx.update_device(device["id"], {"customer_id": target["id"], "state": new_state, "due_from": None,
                                         "due_reason": None})
         tx.set_device_lines(device["id"], line_ids)
         redirect_outbox.devices_changed(tx, [device["mac"]])
-        after_row = _reload(tx, device)
-        after = _snapshot(tx, after_row)
-        tx.add_event(actor=actor, action="device.assigned", device_mac=device["mac"], customer_id=target["id"],
-                     summary=f"device {device['mac']} assigned to {target['code']}, lines "
-                             f"{', '.join(after['lines']) or 'none'}", before=before, after=after)
-        return after
+        after = change.after()
+        return change.emit(actor, "device.assigned", f"device {device['mac']} assigned to {target['code']}, lines "
+                           f"{', '.join(after['lines']) or 'none'}", customer_id=target["id"], after=after)
 
 
 def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, Any]:
@@ -368,12 +203,13 @@ def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, An
     day = _past_date(on)
     today = _today()
     with store.transaction() as tx:
-        device = _device(tx, mac)
+        change = DeviceChange.of(tx, mac, rental=True)
+        device = change.device
+        assert device is not None
         holder = _holder(tx, device)
         state = _state_on(device, holder, today)
         if holder is None:
             raise Conflict(f"device {device['mac']} is {state}: it is not assigned to anyone", field="mac")
-        before = _snapshot(tx, device)
         values: dict[str, Any] = {}
         if device["ownership"] == rentals.RENTAL:
             values = {"state": rentals.transition(state, "unassign", device["mac"]), "due_from": day,
@@ -382,17 +218,15 @@ def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, An
         if values:
             tx.update_device(device["id"], values)
             redirect_outbox.devices_changed(tx, [device["mac"]])
-        after_row = _reload(tx, device)
-        result = _snapshot(tx, after_row)
+        result = change.after()
         deadline = None
         if device["ownership"] == rentals.RENTAL:
             deadline = rentals.deadline(day, policy_of(tx, holder).window_days)
             what = f"return due by {deadline.isoformat()}"
         else:
             what = "customer-owned, stays with its owner"
-        tx.add_event(actor=actor, action="device.unassigned", device_mac=device["mac"], customer_id=holder["id"],
-                     summary=f"device {device['mac']} unassigned from {holder['code']}: {what}",
-                     before=before, after={**result, "return_deadline": _iso(deadline)})
+        change.emit(actor, "device.unassigned", f"device {device['mac']} unassigned from {holder['code']}: {what}",
+                    customer_id=holder["id"], after=result, extra={"return_deadline": _iso(deadline)})
         return {**result, "return_deadline": deadline}
 
 
@@ -400,16 +234,18 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
          on: Any = None) -> dict[str, Any]:
     """Move every line of OLD to NEW, in the same order, in one transaction. NEW comes from stock, or is
     created (with OLD's model unless ``model``). A rented OLD becomes return_due (RMA) from ``on``."""
-    old_canonical = services.mac(old_mac, "old_mac")
-    new_canonical = services.mac(new_mac, "new_mac")
+    old_canonical = fields.mac(old_mac, "old_mac")
+    new_canonical = fields.mac(new_mac, "new_mac")
     if old_canonical == new_canonical:
         raise Invalid("the old and the new device are the same MAC", field="new_mac")
     day = _past_date(on)
     today = _today()
-    serial_ = services.text(serial, "serial", required=False, max_len=64)
-    wanted = services.model(model) if model else None
+    serial_ = fields.text(serial, "serial", required=False, max_len=64)
+    wanted = fields.model(model) if model else None
     with store.transaction() as tx:
-        old = _device(tx, old_canonical, "old_mac")
+        old_change = DeviceChange.of(tx, old_canonical, "old_mac", rental=True)
+        old = old_change.device
+        assert old is not None
         holder = _holder(tx, old)
         old_state = _state_on(old, holder, today)
         if old["ownership"] == rentals.RENTAL:
@@ -427,9 +263,8 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
             vendor_name, model_key = wanted or (old["vendor"], old["model"])
             tx.insert_device({"mac": new_canonical, "vendor": vendor_name, "model": model_key, "serial": serial_,
                               "ownership": rentals.RENTAL, "state": rentals.IN_STOCK, "settings": {}})
-            new = tx.device(new_canonical)
-            assert new is not None
-            new_before = None
+            new_change = DeviceChange(tx, None, mac=new_canonical, rental=True)
+            new = new_change.reload()
         else:
             if wanted and wanted != (new["vendor"], new["model"]):
                 raise Invalid(f"device {new['mac']} is a {new['vendor']} {new['model']}, not {wanted[1]}",
@@ -438,10 +273,9 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
             if new["ownership"] != rentals.RENTAL:
                 raise Conflict(f"device {new['mac']} is customer-owned: a replacement must come from the "
                                f"provider's stock", field="new_mac")
-            new_before = _snapshot(tx, new)
+            new_change = DeviceChange(tx, new, rental=True)
         line_rows = tx.device_lines(old["id"])
         _check_accounts(new, len(line_rows))
-        old_before = _snapshot(tx, old)
         tx.set_device_lines(old["id"], [])
         tx.set_device_lines(new["id"], [row["id"] for row in line_rows])
         new_values: dict[str, Any] = {"customer_id": holder["id"], "state": rentals.DEPLOYED, "due_from": None,
@@ -456,18 +290,18 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
             tx.update_device(old["id"], {"state": rentals.RETURN_DUE, "due_from": day, "due_reason": rentals.SWAP})
             deadline = rentals.deadline(day, policy_of(tx, holder).window_days)
         redirect_outbox.devices_changed(tx, [old["mac"], new["mac"]])  # the old one first: per-MAC order anyway
-        old_after = _snapshot(tx, _reload(tx, old))
-        new_after = _snapshot(tx, _reload(tx, new))
+        old_after = old_change.after()
+        new_after = new_change.after()
         extensions = ", ".join(row["extension"] for row in line_rows) or "none"
-        tx.add_event(actor=actor, action="device.swapped", device_mac=old["mac"], customer_id=holder["id"],
-                     summary=f"device {old['mac']} swapped for {new['mac']} at {holder['code']} (lines {extensions})"
-                             + (f": return due by {deadline.isoformat()}" if deadline else ""),
-                     before=old_before, after={**old_after, "replaced_by": new["mac"],
-                                               "return_deadline": _iso(deadline)})
-        tx.add_event(actor=actor, action="device.swapped_in", device_mac=new["mac"], customer_id=holder["id"],
-                     summary=f"device {new['mac']} ({new['model']}{', new' if created else ', from stock'}) "
-                             f"replaces {old['mac']} at {holder['code']} (lines {extensions})",
-                     before=new_before, after={**new_after, "replaces": old["mac"]})
+        old_change.emit(actor, "device.swapped",
+                        f"device {old['mac']} swapped for {new['mac']} at {holder['code']} (lines {extensions})"
+                        + (f": return due by {deadline.isoformat()}" if deadline else ""),
+                        customer_id=holder["id"], after=old_after,
+                        extra={"replaced_by": new["mac"], "return_deadline": _iso(deadline)})
+        new_change.emit(actor, "device.swapped_in",
+                        f"device {new['mac']} ({new['model']}{', new' if created else ', from stock'}) "
+                        f"replaces {old['mac']} at {holder['code']} (lines {extensions})",
+                        customer_id=holder["id"], after=new_after, extra={"replaces": old["mac"]})
         return {"old": old_after, "new": new_after, "created": created, "return_deadline": deadline}
 
 
@@ -477,10 +311,12 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
 def return_device(store: Store, actor: str, mac: Any, *, on: Any = None, condition: Any = "ok") -> dict[str, Any]:
     """Record that MAC came back on ``on``: ``ok`` puts it in stock, ``faulty`` retires it."""
     day = _past_date(on)
-    cond = services.choice(condition or "ok", rentals.CONDITIONS, "condition")
+    cond = fields.choice(condition or "ok", rentals.CONDITIONS, "condition")
     today = _today()
     with store.transaction() as tx:
-        device = _device(tx, mac)
+        change = DeviceChange.of(tx, mac, rental=True)
+        device = change.device
+        assert device is not None
         _rental_only(device, "returned")
         holder = _holder(tx, device)
         state = _state_on(device, holder, today)
@@ -490,21 +326,17 @@ def return_device(store: Store, actor: str, mac: Any, *, on: Any = None, conditi
         standing = _standing(tx, device, holder, max(day, today), policy)
         late = rentals.days_late(standing.deadline, day) if standing.deadline else 0
         penalty = policy.owed(late, None, returned=True) if late else Decimal("0.00")
-        before = _snapshot(tx, device)
         tx.set_device_lines(device["id"], [])
         tx.update_device(device["id"], {"state": final, "customer_id": None, "due_from": None, "due_reason": None,
                                         "charged_cents": None, "charged_on": None})
         redirect_outbox.devices_changed(tx, [device["mac"]])
-        after = _snapshot(tx, _reload(tx, device))
+        after = change.after()
         outcome = {"returned_on": day.isoformat(), "condition": cond, "from_customer": holder["code"] if holder else None,
                    "deadline": _iso(standing.deadline), "days_late": late, "late_penalty": str(penalty),
                    "charged_before": str(standing.charged)}
-        tx.add_event(actor=actor, action="device.returned", device_mac=device["mac"],
-                     customer_id=holder["id"] if holder else None,
-                     summary=f"device {device['mac']} returned {day.isoformat()} by "
-                             f"{holder['code'] if holder else '-'} ({cond}): {final}"
-                             + (f", {late} days late" if late else ""),
-                     before=before, after={**after, **outcome})
+        change.emit(actor, "device.returned", f"device {device['mac']} returned {day.isoformat()} by "
+                    f"{holder['code'] if holder else '-'} ({cond}): {final}" + (f", {late} days late" if late else ""),
+                    customer_id=holder["id"] if holder else None, after=after, extra=outcome)
         return {**after, **outcome, "deadline": standing.deadline, "late_penalty": penalty,
                 "charged_before": standing.charged}
 
@@ -518,7 +350,9 @@ def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = 
         raise Invalid("amount must be more than 0.00 EUR", field="amount")
     today = _today()
     with store.transaction() as tx:
-        device = _device(tx, mac)
+        change = DeviceChange.of(tx, mac, rental=True)
+        device = change.device
+        assert device is not None
         _rental_only(device, "charged")
         holder = _holder(tx, device)
         state = _state_on(device, holder, today)
@@ -535,18 +369,15 @@ def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = 
                 raise Invalid(f"nothing is owed for {device['mac']} as of {day.isoformat()} (deadline "
                               f"{_iso(standing.deadline) or '-'}, already charged {rentals.eur(standing.charged)}); "
                               f"give --amount to charge anyway", field="amount")
-        before = _snapshot(tx, device)
         total = standing.charged + given
         tx.update_device(device["id"], {
             "state": new_state, "charged_cents": rentals.to_cents(total), "charged_on": day,
             "due_from": standing.due_from or device["due_from"],
             "due_reason": standing.reason or device["due_reason"]})
-        after = _snapshot(tx, _reload(tx, device))
-        tx.add_event(actor=actor, action="device.charged", device_mac=device["mac"], customer_id=holder["id"],
-                     summary=f"{holder['code']} charged {rentals.eur(given)} for device {device['mac']} "
-                             f"({standing.days_late} days late on {day.isoformat()})",
-                     before=before, after={**after, "amount": str(given), "charged_on": day.isoformat(),
-                                           "days_late": standing.days_late})
+        after = change.emit(actor, "device.charged", f"{holder['code']} charged {rentals.eur(given)} for device "
+                            f"{device['mac']} ({standing.days_late} days late on {day.isoformat()})",
+                            customer_id=holder["id"], extra={"amount": str(given), "charged_on": day.isoformat(),
+                                                             "days_late": standing.days_late})
         return {**after, "amount": given, "total_charged": total, "charged_on": day,
                 "days_late": standing.days_late, "customer": holder["code"]}
 
@@ -556,12 +387,12 @@ def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = 
 
 def history(store: Store, mac: Any) -> list[dict[str, Any]]:
     """Every event of the device, oldest first (no secrets: snapshots never hold passwords)."""
-    canonical = services.mac(mac)
+    canonical = fields.mac(mac)
     with store.reading() as tx:
         events = tx.events_of_device(canonical)
-        if not events and tx.device(canonical) is None:
-            raise NotFound(f"no device with MAC {canonical}", field="mac")
-    return [services.public(e, "at", "actor", "action", "summary", "before", "after") for e in events]  # type: ignore[misc]
+        if not events:
+            find_device(tx, canonical, lock=False)  # NotFound unless the device exists
+    return [public(e, "at", "actor", "action", "summary", "before", "after") for e in events]  # type: ignore[misc]
 
 
 REPORT_COLUMNS = ("mac", "customer", "customer_name", "vendor", "model", "serial", "status", "reason",
@@ -571,13 +402,13 @@ REPORT_COLUMNS = ("mac", "customer", "customer_name", "vendor", "model", "serial
 def report(store: Store, kind: str, *, as_of: Any = None, customer: Any = None) -> list[dict[str, Any]]:
     """Rented devices awaiting return (``due``: within the window; ``overdue``: past the deadline,
     not charged) or ``charged``, as of a date (default today), with what is owed to that date."""
-    kind = services.choice(kind, REPORTS, "report")
+    kind = fields.choice(kind, REPORTS, "report")
     day = rentals.parse_date(as_of, "as_of") if as_of not in (None, "") else _today()
     wanted = {"due": rentals.RETURN_DUE, "overdue": rentals.OVERDUE, "charged": rentals.CHARGED}[kind]
     with store.reading() as tx:
-        customer_id = _customer(tx, customer)["id"] if customer else None
+        customer_id = find_customer(tx, customer)["id"] if customer else None
         default = default_policy(tx)
-        cost_table = _costs(tx)
+        table = cost_table(tx)
         policies: dict[int, Policy] = {}
         rows = []
         for device in tx.rented_out(customer_id):
@@ -588,7 +419,7 @@ def report(store: Store, kind: str, *, as_of: Any = None, customer: Any = None) 
                 state=device["state"], ownership=device["ownership"], contract_end=device["contract_end"],
                 due_from=device["due_from"], due_reason=device["due_reason"],
                 charged=rentals.from_cents(device["charged_cents"]), policy=policy,
-                replacement_cost=_cost(cost_table, device["vendor"], device["model"]), as_of=day)
+                replacement_cost=cost_of(table, device["vendor"], device["model"]), as_of=day)
             if at.status != wanted:
                 continue
             outstanding = None if at.owed is None else max(at.owed - at.charged, Decimal("0.00"))

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from . import access, services
+from . import access, fields
+from .changes import find_customer, find_device
 from .activity import flag_downloads
 from .db import Store
 from .errors import Invalid
@@ -63,7 +64,7 @@ def _revealed(row: dict[str, Any] | None, base_url: str | None) -> dict[str, Any
 def customer_security(store: Store, code: str, *, reveal: bool = False,
                       base_url: str | None = None) -> dict[str, Any]:
     with store.reading() as tx:
-        customer = services._customer(tx, code)
+        customer = find_customer(tx, code)
         row = tx.customer_security(customer["id"])
     view = {"customer": customer["code"], **_view(row)}
     view["warnings"] = warnings(view)
@@ -84,9 +85,9 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
     values: dict[str, Any] = {}
     made: dict[str, str] = {}
     if auth is not None:
-        values["auth"] = services.choice(auth, access.AUTH_MODES, "auth")
+        values["auth"] = fields.choice(auth, access.AUTH_MODES, "auth")
     if username is not None:
-        values["username"] = services.token(username, "username")
+        values["username"] = fields.token(username, "username")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", values["username"]):
             raise Invalid("username may only hold letters, digits, '.', '_' and '-' (it goes into URLs)",
                           field="username")
@@ -98,7 +99,7 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
     elif new_password:
         values["password"] = made["password"] = access.new_secret()
     if path_key is not None:
-        choice = services.choice(path_key, ("new", "none"), "path_key")
+        choice = fields.choice(path_key, ("new", "none"), "path_key")
         values["path_key"] = None
         if choice == "new":
             values["path_key"] = made["path_key"] = access.new_secret()
@@ -118,7 +119,7 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
         except ValueError as exc:
             raise Invalid(str(exc), field="allow") from None
     with store.transaction() as tx:
-        customer = services._customer(tx, code)
+        customer = find_customer(tx, code)
         before = tx.customer_security(customer["id"])
         merged = {**(before or {}), **values}
         if merged.get("auth") == "digest":
@@ -154,7 +155,7 @@ def reopen_window(store: Store, actor: str, mac: str) -> dict[str, Any]:
     """Give a device a new first-contact window and a new token (a phone reset to factory settings
     has lost its token); its customer's window length applies."""
     with store.transaction() as tx:
-        device = services._device(tx, mac)
+        device = find_device(tx, mac)
         if device["customer_id"] is None:
             raise Invalid(f"device {device['mac']} has no customer", field="mac")
         rules = tx.customer_security(device["customer_id"])
@@ -171,7 +172,7 @@ def reopen_window(store: Store, actor: str, mac: str) -> dict[str, Any]:
 
 def device_downloads(store: Store, mac: str) -> list[dict[str, Any]]:
     with store.reading() as tx:
-        device = services._device(tx, mac)
+        device = find_device(tx, mac, lock=False)
         rows = tx.downloads_of_device(device["mac"])
     return [{"at": r["at"], "file": r["file"], "ip": r["ip"], "user_agent": r["user_agent"],
              "transport": r["transport"], "flagged": r["flagged"]} for r in flag_downloads(rows)]

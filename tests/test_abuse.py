@@ -42,7 +42,7 @@ def _add_phone(data_dir: Path) -> None:
     try:
         add_customer(db)
         add_line(db, "ROSSI", "201", "Reception", "s3cret-Pw-201")
-        services.add_device(db, ACTOR, MAC, model_="T46U", customer="ROSSI", lines=["201"])
+        services.add_device(db, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
     finally:
         db.close()
 
@@ -243,7 +243,7 @@ async def test_unknown_file_flood_does_not_starve_a_phone(aiohttp_client, small_
 
     add_customer(store)
     add_line(store, "ROSSI", "201", "Reception", "s3cret-Pw-201")
-    services.add_device(store, ACTOR, MAC, model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
     app = create_app(small_settings)
     client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
     server = Running(client, app)

@@ -88,7 +88,7 @@ async def test_lines_listed_created_and_changed_without_passwords(api, store):
                        "auth_id": "201", "label": None, "sip_server": None, "sip_port": None,
                        "sip_transport": None, "device": None}
     add_line(store, "ROSSI", "202", "Office", "Sip-Secret-202")
-    services.add_device(store, "test", "001565000202", model_="T46U", customer="ROSSI", lines=["202"])
+    services.add_device(store, "test", "001565000202", model="T46U", customer="ROSSI", lines=["202"])
     page = await api.as_("viewer").get("/customers/ROSSI/lines")
     assert [(l["extension"], l["device"]) for l in page["items"]] == [("201", None), ("202", "001565000202")]
     assert page["total"] == 2 and "Sip-Secret" not in await api.last.text()
@@ -110,7 +110,7 @@ async def test_lines_listed_created_and_changed_without_passwords(api, store):
 async def test_terminate_cancel_and_policy(api, store):
     add_customer(store, "ROSSI")
     add_line(store, "ROSSI", "201", "Desk", "pw-201")
-    services.add_device(store, "test", "001565000201", model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, "test", "001565000201", model="T46U", customer="ROSSI", lines=["201"])
     support = api.as_("support")
     ended = await support.post("/customers/ROSSI/termination", {"on": "2099-01-31"})
     assert ended["contract_end"] == "2099-01-31" and ended["effective"] is False

@@ -24,10 +24,10 @@ def fleet(store):
     add_line(store, "ROSSI", "201", "Reception <script>alert(1)</script>", "Pw-201-secret")
     add_line(store, "ROSSI", "202", "Office", "Pw-202-secret")
     add_line(store, "BIANCHI", "301", "Desk", "Pw-301-secret")
-    services.add_device(store, ACTOR, "00:15:65:00:02:01", model_="T46U", customer="ROSSI", lines=["201"],
+    services.add_device(store, ACTOR, "00:15:65:00:02:01", model="T46U", customer="ROSSI", lines=["201"],
                         serial="SN-201")
-    services.add_device(store, ACTOR, "000413000301", model_="D785", customer="BIANCHI", lines=["301"])
-    services.add_device(store, ACTOR, "001565000999", model_="T46U")
+    services.add_device(store, ACTOR, "000413000301", model="D785", customer="BIANCHI", lines=["301"])
+    services.add_device(store, ACTOR, "001565000999", model="T46U")
 
 
 async def test_find_devices_by_mac_in_any_spelling_extension_customer_serial_and_state(api, fleet):

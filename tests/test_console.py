@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from provisioner import accounts, keys, rental_services, rentals, services
+from provisioner import accounts, keys, rental_services, rental_terms, rentals, services
 from provisioner.console.devices import MASK
 from provisioner.settings import Settings
 
@@ -65,7 +65,7 @@ def deployed_phone(store, mac: str = "805EC0000001", customer: str = "ROSSI", ex
         add_customer(store, customer)
     for ext in exts:
         add_line(store, customer, ext, f"Line {ext}", SIP_PASSWORD)
-    services.add_device(store, ACTOR, mac, model_="T54W", customer=customer, lines=list(exts), serial="SN-" + mac)
+    services.add_device(store, ACTOR, mac, model="T54W", customer=customer, lines=list(exts), serial="SN-" + mac)
 
 
 def store_has_customer(store, code: str) -> bool:
@@ -257,7 +257,7 @@ async def test_script_in_names_comes_out_as_text(server, store):
     add_user(store, "alice", "admin")
     add_customer(store, "EVIL", name="<script>alert('customer')</script>")
     add_line(store, "EVIL", "301", "<script>alert('line')</script>", SIP_PASSWORD, label="<b>bold</b>")
-    services.add_device(store, ACTOR, "805EC0000009", model_="T54W", customer="EVIL", lines=["301"],
+    services.add_device(store, ACTOR, "805EC0000009", model="T54W", customer="EVIL", lines=["301"],
                         serial="<img src=x onerror=alert(1)>")
     client = server.client
     await sign_in(client, "alice")
@@ -315,7 +315,7 @@ async def test_search_by_any_spelling_and_pages(server, store):
     add_user(store, "alice", "viewer")
     deployed_phone(store)
     for n in range(30):
-        services.add_device(store, ACTOR, f"0015650000{n:02X}", model_="D785")
+        services.add_device(store, ACTOR, f"0015650000{n:02X}", model="D785")
     client = server.client
     await sign_in(client, "alice")
     for spelling in ("80-5e-c0-00-00-01", "805E.C000.0001", "80:5E:C0:00:00:01"):
@@ -348,7 +348,7 @@ async def test_swap_reassign_unassign_return_and_charge_change_data_and_history(
     add_user(store, "alice", "admin")
     deployed_phone(store, exts=("201", "202"))
     add_line(store, "ROSSI", "203", "Line 203", SIP_PASSWORD)
-    rental_services.set_cost(store, ACTOR, "default", "90")
+    rental_terms.set_cost(store, ACTOR, "default", "90")
     client = server.client
     await sign_in(client, "alice")
 
@@ -424,11 +424,11 @@ async def test_terminate_and_cancel_from_the_customer_page(server, store):
 async def test_dashboard_counts_unknown_phones_to_claim_and_overdue_amounts(server, store):
     add_user(store, "alice", "admin")
     deployed_phone(store)
-    services.add_device(store, ACTOR, "805EC0000003", model_="T54W")
+    services.add_device(store, ACTOR, "805EC0000003", model="T54W")
     add_customer(store, "OLD", name="Old Customer")
     add_line(store, "OLD", "100", "Old line", SIP_PASSWORD)
-    services.add_device(store, ACTOR, "805EC0000004", model_="T54W", customer="OLD", lines=["100"])
-    rental_services.set_cost(store, ACTOR, "default", "90")
+    services.add_device(store, ACTOR, "805EC0000004", model="T54W", customer="OLD", lines=["100"])
+    rental_terms.set_cost(store, ACTOR, "default", "90")
     rental_services.terminate(store, ACTOR, "OLD", (rentals.today() - timedelta(days=100)).isoformat())
     client = server.client
     unknown = await client.get("/805ec0000005.cfg", headers={"User-Agent": "Yealink SIP-T54W 96.86.0.100 "
@@ -646,7 +646,7 @@ async def test_grandstream_admin_password_codes_are_masked_too(server, store):
     add_user(store, "alice", "viewer")
     add_customer(store)
     add_line(store, "ROSSI", "201", "Line 201", SIP_PASSWORD)
-    services.add_device(store, ACTOR, "000B82000001", model_="GRP2612", customer="ROSSI", lines=["201"],
+    services.add_device(store, ACTOR, "000B82000001", model="GRP2612", customer="ROSSI", lines=["201"],
                         settings={"P2": "Gs-Admin-Pw", "P64": "CET-1"})
     client = server.client
     phone = await (await client.get("/cfg000b82000001.xml")).text()

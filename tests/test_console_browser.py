@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from provisioner import rental_services, rentals, services
+from provisioner import rental_services, rental_terms, rentals, services
 from provisioner.db import Store
 
 from .conftest import SAMPLES
@@ -130,13 +130,13 @@ def _seed(data_dir: Path) -> None:
             services.add_customer(store, "seed", code, name=name, sip_server=f"pbx.{code.lower()}.example.net")
             services.add_line(store, "seed", code, "201", display_name=f"Reception {code}", password=SIP_PASSWORD)
             services.add_line(store, "seed", code, "202", display_name=f"Office {code}", password=SIP_PASSWORD)
-            services.add_device(store, "seed", mac, model_="T54W", customer=code, lines=["201", "202"],
+            services.add_device(store, "seed", mac, model="T54W", customer=code, lines=["201", "202"],
                                 serial=f"SN-{code}")
         # A customer whose contract ended 90 days ago, with a phone never returned: overdue, with an amount.
         services.add_customer(store, "seed", "VERDI", name="Verdi Srl", sip_server="pbx.verdi.example.net")
         services.add_line(store, "seed", "VERDI", "100", display_name="Verdi", password=SIP_PASSWORD)
-        services.add_device(store, "seed", "805EC0000021", model_="T54W", customer="VERDI", lines=["100"])
-        rental_services.set_cost(store, "seed", "default", "89.90")
+        services.add_device(store, "seed", "805EC0000021", model="T54W", customer="VERDI", lines=["100"])
+        rental_terms.set_cost(store, "seed", "default", "89.90")
         rental_services.terminate(store, "seed", "VERDI", (rentals.today() - timedelta(days=90)).isoformat())
     finally:
         store.close()

@@ -59,9 +59,9 @@ def test_export_then_import_changes_nothing(store, run_cli, tmp_path, suffix):
     add_customer(store, "ROSSI")
     add_line(store, "ROSSI", "301", "=Reception", "+pw@1", sip_server="pbx2.rossi.example.net", label="-Front-")
     add_line(store, "ROSSI", "302", "Sala", "pw", sip_server="pbx.rossi.example.net", sip_username="u302")
-    services.add_device(store, ACTOR, "001565AAAA01", model_="T46U", customer="ROSSI", lines=["301", "302"],
+    services.add_device(store, ACTOR, "001565AAAA01", model="T46U", customer="ROSSI", lines=["301", "302"],
                         serial="@SN1", ownership="owned")
-    services.add_device(store, ACTOR, "001565AAAA02", model_="T31P")  # in stock: no customer, no line
+    services.add_device(store, ACTOR, "001565AAAA02", model="T31P")  # in stock: no customer, no line
     exported = tmp_path / f"all.{suffix}"
     out = run_cli("export", str(exported)).output
     assert "exported 56 phones and 57 lines" in out and "SIP passwords" in out

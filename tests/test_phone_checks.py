@@ -22,7 +22,7 @@ def phones(store):
     for ext, mac, model in (("201", YEALINK, "T46U"), ("202", SNOM, "D785"), ("203", POLYCOM, "VVX450"),
                             ("204", GRANDSTREAM, "GRP2614")):
         add_line(store, "ROSSI", ext, f"Line {ext}", f"Pw-{ext}-secret")
-        services.add_device(store, ACTOR, mac, model_=model, customer="ROSSI", lines=[ext])
+        services.add_device(store, ACTOR, mac, model=model, customer="ROSSI", lines=[ext])
     return store
 
 

@@ -136,7 +136,7 @@ def provision(store, phone: Phone, first_ext: int) -> tuple[str, str]:
     ext1, ext2 = str(first_ext), str(first_ext + 1)
     add_line(store, "ROSSI", ext1, NAME_1, PASSWORD_1, auth_id=f"auth{ext1}")
     add_line(store, "ROSSI", ext2, NAME_2, PASSWORD_2, sip_server="pbx2.rossi.example.net", sip_port=5070)
-    services.add_device(store, ACTOR, phone.mac, model_=phone.model, customer="ROSSI", lines=[ext1, ext2])
+    services.add_device(store, ACTOR, phone.mac, model=phone.model, customer="ROSSI", lines=[ext1, ext2])
     return ext1, ext2
 
 

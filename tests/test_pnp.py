@@ -73,7 +73,7 @@ def devices(store):
     # The customer's path key must never be sent: anyone on the LAN may SUBSCRIBE with this MAC.
     set_customer_security(store, ACTOR, "ROSSI", path_key="new", window_hours=48)
     add_line(store, "ROSSI", "201", "Reception", "Pw-201-very-secret")
-    services.add_device(store, ACTOR, "00:15:65:AB:CD:EF", model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, "00:15:65:AB:CD:EF", model="T46U", customer="ROSSI", lines=["201"])
     return store
 
 

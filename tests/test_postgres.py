@@ -85,7 +85,7 @@ def test_migrations_build_the_declared_schema_on_postgres(pg_store):
 async def test_two_nodes_share_one_database(pg_store, postgres_url, aiohttp_client, settings):
     add_customer(pg_store)
     add_line(pg_store, "ROSSI", "201", "Rossi & Figli <Reception>", "Pw-201!")
-    services.add_device(pg_store, ACTOR, "001565A1B2C3", model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(pg_store, ACTOR, "001565A1B2C3", model="T46U", customer="ROSSI", lines=["201"])
     nodes = []
     for _ in range(2):
         app = create_app(settings.__class__(**{**settings.__dict__, "database_url": postgres_url,
@@ -119,7 +119,7 @@ def test_two_swaps_into_the_same_new_phone_at_once_one_lands_the_other_is_a_conf
     for code, ext, mac in (("ROSSI", "201", "001565000A01"), ("VERDI", "301", "001565000B01")):
         services.add_customer(pg_store, "test", code, name=code, sip_server="pbx.example.net")
         services.add_line(pg_store, "test", code, ext, display_name=code, password=f"pw-{code}-secret")
-        services.add_device(pg_store, "test", mac, model_="T46U", customer=code, lines=[ext])
+        services.add_device(pg_store, "test", mac, model="T46U", customer=code, lines=[ext])
     start = threading.Barrier(2)
     outcomes: dict[str, object] = {}
 

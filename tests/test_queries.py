@@ -19,10 +19,10 @@ def fleet(store):
     add_line(store, "ROSSI", "201", "Anna <Reception>", "pw-anna-1")
     add_line(store, "ROSSI", "202", "Niccolò Università", "pw-nicc-2")
     add_line(store, "BIANCHI", "301", "Carlo Bianchi", "pw-carlo-3")
-    services.add_device(store, ACTOR, "00:15:65:AB:CD:EF", model_="T46U", customer="ROSSI", lines=["201", "202"],
+    services.add_device(store, ACTOR, "00:15:65:AB:CD:EF", model="T46U", customer="ROSSI", lines=["201", "202"],
                         serial="SN-777")
-    services.add_device(store, ACTOR, "000413112233", model_="D785", customer="BIANCHI", lines=["301"])
-    services.add_device(store, ACTOR, "0004f2000001", model_="VVX450")
+    services.add_device(store, ACTOR, "000413112233", model="D785", customer="BIANCHI", lines=["301"])
+    services.add_device(store, ACTOR, "0004f2000001", model="VVX450")
     return store
 
 

@@ -94,7 +94,7 @@ def test_the_registered_url_carries_the_path_key_or_the_customers_own_host(store
     with store.reading() as tx:
         key = tx.customer_security(tx.customer_by_code("ROSSI")["id"])["path_key"]
     add_line(store, "ROSSI", "201", "Reception", "p9MrgPW*UfhMg+")
-    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI", lines=["201"])
     deliver(store)
     url = yealink.registered[YEALINK_MAC]
     assert url == f"{BASE}p/{key}/"
@@ -110,9 +110,9 @@ def test_return_swap_and_termination_deregister_and_register(store, run_cli, yea
     add_customer(store)
     add_line(store, "ROSSI", "201", "Reception", "pw-201-secret")
     add_line(store, "ROSSI", "202", "Office", "pw-202-secret")
-    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI", lines=["201"])
-    services.add_device(store, ACTOR, SNOM_MAC, model_="D385", customer="ROSSI", lines=["202"])
-    services.add_device(store, ACTOR, "001565000001", model_="T46U")  # stock: nothing to register
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, SNOM_MAC, model="D385", customer="ROSSI", lines=["202"])
+    services.add_device(store, ACTOR, "001565000001", model="T46U")  # stock: nothing to register
     deliver(store)
     assert set(yealink.registered) == {YEALINK_MAC} and set(snom.registered) == {SNOM_MAC}
 
@@ -142,7 +142,7 @@ def test_a_vendor_down_loses_nothing_across_a_restart_and_keeps_the_order(data_d
     store = Store.open(data_dir)
     add_customer(store)
     for n in range(5):
-        services.add_device(store, ACTOR, f"0015650000{n:02d}", model_="T46U", customer="ROSSI")
+        services.add_device(store, ACTOR, f"0015650000{n:02d}", model="T46U", customer="ROSSI")
     yealink.down = True
     rental_services.unassign(store, ACTOR, "001565000003")  # register then deregister, both queued
     worker = deliver(store, Pacing(rate=10_000, backoff=60.0, max_attempts=3))
@@ -171,7 +171,7 @@ def test_a_vendor_down_loses_nothing_across_a_restart_and_keeps_the_order(data_d
 def test_retries_stop_after_the_last_attempt_until_a_retry(store, run_cli, yealink):
     set_account(run_cli, "yealink", yealink)
     add_customer(store)
-    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
     yealink.down = True
     for _ in range(5):
         deliver(store)
@@ -189,7 +189,7 @@ def test_a_mac_owned_by_another_provider_is_a_conflict_with_the_vendors_message(
     set_account(run_cli, "yealink", yealink)
     yealink.owned_by_other.add(YEALINK_MAC)
     add_customer(store)
-    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
     deliver(store)
     deliver(store)
     assert yealink.history(YEALINK_MAC) == ["register"]  # not retried
@@ -202,8 +202,8 @@ def test_a_mac_owned_by_another_provider_is_a_conflict_with_the_vendors_message(
 def test_wrong_credentials_break_the_account_and_hold_deliveries(store, run_cli, yealink):
     set_account(run_cli, "yealink", yealink, password="not-the-password")
     add_customer(store)
-    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
-    services.add_device(store, ACTOR, "001565000001", model_="T46U", customer="ROSSI")
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
+    services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI")
     calls = sum(deliver(store).calls for _ in range(5))
     assert calls == 1  # the first refusal holds everything: no loop through retries
     show = run_cli("redirect", "show").output
@@ -221,7 +221,7 @@ def test_the_account_password_appears_in_no_log_no_output_no_event(store, run_cl
         out = set_account(run_cli, "yealink", yealink, password=secret).output
         out += run_cli("redirect", "show", "--json").output + run_cli("redirect", "show").output
         add_customer(store)
-        services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+        services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
         deliver(store)
         out += run_cli("redirect", "status", "--json").output + run_cli("redirect", "status").output
         set_account(run_cli, "yealink", yealink, password=yealink.password)
@@ -255,8 +255,8 @@ def test_bad_account_input_is_named_and_changes_nothing(store, run_cli):
 
 def test_sync_registers_what_the_vendor_lacks_and_deregisters_what_it_should_not_hold(store, run_cli, snom):
     add_customer(store)
-    services.add_device(store, ACTOR, SNOM_MAC, model_="D385", customer="ROSSI")  # before the account: not queued
-    services.add_device(store, ACTOR, "000413000001", model_="D385")  # in stock
+    services.add_device(store, ACTOR, SNOM_MAC, model="D385", customer="ROSSI")  # before the account: not queued
+    services.add_device(store, ACTOR, "000413000001", model="D385")  # in stock
     snom.registered["000413000001"] = BASE  # left over at the vendor
     set_account(run_cli, "snom", snom)
     counts = json.loads(run_cli("redirect", "sync", "--public-url", BASE, "--json").stdout)
@@ -274,7 +274,7 @@ async def test_the_server_delivers_by_itself(server, yealink, data_dir):
         accounts.set_account(store, ACTOR, "yealink", rpc_url=yealink.url, username=yealink.username,
                              password=yealink.password)
         add_customer(store)
-        services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+        services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
         for _ in range(200):  # the worker looks every second; bounded wait, no timing assert
             if yealink.registered:
                 break
@@ -293,7 +293,7 @@ async def test_the_api_sets_accounts_shows_states_and_retries_without_showing_th
     assert "not supported yet" in body["message"]
     yealink.down = True
     add_customer(store)
-    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
     await asyncio.to_thread(deliver, store, Pacing(rate=10_000, backoff=600.0))
     state = await api.as_("viewer").get(f"/devices/{YEALINK_MAC.lower()}/redirect")
     assert state["state"] == "pending" and state["attempts"] == 1 and "503" in state["last_error"]
@@ -322,7 +322,7 @@ async def test_the_console_shows_the_state_lists_what_is_not_registered_and_retr
                          password=yealink.password)
     yealink.owned_by_other.add(YEALINK_MAC)
     add_customer(store)
-    services.add_device(store, ACTOR, YEALINK_MAC, model_="T46U", customer="ROSSI")
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
     client = server.client
     await sign_in(client, "sue")
     for _ in range(200):  # the server's worker tries it

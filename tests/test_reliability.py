@@ -48,7 +48,7 @@ class Locked:
 def _phone(store: Store) -> None:
     add_customer(store)
     add_line(store, "ROSSI", "201", "Reception", "Pw-201!")
-    services.add_device(store, ACTOR, MAC, model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
 
 
 def _downloads(store: Store) -> int:

@@ -93,8 +93,8 @@ async def test_with_postgres_stopped_cached_files_are_served_and_every_download_
         add_customer(store)
         add_line(store, "ROSSI", "201", "Reception", "Pw-201!")
         add_line(store, "ROSSI", "202", "Office", "Pw-202!")
-        services.add_device(store, ACTOR, MAC, model_="T46U", customer="ROSSI", lines=["201"])
-        services.add_device(store, ACTOR, OTHER, model_="T46U", customer="ROSSI", lines=["202"])
+        services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
+        services.add_device(store, ACTOR, OTHER, model="T46U", customer="ROSSI", lines=["202"])
         app = create_app(dataclasses.replace(settings, database_url=postgres.url))
         node = Running(await aiohttp_client(app), app)
         activity = app[keys.ACTIVITY]

@@ -100,7 +100,7 @@ def provision_all_vendors(store) -> None:
         exts = [f"2{i}1", f"2{i}2"]
         for ext, password in zip(exts, PASSWORDS):
             add_line(store, "ROSSI", ext, f"Desk {ext}", password)
-        services.add_device(store, ACTOR, mac, model_=model, customer="ROSSI", lines=exts)
+        services.add_device(store, ACTOR, mac, model=model, customer="ROSSI", lines=exts)
 
 
 def assert_deprovisioned(body: bytes, slots: list[tuple[bool, str]]) -> None:
@@ -156,7 +156,7 @@ async def test_swap_moves_the_lines_and_the_old_phone_is_deprovisioned(server, s
     add_customer(store)
     for ext, password in zip(("201", "202"), PASSWORDS):
         add_line(store, "ROSSI", ext, f"Desk {ext}", password)
-    services.add_device(store, ACTOR, "001565C0FFEE", model_="T46U", customer="ROSSI", lines=["202", "201"])
+    services.add_device(store, ACTOR, "001565C0FFEE", model="T46U", customer="ROSSI", lines=["202", "201"])
     await server.sync()
     assert (await slots_of(server, "yealink"))[1][:2] == [(True, PASSWORDS[1]), (True, PASSWORDS[0])]
 
@@ -197,9 +197,9 @@ async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_a
                                        ("NERI", "T46U")], 1):
         add_line(store, code, f"{i}01", f"Desk {i}", f"pw-{i}")
         mac = macs(i) if model == "T46U" else {"D785": "000413D00002", "GRP2614": "C074ADD00003"}[model]
-        services.add_device(store, ACTOR, mac, model_=model, customer=code, lines=[f"{i}01"],
+        services.add_device(store, ACTOR, mac, model=model, customer=code, lines=[f"{i}01"],
                             serial=f"SN-{i}")
-    services.add_device(store, ACTOR, macs(9), model_="T46U", customer="ROSSI", ownership="owned")
+    services.add_device(store, ACTOR, macs(9), model="T46U", customer="ROSSI", ownership="owned")
     await server.sync()
 
     await api(server, "PUT", "/rentals/costs/T46U", {"cost": "89.90"})
@@ -268,8 +268,8 @@ async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_a
 async def test_api_errors_are_clear_and_change_nothing(server, store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "Desk", "pw")
-    services.add_device(store, ACTOR, macs(1), model_="T46U", customer="ROSSI", lines=["201"])
-    services.add_device(store, ACTOR, macs(2), model_="T46U")
+    services.add_device(store, ACTOR, macs(1), model="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, macs(2), model="T46U")
     with store.reading() as tx:
         before = tx.last_event_id()
 
@@ -336,7 +336,7 @@ def test_cli_errors_are_one_line_and_exit_non_zero(run_cli, store, args, message
 def test_cli_policy_costs_and_lifecycle(run_cli, store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "Desk", "pw-201")
-    services.add_device(store, ACTOR, macs(1), model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, macs(1), model="T46U", customer="ROSSI", lines=["201"])
     assert run_cli("customer", "terminate", "ROSSI", ok=False).exit_code == 2
     out = run_cli("customer", "policy", "ROSSI", "--window-days", "30", "--charge", "penalty",
                   "--penalty-per-day", "10").output
@@ -347,7 +347,7 @@ def test_cli_policy_costs_and_lifecycle(run_cli, store):
     assert "replacement cost of yealink T46U: 89.90 EUR" in run_cli("rentals", "set-cost", "t46u", "89.9").output
     assert "yealink T46U" in run_cli("rentals", "costs").output
     add_line(store, "ROSSI", "202", "Desk 2", "pw-202")
-    services.add_device(store, ACTOR, macs(2), model_="T46U")
+    services.add_device(store, ACTOR, macs(2), model="T46U")
     assert "deployed to ROSSI, lines 202" in run_cli("device", "assign", macs(2), "--customer", "ROSSI",
                                                      "--line", "202").output
     assert "return_due from ROSSI" in run_cli("device", "unassign", macs(2)).output

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from provisioner import render_data, rentals, services
 from provisioner import rental_services as rs
-from provisioner import rentals, services
+from provisioner import rental_terms as rt
 from provisioner.db import Store
 from provisioner.errors import Conflict, Invalid, NotFound
 
@@ -48,7 +49,7 @@ def rossi(store: Store, code: str = "ROSSI", exts: tuple[str, ...] = ("201", "20
     for i, ext in enumerate(exts):
         add_line(store, code, ext, f"Desk {ext}", PASSWORD if i == 0 else f"pw-{code}-{ext}")
     if mac:
-        services.add_device(store, ACTOR, mac, model_=model, customer=code, lines=list(exts), **device)
+        services.add_device(store, ACTOR, mac, model=model, customer=code, lines=list(exts), **device)
 
 
 def dump(store: Store) -> dict[str, list]:
@@ -68,7 +69,7 @@ def device(store: Store, mac: str) -> dict[str, Any]:
 
 def data(store: Store, mac: str):
     with store.reading() as tx:
-        return services.device_data(tx, mac, ntp_server="pool.ntp.org")
+        return render_data.device_data(tx, mac, ntp_server="pool.ntp.org")
 
 
 def events(store: Store, mac: str) -> list[dict[str, Any]]:
@@ -81,7 +82,7 @@ def events(store: Store, mac: str) -> list[dict[str, Any]]:
 
 def test_terminate_today_stops_the_lines_and_makes_rented_devices_due(store, clock):
     rossi(store)
-    services.add_device(store, ACTOR, "001565BB0001", model_="T46U", customer="ROSSI", ownership="owned")
+    services.add_device(store, ACTOR, "001565BB0001", model="T46U", customer="ROSSI", ownership="owned")
     assert data(store, OLD).accounts and not data(store, OLD).deprovisioned
 
     result = rs.terminate(store, ACTOR, "ROSSI", "2026-06-15")
@@ -141,7 +142,7 @@ def test_an_ended_contract_cannot_be_cancelled_or_moved(store, clock):
     with pytest.raises(Invalid, match="is not a date"):
         rs.terminate(store, ACTOR, "ROSSI", "01/09/2026")
     with pytest.raises(Conflict, match="ended on 2026-06-01: it cannot take devices") as caught:
-        services.add_device(store, ACTOR, "001565FFEE01", model_="T46U", customer="ROSSI", lines=["201"])
+        services.add_device(store, ACTOR, "001565FFEE01", model="T46U", customer="ROSSI", lines=["201"])
     assert caught.value.field == "customer"
     assert dump(store) == snapshot
 
@@ -171,7 +172,7 @@ def test_swap_moves_every_line_in_order_to_a_new_device(store, clock):
 
 def test_swap_to_a_stock_device_of_another_vendor(store, clock):
     rossi(store)
-    services.add_device(store, ACTOR, "000413AA0002", model_="D785", serial="SNOM-1")
+    services.add_device(store, ACTOR, "000413AA0002", model="D785", serial="SNOM-1")
     result = rs.swap(store, ACTOR, OLD, "000413AA0002", on="2026-06-01")
     assert not result["created"] and result["return_deadline"] == date(2026, 7, 31)
     assert device(store, "000413AA0002")["lines"] == ["201", "202"]
@@ -192,15 +193,15 @@ def test_bad_swaps_say_why_and_change_nothing(store, clock, setup, args, error, 
     rossi(store)
     if setup == "deployed_new":
         add_line(store, "ROSSI", "299", "Other", "pw")
-        services.add_device(store, ACTOR, NEW, model_="T46U", customer="ROSSI", lines=["299"])
+        services.add_device(store, ACTOR, NEW, model="T46U", customer="ROSSI", lines=["299"])
     elif setup == "swapped":
         rs.swap(store, ACTOR, OLD, NEW)
     elif setup == "small_new":
         add_line(store, "ROSSI", "203", "Third", "pw")
         rs.assign(store, ACTOR, OLD, "ROSSI", ["201", "202", "203"])
-        services.add_device(store, ACTOR, NEW, model_="T31P")  # two accounts
+        services.add_device(store, ACTOR, NEW, model="T31P")  # two accounts
     elif setup == "stock_old":
-        services.add_device(store, ACTOR, SPARE, model_="T46U")
+        services.add_device(store, ACTOR, SPARE, model="T46U")
     elif setup == "ended":
         rs.terminate(store, ACTOR, "ROSSI", "2026-06-01")
     snapshot = dump(store)
@@ -211,7 +212,7 @@ def test_bad_swaps_say_why_and_change_nothing(store, clock, setup, args, error, 
 
 def test_concurrent_swaps_of_one_device_cannot_both_succeed(store, data_dir, clock):
     rossi(store)
-    services.add_device(store, ACTOR, SPARE, model_="T46U")
+    services.add_device(store, ACTOR, SPARE, model="T46U")
     stores = [Store.open(data_dir), Store.open(data_dir)]  # two "processes": no shared lock between them
     barrier = threading.Barrier(2)
     outcomes: list[Any] = [None, None]
@@ -248,7 +249,7 @@ def test_concurrent_swaps_of_one_device_cannot_both_succeed(store, data_dir, clo
 
 def test_assign_reassign_and_unassign(store, clock):
     rossi(store, mac=None, exts=("201", "202", "203"))
-    services.add_device(store, ACTOR, NEW, model_="T46U")
+    services.add_device(store, ACTOR, NEW, model="T46U")
     assert rs.assign(store, ACTOR, NEW, "ROSSI", ["202", "201"])["lines"] == ["202", "201"]
     assert rs.assign(store, ACTOR, NEW, "ROSSI", ["203"])["lines"] == ["203"]  # lines replaced in place
     assert [a.extension for a in data(store, NEW).accounts] == ["203"]
@@ -268,7 +269,7 @@ def test_assign_reassign_and_unassign(store, clock):
 
 def test_bad_assignments_change_nothing(store, clock):
     rossi(store)
-    services.add_device(store, ACTOR, NEW, model_="T46U")
+    services.add_device(store, ACTOR, NEW, model="T46U")
     add_customer(store, "ENDED")
     rs.terminate(store, ACTOR, "ENDED", "2026-06-01")
     snapshot = dump(store)
@@ -294,8 +295,8 @@ def test_bad_assignments_change_nothing(store, clock):
 
 def test_invalid_returns_say_why_and_change_nothing(store, clock):
     rossi(store)
-    services.add_device(store, ACTOR, NEW, model_="T46U")
-    services.add_device(store, ACTOR, "001565BB0001", model_="T46U", ownership="owned", customer="ROSSI")
+    services.add_device(store, ACTOR, NEW, model="T46U")
+    services.add_device(store, ACTOR, "001565BB0001", model="T46U", ownership="owned", customer="ROSSI")
     snapshot = dump(store)
     with pytest.raises(Conflict, match="never deployed"):
         rs.return_device(store, ACTOR, NEW)
@@ -315,7 +316,7 @@ def test_invalid_returns_say_why_and_change_nothing(store, clock):
 def test_return_ok_restocks_and_faulty_retires(store, clock):
     rossi(store)
     rs.terminate(store, ACTOR, "ROSSI", "2026-04-01")  # deadline 2026-05-31
-    rs.set_customer_policy(store, ACTOR, "ROSSI", charge="both", penalty_per_day="2.50")
+    rt.set_customer_policy(store, ACTOR, "ROSSI", charge="both", penalty_per_day="2.50")
     result = rs.return_device(store, ACTOR, OLD, on="2026-06-04")
     assert (result["state"], result["customer"], result["lines"], result["days_late"]) == ("in_stock", None, [], 4)
     assert result["late_penalty"] == Decimal("10.00")
@@ -337,7 +338,7 @@ def test_charge_what_the_policy_says_or_a_given_amount(store, clock):
     rs.swap(store, ACTOR, OLD, NEW, on="2026-03-01")  # deadline 2026-04-30: 46 days late on 2026-06-15
     with pytest.raises(Invalid, match="no replacement cost is known for yealink T46U"):
         rs.charge(store, ACTOR, OLD)
-    rs.set_cost(store, ACTOR, "t46u", "89,90")
+    rt.set_cost(store, ACTOR, "t46u", "89,90")
     with pytest.raises(Invalid, match="nothing is owed .* as of 2026-04-30"):
         rs.charge(store, ACTOR, OLD, on="2026-04-30")
     charged = rs.charge(store, ACTOR, OLD)
@@ -360,36 +361,36 @@ def test_charge_what_the_policy_says_or_a_given_amount(store, clock):
 
 def test_customer_policy_overrides_the_provider_default(store, clock):
     rossi(store)
-    assert rs.customer_policy(store, "ROSSI")["description"] == "return within 60 days, then the replacement cost"
-    view = rs.set_customer_policy(store, ACTOR, "ROSSI", window_days=30, penalty_per_day="10", charge="penalty")
+    assert rt.customer_policy(store, "ROSSI")["description"] == "return within 60 days, then the replacement cost"
+    view = rt.set_customer_policy(store, ACTOR, "ROSSI", window_days=30, penalty_per_day="10", charge="penalty")
     assert (view["window_days"], view["charge"], view["penalty_per_day"]) == (30, "penalty", "10.00")
-    rs.set_default_policy(store, ACTOR, window_days=45)
-    assert rs.customer_policy(store, "ROSSI")["window_days"] == 30
-    assert rs.set_customer_policy(store, ACTOR, "ROSSI", reset=True)["window_days"] == 45
+    rt.set_default_policy(store, ACTOR, window_days=45)
+    assert rt.customer_policy(store, "ROSSI")["window_days"] == 30
+    assert rt.set_customer_policy(store, ACTOR, "ROSSI", reset=True)["window_days"] == 45
     snapshot = dump(store)
     with pytest.raises(Invalid, match="needs a penalty per day"):
-        rs.set_customer_policy(store, ACTOR, "ROSSI", charge="both")
+        rt.set_customer_policy(store, ACTOR, "ROSSI", charge="both")
     with pytest.raises(Invalid, match="window_days 'soon' is not a whole number"):
-        rs.set_customer_policy(store, ACTOR, "ROSSI", window_days="soon")
+        rt.set_customer_policy(store, ACTOR, "ROSSI", window_days="soon")
     with pytest.raises(Invalid, match="nothing to change"):
-        rs.set_customer_policy(store, ACTOR, "ROSSI")
+        rt.set_customer_policy(store, ACTOR, "ROSSI")
     with pytest.raises(Invalid, match="unknown phone model 'X999'"):
-        rs.set_cost(store, ACTOR, "X999", "10")
+        rt.set_cost(store, ACTOR, "X999", "10")
     assert dump(store) == snapshot
-    rs.set_customer_policy(store, ACTOR, "ROSSI", charge="penalty", penalty_per_day="1")
-    rs.set_customer_policy(store, ACTOR, "ROSSI", penalty_per_day=None, window_days=10)
-    rs.set_default_policy(store, ACTOR, penalty_per_day="3")
+    rt.set_customer_policy(store, ACTOR, "ROSSI", charge="penalty", penalty_per_day="1")
+    rt.set_customer_policy(store, ACTOR, "ROSSI", penalty_per_day=None, window_days=10)
+    rt.set_default_policy(store, ACTOR, penalty_per_day="3")
     with store.transaction() as tx:  # a customer relying on the default penalty is protected
         tx.update_customer(tx.customer_by_code("ROSSI")["id"], {"penalty_per_day_cents": None})
     with pytest.raises(Invalid, match="customer ROSSI would be left with no valid policy"):
-        rs.set_default_policy(store, ACTOR, charge="replacement", penalty_per_day="0")
+        rt.set_default_policy(store, ACTOR, charge="replacement", penalty_per_day="0")
 
 
 def test_costs_per_model_and_default(store, clock):
-    rs.set_cost(store, ACTOR, "default", "70")
-    rs.set_cost(store, ACTOR, "D785", "149.00")
-    rs.set_cost(store, ACTOR, "D785", "139.00")
-    assert rs.costs(store) == [{"vendor": "*", "model": "*", "cost": Decimal("70.00")},
+    rt.set_cost(store, ACTOR, "default", "70")
+    rt.set_cost(store, ACTOR, "D785", "149.00")
+    rt.set_cost(store, ACTOR, "D785", "139.00")
+    assert rt.costs(store) == [{"vendor": "*", "model": "*", "cost": Decimal("70.00")},
                                {"vendor": "snom", "model": "D785", "cost": Decimal("139.00")}]
 
 

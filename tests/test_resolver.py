@@ -24,7 +24,7 @@ PASSWORD = "Pa55-w0rd!"
 def yealink(store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "Reception", PASSWORD)
-    services.add_device(store, ACTOR, MAC, model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
 
 
 @pytest.mark.parametrize("path", [
@@ -116,7 +116,7 @@ async def test_head_is_get_without_body(server, yealink):
 async def test_polycom_uploads_are_kept_and_never_overwrite_configs(server, store):
     add_customer(store)
     add_line(store, "ROSSI", "301", "Sala", PASSWORD)
-    services.add_device(store, ACTOR, "0004F2A1B2C3", model_="VVX450", customer="ROSSI", lines=["301"])
+    services.add_device(store, ACTOR, "0004F2A1B2C3", model="VVX450", customer="ROSSI", lines=["301"])
     await server.sync()
     ua = "FileTransport PolycomVVX-VVX_450-UA/5.9.7.4477 Type/Updater"
     # The phone boots: its config first (uploads are taken from the address that fetched it).

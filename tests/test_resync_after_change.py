@@ -38,8 +38,8 @@ def devices(store):
     add_customer(store, "BIANCHI")
     add_line(store, "ROSSI", "201", "Reception", "Pw-201-very-secret")
     add_line(store, "BIANCHI", "301", "Desk", "Pw-301-very-secret")
-    services.add_device(store, ACTOR, "001565ABCDEF", model_="T46U", customer="ROSSI", lines=["201"])
-    services.add_device(store, ACTOR, "001565ABCDE0", model_="T46U", customer="BIANCHI", lines=["301"])
+    services.add_device(store, ACTOR, "001565ABCDEF", model="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, "001565ABCDE0", model="T46U", customer="BIANCHI", lines=["301"])
     _seen(store, "001565ABCDEF")
     _seen(store, "001565ABCDE0")
     return store

@@ -41,13 +41,13 @@ async def test_scanner_is_banned_and_gets_nothing_while_real_phones_are_served(s
         for m, phone in enumerate(phones):
             ext = str(300 + n * 10 + m)
             add_line(store, "ROSSI", ext, f"Desk {ext}", PASSWORD_1)
-            services.add_device(store, ACTOR, phone.mac, model_=phone.model, customer="ROSSI", lines=[ext])
+            services.add_device(store, ACTOR, phone.mac, model=phone.model, customer="ROSSI", lines=[ext])
             real.append((vendor, phone.mac, phone.user_agent))
     office = []
     for n in range(24):
         mac = f"805EC0{n:06X}"
         add_line(store, "BIANCHI", str(100 + n), f"Office {n}", PASSWORD_1)
-        services.add_device(store, ACTOR, mac, model_="T46U", customer="BIANCHI", lines=[str(100 + n)])
+        services.add_device(store, ACTOR, mac, model="T46U", customer="BIANCHI", lines=[str(100 + n)])
         office.append(mac)
     password = security_services.set_customer_security(store, ACTOR, "BIANCHI", auth="digest")["new_secrets"]["password"]
     await server.sync()
@@ -220,7 +220,7 @@ def test_an_old_nonce_is_stale_and_a_forged_one_bad():
 async def test_user_agents_naming_other_macs_count_toward_a_ban(server, store):
     add_customer(store)
     add_line(store, "ROSSI", "200", "Desk", PASSWORD_1)
-    services.add_device(store, ACTOR, "001565A1B2C3", model_="T46U", customer="ROSSI", lines=["200"])
+    services.add_device(store, ACTOR, "001565A1B2C3", model="T46U", customer="ROSSI", lines=["200"])
     await server.sync()
     statuses = []
     for n in range(12):  # a known MAC in the path, another phone's MAC in the User-Agent
@@ -248,7 +248,7 @@ async def test_a_server_told_the_workshop_network_serves_it_after_many_unknown_p
 
     add_customer(store)
     add_line(store, "ROSSI", "201", "Desk", PASSWORD_1)
-    services.add_device(store, ACTOR, "001565000201", model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, "001565000201", model="T46U", customer="ROSSI", lines=["201"])
     app = create_app(replace(settings, scan_failures=3, scan_exempt="127.0.0.0/8"))
     client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
     for n in range(12):  # a bench of phones not imported yet

@@ -26,7 +26,7 @@ def test_no_plaintext_password_in_the_database_file(store, data_dir):
     add_customer(store)
     for n, password in enumerate(PASSWORDS):
         add_line(store, "ROSSI", str(200 + n), f"Desk {n}", password)
-    services.add_device(store, ACTOR, "001565A1B2C3", model_="T46U", customer="ROSSI", lines=["200", "201"])
+    services.add_device(store, ACTOR, "001565A1B2C3", model="T46U", customer="ROSSI", lines=["200", "201"])
     made = security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest", path_key="new")
     prov_password, path_key = made["new_secrets"]["password"], made["new_secrets"]["path_key"]
     services.update_line(store, ACTOR, "ROSSI", "202", password=PASSWORDS[2] + "-changed")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from provisioner import services
+from provisioner import render_data, services
 from provisioner.errors import Conflict, Invalid, NotFound
 
 from .conftest import ACTOR, add_customer, add_line
@@ -72,7 +72,7 @@ def test_device_with_two_lines_in_order(store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "A", PASSWORD)
     add_line(store, "ROSSI", "202", "B", PASSWORD)
-    device = services.add_device(store, ACTOR, "00-15-65-ab-cd-ef", model_="sip-t46u", customer="ROSSI",
+    device = services.add_device(store, ACTOR, "00-15-65-ab-cd-ef", model="sip-t46u", customer="ROSSI",
                                  lines=["202", "201"])
     assert (device["mac"], device["vendor"], device["model"], device["state"]) == (
         "001565ABCDEF", "yealink", "T46U", "deployed")
@@ -85,16 +85,16 @@ def test_device_with_two_lines_in_order(store):
 def test_device_errors_change_nothing(store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "A", PASSWORD)
-    services.add_device(store, ACTOR, "001565000001", model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI", lines=["201"])
     cases = [
-        (dict(mac_="00:15:65", model_="T46U"), Invalid, "not a MAC address"),
-        (dict(mac_="001565000002", model_="T99X"), Invalid, "unknown phone model 'T99X'"),
-        (dict(mac_="001565000002", model_="T46U", customer="NOPE"), NotFound, "no customer 'NOPE'"),
-        (dict(mac_="001565000002", model_="T46U", customer="ROSSI", lines=["999"]), NotFound, "no extension"),
-        (dict(mac_="001565000002", model_="T46U", customer="ROSSI", lines=["201"]), Conflict,
+        (dict(mac="00:15:65", model="T46U"), Invalid, "not a MAC address"),
+        (dict(mac="001565000002", model="T99X"), Invalid, "unknown phone model 'T99X'"),
+        (dict(mac="001565000002", model="T46U", customer="NOPE"), NotFound, "no customer 'NOPE'"),
+        (dict(mac="001565000002", model="T46U", customer="ROSSI", lines=["999"]), NotFound, "no extension"),
+        (dict(mac="001565000002", model="T46U", customer="ROSSI", lines=["201"]), Conflict,
          "already on device 001565000001"),
-        (dict(mac_="001565000001", model_="T46U"), Conflict, "already exists"),
-        (dict(mac_="001565000002", model_="T46U", lines=["201"]), Invalid, "need a customer"),
+        (dict(mac="001565000001", model="T46U"), Conflict, "already exists"),
+        (dict(mac="001565000002", model="T46U", lines=["201"]), Invalid, "need a customer"),
     ]
     with store.reading() as tx:
         before = tx.last_event_id()
@@ -111,7 +111,7 @@ def test_more_lines_than_the_model_has_accounts(store):
     for ext in ("201", "202", "203"):
         add_line(store, "ROSSI", ext, ext, PASSWORD)
     with pytest.raises(Invalid, match="GXP1625 has 2 SIP accounts"):
-        services.add_device(store, ACTOR, "000B82000001", model_="GXP1625", customer="ROSSI",
+        services.add_device(store, ACTOR, "000B82000001", model="GXP1625", customer="ROSSI",
                             lines=["201", "202", "203"])
 
 
@@ -119,9 +119,9 @@ def test_render_data_falls_back_to_customer_server(store):
     add_customer(store, sip_port=5080, sip_transport="tls")
     add_line(store, "ROSSI", "201", "A", PASSWORD, label="Front desk")
     add_line(store, "ROSSI", "202", "B", PASSWORD, sip_server="other.example.net", sip_port=5062)
-    services.add_device(store, ACTOR, "001565000001", model_="T46U", customer="ROSSI", lines=["201", "202"])
+    services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI", lines=["201", "202"])
     with store.reading() as tx:
-        data = services.device_data(tx, "001565000001", ntp_server="ntp.example.net")
+        data = render_data.device_data(tx, "001565000001", ntp_server="ntp.example.net")
     a, b = data.accounts
     assert (a.server, a.port, a.transport, a.label) == ("pbx.rossi.example.net", 5080, "tls", "Front desk")
     assert (b.server, b.port, b.transport, b.label) == ("other.example.net", 5062, "tls", "202")
@@ -129,9 +129,9 @@ def test_render_data_falls_back_to_customer_server(store):
 
 
 def test_device_without_customer_is_deprovisioned(store):
-    services.add_device(store, ACTOR, "001565000009", model_="T46U")
+    services.add_device(store, ACTOR, "001565000009", model="T46U")
     with store.reading() as tx:
-        data = services.device_data(tx, "001565000009", ntp_server="ntp.example.net")
+        data = render_data.device_data(tx, "001565000009", ntp_server="ntp.example.net")
     assert data.deprovisioned and data.accounts == ()
 
 
@@ -142,8 +142,8 @@ def test_show_device_gives_the_state_of_today(store):
 
     add_customer(store)
     add_line(store, "ROSSI", "201", "A", PASSWORD)
-    services.add_device(store, ACTOR, "001565000001", model_="T46U", customer="ROSSI", lines=["201"])
-    services.add_device(store, ACTOR, "001565000002", model_="T46U", customer="ROSSI", ownership="owned")
+    services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, "001565000002", model="T46U", customer="ROSSI", ownership="owned")
     rental_services.terminate(store, ACTOR, "ROSSI", (rentals.today() - timedelta(days=1)).isoformat())
     assert services.show_device(store, "001565000001")["state"] == "return_due"
     assert services.show_device(store, "001565000002")["state"] == "deployed"  # the customer's own phone

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from provisioner import services
+from provisioner import fields, services
 from provisioner.sip import message as sip
 from provisioner.sip import resync
 from provisioner.sip.notify import send_notify
@@ -20,17 +20,17 @@ PASSWORD = "Pw-201-very-secret"
 
 def _seen(store, mac: str, ip: str = "127.0.0.1") -> None:
     with store.transaction() as tx:
-        tx.record_seen([{"mac": services.mac(mac), "at": datetime.now(UTC), "ip": ip, "user_agent": None, "firmware": None}])
+        tx.record_seen([{"mac": fields.mac(mac), "at": datetime.now(UTC), "ip": ip, "user_agent": None, "firmware": None}])
 
 
 @pytest.fixture
 def phone_db(store):
     add_customer(store, "ROSSI")
     add_line(store, "ROSSI", "201", "Reception", PASSWORD, auth_id="auth201")
-    services.add_device(store, ACTOR, "00:15:65:AB:CD:EF", model_="T46U", customer="ROSSI", lines=["201"])
-    services.add_device(store, ACTOR, "0004f2abcdef", model_="VVX450")
-    services.add_device(store, ACTOR, "c074ad0b63ee", model_="GRP2614")
-    services.add_device(store, ACTOR, "000413aabbcc", model_="D785")
+    services.add_device(store, ACTOR, "00:15:65:AB:CD:EF", model="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, "0004f2abcdef", model="VVX450")
+    services.add_device(store, ACTOR, "c074ad0b63ee", model="GRP2614")
+    services.add_device(store, ACTOR, "000413aabbcc", model="D785")
     for mac in ("001565abcdef", "0004f2abcdef", "c074ad0b63ee"):
         _seen(store, mac)
     return store
@@ -111,7 +111,7 @@ async def test_provisional_answer_then_final():
 
 async def test_bulk_resync_is_paced(phone_db):
     for i in range(8):
-        services.add_device(phone_db, ACTOR, f"0015650000{i:02x}", model_="T46U", customer="ROSSI")
+        services.add_device(phone_db, ACTOR, f"0015650000{i:02x}", model="T46U", customer="ROSSI")
         _seen(phone_db, f"0015650000{i:02x}")
     with FakePhone("ok") as phone:
         targets, skipped = resync.targets_of(phone_db, customer="ROSSI", macs=["000413aabbcc"], port=phone.port)

@@ -28,7 +28,7 @@ def settings(data_dir) -> Settings:
 async def phone(server, store):
     add_customer(store, "ROSSI")
     add_line(store, "ROSSI", "201", "Reception", "Pw-201-secret")
-    services.add_device(store, ACTOR, MAC, model_="T46U", customer="ROSSI", lines=["201"])
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
     await server.sync()  # written by another Store, as the CLI would: the server catches up once
     path = f"/{key_path(store, MAC)}{MAC}.cfg"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import keys, queries, services
+from .. import changes, keys, queries, services
 from . import actor, call, page, read, reply, store
 from . import schemas as s
 from .openapi import Args, ok, operation, query
@@ -16,7 +16,7 @@ routes = web.RouteTableDef()
 
 
 def _customer(row: dict[str, Any]) -> dict[str, Any]:
-    return {**(services.public(row, *services.CUSTOMER_FIELDS) or {}), "contract_end": row.get("contract_end")}
+    return {**(changes.public(row, *changes.CUSTOMER_FIELDS) or {}), "contract_end": row.get("contract_end")}
 
 
 # --- customers -----------------------------------------------------------------------
@@ -72,7 +72,7 @@ async def update_customer(request: web.Request, a: Args) -> web.Response:
 
 
 def _line(row: dict[str, Any]) -> dict[str, Any]:
-    return {**(services.public(row, *services.LINE_FIELDS) or {}), "device": row.get("holder")}
+    return {**(changes.public(row, *changes.LINE_FIELDS) or {}), "device": row.get("holder")}
 
 
 @operation(routes, "GET", "/customers/{code}/lines", action="read", tag="lines",
@@ -121,7 +121,7 @@ async def find_devices(request: web.Request, a: Args) -> web.Response:
 async def add_device(request: web.Request, a: Args) -> web.Response:
     data = a.body
     row = await call(request, services.add_device, store(request), actor(request), data["mac"],
-                     model_=data["model"], vendor=data.get("vendor"), customer=data.get("customer"),
+                     model=data["model"], vendor=data.get("vendor"), customer=data.get("customer"),
                      lines=data.get("lines") or [], serial=data.get("serial"),
                      ownership=data.get("ownership") or "rental", settings=data.get("settings"))
     view = await read(request, services.show_device, store(request), row["mac"])
@@ -151,7 +151,7 @@ async def unknown_devices(request: web.Request, a: Args) -> web.Response:
 async def claim(request: web.Request, a: Args) -> web.Response:
     data = a.body
     row = await call(request, services.claim_unknown, store(request), actor(request), a.path["mac"],
-                     model_=data.get("model"), vendor=data.get("vendor"), customer=data.get("customer"),
+                     model=data.get("model"), vendor=data.get("vendor"), customer=data.get("customer"),
                      lines=data.get("lines") or [], serial=data.get("serial"),
                      ownership=data.get("ownership") or "rental")
     view = await read(request, services.show_device, store(request), row["mac"])

@@ -38,7 +38,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import rental_reports, rental_services, rentals
+from .. import rental_reports, rental_services, rental_terms, rentals
 from . import actor, call, page, read, reply, store
 from . import schemas as s
 from .openapi import Answer, Args, ok, operation, path_param, query
@@ -69,7 +69,7 @@ async def cancel_termination(request: web.Request, a: Args) -> web.Response:
            summary="The customer's return policy (its own terms or the provider default)",
            params=(s.CODE_PARAM,), answers={200: ok(s.POLICY)}, errors=(404,))
 async def customer_policy(request: web.Request, a: Args) -> web.Response:
-    return reply(await read(request, rental_services.customer_policy, store(request), a.path["code"]))
+    return reply(await read(request, rental_terms.customer_policy, store(request), a.path["code"]))
 
 
 @operation(routes, "PUT", "/customers/{code}/policy", action="customers.write", tag="customers",
@@ -79,7 +79,7 @@ async def customer_policy(request: web.Request, a: Args) -> web.Response:
 async def set_customer_policy(request: web.Request, a: Args) -> web.Response:
     data = dict(a.body)
     reset = bool(data.pop("default", False))
-    return reply(await call(request, rental_services.set_customer_policy, store(request), actor(request),
+    return reply(await call(request, rental_terms.set_customer_policy, store(request), actor(request),
                             a.path["code"], reset=reset, **data))
 
 
@@ -143,7 +143,7 @@ async def history(request: web.Request, a: Args) -> web.Response:
 async def default_policy(request: web.Request, a: Args) -> web.Response:
     def run() -> dict[str, Any]:
         with store(request).reading() as tx:
-            policy = rental_services.default_policy(tx)
+            policy = rental_terms.default_policy(tx)
         return {**policy.as_dict(), "description": policy.describe()}
 
     return reply(await read(request, run))
@@ -153,21 +153,21 @@ async def default_policy(request: web.Request, a: Args) -> web.Response:
            summary="Change the provider's default return policy (the terms given)", body=s.POLICY_UPDATE,
            answers={200: ok(s.POLICY)})
 async def set_default_policy(request: web.Request, a: Args) -> web.Response:
-    policy = await call(request, rental_services.set_default_policy, store(request), actor(request), **a.body)
+    policy = await call(request, rental_terms.set_default_policy, store(request), actor(request), **a.body)
     return reply({**policy.as_dict(), "description": policy.describe()})
 
 
 @operation(routes, "GET", "/rentals/costs", action="read", tag="rentals", summary="Replacement costs per model",
            answers={200: ok(s.answer({"items": s.array(s.COST)}, ("items",)))})
 async def costs(request: web.Request, a: Args) -> web.Response:
-    return reply({"items": await read(request, rental_services.costs, store(request))})
+    return reply({"items": await read(request, rental_terms.costs, store(request))})
 
 
 @operation(routes, "PUT", "/rentals/costs/{model}", action="rental.policy", tag="rentals",
            summary="Set a model's replacement cost (model `default`: every model without its own)",
            params=(path_param("model", s.string(64, min_length=1)),), body=s.COST_UPDATE, answers={200: ok(s.COST)})
 async def set_cost(request: web.Request, a: Args) -> web.Response:
-    return reply(await call(request, rental_services.set_cost, store(request), actor(request), a.path["model"],
+    return reply(await call(request, rental_terms.set_cost, store(request), actor(request), a.path["model"],
                             a.body["cost"], vendor=a.body.get("vendor")))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import accounts, rentals, services, vendors
+from .. import accounts, fields, rentals, vendors
 from ..queries import MAX_LIMIT
 from .openapi import Param, path_param, query
 
@@ -99,9 +99,9 @@ _CUSTOMER_IN = {
     "name": string(200, min_length=1),
     "sip_server": string(253, min_length=1, description="host name or IP address of the customer's PBX"),
     "sip_port": integer(1, 65535),
-    "sip_transport": string(enum=services.TRANSPORTS),
+    "sip_transport": string(enum=fields.TRANSPORTS),
     "timezone": string(64, min_length=1, description="IANA time zone, e.g. Europe/Rome"),
-    "language": string(enum=services.LANGUAGES),
+    "language": string(enum=fields.LANGUAGES),
     "ntp_server": string(253, nullable=True),
 }
 CUSTOMER_CREATE = body({"code": string(64, pattern=CODE_PATTERN), **_CUSTOMER_IN}, ("code", "name", "sip_server"))
@@ -120,7 +120,7 @@ _LINE_IN = {
     "label": string(100, nullable=True),
     "sip_server": string(253, nullable=True, description="default: the customer's"),
     "sip_port": integer(1, 65535, nullable=True),
-    "sip_transport": string(enum=services.TRANSPORTS, nullable=True),
+    "sip_transport": string(enum=fields.TRANSPORTS, nullable=True),
 }
 LINE_CREATE = body({"extension": string(64, pattern=EXTENSION_PATTERN), **_LINE_IN},
                    ("extension", "display_name", "password"))
@@ -159,13 +159,13 @@ _EXTENSIONS = array(string(64, min_length=1), max_items=16)
 DEVICE_CREATE = body({
     "mac": string(32, min_length=1), "model": string(64, min_length=1),
     "vendor": string(enum=VENDOR_NAMES, nullable=True), "customer": string(64, nullable=True),
-    "lines": _EXTENSIONS, "serial": string(64, nullable=True), "ownership": string(enum=services.OWNERSHIPS),
+    "lines": _EXTENSIONS, "serial": string(64, nullable=True), "ownership": string(enum=fields.OWNERSHIPS),
     "settings": _SETTINGS,
 }, ("mac", "model"))
 CLAIM = body({
     "model": string(64, min_length=1, nullable=True, description="default: the model the phone announced"),
     "vendor": string(enum=VENDOR_NAMES, nullable=True), "customer": string(64, nullable=True),
-    "lines": _EXTENSIONS, "serial": string(64, nullable=True), "ownership": string(enum=services.OWNERSHIPS),
+    "lines": _EXTENSIONS, "serial": string(64, nullable=True), "ownership": string(enum=fields.OWNERSHIPS),
 })
 DEVICE_UPDATE = body({"settings": _SETTINGS, "replace": {"type": "boolean", "description":
                                                          "true: these settings replace all others"}},

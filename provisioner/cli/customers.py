@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from .. import services
+from .. import changes, fields, services
 from ..db import Store
 from .base import actor, cli, json_option, print_json, store_options
 
-TRANSPORT = click.Choice(services.TRANSPORTS, case_sensitive=False)
+TRANSPORT = click.Choice(fields.TRANSPORTS, case_sensitive=False)
 
 
 @cli.group()
@@ -23,7 +23,7 @@ def customer() -> None:
 @click.option("--sip-port", type=int, default=5060, show_default=True)
 @click.option("--transport", type=TRANSPORT, default="udp", show_default=True)
 @click.option("--timezone", default="Europe/Rome", show_default=True, help="IANA time zone name.")
-@click.option("--language", type=click.Choice(services.LANGUAGES), default="it", show_default=True)
+@click.option("--language", type=click.Choice(fields.LANGUAGES), default="it", show_default=True)
 @click.option("--ntp-server", default=None, help="NTP server for the phones (default: the server's).")
 @click.option("--path-key", type=click.Choice(["new", "none"]), default="new", show_default=True,
               help="A secret path /p/<key>/ its phones must fetch under; 'none': plain paths (no rule).")
@@ -57,7 +57,7 @@ def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: 
 @click.option("--sip-port", type=int)
 @click.option("--transport", type=TRANSPORT)
 @click.option("--timezone")
-@click.option("--language", type=click.Choice(services.LANGUAGES))
+@click.option("--language", type=click.Choice(fields.LANGUAGES))
 @click.option("--ntp-server")
 @click.option("--resync-after-change", type=click.Choice(["on", "off", "server"]),
               help="NOTIFY this customer's phones after every change; 'server' follows the server's flag.")
@@ -77,7 +77,7 @@ def customer_update(store: Store, code: str, transport: str | None, **fields: ob
 def customer_list(store: Store, as_json: bool) -> None:
     """List customers."""
     with store.reading() as tx:
-        rows = [services.public(r, *services.CUSTOMER_FIELDS) for r in tx.list_customers()]
+        rows = [changes.public(r, *changes.CUSTOMER_FIELDS) for r in tx.list_customers()]
     if as_json:
         print_json(rows)
         return
@@ -146,7 +146,7 @@ def line_list(store: Store, customer_code: str, as_json: bool) -> None:
         rows = []
         for r in tx.lines_of_customer(cust["id"]):
             holder = tx.device_of_line(r["id"])
-            rows.append({**(services.public(r, *services.LINE_FIELDS) or {}),
+            rows.append({**(changes.public(r, *changes.LINE_FIELDS) or {}),
                          "device": holder["mac"] if holder else None})
     if as_json:
         print_json(rows)

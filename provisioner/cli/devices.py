@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .. import services
+from .. import fields, services
 from ..activity import Activity
 from ..cache import ConfigCache
 from ..db import Store
@@ -30,12 +30,12 @@ def device() -> None:
 @click.option("--customer", help="Customer code the phone is deployed to.")
 @click.option("--line", "lines", multiple=True, help="Extension for the next account (repeat, in order).")
 @click.option("--serial", help="Serial number.")
-@click.option("--ownership", type=click.Choice(services.OWNERSHIPS), default="rental", show_default=True)
+@click.option("--ownership", type=click.Choice(fields.OWNERSHIPS), default="rental", show_default=True)
 @store_options
 def device_add(store: Store, mac: str, model: str, vendor: str | None, customer: str | None,
                lines: tuple[str, ...], serial: str | None, ownership: str) -> None:
     """Add the phone with MAC (any spelling)."""
-    row = services.add_device(store, actor(), mac, model_=model, vendor=vendor, customer=customer,
+    row = services.add_device(store, actor(), mac, model=model, vendor=vendor, customer=customer,
                               lines=lines, serial=serial, ownership=ownership)
     where = f" for {customer}, lines {', '.join(lines) or 'none'}" if customer else " in stock"
     click.echo(f"device {row['mac']} ({row['vendor']} {row['model']}) added{where}")
@@ -81,7 +81,7 @@ def device_show(store: Store, mac: str, as_json: bool) -> None:
 @store_options(existing=True)
 def device_config(store: Store, mac: str, filename: str, public_url: str | None, ntp_server: str) -> None:
     """Print exactly what the phone with MAC gets for FILENAME (it holds its passwords)."""
-    canonical = services.mac(mac)
+    canonical = fields.mac(mac)
     if canonical.lower() not in filename.lower():
         raise click.ClickException(f"{filename} is not a file of {canonical}: its name must hold the MAC "
                                    f"(e.g. {canonical.lower()}.cfg)")

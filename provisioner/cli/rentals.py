@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from .. import rental_reports, rental_services, rentals
+from .. import rental_reports, rental_services, rental_terms, rentals
 from ..db import Store
 from .base import actor, cli, json_option, print_json, store_options
 from .customers import customer
@@ -68,9 +68,9 @@ def customer_policy(store: Store, code: str, window_days: int | None, charge: st
                     penalty_per_day: str | None, reset: bool, as_json: bool) -> None:
     """Show or set the return policy of CUSTOMER's contract."""
     if window_days is None and charge is None and penalty_per_day is None and not reset:
-        view = rental_services.customer_policy(store, code)
+        view = rental_terms.customer_policy(store, code)
     else:
-        view = rental_services.set_customer_policy(store, actor(), code, window_days=window_days, charge=charge,
+        view = rental_terms.set_customer_policy(store, actor(), code, window_days=window_days, charge=charge,
                                                    penalty_per_day=penalty_per_day, reset=reset)
     if as_json:
         print_json(view)
@@ -244,7 +244,7 @@ _report_command("charged", "Rented phones whose customer was billed for them.")
 @store_options
 def rentals_set_cost(store: Store, model: str, amount: str, vendor: str | None) -> None:
     """Set the replacement cost of MODEL (or 'default': of every model without its own)."""
-    row = rental_services.set_cost(store, actor(), model, amount, vendor=vendor)
+    row = rental_terms.set_cost(store, actor(), model, amount, vendor=vendor)
     label = "default" if row["model"] == "*" else f"{row['vendor']} {row['model']}"
     click.echo(f"replacement cost of {label}: {rentals.eur(row['cost'])}")
 
@@ -254,7 +254,7 @@ def rentals_set_cost(store: Store, model: str, amount: str, vendor: str | None) 
 @store_options(existing=True)
 def rentals_costs(store: Store, as_json: bool) -> None:
     """List replacement costs per model."""
-    rows = rental_services.costs(store)
+    rows = rental_terms.costs(store)
     if as_json:
         print_json(rows)
         return
@@ -276,9 +276,9 @@ def rentals_policy(store: Store, window_days: int | None, charge: str | None, pe
     """Show or set the provider's default return policy."""
     if window_days is None and charge is None and penalty_per_day is None:
         with store.reading() as tx:
-            policy = rental_services.default_policy(tx)
+            policy = rental_terms.default_policy(tx)
     else:
-        policy = rental_services.set_default_policy(store, actor(), window_days=window_days, charge=charge,
+        policy = rental_terms.set_default_policy(store, actor(), window_days=window_days, charge=charge,
                                                     penalty_per_day=penalty_per_day)
     if as_json:
         print_json(policy.as_dict())

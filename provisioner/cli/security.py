@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .. import security_services, services
+from .. import changes, security_services, services
 from ..db import Store
 from ..sealing import generate_key
 from .base import actor, cli, json_option, print_json, store_options
@@ -85,7 +85,7 @@ def customer_security(store: Store, code: str, auth: str | None, username: str |
 def customer_show(store: Store, code: str, as_json: bool) -> None:
     """Show customer CODE with its provisioning security (never a secret)."""
     row = services.get_customer(store, code)
-    data = {**(services.public(row, *services.CUSTOMER_FIELDS, "contract_end") or {}),
+    data = {**(changes.public(row, *changes.CUSTOMER_FIELDS, "contract_end") or {}),
             "security": security_services.customer_security(store, code)}
     if as_json:
         print_json(data)

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import queries, rental_services, rentals, services
+from .. import changes, queries, rental_services, rental_terms, rentals, services
 from ..db import Store
 from ..errors import Conflict, Invalid, NotFound
 from . import PREFIX, acting, call, done, form, page, store, viewer
@@ -23,7 +23,7 @@ def customer_page_data(db: Store, code: str) -> dict[str, Any]:
         lines = []
         for line in tx.lines_of_customer(customer["id"]):
             holder = tx.device_of_line(line["id"])
-            lines.append({**services.public(line, *services.LINE_FIELDS), "device": holder["mac"] if holder else None})
+            lines.append({**changes.public(line, *changes.LINE_FIELDS), "device": holder["mac"] if holder else None})
     returns = {kind: rental_services.report(db, kind, as_of=today, customer=customer["code"])
                for kind in rental_services.REPORTS}
     end = customer["contract_end"]
@@ -31,7 +31,7 @@ def customer_page_data(db: Store, code: str) -> dict[str, Any]:
         "customer": customer,
         "devices": devices,
         "lines": lines,
-        "policy": rental_services.customer_policy(db, customer["code"]),
+        "policy": rental_terms.customer_policy(db, customer["code"]),
         "returns": returns,
         "today": today,
         "ended": rentals.contract_ended(end, today),

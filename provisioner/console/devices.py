@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import access, keys, rental_services, rentals, services, vendors
+from .. import access, fields, keys, render_data, rental_services, rentals, services, vendors
 from ..cache import ConfigCache
 from ..errors import Conflict, Invalid, NotFound
 from ..rendering import RenderError, device_context
@@ -70,7 +70,7 @@ def masked_files(db: Store, cache: ConfigCache, mac: str) -> list[dict[str, Any]
     """Each per-device file of MAC as its phone gets it, every SIP password (and every setting that
     holds a secret) replaced by MASK before rendering."""
     with db.reading() as tx:
-        data = services.device_data(tx, mac, ntp_server=cache.ntp_server)
+        data = render_data.device_data(tx, mac, ntp_server=cache.ntp_server)
     if data is None:
         return []
     masked = dataclasses.replace(data, accounts=tuple(dataclasses.replace(a, password=MASK) for a in data.accounts),
@@ -134,7 +134,7 @@ def _device_url(mac: str) -> str:
 @routes.get(PREFIX + "/devices/{mac}")
 async def device(request: web.Request) -> web.Response:
     await viewer(request)
-    mac = services.mac(request.match_info["mac"])
+    mac = fields.mac(request.match_info["mac"])
     data = await asyncio.to_thread(device_page_data, store(request), request.app[keys.CACHE], mac)
     data["redirect"] = await asyncio.to_thread(redirect_state, store(request), mac)
     return page(request, "device.html", {"title": f"Device {data['device']['mac']}", **data})
@@ -148,7 +148,7 @@ async def _action(request: web.Request, permission: str, run: Any, *, back: str 
     """Check the form (permission, CSRF), run the change, and go back to the page saying what was done."""
     data = await form(request)
     user = await acting(request, permission, data)
-    mac = services.mac(request.match_info["mac"])
+    mac = fields.mac(request.match_info["mac"])
     target = back or _device_url(mac)
     try:
         message, target = await run(user, mac, data, target)
@@ -224,7 +224,7 @@ async def charge(request: web.Request) -> web.Response:
 async def claim(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
         row = await call(request, services.claim_unknown, store(request), user.actor, mac,
-                         model_=data.get("model") or None, customer=data.get("customer") or None,
+                         model=data.get("model") or None, customer=data.get("customer") or None,
                          lines=_extensions(data.get("lines")), serial=data.get("serial") or None,
                          ownership=data.get("ownership") or "rental")
         where = f"for {data.get('customer')}" if data.get("customer") else "in stock"
@@ -238,7 +238,7 @@ async def resync_device(request: web.Request) -> web.Response:
     """Send the phone its NOTIFY now; the flash says what the phone answered."""
     data = await form(request)
     await acting(request, "devices.assign", data)
-    mac = services.mac(request.match_info["mac"])
+    mac = fields.mac(request.match_info["mac"])
     try:
         target = await asyncio.to_thread(sip_resync.target_of, store(request), mac,
                                          to=data.get("to") or None, reboot=bool(data.get("reboot")))

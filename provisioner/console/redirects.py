@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from .. import services
+from .. import fields
 from ..errors import Conflict, Invalid, NotFound
 from ..redirect import support
 from . import PREFIX, acting, call, done, form, page, store, viewer
@@ -32,7 +32,7 @@ async def not_registered(request: web.Request) -> web.Response:
 async def retry(request: web.Request) -> web.Response:
     data = await form(request)
     user = await acting(request, "devices.assign", data)
-    mac = services.mac(request.match_info["mac"])
+    mac = fields.mac(request.match_info["mac"])
     target = f"{PREFIX}/devices/{mac}"
     try:
         count = await call(request, support.retry, store(request), user.actor, mac)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import access, services
+from .. import access, changes
 from ..db import Tx
 from ..redirect import outbox as redirect_outbox
 from .planning import Change, CustomerRef, LineRef, Plan, Snapshot, normalize_name
@@ -83,7 +83,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         # (read it with `provisioner customer security CODE --reveal`).
         tx.save_customer_security(new_id, {"path_key": access.new_secret()})
         events.add("customer.created", f"customer {change.key} created{via}{_rows(change)}", None, new_id, None,
-                   {**(services.public(row, *services.CUSTOMER_FIELDS) or {}), "path_key_set": True})
+                   {**(changes.public(row, *changes.CUSTOMER_FIELDS) or {}), "path_key_set": True})
         tick(1)
 
     def customer_id(ref: CustomerRef | None) -> int | None:

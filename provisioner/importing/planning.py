@@ -37,7 +37,7 @@ from typing import Any
 
 import msgspec
 
-from .. import services, vendors
+from .. import changes, fields, vendors
 from .columns import ALIASES
 from .problems import Problem
 from .validation import Checked, Entry
@@ -203,7 +203,7 @@ def customer_code(name: str, taken: set[str]) -> str:
         n += 1
         code = f"{base}-{n}"
     taken.add(code.casefold())
-    return services.code(code, "customer")
+    return fields.code(code, "customer")
 
 
 class _Planner:
@@ -542,7 +542,7 @@ class _Planner:
                 self.fail(e, "sip_server", f"customer {customer['code']} has no SIP server and this row gives none",
                           "fill in the SIP server, or set the customer's (provisioner customer update)")
                 return None, None
-            # What the new line has (services.LINE_FIELDS, in their order): the values set, never the password.
+            # What the new line has (changes.LINE_FIELDS, in their order): the values set, never the password.
             after = {k: v for k, v in values.items() if v is not None and k != "password"}
             change = Change("line", "create", key, (e.row,), None, after, values=values, customer=customer_ref,
                             device=mac)
@@ -576,8 +576,8 @@ class _Planner:
         if values == old:
             self.unchanged["line"] += 1
             return existing["id"], None
-        before = {k: old[k] for k in services.LINE_FIELDS}
-        after = {k: values[k] for k in services.LINE_FIELDS}
+        before = {k: old[k] for k in changes.LINE_FIELDS}
+        after = {k: values[k] for k in changes.LINE_FIELDS}
         if values["password"] != old["password"]:
             after["password_changed"] = True
         change = Change("line", "update", key, (e.row,), before, after, ref=existing["id"], values=values,
@@ -586,12 +586,10 @@ class _Planner:
 
     def _device_view(self, mac: str, values: dict[str, Any], line_refs: Sequence[LineRef],
                      settings: dict[str, Any]) -> dict[str, Any]:
-        """What an audit event records of a device (as services.device_snapshot)."""
+        """What an audit event records of a device (:func:`changes.device_view`, from the plan's rows)."""
         ref = values.get("customer_id")
         names = self.snap.line_names
-        return {
-            "mac": mac, "vendor": values["vendor"], "model": values["model"], "serial": values["serial"],
-            "ownership": values["ownership"], "state": values["state"], "settings": settings,
-            "customer": self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
-            "lines": [r[1] if r.__class__ is tuple else names[r][1] for r in line_refs],  # type: ignore[index]
-        }
+        return changes.device_view(
+            values, self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
+            [r[1] if r.__class__ is tuple else names[r][1] for r in line_refs],  # type: ignore[index]
+            mac=mac, settings=settings)

@@ -1,8 +1,8 @@
 """Each row on its own: cells -> validated values, or problems naming row and column. Pure.
 
 The values go through the same checks as every other interface
-(:func:`provisioner.services.line_values`, :func:`~provisioner.services.mac`,
-:func:`~provisioner.services.model`, ...); this module only undoes what
+(:func:`provisioner.fields.line_values`, :func:`~provisioner.fields.mac`,
+:func:`~provisioner.fields.model`, ...); this module only undoes what
 spreadsheets do to cells (:mod:`.cells`) and collects *every* problem of a row
 instead of stopping at the first. Checks that need other rows or the database
 are :mod:`.planning`'s.
@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from .. import services, vendors
+from .. import fields, vendors
 from ..errors import Invalid
 from . import cells
 from .columns import Header, letter
@@ -44,7 +44,7 @@ class Entry(msgspec.Struct, gc=False):
     ownership: str | None
     customer: str | None  # the cell as written: a customer's code or name
     position: int
-    line: dict[str, Any] | None  # services.line_values(...); None for a phone in stock (no line)
+    line: dict[str, Any] | None  # fields.line_values(...); None for a phone in stock (no line)
     missing: tuple[str, ...] = ()  # KEPT_WHEN_EMPTY fields the row left empty
     server: str | None = None  # the row's SIP server as given
     restored_mac: bool = False
@@ -222,8 +222,8 @@ class _Columns:
         texts = _texts(values)
         if max_len is None:
             return texts
-        return _passing(texts, lambda vs: services.texts_pass(vs, max_len=max_len),
-                        lambda v: services.texts_pass([v], max_len=max_len))
+        return _passing(texts, lambda vs: fields.texts_pass(vs, max_len=max_len),
+                        lambda v: fields.texts_pass([v], max_len=max_len))
 
     def extensions(self) -> list[Any]:
         values = self.column("extension")
@@ -238,7 +238,7 @@ class _Columns:
             texts = _texts(values) if kinds == {str} else [None]
             if kinds != {str} or any("." in t for t in texts if t is not None):
                 texts = [cells.number_text(v) for v in values]
-        return _passing(texts, services.extensions_pass, _valid(services.extension))
+        return _passing(texts, fields.extensions_pass, _valid(fields.extension))
 
     def tokens(self, field_: str) -> list[Any]:
         values = self.column(field_)
@@ -251,7 +251,7 @@ class _Columns:
         if value is None:
             return None
         try:
-            return services.token(cells.number_text(value), field_, required=False)
+            return fields.token(cells.number_text(value), field_, required=False)
         except Invalid:
             return _BAD
 
@@ -268,7 +268,7 @@ class _Columns:
         labels = self.texts("label", 100)
         serials = self.texts("serial", 64) if "serial" in given else [None] * self.count
         servers = self.texts("sip_server")
-        good_servers = {v for v in set(servers) if v is not None and _valid(services.host)(v)}
+        good_servers = {v for v in set(servers) if v is not None and _valid(fields.host)(v)}
         servers = [v if v is None or v in good_servers else _BAD for v in servers]
         extensions = self.extensions()
         users, auths = self.tokens("sip_username"), self.tokens("auth_id")
@@ -369,9 +369,9 @@ class _FastPath:
             if ext is None:
                 return None
             if customer not in self.customers:
-                services.text(customer, "customer")
+                fields.text(customer, "customer")
                 self.customers.add(customer)
-            ext = services.extension(ext, "extension")
+            ext = fields.extension(ext, "extension")
             accounts = self.accounts.get(found)
             if accounts is None:
                 accounts = self.accounts[found] = vendors.get(vendor).caps(model).accounts
@@ -379,9 +379,9 @@ class _FastPath:
             if position is None:
                 position = self.positions[(line_cell, accounts)] = cells.line_number(line_cell, accounts)
             if server and server not in self.servers:
-                services.host(server, "sip_server")
+                fields.host(server, "sip_server")
                 self.servers.add(server)
-            line = services.line_values({
+            line = fields.line_values({
                 "display_name": name,
                 "sip_username": cells.number_text(user_cell) if user_cell is not None else None,
                 "auth_id": cells.number_text(auth_cell) if auth_cell is not None else None,
@@ -391,7 +391,7 @@ class _FastPath:
             line["sip_server"] = server or None
             serial = None
             if self.serial:
-                serial = services.text(_text(serial_cell) if serial_cell is not None else None, "serial",
+                serial = fields.text(_text(serial_cell) if serial_cell is not None else None, "serial",
                                        required=False, max_len=64)
             ownership = None
             if self.ownership:
@@ -424,7 +424,7 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
         found = models.get(key)
         if found is None:
             try:
-                found = services.model(model_text, vendor)
+                found = fields.model(model_text, vendor)
             except Invalid as exc:
                 found = exc
             models[key] = found
@@ -444,7 +444,7 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
     customer = cells.as_text(raw["customer"])
     if customer is not None:
         try:
-            services.text(customer, "customer")
+            fields.text(customer, "customer")
         except Invalid as exc:
             fail("customer", exc.message)
     extension = cells.number_text(raw["extension"])
@@ -468,7 +468,7 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
                                                      ": add an Extension column"))
         else:
             try:
-                extension = services.extension(extension, "extension")
+                extension = fields.extension(extension, "extension")
             except Invalid as exc:
                 fail("extension", exc.message)
                 extension = None
@@ -490,7 +490,7 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
                 data[key] = _PLACEHOLDER[key]
         for _attempt in range(len(data) + 1):
             try:
-                line = services.line_values(data, extension or "0")
+                line = fields.line_values(data, extension or "0")
                 break
             except Invalid as exc:
                 name = exc.field or "display_name"
@@ -502,7 +502,7 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
     serial = None
     if "serial" in checked.given:
         try:
-            serial = services.text(cells.as_text(raw["serial"]), "serial", required=False, max_len=64)
+            serial = fields.text(cells.as_text(raw["serial"]), "serial", required=False, max_len=64)
         except Invalid as exc:
             fail("serial", exc.message)
     ownership = None

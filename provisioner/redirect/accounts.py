@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import services
+from .. import fields
 from ..db import Store
 from ..db import redirect as tables
 from ..errors import Invalid, NotFound
@@ -46,9 +46,9 @@ def set_account(store: Store, actor: str, vendor: Any, *, rpc_url: Any, username
     """Store (or replace) the account for ``vendor``; it is enabled and no longer broken, and the
     deliveries held for it go out again."""
     name = _vendor(vendor)
-    values = {"rpc_url": _rpc_url(rpc_url), "username": services.text(username, "username", max_len=128),
-              "password": services.secret(password, "password"),
-              "server_name": services.text(server_name, "server_name", required=False, max_len=128),
+    values = {"rpc_url": _rpc_url(rpc_url), "username": fields.text(username, "username", max_len=128),
+              "password": fields.secret(password, "password"),
+              "server_name": fields.text(server_name, "server_name", required=False, max_len=128),
               "enabled": True, "broken_at": None, "broken_reason": None}
     with store.transaction() as tx:
         tables.save_account(tx, name, values)

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from .. import services
+from .. import fields
 from ..db import Store
 from ..db import redirect as tables
 from ..errors import Invalid, NotFound
@@ -30,7 +30,7 @@ HINTS = {
 def _customer_id(tx: Any, code: Any) -> int | None:
     if code is None:
         return None
-    row = tx.customer_by_code(services.code(code, "customer"))
+    row = tx.customer_by_code(fields.code(code, "customer"))
     if row is None:
         raise NotFound(f"no customer {code!r}", field="customer")
     return int(row["id"])
@@ -38,7 +38,7 @@ def _customer_id(tx: Any, code: Any) -> int | None:
 
 def status(store: Store, mac: Any = None, *, customer: Any = None, state: Any = None) -> list[dict[str, Any]]:
     """Each device's redirect state, with the account's trouble when it is broken."""
-    canonical = services.mac(mac) if mac else None
+    canonical = fields.mac(mac) if mac else None
     if state is not None and state not in STATES:
         raise Invalid(f"state must be one of {', '.join(STATES)}", field="state")
     with store.reading() as tx:
@@ -60,9 +60,9 @@ def retry(store: Store, actor: str, mac: Any = None, *, customer: Any = None) ->
     queue again a conflict or a rejection; how many changes are due."""
     with store.transaction() as tx:
         customer_id = _customer_id(tx, customer)
-        rows = tables.status(tx, mac=services.mac(mac) if mac else None, customer_id=customer_id)
+        rows = tables.status(tx, mac=fields.mac(mac) if mac else None, customer_id=customer_id)
         if mac and not rows:
-            raise NotFound(f"device {services.mac(mac)} has no redirect state", field="mac")
+            raise NotFound(f"device {fields.mac(mac)} has no redirect state", field="mac")
         macs = [r["mac"] for r in rows]
         again = [r for r in rows if r["state"] in ("conflict", "rejected") and not r["queued"]]
         if again:
@@ -71,7 +71,7 @@ def retry(store: Store, actor: str, mac: Any = None, *, customer: Any = None) ->
                                  "op": "register" if outbox.wanted(d)[0] == "registered" else "deregister",
                                  "customer_id": outbox.wanted(d)[1]} for d in found])
         count = tables.retry(tx, macs=None if (mac is None and customer is None) else macs)
-        tx.add_event(actor=actor, action="redirect.retry", device_mac=services.mac(mac) if mac else None,
+        tx.add_event(actor=actor, action="redirect.retry", device_mac=fields.mac(mac) if mac else None,
                      summary=f"redirect retry: {count} change(s) due now")
     return count
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .. import services, vendors
+from .. import fields, vendors
 from ..db import Store
 from ..errors import Conflict, Invalid, NotFound
 from .notify import TIMEOUT, Credentials, Outcome, send_notify
@@ -51,7 +51,7 @@ def parse_to(value: str) -> tuple[str, int]:
 
 def target_of(store: Store, mac: str, *, to: str | None = None, reboot: bool = False) -> Target:
     """Where and what to send to the phone with ``mac``; NotFound/Conflict when it cannot be reached."""
-    canonical = services.mac(mac)
+    canonical = fields.mac(mac)
     with store.reading() as tx:
         device = tx.device(canonical)
         if device is None:
@@ -80,7 +80,7 @@ def targets_of(store: Store, *, customer: str | None = None, macs: Sequence[str]
     """The phones of a customer and/or a list of MACs: those that can be reached, and (mac, why) the others."""
     if not customer and not macs:
         raise Invalid("name a customer or at least one MAC", field="customer")
-    wanted = [services.mac(m) for m in macs]
+    wanted = [fields.mac(m) for m in macs]
     targets: list[Target] = []
     skipped: list[tuple[str, str]] = []
     with store.reading() as tx:

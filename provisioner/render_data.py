@@ -1,0 +1,76 @@
+"""What a render needs of one device: its record, customer and lines as a :class:`DeviceData`.
+
+Read from the store in one query per batch of MACs (:meth:`Tx.render_rows`), defaults applied
+(the customer's SIP server for a line without its own, the server's NTP server). A device that
+is in stock, awaiting return or whose customer's contract is over is deprovisioned: it gets no
+credentials. The config cache and the console's preview call this; no use case is involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from . import access, rentals
+from .rendering import Account, DeviceData
+from .db import Tx
+
+DEPROVISIONED_STATES = frozenset({"in_stock", "return_due", "returned", "retired", "charged"})
+
+
+def device_data(tx: Tx, mac: str, *, ntp_server: str) -> DeviceData | None:
+    """The render input of one device, defaults applied; None for an unknown MAC."""
+    return devices_data(tx, [mac], ntp_server=ntp_server).get(mac)
+
+
+def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, DeviceData]:
+    """The render input of each known MAC among ``macs`` (unknown ones are left out)."""
+    return {mac: _device_data(*rows, ntp_server=ntp_server) for mac, rows in tx.render_rows(macs).items()}
+
+
+def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
+                 line_rows: Sequence[Mapping[str, Any]], *, ntp_server: str) -> DeviceData:
+    # From the start of its contract end date (provider's time zone) a customer's phones get no
+    # credentials; until then the rendered files are valid only up to that instant (the cache reloads).
+    service_ends = rentals.service_ends_at(customer.get("contract_end")) if customer is not None else None
+    contract_over = service_ends is not None and service_ends <= rentals.now()
+    deprovisioned = customer is None or device["state"] in DEPROVISIONED_STATES or contract_over
+    accounts = []
+    if not deprovisioned and customer is not None:
+        for slot, row in enumerate(line_rows, 1):
+            accounts.append(Account(
+                index=slot,
+                extension=row["extension"],
+                display_name=row["display_name"],
+                label=row["label"] or row["extension"],
+                sip_username=row["sip_username"],
+                auth_id=row["auth_id"],
+                password=row["password"],
+                server=row["sip_server"] or customer["sip_server"] or "",
+                port=row["sip_port"] or customer["sip_port"],
+                transport=row["sip_transport"] or customer["sip_transport"],
+            ))
+    return DeviceData(
+        mac=device["mac"],
+        vendor=device["vendor"],
+        model=device["model"],
+        customer_code=customer["code"] if customer else None,
+        customer_name=customer["name"] if customer else None,
+        timezone=customer["timezone"] if customer else "UTC",
+        language=customer["language"] if customer else "en",
+        ntp_server=(customer or {}).get("ntp_server") or ntp_server,
+        accounts=tuple(accounts),
+        deprovisioned=deprovisioned,
+        settings=dict(device["settings"] or {}),
+        valid_until=None if deprovisioned else service_ends,
+        policy=access.Policy.from_row(customer.get("security")) if customer is not None else None,
+        customer_id=customer["id"] if customer is not None else None,
+        assigned_at=_utc(device.get("assigned_at")),
+        window_closed_at=_utc(device.get("window_closed_at")),
+    )
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
