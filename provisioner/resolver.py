@@ -57,7 +57,7 @@ from . import access, uploads, vendors
 from .access import Digest, ScanGuard, Verdict
 from .activity import Activity, Fetch
 from .cache import ConfigCache, DeviceEntry, Rendered
-from .rendering import RenderError
+from .errors import RenderError
 from .store import Store, utcnow
 from .vendors import ConfigFile, FileKind, UserAgent, Vendor
 

@@ -21,6 +21,7 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from ..errors import Invalid
 from ..store import Store, utcnow
 from . import outbox, protocols, tables
 
@@ -172,8 +173,6 @@ def base_url_for_cli(store: Store, given: str | None) -> str:
     with store.reading() as tx:
         stored = tables.setting(tx, PUBLIC_URL)
     if not stored:
-        from ..errors import Invalid
-
         raise Invalid("the server's public URL is not known yet: give --public-url (PROVISIONER_PUBLIC_URL) "
                       "or start the server once", field="public_url")
     return stored
