@@ -77,3 +77,12 @@ class Unavailable(ProvisionerError):
 
     def to_dict(self) -> dict[str, str]:
         return {**super().to_dict(), "reason": self.reason}
+
+
+class RenderError(Exception):
+    """A template could not be rendered for a device. Carries no secret.
+
+    Not a :class:`ProvisionerError`: a broken template or a bad device setting is the
+    deployment's fault, not the request's (a phone gets 500, logged with the MAC and template).
+    Raised by rendering, by the vendor modules and by polling, which rendering imports: it lives
+    here so that none of them imports another late to reach it."""

@@ -17,6 +17,8 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from .errors import RenderError
+
 HOUR = 3
 INTERVAL_HOURS = 24
 WINDOW_MINUTES = 30  # vendors that take a window pick a random moment in it
@@ -66,8 +68,6 @@ def schedule(mac: str, settings: Mapping[str, str]) -> Check:
 
 
 def _setting(settings: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
-    from .rendering import RenderError  # late: rendering imports this module
-
     raw = str(settings.get(key) or "").strip()
     if not raw:
         return default

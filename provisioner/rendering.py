@@ -27,6 +27,7 @@ import jinja2
 from . import polling
 from . import timezones
 from .access import Policy
+from .errors import RenderError
 from .vendors import Vendor
 
 
@@ -50,10 +51,6 @@ SHIPPED_TEMPLATES = shipped_templates()
 
 _LINE_BREAK = re.compile(r"[\r\n\x0b\x0c\x85\u2028\u2029]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class RenderError(Exception):
-    """A template could not be rendered for a device. Carries no secret."""
 
 
 # --- the records a render needs -------------------------------------------------

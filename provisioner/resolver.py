@@ -58,7 +58,7 @@ from .access import Digest, ScanGuard, Verdict
 from .activity import Activity, Fetch
 from .cache import ConfigCache, DeviceEntry, Rendered
 from .db import Store, utcnow
-from .rendering import RenderError
+from .errors import RenderError
 from .vendors import ConfigFile, FileKind, UserAgent, Vendor
 
 log = structlog.get_logger("provisioner.resolver")

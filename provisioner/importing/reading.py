@@ -1,10 +1,9 @@
 """Spreadsheet files -> rows of cells, as the spreadsheet program shows them.
 
 CSV (UTF-8 with or without BOM, UTF-16, or Windows-1252 as Italian Excel saves
-it; ``,`` ``;`` or tab, sniffed) is read with pandas' C parser. XLSX, legacy XLS
-and ODS are read through pandas' ``calamine`` engine (python-calamine: about
-ten times faster than openpyxl). Each sheet's dimensions are checked before its
-cells are expanded, and a ZIP-based file's entries before anything is
+it; ``,`` ``;`` or tab, sniffed) is read with the csv module. XLSX, legacy XLS
+and ODS are read with python-calamine (about ten times faster than openpyxl).
+Each sheet's dimensions are checked before its cells are expanded, and a ZIP-based file's entries before anything is
 decompressed (first the sizes the archive declares, then what each entry really
 inflates to, counted as a stream and stopped at the limit), so neither a zip bomb nor a cell at XFD1048576 can exhaust memory.
 
@@ -230,10 +229,10 @@ def _measure_expansion(data: bytes, entries: list[zipfile.ZipInfo], name: str, l
 
 
 def _read_workbook(data: bytes, name: str, kind: str, sheet: str | None, limits: Limits) -> Table:
-    import pandas as pd
+    import python_calamine
 
     try:
-        book = pd.ExcelFile(io.BytesIO(data), engine="calamine")
+        book = python_calamine.load_workbook(io.BytesIO(data))
         names = list(book.sheet_names)
     except Exception as exc:  # calamine raises its own types for every kind of damage
         raise _corrupt(name, kind, exc) from None
@@ -262,7 +261,7 @@ def _first_sheet_with_header(book: Any, names: list[str], data: bytes, name: str
             xml = _read_part(archive, parts[sheet_name], name, kind)
             _check_xlsx_extent(xml, name, sheet_name, limits)
         try:
-            cells = book.book.get_sheet_by_name(sheet_name)
+            cells = book.get_sheet_by_name(sheet_name)
         except Exception as exc:
             if sheet is not None:
                 raise _corrupt(name, kind, exc) from None
@@ -474,8 +473,6 @@ def sniff_delimiter(text: str) -> str:
 
 
 def _read_csv(data: bytes, name: str, sheet: str | None, limits: Limits) -> Table:
-    import pandas as pd
-
     head = data[:512].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html", b"<table", b"<?xml")):
         raise SheetError(f"{name} is a web page or XML, not a spreadsheet: open it in Excel and save it as XLSX")
@@ -489,8 +486,10 @@ def _read_csv(data: bytes, name: str, sheet: str | None, limits: Limits) -> Tabl
     delimiter = delimiter or sniff_delimiter(text)
     width = 0
     count = 0
+    rows: list[list[Any]] = []
     try:
         for row in csv.reader(io.StringIO(text), delimiter=delimiter):
+            rows.append(row)
             count += 1
             if len(row) > width:
                 width = len(row)
@@ -503,16 +502,12 @@ def _read_csv(data: bytes, name: str, sheet: str | None, limits: Limits) -> Tabl
         raise SheetError(f"{name} is not a readable CSV file: {exc} (row {count + 1})") from None
     if width == 0:
         raise SheetError(f"{name} is empty")
-    try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, header=None, names=range(width), dtype=object,
-                            keep_default_na=False, na_filter=False, skip_blank_lines=False, engine="c",
-                            quotechar='"', doublequote=True)
-    except Exception as exc:  # pandas' ParserError and friends
-        raise SheetError(f"{name} is not a readable CSV file: {str(exc).splitlines()[0][:200]}") from None
-    rows = frame.to_numpy(dtype=object).tolist()
+    for row in rows:  # every row as wide as the widest, short ones ending in empty cells
+        if len(row) < width:
+            row.extend([""] * (width - len(row)))
     # Our CSV escape ('=x) can only be where a cell starts: when no cell does, no row needs undoing.
     escaped = re.search(f"(?:^|[\\r\\n{re.escape(delimiter)}])\"?'", text) is not None
-    del frame, text, rest  # not more copies of every cell while the rows are checked
+    del text, rest  # not another copy of every cell while the rows are checked
     header = find_header(rows)
     if header is None:
         raise _no_header(name, "the first rows")

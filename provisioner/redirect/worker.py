@@ -23,6 +23,7 @@ from aiohttp import web
 
 from ..db import Store, utcnow
 from ..db import redirect as tables
+from ..errors import Invalid
 from . import outbox, protocols
 
 log = structlog.get_logger("provisioner.redirect")
@@ -173,8 +174,6 @@ def base_url_for_cli(store: Store, given: str | None) -> str:
     with store.reading() as tx:
         stored = tables.setting(tx, PUBLIC_URL)
     if not stored:
-        from ..errors import Invalid
-
         raise Invalid("the server's public URL is not known yet: give --public-url (PROVISIONER_PUBLIC_URL) "
                       "or start the server once", field="public_url")
     return stored

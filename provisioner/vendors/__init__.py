@@ -1,7 +1,8 @@
 """The vendor registry.
 
 Every module in this package that defines ``VENDOR`` is a vendor: adding a
-fifth one is a module here plus a folder in ``vendor_templates/``.
+fifth one is a module here plus a folder in ``vendor_templates/``, both named
+after it (``vendors/<name>.py``, ``vendor_templates/<name>/``; see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def all_vendors() -> tuple[Vendor, ...]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         vendor = getattr(module, "VENDOR", None)
         if isinstance(vendor, Vendor):
+            if vendor.name != info.name:
+                raise ValueError(f"vendors/{info.name}.py declares vendor {vendor.name!r}: a vendor's module, "
+                                 f"name and template folder (vendor_templates/<name>/) are one name")
             found.append(vendor)
     return tuple(found)
 

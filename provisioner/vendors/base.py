@@ -31,7 +31,7 @@ class ConfigFile:
     ``pattern`` is a regular expression matched in full and case-insensitively
     against the requested file name (no directories). Per-device patterns have a
     named group ``mac`` (12 hex digits); model files may have a group ``model``.
-    ``template`` names a file under ``vendor_templates/<vendor>/`` (``None`` for
+    ``template`` names a file in the vendor's :attr:`Vendor.folder` (``None`` for
     uploads and absent files).
     """
 
@@ -89,6 +89,17 @@ class Vendor:
     )
     # SIP NOTIFY event that makes the phone re-fetch its files.
     resync_event: str = "check-sync;reboot=false"
+
+    @property
+    def folder(self) -> str:
+        """Its folder of templates: ``vendor_templates/<folder>/``, and the same folder in a
+        deployment's override folder. It is the vendor's name, which is also its module's name
+        (``vendors/<name>.py``, checked by the registry): module and folder are found together."""
+        return self.name
+
+    def templates(self) -> tuple[str, ...]:
+        """The templates its served files name, as paths under a templates folder."""
+        return tuple(dict.fromkeys(f"{self.folder}/{spec.template}" for spec in self.files if spec.template))
 
     def caps(self, model: str) -> Caps:
         try:

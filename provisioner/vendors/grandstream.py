@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import RenderError
 from ..macs import try_parse_mac
 from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
 
@@ -101,8 +102,6 @@ def _host_port(host: str, port: int) -> str:
 
 
 def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, str]:
-    from ..rendering import RenderError  # late: rendering imports the vendors package
-
     out = {}
     for key, value in settings.items():
         m = _PVALUE.fullmatch(key.strip())

@@ -14,6 +14,7 @@ from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..errors import RenderError
 from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
 
 XML = "application/xml"
@@ -114,8 +115,6 @@ def _language(code: str) -> str | None:
 
 
 def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, str]:
-    from ..rendering import RenderError  # late: rendering imports the vendors package
-
     out: dict[str, str] = {}
     for key, value in settings.items():
         if not _PARAM.fullmatch(key):
@@ -172,8 +171,6 @@ def _params(ctx: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     ``extra`` is what :func:`extend_context` adds. Values are text, not escaped
     here: the template does it.
     """
-    from ..rendering import RenderError  # late: rendering imports the vendors package
-
     overrides = extra["overrides"]
 
     def keep(pairs: Sequence[tuple[str, Any]]) -> Sequence[tuple[str, Any]]:

@@ -21,6 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import RenderError
 from ..macs import try_parse_mac
 from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
 
@@ -115,8 +116,6 @@ def parse_user_agent(header: str) -> UserAgent | None:
 
 
 def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    from ..rendering import RenderError  # late: rendering imports the vendors package
-
     settings = []
     for key, value in ctx["overrides"].items():
         m = _SETTING.fullmatch(key)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from ..errors import RenderError
 from ..macs import try_parse_mac
 from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
 
@@ -137,8 +138,6 @@ def _offset(seconds: int) -> str:
 
 
 def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
-    from ..rendering import RenderError  # late: rendering imports the vendors package
-
     for key in ctx["overrides"]:
         if not _KEY.fullmatch(key):
             raise RenderError(f"yealink setting name {key!r} is not a valid key")
