@@ -152,7 +152,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, server: Server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")  # English words
     context.set_default_timeout(15_000)
     tab = context.new_page()
     tab.asked = []  # type: ignore[attr-defined]  # what each data-confirm form asked
