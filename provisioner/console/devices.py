@@ -99,7 +99,9 @@ def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
     device = services.show_device(db, mac)
     canonical = device["mac"]
     with db.reading() as tx:
-        customers = [{"code": r["code"], "name": r["name"]} for r in tx.list_customers()]
+        # Offer what is allowed: a customer whose contract has ended cannot take devices.
+        customers = [{"code": r["code"], "name": r["name"]} for r in tx.list_customers()
+                     if not rentals.contract_ended(r["contract_end"], rentals.today())]
         free_lines: list[dict[str, Any]] = []
         if device["customer"]:
             row = tx.customer_by_code(device["customer"]["code"])
@@ -121,7 +123,11 @@ def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
             "swap": state == rentals.DEPLOYED and device["customer"] is not None,
             "return": rental and state in rentals.TRANSITIONS["return"],
             "charge": rental and state in rentals.TRANSITIONS["charge"],
+            # elsewhere in one step: its return recorded, then assigned (a customer's own phone stays theirs)
+            "move": rental and state == rentals.DEPLOYED and device["customer"] is not None,
         },
+        "move_targets": [c for c in customers if not device["customer"] or c["code"] != device["customer"]["code"]],
+        "settings_text": "\n".join(f"{k} = {v}" for k, v in _masked_settings(dict(device.get("settings") or {})).items()),
         "models": {v.name: sorted(v.models) for v in vendors.all_vendors()},
         "today": rentals.today(),
     }
@@ -169,6 +175,38 @@ async def assign(request: web.Request) -> web.Response:
                    customer=after["customer"], lines=", ".join(after["lines"])), target
 
     return await _action(request, "devices.assign", run)
+
+
+@routes.post(PREFIX + "/devices/{mac}/move")
+async def move(request: web.Request) -> web.Response:
+    """A rented phone deployed at one customer goes to another, confirmed once: its lines taken off,
+    its return recorded (with the condition asked) and the new assignment. Three services in turn, not
+    one transaction: the target customer is checked first, and a failure after the return says so."""
+    data = await form(request)
+    user = await acting(request, "devices.assign", data)
+    await acting(request, "returns", data)
+    mac = services.mac(request.match_info["mac"])
+    target, lines = data.get("customer") or "", _extensions(data.get("lines"))
+    try:
+        # What the assignment would refuse is asked before the return is recorded.
+        if not target:
+            raise Invalid("choose the customer the phone goes to", field="customer")
+        await asyncio.to_thread(services.get_customer, store(request), target)
+        if (await asyncio.to_thread(services.show_device, store(request), mac))["state"] == rentals.DEPLOYED:
+            await call(request, rental_services.unassign, store(request), user.actor, mac)
+        returned = await call(request, rental_services.return_device, store(request), user.actor, mac,
+                              condition=data.get("condition") or "ok")
+    except (Invalid, NotFound, Conflict) as exc:
+        return done(request, _device_url(mac), say(request, "Nothing was changed: {reason}", reason=exc.message),
+                    "error")
+    try:
+        after = await call(request, rental_services.assign, store(request), user.actor, mac, target, lines)
+    except (Invalid, NotFound, Conflict) as exc:
+        return done(request, _device_url(mac), _returned(request, mac, returned) + " " + say(
+            request, "The return was recorded, but the new assignment failed: {reason}", reason=exc.message), "error")
+    return done(request, _device_url(mac), say(request, "Device {mac} came back from {old} and is now at {customer} "
+                                                        "with {lines}.", mac=mac, old=returned["from_customer"],
+                                               customer=after["customer"], lines=", ".join(after["lines"]) or "-"))
 
 
 @routes.post(PREFIX + "/devices/{mac}/unassign")

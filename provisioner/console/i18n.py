@@ -185,6 +185,54 @@ IT: dict[str, str] = {
     "Files as the phone gets them": "I file come li riceve il telefono", "passwords masked": "password nascoste",
     "No per-device file.": "Nessun file per dispositivo.", "History": "Cronologia", "Who": "Chi", "What": "Cosa",
     "Summary": "Riepilogo",
+    # create and edit
+    "Code": "Codice", "SIP server": "Server SIP", "Contract end": "Fine del contratto",
+    "No customers yet: add one below or import a spreadsheet.":
+        "Ancora nessun cliente: aggiungine uno qui sotto o importa un foglio di calcolo.",
+    "Add a customer": "Aggiungi un cliente", "SIP port": "Porta SIP", "Add the customer": "Aggiungi il cliente",
+    "Contract": "Contratto", "Time zone": "Fuso orario", "ended": "terminato", "scheduled": "programmato",
+    "open-ended": "a tempo indeterminato", "Return policy": "Condizioni di rientro",
+    "End the contract of {code}? From that day its phones stop getting their lines and rented phones are due back.":
+        "Terminare il contratto di {code}? Da quel giorno i suoi telefoni non ricevono più le linee e quelli a "
+        "noleggio vanno restituiti.",
+    "Contract ends on": "Il contratto termina il", "Move the end date": "Sposta la data di fine",
+    "Terminate": "Termina il contratto", "Cancel the termination": "Annulla la cessazione",
+    "Nothing is due back.": "Niente da restituire.", "No devices.": "Nessun dispositivo.",
+    "On device": "Sul dispositivo", "Edit": "Modifica", "free": "libera", "Edit line {ext}": "Modifica la linea {ext}",
+    "New SIP password (empty: keep it)": "Nuova password SIP (vuota: resta quella)",
+    "Generate a new password": "Genera una nuova password", "Save line {ext}": "Salva la linea {ext}",
+    "Edit the customer": "Modifica il cliente", "Details": "Dati", "Save the customer": "Salva il cliente",
+    "Return terms": "Condizioni di rientro", "Days to return a phone": "Giorni per restituire un telefono",
+    "Charge when not returned": "Addebito se non restituito", "unchanged": "invariato",
+    "charge replacement": "il costo del telefono", "charge penalty": "una penale giornaliera",
+    "charge both": "entrambi", "Penalty per day late, EUR": "Penale per giorno di ritardo, EUR",
+    "Back to the provider default": "Torna alle condizioni predefinite",
+    "Save the return terms": "Salva le condizioni di rientro", "Add a line": "Aggiungi una linea",
+    "SIP password": "Password SIP", "Generate a password": "Genera una password", "Add the line": "Aggiungi la linea",
+    "Add a device": "Aggiungi un dispositivo", "Add the device": "Aggiungi il dispositivo",
+    "Settings of this phone": "Impostazioni di questo telefono",
+    "One per line: name = value. Secrets show as ******** and stay as they are unless you type a new one.":
+        "Una per riga: nome = valore. I segreti appaiono come ******** e restano invariati se non ne scrivi uno nuovo.",
+    "Settings": "Impostazioni", "Save the settings": "Salva le impostazioni",
+    "Move to another customer": "Sposta a un altro cliente",
+    "It is with {customer}: its return is recorded first, then it goes to the new customer.":
+        "È presso {customer}: prima si registra il rientro, poi passa al nuovo cliente.",
+    "Condition on return": "Condizioni al rientro", "Return and assign": "Registra il rientro e assegna",
+    "Record the return of {mac} from {customer} and assign it to the new customer?":
+        "Registrare il rientro di {mac} da {customer} e assegnarlo al nuovo cliente?",
+    "Customer {code} ({name}) added.": "Cliente {code} ({name}) aggiunto.", "Customer {code} saved.": "Cliente {code} salvato.",
+    "Return terms of {code}: {terms}.": "Condizioni di rientro di {code}: {terms}.",
+    "Line {ext} of {code} added; its password is set and not shown.":
+        "Linea {ext} di {code} aggiunta; la password è impostata e non viene mostrata.",
+    "Line {ext} of {code} saved with a new password (not shown).":
+        "Linea {ext} di {code} salvata con una nuova password (non mostrata).",
+    "Line {ext} of {code} saved.": "Linea {ext} di {code} salvata.",
+    "Device {mac} ({model}) added to {code}.": "Dispositivo {mac} ({model}) aggiunto a {code}.",
+    "Settings of {mac} saved: {n} setting(s).": "Impostazioni di {mac} salvate: {n} impostazione/i.",
+    "Device {mac} came back from {old} and is now at {customer} with {lines}.":
+        "Il dispositivo {mac} è rientrato da {old} ed è ora presso {customer} con le linee {lines}.",
+    "The return was recorded, but the new assignment failed: {reason}":
+        "Il rientro è registrato, ma la nuova assegnazione non è riuscita: {reason}",
     # messages after an action
     "Nothing was changed: {reason}": "Non è stato cambiato nulla: {reason}",
     "Nothing was sent: {reason}": "Non è stato inviato nulla: {reason}",
