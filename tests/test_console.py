@@ -32,7 +32,8 @@ def add_user(store, name: str, role: str) -> None:
     accounts.add_user(store, ACTOR, name, role_=role, password=PASSWORD)
 
 
-async def sign_in(client, name: str, password: str = PASSWORD, next_: str = "") -> Any:
+async def sign_in(client, name: str, password: str = PASSWORD, next_: str = "", lang: str = "en") -> Any:
+    client.session.cookie_jar.update_cookies({"provisioner_lang": lang})  # these tests read the English words
     page = await client.get("/console/login" + (f"?next={next_}" if next_ else ""))
     token = re.search(r'name="login_token" value="([^"]+)"', await page.text()).group(1)
     nxt = re.search(r'name="next" value="([^"]*)"', await page.text()).group(1)

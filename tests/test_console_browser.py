@@ -152,7 +152,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, server: Server) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")  # English words
     context.set_default_timeout(15_000)
     tab = context.new_page()
     tab.asked = []  # type: ignore[attr-defined]  # what each data-confirm form asked
@@ -308,6 +308,57 @@ def test_terminate_a_customer_and_see_the_returns_due(page: Page, server: Server
     page.get_by_role("link", name="Returns").click()
     due = page.locator("#due")
     expect(due).to_contain_text("80:5E:C0:00:00:11")
-    expect(due).to_contain_text("contract_end")
+    expect(due).to_contain_text("the contract ended")  # words, not the code contract_end
+    expect(due).not_to_contain_text("contract_end")
     page.get_by_role("link", name="Dashboard").click()
     expect(page.locator("#due-soon")).to_contain_text(re.compile(r"All returns: [1-9]\d* device\(s\) due back"))
+
+
+def test_support_day_in_italian_create_edit_and_move(browser: Browser, server: Server) -> None:
+    """Italian by default: add a customer and a line, then move a deployed phone there in one step."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="it-IT")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        page.goto(server.url + "/")
+        page.get_by_label("Nome").fill(ADMIN)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Accedi").click()
+        expect(page.locator("#flash")).to_contain_text(f"Accesso effettuato come {ADMIN}")
+        expect(page.locator("#time-zone")).to_contain_text("Europe/Rome")
+        page.get_by_role("link", name="Clienti").click()
+        form = page.locator("#add-customer-form")
+        form.get_by_label("Codice").fill("NERI")
+        form.get_by_label("Nome").fill("Neri Srl")
+        form.get_by_label("Server SIP").fill("pbx.neri.example.net")
+        form.get_by_role("button", name="Aggiungi il cliente").click()
+        expect(page.locator("#flash")).to_have_text("Cliente NERI (Neri Srl) aggiunto.")
+        line = page.locator("#add-line-form")
+        line.get_by_label("Interno").fill("301")
+        line.get_by_label("Nome").fill("Reception Neri")
+        line.get_by_label("Genera una password").check()
+        line.get_by_role("button", name="Aggiungi la linea").click()
+        expect(page.locator("#flash")).to_contain_text("Linea 301 di NERI aggiunta")
+        screenshot(page, "console-customer-edit-it.png")
+
+        device = page.locator("#add-device-form")
+        device.get_by_label("MAC").fill("80-5e-c0-00-00-41")
+        device.get_by_label("Modello").fill("T54W")
+        device.get_by_label("Interni, nell'ordine dei tasti").fill("301")
+        device.get_by_role("button", name="Aggiungi il dispositivo").click()
+        expect(page.locator("#flash")).to_have_text("Dispositivo 805EC0000041 (T54W) aggiunto a NERI.")
+
+        move = page.locator("#move-form")
+        move.get_by_label("Cliente").select_option("ROSSI")
+        move.get_by_label("Condizioni al rientro").select_option("ok")
+        move.get_by_role("button", name="Registra il rientro e assegna").click()
+        expect(page.locator("#flash")).to_contain_text("è rientrato da NERI ed è ora presso ROSSI")
+        expect(page.locator("#device-customer")).to_contain_text("ROSSI")
+        expect(page.locator("#device-state")).to_have_text("installato")
+        screenshot(page, "console-move-it.png")
+
+        page.get_by_role("link", name="EN", exact=True).click()
+        expect(page.locator("#device-state")).to_have_text("deployed")
+    finally:
+        context.close()

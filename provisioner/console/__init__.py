@@ -29,6 +29,7 @@ import structlog
 from aiohttp import web
 
 from .. import accounts, auth, keys, rentals
+from . import i18n
 from ..accounts import User
 from ..db import Store
 from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized, Unavailable
@@ -84,7 +85,7 @@ def error_page(request: web.Request, exc: ProvisionerError, headers: dict[str, s
                status: int | None = None) -> web.Response:
     status = status or exc.status
     titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts", 500: "Server error"}
-    response = page(request, "error.html", {"title": titles.get(status, "Something is wrong"),
+    response = page(request, "error.html", {"title": say(request, titles.get(status, "Something is wrong")),
                                             "message": exc.message, "status": status}, status=status)
     if headers:
         response.headers.update(headers)
@@ -165,6 +166,16 @@ def _take_flash(request: web.Request) -> dict[str, str] | None:
         return None
 
 
+def lang(request: web.Request) -> str:
+    """The language of this request's pages (:func:`.i18n.choose`)."""
+    return i18n.choose(request.cookies.get(i18n.COOKIE), request.headers.get("Accept-Language"))
+
+
+def say(request: web.Request, text: str, /, **params: Any) -> str:
+    """A sentence for this user, in their language (:data:`.i18n.IT` for Italian)."""
+    return i18n.translate(lang(request), text, **params)
+
+
 def secure_cookies(request: web.Request) -> bool:
     mode = request.app[keys.SETTINGS].secure_cookies
     return mode == "always" or (mode == "auto" and request.secure)
@@ -172,12 +183,18 @@ def secure_cookies(request: web.Request) -> bool:
 
 def _base_context(request: web.Request, context: dict[str, Any]) -> dict[str, Any]:
     session = auth.session(request)
+    language = lang(request)
     return {"user": session.user if session else None, "csrf_token": session.csrf_token if session else "",
-            "prefix": PREFIX,
+            "prefix": PREFIX, "lang": language, "langs": i18n.LANGS, "path_qs": request.path_qs,
+            "t": lambda text, **params: i18n.translate(language, text, **params),
+            "ago": lambda value: i18n.ago(language, value), "presence": i18n.presence,
+            "zone_name": rentals.PROVIDER_TZ, "zone_label": i18n.zone_label(),
             "flash": _take_flash(request), "q": request.query.get("q", ""), "path": request.path, **context}
 
 
 def page(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
+    if isinstance(context.get("title"), str):
+        context = {**context, "title": say(request, context["title"])}
     response = aiohttp_jinja2.render_template(template, request, _base_context(request, context),
                                               app_key=JINJA, status=status)
     if request.cookies.get(FLASH_COOKIE):
@@ -194,16 +211,6 @@ def _mac(value: str | None) -> str:
     return ":".join(value[i:i + 2] for i in range(0, len(value), 2))
 
 
-def _when(value: Any) -> str:
-    if value is None or value == "":
-        return "-"
-    if isinstance(value, str):
-        return value.replace("T", " ")[:19]
-    if hasattr(value, "astimezone") and hasattr(value, "hour"):
-        return value.astimezone(rentals.PROVIDER_ZONE).strftime("%Y-%m-%d %H:%M")
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
 def _eur(value: Any) -> str:
     return "-" if value is None else rentals.eur(value)
 
@@ -218,19 +225,31 @@ def session_ttl(request: web.Request) -> timedelta:
 
 def setup(app: web.Application) -> None:
     """Mount the console: its routes, templates, static files and middleware (before the phone route)."""
-    from . import customers, devices, imports, login, pages, redirects, users
+    from . import customers, devices, editing, imports, login, pages, redirects, users
 
     env = aiohttp_jinja2.setup(app, app_key=JINJA, autoescape=True,
                                loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                                undefined=jinja2.StrictUndefined)
-    env.filters.update(mac=_mac, when=_when, eur=_eur, cents=_cents)
+    env.filters.update(mac=_mac, when=i18n.when, eur=_eur, cents=_cents)
     env.globals.update(states=rentals.STATES)
     app[LIMITER] = accounts.LoginLimiter()
     app.middlewares.append(middleware)
-    for module in (login, pages, devices, customers, imports, users, redirects):
+    for module in (login, pages, devices, customers, editing, imports, users, redirects):
         app.add_routes(module.routes)
+    app.router.add_get(PREFIX + "/lang/{lang}", _language)
     app.router.add_static(PREFIX + "/static/", HERE / "static", name="console_static")
     app.router.add_get(PREFIX + "/{tail:.*}", _no_such_page)  # last of ours: not the phone route's 404
+
+
+async def _language(request: web.Request) -> web.Response:
+    """The header's language switch: remembered in a cookie for a year, back to the same page."""
+    chosen = request.match_info["lang"]
+    if chosen not in i18n.LANGS:
+        raise NotFound(f"the console speaks {' and '.join(i18n.LANGS)}, not {chosen!r}")
+    response = redirect(local_next(request.query.get("next")))
+    response.set_cookie(i18n.COOKIE, chosen, path=PREFIX + "/", samesite="Lax", secure=secure_cookies(request),
+                        max_age=365 * 86400)
+    return response
 
 
 async def _no_such_page(request: web.Request) -> web.Response:

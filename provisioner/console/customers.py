@@ -10,7 +10,7 @@ from aiohttp import web
 from .. import changes, queries, rental_services, rental_terms, rentals, services
 from ..db import Store
 from ..errors import Conflict, Invalid, NotFound
-from . import PREFIX, acting, call, done, form, page, store, viewer
+from . import PREFIX, acting, call, done, form, page, say, store, viewer
 
 routes = web.RouteTableDef()
 
@@ -59,13 +59,15 @@ async def terminate(request: web.Request) -> web.Response:
         result = await call(request, rental_services.terminate, store(request), user.actor, code,
                             data.get("on") or None)
     except (Invalid, NotFound, Conflict) as exc:
-        return done(request, _url(code), f"Nothing was changed: {exc.message}", "error")
+        return done(request, _url(code), say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
     rented = [d for d in result["devices"] if d["deadline"]]
     deadlines = sorted({d["deadline"] for d in rented})
-    when = "ended" if result["effective"] else "ends"
-    message = (f"The contract of {result['customer']} {when} on {result['contract_end'].isoformat()}: "
-               f"{len(result['devices'])} device(s) stop, {len(rented)} rented device(s) due back"
-               + (f" by {deadlines[0].isoformat()}." if deadlines else "."))
+    sentence = ("The contract of {customer} ended on {day}: {n} device(s) stop, {rented} rented device(s) due back"
+                if result["effective"] else
+                "The contract of {customer} ends on {day}: {n} device(s) stop, {rented} rented device(s) due back")
+    message = say(request, sentence + (" by {deadline}." if deadlines else "."), customer=result["customer"],
+                  day=result["contract_end"].isoformat(), n=len(result["devices"]), rented=len(rented),
+                  deadline=deadlines[0].isoformat() if deadlines else "")
     return done(request, _url(result["customer"]), message)
 
 
@@ -77,7 +79,7 @@ async def cancel_termination(request: web.Request) -> web.Response:
     try:
         result = await call(request, rental_services.cancel_termination, store(request), user.actor, code)
     except (Invalid, NotFound, Conflict) as exc:
-        return done(request, _url(code), f"Nothing was changed: {exc.message}", "error")
+        return done(request, _url(code), say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
     return done(request, _url(result["customer"]),
-                f"The termination of {result['customer']} on {result['cancelled'].isoformat()} is cancelled: "
-                f"{len(result['devices'])} device(s) keep their lines.")
+                say(request, "The termination of {customer} on {day} is cancelled: {n} device(s) keep their lines.",
+                    customer=result["customer"], day=result["cancelled"].isoformat(), n=len(result["devices"])))

@@ -21,7 +21,7 @@ from ..rendering import RenderError, device_context
 from ..db import Store
 from ..sip import resync as sip_resync
 from ..vendors import FileKind
-from . import PREFIX, acting, call, done, form, page, store, viewer
+from . import PREFIX, acting, call, done, form, page, say, store, viewer
 from .redirects import redirect_state
 
 routes = web.RouteTableDef()
@@ -99,7 +99,9 @@ def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
     device = services.show_device(db, mac)
     canonical = device["mac"]
     with db.reading() as tx:
-        customers = [{"code": r["code"], "name": r["name"]} for r in tx.list_customers()]
+        # Offer what is allowed: a customer whose contract has ended cannot take devices.
+        customers = [{"code": r["code"], "name": r["name"]} for r in tx.list_customers()
+                     if not rentals.contract_ended(r["contract_end"], rentals.today())]
         free_lines: list[dict[str, Any]] = []
         if device["customer"]:
             row = tx.customer_by_code(device["customer"]["code"])
@@ -121,7 +123,11 @@ def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
             "swap": state == rentals.DEPLOYED and device["customer"] is not None,
             "return": rental and state in rentals.TRANSITIONS["return"],
             "charge": rental and state in rentals.TRANSITIONS["charge"],
+            # elsewhere in one step: its return recorded, then assigned (a customer's own phone stays theirs)
+            "move": rental and state == rentals.DEPLOYED and device["customer"] is not None,
         },
+        "move_targets": [c for c in customers if not device["customer"] or c["code"] != device["customer"]["code"]],
+        "settings_text": "\n".join(f"{k} = {v}" for k, v in _masked_settings(dict(device.get("settings") or {})).items()),
         "models": {v.name: sorted(v.models) for v in vendors.all_vendors()},
         "today": rentals.today(),
     }
@@ -153,7 +159,7 @@ async def _action(request: web.Request, permission: str, run: Any, *, back: str 
     try:
         message, target = await run(user, mac, data, target)
     except (Invalid, NotFound, Conflict) as exc:
-        return done(request, target, f"Nothing was changed: {exc.message}", "error")
+        return done(request, target, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
     return done(request, target, message)
 
 
@@ -162,10 +168,45 @@ async def assign(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
         after = await call(request, rental_services.assign, store(request), user.actor, mac,
                            data.get("customer"), _extensions(data.get("lines")))
-        lines = ", ".join(after["lines"]) or "no lines"
-        return f"Device {mac} assigned to {after['customer']} with {lines}.", target
+        if not after["lines"]:
+            return say(request, "Device {mac} assigned to {customer} with no lines.", mac=mac,
+                       customer=after["customer"]), target
+        return say(request, "Device {mac} assigned to {customer} with {lines}.", mac=mac,
+                   customer=after["customer"], lines=", ".join(after["lines"])), target
 
     return await _action(request, "devices.assign", run)
+
+
+@routes.post(PREFIX + "/devices/{mac}/move")
+async def move(request: web.Request) -> web.Response:
+    """A rented phone deployed at one customer goes to another, confirmed once: its lines taken off,
+    its return recorded (with the condition asked) and the new assignment. Three services in turn, not
+    one transaction: the target customer is checked first, and a failure after the return says so."""
+    data = await form(request)
+    user = await acting(request, "devices.assign", data)
+    await acting(request, "returns", data)
+    mac = fields.mac(request.match_info["mac"])
+    target, lines = data.get("customer") or "", _extensions(data.get("lines"))
+    try:
+        # What the assignment would refuse is asked before the return is recorded.
+        if not target:
+            raise Invalid("choose the customer the phone goes to", field="customer")
+        await asyncio.to_thread(services.get_customer, store(request), target)
+        if (await asyncio.to_thread(services.show_device, store(request), mac))["state"] == rentals.DEPLOYED:
+            await call(request, rental_services.unassign, store(request), user.actor, mac)
+        returned = await call(request, rental_services.return_device, store(request), user.actor, mac,
+                              condition=data.get("condition") or "ok")
+    except (Invalid, NotFound, Conflict) as exc:
+        return done(request, _device_url(mac), say(request, "Nothing was changed: {reason}", reason=exc.message),
+                    "error")
+    try:
+        after = await call(request, rental_services.assign, store(request), user.actor, mac, target, lines)
+    except (Invalid, NotFound, Conflict) as exc:
+        return done(request, _device_url(mac), _returned(request, mac, returned) + " " + say(
+            request, "The return was recorded, but the new assignment failed: {reason}", reason=exc.message), "error")
+    return done(request, _device_url(mac), say(request, "Device {mac} came back from {old} and is now at {customer} "
+                                                        "with {lines}.", mac=mac, old=returned["from_customer"],
+                                               customer=after["customer"], lines=", ".join(after["lines"]) or "-"))
 
 
 @routes.post(PREFIX + "/devices/{mac}/unassign")
@@ -173,8 +214,10 @@ async def unassign(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
         after = await call(request, rental_services.unassign, store(request), user.actor, mac, on=data.get("on"))
         deadline = after.get("return_deadline")
-        return (f"Device {mac} unassigned: its lines are off"
-                + (f"; return due by {deadline.isoformat()}." if deadline else ".")), target
+        if deadline:
+            return say(request, "Device {mac} unassigned: its lines are off; return due by {day}.", mac=mac,
+                       day=deadline.isoformat()), target
+        return say(request, "Device {mac} unassigned: its lines are off.", mac=mac), target
 
     return await _action(request, "devices.assign", run)
 
@@ -186,11 +229,14 @@ async def swap(request: web.Request) -> web.Response:
                             model=data.get("model") or None, serial=data.get("serial") or None,
                             on=data.get("on") or None)
         new = result["new"]
-        lines = ", ".join(new["lines"]) or "none"
+        lines = ", ".join(new["lines"]) or "-"
         deadline = result["return_deadline"]
-        message = (f"Swapped {mac} for {new['mac']} ({new['model']}{', new' if result['created'] else ''}) "
-                   f"at {new['customer']}: lines {lines} moved"
-                   + (f"; {mac} is due back by {deadline.isoformat()}." if deadline else "."))
+        message = say(request, "Swapped {old} for {new} ({model}, new) at {customer}: lines {lines} moved."
+                      if result["created"] else "Swapped {old} for {new} ({model}) at {customer}: lines {lines} moved.",
+                      old=mac,
+                      new=new["mac"], model=new["model"], customer=new["customer"], lines=lines)
+        if deadline:
+            message += " " + say(request, "{mac} is due back by {day}.", mac=mac, day=deadline.isoformat())
         return message, _device_url(new["mac"])
 
     return await _action(request, "devices.swap", run)
@@ -201,12 +247,20 @@ async def return_device(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
         result = await call(request, rental_services.return_device, store(request), user.actor, mac,
                             on=data.get("on") or None, condition=data.get("condition") or "ok")
-        late = f", {result['days_late']} days late (penalty {rentals.eur(result['late_penalty'])})" \
-            if result["days_late"] else ""
-        return (f"Return of {mac} recorded on {result['returned_on']} from {result['from_customer'] or '-'} "
-                f"({result['condition']}): now {result['state']}{late}."), target
+        return _returned(request, mac, result), target
 
     return await _action(request, "returns", run)
+
+
+def _returned(request: web.Request, mac: str, result: dict[str, Any]) -> str:
+    condition = say(request, "condition " + str(result["condition"]))
+    state = say(request, str(result["state"]).replace("_", " "))
+    message = say(request, "Return of {mac} recorded on {day} from {customer} ({condition}): now {state}.", mac=mac,
+                  day=result["returned_on"], customer=result["from_customer"] or "-", condition=condition, state=state)
+    if result["days_late"]:
+        message += " " + say(request, "It came back {days} days late (penalty {amount}).", days=result["days_late"],
+                             amount=rentals.eur(result["late_penalty"]))
+    return message
 
 
 @routes.post(PREFIX + "/devices/{mac}/charge")
@@ -214,8 +268,9 @@ async def charge(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
         result = await call(request, rental_services.charge, store(request), user.actor, mac,
                             amount=data.get("amount") or None, on=data.get("on") or None)
-        return (f"{result['customer']} charged {rentals.eur(result['amount'])} for {mac} "
-                f"(total {rentals.eur(result['total_charged'])}, {result['days_late']} days late)."), target
+        return say(request, "{customer} charged {amount} for {mac} (total {total}, {days} days late).",
+                   customer=result["customer"], amount=rentals.eur(result["amount"]), mac=mac,
+                   total=rentals.eur(result["total_charged"]), days=result["days_late"]), target
 
     return await _action(request, "returns", run)
 
@@ -227,8 +282,12 @@ async def claim(request: web.Request) -> web.Response:
                          model=data.get("model") or None, customer=data.get("customer") or None,
                          lines=_extensions(data.get("lines")), serial=data.get("serial") or None,
                          ownership=data.get("ownership") or "rental")
-        where = f"for {data.get('customer')}" if data.get("customer") else "in stock"
-        return f"Device {row['mac']} ({row['model']}) claimed {where}.", _device_url(row["mac"])
+        if data.get("customer"):
+            message = say(request, "Device {mac} ({model}) claimed for {customer}.", mac=row["mac"],
+                          model=row["model"], customer=data["customer"])
+        else:
+            message = say(request, "Device {mac} ({model}) claimed into stock.", mac=row["mac"], model=row["model"])
+        return message, _device_url(row["mac"])
 
     return await _action(request, "devices.assign", run, back=PREFIX + "/")
 
@@ -243,8 +302,10 @@ async def resync_device(request: web.Request) -> web.Response:
         target = await asyncio.to_thread(sip_resync.target_of, store(request), mac,
                                          to=data.get("to") or None, reboot=bool(data.get("reboot")))
     except (Invalid, NotFound, Conflict) as exc:
-        return done(request, _device_url(mac), f"Nothing was sent: {exc.message}", "error")
+        return done(request, _device_url(mac), say(request, "Nothing was sent: {reason}", reason=exc.message), "error")
     outcome = await sip_resync.resync(target)
     if outcome.ok:
-        return done(request, _device_url(mac), f"Resync sent to {mac}: {outcome.describe()}.")
-    return done(request, _device_url(mac), f"Resync of {mac} failed: {outcome.describe()}.", "error")
+        return done(request, _device_url(mac), say(request, "Resync sent to {mac}: {answer}.", mac=mac,
+                                                       answer=outcome.describe()))
+    return done(request, _device_url(mac), say(request, "Resync of {mac} failed: {answer}.", mac=mac,
+                                                       answer=outcome.describe()), "error")

@@ -17,7 +17,6 @@ from aiohttp import web
 
 from .. import accounts, auth, importing
 from ..api import imports as registry
-from ..errors import Invalid
 from ..importing.problems import HIDDEN
 from ..importing.reading import size_text
 from ..importing.reports import describe

@@ -22,7 +22,7 @@ from aiohttp import web
 
 from .. import accounts, auth
 from ..errors import Forbidden, RateLimited
-from . import LIMITER, PREFIX, done, form, local_next, log, page, redirect, secure_cookies, session_ttl, store
+from . import LIMITER, PREFIX, done, form, local_next, log, page, redirect, say, secure_cookies, session_ttl, store
 
 routes = web.RouteTableDef()
 
@@ -93,7 +93,7 @@ async def login(request: web.Request) -> web.Response:
                                              user_agent=request.headers.get("User-Agent"),
                                              ttl=session_ttl(request))
     log.info("console_login", user=user.name, ip=ip)
-    response = done(request, target, f"Signed in as {user.name} ({user.role}).")
+    response = done(request, target, say(request, "Signed in as {name} ({role}).", name=user.name, role=user.role))
     response.set_cookie(auth.SESSION_COOKIE, token, path="/", httponly=True, samesite="Strict",
                         secure=secure_cookies(request), max_age=int(session_ttl(request).total_seconds()))
     response.del_cookie(LOGIN_COOKIE, path=PREFIX + "/login")
@@ -107,7 +107,7 @@ async def logout(request: web.Request) -> web.Response:
     if auth.session(request) is not None:
         auth.check_csrf(request, data.get(auth.CSRF_FIELD) or "")
         await asyncio.to_thread(accounts.end_session, store(request), request.cookies[auth.SESSION_COOKIE])
-    response = done(request, PREFIX + "/login", "Signed out.")
+    response = done(request, PREFIX + "/login", say(request, "Signed out."))
     response.del_cookie(auth.SESSION_COOKIE, path="/")
     return response
 
