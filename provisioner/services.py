@@ -8,6 +8,7 @@ exceptions that name the field at fault; none holds a password.
 from __future__ import annotations
 
 import re
+import secrets as _secrets
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -23,6 +24,10 @@ from .store import Store, Tx
 TRANSPORTS = ("udp", "tcp", "tls")
 OWNERSHIPS = ("rental", "owned")
 LANGUAGES = ("it", "en", "de", "fr", "es", "pt", "nl")
+# The phone baseline: tone countries every vendor module can spell, and the codecs a customer may order.
+COUNTRIES = ("IT", "DE", "FR", "GB", "NL", "US")
+DEFAULT_COUNTRY = "IT"
+CODECS = ("g722", "pcma", "pcmu", "g729", "opus")
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _EXTENSION = re.compile(r"[A-Za-z0-9*#+][A-Za-z0-9*#+_.-]{0,63}")
@@ -30,7 +35,11 @@ _TOKEN = re.compile(r"[^\s\x00-\x1f\x7f\"<>]{1,128}")
 _HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*\.?|\[[0-9A-Fa-f:.]+\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 # Line, customer and device fields kept out of audit events.
-_SECRET_FIELDS = frozenset({"password", "path_key"})
+_SECRET_FIELDS = frozenset({"password", "path_key", "admin_password"})
+# The phones' admin password: typed on a keypad at worst, so no look-alikes and no ':' (Yealink
+# writes "admin:<password>"). Migration 0009_phone_baseline uses the same alphabet and length.
+_ADMIN_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_VOICEMAIL = re.compile(r"[0-9*#+]{1,32}")
 
 
 # --- validation (pure) -------------------------------------------------------------
@@ -177,7 +186,56 @@ def public(row: Mapping[str, Any] | None, *fields: str) -> dict[str, Any] | None
 # --- customers ---------------------------------------------------------------------
 
 CUSTOMER_FIELDS = ("code", "name", "sip_server", "sip_port", "sip_transport", "timezone", "language",
-                   "ntp_server")
+                   "ntp_server", "country", "codecs", "check_hour", "check_interval_hours")
+_CLEARABLE = ("ntp_server", "resync_after_change", "country", "codecs", "check_hour", "check_interval_hours")
+
+
+def new_admin_password() -> str:
+    """A phone admin password: 12 characters, about 70 random bits."""
+    return "".join(_secrets.choice(_ADMIN_ALPHABET) for _ in range(12))
+
+
+def country(value: Any, field: str = "country") -> str | None:
+    """A tone country (ISO 3166 two letters) the vendor modules know; empty: the default (IT)."""
+    text_value = str(value or "").strip().upper()
+    if not text_value:
+        return None
+    if text_value not in COUNTRIES:
+        raise Invalid(f"{field} {value!r} must be one of: {', '.join(COUNTRIES)}", field=field)
+    return text_value
+
+
+def codecs(value: Any, field: str = "codecs") -> str | None:
+    """A codec order, e.g. "g722,pcma,pcmu"; empty: each phone keeps its own."""
+    names = [n.strip().lower() for n in str(value or "").replace(" ", ",").split(",") if n.strip()]
+    if not names:
+        return None
+    unknown = [n for n in names if n not in CODECS]
+    if unknown:
+        raise Invalid(f"{field}: unknown codec {unknown[0]!r} (known: {', '.join(CODECS)})", field=field)
+    if len(set(names)) != len(names):
+        raise Invalid(f"{field}: a codec is listed twice", field=field)
+    return ",".join(names)
+
+
+def whole(value: Any, field: str, low: int, high: int) -> int | None:
+    """A whole number from low to high; empty: None (the default applies)."""
+    if value is None or str(value).strip() == "":
+        return None
+    text_value = str(value).strip()
+    if not text_value.isdigit() or not low <= int(text_value) <= high:
+        raise Invalid(f"{field} {value!r} must be a whole number from {low} to {high}", field=field)
+    return int(text_value)
+
+
+def voicemail(value: Any, field: str = "voicemail") -> str | None:
+    """The number a line's message key dials (*97); empty: no voicemail, no MWI."""
+    text_value = str(value or "").strip()
+    if not text_value:
+        return None
+    if not _VOICEMAIL.fullmatch(text_value):
+        raise Invalid(f"{field} {value!r} may only hold digits, * # and + (e.g. *97)", field=field)
+    return text_value
 
 
 def _customer_values(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
@@ -190,10 +248,14 @@ def _customer_values(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         "language": lambda v: choice(v, LANGUAGES, "language"),
         "ntp_server": lambda v: host(v, "ntp_server", required=False),
         "resync_after_change": lambda v: _on_off_default(v, "resync_after_change"),
+        "country": lambda v: country(v),
+        "codecs": lambda v: codecs(v),
+        "check_hour": lambda v: whole(v, "check_hour", 0, 23),
+        "check_interval_hours": lambda v: whole(v, "check_interval_hours", 1, 168),
     }
     values = {}
     for key, check in checks.items():
-        if key in data and (data[key] is not None or key in ("ntp_server", "resync_after_change")):
+        if key in data and (data[key] is not None or key in _CLEARABLE):
             values[key] = check(data[key])
         elif not partial and key in ("name", "sip_server"):
             raise Invalid(f"{key} is required", field=key)
@@ -209,9 +271,10 @@ def add_customer(store: Store, actor: str, code_: str, *, path_key: str = "none"
     with store.transaction() as tx:
         if tx.customer_by_code(customer_code):
             raise Conflict(f"customer {customer_code!r} already exists", field="code")
-        customer_id = tx.insert_customer({"code": customer_code, **values})
+        # Every customer's phones get their own admin password (the factory admin/admin is public).
+        customer_id = tx.insert_customer({"code": customer_code, **values, "admin_password": new_admin_password()})
         row = tx.customer_by_id(customer_id)
-        after = public(row, *CUSTOMER_FIELDS)
+        after = {**(public(row, *CUSTOMER_FIELDS) or {}), "admin_password_set": True}
         if with_key:
             key = access.new_secret()
             tx.save_customer_security(customer_id, {"path_key": key})
@@ -247,6 +310,22 @@ def update_customer(store: Store, actor: str, code_: str, **data: Any) -> dict[s
         return after  # type: ignore[return-value]
 
 
+def admin_password(store: Store, actor: str, code_: str, *, new: bool = False) -> str | None:
+    """The admin password of customer ``code_``'s phones; ``new=True`` generates another (an event
+    says so, never the password). None: none set, the phones keep their own."""
+    if not new:
+        with store.reading() as tx:
+            return _customer(tx, code_)["admin_password"]  # type: ignore[no-any-return]
+    with store.transaction() as tx:
+        row = _customer(tx, code_)
+        password = new_admin_password()
+        tx.update_customer(row["id"], {"admin_password": password})
+        tx.add_event(actor=actor, action="customer.admin_password", customer_id=row["id"],
+                     summary=f"new admin password for the phones of {row['code']}",
+                     after={"admin_password_changed": True})
+        return password
+
+
 def _customer(tx: Tx, code_: str) -> dict[str, Any]:
     row = tx.customer_by_code(str(code_).strip())
     if row is None:
@@ -279,6 +358,7 @@ def lines_of_customer(store: Store, code_: str) -> list[dict[str, Any]]:
 
 LINE_FIELDS = ("extension", "display_name", "sip_username", "auth_id", "label", "sip_server", "sip_port",
                "sip_transport")
+LINE_VIEW = (*LINE_FIELDS, "voicemail")  # what events and views show of a line (imports leave voicemail be)
 
 
 def line_values(data: Mapping[str, Any], ext: str) -> dict[str, Any]:
@@ -295,6 +375,7 @@ def line_values(data: Mapping[str, Any], ext: str) -> dict[str, Any]:
         "sip_port": port(data["sip_port"]) if data.get("sip_port") not in (None, "") else None,
         "sip_transport": (choice(data["sip_transport"], TRANSPORTS, "sip_transport")
                           if data.get("sip_transport") else None),
+        "voicemail": voicemail(data.get("voicemail")),
     }
     return values
 
@@ -308,7 +389,7 @@ def add_line(store: Store, actor: str, customer_code: str, ext: str, **data: Any
             raise Conflict(f"customer {customer['code']} already has extension {ext}", field="extension")
         line_id = tx.insert_line({"customer_id": customer["id"], **values})
         tx.add_event(actor=actor, action="line.created", customer_id=customer["id"],
-                     summary=f"line {ext} of {customer['code']} created", after=public(values, *LINE_FIELDS))
+                     summary=f"line {ext} of {customer['code']} created", after=public(values, *LINE_VIEW))
         return {"id": line_id, "customer_id": customer["id"], **values}
 
 
@@ -322,14 +403,14 @@ def update_line(store: Store, actor: str, customer_code: str, ext: str, **data: 
         values = line_values(merged, before["extension"])
         tx.update_line(before["id"], values)
         after = {**before, **values}
-        changes = public(after, *LINE_FIELDS) or {}
+        changes = public(after, *LINE_VIEW) or {}
         if values["password"] != before["password"]:
             changes["password_changed"] = True
         where = tx.device_of_line(before["id"])
         tx.add_event(actor=actor, action="line.updated", customer_id=customer["id"],
                      device_mac=where["mac"] if where else None,
                      summary=f"line {before['extension']} of {customer['code']} updated",
-                     before=public(before, *LINE_FIELDS), after=changes)
+                     before=public(before, *LINE_VIEW), after=changes)
         return after
 
 
@@ -448,7 +529,7 @@ def show_device(store: Store, mac_: str) -> dict[str, Any]:
         device = _device(tx, mac_)
         customer = tx.customer_by_id(device["customer_id"]) if device["customer_id"] else None
         lines_ = [
-            {"position": row["position"], **(public(row, *LINE_FIELDS) or {})}
+            {"position": row["position"], **(public(row, *LINE_VIEW) or {})}
             for row in tx.device_lines(device["id"])
         ]
         history = tx.events_of_device(device["mac"])
@@ -527,6 +608,7 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
                 server=row["sip_server"] or customer["sip_server"] or "",
                 port=row["sip_port"] or customer["sip_port"],
                 transport=row["sip_transport"] or customer["sip_transport"],
+                voicemail=row.get("voicemail"),
             ))
     return DeviceData(
         mac=device["mac"],
@@ -545,6 +627,11 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
         customer_id=customer["id"] if customer is not None else None,
         assigned_at=_utc(device.get("assigned_at")),
         window_closed_at=_utc(device.get("window_closed_at")),
+        admin_password=customer.get("admin_password") if customer is not None else None,
+        country=(customer or {}).get("country") or DEFAULT_COUNTRY,
+        codecs=tuple(((customer or {}).get("codecs") or "").split(",")) if (customer or {}).get("codecs") else (),
+        check_defaults={k: str(customer[k]) for k in ("check_hour", "check_interval_hours")
+                        if customer is not None and customer.get(k) is not None},
     )
 
 

@@ -76,7 +76,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
 
     ids: dict[CustomerRef | None, int | None] = {None: None}  # customer reference -> id
     for change in by_kind.get(("customer", "create"), []):
-        new_id = tx.insert_customer(change.values)
+        new_id = tx.insert_customer({**change.values, "admin_password": services.new_admin_password()})
         ids[change.customer] = new_id
         row = tx.customer_by_id(new_id)
         # As from the CLI and the API: a new customer's phones fetch under a secret path key
