@@ -375,14 +375,14 @@ def line_values(data: Mapping[str, Any], ext: str) -> dict[str, Any]:
         "sip_port": port(data["sip_port"]) if data.get("sip_port") not in (None, "") else None,
         "sip_transport": (choice(data["sip_transport"], TRANSPORTS, "sip_transport")
                           if data.get("sip_transport") else None),
-        "voicemail": voicemail(data.get("voicemail")),
     }
     return values
 
 
 def add_line(store: Store, actor: str, customer_code: str, ext: str, **data: Any) -> dict[str, Any]:
     ext = extension(ext)
-    values = line_values(data, ext)
+    # voicemail is not a spreadsheet column: kept out of line_values, which imports compare as is.
+    values = {**line_values(data, ext), "voicemail": voicemail(data.get("voicemail"))}
     with store.transaction() as tx:
         customer = _customer(tx, customer_code)
         if tx.line(customer["id"], ext):
@@ -400,7 +400,7 @@ def update_line(store: Store, actor: str, customer_code: str, ext: str, **data: 
         if before is None:
             raise NotFound(f"customer {customer['code']} has no extension {ext!r}", field="extension")
         merged = {**before, **{k: v for k, v in data.items() if v is not None}}
-        values = line_values(merged, before["extension"])
+        values = {**line_values(merged, before["extension"]), "voicemail": voicemail(merged.get("voicemail"))}
         tx.update_line(before["id"], values)
         after = {**before, **values}
         changes = public(after, *LINE_VIEW) or {}

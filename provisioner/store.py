@@ -285,6 +285,7 @@ sessions = sa.Table(
 RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 # Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
 SEALED_COLUMNS = ((lines, ("id",), ("password",)),
+                  (customers, ("id",), ("admin_password",)),
                   (customer_security, ("customer_id",), ("password", "path_key")),
                   (server_secrets, ("name",), ("value",)),
                   (uploads, ("device_mac", "name"), ("sealed_body",)))
@@ -1372,7 +1373,10 @@ class Tx:
         the rows do not hold it."""
         now = utcnow()
         given = {"customer_id": customer_ids} if customer_ids is not None else None
-        return self._insert_many(lines, rows, {"created_at": now, "updated_at": now}, ids=True, columns=given)
+        same: dict[str, Any] = {"created_at": now, "updated_at": now}
+        if rows and "voicemail" not in rows[0]:
+            same["voicemail"] = None  # imports do not set it (rows all have the same keys)
+        return self._insert_many(lines, rows, same, ids=True, columns=given)
 
     def insert_devices(self, rows: Sequence[Mapping[str, Any]], *,
                        columns: Mapping[str, Sequence[Any]] | None = None) -> list[int]:
