@@ -22,11 +22,12 @@ from .errors import NotFound
 from .db import Tx
 
 # Line, customer and device fields kept out of audit events.
-SECRET_FIELDS = frozenset({"password", "path_key"})
+SECRET_FIELDS = frozenset({"password", "path_key", "admin_password"})
 CUSTOMER_FIELDS = ("code", "name", "sip_server", "sip_port", "sip_transport", "timezone", "language",
-                   "ntp_server")
+                   "ntp_server", "country", "codecs", "check_hour", "check_interval_hours")
 LINE_FIELDS = ("extension", "display_name", "sip_username", "auth_id", "label", "sip_server", "sip_port",
                "sip_transport")
+LINE_VIEW = (*LINE_FIELDS, "voicemail")  # what events and views show of a line (imports leave voicemail be)
 DEVICE_FIELDS = ("mac", "vendor", "model", "serial", "ownership", "state", "customer", "lines", "settings")
 
 

@@ -18,12 +18,17 @@ from .macs import InvalidMAC, parse_mac
 TRANSPORTS = ("udp", "tcp", "tls")
 OWNERSHIPS = ("rental", "owned")
 LANGUAGES = ("it", "en", "de", "fr", "es", "pt", "nl")
+# The phone baseline: tone countries every vendor module can spell, and the codecs a customer may order.
+COUNTRIES = ("IT", "DE", "FR", "GB", "NL", "US")
+DEFAULT_COUNTRY = "IT"
+CODECS = ("g722", "pcma", "pcmu", "g729", "opus")
 
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _EXTENSION = re.compile(r"[A-Za-z0-9*#+][A-Za-z0-9*#+_.-]{0,63}")
 _TOKEN = re.compile(r"[^\s\x00-\x1f\x7f\"<>]{1,128}")
 _HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*\.?|\[[0-9A-Fa-f:.]+\]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+_VOICEMAIL = re.compile(r"[0-9*#+]{1,32}")
 
 
 
@@ -192,3 +197,46 @@ def on_off_default(value: Any, name: str) -> bool | None:
     if text_ in ("server", "default", ""):
         return None
     raise Invalid(f"{name} must be on, off or server (follow the server's flag), not {value!r}", field=name)
+
+
+def country(value: Any, field: str = "country") -> str | None:
+    """A tone country (ISO 3166 two letters) the vendor modules know; empty: the default (IT)."""
+    text_value = str(value or "").strip().upper()
+    if not text_value:
+        return None
+    if text_value not in COUNTRIES:
+        raise Invalid(f"{field} {value!r} must be one of: {', '.join(COUNTRIES)}", field=field)
+    return text_value
+
+
+def codecs(value: Any, field: str = "codecs") -> str | None:
+    """A codec order, e.g. "g722,pcma,pcmu"; empty: each phone keeps its own."""
+    names = [n.strip().lower() for n in str(value or "").replace(" ", ",").split(",") if n.strip()]
+    if not names:
+        return None
+    unknown = [n for n in names if n not in CODECS]
+    if unknown:
+        raise Invalid(f"{field}: unknown codec {unknown[0]!r} (known: {', '.join(CODECS)})", field=field)
+    if len(set(names)) != len(names):
+        raise Invalid(f"{field}: a codec is listed twice", field=field)
+    return ",".join(names)
+
+
+def whole(value: Any, field: str, low: int, high: int) -> int | None:
+    """A whole number from low to high; empty: None (the default applies)."""
+    if value is None or str(value).strip() == "":
+        return None
+    text_value = str(value).strip()
+    if not text_value.isdigit() or not low <= int(text_value) <= high:
+        raise Invalid(f"{field} {value!r} must be a whole number from {low} to {high}", field=field)
+    return int(text_value)
+
+
+def voicemail(value: Any, field: str = "voicemail") -> str | None:
+    """The number a line's message key dials (*97); empty: no voicemail, no MWI."""
+    text_value = str(value or "").strip()
+    if not text_value:
+        return None
+    if not _VOICEMAIL.fullmatch(text_value):
+        raise Invalid(f"{field} {value!r} may only hold digits, * # and + (e.g. *97)", field=field)
+    return text_value

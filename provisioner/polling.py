@@ -8,7 +8,9 @@ the same minute, its files do not change from one render to the next).
 
 Device settings ``check_hour`` (0-23, default 3) and ``check_interval_hours``
 (1-168, default 24) change it; under 24 hours the phone checks every N hours
-from its boot instead of at a time of day.
+from its boot instead of at a time of day. A customer's ``check_hour`` /
+``check_interval_hours`` are the defaults of its phones (rendering layers them under
+the device's settings).
 """
 
 from __future__ import annotations

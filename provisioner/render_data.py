@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import access, rentals
-from .rendering import Account, DeviceData
 from .db import Tx
+from .fields import DEFAULT_COUNTRY
+from .rendering import Account, DeviceData
 
 DEPROVISIONED_STATES = frozenset({"in_stock", "return_due", "returned", "retired", "charged"})
 
@@ -50,6 +51,7 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
                 server=row["sip_server"] or customer["sip_server"] or "",
                 port=row["sip_port"] or customer["sip_port"],
                 transport=row["sip_transport"] or customer["sip_transport"],
+                voicemail=row.get("voicemail"),
             ))
     return DeviceData(
         mac=device["mac"],
@@ -68,6 +70,11 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
         customer_id=customer["id"] if customer is not None else None,
         assigned_at=_utc(device.get("assigned_at")),
         window_closed_at=_utc(device.get("window_closed_at")),
+        admin_password=customer.get("admin_password") if customer is not None else None,
+        country=(customer or {}).get("country") or DEFAULT_COUNTRY,
+        codecs=tuple(((customer or {}).get("codecs") or "").split(",")) if (customer or {}).get("codecs") else (),
+        check_defaults={k: str(customer[k]) for k in ("check_hour", "check_interval_hours")
+                        if customer is not None and customer.get(k) is not None},
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import ChainMap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -70,6 +70,12 @@ class Account:
     server: str
     port: int
     transport: str  # "udp" | "tcp" | "tls"
+    voicemail: str | None = None  # the number the message key dials; None: no voicemail, no MWI
+
+    @property
+    def srtp(self) -> bool:
+        """Media encrypted (SRTP) whenever the signalling is (TLS)."""
+        return self.transport == "tls"
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,13 @@ class DeviceData:
     customer_id: int | None = None
     assigned_at: datetime | None = None
     window_closed_at: datetime | None = None
+    # The baseline every phone gets from its customer: admin password (None: the phone keeps its
+    # own), tone country, codec order (empty: the phone's own), check-time defaults (a device
+    # setting of the same name wins).
+    admin_password: str | None = None
+    country: str = "IT"
+    codecs: tuple[str, ...] = ()
+    check_defaults: Mapping[str, str] = field(default_factory=dict)
 
 
 # Variables a device's ``settings`` may override by name; any other key is a
@@ -116,6 +129,9 @@ def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> d
     - ``timezone`` (:class:`timezones.TimeZone`), ``language`` ("it"), ``ntp_server``
     - ``provisioning_url``: base URL ending in "/"
     - ``overrides``: vendor-native key -> value from the device's settings
+    - ``admin_password``: the phones' web UI and menu password, or None (not written; also None
+      when deprovisioned); ``country`` ("IT": tones); ``codecs`` (["g722", "pcma"], empty: the
+      phone's own); each account's ``voicemail`` and ``srtp`` (TLS lines)
     - plus what ``vendor.extend_context`` adds
     """
     caps = vendor.caps(data.model)
@@ -143,7 +159,11 @@ def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> d
         "ntp_server": variables["ntp_server"],
         "provisioning_url": provisioning_url,
         "overrides": {k: v for k, v in data.settings.items() if k not in LAYERED_VARIABLES},
-        "check": polling.schedule(data.mac, data.settings),  # when the phone checks on its own
+        # When the phone checks on its own: its device settings, else its customer's defaults.
+        "check": polling.schedule(data.mac, ChainMap(dict(data.settings), dict(data.check_defaults))),
+        "admin_password": None if data.deprovisioned else data.admin_password,
+        "country": data.country,
+        "codecs": list(data.codecs),
     }
     ctx.update(vendor.extend_context(ctx))
     return ctx
@@ -175,6 +195,9 @@ def common_context(
         "ntp_server": ntp_server,
         "provisioning_url": provisioning_url,
         "overrides": {},
+        "admin_password": None,  # never in a common file
+        "country": None,
+        "codecs": [],
     }
     ctx.update(vendor.extend_context(ctx))
     return ctx

@@ -7,6 +7,7 @@ exceptions that name the field at fault; none holds a password.
 
 from __future__ import annotations
 
+import secrets as _secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -15,7 +16,7 @@ from . import access, fields, rentals, vendors
 from .activity import flag_downloads
 from .changes import (
     CUSTOMER_FIELDS,
-    LINE_FIELDS,
+    LINE_VIEW,
     DeviceChange,
     find_customer,
     find_device,
@@ -38,6 +39,17 @@ from .redirect import outbox as redirect_outbox
 
 # --- customers ---------------------------------------------------------------------
 
+_CLEARABLE = ("ntp_server", "resync_after_change", "country", "codecs", "check_hour", "check_interval_hours")
+# The phones' admin password: typed on a keypad at worst, so no look-alikes and no ':' (Yealink
+# writes "admin:<password>"). Migration 0009_phone_baseline uses the same alphabet and length.
+_ADMIN_ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_admin_password() -> str:
+    """A phone admin password: 12 characters, about 70 random bits."""
+    return "".join(_secrets.choice(_ADMIN_ALPHABET) for _ in range(12))
+
+
 def _customer_values(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
     checks = {
         "name": lambda v: text(v, "name"),
@@ -48,10 +60,14 @@ def _customer_values(data: Mapping[str, Any], partial: bool) -> dict[str, Any]:
         "language": lambda v: choice(v, LANGUAGES, "language"),
         "ntp_server": lambda v: host(v, "ntp_server", required=False),
         "resync_after_change": lambda v: fields.on_off_default(v, "resync_after_change"),
+        "country": lambda v: fields.country(v),
+        "codecs": lambda v: fields.codecs(v),
+        "check_hour": lambda v: fields.whole(v, "check_hour", 0, 23),
+        "check_interval_hours": lambda v: fields.whole(v, "check_interval_hours", 1, 168),
     }
     values = {}
     for key, check in checks.items():
-        if key in data and (data[key] is not None or key in ("ntp_server", "resync_after_change")):
+        if key in data and (data[key] is not None or key in _CLEARABLE):
             values[key] = check(data[key])
         elif not partial and key in ("name", "sip_server"):
             raise Invalid(f"{key} is required", field=key)
@@ -67,9 +83,10 @@ def add_customer(store: Store, actor: str, code: str, *, path_key: str = "none",
     with store.transaction() as tx:
         if tx.customer_by_code(customer_code):
             raise Conflict(f"customer {customer_code!r} already exists", field="code")
-        customer_id = tx.insert_customer({"code": customer_code, **values})
+        # Every customer's phones get their own admin password (the factory admin/admin is public).
+        customer_id = tx.insert_customer({"code": customer_code, **values, "admin_password": new_admin_password()})
         row = tx.customer_by_id(customer_id)
-        after = public(row, *CUSTOMER_FIELDS)
+        after = {**(public(row, *CUSTOMER_FIELDS) or {}), "admin_password_set": True}
         if with_key:
             key = access.new_secret()
             tx.save_customer_security(customer_id, {"path_key": key})
@@ -89,6 +106,22 @@ def update_customer(store: Store, actor: str, code: str, **data: Any) -> dict[st
                      summary=f"customer {before['code']} updated",
                      before=public(before, *CUSTOMER_FIELDS), after=public(after, *CUSTOMER_FIELDS))
         return after  # type: ignore[return-value]
+
+
+def admin_password(store: Store, actor: str, code: str, *, new: bool = False) -> str | None:
+    """The admin password of customer ``code``'s phones; ``new=True`` generates another (an event
+    says so, never the password). None: none set, the phones keep their own."""
+    if not new:
+        with store.reading() as tx:
+            return find_customer(tx, code)["admin_password"]  # type: ignore[no-any-return]
+    with store.transaction() as tx:
+        row = find_customer(tx, code)
+        password = new_admin_password()
+        tx.update_customer(row["id"], {"admin_password": password})
+        tx.add_event(actor=actor, action="customer.admin_password", customer_id=row["id"],
+                     summary=f"new admin password for the phones of {row['code']}",
+                     after={"admin_password_changed": True})
+        return password
 
 
 def get_customer(store: Store, code: str) -> dict[str, Any]:
@@ -116,14 +149,15 @@ def lines_of_customer(store: Store, code: str) -> list[dict[str, Any]]:
 
 def add_line(store: Store, actor: str, customer_code: str, ext: str, **data: Any) -> dict[str, Any]:
     ext = fields.extension(ext)
-    values = fields.line_values(data, ext)
+    # voicemail is not a spreadsheet column: kept out of line_values, which imports compare as is.
+    values = {**fields.line_values(data, ext), "voicemail": fields.voicemail(data.get("voicemail"))}
     with store.transaction() as tx:
         customer = find_customer(tx, customer_code)
         if tx.line(customer["id"], ext):
             raise Conflict(f"customer {customer['code']} already has extension {ext}", field="extension")
         line_id = tx.insert_line({"customer_id": customer["id"], **values})
         tx.add_event(actor=actor, action="line.created", customer_id=customer["id"],
-                     summary=f"line {ext} of {customer['code']} created", after=public(values, *LINE_FIELDS))
+                     summary=f"line {ext} of {customer['code']} created", after=public(values, *LINE_VIEW))
         return {"id": line_id, "customer_id": customer["id"], **values}
 
 
@@ -134,17 +168,18 @@ def update_line(store: Store, actor: str, customer_code: str, ext: str, **data: 
         if before is None:
             raise NotFound(f"customer {customer['code']} has no extension {ext!r}", field="extension")
         merged = {**before, **{k: v for k, v in data.items() if v is not None}}
-        values = fields.line_values(merged, before["extension"])
+        values = {**fields.line_values(merged, before["extension"]),
+                  "voicemail": fields.voicemail(merged.get("voicemail"))}
         tx.update_line(before["id"], values)
         after = {**before, **values}
-        changes = public(after, *LINE_FIELDS) or {}
+        changes = public(after, *LINE_VIEW) or {}
         if values["password"] != before["password"]:
             changes["password_changed"] = True
         where = tx.device_of_line(before["id"])
         tx.add_event(actor=actor, action="line.updated", customer_id=customer["id"],
                      device_mac=where["mac"] if where else None,
                      summary=f"line {before['extension']} of {customer['code']} updated",
-                     before=public(before, *LINE_FIELDS), after=changes)
+                     before=public(before, *LINE_VIEW), after=changes)
         return after
 
 
@@ -231,7 +266,7 @@ def show_device(store: Store, mac: str) -> dict[str, Any]:
         device = find_device(tx, mac, lock=False)
         customer = tx.customer_by_id(device["customer_id"]) if device["customer_id"] else None
         lines_ = [
-            {"position": row["position"], **(public(row, *LINE_FIELDS) or {})}
+            {"position": row["position"], **(public(row, *LINE_VIEW) or {})}
             for row in tx.device_lines(device["id"])
         ]
         history = tx.events_of_device(device["mac"])

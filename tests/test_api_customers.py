@@ -22,7 +22,8 @@ async def test_create_read_change_a_customer_recorded_as_the_user(api, store):
     assert created.pop("provisioning_url") == f"http://prov.test:8080/p/{key}/"
     assert created == {"code": "ROSSI", "name": ROSSI["name"], "sip_server": "pbx.rossi.example.net",
                        "sip_port": 5060, "sip_transport": "udp", "timezone": "Europe/Rome", "language": "it",
-                       "ntp_server": None, "contract_end": None}
+                       "ntp_server": None, "contract_end": None, "country": None, "codecs": None,
+                       "check_hour": None, "check_interval_hours": None}
     assert api.last.headers["Location"] == "/api/v1/customers/ROSSI"
     assert "<script>" in await api.last.text()  # JSON, not HTML: the name comes back as given
     assert (await api.as_("viewer").get("/customers/ROSSI"))["name"] == ROSSI["name"]

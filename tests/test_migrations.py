@@ -128,6 +128,12 @@ def _write_0008(conn: sa.Connection) -> None:
     _set(conn, "customers", {"id": 1}, resync_after_change=True)
 
 
+def _write_0009(conn: sa.Connection) -> None:
+    # (0009 itself gives every customer a sealed admin password: see the test below.)
+    _set(conn, "customers", {"id": 1}, country="DE", codecs="g722,pcma", check_hour=4, check_interval_hours=12)
+    _set(conn, "lines", {"id": 1}, voicemail="*97")
+
+
 def _write_nothing(conn: sa.Connection) -> None:
     """A migration that adds no table and no column (an index, say)."""
 
@@ -142,6 +148,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0006_uploads": _write_nothing,  # seals the uploads 0001 wrote (CHANGED below)
     "0007_redirect": _write_0007_redirect,
     "0008_resync_after_change": _write_0008,
+    "0009_phone_baseline": _write_0009,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->
@@ -228,6 +235,28 @@ async def test_upgrading_from_an_earlier_revision_keeps_every_row_and_serves_the
                            "password": PASSWORDS[0], "server": "pbx.rossi.example.net", "port": "5062"}
     assert accounts[2] == {"enabled": "1", "display_name": "Niccolò", "user": "rossi202", "auth": "a202",
                            "password": PASSWORDS[1], "server": "pbx2.rossi.example.net", "port": "5070"}
+
+
+async def test_0009_gives_every_existing_customer_a_sealed_admin_password_its_phones_get(data_dir, aiohttp_client):
+    _build(data_dir, "0008_resync_after_change")
+    store = Store.open(data_dir)
+    try:
+        with store.engine.connect() as conn:
+            raw = dict(conn.exec_driver_sql("SELECT code, admin_password FROM customers").fetchall())
+        assert set(raw) == {"ROSSI", "BIANCHI"}
+        opened = {code: store.sealer.open(value) for code, value in raw.items()}
+        assert all(len(p) == 12 and p.isalnum() and p not in raw[c] for c, p in opened.items()), "sealed, 12 chars"
+        assert opened["ROSSI"] != opened["BIANCHI"]
+    finally:
+        store.close()
+    settings = Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=0,
+                        public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
+    client = await aiohttp_client(create_app(settings), server_kwargs={"host": "127.0.0.1"})
+    resp = await client.get(f"/{MAC.lower()}.cfg", headers={"User-Agent": UA})
+    assert resp.status == 200
+    body = (await resp.read()).decode()
+    assert f"static.security.user_password = admin:{opened['ROSSI']}\n" in body
+    assert "voice.tone.country = Italy\n" in body  # no country set: IT
 
 
 def test_a_migration_that_breaks_a_reference_is_refused_and_changes_nothing(data_dir, monkeypatch):

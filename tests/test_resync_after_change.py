@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from provisioner import lifecycle, services
+from provisioner import lifecycle, migrating, services
 
 from .conftest import ACTOR, add_customer, add_line
 from .sip_phone import FakePhone
@@ -147,8 +147,8 @@ def test_migration_0006_keeps_rows_written_at_0005(data_dir):
             after = conn.exec_driver_sql("SELECT * FROM customers").mappings().one()
             version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar_one()
             lines_after = [dict(r) for r in conn.exec_driver_sql("SELECT * FROM lines").mappings()]
-        assert lines_after == lines_before
-        assert version == "0008_resync_after_change"
+        assert [{k: r[k] for k in lines_before[0]} for r in lines_after] == lines_before  # later ones add columns
+        assert version == migrating.head()
         assert {k: after[k] for k in before} == dict(before)
         assert after["resync_after_change"] is None  # follows the server flag
         services.update_customer(store, ACTOR, "OLD", resync_after_change="on")

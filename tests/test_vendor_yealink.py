@@ -126,7 +126,7 @@ def test_models_and_their_capabilities():
         "T58W": (16, "150"),
     }
     assert {m: (c.accounts, c.family) for m, c in VENDOR.models.items()} == expected
-    assert VENDOR.caps("T31P").line_keys == 0 and VENDOR.caps("T57W").line_keys == 29
+    assert VENDOR.caps("T31P").line_keys == 2 and VENDOR.caps("T31G").line_keys == 2 and VENDOR.caps("T57W").line_keys == 29
 
 
 @pytest.mark.parametrize("text", ["t46u", "SIP-T46U", "Yealink T46U", "T46U", " yealink sip-t46u ",

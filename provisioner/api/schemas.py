@@ -103,13 +103,19 @@ _CUSTOMER_IN = {
     "timezone": string(64, min_length=1, description="IANA time zone, e.g. Europe/Rome"),
     "language": string(enum=fields.LANGUAGES),
     "ntp_server": string(253, nullable=True),
+    "country": string(enum=fields.COUNTRIES, nullable=True, description="call-progress tones; null: IT"),
+    "codecs": string(100, nullable=True, description="codec order, e.g. g722,pcma,pcmu (known: "
+                     + ", ".join(fields.CODECS) + "); null: the phone's own"),
+    "check_hour": integer(0, 23, nullable=True, description="hour its phones check for new files"),
+    "check_interval_hours": integer(1, 168, nullable=True, description="under 24: every N hours"),
 }
 CUSTOMER_CREATE = body({"code": string(64, pattern=CODE_PATTERN), **_CUSTOMER_IN}, ("code", "name", "sip_server"))
 CUSTOMER_UPDATE = body(_CUSTOMER_IN)
 CUSTOMER = answer({
     "code": TEXT, "name": TEXT, "sip_server": nullable(TEXT), "sip_port": integer(),
     "sip_transport": TEXT, "timezone": TEXT, "language": TEXT, "ntp_server": nullable(TEXT),
-    "contract_end": DATE_OR_NULL,
+    "contract_end": DATE_OR_NULL, "country": nullable(TEXT), "codecs": nullable(TEXT),
+    "check_hour": integer(nullable=True), "check_interval_hours": integer(nullable=True),
 }, ("code", "name", "sip_server", "sip_port", "sip_transport", "timezone", "language", "contract_end"))
 
 _LINE_IN = {
@@ -121,6 +127,7 @@ _LINE_IN = {
     "sip_server": string(253, nullable=True, description="default: the customer's"),
     "sip_port": integer(1, 65535, nullable=True),
     "sip_transport": string(enum=fields.TRANSPORTS, nullable=True),
+    "voicemail": string(32, nullable=True, description="number the message key dials, e.g. *97; turns MWI on"),
 }
 LINE_CREATE = body({"extension": string(64, pattern=EXTENSION_PATTERN), **_LINE_IN},
                    ("extension", "display_name", "password"))

@@ -25,17 +25,25 @@ def customer() -> None:
 @click.option("--timezone", default="Europe/Rome", show_default=True, help="IANA time zone name.")
 @click.option("--language", type=click.Choice(fields.LANGUAGES), default="it", show_default=True)
 @click.option("--ntp-server", default=None, help="NTP server for the phones (default: the server's).")
+@click.option("--country", help="Call-progress tones: " + ", ".join(fields.COUNTRIES) + " (default IT).")
+@click.option("--codecs", help="Codec order, e.g. g722,pcma,pcmu (known: " + ", ".join(fields.CODECS)
+              + "; default: each phone's own).")
+@click.option("--check-hour", type=int, help="Hour (0-23) its phones check for new files (default 3).")
+@click.option("--check-interval-hours", type=int, help="Under 24: check every N hours instead (default 24).")
 @click.option("--path-key", type=click.Choice(["new", "none"]), default="new", show_default=True,
               help="A secret path /p/<key>/ its phones must fetch under; 'none': plain paths (no rule).")
 @click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL",
               help="The server's base URL, to print the URL to give phones (as `serve` uses).")
 @store_options
 def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: int, transport: str,
-                 timezone: str, language: str, ntp_server: str | None, path_key: str, public_url: str | None) -> None:
-    """Add customer CODE; its phones fetch under a new secret path key unless --path-key none."""
+                 timezone: str, language: str, ntp_server: str | None, path_key: str, public_url: str | None,
+                 **baseline: object) -> None:
+    """Add customer CODE; its phones fetch under a new secret path key unless --path-key none, and
+    get a generated admin password (`provisioner customer admin-password CODE --reveal`)."""
     row = services.add_customer(store, actor(), code, name=name, sip_server=sip_server, sip_port=sip_port,
                                 sip_transport=transport, timezone=timezone, language=language,
-                                ntp_server=ntp_server, path_key=path_key)
+                                ntp_server=ntp_server, path_key=path_key,
+                                **{k: v for k, v in baseline.items() if v is not None})
     click.echo(f"customer {row['code']} added ({row['name']}, {row['sip_server']}:{row['sip_port']}/"
                f"{row['sip_transport']})")
     key = row.get("new_path_key")
@@ -61,6 +69,10 @@ def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: 
 @click.option("--ntp-server")
 @click.option("--resync-after-change", type=click.Choice(["on", "off", "server"]),
               help="NOTIFY this customer's phones after every change; 'server' follows the server's flag.")
+@click.option("--country", help="Call-progress tones: " + ", ".join(fields.COUNTRIES) + "; '' for IT.")
+@click.option("--codecs", help="Codec order, e.g. g722,pcma,pcmu; '' for each phone's own.")
+@click.option("--check-hour", help="Hour (0-23) its phones check for new files; '' for the default.")
+@click.option("--check-interval-hours", help="Check every N hours (1-168); '' for the default (24).")
 @store_options
 def customer_update(store: Store, code: str, transport: str | None, **fields: object) -> None:
     """Change customer CODE; its phones get the change at their next fetch."""
@@ -69,6 +81,25 @@ def customer_update(store: Store, code: str, transport: str | None, **fields: ob
         data["sip_transport"] = transport
     row = services.update_customer(store, actor(), code, **data)
     click.echo(f"customer {row['code']} updated")
+
+
+@customer.command("admin-password")
+@click.argument("code")
+@click.option("--new", "new", is_flag=True, help="Generate another one; its phones get it at their next fetch.")
+@click.option("--reveal", is_flag=True, help="Print it.")
+@store_options
+def customer_admin_password(store: Store, code: str, new: bool, reveal: bool) -> None:
+    """The admin password of the web UI and menu of CODE's phones (sealed; printed only with --reveal)."""
+    password = services.admin_password(store, actor(), code, new=new)
+    if new:
+        click.echo(f"new admin password for the phones of {code}; they get it at their next fetch")
+    if password is None:
+        click.echo("no admin password: its phones keep their own (`--new` sets one)")
+    elif reveal:
+        click.echo(f"  admin password: {password}   (user admin on Yealink, Grandstream; Polycom and Snom: "
+                   "the admin password)")
+    else:
+        click.echo("  admin password: set (--reveal prints it)")
 
 
 @customer.command("list")
@@ -103,14 +134,15 @@ def line() -> None:
 @click.option("--sip-server", help="Registrar for this line (default: the customer's).")
 @click.option("--sip-port", type=int)
 @click.option("--transport", type=TRANSPORT)
+@click.option("--voicemail", help="Number the message key dials (e.g. *97); turns MWI on.")
 @store_options
 def line_add(store: Store, customer_code: str, extension: str, name: str, password: str,
              sip_username: str | None, auth_id: str | None, label: str | None, sip_server: str | None,
-             sip_port: int | None, transport: str | None) -> None:
+             sip_port: int | None, transport: str | None, voicemail: str | None) -> None:
     """Add EXTENSION to CUSTOMER."""
     row = services.add_line(store, actor(), customer_code, extension, display_name=name, password=password,
                             sip_username=sip_username, auth_id=auth_id, label=label, sip_server=sip_server,
-                            sip_port=sip_port, sip_transport=transport)
+                            sip_port=sip_port, sip_transport=transport, voicemail=voicemail)
     click.echo(f"line {row['extension']} added to {customer_code} (SIP user {row['sip_username']})")
 
 
@@ -125,6 +157,7 @@ def line_add(store: Store, customer_code: str, extension: str, name: str, passwo
 @click.option("--sip-server")
 @click.option("--sip-port", type=int)
 @click.option("--transport", "sip_transport", type=TRANSPORT)
+@click.option("--voicemail", help="Number the message key dials (e.g. *97); '' turns voicemail and MWI off.")
 @store_options
 def line_update(store: Store, customer_code: str, extension: str, password: str | None,
                 **fields: object) -> None:

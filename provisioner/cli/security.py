@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from .. import changes, security_services, services
+from .. import changes, fields, security_services, services
 from ..db import Store
 from ..sealing import generate_key
 from .base import actor, cli, json_option, print_json, store_options
@@ -80,19 +80,27 @@ def customer_security(store: Store, code: str, auth: str | None, username: str |
 
 @customer.command("show")
 @click.argument("code")
+@click.option("--reveal", is_flag=True, help="Also print its phones' admin password.")
 @json_option
 @store_options(existing=True)
-def customer_show(store: Store, code: str, as_json: bool) -> None:
-    """Show customer CODE with its provisioning security (never a secret)."""
+def customer_show(store: Store, code: str, reveal: bool, as_json: bool) -> None:
+    """Show customer CODE with its provisioning security (a secret only with --reveal)."""
     row = services.get_customer(store, code)
     data = {**(changes.public(row, *changes.CUSTOMER_FIELDS, "contract_end") or {}),
+            "admin_password_set": bool(row.get("admin_password")),
             "security": security_services.customer_security(store, code)}
+    if reveal:
+        data["admin_password"] = row.get("admin_password")
     if as_json:
         print_json(data)
         return
     click.echo(f"{data['code']}  {data['name']}  {data['sip_server']}:{data['sip_port']}/{data['sip_transport']}")
     click.echo(f"time zone {data['timezone']}, language {data['language']}, contract end "
                f"{data.get('contract_end') or '-'}")
+    click.echo(f"phones: tones {data.get('country') or fields.DEFAULT_COUNTRY}, codecs "
+               f"{data.get('codecs') or 'their own'}, check at {data.get('check_hour') if data.get('check_hour') is not None else 'default'}"
+               f" h every {data.get('check_interval_hours') or 24} h, admin password "
+               + (data["admin_password"] or "-" if reveal else "set" if data["admin_password_set"] else "none"))
     click.echo("provisioning security:")
     _echo_rules(data["security"])
 

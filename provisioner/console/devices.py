@@ -74,7 +74,8 @@ def masked_files(db: Store, cache: ConfigCache, mac: str) -> list[dict[str, Any]
     if data is None:
         return []
     masked = dataclasses.replace(data, accounts=tuple(dataclasses.replace(a, password=MASK) for a in data.accounts),
-                                 settings=_masked_settings(dict(data.settings)))
+                                 settings=_masked_settings(dict(data.settings)),
+                                 admin_password=data.admin_password and MASK)
     vendor = vendors.get(data.vendor)
     # The URL the phone's files carry, its path key, token and provisioning password masked too.
     policy = data.policy and dataclasses.replace(data.policy, password=data.policy.password and MASK,

@@ -321,7 +321,10 @@ class BulkQueries(Queries):
         the rows do not hold it."""
         now = utcnow()
         given = {"customer_id": customer_ids} if customer_ids is not None else None
-        return self._insert_many(lines, rows, {"created_at": now, "updated_at": now}, ids=True, columns=given)
+        same: dict[str, Any] = {"created_at": now, "updated_at": now}
+        if rows and "voicemail" not in rows[0]:
+            same["voicemail"] = None  # imports do not set it (rows all have the same keys)
+        return self._insert_many(lines, rows, same, ids=True, columns=given)
 
     def insert_devices(self, rows: Sequence[Mapping[str, Any]], *,
                        columns: Mapping[str, Sequence[Any]] | None = None) -> list[int]:

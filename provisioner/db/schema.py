@@ -54,6 +54,13 @@ customers = sa.Table(
     sa.Column("penalty_per_day_cents", sa.Integer),
     # NOTIFY the phones after every change: NULL follows the server's --resync-after-change.
     sa.Column("resync_after_change", sa.Boolean),
+    # The phone baseline (migration 0009_phone_baseline): admin password of the phones' web UI and
+    # menu, tone country, codec order, when the phones check for new files (a device setting wins).
+    sa.Column("admin_password", Sealed),
+    sa.Column("country", sa.String(2)),
+    sa.Column("codecs", sa.String(100)),
+    sa.Column("check_hour", sa.Integer),
+    sa.Column("check_interval_hours", sa.Integer),
 )
 
 lines = sa.Table(
@@ -70,6 +77,7 @@ lines = sa.Table(
     sa.Column("sip_server", sa.String(255)),  # None: the customer's default applies
     sa.Column("sip_port", sa.Integer),
     sa.Column("sip_transport", sa.String(8)),
+    sa.Column("voicemail", sa.String(32)),  # voicemail number, e.g. *97; NULL: no MWI (0009_phone_baseline)
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("customer_id", "extension", name="uq_lines_customer_extension"),
@@ -253,6 +261,7 @@ sessions = sa.Table(
 RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 # Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
 SEALED_COLUMNS = ((lines, ("id",), ("password",)),
+                  (customers, ("id",), ("admin_password",)),
                   (customer_security, ("customer_id",), ("password", "path_key")),
                   (server_secrets, ("name",), ("value",)),
                   (uploads, ("device_mac", "name"), ("sealed_body",)))

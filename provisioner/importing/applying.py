@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .. import access, changes
+from .. import access, changes, services
 from ..db import Tx
 from ..redirect import outbox as redirect_outbox
 from .planning import Change, CustomerRef, LineRef, Plan, Snapshot, normalize_name
@@ -76,7 +76,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
 
     ids: dict[CustomerRef | None, int | None] = {None: None}  # customer reference -> id
     for change in by_kind.get(("customer", "create"), []):
-        new_id = tx.insert_customer(change.values)
+        new_id = tx.insert_customer({**change.values, "admin_password": services.new_admin_password()})
         ids[change.customer] = new_id
         row = tx.customer_by_id(new_id)
         # As from the CLI and the API: a new customer's phones fetch under a secret path key

@@ -62,6 +62,11 @@ BLOCKS = {2: 400, 3: 500, 4: 600, 5: 1700, 6: 1800}  # not (n+2)00 past account 
 TRANSPORTS = {"udp": 0, "tcp": 1, "tls": 2}  # P130 and its per-account twins
 PROTOCOLS = {"tftp": 0, "http": 1, "https": 2}  # P212, config upgrade via
 LANGUAGES = {"de", "en", "es", "fr", "it", "nl", "pt", "pl", "ru", "tr", "zh"}  # P1362
+# Account 1 only (the P-values of the other accounts' blocks are not confirmed here):
+# P183 SRTP (0 off, 2 enabled and forced), P33 voicemail number, P57-P62/P46/P98 vocoder choices 1-8.
+SRTP_FORCED = "2"
+VOCODER_CHOICES = ("P57", "P58", "P59", "P60", "P61", "P62", "P46", "P98")
+CODEC_PAYLOADS = {"pcmu": "0", "pcma": "8", "g722": "9", "g729": "18", "opus": "123"}
 _PVALUE = re.compile(r"[Pp]?(\d{1,5})")
 _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -134,6 +139,13 @@ def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]
                  (c["auth"], ""), (c["password"], "")))
         add(((c["server"], slot["server"]), (c["proxy"], ""),
              (c["transport"], str(slot["transport"]))))
+    first = extra["slots"][0]["account"] if extra["slots"] else None
+    if first is not None:
+        add((("P183", SRTP_FORCED if first.srtp else "0"), ("P33", first.voicemail or "")))
+        order = [CODEC_PAYLOADS[c] for c in extra["codecs"] if c in CODEC_PAYLOADS]
+        add(zip(VOCODER_CHOICES, order))
+    if extra["admin_password"]:
+        pairs.append(("P2", extra["admin_password"]))  # the phone's web UI and menu (factory admin)
     for key in extra["line_keys"]:
         add(((key["mode"], "0"), (key["account"], str(key["index"])), (key["label"], key["text"])))
     pairs.append(("P30", ntp_server))
@@ -192,6 +204,8 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "gs_language": language if language in LANGUAGES else None,
         "overrides": _overrides(ctx["overrides"], ctx["accounts"]),
         "check": ctx.get("check"),  # None in common files
+        "admin_password": ctx.get("admin_password"),
+        "codecs": ctx.get("codecs") or [],
     }
     # All of the above as the flat list cfg_mac.xml writes: no per-value work in Jinja.
     out["pvalues"] = _pvalues(ctx["ntp_server"], out)

@@ -68,6 +68,8 @@ LANGUAGES = {  # lcl.ml.lang
     "nl": "Dutch_Netherlands",
     "pt": "Portuguese_Portugal",
 }
+# voice.codecPref.<name> (1 first, 0 off), by fields.CODECS name (opus left out: not confirmed).
+CODEC_NAMES = {"g722": "G722", "pcma": "G711_A", "pcmu": "G711_Mu", "g729": "G729_AB"}
 SERVER_TYPES = {"ftp": "FTP", "tftp": "TFTP", "http": "HTTP", "https": "HTTPS", "ftps": "FTPS"}
 _PARAM = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_\-]+)*")
 _POSIX_RULE = re.compile(r"M(\d{1,2})\.([1-5])\.([0-6])(?:/(\d{1,2}))?")
@@ -185,6 +187,9 @@ def _params(ctx: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         device += [("device.prov.user.set", "1"), ("device.prov.user", extra["prov_user"]),
                    ("device.prov.password.set", "1"),
                    ("device.prov.password", extra["prov_password"] or "")]
+    if ctx.get("admin_password"):  # the phone's web UI and menu (factory 456)
+        device += [("device.auth.localAdminPassword.set", "1"),
+                   ("device.auth.localAdminPassword", ctx["admin_password"])]
     regs = []
     for n, acc in extra["slots"]:
         if not acc:
@@ -211,9 +216,26 @@ def _params(ctx: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
             ("prov.polling.period", str(check.interval_seconds)),
             ("prov.polling.time", check.begin), ("prov.polling.timeRandomEnd", check.end)]
     notify = [("voIpProt.SIP.specialEvent.checkSync.alwaysReboot", "0")]  # reboot only if a change needs it
+    # The baseline: MWI and the message key per registration, SRTP offered when a line uses TLS,
+    # the customer's codec order. (element, its (key, value) pairs)
+    mwi = []
+    for n, acc in extra["slots"]:
+        if acc and acc.voicemail:
+            mwi += [(f"msg.mwi.{n}.subscribe", acc.sip_username), (f"msg.mwi.{n}.callBackMode", "contact"),
+                    (f"msg.mwi.{n}.callBack", acc.voicemail)]
+        else:
+            mwi += [(f"msg.mwi.{n}.subscribe", ""), (f"msg.mwi.{n}.callBackMode", "disabled")]
+    srtp = any(acc.srtp for _, acc in extra["slots"] if acc)
+    baseline = [("msg", keep(mwi)),
+                ("sec", keep([("sec.srtp.enable", "1" if srtp else "0"), ("sec.srtp.offer", "1" if srtp else "0")]))]
+    order = [CODEC_NAMES[c] for c in ctx.get("codecs") or () if c in CODEC_NAMES]
+    if order:
+        baseline.append(("voice", keep([(f"voice.codecPref.{name}", str(order.index(name) + 1) if name in order
+                                         else "0") for name in CODEC_NAMES.values()])))
     return {
         "prov_params": keep(prov),
         "voip_params": keep(notify),
+        "baseline_params": [(element, pairs) for element, pairs in baseline if pairs],
         "device_params": keep(device),
         "reg_params": regs,
         "sntp_params": keep(sntp),

@@ -86,6 +86,11 @@ OFFSET_ZONES = {
     39600: "NCL+11", 43200: "NZL+12", 46800: "TON+13",
 }
 
+# <tone_scheme> (call-progress tones), by ISO country (fields.COUNTRIES).
+TONE_SCHEMES = {"IT": "ITA", "DE": "GER", "FR": "FRA", "GB": "GBR", "NL": "NLD", "US": "USA"}
+# <codec_priority_list> names, by fields.CODECS name (opus left out: not confirmed for every model).
+CODEC_NAMES = {"g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729"}
+
 _UA = re.compile(r"\bsnom\s?(?P<model>[A-Z]*\d+[A-Z]*)-SIP\s+(?P<fw>\d+(?:\.\d+)+)(?P<rest>.*)",
                  re.IGNORECASE | re.DOTALL)
 _UA_MAC = re.compile(r"(?:^|\s)([0-9A-F]{12})(?=\s|\)|$)", re.IGNORECASE)
@@ -130,6 +135,8 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "timezone_code": ZONES.get(tz.name) or OFFSET_ZONES.get(tz.std_offset, "GBR-0"),
         "language_name": LANGUAGES.get(str(ctx["language"])[:2].lower(), "English"),
         "settings_overrides": settings,  # (element, idx or None, value), in order
+        "tone_scheme": TONE_SCHEMES.get(ctx["country"] or ""),
+        "codec_list": ",".join(CODEC_NAMES[n] for n in ctx["codecs"] if n in CODEC_NAMES),
     }
 
 

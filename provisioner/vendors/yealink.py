@@ -30,8 +30,8 @@ _MAC = r"(?P<mac>[0-9a-f]{12})"
 # accounts = SIP accounts; line_keys = linekey.K slots including pages;
 # family = common-file id NN (y0000000000NN.cfg).
 MODELS: dict[str, Caps] = {
-    "T31G": Caps(accounts=2, line_keys=0, family="123"),
-    "T31P": Caps(accounts=2, line_keys=0, family="123"),
+    "T31G": Caps(accounts=2, line_keys=2, family="123"),
+    "T31P": Caps(accounts=2, line_keys=2, family="123"),
     "T33G": Caps(accounts=4, line_keys=12, family="124"),
     "T42U": Caps(accounts=12, line_keys=15, family="116"),
     "T43U": Caps(accounts=12, line_keys=15, family="107"),
@@ -55,6 +55,13 @@ FILES = (
 )
 
 TRANSPORT_CODES = {"udp": 0, "tcp": 1, "tls": 2}
+SRTP_COMPULSORY = 2  # account.N.srtp_encryption: 0 off, 1 optional, 2 compulsory
+
+# voice.tone.country (call-progress tones), by ISO country (fields.COUNTRIES).
+TONE_COUNTRIES = {"IT": "Italy", "DE": "Germany", "FR": "France", "GB": "Great Britain",
+                  "NL": "Netherlands", "US": "United States"}
+# account.N.codec.<name>.enable / .priority (firmware V81 and later), by fields.CODECS name.
+CODEC_NAMES = {"g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729", "opus": "opus"}
 
 # lang.gui / lang.wui spellings.
 LANGUAGES = {
@@ -158,7 +165,20 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "summer_time": 2 if tz.has_dst and name else 0,
         "lang_gui": LANGUAGES.get(str(ctx["language"])[:2].lower(), "English"),
         "common_file": f"y{int(family):012d}.cfg",
+        "tone_country": TONE_COUNTRIES.get(ctx["country"] or ""),
+        "srtp_compulsory": SRTP_COMPULSORY,
+        # (name, enable, priority) of every codec we know, once the customer orders them: the
+        # listed ones in that order, the others off.
+        "codec_settings": _codecs(ctx["codecs"]),
     }
+
+
+def _codecs(order: list[str]) -> list[tuple[str, int, int]]:
+    if not order:
+        return []
+    listed = [CODEC_NAMES[n] for n in order if n in CODEC_NAMES]
+    return [(name, 1, listed.index(name) + 1) if name in listed else (name, 0, 0)
+            for name in CODEC_NAMES.values()]
 
 
 VENDOR = Vendor(
