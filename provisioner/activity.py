@@ -46,8 +46,9 @@ class Fetch:
 class Activity:
     def __init__(self, store: Store):
         self.store = store
-        self._seen: dict[str, dict[str, Any]] = {}
-        self._downloads: list[dict[str, Any]] = []
+        # mac -> (at, ip, user_agent, firmware, mac); downloads as (at, mac, file, ip, user_agent, transport)
+        self._seen: dict[str, tuple] = {}
+        self._downloads: list[tuple] = []
         self._unknown: dict[str, dict[str, Any]] = {}
         self._windows: dict[str, tuple[datetime, int | None]] = {}
         # Last download per device (IP, time): a second IP within the hour is logged at once.
@@ -58,27 +59,34 @@ class Activity:
         self._retry_at = 0.0  # monotonic time before which the periodic flush does not try again
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
+        """O(1) and one tuple per kind: this runs on every phone request."""
         at = utcnow()
-        before = self._seen.get(fetch.mac, {})
-        # A TFTP fetch carries no User-Agent: keep what the phone said over HTTP.
-        self._seen[fetch.mac] = {"mac": fetch.mac, "at": at, "ip": fetch.ip,
-                                 "user_agent": (fetch.user_agent or "")[:400] or before.get("user_agent"),
-                                 "firmware": fetch.firmware or before.get("firmware")}
+        mac = fetch.mac
+        said = ua = fetch.user_agent[:400] if fetch.user_agent else None
+        if ua is None or fetch.firmware is None:  # a TFTP fetch carries no User-Agent: keep what HTTP said
+            before = self._seen.get(mac)
+            if before is not None:
+                ua = ua or before[2]
+                firmware = fetch.firmware or before[3]
+            else:
+                firmware = fetch.firmware
+        else:
+            firmware = fetch.firmware
+        # (at, ip, user_agent, firmware, mac): the order of Tx.record_activity's UPDATE
+        self._seen[mac] = (at, fetch.ip, ua, firmware, mac)
         if download:
-            last = self._last_download.get(fetch.mac)
+            last = self._last_download.get(mac)
             if last is not None and last[0] != fetch.ip and at - last[1] < TWO_IPS_WITHIN:
-                log.warning("device_fetched_from_two_ips", mac=fetch.mac, ip=fetch.ip, previous_ip=last[0],
+                log.warning("device_fetched_from_two_ips", mac=mac, ip=fetch.ip, previous_ip=last[0],
                             file=fetch.file, transport=fetch.transport)
-            self._last_download[fetch.mac] = (fetch.ip, at)
-            self._last_download.move_to_end(fetch.mac)
+            self._last_download[mac] = (fetch.ip, at)
+            self._last_download.move_to_end(mac)
             if len(self._last_download) > _MAX_LAST_DOWNLOADS:
                 self._last_download.popitem(last=False)
             if len(self._downloads) >= MAX_PENDING:
                 self.dropped += 1
                 return
-            self._downloads.append({"at": at, "device_mac": fetch.mac, "file": fetch.file[:128],
-                                    "ip": fetch.ip, "user_agent": (fetch.user_agent or "")[:400] or None,
-                                    "transport": fetch.transport})
+            self._downloads.append((at, mac, fetch.file[:128], fetch.ip, said, fetch.transport))
 
     def unknown(self, fetch: Fetch, *, vendor: str | None, model: str | None) -> None:
         at = utcnow()
@@ -137,7 +145,7 @@ class Activity:
         self._retry_at = 0.0
         return True
 
-    def _keep(self, seen: dict[str, dict[str, Any]], downloads: list[dict[str, Any]],
+    def _keep(self, seen: dict[str, tuple], downloads: list[tuple],
               unknown: dict[str, dict[str, Any]], windows: dict[str, tuple[datetime, int | None]]) -> None:
         """Put a batch that could not be written back in front of what came since."""
         for mac, row in seen.items():
@@ -145,8 +153,7 @@ class Activity:
             if newer is None:
                 self._seen[mac] = row
             else:  # newest last seen wins; what it did not say (User-Agent over TFTP) comes from before
-                newer["user_agent"] = newer["user_agent"] or row["user_agent"]
-                newer["firmware"] = newer["firmware"] or row["firmware"]
+                self._seen[mac] = (newer[0], newer[1], newer[2] or row[2], newer[3] or row[3], mac)
         merged = downloads + self._downloads
         if len(merged) > MAX_PENDING:  # the oldest are kept: they are the ones nobody else has
             self.dropped += len(merged) - MAX_PENDING
@@ -177,12 +184,11 @@ class Activity:
             else:
                 log.warning("activity_flush_failed", **fields)
 
-    def _write(self, seen: list[dict[str, Any]], downloads: list[dict[str, Any]],
+    def _write(self, seen: list[tuple], downloads: list[tuple],
                unknown: list[dict[str, Any]], windows: dict[str, tuple[datetime, int | None]] | None = None
                ) -> None:
         with self.store.transaction() as tx:
-            tx.record_seen(seen)
-            tx.record_downloads(downloads)
+            tx.record_activity(seen, downloads)
             tx.record_unknown(unknown)
             if windows:
                 # An event per closed window: every node's cache drops the device and sees it closed.

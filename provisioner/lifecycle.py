@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
+from prometheus_client import Histogram
 
 from . import keys
 from .errors import Unavailable
@@ -24,6 +25,10 @@ from .settings import Settings
 from .db import Store, database_exists, describe, unavailable
 
 log = structlog.get_logger("provisioner")
+
+LOOP_LAG = Histogram("provisioner_loop_lag_seconds", "How late the event loop ran a 20 ms timer",
+                     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+_LAG_TICK = 0.02
 
 
 async def store(app: web.Application) -> AsyncIterator[None]:
@@ -48,6 +53,7 @@ async def store(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),
         asyncio.create_task(_every(settings.flush_interval, functools.partial(activity.flush, due=True),
                                    "activity_flush_failed")),
+        asyncio.create_task(_watch_loop_lag()),
     ]
     log.info("store_opened", database=db.engine.url.render_as_string(hide_password=True),
              provisioning_url=settings.provisioning_url)
@@ -241,6 +247,16 @@ async def _start_pnp(app: web.Application, settings):  # type: ignore[no-untyped
     app[PNP] = responder
     log.info("pnp_listening", host=settings.host, port=port, multicast=responder.multicast)
     return responder
+
+
+async def _watch_loop_lag() -> None:
+    """What a phone waits for on top of its own request when the loop is busy (a stall shows as p99)."""
+    loop = asyncio.get_running_loop()
+    observe = LOOP_LAG.observe
+    while True:
+        planned = loop.time() + _LAG_TICK
+        await asyncio.sleep(_LAG_TICK)
+        observe(max(0.0, loop.time() - planned))
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:

@@ -44,6 +44,7 @@ Paths: ``<file>``, ``p/<path key>/<file>``, ``d/<device token>/<file>`` or ``p/<
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections import OrderedDict
@@ -129,13 +130,24 @@ def file_name(path: str) -> str | None:
     return name
 
 
-def _candidates(name: str) -> list[tuple[Vendor, ConfigFile, re.Match[str]]]:
+# A warm phone asks for the same name with the same User-Agent at every boot: both parsed once per
+# distinct value (bounded: a scanner's random names and headers evict, they do not grow memory).
+@functools.lru_cache(maxsize=100_000)
+def _candidates(name: str) -> tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...]:
     found = []
     for vendor in vendors.all_vendors():
         hit = vendor.match_file(name)
         if hit is not None:
             found.append((vendor, *hit))
-    return found
+    return tuple(found)
+
+
+_parse_cached = functools.lru_cache(maxsize=100_000)(vendors.parse_user_agent)
+
+
+def _parse_user_agent(header: str | None) -> UserAgent | None:
+    # Only headers of a phone's length are kept: 100,000 of them at most 40 MB.
+    return _parse_cached(header) if header is None or len(header) <= 400 else vendors.parse_user_agent(header)
 
 
 class Resolver:
@@ -183,7 +195,7 @@ class Resolver:
         candidates = _candidates(name)
         if not candidates:
             return Reply(404, "no-such-file")
-        ua = vendors.parse_user_agent(req.user_agent)
+        ua = _parse_user_agent(req.user_agent)
         # A fixed name (000000000000.cfg) wins over a per-device pattern it happens to fit.
         # Common files hold no secret: served whatever the path key (see README).
         common = [c for c in candidates if "mac" not in c[2].groupdict()]
@@ -237,7 +249,7 @@ class Resolver:
         return req.peer_cert is not None and mac in access.certificate_macs(req.peer_cert)
 
     async def _device_file(self, req: Request, name: str,
-                           candidates: list[tuple[Vendor, ConfigFile, re.Match[str]]],
+                           candidates: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...],
                            ua: UserAgent | None, key: str | None = None, token: str | None = None) -> Reply:
         mac = candidates[0][2].group("mac").upper()
         fetch = Fetch(mac, name, req.client_ip, req.user_agent, ua.firmware if ua else None, req.transport)
@@ -351,7 +363,7 @@ class Resolver:
         return last is not None and last[0] == req.client_ip and self.clock() - last[1] <= UPLOAD_AFTER_FETCH
 
     def _common_file(self, req: Request, name: str,
-                     candidates: list[tuple[Vendor, ConfigFile, re.Match[str]]],
+                     candidates: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...],
                      ua: UserAgent | None) -> Reply:
         if ua is not None:
             candidates = sorted(candidates, key=lambda c: c[0].name != ua.vendor)

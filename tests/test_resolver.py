@@ -181,3 +181,38 @@ async def test_deployment_template_overrides_the_shipped_one(server, store, sett
         if "# custom" in body:
             break
     assert body == '#!version:1.0.0.1\ninclude:config "001565a1b2c3.cfg"\n# custom\n'
+
+
+async def test_a_warm_fetch_parses_its_user_agent_and_name_once(server, yealink, store, monkeypatch):
+    """The hot path: a phone asking again with the same header and name does no parsing (issue 19)."""
+    from provisioner import resolver, vendors
+
+    resolver._parse_cached.cache_clear()
+    resolver._candidates.cache_clear()
+    calls = []
+    real = vendors.parse_user_agent
+    monkeypatch.setattr(vendors, "parse_user_agent", lambda h: calls.append(h) or real(h))
+    monkeypatch.setattr(resolver, "_parse_cached", __import__("functools").lru_cache(maxsize=10)(
+        vendors.parse_user_agent))
+    bodies = set()
+    for _ in range(5):
+        resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA})
+        assert resp.status == 200
+        bodies.add(await resp.read())
+    assert len(bodies) == 1 and PASSWORD.encode() in bodies.pop()
+    assert calls == [YEALINK_UA]
+    assert resolver._candidates.cache_info().misses == 1 and resolver._candidates.cache_info().hits == 4
+    # A header longer than a phone's is parsed each time, never kept.
+    long_ua = YEALINK_UA + " " + "x" * 500
+    for _ in range(2):
+        assert (await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": long_ua})).status == 200
+    assert calls == [YEALINK_UA, long_ua, long_ua]
+    await server.flush()
+    with store.reading() as tx:
+        device = tx.device(MAC)
+        downloads = tx.conn.exec_driver_sql("SELECT at, file, ip, user_agent, transport FROM downloads").fetchall()
+    # The flush (the driver's executemany) wrote every download and the last seen, values intact.
+    assert device["last_seen_user_agent"] == long_ua[:400] and device["last_seen_ip"] == "127.0.0.1"
+    assert device["last_seen_at"] is not None and device["firmware"] == "108.86.0.20"
+    assert len(downloads) == 7 and {d[1:] for d in downloads} == {
+        ("001565a1b2c3.cfg", "127.0.0.1", YEALINK_UA, "http"), ("001565a1b2c3.cfg", "127.0.0.1", long_ua[:400], "http")}

@@ -35,6 +35,24 @@ class ActivityQueries(Queries):
         if rows:
             self.conn.execute(downloads.insert(), list(rows))
 
+    def record_activity(self, seen: Sequence[tuple], downloads: Sequence[tuple]) -> None:
+        """The phone-facing flush in the driver's own ``executemany``: ``seen`` rows are
+        (at, ip, user_agent, firmware, mac), ``downloads`` rows (at, mac, file, ip, user_agent,
+        transport). SQLAlchemy's per-row binding held the GIL for the serving loop's thread."""
+        mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
+        if self.conn.dialect.name == "sqlite":  # SQLAlchemy's SQLite DATETIME text form
+            seen = [(r[0].strftime("%Y-%m-%d %H:%M:%S.%f"), *r[1:]) for r in seen]
+            downloads = [(r[0].strftime("%Y-%m-%d %H:%M:%S.%f"), *r[1:]) for r in downloads]
+        if seen:
+            self.conn.exec_driver_sql(
+                f"UPDATE devices SET last_seen_at = {mark}, last_seen_ip = {mark}, "
+                f"last_seen_user_agent = COALESCE({mark}, last_seen_user_agent), "
+                f"firmware = COALESCE({mark}, firmware) WHERE mac = {mark}", list(seen))
+        if downloads:
+            self.conn.exec_driver_sql(
+                f"INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})", list(downloads))
+
     def record_unknown(self, seen: Iterable[Mapping[str, Any]]) -> None:
         for r in seen:
             existing = self.conn.execute(
