@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from provisioner import lifecycle, migrating, services
+from provisioner import lifecycle, services
+from provisioner.db import migrate as migrating
 
 from .conftest import ACTOR, add_customer, add_line
 from .sip_phone import FakePhone
