@@ -105,6 +105,11 @@ class Activity:
         """A device got its credentials without its token: its first-contact window is over."""
         self._windows.setdefault(mac, (utcnow(), customer_id))
 
+    def window_closing(self, mac: str) -> bool:
+        """Whether this process closed the device's window and has not written that yet: a cache
+        entry re-read from the store in the meantime still shows the window open."""
+        return mac in self._windows
+
     @property
     def pending(self) -> int:
         return len(self._seen) + len(self._downloads) + len(self._unknown) + len(self._windows)

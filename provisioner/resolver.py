@@ -218,7 +218,7 @@ class Resolver:
         if policy.path_key and not token_ok and not access.same(key, policy.path_key):
             return Reply(403, "path-key", mac=mac)
         by_window = policy.window_hours is not None and not token_ok
-        if by_window and not rules.window_open(self.now()):
+        if by_window and (not rules.window_open(self.now()) or self.activity.window_closing(mac)):
             if self._names_mac(req, ua, mac):
                 return Reply(403, "window-taken", mac=mac)  # reported by _device_file
             return Reply(403, "token", mac=mac)

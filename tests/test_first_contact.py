@@ -66,6 +66,33 @@ async def test_a_stranger_cannot_take_the_window_and_a_taken_window_is_reported(
     assert server.app[keys.RESOLVER].guard.tracked == 0
 
 
+async def test_a_window_closed_here_stays_closed_when_the_cache_reloads_before_the_write(server, store):
+    """The window is closed in memory at once and written with the next activity flush: a cache
+    entry re-read from the store before that write (another change synced) must not reopen it."""
+    phone = PHONES["yealink"][0]
+    add_customer(store)
+    provision(store, phone, 200)
+    security_services.set_customer_security(store, ACTOR, "ROSSI", window_hours=24)
+    await server.sync()
+    activity = server.app[keys.ACTIVITY]
+
+    def database_down(*_args, **_kwargs):
+        raise OSError("the store is not written in this test")
+
+    activity._write = database_down  # the closing stays pending (kept for the next flush)
+    url = f"http://127.0.0.1:{server.http_port}/{phone.files[-1]}"
+    async with session("127.0.0.2") as first:
+        assert (await first.get(url, headers={"User-Agent": phone.user_agent})).status == 200
+    server.app[keys.CACHE].invalidate_device(phone.mac)  # as a sync of another change does
+    async with session("127.0.0.3") as second:
+        resp = await second.get(url, headers={"User-Agent": phone.user_agent})
+        assert resp.status == 403 and not has_password(await resp.read())
+    del activity._write
+    assert await activity.flush()
+    with store.reading() as tx:
+        assert tx.device(phone.mac)["window_closed_at"] is not None
+
+
 async def test_a_polycom_phone_needs_another_rule_than_the_window_and_is_told_why(server, store, run_cli):
     phone = PHONES["polycom"][0]  # FileTransport PolycomVVX-VVX_450-UA/...: no MAC
     add_customer(store)
