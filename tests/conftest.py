@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,13 @@ from provisioner.cli import cli
 from provisioner.db import Store
 from provisioner.settings import Settings
 from provisioner.web import create_app
+
+# Servers the tests start (server.py in a subprocess, `serve` in-process) never bind the SIP
+# plug-and-play port 5060 (not a port the tests picked) nor announce by mDNS on the machine's real
+# interfaces: tests of those features turn them on with their own ports and 127.0.0.1.
+os.environ.setdefault("PROVISIONER_PNP", "off")
+os.environ.setdefault("PROVISIONER_MDNS", "off")
+
 
 @pytest.fixture(autouse=True)
 def _uncached_loggers(monkeypatch):

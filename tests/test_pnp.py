@@ -227,7 +227,8 @@ def test_serve_flags_reach_the_settings(monkeypatch, data_dir):
         return nothing()
 
     monkeypatch.setattr(serve_module, "_run", fake_run)
-    runner = CliRunner(env={"PROVISIONER_DATA_DIR": str(data_dir), "PROVISIONER_PNP_PORT": "5070"})
+    runner = CliRunner(env={"PROVISIONER_DATA_DIR": str(data_dir), "PROVISIONER_PNP_PORT": "5070",
+                            "PROVISIONER_PNP": None, "PROVISIONER_MDNS": None})  # the defaults, not conftest's
     result = runner.invoke(cli, ["serve", "--log-format", "console"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     s = captured["settings"]
