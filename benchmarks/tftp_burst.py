@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provisioner.tftp import TftpError, TftpServer  # noqa: E402
-from tests.tftp_client import UdpSocket, fetch  # noqa: E402
+from provisioner.tftp import TftpError, TftpServer
+from tests.tftp_client import UdpSocket, fetch
 
 
 class _QuietLog:

@@ -24,8 +24,7 @@ from typing import Any
 
 import jinja2
 
-from . import polling
-from . import timezones
+from . import polling, timezones
 from .access import Policy
 from .errors import RenderError
 from .vendors import Vendor

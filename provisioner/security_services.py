@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import access, fields
-from .changes import find_customer, find_device
 from .activity import flag_downloads
+from .changes import find_customer, find_device
 from .db import Store
 from .errors import Invalid
 from .sealing import Sealer, SealError, generate_key, write_key_file

@@ -17,6 +17,7 @@ from provisioner.db import Store
 from provisioner.settings import Settings
 from provisioner.web import create_app
 
+
 @pytest.fixture(autouse=True)
 def _uncached_loggers(monkeypatch):
     """``serve`` run in-process (CliRunner) configures structlog with cached loggers, and a cached

@@ -126,7 +126,7 @@ def _closed_by_peer(sock: socket.socket) -> bool:
         return sock.recv(4096) == b""
     except ConnectionResetError:
         return True
-    except (BlockingIOError, TimeoutError, socket.timeout):
+    except (BlockingIOError, TimeoutError):
         return False
 
 

@@ -100,7 +100,7 @@ async def test_lines_listed_created_and_changed_without_passwords(api, store):
     assert events[0]["actor"] == "user:technician-user" and events[0]["after"]["password_changed"] is True
     assert "New-Secret" not in str(events) and "Sip-Secret" not in str(events)
     error = await api.post("/customers/ROSSI/lines", {"extension": "203", "display_name": "X"}, expect=400)
-    assert error["field"] == "password" and "password is required" == error["message"]
+    assert error["field"] == "password" and error["message"] == "password is required"
     error = await api.post("/customers/ROSSI/lines", {"extension": "201", "display_name": "X",
                                                       "password": "abcdefgh"}, expect=409)
     assert error["field"] == "extension"

@@ -138,10 +138,9 @@ def test_a_copy_that_fails_rolls_the_whole_transaction_back_and_names_no_value(s
 
 def test_an_error_in_the_block_stops_the_copies_and_leaves_nothing(store):
     customer = add_customer(store)
-    with pytest.raises(RuntimeError, match="stopped"), store.transaction(large=True) as tx:
-        with tx.loading("lines"):
-            tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
-            raise RuntimeError("stopped")
+    with pytest.raises(RuntimeError, match="stopped"), store.transaction(large=True) as tx, tx.loading("lines"):
+        tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
+        raise RuntimeError("stopped")
     with store.reading() as tx:
         assert tx.lines_of_customer(customer["id"]) == []
 

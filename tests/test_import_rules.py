@@ -299,8 +299,8 @@ MESSY_EXTRA = [["yealink", None, None, None, "SN1", "rental"], ["Yealink", "3001
 
 @pytest.mark.parametrize("source", ["samples", "messy"])
 def test_column_checks_give_the_same_entries_problems_and_notes_as_row_checks(source):
-    from tests.conftest import SAMPLES
     from provisioner.importing import reading
+    from tests.conftest import SAMPLES
 
     if source == "samples":
         tables = [reading.read_path(p) for p in sorted(SAMPLES.iterdir()) if p.suffix in (".csv", ".xlsx", ".xls")]

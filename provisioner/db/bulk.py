@@ -149,7 +149,7 @@ class _Loader:
             finally:
                 try:
                     batch.close()  # its attachment keeps the batch database alive
-                except Exception:  # noqa: S110  (the copy's outcome is what counts; the thread must go on)
+                except Exception:  # the copy's outcome is what counts; the thread must go on
                     pass
                 with self._changed:
                     self._queued -= 1

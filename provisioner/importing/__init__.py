@@ -89,7 +89,7 @@ def check(table: Table, **options: Any) -> Checked:
         return validation.check(table, **options)
 
 __all__ = ["Checked", "FileTooLarge", "Limits", "Plan", "PlanChanged", "Problem", "SheetError", "Table", "check",
-           "paused_gc", "error_report", "export", "plan_dict", "preview", "read", "read_path", "run", "text_lines"]
+           "error_report", "export", "paused_gc", "plan_dict", "preview", "read", "read_path", "run", "text_lines"]
 
 
 class PlanChanged(Conflict):

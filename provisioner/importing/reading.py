@@ -23,12 +23,12 @@ import re
 import struct
 import zipfile
 import zlib
-from xml.etree import ElementTree
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from .columns import HEADER_SCAN_ROWS, TEMPLATE_HEADERS, Header, find_header, letter
 from .problems import FileTooLarge, SheetError

@@ -173,7 +173,7 @@ class PnpResponder(asyncio.DatagramProtocol):
         for task in list(self._tasks):
             try:
                 await task
-            except BaseException:  # noqa: BLE001 - cancelled or failed: stopping anyway
+            except BaseException:  # cancelled or failed: stopping anyway
                 pass
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
