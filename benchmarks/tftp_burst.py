@@ -74,7 +74,7 @@ async def run(count: int, size: int, blksize: int | None, timeout: float, retrie
 
     watcher = asyncio.create_task(watch())
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(one(name, sock) for name, sock in zip(names, sockets)))
+    outcomes = await asyncio.gather(*(one(name, sock) for name, sock in zip(names, sockets, strict=True)))
     wall = time.perf_counter() - started
     watcher.cancel()
     await server.stop()

@@ -114,7 +114,7 @@ class Sealer:
         prefix = self._prefix.encode("ascii")
         sealed = b"".join([prefix + to_base64(nonce + encrypt(nonce, text.encode("utf-8"), None))
                            for nonce, text in zip([nonces[i:i + _NONCE] for i in range(0, _NONCE * count, _NONCE)],
-                                                  plaintexts)])
+                                                  plaintexts, strict=True)])
         return sealed.translate(_URLSAFE).decode("ascii").split("\n")[:count]
 
     def open(self, token: str) -> str:

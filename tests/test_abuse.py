@@ -252,7 +252,7 @@ async def test_unknown_file_flood_does_not_starve_a_phone(aiohttp_client, small_
     count = 2000
     flood = [await UdpSocket.open(f"127.2.{i // 250}.{i % 250 + 1}") for i in range(count)]
     names = [f"0015650{i:05X}.cfg" if i % 2 else f"nothing-{i}.bin" for i in range(count)]
-    for sock, name in zip(flood, names):
+    for sock, name in zip(flood, names, strict=True):
         sock.send(rrq(name), addr)  # all at once, before the phone asks
     phone = asyncio.create_task(fetch(addr, f"{MAC}.cfg", timeout=2.0, retries=5))
     answers = []

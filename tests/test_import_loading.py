@@ -70,7 +70,7 @@ def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every
             device_ids = tx.insert_devices([{"vendor": "yealink", "model": "T54W", "state": "deployed"}] * BIG,
                                            columns={"mac": macs, "customer_id": [customer["id"]] * BIG,
                                                     "settings": [{}] * BIG})
-            tx.replace_device_lines({d: [line] for d, line in zip(device_ids, line_ids)}, new=device_ids)
+            tx.replace_device_lines({d: [line] for d, line in zip(device_ids, line_ids, strict=True)}, new=device_ids)
             tx.add_events([{}] * BIG, actor="loader-test", columns={
                 "action": ["device.created"] * BIG, "summary": [f"device {m} created" for m in macs],
                 "device_mac": macs, "customer_id": [None] * BIG, "before": [None] * BIG,

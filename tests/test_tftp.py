@@ -390,7 +390,7 @@ async def test_session_bound_answers_busy(start_server: Started) -> None:
     server, addr = await start_server(files, max_sessions=2, timeout=1.0)
     # Two transfers that are never acknowledged hold both slots...
     holders = [await UdpSocket.open() for _ in range(2)]
-    for sock, name in zip(holders, "ab"):
+    for sock, name in zip(holders, "ab", strict=True):
         sock.send(rrq(name), addr)
         packet, _ = await sock.recv_packet(2)
         assert isinstance(packet, TftpPacketDAT)
@@ -562,7 +562,7 @@ async def test_burst_1100_concurrent(start_server: Started) -> None:
     # phones (one address would be one NAT'd site, bounded by max_unacked_per_ip).
     sockets = [await UdpSocket.open(f"127.0.{i // 200}.{i % 200 + 1}") for i in range(count)]
     async with asyncio.timeout(50):
-        got = await asyncio.gather(*(one(name, sock) for name, sock in zip(files, sockets)))
+        got = await asyncio.gather(*(one(name, sock) for name, sock in zip(files, sockets, strict=True)))
     assert got == list(files.values())
     await settle(server)
 

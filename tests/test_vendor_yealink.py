@@ -192,7 +192,7 @@ def test_every_model_renders_two_accounts(model):
     assert (s["local_time.time_zone"], s["local_time.time_zone_name"]) == ("+1", "Italy(Rome)")
     assert s["local_time.summer_time"] == "2"
     assert s["lang.gui"] == s["lang.wui"] == "Italian"
-    for a, transport in zip(ACCOUNTS, ("0", "2")):
+    for a, transport in zip(ACCOUNTS, ("0", "2"), strict=True):
         n = a.index
         assert s[f"account.{n}.enable"] == "1"
         assert s[f"account.{n}.label"] == a.label

@@ -106,8 +106,9 @@ class _Loader:
             whole = count - count % per
             batch.execute("BEGIN")
             batch.executemany(f"INSERT INTO batch VALUES {', '.join([row] * per)}",
-                              zip(*[v[i:whole:per] for i in range(per) for v in values]))  # row by row, in order
-            batch.executemany(f"INSERT INTO batch VALUES {row}", zip(*[v[whole:] for v in values]))
+                              # row by row, in order
+                              zip(*[v[i:whole:per] for i in range(per) for v in values], strict=True))
+            batch.executemany(f"INSERT INTO batch VALUES {row}", zip(*[v[whole:] for v in values], strict=True))
             batch.execute("COMMIT")
         except BaseException:
             batch.close()
@@ -381,7 +382,7 @@ class BulkQueries(Queries):
         if dialect.name != "sqlite":
             params = [{**r, **same} for r in rows]
             for name, values in apart.items():
-                for param, value in zip(params, values):
+                for param, value in zip(params, values, strict=True):
                     param[name] = value
             if ids:
                 q = table.insert().returning(table.c.id, sort_by_parameter_order=True)
@@ -409,7 +410,7 @@ class BulkQueries(Queries):
                   else list(map(itemgetter(*given), rows)))
         names: list[str] = []
         values_of: list[Any] = []
-        for name, values in [*zip(given, zip(*picked)), *apart.items()]:
+        for name, values in [*zip(given, zip(*picked, strict=True), strict=True), *apart.items()]:
             column = table.c[name]
             nones = values.count(None)
             if nones == count and column.nullable and column.default is None and (
@@ -458,7 +459,7 @@ class BulkQueries(Queries):
             names, values_of = ["id", *names], [new_ids, *values_of]
         self.conn.exec_driver_sql(
             f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
-            list(zip(*values_of)))
+            list(zip(*values_of, strict=True)))
         return new_ids
 
     def export_rows(self, customer_id: int | None = None) -> list[dict[str, Any]]:

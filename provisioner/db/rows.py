@@ -23,7 +23,7 @@ class Queries:
     def _dicts(self, query: Any) -> list[dict[str, Any]]:
         result = self.conn.execute(query)
         keys = list(result.keys())
-        return [dict(zip(keys, row)) for row in result.fetchall()]
+        return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
 
     @staticmethod
     def _chunks(items: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:

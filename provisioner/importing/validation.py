@@ -122,7 +122,7 @@ def check(table: Table, *, progress: Callable[[int], None] | None = None, bulk: 
             values = [cells.unescape_csv(v) if v.__class__ is str and v[:1] == "'" else v for v in values]
         entry = fast.entry(row_number, values)
         if entry is None:
-            entry = _check_row(checked, row_number, dict(zip(names, values)), models, vendor_names)
+            entry = _check_row(checked, row_number, dict(zip(names, values, strict=True)), models, vendor_names)
         return entry
 
     body = list(table.body())
@@ -198,7 +198,7 @@ class _Columns:
         self.width = min(map(len, self.rows))
         self.count = len(self.rows)
         # Every column at once (one pass) when the rows are all as wide: a sheet's always are.
-        self.columns = list(zip(*self.rows)) if self.width == max(map(len, self.rows)) else None
+        self.columns = list(zip(*self.rows, strict=True)) if self.width == max(map(len, self.rows)) else None
 
     def column(self, field_: str) -> list[Any] | None:
         """The cells of ``field_``, row by row (None when the file has no such column)."""
@@ -284,7 +284,8 @@ class _Columns:
         done = 0
         for (row_number, row), mac, hint, model_text, customer, name, password, label, serial, server, ext, user, \
                 auth, line_cell, k in zip(self.body, macs, hints, model_texts, customers, names, passwords, labels,
-                                          serials, servers, extensions, users, auths, line_cells, range(self.count)):
+                                          serials, servers, extensions, users, auths, line_cells, range(self.count),
+                                          strict=True):
             entry = None
             found = models.get((model_text, hint)) if model_text is not None else None
             if (found.__class__ is tuple and mac is not None and customer and name and password and ext
