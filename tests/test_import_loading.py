@@ -197,10 +197,10 @@ def test_a_batch_that_cannot_be_written_fails_the_import_whole_naming_no_value(s
     rows = line_rows(COUNT)
     rows[COUNT - 3] = {**rows[COUNT - 3], "label": object()}  # no value SQLite can store
     rows = [{**row, "label": row.get("label")} for row in rows]
-    with pytest.raises(sqlite3.ProgrammingError) as failed, store.transaction(large=True) as tx:
-        with tx.loading("lines", "events"):
-            tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["x"] * COUNT})
-            tx.insert_lines(rows, customer_ids=[customer["id"]] * COUNT)  # fails while written, after a batch queued
+    with (pytest.raises(sqlite3.ProgrammingError) as failed, store.transaction(large=True) as tx,
+          tx.loading("lines", "events")):
+        tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["x"] * COUNT})
+        tx.insert_lines(rows, customer_ids=[customer["id"]] * COUNT)  # fails while written, after a batch queued
     assert "secret" not in str(failed.value)
     assert not [t for t in threading.enumerate() if t.name == "import-loader"]
     with store.reading() as tx:

@@ -193,7 +193,7 @@ def test_identical_repeated_row_is_read_once():
     plan = plan_of(table(row(), row()))
     assert not plan.problems and plan.counts()["line"]["create"] == 1
     assert any("repeats row 2" in n for n in plan.notes)
-    serials = plan_of(table(row() + ["SN1"], row() + ["SN2"], header=HEADER + ["Serial number"]))
+    serials = plan_of(table([*row(), "SN1"], [*row(), "SN2"], header=[*HEADER, "Serial number"]))
     assert problems(serials) == {(2, "mac"), (3, "mac")} and "another serial on line 1" in serials.problems[0].message
 
 

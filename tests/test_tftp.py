@@ -258,7 +258,7 @@ async def test_client_error_ends_session(start_server: Started) -> None:
 
 async def test_lost_data_is_resent_after_timeout(start_server: Started) -> None:
     content = blob(1500)
-    server, addr = await start_server(Files({"f": content}), timeout=0.2)
+    _server, addr = await start_server(Files({"f": content}), timeout=0.2)
     # Drop the first copy of DATA 1: no ACK, so the server must resend it.
     result = await fetch(addr, "f", timeout=2.0, drop=lambda block, seen: block == 1 and seen == 1)
     assert result.data == content
@@ -514,7 +514,7 @@ async def test_logs_never_carry_file_contents(start_server: Started) -> None:
 
 
 async def test_default_logger_is_structlog(start_server: Started) -> None:
-    server, addr = await start_server(Files({"f": b"x"}), log=None)
+    _server, addr = await start_server(Files({"f": b"x"}), log=None)
     assert (await fetch(addr, "f")).data == b"x"
 
 

@@ -248,7 +248,7 @@ def test_deprovisioned_disables_every_slot_and_holds_no_secret(model):
     for n in range(1, VENDOR.caps(model).accounts + 1):
         assert p.get("user_active", n) == "off"
         assert p.get("user_pass", n) == p.get("user_name", n) == p.get("user_pname", n) == ""
-    for secret in PASSWORDS + ("pa&amp;ss", "auth201", "auth202", "Rossi", "Niccol"):
+    for secret in (*PASSWORDS, "pa&amp;ss", "auth201", "auth202", "Rossi", "Niccol"):
         assert secret.encode() not in body
     assert p.fkeys == []
     assert p.get("setting_server") == URL  # it keeps coming back

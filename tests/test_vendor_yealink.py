@@ -260,7 +260,7 @@ def test_deprovisioned_disables_every_slot_and_holds_no_secret(model):
         assert s[f"account.{n}.enable"] == "0"
         assert s[f"account.{n}.password"] == "%NULL%"
         assert s[f"account.{n}.user_name"] == "%NULL%"
-    for secret in PASSWORDS + ("auth201", "auth202", "Rossi", "Niccol"):
+    for secret in (*PASSWORDS, "auth201", "auth202", "Rossi", "Niccol"):
         assert secret.encode() not in body
     assert not any(k.startswith("linekey.") for k in s)
     assert s["static.auto_provision.server.url"] == URL  # it keeps coming back

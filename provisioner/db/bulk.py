@@ -148,10 +148,9 @@ class _Loader:
             except BaseException as exc:
                 self._error = exc
             finally:
-                try:
+                # The copy's outcome is what counts; the thread must go on.
+                with contextlib.suppress(Exception):
                     batch.close()  # its attachment keeps the batch database alive
-                except Exception:  # the copy's outcome is what counts; the thread must go on
-                    pass
                 with self._changed:
                     self._queued -= 1
                     self._changed.notify_all()
