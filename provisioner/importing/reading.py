@@ -5,7 +5,8 @@ it; ``,`` ``;`` or tab, sniffed) is read with the csv module. XLSX, legacy XLS
 and ODS are read with python-calamine (about ten times faster than openpyxl).
 Each sheet's dimensions are checked before its cells are expanded, and a ZIP-based file's entries before anything is
 decompressed (first the sizes the archive declares, then what each entry really
-inflates to, counted as a stream and stopped at the limit), so neither a zip bomb nor a cell at XFD1048576 can exhaust memory.
+inflates to, counted as a stream and stopped at the limit), so neither a zip bomb nor a cell at
+XFD1048576 can exhaust memory.
 
 Rows keep their position: ``rows[i]`` is what the spreadsheet shows as row
 ``i + 1``, title rows and blank rows included.
