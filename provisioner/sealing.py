@@ -75,7 +75,7 @@ class Sealer:
 
     def _set(self, keys: list[bytes]) -> None:
         self.keys = list(keys)
-        ciphers = {}
+        ciphers: dict[str, AESGCM] = {}
         for key in keys:
             raw = _key_bytes(key.decode("ascii"))
             assert raw is not None  # checked by _parse_keys

@@ -129,6 +129,7 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
                 values["password"] = merged["password"] = made["password"] = access.new_secret()
         tx.save_customer_security(customer["id"], values)
         after = tx.customer_security(customer["id"])
+        assert after is not None  # just saved
         changes = _view(after)
         if after["window_hours"] is not None and (before or {}).get("window_hours") is None:
             # Tokens just turned on: the phones out there have none in their configs yet, so each
@@ -161,6 +162,7 @@ def reopen_window(store: Store, actor: str, mac: str) -> dict[str, Any]:
         rules = tx.customer_security(device["customer_id"])
         if not rules or rules.get("window_hours") is None:
             customer = tx.customer_by_id(device["customer_id"])
+            assert customer is not None  # the device's own customer
             raise Invalid(f"customer {customer['code']} does not use device tokens "
                           f"(`provisioner customer security {customer['code']} --window HOURS`)", field="mac")
         tx.open_windows(device_id=device["id"])

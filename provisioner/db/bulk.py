@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
@@ -213,6 +213,9 @@ class _Loader:
 class BulkQueries(Queries):
     """Many rows per statement, for spreadsheet imports (:mod:`provisioner.importing`)."""
 
+    if TYPE_CHECKING:  # from DeviceQueries, which Tx composes with this
+        def count_devices(self) -> int: ...
+
     _raw: sqlite3.Connection | None
     _loader: _Loader | None
     _attached: list[str]
@@ -289,13 +292,13 @@ class BulkQueries(Queries):
             by_id[row["id"]] = row
         if not by_id:
             return found
-        chunks = [None] if whole else self._chunks(list(by_id), 2000)
-        for chunk in chunks:
-            query = slots if chunk is None else slots.where(device_lines.c.device_id.in_(chunk))
+        chunks: Iterable[list[Any] | None] = [None] if whole else self._chunks(list(by_id), 2000)
+        for part in chunks:
+            query = slots if part is None else slots.where(device_lines.c.device_id.in_(part))
             for device_id, line_id in self.conn.execute(query).fetchall():
-                row = by_id.get(device_id)
-                if row is not None:
-                    row["line_ids"].append(line_id)
+                device = by_id.get(device_id)
+                if device is not None:
+                    device["line_ids"].append(line_id)
         return found
 
     def lines_with_holders(self, *, customer_ids: Sequence[int] = (),
@@ -316,7 +319,7 @@ class BulkQueries(Queries):
         return list(found.values())
 
     def insert_lines(self, rows: Sequence[Mapping[str, Any]], *,
-                     customer_ids: Sequence[int] | None = None) -> list[int]:
+                     customer_ids: Sequence[int | None] | None = None) -> list[int]:
         """Insert many lines; their ids, in row order. ``customer_ids``: each row's customer, when
         the rows do not hold it."""
         now = utcnow()
@@ -346,7 +349,9 @@ class BulkQueries(Queries):
             self.conn.execute(device_lines.delete().where(device_lines.c.device_id.in_(chunk)))
         for chunk in self._chunks([lid for did in old for lid in assignments[did]]):
             self.conn.execute(device_lines.delete().where(device_lines.c.line_id.in_(chunk)))
-        device_ids, positions, line_ids = [], [], []
+        device_ids: list[int] = []
+        positions: list[int] = []
+        line_ids: list[int] = []
         for did, ids in assignments.items():
             device_ids += [did] * len(ids)
             positions += range(1, len(ids) + 1)
@@ -420,7 +425,7 @@ class BulkQueries(Queries):
                 # JSON text never holds a raw newline, so the lines are the values, None being "null".
                 values = _json_encoder.encode_lines(values).decode().split("\n", count)[:count]
             elif isinstance(column.type, Sealed):  # sealed in bulk: the same values as its bind processor gives
-                sealed = _sealer(dialect).seal_many([str(v) for v in values if v is not None])
+                sealed: list[str | None] = [*_sealer(dialect).seal_many([str(v) for v in values if v is not None])]
                 if nones:
                     each = iter(sealed)
                     sealed = [None if v is None else next(each) for v in values]
@@ -429,10 +434,11 @@ class BulkQueries(Queries):
                 # None and a value shared by every row (a device's assigned_at) are converted once.
                 first, none = values[0], process(None)
                 if nones == count:
-                    values = repeat(none, count)
-                else:
-                    done = process(first) if first is not None else none
-                    values = [none if v is None else done if v is first else process(v) for v in values]
+                    names.append(name)
+                    values_of.append(repeat(none, count))
+                    continue
+                done = process(first) if first is not None else none
+                values = [none if v is None else done if v is first else process(v) for v in values]
             names.append(name)
             values_of.append(values)
         constants = {}  # the same for every row (created_at, actor, ...): converted once

@@ -26,6 +26,13 @@ class Queries:
         return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
 
     @staticmethod
+    def _inserted_id(result: sa.CursorResult[Any]) -> int:
+        """The id an INSERT of one row made."""
+        key = result.inserted_primary_key
+        assert key is not None, "not the result of an INSERT"
+        return int(key[0])
+
+    @staticmethod
     def _chunks(items: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
         items = list(items)
         for start in range(0, len(items), size):

@@ -18,12 +18,12 @@ customer is in each device event's snapshot.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .. import access, changes, services
 from ..db import Tx
 from ..redirect import outbox as redirect_outbox
-from .planning import Change, CustomerRef, LineRef, Plan, Snapshot, normalize_name
+from .planning import Change, CustomerRef, Plan, Snapshot, normalize_name
 from .validation import Checked
 
 
@@ -95,8 +95,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         extensions = [c.values["extension"] for c in created]
         inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
         # (customer reference, extension) of a new line -> its id (inserted: the ids in row order)
-        line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions, strict=True), inserted,
-                                                strict=True))
+        line_ids: dict[tuple[CustomerRef | None, str], int] = dict(
+            zip(zip(line_customers, extensions, strict=True), inserted, strict=True))
         del inserted, line_customers, extensions
         tick(len(created))
         for change in by_kind.get(("line", "update"), []):
@@ -151,7 +151,7 @@ def _customer_ids(ids: dict[CustomerRef | None, int | None], refs: list[Customer
     found = list(map(ids.get, refs, refs))
     if str in set(map(type, found)):  # a new customer this apply did not create: a bug in the plan
         raise KeyError(next(ref for ref in found if ref.__class__ is str))
-    return found
+    return cast("list[int | None]", found)  # no str left: checked just above
 
 
 class _Events:
