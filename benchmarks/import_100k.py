@@ -110,10 +110,7 @@ def run_bare(path: Path) -> dict[str, float]:
     import pandas as pd
 
     start = time.perf_counter()
-    if path.suffix == ".xlsx":
-        frame = pd.read_excel(path, engine="calamine", header=2)
-    else:
-        frame = pd.read_csv(path, sep=";")
+    frame = pd.read_excel(path, engine="calamine", header=2) if path.suffix == ".xlsx" else pd.read_csv(path, sep=";")
     return {"bare_read": time.perf_counter() - start, "bare_rows": len(frame), "peak_mb": peak_mb()}
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provisioner.tftp import TftpError, TftpServer  # noqa: E402
-from tests.tftp_client import UdpSocket, fetch  # noqa: E402
+from provisioner.tftp import TftpError, TftpServer
+from tests.tftp_client import UdpSocket, fetch
 
 
 class _QuietLog:
@@ -74,7 +74,7 @@ async def run(count: int, size: int, blksize: int | None, timeout: float, retrie
 
     watcher = asyncio.create_task(watch())
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(one(name, sock) for name, sock in zip(names, sockets)))
+    outcomes = await asyncio.gather(*(one(name, sock) for name, sock in zip(names, sockets, strict=True)))
     wall = time.perf_counter() - started
     watcher.cancel()
     await server.stop()

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -164,14 +164,14 @@ class Activity:
             self.dropped += len(merged) - MAX_PENDING
             del merged[MAX_PENDING:]
         self._downloads = merged
-        for mac, row in unknown.items():
-            newer = self._unknown.get(mac)
-            if newer is None:
-                self._unknown[mac] = row
+        for mac, asked in unknown.items():
+            since = self._unknown.get(mac)
+            if since is None:
+                self._unknown[mac] = asked
             else:
-                newer.update(first_at=row["first_at"], count=row["count"] + newer["count"],
-                             vendor=newer.get("vendor") or row.get("vendor"),
-                             model=newer.get("model") or row.get("model"))
+                since.update(first_at=asked["first_at"], count=asked["count"] + since["count"],
+                             vendor=since.get("vendor") or asked.get("vendor"),
+                             model=since.get("model") or asked.get("model"))
         for mac, closed in windows.items():
             self._windows[mac] = closed  # the earlier close wins
 

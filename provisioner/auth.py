@@ -25,8 +25,9 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _IDENTIFIED = web.RequestKey("auth_identified", bool)
-_USER = web.RequestKey("auth_user", User | None)  # type: ignore[arg-type]
-_SESSION = web.RequestKey("auth_session", Session | None)  # type: ignore[arg-type]
+# A union is no `type`, which the key's second argument is typed as: its type comes from the annotation.
+_USER: web.RequestKey[User | None] = web.RequestKey("auth_user", User | None)  # type: ignore[arg-type]
+_SESSION: web.RequestKey[Session | None] = web.RequestKey("auth_session", Session | None)  # type: ignore[arg-type]
 
 
 async def identify(request: web.Request) -> User | None:

@@ -18,8 +18,8 @@ from datetime import date, datetime
 from typing import Any
 
 from . import fields, rentals
-from .errors import NotFound
 from .db import Tx
+from .errors import NotFound
 
 # Line, customer and device fields kept out of audit events.
 SECRET_FIELDS = frozenset({"password", "path_key", "admin_password"})

@@ -68,7 +68,7 @@ class ConnectionGuard:
 class _Guarded(asyncio.Protocol):
     """aiohttp's protocol for one connection, behind the guard's two checks."""
 
-    __slots__ = ("_guard", "_inner", "_ip", "_timer", "_tail", "_transport")
+    __slots__ = ("_guard", "_inner", "_ip", "_tail", "_timer", "_transport")
 
     def __init__(self, guard: ConnectionGuard, inner: asyncio.Protocol) -> None:
         self._guard = guard

@@ -176,8 +176,8 @@ def line_values(data: Mapping[str, Any], ext: str) -> dict[str, Any]:
 
 def device_settings(data: Mapping[str, Any]) -> dict[str, str]:
     out = {}
-    for key, value in data.items():
-        key = text(key, "setting", max_len=100)
+    for given, value in data.items():
+        key = text(given, "setting", max_len=100)
         assert key is not None
         if not re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+", key):
             raise Invalid(f"setting name {key!r} may only hold letters, digits and . _ - [ ]", field="settings")

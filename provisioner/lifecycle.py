@@ -13,16 +13,15 @@ import structlog
 from aiohttp import web
 from prometheus_client import Histogram
 
-from . import keys
-from .errors import Unavailable
-from . import access
+from . import access, keys
 from .access import ScanGuard, ScanSettings
 from .activity import Activity
 from .cache import ConfigCache
+from .db import Store, database_exists, describe, unavailable
+from .errors import Unavailable
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
 from .settings import Settings
-from .db import Store, database_exists, describe, unavailable
 
 log = structlog.get_logger("provisioner")
 
@@ -211,7 +210,7 @@ async def _advertise(advertiser) -> None:  # type: ignore[no-untyped-def]
     """Register in the background: probing takes a second or two, the server need not wait."""
     try:
         await advertiser.start()
-    except Exception as exc:  # noqa: BLE001 - no multicast, no interface: serve without it
+    except Exception as exc:  # no multicast, no interface: serve without it
         log.warning("mdns_failed", error=str(exc), effect="the server is not advertised on the LAN")
         return
     log.info("mdns_advertised", name=advertiser.info.name, url=advertiser.info.properties.get(b"url", b"").decode())

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from datetime import datetime, timezone
 import traceback
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -83,5 +83,5 @@ class _ForeignFormatter(logging.Formatter):
         rendered = self._renderer(None, record.levelname.lower(), event)
         return rendered.replace("\n", "\\n")
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
-        return datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # logging's name
+        return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

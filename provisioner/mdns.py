@@ -9,6 +9,7 @@ None of the four vendors' phones browse for it; technicians' tools and scripts d
 from __future__ import annotations
 
 import socket
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -43,7 +44,7 @@ class Advertiser:
         self.zeroconf: AsyncZeroconf | None = None
 
     async def start(self) -> None:
-        kwargs = {"interfaces": self.interfaces} if self.interfaces else {}
+        kwargs: dict[str, Any] = {"interfaces": self.interfaces} if self.interfaces else {}
         self.zeroconf = AsyncZeroconf(ip_version=IPVersion.V4Only, **kwargs)
         # allow_name_change: a second server on the LAN becomes "provisioner on host (2)".
         await self.zeroconf.async_register_service(self.info, allow_name_change=True)

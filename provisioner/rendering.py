@@ -24,8 +24,7 @@ from typing import Any
 
 import jinja2
 
-from . import polling
-from . import timezones
+from . import polling, timezones
 from .access import Policy
 from .errors import RenderError
 from .vendors import Vendor
@@ -230,7 +229,7 @@ class Renderer:
         self.shipped = shipped
         paths = [str(p) for p in (override, shipped) if p]
         loader = jinja2.FileSystemLoader(paths)
-        common = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+        common: dict[str, Any] = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
         self._chosen: dict[tuple[str, str | None, str, bool], jinja2.Template] = {}
         self._xml = jinja2.Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)

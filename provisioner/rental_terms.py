@@ -12,9 +12,9 @@ from typing import Any
 
 from . import fields, rentals
 from .changes import find_customer
+from .db import Store, Tx
 from .errors import Invalid
 from .rentals import Policy
-from .db import Store, Tx
 
 DEFAULT_COST = ("*", "*")
 

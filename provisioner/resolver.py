@@ -48,7 +48,7 @@ import functools
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -363,7 +363,7 @@ class Resolver:
         return last is not None and last[0] == req.client_ip and self.clock() - last[1] <= UPLOAD_AFTER_FETCH
 
     def _common_file(self, req: Request, name: str,
-                     candidates: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...],
+                     candidates: Sequence[tuple[Vendor, ConfigFile, re.Match[str]]],
                      ua: UserAgent | None) -> Reply:
         if ua is not None:
             candidates = sorted(candidates, key=lambda c: c[0].name != ua.vendor)
@@ -407,10 +407,10 @@ class Resolver:
                 log.warning("upload_keys_dropped", mac=fetch.mac, ip=req.client_ip, file=name, keys=sorted(dropped))
             await asyncio.to_thread(self._save_upload, fetch.mac, key, body)
             return Reply(201, "uploaded", mac=fetch.mac)
-        body = await asyncio.to_thread(self._read_upload, fetch.mac, key)
-        if body is None:
+        stored = await asyncio.to_thread(self._read_upload, fetch.mac, key)
+        if stored is None:
             return Reply(404, "absent", mac=fetch.mac)
-        return Reply(200, "served", body, spec.content_type, None, fetch.mac)
+        return Reply(200, "served", stored, spec.content_type, None, fetch.mac)
 
     def _save_upload(self, mac: str, name: str, body: bytes) -> None:
         with self.store.transaction() as tx:

@@ -75,7 +75,7 @@ class Sealer:
 
     def _set(self, keys: list[bytes]) -> None:
         self.keys = list(keys)
-        ciphers = {}
+        ciphers: dict[str, AESGCM] = {}
         for key in keys:
             raw = _key_bytes(key.decode("ascii"))
             assert raw is not None  # checked by _parse_keys
@@ -114,7 +114,7 @@ class Sealer:
         prefix = self._prefix.encode("ascii")
         sealed = b"".join([prefix + to_base64(nonce + encrypt(nonce, text.encode("utf-8"), None))
                            for nonce, text in zip([nonces[i:i + _NONCE] for i in range(0, _NONCE * count, _NONCE)],
-                                                  plaintexts)])
+                                                  plaintexts, strict=True)])
         return sealed.translate(_URLSAFE).decode("ascii").split("\n")[:count]
 
     def open(self, token: str) -> str:

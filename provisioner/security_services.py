@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import access, fields
-from .changes import find_customer, find_device
 from .activity import flag_downloads
+from .changes import find_customer, find_device
 from .db import Store
 from .errors import Invalid
 from .sealing import Sealer, SealError, generate_key, write_key_file
@@ -129,6 +129,7 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
                 values["password"] = merged["password"] = made["password"] = access.new_secret()
         tx.save_customer_security(customer["id"], values)
         after = tx.customer_security(customer["id"])
+        assert after is not None  # just saved
         changes = _view(after)
         if after["window_hours"] is not None and (before or {}).get("window_hours") is None:
             # Tokens just turned on: the phones out there have none in their configs yet, so each
@@ -161,6 +162,7 @@ def reopen_window(store: Store, actor: str, mac: str) -> dict[str, Any]:
         rules = tx.customer_security(device["customer_id"])
         if not rules or rules.get("window_hours") is None:
             customer = tx.customer_by_id(device["customer_id"])
+            assert customer is not None  # the device's own customer
             raise Invalid(f"customer {customer['code']} does not use device tokens "
                           f"(`provisioner customer security {customer['code']} --window HOURS`)", field="mac")
         tx.open_windows(device_id=device["id"])

@@ -64,7 +64,7 @@ def start(service: Service) -> tuple[SimpleXMLRPCServer, str]:
     class Handler(SimpleXMLRPCRequestHandler):
         rpc_paths = ("/xmlrpc",)
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:  # http.server's name
             if service.down:
                 self.send_response(HTTPStatus.SERVICE_UNAVAILABLE)
                 self.send_header("Content-Length", "0")

@@ -11,7 +11,6 @@ from aiohttp import web
 from provisioner import accounts, auth
 from provisioner.accounts import LoginLimiter, User
 from provisioner.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from provisioner.db import utcnow
 
 PASSWORD = "correct horse battery"
 

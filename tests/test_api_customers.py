@@ -91,7 +91,7 @@ async def test_lines_listed_created_and_changed_without_passwords(api, store):
     add_line(store, "ROSSI", "202", "Office", "Sip-Secret-202")
     services.add_device(store, "test", "001565000202", model="T46U", customer="ROSSI", lines=["202"])
     page = await api.as_("viewer").get("/customers/ROSSI/lines")
-    assert [(l["extension"], l["device"]) for l in page["items"]] == [("201", None), ("202", "001565000202")]
+    assert [(line["extension"], line["device"]) for line in page["items"]] == [("201", None), ("202", "001565000202")]
     assert page["total"] == 2 and "Sip-Secret" not in await api.last.text()
     changed = await api.as_("technician").patch("/customers/ROSSI/lines/201",
                                                 {"label": "Front desk", "password": "New-Secret-201"})
@@ -100,7 +100,7 @@ async def test_lines_listed_created_and_changed_without_passwords(api, store):
     assert events[0]["actor"] == "user:technician-user" and events[0]["after"]["password_changed"] is True
     assert "New-Secret" not in str(events) and "Sip-Secret" not in str(events)
     error = await api.post("/customers/ROSSI/lines", {"extension": "203", "display_name": "X"}, expect=400)
-    assert error["field"] == "password" and "password is required" == error["message"]
+    assert error["field"] == "password" and error["message"] == "password is required"
     error = await api.post("/customers/ROSSI/lines", {"extension": "201", "display_name": "X",
                                                       "password": "abcdefgh"}, expect=409)
     assert error["field"] == "extension"

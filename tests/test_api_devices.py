@@ -59,7 +59,7 @@ async def test_add_show_and_change_a_device(api, store, fleet):
     assert (created["mac"], created["vendor"], created["model"], created["state"]) == (
         "001565000202", "yealink", "T46U", "deployed")
     assert created["customer"] == {"code": "ROSSI", "name": "Studio Rossi <script>"}
-    assert [l["extension"] for l in created["lines"]] == ["202"] and "Pw-202" not in await api.last.text()
+    assert [line["extension"] for line in created["lines"]] == ["202"] and "Pw-202" not in await api.last.text()
     assert api.last.headers["Location"] == "/api/v1/devices/001565000202"
     shown = await api.as_("viewer").get("/devices/0015.6500.0202")
     assert shown["settings"] == {"lcd_logo.mode": "1"} and shown["history"][0]["actor"] == "user:technician-user"

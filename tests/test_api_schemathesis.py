@@ -11,16 +11,19 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from provisioner import accounts
-from provisioner.settings import Settings
 from provisioner.db import Store
+from provisioner.settings import Settings
 from provisioner.web import create_app
 
 from .conftest import ACTOR, add_customer, add_line

@@ -38,8 +38,8 @@ def test_an_imported_device_is_recorded_as_a_device_made_by_hand(store):
     add_line(store, "ROSSI", "201", "Reception", "s3cr3t-Pa55!")
     services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI", lines=["201"],
                         serial="SN1")
-    csv = ("mac,model,customer,extension,display_name,sip_password,serial\n"
-           "001565000002,T46U,ROSSI,202,Office,s3cr3t-Pa55!,SN2\n").encode()
+    csv = (b"mac,model,customer,extension,display_name,sip_password,serial\n"
+           b"001565000002,T46U,ROSSI,202,Office,s3cr3t-Pa55!,SN2\n")
     checked = importing.check(importing.read(csv, "phones.csv"))
     plan, applied = importing.run(store, checked, actor=ACTOR)
     assert applied, plan.problems

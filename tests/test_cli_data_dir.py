@@ -98,7 +98,7 @@ async def test_serve_creates_the_database_and_logs_it(aiohttp_client, tmp_path: 
     assert "store_opened" in {entry["event"] for entry in logs}
 
 
-def test_on_postgresql_a_reader_refuses_an_empty_database_and_a_writer_says_it_made_one(postgres_url, elsewhere):
+def test_on_postgresql_a_reader_refuses_an_empty_database_and_a_writer_says_it_made_one(postgres_url, elsewhere):  # noqa: F811
     import sqlalchemy as sa
 
     base, _, _name = postgres_url.rpartition("/")

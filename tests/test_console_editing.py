@@ -91,7 +91,7 @@ async def test_move_a_deployed_phone_in_one_step(server, store):
     assert flash(await page.text()) == ("ok: Device 805EC0000001 came back from ROSSI and is now at VERDI "
                                         "with 100.")
     device = services.show_device(store, "805EC0000001")
-    assert (device["customer"]["code"], device["state"], [l["extension"] for l in device["lines"]]) == (
+    assert (device["customer"]["code"], device["state"], [line["extension"] for line in device["lines"]]) == (
         "VERDI", "deployed", ["100"])
     actions = [e["action"] for e in device["history"]]
     assert "device.returned" in actions and actions[-1] == "device.assigned"

@@ -9,7 +9,7 @@ from provisioner.importing import paused_gc
 
 class Node:
     def __init__(self) -> None:
-        self.other: "Node | None" = None
+        self.other: Node | None = None
 
 
 def test_the_collector_is_back_on_after_the_last_import_and_collects_what_they_left():

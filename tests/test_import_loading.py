@@ -70,7 +70,7 @@ def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every
             device_ids = tx.insert_devices([{"vendor": "yealink", "model": "T54W", "state": "deployed"}] * BIG,
                                            columns={"mac": macs, "customer_id": [customer["id"]] * BIG,
                                                     "settings": [{}] * BIG})
-            tx.replace_device_lines({d: [line] for d, line in zip(device_ids, line_ids)}, new=device_ids)
+            tx.replace_device_lines({d: [line] for d, line in zip(device_ids, line_ids, strict=True)}, new=device_ids)
             tx.add_events([{}] * BIG, actor="loader-test", columns={
                 "action": ["device.created"] * BIG, "summary": [f"device {m} created" for m in macs],
                 "device_mac": macs, "customer_id": [None] * BIG, "before": [None] * BIG,
@@ -138,10 +138,9 @@ def test_a_copy_that_fails_rolls_the_whole_transaction_back_and_names_no_value(s
 
 def test_an_error_in_the_block_stops_the_copies_and_leaves_nothing(store):
     customer = add_customer(store)
-    with pytest.raises(RuntimeError, match="stopped"), store.transaction(large=True) as tx:
-        with tx.loading("lines"):
-            tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
-            raise RuntimeError("stopped")
+    with pytest.raises(RuntimeError, match="stopped"), store.transaction(large=True) as tx, tx.loading("lines"):
+        tx.insert_lines(line_rows(COUNT), customer_ids=[customer["id"]] * COUNT)
+        raise RuntimeError("stopped")
     with store.reading() as tx:
         assert tx.lines_of_customer(customer["id"]) == []
 
@@ -198,10 +197,10 @@ def test_a_batch_that_cannot_be_written_fails_the_import_whole_naming_no_value(s
     rows = line_rows(COUNT)
     rows[COUNT - 3] = {**rows[COUNT - 3], "label": object()}  # no value SQLite can store
     rows = [{**row, "label": row.get("label")} for row in rows]
-    with pytest.raises(sqlite3.ProgrammingError) as failed, store.transaction(large=True) as tx:
-        with tx.loading("lines", "events"):
-            tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["x"] * COUNT})
-            tx.insert_lines(rows, customer_ids=[customer["id"]] * COUNT)  # fails while written, after a batch queued
+    with (pytest.raises(sqlite3.ProgrammingError) as failed, store.transaction(large=True) as tx,
+          tx.loading("lines", "events")):
+        tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["x"] * COUNT})
+        tx.insert_lines(rows, customer_ids=[customer["id"]] * COUNT)  # fails while written, after a batch queued
     assert "secret" not in str(failed.value)
     assert not [t for t in threading.enumerate() if t.name == "import-loader"]
     with store.reading() as tx:

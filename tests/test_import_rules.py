@@ -193,7 +193,7 @@ def test_identical_repeated_row_is_read_once():
     plan = plan_of(table(row(), row()))
     assert not plan.problems and plan.counts()["line"]["create"] == 1
     assert any("repeats row 2" in n for n in plan.notes)
-    serials = plan_of(table(row() + ["SN1"], row() + ["SN2"], header=HEADER + ["Serial number"]))
+    serials = plan_of(table([*row(), "SN1"], [*row(), "SN2"], header=[*HEADER, "Serial number"]))
     assert problems(serials) == {(2, "mac"), (3, "mac")} and "another serial on line 1" in serials.problems[0].message
 
 
@@ -299,8 +299,8 @@ MESSY_EXTRA = [["yealink", None, None, None, "SN1", "rental"], ["Yealink", "3001
 
 @pytest.mark.parametrize("source", ["samples", "messy"])
 def test_column_checks_give_the_same_entries_problems_and_notes_as_row_checks(source):
-    from tests.conftest import SAMPLES
     from provisioner.importing import reading
+    from tests.conftest import SAMPLES
 
     if source == "samples":
         tables = [reading.read_path(p) for p in sorted(SAMPLES.iterdir()) if p.suffix in (".csv", ".xlsx", ".xls")]

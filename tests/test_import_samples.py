@@ -1,4 +1,5 @@
-"""Every sample spreadsheet in tests/data (copied from the shared samples) imported with the CLI, then checked as a phone sees it.
+"""Every sample spreadsheet in tests/data (copied from the shared samples) imported with the CLI,
+then checked as a phone sees it.
 
 For each device in EXPECTED.json, its configuration file is fetched from the running server (the
 phone-facing resolver) and every expected line is read back from it: display name, SIP user,

@@ -149,7 +149,7 @@ def test_installed_wheel_serves_every_vendor_from_another_folder(venv: Path, tmp
                 assert resp.status == 200
                 return resp.read()
 
-        for vendor, (_model, mac, ua, name) in PHONES.items():
+        for vendor, (_model, _mac, ua, name) in PHONES.items():
             body = get(name, ua).decode()
             assert PASSWORD_1 in body, vendor
             assert "pbx.rossi.example.net" in body and "prov.test" in body, vendor

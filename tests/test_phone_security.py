@@ -311,11 +311,12 @@ def test_cli_sets_and_shows_rules_and_never_prints_secrets_unasked(store, run_cl
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "provisioner test")])

@@ -9,8 +9,8 @@ value checked, including names that need escaping.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import pytest
 
@@ -91,7 +91,7 @@ def grandstream_accounts(body: bytes) -> dict[int, dict[str, str]]:
     p = {el.tag: el.text or "" for el in root.find("config")}
     codes = {1: ("P271", "P3", "P35", "P36", "P34", "P47"), 2: ("P401", "P407", "P404", "P405", "P406", "P402")}
     accounts = {n: dict(zip(("enabled", "display_name", "user", "auth", "password", "server"),
-                            (p[c] for c in cs))) for n, cs in codes.items()}
+                            (p[c] for c in cs), strict=True)) for n, cs in codes.items()}
     for account in accounts.values():  # P47 is host[:port]
         account["server"], _, port = account["server"].partition(":")
         account["port"] = port

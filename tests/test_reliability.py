@@ -175,7 +175,7 @@ def test_the_import_plans_before_taking_the_write_lock(store, data_dir, tmp_path
 
     monkeypatch.setattr(planning, "plan", plan_and_write_meanwhile)
     try:
-        plan, applied = importing.run(store, checked, actor=ACTOR)
+        _plan, applied = importing.run(store, checked, actor=ACTOR)
     finally:
         other.close()
     assert applied and written

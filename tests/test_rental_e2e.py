@@ -9,7 +9,7 @@ import io
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -98,7 +98,7 @@ def provision_all_vendors(store) -> None:
     for i, vendor in enumerate(PHONES):
         model, mac, _name, _read = PHONES[vendor]
         exts = [f"2{i}1", f"2{i}2"]
-        for ext, password in zip(exts, PASSWORDS):
+        for ext, password in zip(exts, PASSWORDS, strict=True):
             add_line(store, "ROSSI", ext, f"Desk {ext}", password)
         services.add_device(store, ACTOR, mac, model=model, customer="ROSSI", lines=exts)
 
@@ -154,7 +154,7 @@ async def test_a_future_termination_stops_the_phone_at_midnight_in_rome_without_
 
 async def test_swap_moves_the_lines_and_the_old_phone_is_deprovisioned(server, store, run_cli):
     add_customer(store)
-    for ext, password in zip(("201", "202"), PASSWORDS):
+    for ext, password in zip(("201", "202"), PASSWORDS, strict=True):
         add_line(store, "ROSSI", ext, f"Desk {ext}", password)
     services.add_device(store, ACTOR, "001565C0FFEE", model="T46U", customer="ROSSI", lines=["202", "201"])
     await server.sync()

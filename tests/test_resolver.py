@@ -9,7 +9,7 @@ import json
 import pytest
 
 from provisioner import services
-from provisioner.rendering import DeviceData, RenderError, Renderer, device_context
+from provisioner.rendering import DeviceData, Renderer, RenderError, device_context
 from provisioner.resolver import file_name
 from provisioner.vendors import get as vendor
 from tests.conftest import ACTOR, add_customer, add_line

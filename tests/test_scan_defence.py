@@ -182,7 +182,7 @@ def test_exempt_networks_setting_names_a_bad_entry(tmp_path):
 
     from provisioner.cli import cli
 
-    with pytest.raises(ValueError, match="'10.0.0.0/33' is not an IP network"):
+    with pytest.raises(ValueError, match=r"'10\.0\.0\.0/33' is not an IP network"):
         networks("192.0.2.0/24,10.0.0.0/33")
     result = CliRunner().invoke(cli, ["serve", "--data-dir", str(tmp_path), "--scan-exempt", "workshop"])
     assert result.exit_code == 2 and "--scan-exempt" in result.output and "'workshop'" in result.output

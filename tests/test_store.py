@@ -2,9 +2,8 @@
 
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from provisioner.db import MIGRATIONS, Store, metadata

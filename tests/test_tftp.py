@@ -258,7 +258,7 @@ async def test_client_error_ends_session(start_server: Started) -> None:
 
 async def test_lost_data_is_resent_after_timeout(start_server: Started) -> None:
     content = blob(1500)
-    server, addr = await start_server(Files({"f": content}), timeout=0.2)
+    _server, addr = await start_server(Files({"f": content}), timeout=0.2)
     # Drop the first copy of DATA 1: no ACK, so the server must resend it.
     result = await fetch(addr, "f", timeout=2.0, drop=lambda block, seen: block == 1 and seen == 1)
     assert result.data == content
@@ -390,7 +390,7 @@ async def test_session_bound_answers_busy(start_server: Started) -> None:
     server, addr = await start_server(files, max_sessions=2, timeout=1.0)
     # Two transfers that are never acknowledged hold both slots...
     holders = [await UdpSocket.open() for _ in range(2)]
-    for sock, name in zip(holders, "ab"):
+    for sock, name in zip(holders, "ab", strict=True):
         sock.send(rrq(name), addr)
         packet, _ = await sock.recv_packet(2)
         assert isinstance(packet, TftpPacketDAT)
@@ -514,7 +514,7 @@ async def test_logs_never_carry_file_contents(start_server: Started) -> None:
 
 
 async def test_default_logger_is_structlog(start_server: Started) -> None:
-    server, addr = await start_server(Files({"f": b"x"}), log=None)
+    _server, addr = await start_server(Files({"f": b"x"}), log=None)
     assert (await fetch(addr, "f")).data == b"x"
 
 
@@ -562,7 +562,7 @@ async def test_burst_1100_concurrent(start_server: Started) -> None:
     # phones (one address would be one NAT'd site, bounded by max_unacked_per_ip).
     sockets = [await UdpSocket.open(f"127.0.{i // 200}.{i % 200 + 1}") for i in range(count)]
     async with asyncio.timeout(50):
-        got = await asyncio.gather(*(one(name, sock) for name, sock in zip(files, sockets)))
+        got = await asyncio.gather(*(one(name, sock) for name, sock in zip(files, sockets, strict=True)))
     assert got == list(files.values())
     await settle(server)
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.rendering import (Account, DeviceData, Renderer, RenderError, common_context,
-                                   device_context)
+from provisioner.rendering import Account, DeviceData, Renderer, RenderError, common_context, device_context
 from provisioner.vendors import FileKind, grandstream
 from provisioner.vendors import parse_user_agent as any_vendor_user_agent
 

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.rendering import (Account, DeviceData, RenderError, Renderer, common_context,
-                                   device_context)
+from provisioner.rendering import Account, DeviceData, Renderer, RenderError, common_context, device_context
 from provisioner.vendors import FileKind, Vendor, snom
 from provisioner.vendors import get as get_vendor
 from provisioner.vendors import parse_user_agent as any_vendor_user_agent
@@ -199,7 +198,7 @@ def test_every_model_renders_two_accounts(model):
 def test_display_names_are_escaped_and_round_trip():
     body = mac_xml()
     assert b"Rossi &amp; Figli &lt;Reception&gt;" in body
-    assert "Niccolò Università".encode("utf-8") in body
+    assert "Niccolò Università".encode() in body
     assert b"<Reception>" not in body
     p = Parsed(body)
     assert p.get("user_realname", 1) == "Rossi & Figli <Reception>"
@@ -249,7 +248,7 @@ def test_deprovisioned_disables_every_slot_and_holds_no_secret(model):
     for n in range(1, VENDOR.caps(model).accounts + 1):
         assert p.get("user_active", n) == "off"
         assert p.get("user_pass", n) == p.get("user_name", n) == p.get("user_pname", n) == ""
-    for secret in PASSWORDS + ("pa&amp;ss", "auth201", "auth202", "Rossi", "Niccol"):
+    for secret in (*PASSWORDS, "pa&amp;ss", "auth201", "auth202", "Rossi", "Niccol"):
         assert secret.encode() not in body
     assert p.fkeys == []
     assert p.get("setting_server") == URL  # it keeps coming back

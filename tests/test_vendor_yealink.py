@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioner.rendering import (Account, DeviceData, RenderError, Renderer, common_context,
-                                   device_context)
+from provisioner.rendering import Account, DeviceData, Renderer, RenderError, common_context, device_context
 from provisioner.vendors import FileKind, Vendor, yealink
 from provisioner.vendors import get as get_vendor
 from provisioner.vendors import parse_user_agent as any_vendor_user_agent
@@ -193,7 +192,7 @@ def test_every_model_renders_two_accounts(model):
     assert (s["local_time.time_zone"], s["local_time.time_zone_name"]) == ("+1", "Italy(Rome)")
     assert s["local_time.summer_time"] == "2"
     assert s["lang.gui"] == s["lang.wui"] == "Italian"
-    for a, transport in zip(ACCOUNTS, ("0", "2")):
+    for a, transport in zip(ACCOUNTS, ("0", "2"), strict=True):
         n = a.index
         assert s[f"account.{n}.enable"] == "1"
         assert s[f"account.{n}.label"] == a.label
@@ -221,9 +220,9 @@ def test_every_model_renders_two_accounts(model):
 
 def test_display_names_are_written_verbatim_in_utf8():
     body = mac_cfg()
-    assert "account.1.display_name = Rossi & Figli <Reception>\n".encode() in body
-    assert "account.2.display_name = Niccolò Università\n".encode("utf-8") in body
-    assert "&amp;".encode() not in body
+    assert b"account.1.display_name = Rossi & Figli <Reception>\n" in body
+    assert "account.2.display_name = Niccolò Università\n".encode() in body
+    assert b"&amp;" not in body
 
 
 @pytest.mark.parametrize("field", ["display_name", "label", "password", "server"])
@@ -261,7 +260,7 @@ def test_deprovisioned_disables_every_slot_and_holds_no_secret(model):
         assert s[f"account.{n}.enable"] == "0"
         assert s[f"account.{n}.password"] == "%NULL%"
         assert s[f"account.{n}.user_name"] == "%NULL%"
-    for secret in PASSWORDS + ("auth201", "auth202", "Rossi", "Niccol"):
+    for secret in (*PASSWORDS, "auth201", "auth202", "Rossi", "Niccol"):
         assert secret.encode() not in body
     assert not any(k.startswith("linekey.") for k in s)
     assert s["static.auto_provision.server.url"] == URL  # it keeps coming back

@@ -49,7 +49,7 @@ def parse_params(text: str) -> dict[str, str]:
 
 
 def _md5(text: str) -> str:
-    return hashlib.md5(text.encode("utf-8")).hexdigest()  # noqa: S324  (RFC 7616 MD5: what phones do)
+    return hashlib.md5(text.encode("utf-8")).hexdigest()  # RFC 7616 MD5: what phones do
 
 
 class Digest:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -139,7 +139,7 @@ async def device_counts(request: web.Request, a: Args) -> web.Response:
            params=(query("hours", s.integer(1, 24 * 366), "only those seen in the last N hours"), *s.PAGING),
            answers={200: ok(s.page(s.UNKNOWN))})
 async def unknown_devices(request: web.Request, a: Args) -> web.Response:
-    since = datetime.now(timezone.utc) - timedelta(hours=a.query["hours"]) if a.query["hours"] else None
+    since = datetime.now(UTC) - timedelta(hours=a.query["hours"]) if a.query["hours"] else None
     items = await read(request, services.unknown_devices, store(request), since)
     return reply(page(items, a.query["limit"], a.query["offset"]))
 

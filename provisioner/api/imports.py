@@ -47,8 +47,8 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from .. import importing
-from ..importing.reading import size_text
 from ..errors import Invalid, NotFound
+from ..importing.reading import size_text
 from ..jsonable import dumps
 from . import PREFIX, actor, call, store
 from . import schemas as s

@@ -68,7 +68,7 @@ def page(item: Schema) -> Schema:
                   ("items", "total", "limit", "offset"))
 
 
-ANY = {}  # any JSON value
+ANY: dict[str, Any] = {}  # any JSON value
 TEXT = {"type": "string"}
 DATE = string(fmt="date", description="YYYY-MM-DD")
 DATE_OR_NULL = string(fmt="date", nullable=True)

@@ -98,7 +98,8 @@ def customer_show(store: Store, code: str, reveal: bool, as_json: bool) -> None:
     click.echo(f"time zone {data['timezone']}, language {data['language']}, contract end "
                f"{data.get('contract_end') or '-'}")
     click.echo(f"phones: tones {data.get('country') or fields.DEFAULT_COUNTRY}, codecs "
-               f"{data.get('codecs') or 'their own'}, check at {data.get('check_hour') if data.get('check_hour') is not None else 'default'}"
+               f"{data.get('codecs') or 'their own'}, check at "
+               f"{data.get('check_hour') if data.get('check_hour') is not None else 'default'}"
                f" h every {data.get('check_interval_hours') or 24} h, admin password "
                + (data["admin_password"] or "-" if reveal else "set" if data["admin_password_set"] else "none"))
     click.echo("provisioning security:")

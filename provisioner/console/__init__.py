@@ -29,10 +29,10 @@ import structlog
 from aiohttp import web
 
 from .. import accounts, auth, keys, rentals
-from . import i18n
 from ..accounts import User
 from ..db import Store
 from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized, Unavailable
+from . import i18n
 
 log = structlog.get_logger("provisioner.console")
 

@@ -23,7 +23,8 @@ def customer_page_data(db: Store, code: str) -> dict[str, Any]:
         lines = []
         for line in tx.lines_of_customer(customer["id"]):
             holder = tx.device_of_line(line["id"])
-            lines.append({**changes.public(line, *changes.LINE_FIELDS), "device": holder["mac"] if holder else None})
+            lines.append({**(changes.public(line, *changes.LINE_FIELDS) or {}),
+                          "device": holder["mac"] if holder else None})
     returns = {kind: rental_services.report(db, kind, as_of=today, customer=customer["code"])
                for kind in rental_services.REPORTS}
     end = customer["contract_end"]

@@ -16,9 +16,9 @@ from aiohttp import web
 
 from .. import access, fields, keys, render_data, rental_services, rentals, services, vendors
 from ..cache import ConfigCache
+from ..db import Store
 from ..errors import Conflict, Invalid, NotFound
 from ..rendering import RenderError, device_context
-from ..db import Store
 from ..sip import resync as sip_resync
 from ..vendors import FileKind
 from . import PREFIX, acting, call, done, form, page, say, store, viewer

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -32,7 +33,7 @@ def dashboard_data(db: Any) -> dict[str, Any]:
         "due_soon": soon,
         "due_total": len(due),
         "overdue": overdue,
-        "overdue_total": sum((r["outstanding"] or 0 for r in overdue), rentals.from_cents(0)),
+        "overdue_total": sum((r["outstanding"] or 0 for r in overdue), Decimal("0.00")),
         "today": today,
         "soon_until": today + timedelta(days=DUE_SOON_DAYS),
         "customers": customers,

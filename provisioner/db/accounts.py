@@ -41,7 +41,7 @@ class AccountQueries(Queries):
     def insert_user(self, values: Mapping[str, Any]) -> int:
         now = utcnow()
         result = self.conn.execute(users.insert().values(**values, created_at=now, updated_at=now))
-        return int(result.inserted_primary_key[0])
+        return self._inserted_id(result)
 
     def update_user(self, user_id: int, values: Mapping[str, Any]) -> None:
         self.conn.execute(users.update().where(users.c.id == user_id).values(**values, updated_at=utcnow()))
@@ -52,7 +52,7 @@ class AccountQueries(Queries):
     def insert_token(self, user_id: int, label: str, digest: str) -> int:
         result = self.conn.execute(api_tokens.insert().values(
             user_id=user_id, label=label, digest=digest, created_at=utcnow()))
-        return int(result.inserted_primary_key[0])
+        return self._inserted_id(result)
 
     def token_by_digest(self, digest: str) -> dict[str, Any] | None:
         q = (sa.select(api_tokens, users.c.name.label("user_name"))
@@ -76,7 +76,7 @@ class AccountQueries(Queries):
 
     def insert_session(self, values: Mapping[str, Any]) -> int:
         result = self.conn.execute(sessions.insert().values(**values, created_at=utcnow()))
-        return int(result.inserted_primary_key[0])
+        return self._inserted_id(result)
 
     def session_by_digest(self, digest: str) -> dict[str, Any] | None:
         row = _row(self.conn.execute(sa.select(sessions).where(sessions.c.digest == digest)).first())

@@ -8,7 +8,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import sqlalchemy as sa
@@ -106,8 +106,9 @@ class _Loader:
             whole = count - count % per
             batch.execute("BEGIN")
             batch.executemany(f"INSERT INTO batch VALUES {', '.join([row] * per)}",
-                              zip(*[v[i:whole:per] for i in range(per) for v in values]))  # row by row, in order
-            batch.executemany(f"INSERT INTO batch VALUES {row}", zip(*[v[whole:] for v in values]))
+                              # row by row, in order
+                              zip(*[v[i:whole:per] for i in range(per) for v in values], strict=True))
+            batch.executemany(f"INSERT INTO batch VALUES {row}", zip(*[v[whole:] for v in values], strict=True))
             batch.execute("COMMIT")
         except BaseException:
             batch.close()
@@ -147,10 +148,9 @@ class _Loader:
             except BaseException as exc:
                 self._error = exc
             finally:
-                try:
+                # The copy's outcome is what counts; the thread must go on.
+                with contextlib.suppress(Exception):
                     batch.close()  # its attachment keeps the batch database alive
-                except Exception:  # noqa: S110  (the copy's outcome is what counts; the thread must go on)
-                    pass
                 with self._changed:
                     self._queued -= 1
                     self._changed.notify_all()
@@ -212,6 +212,9 @@ class _Loader:
 
 class BulkQueries(Queries):
     """Many rows per statement, for spreadsheet imports (:mod:`provisioner.importing`)."""
+
+    if TYPE_CHECKING:  # from DeviceQueries, which Tx composes with this
+        def count_devices(self) -> int: ...
 
     _raw: sqlite3.Connection | None
     _loader: _Loader | None
@@ -289,13 +292,13 @@ class BulkQueries(Queries):
             by_id[row["id"]] = row
         if not by_id:
             return found
-        chunks = [None] if whole else self._chunks(list(by_id), 2000)
-        for chunk in chunks:
-            query = slots if chunk is None else slots.where(device_lines.c.device_id.in_(chunk))
+        chunks: Iterable[list[Any] | None] = [None] if whole else self._chunks(list(by_id), 2000)
+        for part in chunks:
+            query = slots if part is None else slots.where(device_lines.c.device_id.in_(part))
             for device_id, line_id in self.conn.execute(query).fetchall():
-                row = by_id.get(device_id)
-                if row is not None:
-                    row["line_ids"].append(line_id)
+                device = by_id.get(device_id)
+                if device is not None:
+                    device["line_ids"].append(line_id)
         return found
 
     def lines_with_holders(self, *, customer_ids: Sequence[int] = (),
@@ -316,7 +319,7 @@ class BulkQueries(Queries):
         return list(found.values())
 
     def insert_lines(self, rows: Sequence[Mapping[str, Any]], *,
-                     customer_ids: Sequence[int] | None = None) -> list[int]:
+                     customer_ids: Sequence[int | None] | None = None) -> list[int]:
         """Insert many lines; their ids, in row order. ``customer_ids``: each row's customer, when
         the rows do not hold it."""
         now = utcnow()
@@ -346,7 +349,9 @@ class BulkQueries(Queries):
             self.conn.execute(device_lines.delete().where(device_lines.c.device_id.in_(chunk)))
         for chunk in self._chunks([lid for did in old for lid in assignments[did]]):
             self.conn.execute(device_lines.delete().where(device_lines.c.line_id.in_(chunk)))
-        device_ids, positions, line_ids = [], [], []
+        device_ids: list[int] = []
+        positions: list[int] = []
+        line_ids: list[int] = []
         for did, ids in assignments.items():
             device_ids += [did] * len(ids)
             positions += range(1, len(ids) + 1)
@@ -381,7 +386,7 @@ class BulkQueries(Queries):
         if dialect.name != "sqlite":
             params = [{**r, **same} for r in rows]
             for name, values in apart.items():
-                for param, value in zip(params, values):
+                for param, value in zip(params, values, strict=True):
                     param[name] = value
             if ids:
                 q = table.insert().returning(table.c.id, sort_by_parameter_order=True)
@@ -409,7 +414,7 @@ class BulkQueries(Queries):
                   else list(map(itemgetter(*given), rows)))
         names: list[str] = []
         values_of: list[Any] = []
-        for name, values in [*zip(given, zip(*picked)), *apart.items()]:
+        for name, values in [*zip(given, zip(*picked, strict=True), strict=True), *apart.items()]:
             column = table.c[name]
             nones = values.count(None)
             if nones == count and column.nullable and column.default is None and (
@@ -420,7 +425,7 @@ class BulkQueries(Queries):
                 # JSON text never holds a raw newline, so the lines are the values, None being "null".
                 values = _json_encoder.encode_lines(values).decode().split("\n", count)[:count]
             elif isinstance(column.type, Sealed):  # sealed in bulk: the same values as its bind processor gives
-                sealed = _sealer(dialect).seal_many([str(v) for v in values if v is not None])
+                sealed: list[str | None] = [*_sealer(dialect).seal_many([str(v) for v in values if v is not None])]
                 if nones:
                     each = iter(sealed)
                     sealed = [None if v is None else next(each) for v in values]
@@ -429,10 +434,11 @@ class BulkQueries(Queries):
                 # None and a value shared by every row (a device's assigned_at) are converted once.
                 first, none = values[0], process(None)
                 if nones == count:
-                    values = repeat(none, count)
-                else:
-                    done = process(first) if first is not None else none
-                    values = [none if v is None else done if v is first else process(v) for v in values]
+                    names.append(name)
+                    values_of.append(repeat(none, count))
+                    continue
+                done = process(first) if first is not None else none
+                values = [none if v is None else done if v is first else process(v) for v in values]
             names.append(name)
             values_of.append(values)
         constants = {}  # the same for every row (created_at, actor, ...): converted once
@@ -458,7 +464,7 @@ class BulkQueries(Queries):
             names, values_of = ["id", *names], [new_ids, *values_of]
         self.conn.exec_driver_sql(
             f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
-            list(zip(*values_of)))
+            list(zip(*values_of, strict=True)))
         return new_ids
 
     def export_rows(self, customer_id: int | None = None) -> list[dict[str, Any]]:

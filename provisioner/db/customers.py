@@ -29,7 +29,7 @@ class CustomerQueries(Queries):
     def insert_customer(self, values: Mapping[str, Any]) -> int:
         now = utcnow()
         result = self.conn.execute(customers.insert().values(**values, created_at=now, updated_at=now))
-        return int(result.inserted_primary_key[0])
+        return self._inserted_id(result)
 
     def update_customer(self, customer_id: int, values: Mapping[str, Any]) -> None:
         self.conn.execute(customers.update().where(customers.c.id == customer_id)

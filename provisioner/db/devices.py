@@ -34,7 +34,7 @@ class DeviceQueries(Queries):
         assigned = now if values.get("customer_id") is not None else None
         result = self.conn.execute(devices.insert().values(**values, created_at=now, updated_at=now,
                                                            assigned_at=assigned))
-        return int(result.inserted_primary_key[0])
+        return self._inserted_id(result)
 
     def update_device(self, device_id: int, values: Mapping[str, Any]) -> None:
         now = utcnow()
@@ -95,8 +95,8 @@ class DeviceQueries(Queries):
                  .join(device_lines, device_lines.c.line_id == lines.c.id)
                  .where(device_lines.c.device_id.in_(list(by_device)))
                  .order_by(device_lines.c.device_id, device_lines.c.position))
-            for r in self.conn.execute(q):
-                by_device[r.device_id].append(dict(r._mapping))
+            for line_row in self.conn.execute(q):
+                by_device[line_row.device_id].append(dict(line_row._mapping))
             for r in rows:
                 found[r["mac"]] = (r, by_customer.get(r["customer_id"]), by_device[r["id"]])
         return found
@@ -148,8 +148,8 @@ class DeviceQueries(Queries):
         if ids:
             q = (sa.select(device_lines.c.device_id, lines.c.extension).join(lines, lines.c.id == device_lines.c.line_id)
                  .where(device_lines.c.device_id.in_(ids)).order_by(device_lines.c.device_id, device_lines.c.position))
-            for device_id, extension in self.conn.execute(q):
-                extensions[device_id].append(extension)
+            for slot in self.conn.execute(q):
+                extensions[slot.device_id].append(slot.extension)
         for row in rows:
             row["extensions"] = extensions[row.pop("id")]
             row["last_seen_at"] = _as_utc(row["last_seen_at"])

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 import structlog
@@ -131,7 +131,8 @@ def database_exists(data_dir: Path, url: str | None) -> bool:
     """
     full = sa.engine.make_url(database_url(data_dir, url))
     if full.get_backend_name() == "sqlite":
-        return bool(full.database) and full.database != ":memory:" and Path(full.database).is_file()
+        database = full.database
+        return database is not None and database not in ("", ":memory:") and Path(database).is_file()
     engine = sa.create_engine(full)
     try:
         return sa.inspect(engine).has_table("alembic_version")
@@ -294,7 +295,7 @@ class Store:
             _committed()
             return
         with _available(), _races(), self._write_lock, self.write_engine.connect() as conn:
-            raw = conn.connection.dbapi_connection
+            raw = cast("sqlite3.Connection", conn.connection.dbapi_connection)  # SQLite's own
             raw.execute("PRAGMA wal_autocheckpoint=0")
             tx = Tx(conn, raw=raw)
             try:
@@ -312,7 +313,8 @@ class Store:
         reader or writer, and leaves what they still need for a later checkpoint)."""
         if self.is_sqlite:
             with self.write_engine.connect() as conn:
-                conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                raw = cast("sqlite3.Connection", conn.connection.dbapi_connection)
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _checkpoint_soon(self) -> None:
         with self._checkpoint_lock:

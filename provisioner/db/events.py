@@ -23,7 +23,7 @@ class EventQueries(Queries):
         result = self.conn.execute(events.insert().values(
             at=utcnow(), actor=actor, action=action, summary=summary[:500], device_mac=device_mac,
             customer_id=customer_id, before=before, after=after))
-        return int(result.inserted_primary_key[0])
+        return self._inserted_id(result)
 
     def events_of_device(self, mac: str) -> list[dict[str, Any]]:
         q = sa.select(events).where(events.c.device_mac == mac).order_by(events.c.id)

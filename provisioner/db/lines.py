@@ -30,7 +30,7 @@ class LineQueries(Queries):
     def insert_line(self, values: Mapping[str, Any]) -> int:
         now = utcnow()
         result = self.conn.execute(lines.insert().values(**values, created_at=now, updated_at=now))
-        return int(result.inserted_primary_key[0])
+        return self._inserted_id(result)
 
     def update_line(self, line_id: int, values: Mapping[str, Any]) -> None:
         self.conn.execute(lines.update().where(lines.c.id == line_id).values(**values, updated_at=utcnow()))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ProvisionerError
 from .engine import MIGRATIONS
@@ -67,7 +67,7 @@ def upgrade(store: Store, target: str = "head") -> tuple[str | None, str | None]
             _upgrade_to(conn, _config(connection=conn, sealer=store.sealer), target)
             return before, _revision(conn)
     with store.write_engine.connect() as conn:
-        raw = conn.connection.dbapi_connection
+        raw = cast("sqlite3.Connection", conn.connection.dbapi_connection)  # SQLite's own
         raw.execute("PRAGMA foreign_keys=OFF")  # before BEGIN: inside a transaction it is a no-op
         try:
             with conn.begin():

@@ -23,7 +23,14 @@ class Queries:
     def _dicts(self, query: Any) -> list[dict[str, Any]]:
         result = self.conn.execute(query)
         keys = list(result.keys())
-        return [dict(zip(keys, row)) for row in result.fetchall()]
+        return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
+
+    @staticmethod
+    def _inserted_id(result: sa.CursorResult[Any]) -> int:
+        """The id an INSERT of one row made."""
+        key = result.inserted_primary_key
+        assert key is not None, "not the result of an INSERT"
+        return int(key[0])
 
     @staticmethod
     def _chunks(items: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:

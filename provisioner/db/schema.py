@@ -260,7 +260,7 @@ sessions = sa.Table(
 # (device, its customer or None, its lines in slot order)
 RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 # Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
-SEALED_COLUMNS = ((lines, ("id",), ("password",)),
+SEALED_COLUMNS: tuple[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], ...] = ((lines, ("id",), ("password",)),
                   (customers, ("id",), ("admin_password",)),
                   (customer_security, ("customer_id",), ("password", "path_key")),
                   (server_secrets, ("name",), ("value",)),

@@ -89,7 +89,7 @@ def check(table: Table, **options: Any) -> Checked:
         return validation.check(table, **options)
 
 __all__ = ["Checked", "FileTooLarge", "Limits", "Plan", "PlanChanged", "Problem", "SheetError", "Table", "check",
-           "paused_gc", "error_report", "export", "plan_dict", "preview", "read", "read_path", "run", "text_lines"]
+           "error_report", "export", "paused_gc", "plan_dict", "preview", "read", "read_path", "run", "text_lines"]
 
 
 class PlanChanged(Conflict):
@@ -124,11 +124,11 @@ def run(store: Store, checked: Checked, *, actor: str, skip_invalid: bool = Fals
     ``on_apply(n)`` is called when writing ``n`` changes begins.
     """
     if dry_run:
-        plan = preview(store, checked, skip_invalid=skip_invalid)
-        return plan, False
+        return preview(store, checked, skip_invalid=skip_invalid), False
     actor = f"{actor} import:{checked.table.name}"[:100]
     with paused_gc():
-        plan, mark = None, None
+        plan: Plan | None = None
+        mark: int | None = None
         if store.is_sqlite:
             with store.reading() as tx:
                 mark = tx.last_event_id()

@@ -18,12 +18,12 @@ customer is in each device event's snapshot.)
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .. import access, changes, services
 from ..db import Tx
 from ..redirect import outbox as redirect_outbox
-from .planning import Change, CustomerRef, LineRef, Plan, Snapshot, normalize_name
+from .planning import Change, CustomerRef, Plan, Snapshot, normalize_name
 from .validation import Checked
 
 
@@ -95,7 +95,8 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         extensions = [c.values["extension"] for c in created]
         inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
         # (customer reference, extension) of a new line -> its id (inserted: the ids in row order)
-        line_ids: dict[LineRef, int] = dict(zip(zip(line_customers, extensions), inserted))
+        line_ids: dict[tuple[CustomerRef | None, str], int] = dict(
+            zip(zip(line_customers, extensions, strict=True), inserted, strict=True))
         del inserted, line_customers, extensions
         tick(len(created))
         for change in by_kind.get(("line", "update"), []):
@@ -114,7 +115,7 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         get_line = line_ids.get
         assignments: dict[int, list[int]] = {
             device_id: list(map(get_line, c.lines, c.lines))  # type: ignore[arg-type]
-            for c, device_id in zip(created, device_ids) if c.lines}  # device_ids: in row order
+            for c, device_id in zip(created, device_ids, strict=True) if c.lines}  # device_ids: in row order
         events.after += [_device_after(c) for c in created]
         events.summary += [(f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})" if len(c.rows) == 1
                             else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}")[:500] for c in created]
@@ -150,7 +151,7 @@ def _customer_ids(ids: dict[CustomerRef | None, int | None], refs: list[Customer
     found = list(map(ids.get, refs, refs))
     if str in set(map(type, found)):  # a new customer this apply did not create: a bug in the plan
         raise KeyError(next(ref for ref in found if ref.__class__ is str))
-    return found
+    return cast("list[int | None]", found)  # no str left: checked just above
 
 
 class _Events:

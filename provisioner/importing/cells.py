@@ -119,7 +119,8 @@ def common_macs(values: list[Any]) -> list[str | None]:
         texts = list(map(str.strip, values))
         joined = "\n".join(texts)
         if _COMMON_MACS.fullmatch(joined):
-            return joined.translate(_DROP_SEPARATORS).upper().split("\n")
+            found: list[str | None] = [*joined.translate(_DROP_SEPARATORS).upper().split("\n")]
+            return found
     out: list[str | None] = []
     for value in values:
         text = value.strip() if value.__class__ is str else None

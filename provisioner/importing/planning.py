@@ -437,6 +437,8 @@ class _Planner:
     def _device(self, mac: str, entries: list[Entry], in_file: set[str]) -> None:
         first = entries[0]
         existing = self.snap.devices.get(mac)
+        model: str | None
+        vendor: str | None
         if first.model is not None:
             model, vendor = first.model, first.vendor
         else:

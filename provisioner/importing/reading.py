@@ -5,7 +5,8 @@ it; ``,`` ``;`` or tab, sniffed) is read with the csv module. XLSX, legacy XLS
 and ODS are read with python-calamine (about ten times faster than openpyxl).
 Each sheet's dimensions are checked before its cells are expanded, and a ZIP-based file's entries before anything is
 decompressed (first the sizes the archive declares, then what each entry really
-inflates to, counted as a stream and stopped at the limit), so neither a zip bomb nor a cell at XFD1048576 can exhaust memory.
+inflates to, counted as a stream and stopped at the limit), so neither a zip bomb nor a cell at
+XFD1048576 can exhaust memory.
 
 Rows keep their position: ``rows[i]`` is what the spreadsheet shows as row
 ``i + 1``, title rows and blank rows included.
@@ -23,12 +24,12 @@ import re
 import struct
 import zipfile
 import zlib
-from xml.etree import ElementTree
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from .columns import HEADER_SCAN_ROWS, TEMPLATE_HEADERS, Header, find_header, letter
 from .problems import FileTooLarge, SheetError

@@ -113,7 +113,7 @@ def check(table: Table, *, progress: Callable[[int], None] | None = None, bulk: 
                                              "sip_username", "auth_id", "sip_password", "sip_server", "label",
                                              "serial", "ownership", "customer")}
     positions = tuple(index.values())
-    names = tuple(index)
+    keys = tuple(index)
 
     def one(row_number: int, row: list[Any]) -> Entry | None:
         width = len(row)
@@ -122,7 +122,7 @@ def check(table: Table, *, progress: Callable[[int], None] | None = None, bulk: 
             values = [cells.unescape_csv(v) if v.__class__ is str and v[:1] == "'" else v for v in values]
         entry = fast.entry(row_number, values)
         if entry is None:
-            entry = _check_row(checked, row_number, dict(zip(names, values)), models, vendor_names)
+            entry = _check_row(checked, row_number, dict(zip(keys, values, strict=True)), models, vendor_names)
         return entry
 
     body = list(table.body())
@@ -198,7 +198,7 @@ class _Columns:
         self.width = min(map(len, self.rows))
         self.count = len(self.rows)
         # Every column at once (one pass) when the rows are all as wide: a sheet's always are.
-        self.columns = list(zip(*self.rows)) if self.width == max(map(len, self.rows)) else None
+        self.columns = list(zip(*self.rows, strict=True)) if self.width == max(map(len, self.rows)) else None
 
     def column(self, field_: str) -> list[Any] | None:
         """The cells of ``field_``, row by row (None when the file has no such column)."""
@@ -278,13 +278,17 @@ class _Columns:
         # Rows with a cell the checks above refused are checked on their own.
         bad = {k for values in (hints, customers, names, passwords, labels, serials, servers, extensions, users, auths)
                if _BAD in values for k, v in enumerate(values) if v is _BAD}
-        models, accounts_of, positions, ownerships = self.models, {}, {}, {}
+        models = self.models
+        accounts_of: dict[Any, Any] = {}
+        positions: dict[Any, Any] = {}
+        ownerships: dict[Any, Any] = {}
         out: list[Entry] = []
         append = out.append
         done = 0
         for (row_number, row), mac, hint, model_text, customer, name, password, label, serial, server, ext, user, \
                 auth, line_cell, k in zip(self.body, macs, hints, model_texts, customers, names, passwords, labels,
-                                          serials, servers, extensions, users, auths, line_cells, range(self.count)):
+                                          serials, servers, extensions, users, auths, line_cells, range(self.count),
+                                          strict=True):
             entry = None
             found = models.get((model_text, hint)) if model_text is not None else None
             if (found.__class__ is tuple and mac is not None and customer and name and password and ext
@@ -484,10 +488,10 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
             "sip_server": cells.as_text(raw["sip_server"]),
         }
         server = data["sip_server"]
-        for key in ("display_name", "password"):
-            if data[key] is None:
-                missing.append(_SERVICE_FIELD.get(key, key))
-                data[key] = _PLACEHOLDER[key]
+        for service_field in ("display_name", "password"):
+            if data[service_field] is None:
+                missing.append(_SERVICE_FIELD.get(service_field, service_field))
+                data[service_field] = _PLACEHOLDER[service_field]
         for _attempt in range(len(data) + 1):
             try:
                 line = fields.line_values(data, extension or "0")

@@ -7,7 +7,6 @@ methods to call with which arguments. Nothing here puts the password in a messag
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import xmlrpc.client
@@ -94,7 +93,7 @@ async def call(session: aiohttp.ClientSession, account: dict[str, Any], method: 
                                 timeout=aiohttp.ClientTimeout(total=timeout)) as response:
             status = response.status
             text = await response.read()
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return Outcome(RETRY, f"no answer within {timeout:g} s")
     except aiohttp.ClientError as exc:
         return Outcome(RETRY, f"cannot reach the service: {type(exc).__name__}")

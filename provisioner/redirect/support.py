@@ -107,7 +107,8 @@ async def sync(store: Store, actor: str, base_url: str, *, customer: Any = None,
                 counts["unreachable"] += 1
                 continue
             state, cid = outbox.wanted(row)
-            if state == "registered" and not (seen.registered and seen.url == urls.get(cid)):
+            url = urls.get(cid) if cid is not None else None
+            if state == "registered" and not (seen.registered and seen.url == url):
                 changes.append({"mac": row["mac"], "vendor": row["vendor"], "op": "register", "customer_id": cid})
             elif state == "deregistered" and seen.registered and (seen.url is None or ours in seen.url):
                 changes.append({"mac": row["mac"], "vendor": row["vendor"], "op": "deregister", "customer_id": None})

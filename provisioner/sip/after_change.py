@@ -116,8 +116,8 @@ class AfterChange:
                     for device in tx.devices_of_customer(row["id"]):
                         wanted[device["mac"]] = True
             for mac in macs:
-                device = tx.device(mac)
-                if device is not None and wants(device.get("customer_id")):
+                known = tx.device(mac)
+                if known is not None and wants(known.get("customer_id")):
                     wanted[mac] = True
         if not wanted:
             return [], []

@@ -80,8 +80,8 @@ async def send_notify(host: str, port: int, *, event: str, user: str | None = No
         return Outcome(target, None, f"cannot resolve {host}", 0)
     family, _, _, _, address = infos[0]
     try:
-        transport, endpoint = await loop.create_datagram_endpoint(_Endpoint, remote_addr=address[:2],
-                                                                  family=family)
+        remote = (str(address[0]), int(address[1]))  # an IPv4/IPv6 (host, port, ...) address
+        transport, endpoint = await loop.create_datagram_endpoint(_Endpoint, remote_addr=remote, family=family)
     except OSError as exc:
         return Outcome(target, None, f"cannot send: {exc.strerror or exc}", 0)
     try:

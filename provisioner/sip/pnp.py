@@ -20,6 +20,7 @@ answers is public. The customer's first-contact rules then decide what the phone
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import struct
@@ -171,10 +172,8 @@ class PnpResponder(asyncio.DatagramProtocol):
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
-            try:
+            with contextlib.suppress(BaseException):  # cancelled or failed: stopping anyway
                 await task
-            except BaseException:  # noqa: BLE001 - cancelled or failed: stopping anyway
-                pass
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

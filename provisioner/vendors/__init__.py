@@ -14,7 +14,7 @@ from functools import cache
 from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
 
 __all__ = ["Caps", "ConfigFile", "FileKind", "UserAgent", "Vendor", "all_vendors", "get",
-           "parse_user_agent", "vendor_for_model", "vendor_for_mac"]
+           "parse_user_agent", "vendor_for_mac", "vendor_for_model"]
 
 
 @cache

@@ -143,7 +143,7 @@ def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]
     if first is not None:
         add((("P183", SRTP_FORCED if first.srtp else "0"), ("P33", first.voicemail or "")))
         order = [CODEC_PAYLOADS[c] for c in extra["codecs"] if c in CODEC_PAYLOADS]
-        add(zip(VOCODER_CHOICES, order))
+        add(zip(VOCODER_CHOICES, order, strict=False))
     if extra["admin_password"]:
         pairs.append(("P2", extra["admin_password"]))  # the phone's web UI and menu (factory admin)
     for key in extra["line_keys"]:

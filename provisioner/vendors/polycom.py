@@ -100,7 +100,7 @@ def _dst(posix: str) -> dict[str, dict[str, int]] | None:
     if len(rules) != 2:
         return None
     out = {}
-    for name, (month, week, weekday, hour) in zip(("start", "stop"), rules):
+    for name, (month, week, weekday, hour) in zip(("start", "stop"), rules, strict=True):
         out[name] = {
             "month": int(month),
             "dayOfWeek": int(weekday) + 1,  # Polycom: 1 = Sunday

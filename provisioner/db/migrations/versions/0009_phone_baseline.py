@@ -44,7 +44,8 @@ def upgrade() -> None:
     ids = conn.execute(sa.select(t.c.id)).scalars().all()
     if not ids:
         return
-    sealer = op.get_context().config.attributes.get("sealer")
+    config = op.get_context().config
+    sealer = config.attributes.get("sealer") if config is not None else None
     if sealer is None:
         raise RuntimeError("migration 0009_phone_baseline gives each customer a sealed admin password: run it "
                            "through provisioner (Store.open, `provisioner db upgrade`), which holds the secret key")
