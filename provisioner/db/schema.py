@@ -83,6 +83,19 @@ lines = sa.Table(
     sa.UniqueConstraint("customer_id", "extension", name="uq_lines_customer_extension"),
 )
 
+phonebook_entries = sa.Table(
+    "phonebook_entries",  # 0011_phonebook_firmware: contacts besides the customer's own extensions
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("number", sa.String(64), nullable=False),
+    sa.Column("group_name", sa.String(100)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("customer_id", "name", "number", name="uq_phonebook_customer_name_number"),
+)
+
 devices = sa.Table(
     "devices",
     metadata,

@@ -1,0 +1,58 @@
+"""Phonebooks: a customer's contacts, and its extensions as its phones list them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from .rows import Queries
+from .schema import lines, phonebook_entries, utcnow
+
+
+class PhonebookQueries(Queries):
+    def phonebook_contacts(self, customer_id: int) -> list[dict[str, Any]]:
+        """The contacts added to a customer's phonebook (not its extensions), by group and name."""
+        q = (sa.select(phonebook_entries).where(phonebook_entries.c.customer_id == customer_id)
+             .order_by(phonebook_entries.c.group_name, phonebook_entries.c.name, phonebook_entries.c.number))
+        return sorted((dict(r._mapping) for r in self.conn.execute(q)), key=_order)
+
+    def phonebooks(self, customer_ids: Iterable[int]) -> dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
+        """Per customer: (its extensions as {name, number}, its contacts). Two queries for any number."""
+        ids = sorted(set(customer_ids))
+        found: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {i: ([], []) for i in ids}
+        if not ids:
+            return found
+        q = (sa.select(lines.c.customer_id, lines.c.display_name, lines.c.extension)
+             .where(lines.c.customer_id.in_(ids)).order_by(lines.c.customer_id, lines.c.extension))
+        for r in self.conn.execute(q):
+            found[r.customer_id][0].append({"name": r.display_name, "number": r.extension})
+        q = (sa.select(phonebook_entries).where(phonebook_entries.c.customer_id.in_(ids))
+             .order_by(phonebook_entries.c.customer_id, phonebook_entries.c.group_name,
+                       phonebook_entries.c.name, phonebook_entries.c.number))
+        for r in self.conn.execute(q):
+            found[r.customer_id][1].append(dict(r._mapping))
+        for _extensions, contacts in found.values():
+            contacts.sort(key=_order)
+        return found
+
+    def insert_contacts(self, customer_id: int, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            now = utcnow()
+            self.conn.execute(phonebook_entries.insert(),
+                              [{**r, "customer_id": customer_id, "created_at": now} for r in rows])
+
+    def delete_contacts(self, customer_id: int, *, name: str | None = None, number: str | None = None) -> int:
+        """Delete a customer's contacts matching name and/or number (both None: all); how many."""
+        q = phonebook_entries.delete().where(phonebook_entries.c.customer_id == customer_id)
+        if name is not None:
+            q = q.where(phonebook_entries.c.name == name)
+        if number is not None:
+            q = q.where(phonebook_entries.c.number == number)
+        return int(self.conn.execute(q).rowcount or 0)
+
+
+def _order(contact: dict[str, Any]) -> tuple:
+    """Ungrouped first, then by group, name, number: the same on SQLite and PostgreSQL (NULLs)."""
+    return (contact["group_name"] is not None, contact["group_name"] or "", contact["name"], contact["number"])
