@@ -137,6 +137,11 @@ def _write_0009(conn: sa.Connection) -> None:
 def _write_0011(conn: sa.Connection) -> None:
     _put(conn, "phonebook_entries", {"id": 1, "customer_id": 1, "name": "Fornitore & Co", "number": "+390612345",
                                      "group_name": "Fornitori", "created_at": T0})
+    _put(conn, "firmware_images", {"id": 1, "vendor": "yealink", "models": "T46U,T48U", "version": "108.86.0.30",
+                                   "file_name": "T46U-108.86.0.30.rom", "sha256": "ab" * 32, "size": 123456789,
+                                   "created_at": T0})
+    _put(conn, "firmware_targets", {"id": 1, "vendor": "yealink", "model": "T46U", "version": "108.86.0.30",
+                                    "customer_id": 1, "updated_at": T0})
 
 
 def _write_nothing(conn: sa.Connection) -> None:

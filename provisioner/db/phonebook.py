@@ -1,4 +1,5 @@
-"""Phonebooks: a customer's contacts, and its extensions as its phones list them."""
+"""Phonebooks (a customer's contacts, and its extensions as its phones list them) and firmware
+images, targets and what the phones report."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .rows import Queries
-from .schema import lines, phonebook_entries, utcnow
+from .schema import devices, firmware_images, firmware_targets, lines, phonebook_entries, utcnow
 
 
 class PhonebookQueries(Queries):
@@ -56,3 +57,41 @@ class PhonebookQueries(Queries):
 def _order(contact: dict[str, Any]) -> tuple:
     """Ungrouped first, then by group, name, number: the same on SQLite and PostgreSQL (NULLs)."""
     return (contact["group_name"] is not None, contact["group_name"] or "", contact["name"], contact["number"])
+
+
+class FirmwareQueries(Queries):
+    def insert_firmware(self, values: dict[str, Any]) -> int:
+        result = self.conn.execute(firmware_images.insert().values(**values, created_at=utcnow()))
+        return int(result.inserted_primary_key[0])
+
+    def firmware_images(self, vendor: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(firmware_images).order_by(firmware_images.c.vendor, firmware_images.c.version,
+                                                firmware_images.c.file_name)
+        if vendor is not None:
+            q = q.where(firmware_images.c.vendor == vendor)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def set_firmware_target(self, vendor: str, model: str, version: str, customer_id: int | None) -> dict | None:
+        """Set the target; returns the one it replaces (or None)."""
+        where = [firmware_targets.c.model == model, firmware_targets.c.vendor == vendor,
+                 firmware_targets.c.customer_id.is_(None) if customer_id is None
+                 else firmware_targets.c.customer_id == customer_id]
+        before = self.conn.execute(sa.select(firmware_targets).where(*where)).first()
+        self.conn.execute(firmware_targets.delete().where(*where))
+        self.conn.execute(firmware_targets.insert().values(vendor=vendor, model=model, version=version,
+                                                           customer_id=customer_id, updated_at=utcnow()))
+        return dict(before._mapping) if before else None
+
+    def firmware_targets(self) -> list[dict[str, Any]]:
+        q = sa.select(firmware_targets).order_by(firmware_targets.c.vendor, firmware_targets.c.model,
+                                                 firmware_targets.c.customer_id)
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def firmware_report(self, customer_id: int | None = None) -> list[dict[str, Any]]:
+        """(vendor, model, reported version, count) of the devices; version None: never seen."""
+        q = (sa.select(devices.c.vendor, devices.c.model, devices.c.firmware, sa.func.count().label("count"))
+             .group_by(devices.c.vendor, devices.c.model, devices.c.firmware))
+        if customer_id is not None:
+            q = q.where(devices.c.customer_id == customer_id)
+        rows = [dict(r._mapping) for r in self.conn.execute(q)]
+        return sorted(rows, key=lambda r: (r["vendor"], r["model"], r["firmware"] is None, r["firmware"] or ""))
