@@ -28,7 +28,13 @@ import markupsafe
 from . import access, render_data
 from .access import DeviceAccess
 from .db import Store, Tx, utcnow
-from .rendering import PHONEBOOK_REFRESH, DeviceData, Renderer, common_context, device_context
+from .rendering import (
+    PHONEBOOK_REFRESH,
+    DeviceData,
+    Renderer,
+    common_context,
+    device_context,
+)
 from .vendors import ConfigFile, Vendor
 from .vendors import get as get_vendor
 

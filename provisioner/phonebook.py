@@ -113,7 +113,7 @@ def _read(data: bytes, name: str) -> list[list[Any]]:
         try:
             book = CalamineWorkbook.from_filelike(io.BytesIO(data))
             return [list(r) for r in book.get_sheet_by_index(0).to_python(skip_empty_area=False)]
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - calamine raises its own and Rust panics: all mean unreadable
             raise Invalid(f"{name} is not a readable XLSX file ({exc})", field="file") from None
     try:
         textual = data.decode("utf-8-sig")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 from datetime import UTC, datetime
 
 from provisioner import services

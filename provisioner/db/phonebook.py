@@ -9,7 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from .rows import Queries
-from .schema import devices, firmware_images, firmware_targets, lines, phonebook_entries, utcnow
+from .schema import (
+    devices,
+    firmware_images,
+    firmware_targets,
+    lines,
+    phonebook_entries,
+    utcnow,
+)
 
 
 class PhonebookQueries(Queries):
