@@ -39,8 +39,9 @@ def _models(vendor_name: str, models: str) -> tuple[str, list[str]]:
     for raw in [m for m in (models or "").split(",") if m.strip()]:
         found = vendors.vendor_for_model(raw.strip(), vendor.name)
         if found is None:
-            raise Invalid(f"{raw.strip()!r} is not a {vendor.name} model (known: {', '.join(vendor.models)})",
-                          field="model")
+            raise Invalid(
+                f"{raw.strip()!r} is not a {vendor.name} model (known: {', '.join(vendor.models)})", field="model"
+            )
         keys.append(found[1])
     if not keys:
         raise Invalid("name at least one model (--model T46U,T48U)", field="model")
@@ -50,20 +51,32 @@ def _models(vendor_name: str, models: str) -> tuple[str, list[str]]:
 def _version(value: str) -> str:
     value = (value or "").strip()
     if not _VERSION.fullmatch(value):
-        raise Invalid(f"version {value!r} must be letters, digits, dots, dashes (as the phone reports it, "
-                      "e.g. 108.86.0.20)", field="version")
+        raise Invalid(
+            f"version {value!r} must be letters, digits, dots, dashes (as the phone reports it, e.g. 108.86.0.20)",
+            field="version",
+        )
     return value
 
 
-def add(store: Store, actor: str, source: Path, *, folder: Path, vendor: str, models: str, version: str,
-        max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+def add(
+    store: Store,
+    actor: str,
+    source: Path,
+    *,
+    folder: Path,
+    vendor: str,
+    models: str,
+    version: str,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> dict[str, Any]:
     """Store the image at ``source`` for ``vendor``'s ``models`` (comma-separated) as ``version``."""
     vendor_name, model_keys = _models(vendor, models)
     version = _version(version)
     name = source.name
     if not _FILE_NAME.fullmatch(name):
-        raise Invalid(f"file name {name!r}: use letters, digits, dots and dashes only (phones ask for it by name)",
-                      field="file")
+        raise Invalid(
+            f"file name {name!r}: use letters, digits, dots and dashes only (phones ask for it by name)", field="file"
+        )
     try:
         size = source.stat().st_size
     except OSError as exc:
@@ -71,8 +84,9 @@ def add(store: Store, actor: str, source: Path, *, folder: Path, vendor: str, mo
     if size == 0:
         raise Invalid(f"{name} is empty", field="file")
     if size > max_bytes:
-        raise Invalid(f"{name} is {size:,} bytes, over the {max_bytes:,}-byte limit (--firmware-max-bytes)",
-                      field="file")
+        raise Invalid(
+            f"{name} is {size:,} bytes, over the {max_bytes:,}-byte limit (--firmware-max-bytes)", field="file"
+        )
     target_dir = folder / vendor_name / version
     target = target_dir / name
     if target.exists():
@@ -91,13 +105,22 @@ def add(store: Store, actor: str, source: Path, *, folder: Path, vendor: str, mo
                 out.write(chunk)
             out.flush()
             os.fsync(out.fileno())
-        values = {"vendor": vendor_name, "models": ",".join(model_keys), "version": version, "file_name": name,
-                  "sha256": digest.hexdigest(), "size": copied}
+        values = {
+            "vendor": vendor_name,
+            "models": ",".join(model_keys),
+            "version": version,
+            "file_name": name,
+            "sha256": digest.hexdigest(),
+            "size": copied,
+        }
         with store.transaction() as tx:
             image_id = tx.insert_firmware(values)
-            tx.add_event(actor=actor, action="firmware.added",
-                         summary=f"{vendor_name} firmware {version} ({name}) for {', '.join(model_keys)}",
-                         after=values)
+            tx.add_event(
+                actor=actor,
+                action="firmware.added",
+                summary=f"{vendor_name} firmware {version} ({name}) for {', '.join(model_keys)}",
+                after=values,
+            )
         shutil.move(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -110,8 +133,9 @@ def images(store: Store) -> list[dict[str, Any]]:
         return tx.firmware_images()
 
 
-def set_target(store: Store, actor: str, *, model: str, version: str, customer: str | None = None,
-               vendor: str | None = None) -> dict[str, Any]:
+def set_target(
+    store: Store, actor: str, *, model: str, version: str, customer: str | None = None, vendor: str | None = None
+) -> dict[str, Any]:
     """The version ``model``'s phones should run (of one customer, or of all); an image must exist."""
     found = vendors.vendor_for_model(model, vendor)
     if found is None:
@@ -120,20 +144,32 @@ def set_target(store: Store, actor: str, *, model: str, version: str, customer: 
     version = _version(version)
     with store.transaction() as tx:
         customer_row = find_customer(tx, customer) if customer else None
-        if not any(i["version"] == version and model_key in i["models"].split(",")
-                   for i in tx.firmware_images(vendor_obj.name)):
-            raise NotFound(f"no {vendor_obj.name} image of version {version} for {model_key}: add it first with "
-                           f"`provisioner firmware add FILE --vendor {vendor_obj.name} --model {model_key} "
-                           f"--version {version}`", field="version")
+        if not any(
+            i["version"] == version and model_key in i["models"].split(",") for i in tx.firmware_images(vendor_obj.name)
+        ):
+            raise NotFound(
+                f"no {vendor_obj.name} image of version {version} for {model_key}: add it first with "
+                f"`provisioner firmware add FILE --vendor {vendor_obj.name} --model {model_key} "
+                f"--version {version}`",
+                field="version",
+            )
         customer_id = customer_row["id"] if customer_row else None
         before = tx.set_firmware_target(vendor_obj.name, model_key, version, customer_id)
         scope = customer_row["code"] if customer_row else "every customer"
-        tx.add_event(actor=actor, action="firmware.target", customer_id=customer_id,
-                     summary=f"{model_key} phones of {scope} should run {version}",
-                     before={"version": before["version"]} if before else None,
-                     after={"vendor": vendor_obj.name, "model": model_key, "version": version})
-    return {"vendor": vendor_obj.name, "model": model_key, "version": version,
-            "customer": customer_row["code"] if customer_row else None}
+        tx.add_event(
+            actor=actor,
+            action="firmware.target",
+            customer_id=customer_id,
+            summary=f"{model_key} phones of {scope} should run {version}",
+            before={"version": before["version"]} if before else None,
+            after={"vendor": vendor_obj.name, "model": model_key, "version": version},
+        )
+    return {
+        "vendor": vendor_obj.name,
+        "model": model_key,
+        "version": version,
+        "customer": customer_row["code"] if customer_row else None,
+    }
 
 
 def targets(store: Store) -> list[dict[str, Any]]:

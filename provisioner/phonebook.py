@@ -25,8 +25,17 @@ MAX_CONTACTS = 10_000  # per import, and per customer
 # A number as the phone dials it: digits and + * #, or a SIP user/URI part.
 _NUMBER = re.compile(r"[0-9A-Za-z+*#._@:\-]{1,64}")
 # Header spellings (case-insensitive), English and Italian.
-_COLUMNS = {"name": "name", "nome": "name", "number": "number", "numero": "number", "phone": "number",
-            "telefono": "number", "group": "group", "gruppo": "group", "kind": "kind"}
+_COLUMNS = {
+    "name": "name",
+    "nome": "name",
+    "number": "number",
+    "numero": "number",
+    "phone": "number",
+    "telefono": "number",
+    "group": "group",
+    "gruppo": "group",
+    "kind": "kind",
+}
 
 
 def number(value: Any, field: str = "number") -> str:
@@ -39,8 +48,11 @@ def number(value: Any, field: str = "number") -> str:
 
 
 def _contact(name: Any, num: Any, group: Any) -> dict[str, Any]:
-    return {"name": text(name, "name"), "number": number(num),
-            "group_name": text(group, "group", required=False, max_len=100)}
+    return {
+        "name": text(name, "name"),
+        "number": number(num),
+        "group_name": text(group, "group", required=False, max_len=100),
+    }
 
 
 def add(store: Store, actor: str, customer_code: str, name: str, num: str, group: str | None = None) -> dict[str, Any]:
@@ -48,19 +60,23 @@ def add(store: Store, actor: str, customer_code: str, name: str, num: str, group
     return _write(store, actor, customer_code, [row], source="phonebook add")
 
 
-def remove(store: Store, actor: str, customer_code: str, *, name: str | None = None,
-           num: str | None = None) -> int:
+def remove(store: Store, actor: str, customer_code: str, *, name: str | None = None, num: str | None = None) -> int:
     if name is None and num is None:
         raise Invalid("say which contact to remove: a name, a number or both", field="name")
     with store.transaction() as tx:
         customer = find_customer(tx, customer_code)
-        count = tx.delete_contacts(customer["id"], name=text(name, "name", required=False),
-                                   number=number(num) if num is not None else None)
+        count = tx.delete_contacts(
+            customer["id"], name=text(name, "name", required=False), number=number(num) if num is not None else None
+        )
         if count == 0:
             raise Invalid(f"customer {customer['code']} has no such contact in its phonebook", field="name")
-        tx.add_event(actor=actor, action="phonebook.removed", customer_id=customer["id"],
-                     summary=f"{count} contact(s) removed from the phonebook of {customer['code']}",
-                     before={"name": name, "number": num})
+        tx.add_event(
+            actor=actor,
+            action="phonebook.removed",
+            customer_id=customer["id"],
+            summary=f"{count} contact(s) removed from the phonebook of {customer['code']}",
+            before={"name": name, "number": num},
+        )
         return count
 
 
@@ -69,10 +85,10 @@ def entries(store: Store, customer_code: str) -> list[dict[str, Any]]:
     with store.reading() as tx:
         customer = find_customer(tx, customer_code)
         extensions, contacts = tx.phonebooks([customer["id"]])[customer["id"]]
-    return ([{"name": e["name"] or e["number"], "number": e["number"], "group": None, "kind": "extension"}
-             for e in extensions]
-            + [{"name": c["name"], "number": c["number"], "group": c["group_name"], "kind": "contact"}
-               for c in contacts])
+    return [
+        {"name": e["name"] or e["number"], "number": e["number"], "group": None, "kind": "extension"}
+        for e in extensions
+    ] + [{"name": c["name"], "number": c["number"], "group": c["group_name"], "kind": "contact"} for c in contacts]
 
 
 def export_csv(store: Store, customer_code: str) -> str:
@@ -97,8 +113,9 @@ def import_file(store: Store, actor: str, customer_code: str, path: Path) -> dic
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise Invalid(f"{path.name} is {size:,} bytes; a phonebook file may be at most {MAX_FILE_BYTES:,}",
-                          field="file")
+            raise Invalid(
+                f"{path.name} is {size:,} bytes; a phonebook file may be at most {MAX_FILE_BYTES:,}", field="file"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise Invalid(f"cannot read {path.name}: {exc.strerror or exc}", field="file") from None
@@ -113,7 +130,7 @@ def _read(data: bytes, name: str) -> list[list[Any]]:
         try:
             book = CalamineWorkbook.from_filelike(io.BytesIO(data))
             return [list(r) for r in book.get_sheet_by_index(0).to_python(skip_empty_area=False)]
-        except Exception as exc:  # noqa: BLE001 - calamine raises its own and Rust panics: all mean unreadable
+        except Exception as exc:  # calamine raises its own errors and Rust panics: all mean unreadable
             raise Invalid(f"{name} is not a readable XLSX file ({exc})", field="file") from None
     try:
         textual = data.decode("utf-8-sig")
@@ -124,8 +141,9 @@ def _read(data: bytes, name: str) -> list[list[Any]]:
     return [row for row in csv.reader(io.StringIO(textual), delimiter=delimiter)]
 
 
-def _import_rows(store: Store, actor: str, customer_code: str, rows: Sequence[Sequence[Any]],
-                 source: str) -> dict[str, int]:
+def _import_rows(
+    store: Store, actor: str, customer_code: str, rows: Sequence[Sequence[Any]], source: str
+) -> dict[str, int]:
     if not rows:
         raise Invalid(f"{source} is empty", field="file")
     header = [str(c or "").strip().lower() for c in rows[0]]
@@ -136,8 +154,11 @@ def _import_rows(store: Store, actor: str, customer_code: str, rows: Sequence[Se
             where[key] = index
     missing = [k for k in ("name", "number") if k not in where]
     if missing:
-        raise Invalid(f"{source}: the first row must name the columns name and number (and optionally group); "
-                      f"missing: {', '.join(missing)}", field="file")
+        raise Invalid(
+            f"{source}: the first row must name the columns name and number (and optionally group); "
+            f"missing: {', '.join(missing)}",
+            field="file",
+        )
     found: list[dict[str, Any]] = []
     problems: list[str] = []
     for number_shown, row in enumerate(rows[1:], 2):
@@ -179,12 +200,23 @@ def _write(store: Store, actor: str, customer_code: str, rows: list[dict[str, An
                 seen.add(key)
                 fresh.append(row)
         if len(existing) + len(fresh) > MAX_CONTACTS:
-            raise Invalid(f"customer {customer['code']} would have {len(existing) + len(fresh):,} contacts; "
-                          f"at most {MAX_CONTACTS:,}", field="file")
+            raise Invalid(
+                f"customer {customer['code']} would have {len(existing) + len(fresh):,} contacts; "
+                f"at most {MAX_CONTACTS:,}",
+                field="file",
+            )
         tx.insert_contacts(customer["id"], fresh)
         if fresh:
-            tx.add_event(actor=actor, action="phonebook.added", customer_id=customer["id"],
-                         summary=f"{len(fresh)} contact(s) added to the phonebook of {customer['code']} ({source})",
-                         after={"contacts": [{"name": r["name"], "number": r["number"], "group": r["group_name"]}
-                                             for r in fresh[:50]], "count": len(fresh)})
+            tx.add_event(
+                actor=actor,
+                action="phonebook.added",
+                customer_id=customer["id"],
+                summary=f"{len(fresh)} contact(s) added to the phonebook of {customer['code']} ({source})",
+                after={
+                    "contacts": [
+                        {"name": r["name"], "number": r["number"], "group": r["group_name"]} for r in fresh[:50]
+                    ],
+                    "count": len(fresh),
+                },
+            )
         return {"added": len(fresh), "skipped": len(rows) - len(fresh)}

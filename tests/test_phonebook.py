@@ -52,7 +52,7 @@ def _setup(store, path_key: str = "new") -> None:
     add_line(store, "ROSSI", "202", "Anna Bianchi", "pw-202-secret")
     add_line(store, "ROSSI", "203", "Carlo Neri", "pw-203-secret")
     add_line(store, "ROSSI", "204", "Dario Blu", "pw-204-secret")
-    for n, (vendor, (model, mac, _ua)) in enumerate(PHONES.items()):
+    for n, (model, mac, _ua) in enumerate(PHONES.values()):
         services.add_device(store, ACTOR, mac, model=model, customer="ROSSI", lines=[str(201 + n)])
     phonebook.add(store, ACTOR, "ROSSI", SUPPLIER, "+39 06 1234 5678", "Fornitori")
 
@@ -67,8 +67,13 @@ async def test_every_vendor_config_names_the_phonebook_and_it_is_served(server, 
     await server.sync()
     prefix = key_path(store, YEALINK[1])
     assert prefix.startswith("p/")
-    expected = [(RECEPTION, "201"), ("Anna Bianchi", "202"), ("Carlo Neri", "203"), ("Dario Blu", "204"),
-                (SUPPLIER, "+390612345678")]
+    expected = [
+        (RECEPTION, "201"),
+        ("Anna Bianchi", "202"),
+        ("Carlo Neri", "203"),
+        ("Dario Blu", "204"),
+        (SUPPLIER, "+390612345678"),
+    ]
 
     # Yealink: mac.cfg names the remote phonebook with its refresh; the URL carries the path key.
     model, mac, ua = YEALINK
@@ -118,7 +123,7 @@ async def test_phonebook_is_under_the_customers_rules(server, store):
     _setup(store)
     await server.sync()
     prefix = key_path(store, YEALINK[1])
-    for vendor, (model, mac, ua) in PHONES.items():
+    for vendor, (_model, mac, ua) in PHONES.items():
         name = f"{mac.lower()}-directory.xml" if vendor == "polycom" else f"{mac.lower()}-phonebook.xml"
         status, body = await _get(server, prefix + name, ua)
         assert status == 200 and b"Bianchi" in body, vendor
@@ -134,19 +139,19 @@ async def test_phonebook_is_under_the_customers_rules(server, store):
 async def test_a_change_reaches_every_phone_of_the_customer(server, store):
     _setup(store, path_key="none")
     await server.sync()
-    for _vendor, (model, mac, ua) in PHONES.items():
+    for _vendor, (_model, mac, ua) in PHONES.items():
         name = f"{mac.lower()}-directory.xml" if _vendor == "polycom" else f"{mac.lower()}-phonebook.xml"
         status, body = await _get(server, name, ua)
         assert status == 200 and b"Carla Verdi" not in body
     phonebook.add(store, ACTOR, "ROSSI", "Carla Verdi", "3331234567")
     await server.sync()
-    for _vendor, (model, mac, ua) in PHONES.items():  # a contact alone re-renders every phone of the customer
+    for _vendor, (_model, mac, ua) in PHONES.items():  # a contact alone re-renders every phone of the customer
         name = f"{mac.lower()}-directory.xml" if _vendor == "polycom" else f"{mac.lower()}-phonebook.xml"
         status, body = await _get(server, name, ua)
         assert status == 200 and b"Carla Verdi" in body, _vendor
     add_line(store, "ROSSI", "205", "Nuovo Interno", "pw-205-secret")
     await server.sync()
-    for _vendor, (model, mac, ua) in PHONES.items():
+    for _vendor, (_model, mac, ua) in PHONES.items():
         name = f"{mac.lower()}-directory.xml" if _vendor == "polycom" else f"{mac.lower()}-phonebook.xml"
         status, body = await _get(server, name, ua)
         assert status == 200 and b"Carla Verdi" in body and b"Nuovo Interno" in body, _vendor
@@ -171,8 +176,7 @@ def test_cli_add_import_export_roundtrip(run_cli, store, tmp_path):
     add_line(store, "ROSSI", "201", RECEPTION, "pw-201-secret")
     run_cli("phonebook", "add", "ROSSI", "Idraulico Mario", "+39 333 1112223", "--group", "Fornitori")
     sheet = tmp_path / "contacts.csv"
-    sheet.write_text("Nome;Numero;Gruppo\nStudio Legale Neri;0612345;Legali\n=cmd|' /C calc';123;\n",
-                     encoding="utf-8")
+    sheet.write_text("Nome;Numero;Gruppo\nStudio Legale Neri;0612345;Legali\n=cmd|' /C calc';123;\n", encoding="utf-8")
     result = run_cli("phonebook", "import", "ROSSI", str(sheet))
     assert "2 contact(s) added" in result.output
     again = run_cli("phonebook", "import", "ROSSI", str(sheet))

@@ -22,19 +22,34 @@ def firmware() -> None:
 @click.option("--vendor", required=True, help="yealink, snom, polycom or grandstream.")
 @click.option("--model", "models", required=True, help="Model(s) it is for, comma-separated: T46U,T48U.")
 @click.option("--version", required=True, help="The version as the phone reports it in its User-Agent.")
-@click.option("--firmware-dir", type=click.Path(file_okay=False, path_type=Path), envvar="PROVISIONER_FIRMWARE_DIR",
-              show_envvar=True, help="Where images are kept (default: firmware/ in the data dir).")
-@click.option("--firmware-max-bytes", type=click.IntRange(min=1), default=firmwares.DEFAULT_MAX_BYTES,
-              envvar="PROVISIONER_FIRMWARE_MAX_BYTES", show_default=True, show_envvar=True)
+@click.option(
+    "--firmware-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PROVISIONER_FIRMWARE_DIR",
+    show_envvar=True,
+    help="Where images are kept (default: firmware/ in the data dir).",
+)
+@click.option(
+    "--firmware-max-bytes",
+    type=click.IntRange(min=1),
+    default=firmwares.DEFAULT_MAX_BYTES,
+    envvar="PROVISIONER_FIRMWARE_MAX_BYTES",
+    show_default=True,
+    show_envvar=True,
+)
 @store_options
-def firmware_add(store: Store, file: Path, vendor: str, models: str, version: str, firmware_dir: Path | None,
-                 firmware_max_bytes: int) -> None:
+def firmware_add(
+    store: Store, file: Path, vendor: str, models: str, version: str, firmware_dir: Path | None, firmware_max_bytes: int
+) -> None:
     """Store FILE as VENDOR's firmware VERSION for the given models (copied, SHA-256 checksummed)."""
     folder = firmware_dir or Path(click.get_current_context().params["data_dir"]) / "firmware"
-    row = firmwares.add(store, actor(), file, folder=folder, vendor=vendor, models=models, version=version,
-                        max_bytes=firmware_max_bytes)
-    click.echo(f"{row['vendor']} {row['version']} {row['file_name']} ({row['size']:,} bytes, "
-               f"sha256 {row['sha256']}) for {row['models']}")
+    row = firmwares.add(
+        store, actor(), file, folder=folder, vendor=vendor, models=models, version=version, max_bytes=firmware_max_bytes
+    )
+    click.echo(
+        f"{row['vendor']} {row['version']} {row['file_name']} ({row['size']:,} bytes, "
+        f"sha256 {row['sha256']}) for {row['models']}"
+    )
 
 
 @firmware.command("list")
@@ -47,8 +62,10 @@ def firmware_list(store: Store, as_json: bool) -> None:
         print_json({"images": rows, "targets": targets})
         return
     for r in rows:
-        click.echo(f"{r['vendor']:<12} {r['version']:<16} {r['file_name']:<32} {r['size']:>12,}  {r['models']}  "
-                   f"sha256:{r['sha256'][:16]}")
+        click.echo(
+            f"{r['vendor']:<12} {r['version']:<16} {r['file_name']:<32} {r['size']:>12,}  {r['models']}  "
+            f"sha256:{r['sha256'][:16]}"
+        )
     for t in targets:
         click.echo(f"target: {t['model']} -> {t['version']} ({t['customer'] or 'every customer'})")
 

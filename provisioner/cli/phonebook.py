@@ -66,8 +66,12 @@ def phonebook_import(store: Store, customer_code: str, sheet: Path) -> None:
 
 @phonebook.command("export")
 @click.argument("customer_code", metavar="CUSTOMER")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write the CSV here (default: standard output).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the CSV here (default: standard output).",
+)
 @store_options(existing=True)
 def phonebook_export(store: Store, customer_code: str, output: Path | None) -> None:
     """CUSTOMER's phonebook as CSV (name, number, group, kind): `phonebook import` reads it back."""

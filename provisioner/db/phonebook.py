@@ -22,8 +22,11 @@ from .schema import (
 class PhonebookQueries(Queries):
     def phonebook_contacts(self, customer_id: int) -> list[dict[str, Any]]:
         """The contacts added to a customer's phonebook (not its extensions), by group and name."""
-        q = (sa.select(phonebook_entries).where(phonebook_entries.c.customer_id == customer_id)
-             .order_by(phonebook_entries.c.group_name, phonebook_entries.c.name, phonebook_entries.c.number))
+        q = (
+            sa.select(phonebook_entries)
+            .where(phonebook_entries.c.customer_id == customer_id)
+            .order_by(phonebook_entries.c.group_name, phonebook_entries.c.name, phonebook_entries.c.number)
+        )
         return sorted((dict(r._mapping) for r in self.conn.execute(q)), key=_order)
 
     def phonebooks(self, customer_ids: Iterable[int]) -> dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
@@ -32,13 +35,23 @@ class PhonebookQueries(Queries):
         found: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {i: ([], []) for i in ids}
         if not ids:
             return found
-        q = (sa.select(lines.c.customer_id, lines.c.display_name, lines.c.extension)
-             .where(lines.c.customer_id.in_(ids)).order_by(lines.c.customer_id, lines.c.extension))
+        q = (
+            sa.select(lines.c.customer_id, lines.c.display_name, lines.c.extension)
+            .where(lines.c.customer_id.in_(ids))
+            .order_by(lines.c.customer_id, lines.c.extension)
+        )
         for r in self.conn.execute(q):
             found[r.customer_id][0].append({"name": r.display_name, "number": r.extension})
-        q = (sa.select(phonebook_entries).where(phonebook_entries.c.customer_id.in_(ids))
-             .order_by(phonebook_entries.c.customer_id, phonebook_entries.c.group_name,
-                       phonebook_entries.c.name, phonebook_entries.c.number))
+        q = (
+            sa.select(phonebook_entries)
+            .where(phonebook_entries.c.customer_id.in_(ids))
+            .order_by(
+                phonebook_entries.c.customer_id,
+                phonebook_entries.c.group_name,
+                phonebook_entries.c.name,
+                phonebook_entries.c.number,
+            )
+        )
         for r in self.conn.execute(q):
             found[r.customer_id][1].append(dict(r._mapping))
         for _extensions, contacts in found.values():
@@ -48,8 +61,9 @@ class PhonebookQueries(Queries):
     def insert_contacts(self, customer_id: int, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             now = utcnow()
-            self.conn.execute(phonebook_entries.insert(),
-                              [{**r, "customer_id": customer_id, "created_at": now} for r in rows])
+            self.conn.execute(
+                phonebook_entries.insert(), [{**r, "customer_id": customer_id, "created_at": now} for r in rows]
+            )
 
     def delete_contacts(self, customer_id: int, *, name: str | None = None, number: str | None = None) -> int:
         """Delete a customer's contacts matching name and/or number (both None: all); how many."""
@@ -72,32 +86,42 @@ class FirmwareQueries(Queries):
         return int(result.inserted_primary_key[0])
 
     def firmware_images(self, vendor: str | None = None) -> list[dict[str, Any]]:
-        q = sa.select(firmware_images).order_by(firmware_images.c.vendor, firmware_images.c.version,
-                                                firmware_images.c.file_name)
+        q = sa.select(firmware_images).order_by(
+            firmware_images.c.vendor, firmware_images.c.version, firmware_images.c.file_name
+        )
         if vendor is not None:
             q = q.where(firmware_images.c.vendor == vendor)
         return [dict(r._mapping) for r in self.conn.execute(q)]
 
     def set_firmware_target(self, vendor: str, model: str, version: str, customer_id: int | None) -> dict | None:
         """Set the target; returns the one it replaces (or None)."""
-        where = [firmware_targets.c.model == model, firmware_targets.c.vendor == vendor,
-                 firmware_targets.c.customer_id.is_(None) if customer_id is None
-                 else firmware_targets.c.customer_id == customer_id]
+        where = [
+            firmware_targets.c.model == model,
+            firmware_targets.c.vendor == vendor,
+            firmware_targets.c.customer_id.is_(None)
+            if customer_id is None
+            else firmware_targets.c.customer_id == customer_id,
+        ]
         before = self.conn.execute(sa.select(firmware_targets).where(*where)).first()
         self.conn.execute(firmware_targets.delete().where(*where))
-        self.conn.execute(firmware_targets.insert().values(vendor=vendor, model=model, version=version,
-                                                           customer_id=customer_id, updated_at=utcnow()))
+        self.conn.execute(
+            firmware_targets.insert().values(
+                vendor=vendor, model=model, version=version, customer_id=customer_id, updated_at=utcnow()
+            )
+        )
         return dict(before._mapping) if before else None
 
     def firmware_targets(self) -> list[dict[str, Any]]:
-        q = sa.select(firmware_targets).order_by(firmware_targets.c.vendor, firmware_targets.c.model,
-                                                 firmware_targets.c.customer_id)
+        q = sa.select(firmware_targets).order_by(
+            firmware_targets.c.vendor, firmware_targets.c.model, firmware_targets.c.customer_id
+        )
         return [dict(r._mapping) for r in self.conn.execute(q)]
 
     def firmware_report(self, customer_id: int | None = None) -> list[dict[str, Any]]:
         """(vendor, model, reported version, count) of the devices; version None: never seen."""
-        q = (sa.select(devices.c.vendor, devices.c.model, devices.c.firmware, sa.func.count().label("count"))
-             .group_by(devices.c.vendor, devices.c.model, devices.c.firmware))
+        q = sa.select(devices.c.vendor, devices.c.model, devices.c.firmware, sa.func.count().label("count")).group_by(
+            devices.c.vendor, devices.c.model, devices.c.firmware
+        )
         if customer_id is not None:
             q = q.where(devices.c.customer_id == customer_id)
         rows = [dict(r._mapping) for r in self.conn.execute(q)]
