@@ -83,7 +83,9 @@ def _order(contact: dict[str, Any]) -> tuple:
 class FirmwareQueries(Queries):
     def insert_firmware(self, values: dict[str, Any]) -> int:
         result = self.conn.execute(firmware_images.insert().values(**values, created_at=utcnow()))
-        return int(result.inserted_primary_key[0])
+        key = result.inserted_primary_key
+        assert key is not None, "not the result of an INSERT"
+        return int(key[0])
 
     def firmware_images(self, vendor: str | None = None) -> list[dict[str, Any]]:
         q = sa.select(firmware_images).order_by(
