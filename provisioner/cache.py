@@ -28,7 +28,13 @@ import markupsafe
 from . import access, render_data
 from .access import DeviceAccess
 from .db import Store, Tx, utcnow
-from .rendering import DeviceData, Renderer, common_context, device_context
+from .rendering import (
+    PHONEBOOK_REFRESH,
+    DeviceData,
+    Renderer,
+    common_context,
+    device_context,
+)
 from .vendors import ConfigFile, Vendor
 from .vendors import get as get_vendor
 
@@ -71,8 +77,9 @@ def _holds_password(body: bytes, data: DeviceData) -> bool:
 
 class ConfigCache:
     def __init__(self, store: Store, renderer: Renderer, *, provisioning_url: str, ntp_server: str,
-                 template_dirs: tuple[Path, ...] = ()):
+                 template_dirs: tuple[Path, ...] = (), phonebook_refresh: int = PHONEBOOK_REFRESH):
         self.store = store
+        self.phonebook_refresh = phonebook_refresh
         self.renderer = renderer
         self.provisioning_url = provisioning_url
         self.ntp_server = ntp_server
@@ -171,7 +178,8 @@ class ConfigCache:
         rendered = entry.files.get(key)
         if rendered is None:
             vendor = get_vendor(entry.data.vendor)
-            context = device_context(vendor, entry.data, self.provisioning_url_of(entry))
+            context = device_context(vendor, entry.data, self.provisioning_url_of(entry),
+                                     phonebook_refresh=self.phonebook_refresh)
             rendered = self._render(vendor, spec, context)
             if not entry.data.deprovisioned and _holds_password(rendered.body, entry.data):
                 rendered = dataclasses.replace(rendered, credentials=True)

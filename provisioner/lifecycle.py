@@ -36,7 +36,8 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     renderer = Renderer(override=settings.templates_dir)
     cache = ConfigCache(db, renderer, provisioning_url=settings.provisioning_url,
                         ntp_server=settings.ntp_server,
-                        template_dirs=(settings.templates_dir, SHIPPED_TEMPLATES))
+                        template_dirs=(settings.templates_dir, SHIPPED_TEMPLATES),
+                        phonebook_refresh=settings.phonebook_refresh)
     activity = Activity(db)
     await cache.sync()
     app[keys.STORE] = db

@@ -9,13 +9,14 @@ credentials. The config cache and the console's preview call this; no use case i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from . import access, rentals
 from .db import Tx
 from .fields import DEFAULT_COUNTRY
-from .rendering import Account, DeviceData
+from .rendering import Account, Contact, DeviceData
 
 DEPROVISIONED_STATES = frozenset({"in_stock", "return_due", "returned", "retired", "charged"})
 
@@ -27,7 +28,22 @@ def device_data(tx: Tx, mac: str, *, ntp_server: str) -> DeviceData | None:
 
 def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, DeviceData]:
     """The render input of each known MAC among ``macs`` (unknown ones are left out)."""
-    return {mac: _device_data(*rows, ntp_server=ntp_server) for mac, rows in tx.render_rows(macs).items()}
+    rows = tx.render_rows(macs)
+    # Each customer's phonebook once per batch, shared by all its phones (one tuple in memory).
+    books = {cid: _phonebook(*parts) for cid, parts in tx.phonebooks(
+        {r[1]["id"] for r in rows.values() if r[1] is not None}).items()}
+    found = {}
+    for mac, (device, customer, line_rows) in rows.items():
+        data = _device_data(device, customer, line_rows, ntp_server=ntp_server)
+        if not data.deprovisioned and customer is not None:
+            data = replace(data, phonebook=books.get(customer["id"], ()))
+        found[mac] = data
+    return found
+
+
+def _phonebook(extensions: Sequence[Mapping[str, Any]], contacts: Sequence[Mapping[str, Any]]) -> tuple[Contact, ...]:
+    return (tuple(Contact(e["name"] or e["number"], e["number"]) for e in extensions)
+            + tuple(Contact(c["name"], c["number"], c["group_name"]) for c in contacts))
 
 
 def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,

@@ -78,6 +78,16 @@ class Account:
 
 
 @dataclass(frozen=True)
+class Contact:
+    """One phonebook entry as the phone lists it: the customer's extensions (group None) and its
+    contacts (``provisioner phonebook add``)."""
+
+    name: str
+    number: str
+    group: str | None = None
+
+
+@dataclass(frozen=True)
 class DeviceData:
     """Everything about one device that can change its files."""
 
@@ -107,6 +117,8 @@ class DeviceData:
     country: str = "IT"
     codecs: tuple[str, ...] = ()
     check_defaults: Mapping[str, str] = field(default_factory=dict)
+    # The customer's phonebook (extensions first, then contacts); empty when deprovisioned.
+    phonebook: tuple[Contact, ...] = ()
 
 
 # Variables a device's ``settings`` may override by name; any other key is a
@@ -114,7 +126,13 @@ class DeviceData:
 LAYERED_VARIABLES = ("timezone", "language", "ntp_server", *polling.VARIABLES)
 
 
-def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> dict[str, Any]:
+# How often (seconds) a phone fetches its phonebook again, unless the server is told otherwise
+# (--phonebook-refresh, PROVISIONER_PHONEBOOK_REFRESH).
+PHONEBOOK_REFRESH = 3600
+
+
+def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str, *,
+                   phonebook_refresh: int = PHONEBOOK_REFRESH) -> dict[str, Any]:
     """The template context for a per-device file.
 
     Keys every template can use:
@@ -131,6 +149,10 @@ def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> d
     - ``admin_password``: the phones' web UI and menu password, or None (not written; also None
       when deprovisioned); ``country`` ("IT": tones); ``codecs`` (["g722", "pcma"], empty: the
       phone's own); each account's ``voicemail`` and ``srtp`` (TLS lines)
+    - ``phonebook``: list of :class:`Contact` (empty when deprovisioned); ``phonebook_url``: where
+      this phone fetches it (its own ``<mac>-phonebook.xml`` under ``provisioning_url``, so the
+      customer's path key, token and credentials apply); ``phonebook_refresh`` (seconds);
+      ``phonebook_groups``: [(group or None, [Contact])], the ungrouped (extensions) first
     - plus what ``vendor.extend_context`` adds
     """
     caps = vendor.caps(data.model)
@@ -163,9 +185,21 @@ def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str) -> d
         "admin_password": None if data.deprovisioned else data.admin_password,
         "country": data.country,
         "codecs": list(data.codecs),
+        "phonebook": [] if data.deprovisioned else list(data.phonebook),
+        "phonebook_groups": [] if data.deprovisioned else _groups(data.phonebook),
+        "phonebook_url": f"{provisioning_url}{data.mac.lower()}-phonebook.xml",
+        "phonebook_refresh": phonebook_refresh,
     }
     ctx.update(vendor.extend_context(ctx))
     return ctx
+
+
+def _groups(contacts: tuple[Contact, ...]) -> list[tuple[str | None, list[Contact]]]:
+    """(group, contacts) in the phonebook's order, the ungrouped ones (extensions first) as None."""
+    groups: dict[str | None, list[Contact]] = {}
+    for c in contacts:
+        groups.setdefault(c.group, []).append(c)
+    return sorted(groups.items(), key=lambda item: (item[0] is not None, item[0] or ""))
 
 
 def common_context(

@@ -67,6 +67,7 @@ log = structlog.get_logger("provisioner.resolver")
 MAX_NAME = 128
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_PHONEBOOK_DIR = re.compile(r"pb[0-9A-Fa-f]{12}")
 # Reasons counted toward a ban of the client IP.
 FAILURES = frozenset({"unknown-device", "ua-mismatch", "path-key", "token", "auth-tftp", "bad-credentials",
                       "upload-refused", "bad-upload"})
@@ -117,6 +118,9 @@ def split_path(path: str) -> tuple[str | None, str | None, str | None]:
         key, parts = parts[1], parts[2:]
     if len(parts) >= 3 and parts[0] == "d":
         token, parts = parts[1], parts[2:]
+    if len(parts) == 2 and parts[1].lower() == "phonebook.xml" and _PHONEBOOK_DIR.fullmatch(parts[0]):
+        # Grandstream fetches "phonebook.xml" under the folder its config names (P331): pb<mac>/.
+        parts = [f"{parts[0][2:]}-phonebook.xml"]
     if len(parts) != 1 or any(v is not None and not _SECRET.fullmatch(v) for v in (key, token)):
         return None, None, None
     return key, token, file_name(parts[0])

@@ -68,6 +68,8 @@ class Settings:
     # Unknown-MAC answers, all client addresses together: so many a second, so many at once.
     scan_unknown_rate: float = 20.0
     scan_unknown_burst: int = 200
+    # Seconds between a phone's fetches of its phonebook (written into every config).
+    phonebook_refresh: int = 3600
 
     @property
     def templates_dir(self) -> Path:

@@ -134,6 +134,16 @@ def _write_0009(conn: sa.Connection) -> None:
     _set(conn, "lines", {"id": 1}, voicemail="*97")
 
 
+def _write_0011(conn: sa.Connection) -> None:
+    _put(conn, "phonebook_entries", {"id": 1, "customer_id": 1, "name": "Fornitore & Co", "number": "+390612345",
+                                     "group_name": "Fornitori", "created_at": T0})
+    _put(conn, "firmware_images", {"id": 1, "vendor": "yealink", "models": "T46U,T48U", "version": "108.86.0.30",
+                                   "file_name": "T46U-108.86.0.30.rom", "sha256": "ab" * 32, "size": 123456789,
+                                   "created_at": T0})
+    _put(conn, "firmware_targets", {"id": 1, "vendor": "yealink", "model": "T46U", "version": "108.86.0.30",
+                                    "customer_id": 1, "updated_at": T0})
+
+
 def _write_nothing(conn: sa.Connection) -> None:
     """A migration that adds no table and no column (an index, say)."""
 
@@ -149,6 +159,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0007_redirect": _write_0007_redirect,
     "0008_resync_after_change": _write_0008,
     "0009_phone_baseline": _write_0009,
+    "0011_phonebook_firmware": _write_0011,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->

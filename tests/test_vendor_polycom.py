@@ -62,7 +62,7 @@ def params(body: bytes) -> dict[str, str]:
     ("0004f2abcdef-boot.log", FileKind.UPLOAD, "0004f2abcdef"),
     ("0004f2abcdef-app.log", FileKind.UPLOAD, "0004f2abcdef"),
     ("0004f2abcdef-calls.xml", FileKind.UPLOAD, "0004f2abcdef"),
-    ("0004f2abcdef-directory.xml", FileKind.UPLOAD, "0004f2abcdef"),
+    ("0004f2abcdef-directory.xml", FileKind.DEVICE, "0004f2abcdef"),  # the phonebook (issue 15)
     ("000000000000-license.cfg", FileKind.ABSENT, None),
     ("0004f2abcdef-license.cfg", FileKind.ABSENT, None),
     ("000000000000-directory.xml", FileKind.ABSENT, None),

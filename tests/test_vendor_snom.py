@@ -303,9 +303,11 @@ def test_per_phone_htm_lists_the_settings_file():
     root = ET.fromstring(body)
     assert root.tag == "setting-files"
     urls = [f.get("url") for f in root.findall("file")]
-    assert urls == [f"{URL}{MAC}.xml"]
+    assert urls == [f"{URL}{MAC}.xml", f"{URL}{MAC.lower()}-phonebook.xml"]  # the phonebook (issue 15)
     spec, m = VENDOR.match_file(urls[0].rsplit("/", 1)[1])
     assert spec.template == "mac.xml" and m["mac"] == MAC
+    spec, m = VENDOR.match_file(urls[1].rsplit("/", 1)[1])
+    assert spec.template == "phonebook.xml" and m["mac"].upper() == MAC
     assert PASSWORDS[0].encode() not in body and b"auth201" not in body
 
 

@@ -90,6 +90,9 @@ def _port_or_off(value: str) -> int | None:
               help="NOTIFY the phones a committed change concerns (customers may override: customer update).")
 @click.option("--resync-port", type=click.IntRange(1, 65535), default=5060, envvar="PROVISIONER_RESYNC_PORT",
               show_default=True, show_envvar=True, help="The phones' SIP port for those NOTIFYs.")
+@click.option("--phonebook-refresh", type=click.IntRange(min=60, max=7 * 86400), default=3600,
+              envvar="PROVISIONER_PHONEBOOK_REFRESH", show_default=True, show_envvar=True,
+              help="Seconds between a phone's fetches of its phonebook (written into each config).")
 @click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 @click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
@@ -100,7 +103,7 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
           session_ttl: float, secure_cookies: str, http_head_timeout: float, http_max_connections_per_ip: int,
           tftp_max_unacked_per_ip: int, log_level: str, log_format: str, redirect_rate: float,
           pnp: str = "on", pnp_port: int = 5060, mdns: str = "on", resync_after_change: str = "off",
-          resync_port: int = 5060) -> None:
+          resync_port: int = 5060, phonebook_refresh: int = 3600) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -133,7 +136,7 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
                         pnp=pnp == "on", pnp_port=pnp_port, mdns=mdns == "on",
                         resync_after_change=resync_after_change == "on", resync_port=resync_port,
                         client_ca=client_ca, scan_unknown_rate=scan_unknown_rate,
-                        scan_unknown_burst=scan_unknown_burst)
+                        scan_unknown_burst=scan_unknown_burst, phonebook_refresh=phonebook_refresh)
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError

@@ -83,6 +83,44 @@ lines = sa.Table(
     sa.UniqueConstraint("customer_id", "extension", name="uq_lines_customer_extension"),
 )
 
+phonebook_entries = sa.Table(
+    "phonebook_entries",  # 0011_phonebook_firmware: contacts besides the customer's own extensions
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False,
+              index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("number", sa.String(64), nullable=False),
+    sa.Column("group_name", sa.String(100)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("customer_id", "name", "number", name="uq_phonebook_customer_name_number"),
+)
+
+firmware_images = sa.Table(
+    "firmware_images",  # 0011_phonebook_firmware: images in the firmware folder
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("vendor", sa.String(32), nullable=False),
+    sa.Column("models", sa.String(500), nullable=False),  # comma-separated model keys
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.String(200), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("vendor", "version", "file_name", name="uq_firmware_images_vendor_version_file"),
+)
+
+firmware_targets = sa.Table(
+    "firmware_targets",  # 0011_phonebook_firmware: the version a model should run (per customer wins)
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("vendor", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(32), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE")),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 devices = sa.Table(
     "devices",
     metadata,

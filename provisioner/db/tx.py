@@ -13,12 +13,14 @@ from .customers import CustomerQueries
 from .devices import DeviceQueries
 from .events import EventQueries
 from .lines import LineQueries
+from .phonebook import FirmwareQueries, PhonebookQueries
 from .rentals import RentalQueries
 from .security import SecurityQueries
 from .uploads import UploadQueries
 
 
-class Tx(CustomerQueries, LineQueries, DeviceQueries, SecurityQueries, EventQueries, AccountQueries, RentalQueries, ActivityQueries, UploadQueries, BulkQueries):
+class Tx(CustomerQueries, LineQueries, DeviceQueries, SecurityQueries, EventQueries, AccountQueries, RentalQueries, ActivityQueries, UploadQueries, BulkQueries,
+         PhonebookQueries, FirmwareQueries):
     """The queries, on one connection. Rows come back as plain dicts."""
 
     def __init__(self, conn: Connection, *, raw: sqlite3.Connection | None = None):

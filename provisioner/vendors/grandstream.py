@@ -33,6 +33,9 @@ _MODEL_FILE = "|".join(sorted(name.lower() + ("[pw]?" if name.startswith("GRP") 
 
 FILES = (
     ConfigFile(r"cfg" + _MAC + r"\.xml", FileKind.DEVICE, "cfg_mac.xml", XML),
+    # The customer's phonebook (AddressBook XML). The phone asks for <P331>/phonebook.xml, P331 being
+    # <base>pb<mac>: the resolver reads "pb<mac>/phonebook.xml" as this name.
+    ConfigFile(_MAC + r"-phonebook\.xml", FileKind.DEVICE, "phonebook.xml", XML),
     # Legacy binary P-value file: open-source encoders agree on its header and
     # checksum but not on padding, gnkey or escaping, and none was checked against
     # a phone here. A 404 makes the phone use the XML, which every model reads.

@@ -41,7 +41,10 @@ FILES = (
     ConfigFile(_MAC + r"\.cfg", FileKind.DEVICE, "master.cfg", XML),
     ConfigFile(_MAC + re.escape(SETTINGS_SUFFIX), FileKind.DEVICE, "settings.cfg", XML),
     ConfigFile(_MAC + r"-(?:phone|web)\.cfg", FileKind.UPLOAD, content_type=XML),
-    ConfigFile(_MAC + r"-(?:calls|directory)\.xml", FileKind.UPLOAD, content_type=XML),
+    ConfigFile(_MAC + r"-calls\.xml", FileKind.UPLOAD, content_type=XML),
+    # The customer's phonebook as the phone's local directory: served, no longer kept from the phone's
+    # PUT (a contact added on the phone lasts until its next fetch; see README "Phonebook").
+    ConfigFile(_MAC + r"-directory\.xml", FileKind.DEVICE, "directory.xml", XML),
     ConfigFile(_MAC + r"-(?:boot|app)\.log", FileKind.UPLOAD, content_type=TEXT),
     ConfigFile(r"(?:000000000000|[0-9a-f]{12})-license\.cfg", FileKind.ABSENT),
     ConfigFile(r"000000000000-directory\.xml", FileKind.ABSENT),

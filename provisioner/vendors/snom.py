@@ -46,6 +46,8 @@ FILES = (
     ConfigFile(rf"snom{_MODEL_RE}-{_MAC}\.htm", FileKind.DEVICE, "snom-model-mac.htm", XML),
     ConfigFile(rf"snom{_MODEL_RE}-firmware\.xml", FileKind.ABSENT, content_type=XML),
     ConfigFile(rf"{_MAC}\.xml", FileKind.DEVICE, "mac.xml", XML),
+    # The customer's phonebook (a tbook settings file), listed in snom<model>-<MAC>.htm.
+    ConfigFile(rf"{_MAC}-phonebook\.xml", FileKind.DEVICE, "phonebook.xml", XML),
 )
 
 # <language> / <web_language> spellings.

@@ -52,6 +52,8 @@ FILES = (
     ConfigFile(rf"{_MAC}-local\.cfg", FileKind.UPLOAD, content_type=TEXT),
     ConfigFile(rf"{_MAC}-contact\.xml", FileKind.ABSENT),
     ConfigFile(rf"{_MAC}\.cfg", FileKind.DEVICE, "mac.cfg", TEXT),
+    # The customer's phonebook (remote phonebook XML), named in mac.cfg: remote_phonebook.data.1.url.
+    ConfigFile(rf"{_MAC}-phonebook\.xml", FileKind.DEVICE, "phonebook.xml", "text/xml; charset=utf-8"),
 )
 
 TRANSPORT_CODES = {"udp": 0, "tcp": 1, "tls": 2}
