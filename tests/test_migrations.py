@@ -134,7 +134,7 @@ def _write_0009(conn: sa.Connection) -> None:
     _set(conn, "lines", {"id": 1}, voicemail="*97")
 
 
-def _write_0011(conn: sa.Connection) -> None:
+def _write_0010(conn: sa.Connection) -> None:
     _put(conn, "phonebook_entries", {"id": 1, "customer_id": 1, "name": "Fornitore & Co", "number": "+390612345",
                                      "group_name": "Fornitori", "created_at": T0})
     _put(conn, "firmware_images", {"id": 1, "vendor": "yealink", "models": "T46U,T48U", "version": "108.86.0.30",
@@ -159,7 +159,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0007_redirect": _write_0007_redirect,
     "0008_resync_after_change": _write_0008,
     "0009_phone_baseline": _write_0009,
-    "0011_phonebook_firmware": _write_0011,
+    "0010_phonebook_firmware": _write_0010,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->

@@ -84,7 +84,7 @@ lines = sa.Table(
 )
 
 phonebook_entries = sa.Table(
-    "phonebook_entries",  # 0011_phonebook_firmware: contacts besides the customer's own extensions
+    "phonebook_entries",  # 0010_phonebook_firmware: contacts besides the customer's own extensions
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False,
@@ -97,7 +97,7 @@ phonebook_entries = sa.Table(
 )
 
 firmware_images = sa.Table(
-    "firmware_images",  # 0011_phonebook_firmware: images in the firmware folder
+    "firmware_images",  # 0010_phonebook_firmware: images in the firmware folder
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("vendor", sa.String(32), nullable=False),
@@ -111,7 +111,7 @@ firmware_images = sa.Table(
 )
 
 firmware_targets = sa.Table(
-    "firmware_targets",  # 0011_phonebook_firmware: the version a model should run (per customer wins)
+    "firmware_targets",  # 0010_phonebook_firmware: the version a model should run (per customer wins)
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("vendor", sa.String(32), nullable=False),

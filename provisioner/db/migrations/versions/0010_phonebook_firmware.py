@@ -9,7 +9,7 @@ customer (``customer_id`` NULL) or one customer (wins).
 
 Plain ``op.create_table``: nothing existing is altered (no batch on customers/lines).
 
-Revision ID: 0011_phonebook_firmware
+Revision ID: 0010_phonebook_firmware
 Revises: 0009_phone_baseline
 Create Date: 2026-12-04
 """
@@ -17,7 +17,7 @@ Create Date: 2026-12-04
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_phonebook_firmware"
+revision = "0010_phonebook_firmware"
 down_revision = "0009_phone_baseline"
 branch_labels = None
 depends_on = None
