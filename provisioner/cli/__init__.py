@@ -7,6 +7,7 @@ from . import (  # noqa: F401  (registers the commands)
     db,
     devices,
     imports,
+    keys,
     redirect,
     rentals,
     security,

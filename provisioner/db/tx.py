@@ -12,13 +12,14 @@ from .bulk import BulkQueries, _Loader
 from .customers import CustomerQueries
 from .devices import DeviceQueries
 from .events import EventQueries
+from .function_keys import KeyQueries
 from .lines import LineQueries
 from .rentals import RentalQueries
 from .security import SecurityQueries
 from .uploads import UploadQueries
 
 
-class Tx(CustomerQueries, LineQueries, DeviceQueries, SecurityQueries, EventQueries, AccountQueries, RentalQueries, ActivityQueries, UploadQueries, BulkQueries):
+class Tx(CustomerQueries, LineQueries, DeviceQueries, SecurityQueries, EventQueries, AccountQueries, RentalQueries, ActivityQueries, UploadQueries, BulkQueries, KeyQueries):
     """The queries, on one connection. Rows come back as plain dicts."""
 
     def __init__(self, conn: Connection, *, raw: sqlite3.Connection | None = None):
