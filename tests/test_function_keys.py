@@ -43,6 +43,9 @@ async def test_yealink_keys_profile_device_and_cache(server, store, run_cli):
     # The customer's profile: every phone inherits it; the BLF label is the watched line's name.
     run_cli("customer", "key", "ROSSI", "3", "--type", "blf", "--value", "202")
     run_cli("customer", "key", "ROSSI", "4", "--type", "park", "--value", "700", "--label", "Parcheggio")
+    # A profile change alone reaches the phone (its event names the customer: the cache reloads its phones).
+    pairs = yealink_pairs(await fetch(server, store, "001565a1b2c3.cfg", YEALINK))
+    assert (pairs["linekey.3.type"], pairs["linekey.4.type"], pairs["linekey.4.label"]) == ("16", "10", "Parcheggio")
     # The device's own keys win at the same place.
     run_cli("device", "key", "00:15:65:a1:b2:c3", "4", "--type", "speed-dial", "--value", "0612345678",
             "--label", "Ufficio", "--line", "1")
