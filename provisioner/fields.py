@@ -240,3 +240,59 @@ def voicemail(value: Any, field: str = "voicemail") -> str | None:
     if not _VOICEMAIL.fullmatch(text_value):
         raise Invalid(f"{field} {value!r} may only hold digits, * # and + (e.g. *97)", field=field)
     return text_value
+
+
+# --- programmable keys (provisioner.function_keys) -------------------------------------
+
+KEY_TYPES = ("line", "blf", "speed-dial", "park", "dtmf", "url", "none")
+# What a key's value must look like, by type: a number to dial or watch, DTMF digits, a URL.
+_KEY_NUMBER = re.compile(r"[A-Za-z0-9*#+][A-Za-z0-9*#+_.@-]{0,127}")
+_KEY_DTMF = re.compile(r"[0-9*#A-Da-d,]{1,64}")
+_KEY_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f\"<>]{1,240}")
+
+
+def function_key(data: Mapping[str, Any], where: str = "") -> dict[str, Any]:
+    """One programmable key from its parts: ``type``, ``value``, ``label``, ``line`` (account, from 1),
+    ``position`` (from 1) and ``module`` (0: the phone, 1..: its expansion modules). Errors name the
+    field, prefixed by ``where`` ("Key 3: ") when given."""
+    def bad(message: str, field: str) -> Invalid:
+        return Invalid(f"{where}{message}", field=field)
+
+    type_ = str(data.get("type") or "").strip().lower()
+    if type_ not in KEY_TYPES:
+        raise bad(f"key type {data.get('type')!r} is not one of {', '.join(KEY_TYPES)}", "type")
+    value = str(data.get("value") or "").strip()
+    pattern = {"blf": _KEY_NUMBER, "speed-dial": _KEY_NUMBER, "park": _KEY_NUMBER,
+               "dtmf": _KEY_DTMF, "url": _KEY_URL}.get(type_)
+    if pattern is not None and not pattern.fullmatch(value):
+        what = {"dtmf": "DTMF digits (0-9 * # A-D)", "url": "an http(s) URL"}.get(type_, "a number or extension")
+        raise bad(f"a {type_} key needs a value: {what}" + (f", not {value!r}" if value else ""), "value")
+    if pattern is None:
+        value = ""  # line and none keys carry no value
+    label = data.get("label")
+    label = None if label is None or str(label).strip() == "" else str(label).strip()
+    if label is not None and (_CONTROL.search(label) or len(label) > 100):
+        raise bad("the key label must be one line of at most 100 characters", "label")
+    numbers = {}
+    for name, low, high, default in (("line", 1, 16, 1), ("position", 1, 200, None), ("module", 0, 6, 0)):
+        raw = data.get(name)
+        if raw is None or str(raw).strip() == "":
+            if default is None:
+                raise bad(f"the key {name} is required", name)
+            numbers[name] = default
+            continue
+        text_value = str(raw).strip()
+        if not text_value.isdigit() or not low <= int(text_value) <= high:
+            raise bad(f"key {name} {raw!r} must be a whole number from {low} to {high}", name)
+        numbers[name] = int(text_value)
+    return {"type": type_, "value": value, "label": label, **numbers}
+
+
+def key_cell(text_value: Any, where: str = "") -> dict[str, Any] | None:
+    """A spreadsheet key cell, ``TYPE:VALUE`` (``blf:202``, ``speed-dial:0612345678``, ``line``,
+    ``none``); empty: no key. The position comes from the column."""
+    cell = str(text_value or "").strip()
+    if not cell:
+        return None
+    type_, _, value = cell.partition(":")
+    return {"type": type_.strip(), "value": value.strip()}

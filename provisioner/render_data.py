@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from . import access, rentals
+from . import access, function_keys, rentals, vendors
 from .db import Tx
 from .fields import DEFAULT_COUNTRY
 from .rendering import Account, Contact, DeviceData
@@ -38,7 +38,7 @@ def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, D
         if not data.deprovisioned and customer is not None:
             data = replace(data, phonebook=books.get(customer["id"], ()))
         found[mac] = data
-    return found
+    return _with_keys(tx, rows, found)
 
 
 def _phonebook(extensions: Sequence[Mapping[str, Any]], contacts: Sequence[Mapping[str, Any]]) -> tuple[Contact, ...]:
@@ -97,3 +97,29 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
 def _utc(value: datetime | None) -> datetime | None:
     # SQLite hands back naive datetimes; everything stored is UTC.
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _with_keys(tx: Tx, rows: Mapping[str, Any], found: dict[str, DeviceData]) -> dict[str, DeviceData]:
+    """Each provisioned device's programmable keys (its own over its customer's profile): two queries
+    for the batch, a third for BLF labels when a BLF key is among them."""
+    live = [mac for mac, data in found.items() if not data.deprovisioned]
+    if not live:
+        return found
+    device_ids = {mac: rows[mac][0]["id"] for mac in live}
+    customer_ids = {cid for mac in live if (cid := found[mac].customer_id) is not None}
+    by_device, by_customer = tx.keys_for_render(device_ids.values(), customer_ids)
+    if not by_device and not by_customer:
+        return found
+    blf = any(k["type"] == "blf" for ks in (*by_device.values(), *by_customer.values()) for k in ks)
+    names = tx.line_names(customer_ids) if blf else {}
+    for mac in live:
+        data = found[mac]
+        own = by_device.get(device_ids[mac], [])
+        profile = by_customer.get(data.customer_id, []) if data.customer_id is not None else []
+        if not own and not profile:
+            continue
+        line_names = {ext: name for (cid, ext), name in names.items() if cid == data.customer_id}
+        keys = function_keys.effective(vendors.get(data.vendor), data.model, own, profile,
+                                       (a.extension for a in data.accounts), line_names)
+        found[mac] = replace(data, keys=tuple(keys))
+    return found

@@ -119,6 +119,9 @@ class DeviceData:
     check_defaults: Mapping[str, str] = field(default_factory=dict)
     # The customer's phonebook (extensions first, then contacts); empty when deprovisioned.
     phonebook: tuple[Contact, ...] = ()
+    # Programmable keys as the phone gets them (provisioner.function_keys.effective): dicts with
+    # module, position, type, value, label, line; empty when deprovisioned.
+    keys: tuple[Mapping[str, Any], ...] = ()
 
 
 # Variables a device's ``settings`` may override by name; any other key is a
@@ -189,6 +192,10 @@ def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str, *,
         "phonebook_groups": [] if data.deprovisioned else _groups(data.phonebook),
         "phonebook_url": f"{provisioning_url}{data.mac.lower()}-phonebook.xml",
         "phonebook_refresh": phonebook_refresh,
+        # Programmable keys (provisioner.function_keys); key_positions: the phone's own key places
+        # they take, which the default one-key-per-account layout leaves free.
+        "function_keys": [] if data.deprovisioned else [dict(k) for k in data.keys],
+        "key_positions": set() if data.deprovisioned else {k["position"] for k in data.keys if k["module"] == 0},
     }
     ctx.update(vendor.extend_context(ctx))
     return ctx
@@ -231,6 +238,8 @@ def common_context(
         "admin_password": None,  # never in a common file
         "country": None,
         "codecs": [],
+        "function_keys": [],
+        "key_positions": set(),
     }
     ctx.update(vendor.extend_context(ctx))
     return ctx

@@ -144,6 +144,13 @@ def _write_0010(conn: sa.Connection) -> None:
                                     "customer_id": 1, "updated_at": T0})
 
 
+def _write_0011_keys(conn: sa.Connection) -> None:
+    _put(conn, "function_keys", {"id": 1, "device_id": 1, "module": 0, "position": 3, "type": "blf", "value": "202",
+                                 "label": None, "line": 1},
+         {"id": 2, "customer_id": 1, "module": 0, "position": 4, "type": "speed-dial", "value": "0612345678",
+          "label": "Ufficio", "line": 1})
+
+
 def _write_nothing(conn: sa.Connection) -> None:
     """A migration that adds no table and no column (an index, say)."""
 
@@ -160,6 +167,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0008_resync_after_change": _write_0008,
     "0009_phone_baseline": _write_0009,
     "0010_phonebook_firmware": _write_0010,
+    "0011_keys": _write_0011_keys,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->

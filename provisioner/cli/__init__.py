@@ -8,6 +8,7 @@ from . import (  # noqa: F401  (registers the commands)
     devices,
     firmware,
     imports,
+    keys,
     phonebook,
     redirect,
     rentals,

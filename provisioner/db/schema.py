@@ -384,3 +384,22 @@ redirect_customer_urls = sa.Table(
 REDIRECT_SEALED = (redirect_accounts, ("vendor",), ("password",))
 
 SEALED_COLUMNS += (REDIRECT_SEALED,)
+
+# Programmable keys (0011_keys): a device's own (device_id) or its customer's profile (customer_id), which
+# every phone of the customer inherits, a device's own key at the same place winning. ``module`` 0 is the
+# phone itself, 1.. its expansion modules; ``position`` counts from 1 on each.
+function_keys = sa.Table(
+    "function_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id", ondelete="CASCADE"), index=True),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), index=True),
+    sa.Column("module", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),  # line | blf | speed-dial | park | dtmf | url | none
+    sa.Column("value", sa.String(255), nullable=False, server_default=""),
+    sa.Column("label", sa.String(100)),  # None: BLF keys show the watched line's name
+    sa.Column("line", sa.Integer, nullable=False, server_default="1"),  # the account it uses, from 1
+    sa.UniqueConstraint("device_id", "module", "position", name="uq_function_keys_device"),
+    sa.UniqueConstraint("customer_id", "module", "position", name="uq_function_keys_customer"),
+)

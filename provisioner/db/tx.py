@@ -12,6 +12,7 @@ from .bulk import BulkQueries, _Loader
 from .customers import CustomerQueries
 from .devices import DeviceQueries
 from .events import EventQueries
+from .function_keys import KeyQueries
 from .lines import LineQueries
 from .phonebook import FirmwareQueries, PhonebookQueries
 from .rentals import RentalQueries
@@ -20,7 +21,7 @@ from .uploads import UploadQueries
 
 
 class Tx(CustomerQueries, LineQueries, DeviceQueries, SecurityQueries, EventQueries, AccountQueries, RentalQueries, ActivityQueries, UploadQueries, BulkQueries,
-         PhonebookQueries, FirmwareQueries):
+         PhonebookQueries, FirmwareQueries, KeyQueries):
     """The queries, on one connection. Rows come back as plain dicts."""
 
     def __init__(self, conn: Connection, *, raw: sqlite3.Connection | None = None):

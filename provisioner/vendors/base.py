@@ -61,6 +61,9 @@ class Caps:
     accounts: int
     line_keys: int = 0
     family: str | None = None  # vendor-specific grouping (Yealink common-file id, ...)
+    # Expansion modules the model takes and the keys on each (0: none, or not confirmed).
+    expansion_modules: int = 0
+    expansion_keys: int = 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,9 @@ class Vendor:
     extend_context: Callable[[Mapping[str, Any]], Mapping[str, Any]] = field(
         default=lambda ctx: {}
     )
+    # Programmable key types (provisioner.fields.KEY_TYPES) this vendor's templates write; the others
+    # are refused for its phones (their parameters are not confirmed).
+    key_types: frozenset[str] = frozenset()
     # SIP NOTIFY event that makes the phone re-fetch its files.
     resync_event: str = "check-sync;reboot=false"
 

@@ -267,7 +267,21 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
     }
     # All of the above as the attribute lists settings.cfg writes: no per-value work in Jinja.
     out.update(_params(ctx, out))
+    out["attendant_params"] = _attendant(ctx.get("function_keys") or [])
     return out
+
+
+def _attendant(keys: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """BLF and park keys as the attendant's resource list (VENDORS.md; wazo-provd-plugins wazo_polycom):
+    ``attendant.resourceList.N.address`` / ``.label``, N the key's place in the list. The phone puts
+    them on the line keys its registrations leave free, in that order."""
+    params = []
+    for key in keys:
+        if key["module"] == 0 and key["type"] in ("blf", "park"):
+            n = key["position"]
+            params += [(f"attendant.resourceList.{n}.address", key["value"]),
+                       (f"attendant.resourceList.{n}.label", key["label"] or "")]
+    return params
 
 
 VENDOR = Vendor(
@@ -279,4 +293,5 @@ VENDOR = Vendor(
     normalize_model=normalize_model,
     extend_context=extend_context,
     resync_event="check-sync",
+    key_types=frozenset({"blf", "park"}),
 )

@@ -137,9 +137,22 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "timezone_code": ZONES.get(tz.name) or OFFSET_ZONES.get(tz.std_offset, "GBR-0"),
         "language_name": LANGUAGES.get(str(ctx["language"])[:2].lower(), "English"),
         "settings_overrides": settings,  # (element, idx or None, value), in order
+        "fkeys": _fkeys(ctx.get("function_keys") or []),
         "tone_scheme": TONE_SCHEMES.get(ctx["country"] or ""),
         "codec_list": ",".join(CODEC_NAMES[n] for n in ctx["codecs"] if n in CODEC_NAMES),
     }
+
+
+# <fkey> text by key type (VENDORS.md; wazo-provd-plugins wazo_snom): "blf 202", "speed 0612345678".
+# Park, DTMF, URL and none are left out: their fkey spellings are not confirmed in two sources.
+FKEY_ACTIONS = {"line": "line", "blf": "blf", "speed-dial": "speed"}
+
+
+def _fkeys(keys: list[dict[str, Any]]) -> list[tuple[int, int, str, str]]:
+    """(idx from 0, context = account, label, text) per key on the phone (Snom counts keys from 0)."""
+    return [(key["position"] - 1, key["line"], key["label"] or "",
+             FKEY_ACTIONS[key["type"]] + (f" {key['value']}" if key["value"] else ""))
+            for key in keys if key["module"] == 0]
 
 
 VENDOR = Vendor(
@@ -151,4 +164,5 @@ VENDOR = Vendor(
     normalize_model=normalize_model,
     extend_context=extend_context,
     resync_event="check-sync;reboot=false",
+    key_types=frozenset(FKEY_ACTIONS),
 )

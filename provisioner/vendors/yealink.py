@@ -37,8 +37,9 @@ MODELS: dict[str, Caps] = {
     "T43U": Caps(accounts=12, line_keys=15, family="107"),
     "T46U": Caps(accounts=16, line_keys=27, family="108"),
     "T48U": Caps(accounts=16, line_keys=29, family="109"),
-    "T46S": Caps(accounts=16, line_keys=27, family="66"),
-    "T48S": Caps(accounts=16, line_keys=29, family="65"),
+    # Six expansion modules of 40 keys (EXP40/EXP50 pages): wazo-provd-plugins wazo_yealink.
+    "T46S": Caps(accounts=16, line_keys=27, family="66", expansion_modules=6, expansion_keys=40),
+    "T48S": Caps(accounts=16, line_keys=29, family="65", expansion_modules=6, expansion_keys=40),
     "T53W": Caps(accounts=12, line_keys=21, family="95"),
     "T54W": Caps(accounts=16, line_keys=27, family="96"),
     "T57W": Caps(accounts=16, line_keys=29, family="97"),
@@ -172,6 +173,7 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         # (name, enable, priority) of every codec we know, once the customer orders them: the
         # listed ones in that order, the others off.
         "codec_settings": _codecs(ctx["codecs"]),
+        "key_settings": _keys(ctx.get("function_keys") or []),
     }
 
 
@@ -181,6 +183,22 @@ def _codecs(order: list[str]) -> list[tuple[str, int, int]]:
     listed = [CODEC_NAMES[n] for n in order if n in CODEC_NAMES]
     return [(name, 1, listed.index(name) + 1) if name in listed else (name, 0, 0)
             for name in CODEC_NAMES.values()]
+
+
+# linekey.N.type / expansion_module.M.key.K.type codes (VENDORS.md; wazo-provd-plugins wazo_yealink).
+# DTMF and URL keys are left out: their codes are not confirmed in two sources.
+KEY_TYPE_CODES = {"line": 15, "blf": 16, "speed-dial": 13, "park": 10, "none": 0}
+
+
+def _keys(keys: list[dict[str, Any]]) -> list[tuple[str, int, int, str, str]]:
+    """(prefix, type code, line, value, label) per key: ``linekey.N`` on the phone, ``expansion_module.M.key.K``."""
+    found = []
+    for key in keys:
+        prefix = (f"linekey.{key['position']}" if key["module"] == 0
+                  else f"expansion_module.{key['module']}.key.{key['position']}")
+        found.append((prefix, KEY_TYPE_CODES[key["type"]], key["line"], key["value"] or "%NULL%",
+                      key["label"] or "%NULL%"))
+    return found
 
 
 VENDOR = Vendor(
@@ -193,4 +211,5 @@ VENDOR = Vendor(
     normalize_model=normalize_model,
     extend_context=extend_context,
     resync_event="check-sync;reboot=false",
+    key_types=frozenset(KEY_TYPE_CODES),
 )
