@@ -1,19 +1,27 @@
 """Burst benchmark for provisioner.tftp: N phones asking for their config at once.
 
-Starts a TftpServer in-process on a free port whose handler returns a ~2 KB
-config (different per file), opens N client sockets, sends all N read
-requests in one go, verifies every transfer's bytes and prints completed/lost,
-wall time, transfers/s and p50/p99 latency.
+Writes N ~2 KB configs (different per file) to a temporary folder, starts our TftpServer
+serving them in a separate process on a free port and, in the same run, tftpd-hpa
+(``/usr/sbin/in.tftpd -L -s DIR``, foreground) on another; for each, opens N client sockets,
+sends all N read requests in one go, verifies every transfer's bytes and prints
+completed/lost, wall time, transfers/s and p50/p99 latency, then the ratio ours / tftpd-hpa.
+The client is Python (tests/tftp_client.py) on the same cores: both servers get the same one.
 
-    .venv/bin/python benchmarks/tftp_burst.py [--count 1100] [--size 2048] [--blksize N]
+    .venv/bin/python benchmarks/tftp_burst.py [--count 1100] [--size 2048] [--blksize N] [--no-tftpd]
+    .venv/bin/python benchmarks/tftp_burst.py --in-process   # the old in-process measurement
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +48,115 @@ def _config(name: str, size: int) -> bytes:
     return (line * (size // len(line) + 1))[:size]
 
 
+TFTPD = "/usr/sbin/in.tftpd"
+ROOT = Path(__file__).resolve().parents[1]
+
+# Our server in its own process, serving the folder's files from memory (as its cache would).
+_SERVE = """
+import asyncio, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from provisioner.tftp import TftpError, TftpServer
+files = {p.name: p.read_bytes() for p in Path(sys.argv[1]).iterdir()}
+class Quiet:
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+async def handler(filename, client_ip):
+    try:
+        return files[filename]
+    except KeyError:
+        raise TftpError(1, "file not found") from None
+async def main():
+    # One client address stands for a fleet: let all its requests in (phones are many addresses).
+    server = TftpServer(handler, max_sessions=max(4096, len(files)), max_unacked_per_ip=len(files),
+                        max_lookups=max(4096, len(files)), log=Quiet())
+    await server.start("127.0.0.1", int(sys.argv[2]))
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def burst(label: str, address: tuple[str, int], expected: dict[str, bytes], blksize: int | None,
+                timeout: float, retries: int) -> tuple[float, int]:
+    """All requests at once against ``address``: prints the figures, returns (transfers/s, lost)."""
+    options = {"blksize": blksize} if blksize else None
+    sockets = [await UdpSocket.open() for _ in expected]
+
+    async def one(name: str, sock: UdpSocket) -> tuple[bool, float, int]:
+        started = time.perf_counter()
+        try:
+            result = await fetch(address, name, options=options, timeout=timeout, retries=retries, sock=sock)
+        except TimeoutError:
+            return False, time.perf_counter() - started, retries
+        ok = result.error is None and result.data == expected[name]
+        return ok, time.perf_counter() - started, result.resends
+
+    started = time.perf_counter()
+    outcomes = await asyncio.gather(*(one(name, sock) for name, sock in zip(expected, sockets)))
+    wall = time.perf_counter() - started
+    done = [latency for ok, latency, _ in outcomes if ok]
+    lost = len(expected) - len(done)
+    resends = sum(r for _, _, r in outcomes)
+    cuts = statistics.quantiles(done, n=100) if len(done) > 1 else [done[0] if done else 0.0] * 99
+    rate = len(done) / wall
+    print(f"{label:<10} {len(expected)} requested, {len(done)} completed, {lost} lost, {wall:.3f} s, "
+          f"{rate:.0f} transfers/s, p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
+          f"client resends {resends}")
+    return rate, lost
+
+
+async def compare(count: int, size: int, blksize: int | None, timeout: float, retries: int,
+                  tftpd: bool) -> int:
+    names = [f"y{i:012x}.cfg" for i in range(count)]
+    expected = {name: _config(name, size) for name in names}
+    with tempfile.TemporaryDirectory() as folder:
+        os.chmod(folder, 0o755)  # tftpd-hpa reads as its --user
+        for name, data in expected.items():
+            Path(folder, name).write_bytes(data)
+        print(f"{count} transfers at once, {size} bytes each, blksize {blksize or 512}, 2 cores shared by "
+              "client and server")
+        port = _free_udp_port()
+        ours = subprocess.Popen([sys.executable, "-c", _SERVE, folder, str(port), str(ROOT)], stdout=subprocess.PIPE,
+                                text=True)
+        try:
+            assert ours.stdout is not None and ours.stdout.readline().strip() == "ready"
+            rate, lost = await burst("ours", ("127.0.0.1", port), expected, blksize, timeout, retries)
+        finally:
+            ours.terminate()
+            ours.wait()
+        if not tftpd:
+            return 0 if lost == 0 else 1
+        if not os.access(TFTPD, os.X_OK) or shutil.which("in.tftpd", path="/usr/sbin") is None:
+            print(f"{TFTPD} not found (apt-get install -y tftpd-hpa): no comparison")
+            return 0 if lost == 0 else 1
+        port = _free_udp_port()
+        other = subprocess.Popen([TFTPD, "-L", "-s", folder, "-a", f"127.0.0.1:{port}", "-u", _tftpd_user()])
+        try:
+            time.sleep(0.3)
+            their_rate, their_lost = await burst("tftpd-hpa", ("127.0.0.1", port), expected, blksize, timeout,
+                                                 retries)
+        finally:
+            other.terminate()
+            other.wait()
+        print(f"ours / tftpd-hpa = {rate / max(their_rate, 1e-9):.2f}x transfers/s (target >= 1.3x), lost {lost} vs "
+              f"{their_lost}")
+        return 0 if lost == 0 else 1
+
+
+def _tftpd_user() -> str:
+    """tftpd-hpa drops to this user (it must exist); as a plain user it stays who it is."""
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name if os.getuid() else "nobody"
+
+
 async def run(count: int, size: int, blksize: int | None, timeout: float, retries: int) -> int:
     names = [f"y{i:012x}.cfg" for i in range(count)]
     expected = {name: _config(name, size) for name in names}
@@ -50,7 +167,8 @@ async def run(count: int, size: int, blksize: int | None, timeout: float, retrie
         except KeyError:
             raise TftpError(1, "file not found") from None
 
-    server = TftpServer(handler, max_sessions=max(4096, count), log=_QuietLog())
+    server = TftpServer(handler, max_sessions=max(4096, count), max_unacked_per_ip=count,
+                        max_lookups=max(4096, count), log=_QuietLog())
     port = await server.start("127.0.0.1", 0)
     address = ("127.0.0.1", port)
     options = {"blksize": blksize} if blksize else None
@@ -100,8 +218,12 @@ def main() -> int:
     parser.add_argument("--blksize", type=int, default=None, help="ask for this blksize (default: no options)")
     parser.add_argument("--timeout", type=float, default=5.0, help="client timeout, seconds")
     parser.add_argument("--retries", type=int, default=10, help="client resends before giving up")
+    parser.add_argument("--no-tftpd", action="store_true", help="skip the tftpd-hpa comparison")
+    parser.add_argument("--in-process", action="store_true", help="server and client in one process and loop")
     args = parser.parse_args()
-    return asyncio.run(run(args.count, args.size, args.blksize, args.timeout, args.retries))
+    if args.in_process:
+        return asyncio.run(run(args.count, args.size, args.blksize, args.timeout, args.retries))
+    return asyncio.run(compare(args.count, args.size, args.blksize, args.timeout, args.retries, not args.no_tftpd))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ async def identify(request: web.Request) -> User | None:
     """The signed-in user, or None. Looked up once per request."""
     if request.get(_IDENTIFIED):
         return request.get(_USER)
-    store = request.app[keys.STORE]
+    store = request.config_dict[keys.STORE]
     user: User | None = None
     session: Session | None = None
     scheme, _, credential = request.headers.get("Authorization", "").partition(" ")

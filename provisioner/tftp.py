@@ -1,8 +1,9 @@
 """TFTP server for phones: read requests only, RFC 1350 with the option
 extensions of RFCs 2347 (OACK), 2348 (blksize) and 2349 (timeout, tsize).
 
-It runs on asyncio datagram endpoints in the same event loop as aiohttp. Only
-tftpy's packet codec is used; tftpy's own server loop is not: it crashes when a
+It runs on asyncio datagram endpoints in the same event loop as aiohttp, with its
+own packet codec (:mod:`provisioner.tftp_codec`). tftpy is a test client only; its
+server loop was never used here: it crashes when a
 dynamic file has no name (tftpy issue #155), is built on ``select()`` (dies
 past ~1,020 open sessions) and takes one new request per loop pass, so bursts
 of requests from phones booting together were lost.
@@ -27,16 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from tftpy.TftpPacketFactory import TftpPacketFactory
-from tftpy.TftpPacketTypes import (
-    TftpPacket,
-    TftpPacketACK,
-    TftpPacketDAT,
-    TftpPacketERR,
-    TftpPacketOACK,
-    TftpPacketRRQ,
-    TftpPacketWRQ,
-)
+
+from . import tftp_codec as codec
 
 __all__ = ["Handler", "TftpError", "TftpServer", "negotiate", "to_netascii"]
 
@@ -53,7 +46,7 @@ MIN_TIMEOUT, MAX_TIMEOUT = 1, 255  # RFC 2349, seconds
 MODES = ("octet", "netascii")
 
 # A request must fit in 512 bytes (RFC 2347); anything much larger on the
-# well-known port is not TFTP and is not worth tftpy's byte-by-byte decoder.
+# well-known port is not TFTP and is not worth decoding.
 _MAX_REQUEST_SIZE = 1500
 _MAX_ERROR_TEXT = 200
 # Receive buffer asked for on the well-known port, so a burst of requests from
@@ -95,26 +88,14 @@ class TftpError(Exception):
 
 def error_packet(code: int, message: str) -> bytes:
     """An encoded ERROR packet carrying ``message``."""
-    packet = TftpPacketERR()
-    packet.errorcode = code
-    # tftpy's encoder sends the fixed text it holds per code (and has none for
-    # code 0), so give this packet our message as the text for its code.
-    text = message.replace("\0", " ").encode("ascii", "replace")[:_MAX_ERROR_TEXT]
-    packet.errmsgs = {code: text}
-    return packet.encode().buffer
+    return codec.encode_error(code, message[:_MAX_ERROR_TEXT])
 
 
-def _data_packet(block: int, chunk: bytes) -> bytes:
-    packet = TftpPacketDAT()
-    packet.blocknumber = block
-    packet.data = chunk
-    return packet.encode().buffer
+_data_packet = codec.encode_data
 
 
 def _oack_packet(options: Mapping[str, str]) -> bytes:
-    packet = TftpPacketOACK()
-    packet.options = dict(options)
-    return packet.encode().buffer
+    return codec.encode_oack(dict(options))
 
 
 def to_netascii(data: bytes) -> bytes:
@@ -159,17 +140,10 @@ def negotiate(requested: Mapping[str, str], *, size: int, max_blksize: int,
     return TransferOptions(blksize=blksize, timeout=timeout, oack=accepted)
 
 
-def _parse_request(factory: TftpPacketFactory, data: bytes) -> TftpPacket:
-    """Decode a datagram from the well-known port (any error means malformed)."""
-    try:
-        return factory.parse(data)
-    except Exception:
-        # Some boot ROMs pad requests with NULs after the last field; tftpy
-        # reads the padding as an empty option name and rejects the packet.
-        trimmed = data.rstrip(b"\0") + b"\0"
-        if data[:2] in (b"\0\1", b"\0\2") and trimmed != data:
-            return factory.parse(trimmed)
-        raise
+def _parse_request(data: bytes) -> codec.Packet:
+    """Decode a datagram from the well-known port (:class:`codec.Malformed` when malformed;
+    NULs some boot ROMs pad requests with are accepted)."""
+    return codec.decode(data)
 
 
 _SECRET_SEGMENT = re.compile(r"(^|/)([pd])/[^/]+(?=/)")
@@ -271,13 +245,12 @@ class _ReadSession:
     """
 
     def __init__(self, request: _ReadRequest, content: bytes, *, host: str, limits: _Limits,
-                 factory: TftpPacketFactory, reply_from_listener: Callable[[bytes, Address], None],
+                 reply_from_listener: Callable[[bytes, Address], None],
                  on_acknowledged: Callable[[], None], log: Any) -> None:
         self._request = request
         self._content_bytes = content
         self._host = host
         self._limits = limits
-        self._factory = factory
         self._reply_from_listener = reply_from_listener
         self._on_acknowledged = on_acknowledged
         self._log = log
@@ -361,21 +334,21 @@ class _ReadSession:
 
     def _datagram_received(self, data: bytes) -> None:
         """A datagram from the client's transfer ID."""
-        try:
-            packet = self._factory.parse(data)
-        except Exception:
-            return  # garbage: the retransmission timer covers whatever was lost
         waiter = self._waiter
         pending = waiter is not None and not waiter.done()
-        if isinstance(packet, TftpPacketACK):
-            if pending and packet.blocknumber == self._expected_block:
+        if len(data) == 4 and data[:2] == b"\0\4":  # an ACK, read from its bytes
+            if pending and int.from_bytes(data[2:], "big") == self._expected_block:
                 waiter.set_result(None)  # type: ignore[union-attr]
                 if not self._acknowledged:
                     self._acknowledged = True
                     self._on_acknowledged()
-        elif isinstance(packet, TftpPacketERR):
-            message = (packet.errmsg or b"").decode("ascii", "replace")
-            self._client_error = _ClientError(packet.errorcode, message)
+        elif data[:2] == b"\0\5":
+            try:
+                packet = codec.decode(data)
+            except codec.Malformed:
+                return  # garbage: the retransmission timer covers whatever was lost
+            assert isinstance(packet, codec.Error)
+            self._client_error = _ClientError(packet.code, packet.message)
             if pending:
                 waiter.set_exception(self._client_error)  # type: ignore[union-attr]
         # Anything else from the client mid-transfer is ignored.
@@ -482,9 +455,7 @@ class _Listener(asyncio.DatagramProtocol):
     """The listening socket: decodes each datagram as it arrives, passes read
     requests on, refuses writes and drops everything else."""
 
-    def __init__(self, factory: TftpPacketFactory,
-                 on_read: Callable[[TftpPacketRRQ, bytes, Address], None], log: Any) -> None:
-        self._factory = factory
+    def __init__(self, on_read: Callable[[codec.Request, bytes, Address], None], log: Any) -> None:
         self._on_read = on_read
         self._log = log
         self.transport: _Sender | None = None
@@ -508,19 +479,20 @@ class _Listener(asyncio.DatagramProtocol):
         if len(data) > _MAX_REQUEST_SIZE:
             return
         try:
-            packet = _parse_request(self._factory, data)
-        except Exception:
+            packet = _parse_request(data)
+        except codec.Malformed:
             # A request we cannot decode gets an answer; other garbage does not.
             if data[:2] in (b"\0\1", b"\0\2"):
                 self._log.info("tftp_malformed_request", client=addr[0], port=addr[1])
                 self.reply(error_packet(ERR_ILLEGAL_OPERATION, "malformed request"), addr)
             return
-        if isinstance(packet, TftpPacketRRQ):
+        if not isinstance(packet, codec.Request):
+            return  # DATA, ACK, ERROR or OACK here belong to no session: dropped.
+        if packet.opcode == codec.RRQ:
             self._on_read(packet, data, addr)
-        elif isinstance(packet, TftpPacketWRQ):
+        else:
             self._log.info("tftp_write_refused", client=addr[0], port=addr[1], filename=redact(packet.filename))
             self.reply(error_packet(ERR_ACCESS_VIOLATION, "writes are not accepted"), addr)
-        # DATA, ACK, ERROR or OACK here belong to no session: dropped.
 
 
 # --- the server ------------------------------------------------------------
@@ -562,7 +534,6 @@ class TftpServer:
         self._max_lookups = max_lookups  # requests waiting for the handler: tasks, no socket
         self._limits = _Limits(timeout=timeout, retries=retries, max_blksize=max_blksize)
         self._log = log if log is not None else structlog.get_logger("provisioner.tftp")
-        self._factory = TftpPacketFactory()
         self._listener: _Listener | None = None
         self._endpoint: _DrainingSocket | asyncio.BaseTransport | None = None
         self._host = ""
@@ -594,7 +565,7 @@ class TftpServer:
             raise RuntimeError("TFTP server already started")
         _ensure_fd_limit(self._max_sessions + _FD_HEADROOM, self._log)
         host = host or "0.0.0.0"  # "" means every IPv4 address, as for socket.bind()
-        listener = _Listener(self._factory, self._accept, self._log)
+        listener = _Listener(self._accept, self._log)
         endpoint: _DrainingSocket | asyncio.BaseTransport
         try:
             endpoint = await _DrainingSocket.bind(host, port, listener)
@@ -621,7 +592,7 @@ class TftpServer:
         self._sessions.clear()
         self._requests.clear()
 
-    def _accept(self, packet: TftpPacketRRQ, raw: bytes, addr: Address) -> None:
+    def _accept(self, packet: codec.Request, raw: bytes, addr: Address) -> None:
         """Admit a read request: look it up, then send it if there is something to send."""
         listener = self._listener
         if listener is None:
@@ -676,7 +647,7 @@ class TftpServer:
             unacked = True
             try:
                 session = _ReadSession(request, content, host=self._host, limits=self._limits,
-                                       factory=self._factory, reply_from_listener=listener.reply,
+                                       reply_from_listener=listener.reply,
                                        on_acknowledged=acknowledged, log=self._log)
                 await session.run()
             finally:

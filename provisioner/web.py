@@ -50,16 +50,14 @@ async def error_middleware(request: web.Request, handler):  # type: ignore[no-un
 async def sync_after_writes(request: web.Request, handler):  # type: ignore[no-untyped-def]
     """A console or API request that committed a write syncs this process's config cache before it
     answers (one sync, however many transactions), so the next phone fetch gets the new file.
-    Phone requests are not counted: their writes (uploads) change no rendered file."""
-    path = request.path
-    if not (path == "/" or path.startswith((api.PREFIX, console.PREFIX))):
-        return await handler(request)
+    Mounted on the API's and the console's sub-applications only: phone requests are not counted,
+    their writes (uploads) change no rendered file."""
     with counting_commits() as commits:
         try:
             return await handler(request)
         finally:
             if commits[0]:
-                await request.app[keys.CACHE].sync()
+                await request.config_dict[keys.CACHE].sync()
 
 
 def _unavailable(exc: Unavailable) -> web.Response:
@@ -152,12 +150,13 @@ def tls_context(settings: Settings) -> ssl.SSLContext:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, api.guard, sync_after_writes], client_max_size=MAX_BODY)
+    # A phone request passes this one middleware; the API and the console bring their own.
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
     app[keys.SETTINGS] = settings
     app.cleanup_ctx.extend([lifecycle.store, lifecycle.tftp, lifecycle.discovery])
     app.cleanup_ctx.append(redirect_worker.serve)  # after the store: it uses it
     app.add_routes(routes)
-    api.setup(app)
-    console.setup(app)
+    api.setup(app, middlewares=(sync_after_writes,))
+    console.setup(app, middlewares=(sync_after_writes,))
     app.add_routes(phone_routes)  # last: it answers every other path
     return app

@@ -100,3 +100,32 @@ async def test_commits_are_counted_in_worker_threads_and_rollbacks_are_not(store
     after = commits[0]
     await asyncio.to_thread(add_customer, store, "NERI")
     assert commits[0] == after  # outside the block: not counted
+
+
+async def test_a_phone_request_passes_only_the_error_middleware(api, server, phone):
+    """The API and the console are sub-applications: their middlewares (and the commit counting)
+    wrap their own routes, never a phone's fetch (issue 19: the phone route's cost)."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from provisioner import api as api_module
+    from provisioner import console, web
+
+    async def chain(method: str, path: str) -> list:
+        match = await server.app.router.resolve(make_mocked_request(method, path, app=server.app))
+        return [*server.app.middlewares, *(m for app in match.apps for m in app.middlewares)]
+
+    assert await phone()  # the phone's file is served through that chain
+    assert await chain("GET", f"/{MAC}.cfg") == [web.error_middleware]
+    assert await chain("PUT", "/001565000201-calls.log") == [web.error_middleware]
+    assert await chain("GET", "/api/v1/devices") == [web.error_middleware, api_module.guard, web.sync_after_writes]
+    assert await chain("GET", "/api/v1/no-such-thing") == [web.error_middleware, api_module.guard,
+                                                           web.sync_after_writes]
+    assert await chain("POST", "/console/customers") == [web.error_middleware, web.sync_after_writes,
+                                                         console.middleware]
+    before = syncs(server)
+    response = await server.client.get("/api/v1/no-such-thing")
+    assert response.status == 404 and (await response.json())["error"] == "not_found"
+    response = await server.client.get("/", allow_redirects=False)
+    assert response.status in (301, 302, 303) and response.headers["Location"] == "/console/"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"  # the console's headers, as before
+    assert syncs(server) == before

@@ -51,9 +51,7 @@ def _error(status: int, key: str, message: str, headers: dict[str, str] | None =
 @web.middleware
 async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
     """Under /api/v1 every answer is JSON: errors, unknown paths and methods included."""
-    if not (request.path == PREFIX or request.path.startswith(PREFIX + "/")):
-        return await handler(request)
-    if request.match_info.handler not in HANDLERS:  # the phone route or no route at all
+    if request.match_info.handler not in HANDLERS:  # no route at all
         methods = allowed_methods(request.path)
         if methods:
             return _error(405, "method_not_allowed", f"{request.method} is not allowed here; use "
@@ -92,7 +90,7 @@ def actor(request: web.Request) -> str:
 
 
 def store(request: web.Request) -> Store:
-    return request.app[keys.STORE]
+    return request.config_dict[keys.STORE]
 
 
 async def call(request: web.Request, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -106,8 +104,13 @@ async def read(request: web.Request, func: Callable[..., T], *args: Any, **kwarg
     return await asyncio.to_thread(func, *args, **kwargs)
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
+    """Mount the API as a sub-application under :data:`PREFIX` with its own middleware (``guard``
+    first, then ``middlewares``): phone requests never pass through them."""
+    from ..subapps import relative
     from . import core, imports, meta, redirect, rentals, resync, security, users
 
+    sub = web.Application(middlewares=[guard, *middlewares])  # the body limit is the root's
     for module in (meta, resync, core, rentals, imports, users, security, redirect):
-        app.add_routes(module.routes)
+        sub.add_routes(relative(PREFIX, module.routes))
+    app.add_subapp(PREFIX, sub)

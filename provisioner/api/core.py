@@ -50,7 +50,7 @@ async def add_customer(request: web.Request, a: Args) -> web.Response:
     out = _customer(row)
     if row.get("new_path_key"):
         out["path_key"] = row["new_path_key"]
-        out["provisioning_url"] = f"{request.app[keys.SETTINGS].provisioning_url}p/{row['new_path_key']}/"
+        out["provisioning_url"] = f"{request.config_dict[keys.SETTINGS].provisioning_url}p/{row['new_path_key']}/"
     return reply(out, 201, {"Location": f"{request.path}/{row['code']}"})
 
 

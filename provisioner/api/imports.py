@@ -109,7 +109,7 @@ _plans: weakref.WeakKeyDictionary[web.Application, Plans] = weakref.WeakKeyDicti
 
 
 def plans(request: web.Request) -> Plans:
-    app = request.app
+    app = request.match_info.apps[0]  # the root: the API and the console share one registry
     if app not in _plans:
         _plans[app] = Plans()
     return _plans[app]

@@ -101,6 +101,6 @@ async def retry(request: web.Request, a: Args) -> web.Response:
            summary="Read each device's entry at its vendor and register or deregister what differs",
            body=SYNC_IN, body_required=False, answers={200: ok(SYNCED)}, errors=(404,))
 async def sync(request: web.Request, a: Args) -> web.Response:
-    settings = request.app[keys.SETTINGS]
+    settings = request.config_dict[keys.SETTINGS]
     return reply(await support.sync(store(request), actor(request), settings.provisioning_url,
                                     customer=(a.body or {}).get("customer"), pacing=pacing_of(settings)))

@@ -73,7 +73,7 @@ async def put_security(request: web.Request, a: Args) -> web.Response:
     data = dict(a.body)
     kwargs = {"window_hours": data.pop("window_hours")} if "window_hours" in data else {}
     return reply(await call(request, security_services.set_customer_security, store(request), actor(request),
-                            a.path["code"], base_url=request.app[keys.SETTINGS].provisioning_url,
+                            a.path["code"], base_url=request.config_dict[keys.SETTINGS].provisioning_url,
                             **data, **kwargs))
 
 
@@ -82,6 +82,6 @@ async def put_security(request: web.Request, a: Args) -> web.Response:
                    "went to two addresses within an hour", params=(s.MAC_PARAM,),
            answers={200: ok(s.answer({"items": s.array(DOWNLOAD)}, ("items",)))}, errors=(404,))
 async def get_downloads(request: web.Request, a: Args) -> web.Response:
-    await request.app[keys.ACTIVITY].flush()  # what was fetched until now, not until the next flush
+    await request.config_dict[keys.ACTIVITY].flush()  # what was fetched until now, not until the next flush
     return reply({"items": await read(request, security_services.device_downloads, store(request),
                                       a.path["mac"])})

@@ -15,6 +15,7 @@ error page, a bad form value a message on the page the form came from.
 from __future__ import annotations
 
 import asyncio
+import functools
 import base64
 import json
 from collections.abc import Callable
@@ -109,7 +110,7 @@ def local_next(value: str | None) -> str:
 
 
 def store(request: web.Request) -> Store:
-    return request.app[keys.STORE]
+    return request.config_dict[keys.STORE]
 
 
 async def viewer(request: web.Request) -> User:
@@ -177,7 +178,7 @@ def say(request: web.Request, text: str, /, **params: Any) -> str:
 
 
 def secure_cookies(request: web.Request) -> bool:
-    mode = request.app[keys.SETTINGS].secure_cookies
+    mode = request.config_dict[keys.SETTINGS].secure_cookies
     return mode == "always" or (mode == "auto" and request.secure)
 
 
@@ -220,25 +221,32 @@ def _cents(value: int | None) -> str:
 
 
 def session_ttl(request: web.Request) -> timedelta:
-    return timedelta(hours=request.app[keys.SETTINGS].session_ttl_hours)
+    return timedelta(hours=request.config_dict[keys.SETTINGS].session_ttl_hours)
 
 
-def setup(app: web.Application) -> None:
-    """Mount the console: its routes, templates, static files and middleware (before the phone route)."""
+def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
+    """Mount the console as a sub-application under :data:`PREFIX`: its routes, templates, static
+    files and middleware (``middlewares``, then ours), which phone requests never pass through.
+    The root's redirect (``/``) stays on ``app``, with our middleware around it alone."""
+    from ..subapps import outside, relative
     from . import customers, devices, editing, imports, login, pages, redirects, users
 
-    env = aiohttp_jinja2.setup(app, app_key=JINJA, autoescape=True,
+    sub = web.Application(middlewares=[*middlewares, middleware])
+    env = aiohttp_jinja2.setup(sub, app_key=JINJA, autoescape=True,
                                loader=jinja2.FileSystemLoader(str(HERE / "templates")),
                                undefined=jinja2.StrictUndefined)
     env.filters.update(mac=_mac, when=i18n.when, eur=_eur, cents=_cents)
     env.globals.update(states=rentals.STATES)
-    app[LIMITER] = accounts.LoginLimiter()
-    app.middlewares.append(middleware)
+    sub[LIMITER] = accounts.LoginLimiter()
     for module in (login, pages, devices, customers, editing, imports, users, redirects):
-        app.add_routes(module.routes)
-    app.router.add_get(PREFIX + "/lang/{lang}", _language)
-    app.router.add_static(PREFIX + "/static/", HERE / "static", name="console_static")
-    app.router.add_get(PREFIX + "/{tail:.*}", _no_such_page)  # last of ours: not the phone route's 404
+        sub.add_routes(relative(PREFIX, module.routes))
+        for route in outside(PREFIX, module.routes):
+            app.router.add_route(route.method, route.path, functools.partial(middleware, handler=route.handler),
+                                 **route.kwargs)
+    sub.router.add_get("/lang/{lang}", _language)
+    sub.router.add_static("/static/", HERE / "static", name="console_static")
+    sub.router.add_get("/{tail:.*}", _no_such_page)  # last of ours: not the phone route's 404
+    app.add_subapp(PREFIX, sub)
 
 
 async def _language(request: web.Request) -> web.Response:

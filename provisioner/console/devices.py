@@ -142,7 +142,7 @@ def _device_url(mac: str) -> str:
 async def device(request: web.Request) -> web.Response:
     await viewer(request)
     mac = fields.mac(request.match_info["mac"])
-    data = await asyncio.to_thread(device_page_data, store(request), request.app[keys.CACHE], mac)
+    data = await asyncio.to_thread(device_page_data, store(request), request.config_dict[keys.CACHE], mac)
     data["redirect"] = await asyncio.to_thread(redirect_state, store(request), mac)
     return page(request, "device.html", {"title": f"Device {data['device']['mac']}", **data})
 
