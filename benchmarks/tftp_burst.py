@@ -99,7 +99,7 @@ async def burst(label: str, address: tuple[str, int], expected: dict[str, bytes]
         return ok, time.perf_counter() - started, result.resends
 
     started = time.perf_counter()
-    outcomes = await asyncio.gather(*(one(name, sock) for name, sock in zip(expected, sockets)))
+    outcomes = await asyncio.gather(*(one(name, sock) for name, sock in zip(expected, sockets, strict=True)))
     wall = time.perf_counter() - started
     done = [latency for ok, latency, _ in outcomes if ok]
     lost = len(expected) - len(done)

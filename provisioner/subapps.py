@@ -24,7 +24,7 @@ def relative(prefix: str, table: Iterable[web.AbstractRouteDef]) -> list[web.Abs
     return out
 
 
-def outside(prefix: str, table: Iterable[web.AbstractRouteDef]) -> list[web.AbstractRouteDef]:
+def outside(prefix: str, table: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
     """The route definitions of ``table`` that do not lie under ``prefix`` (the root's redirect)."""
     return [route for route in table if isinstance(route, web.RouteDef)
             and route.path != prefix and not route.path.startswith(prefix + "/")]

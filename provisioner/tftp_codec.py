@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Union
 
 __all__ = ["ACK", "DATA", "ERROR", "OACK", "RRQ", "WRQ", "Ack", "Data", "Error", "Malformed", "Oack", "Request",
            "decode", "encode_ack", "encode_data", "encode_error", "encode_oack", "encode_request"]
@@ -59,7 +58,7 @@ class Oack:
     options: dict[str, str]
 
 
-Packet = Union[Request, Data, Ack, Error, Oack]
+Packet = Request | Data | Ack | Error | Oack
 
 
 def _strings(body: bytes, where: str) -> list[str]:

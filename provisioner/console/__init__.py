@@ -15,8 +15,8 @@ error page, a bad form value a message on the page the form came from.
 from __future__ import annotations
 
 import asyncio
-import functools
 import base64
+import functools
 import json
 from collections.abc import Callable
 from datetime import timedelta
