@@ -16,6 +16,7 @@ from .errors import Invalid, NotFound
 from .macs import try_parse_mac
 
 MAX_LIMIT = 200
+MAX_SELECTED = 500  # devices one bulk action or export takes
 DEFAULT_LIMIT = 50
 _HEX_PART = re.compile(r"[0-9A-Fa-f]{2}([:.\- ]?[0-9A-Fa-f]{2}){1,5}")
 _SEPARATORS = re.compile(r"[:.\- ]")
@@ -64,6 +65,27 @@ def find_devices(store: Store, q: str | None = None, *, customer: str | None = N
                                         customer_id=customer_id, states=states, today=today or rentals.today(),
                                         limit=size, offset=start)
     return {"items": rows, "total": total, "limit": size, "offset": start}
+
+
+def devices_by_mac(store: Store, macs: Any, today: date | None = None) -> list[dict[str, Any]]:
+    """The devices with these MACs (any spelling), as :func:`find_devices` lists them, in the order
+    given; a MAC that is not a device is left out. Bad spelling: Invalid naming it."""
+    wanted: list[str] = []
+    for raw in macs:
+        mac = try_parse_mac(str(raw))
+        if mac is None:
+            raise Invalid(f"{str(raw)[:40]!r} is not a MAC address", field="mac")
+        if mac not in wanted:
+            wanted.append(mac)
+    if len(wanted) > MAX_SELECTED:
+        raise Invalid(f"select at most {MAX_SELECTED} devices at once; {len(wanted)} were selected", field="mac")
+    found: dict[str, dict[str, Any]] = {}
+    with store.reading() as tx:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows, _ = tx.search_devices(macs=chunk, today=today or rentals.today(), limit=len(chunk), offset=0)
+            found.update((r["mac"], r) for r in rows)
+    return [found[m] for m in wanted if m in found]
 
 
 def _customer_id(tx: Tx, customer: str | None) -> int | None:

@@ -136,6 +136,11 @@ def _seed(data_dir: Path) -> None:
         services.add_customer(store, "seed", "VERDI", name="Verdi Srl", sip_server="pbx.verdi.example.net")
         services.add_line(store, "seed", "VERDI", "100", display_name="Verdi", password=SIP_PASSWORD)
         services.add_device(store, "seed", "805EC0000021", model="T54W", customer="VERDI", lines=["100"])
+        # For the bulk actions: one phone deployed at GIALLI, one in stock (nothing to unassign).
+        services.add_customer(store, "seed", "GIALLI", name="Gialli Snc", sip_server="pbx.gialli.example.net")
+        services.add_line(store, "seed", "GIALLI", "301", display_name="Gialli", password=SIP_PASSWORD)
+        services.add_device(store, "seed", "805EC0000031", model="T54W", customer="GIALLI", lines=["301"])
+        services.add_device(store, "seed", "805EC0000032", model="T54W")
         rental_terms.set_cost(store, "seed", "default", "89.90")
         rental_services.terminate(store, "seed", "VERDI", (rentals.today() - timedelta(days=90)).isoformat())
     finally:
@@ -362,3 +367,27 @@ def test_support_day_in_italian_create_edit_and_move(browser: Browser, server: S
         expect(page.locator("#device-state")).to_have_text("deployed")
     finally:
         context.close()
+
+
+def test_bulk_unassign_from_search_then_return_a_row_in_place(page: Page, server: Server) -> None:
+    sign_in(page, server)
+    page.get_by_label("Search devices").fill("805EC00000")
+    page.keyboard.press("Enter")
+    page.get_by_label("Select 80:5E:C0:00:00:31").check()
+    page.get_by_label("Select 80:5E:C0:00:00:32").check()
+    screenshot(page, "console-bulk-select.png")
+    page.get_by_role("button", name="Unassign them").click()
+    summary = page.locator("#bulk-summary")
+    expect(summary).to_contain_text("1 device(s) done, 1 refused")
+    results = page.locator("#bulk-results")
+    expect(results.locator("tr", has_text="80:5E:C0:00:00:31")).to_contain_text("done")
+    expect(results.locator("tr", has_text="80:5E:C0:00:00:32")).to_contain_text("it is not assigned to anyone")
+    screenshot(page, "console-bulk-result.png")
+    page.get_by_role("link", name="Back to the list").click()
+    expect(page.locator("#results")).to_contain_text("return due")
+
+    page.get_by_role("link", name="Returns").click()
+    page.get_by_role("button", name="Record the return of 80:5E:C0:00:00:31").first.click()
+    expect(page.locator("#bulk-results")).to_contain_text("Returned from GIALLI: now in stock.")
+    page.get_by_role("link", name="Back to the list").click()
+    expect(page.locator("#due")).not_to_contain_text("80:5E:C0:00:00:31")

@@ -270,4 +270,31 @@ IT: dict[str, str] = {
         "restituire.",
     "The termination of {customer} on {day} is cancelled: {n} device(s) keep their lines.":
         "La cessazione di {customer} del {day} è annullata: {n} dispositivo/i mantengono le linee.",
+    # bulk actions
+    "Bulk action": "Azione su più dispositivi",
+    "Return of the selected devices": "Rientro dei dispositivi selezionati",
+    "Unassigning the selected devices": "Linee tolte ai dispositivi selezionati",
+    "Resync of the selected devices": "Risincronizzazione dei dispositivi selezionati",
+    "Download of the selected devices": "Scaricamento dei dispositivi selezionati",
+    "Select": "Seleziona", "Action": "Azione", "Outcome": "Esito", "What happened": "Cosa è successo",
+    "done": "fatto", "refused": "rifiutato",
+    "Select {mac}": "Seleziona {mac}",
+    "Selected devices": "Dispositivi selezionati",
+    "With the selected devices:": "Con i dispositivi selezionati:",
+    "Record their return": "Registra il rientro",
+    "Unassign them": "Togli le linee",
+    "Resync them": "Risincronizza",
+    "Download CSV": "Scarica CSV", "Download XLSX": "Scarica XLSX",
+    "Record the return of {mac}": "Registra il rientro di {mac}",
+    "Back to the list": "Torna all'elenco",
+    "{done} device(s) done, {refused} refused (a refused device was not changed).":
+        "{done} dispositivo/i fatti, {refused} rifiutati (un dispositivo rifiutato non è stato cambiato).",
+    "No device was selected: tick the devices first.": "Nessun dispositivo selezionato: spunta prima i dispositivi.",
+    "Select at most {n} devices at once; {m} were selected.":
+        "Seleziona al massimo {n} dispositivi alla volta; ne sono stati selezionati {m}.",
+    "Returned from {customer}: now {state}.": "Restituito da {customer}: ora {state}.",
+    "Lines off; return due by {day}.": "Linee tolte; da restituire entro il {day}.",
+    "Lines off.": "Linee tolte.",
+    "Resync sent: {answer}.": "Risincronizzazione inviata: {answer}.",
+    "Resync failed: {answer}.": "Risincronizzazione non riuscita: {answer}.",
 }

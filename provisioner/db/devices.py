@@ -105,13 +105,13 @@ class DeviceQueries(Queries):
 
     def search_devices(self, *, text: str | None = None, mac_part: str | None = None, customer_id: int | None = None,
                        states: Sequence[str] = (), today: Any = None, limit: int = 50,
-                       offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+                       offset: int = 0, macs: Sequence[str] | None = None) -> tuple[list[dict[str, Any]], int]:
         """Devices matching every filter given, newest change first, and how many match in all.
 
         ``text`` matches an extension exactly, or a display name, label, serial, customer code
         or name in part (case-insensitive); ``mac_part`` is hex digits found anywhere in the MAC.
         ``states`` are effective states: a deployed rental of a customer whose contract ended by
-        ``today`` counts as ``return_due``.
+        ``today`` counts as ``return_due``. ``macs`` (canonical) keeps only those devices.
         """
         holder = customers.alias("holder")
         ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
@@ -122,6 +122,8 @@ class DeviceQueries(Queries):
             conds.append(devices.c.customer_id == customer_id)
         if states:
             conds.append(effective.in_(list(states)))
+        if macs is not None:
+            conds.append(devices.c.mac.in_(list(macs)))
         matches = []
         if mac_part:
             matches.append(devices.c.mac.contains(mac_part.upper(), autoescape=True))
