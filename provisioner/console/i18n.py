@@ -231,8 +231,6 @@ IT: dict[str, str] = {
     "Settings of {mac} saved: {n} setting(s).": "Impostazioni di {mac} salvate: {n} impostazione/i.",
     "Device {mac} came back from {old} and is now at {customer} with {lines}.":
         "Il dispositivo {mac} è rientrato da {old} ed è ora presso {customer} con le linee {lines}.",
-    "The return was recorded, but the new assignment failed: {reason}":
-        "Il rientro è registrato, ma la nuova assegnazione non è riuscita: {reason}",
     # messages after an action
     "Nothing was changed: {reason}": "Non è stato cambiato nulla: {reason}",
     "Nothing was sent: {reason}": "Non è stato inviato nulla: {reason}",
