@@ -295,4 +295,9 @@ IT: dict[str, str] = {
     "Lines off.": "Linee tolte.",
     "Resync sent: {answer}.": "Risincronizzazione inviata: {answer}.",
     "Resync failed: {answer}.": "Risincronizzazione non riuscita: {answer}.",
+    # lists: filters, sorting, pages, downloads
+    "Download what is shown:": "Scarica quello che è mostrato:", "Download:": "Scarica:", "Filters": "Filtri",
+    "Firmware": "Firmware", "Not seen for days": "Non visto da giorni", "Vendor": "Produttore",
+    "any vendor": "qualsiasi produttore", "filter and sort them": "filtrali e ordinali",
+    "{n} customer(s)": "{n} cliente/i",
 }
