@@ -146,9 +146,18 @@ def device_counts(store: Store, today: date | None = None) -> dict[str, int]:
 
 
 def events(store: Store, *, device: str | None = None, customer: str | None = None, actor: str | None = None,
-           action: str | None = None, before: Any = None, limit: Any = None) -> dict[str, Any]:
-    """Audit events newest first. Page with ``before`` = the ``next_before`` of the previous page."""
-    size, _ = page_args(limit, 0)
+           action: str | None = None, before: Any = None, limit: Any = None, since: Any = None,
+           until: Any = None, max_limit: int = MAX_LIMIT) -> dict[str, Any]:
+    """Audit events newest first. Page with ``before`` = the ``next_before`` of the previous page.
+    ``since``/``until``: calendar dates (YYYY-MM-DD) in the provider's zone, both days included."""
+    size, _ = page_args(limit, 0, max_limit)
+    start = end = None
+    if since not in (None, ""):
+        start = rentals.start_of_day(rentals.parse_date(since, "since"))
+    if until not in (None, ""):
+        end = rentals.start_of_day(rentals.parse_date(until, "until") + timedelta(days=1))
+    if start and end and end <= start:
+        raise Invalid("until must be the same day as since or later", field="until")
     before_id = None
     if before not in (None, ""):
         try:
@@ -163,7 +172,7 @@ def events(store: Store, *, device: str | None = None, customer: str | None = No
     with store.reading() as tx:
         customer_id = _customer_id(tx, customer)
         rows = tx.events_page(device_mac=mac, customer_id=customer_id, actor=actor or None, action=action or None,
-                              before_id=before_id, limit=size + 1)
+                              before_id=before_id, limit=size + 1, since=start, until=end)
     more = len(rows) > size
     rows = rows[:size]
     items = [{"id": r["id"], **(public(r) or {})} for r in rows]

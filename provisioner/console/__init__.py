@@ -225,7 +225,7 @@ def session_ttl(request: web.Request) -> timedelta:
 
 def setup(app: web.Application) -> None:
     """Mount the console: its routes, templates, static files and middleware (before the phone route)."""
-    from . import bulk, customers, devices, editing, imports, login, pages, redirects, users
+    from . import audit, bulk, customers, devices, editing, imports, login, pages, redirects, users
 
     env = aiohttp_jinja2.setup(app, app_key=JINJA, autoescape=True,
                                loader=jinja2.FileSystemLoader(str(HERE / "templates")),
@@ -234,7 +234,7 @@ def setup(app: web.Application) -> None:
     env.globals.update(states=rentals.STATES)
     app[LIMITER] = accounts.LoginLimiter()
     app.middlewares.append(middleware)
-    for module in (login, pages, devices, customers, editing, imports, users, redirects, bulk):
+    for module in (login, pages, devices, customers, editing, imports, users, redirects, bulk, audit):
         app.add_routes(module.routes)
     app.router.add_get(PREFIX + "/lang/{lang}", _language)
     app.router.add_static(PREFIX + "/static/", HERE / "static", name="console_static")

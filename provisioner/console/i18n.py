@@ -300,4 +300,18 @@ IT: dict[str, str] = {
     "Firmware": "Firmware", "Not seen for days": "Non visto da giorni", "Vendor": "Produttore",
     "any vendor": "qualsiasi produttore", "filter and sort them": "filtrali e ordinali",
     "{n} customer(s)": "{n} cliente/i",
+    # audit log and API tokens
+    "API tokens": "Token API", "Audit log": "Registro delle modifiche",
+    "Copy it now: it is shown this once and cannot be shown again.":
+        "Copialo ora: è mostrato solo questa volta e non si potrà rivedere.",
+    "Create the token": "Crea il token", "Created": "Creato", "For user": "Per l'utente", "Last used": "Ultimo uso",
+    "New API token": "Nuovo token API", "New token": "Nuovo token", "No API tokens yet.": "Ancora nessun token API.",
+    "No event matches.": "Nessun evento corrisponde.", "Older": "Più vecchi", "Revoke": "Revoca",
+    "Revoke the token “{label}” of {user}? Scripts using it stop working.":
+        "Revocare il token “{label}” di {user}? Gli script che lo usano smettono di funzionare.",
+    "Revoke token {label} of {user}": "Revoca il token {label} di {user}", "To": "Al",
+    "Token “{label}” for {user}": "Token “{label}” per {user}", "User": "Utente",
+    "What it is for": "A cosa serve", "not yet": "non ancora", "active": "attivo", "revoked on {at}": "revocato il {at}",
+    "Token {id} of {user} revoked: it no longer opens the API.":
+        "Token {id} di {user} revocato: non apre più l'API.",
 }
