@@ -283,7 +283,7 @@ IT: dict[str, str] = {
     "Unassign them": "Togli le linee",
     "Resync them": "Risincronizza",
     "Download CSV": "Scarica CSV", "Download XLSX": "Scarica XLSX",
-    "Record the return of {mac}": "Registra il rientro di {mac}",
+    "Record return of {mac}": "Registra il rientro di {mac}",
     "Back to the list": "Torna all'elenco",
     "{done} device(s) done, {refused} refused (a refused device was not changed).":
         "{done} dispositivo/i fatti, {refused} rifiutati (un dispositivo rifiutato non è stato cambiato).",
