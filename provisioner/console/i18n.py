@@ -111,6 +111,7 @@ EN: dict[str, str] = {
     "online": "online",
     "stale": "not seen lately",
     "never": "never seen",
+    "role admin": "admin", "role technician": "technician", "role support": "support", "role viewer": "viewer",
 }
 
 IT: dict[str, str] = {
@@ -314,4 +315,32 @@ IT: dict[str, str] = {
     "What it is for": "A cosa serve", "not yet": "non ancora", "active": "attivo", "revoked on {at}": "revocato il {at}",
     "Token {id} of {user} revoked: it no longer opens the API.":
         "Token {id} di {user} revocato: non apre più l'API.",
+    # users, import, redirect messages
+    "role admin": "amministratore", "role technician": "tecnico", "role support": "assistenza",
+    "role viewer": "sola lettura",
+    "User {name} added with role {role}.": "Utente {name} aggiunto con il ruolo {role}.",
+    "Password of {name} changed; their open sessions ended.":
+        "Password di {name} cambiata; le sue sessioni aperte sono chiuse.",
+    "User {name} is now {role}, disabled.": "L'utente {name} è ora {role}, disabilitato.",
+    "User {name} is now {role}, enabled.": "L'utente {name} è ora {role}, abilitato.",
+    "Choose a spreadsheet file to upload.": "Scegli un foglio di calcolo da caricare.",
+    "The file {name} cannot be imported: {reason}": "Il file {name} non si può importare: {reason}",
+    "{name} read: {rows} row(s), {problems} problem(s). Nothing is changed until you apply.":
+        "{name} letto: {rows} riga/e, {problems} problema/i. Nulla cambia finché non applichi.",
+    "Nothing was applied: the file has {count} problem(s). Fix them and upload it again, or upload it with "
+    "'skip the bad rows'.":
+        "Non è stato applicato nulla: il file ha {count} problema/i. Correggili e caricalo di nuovo, oppure "
+        "caricalo con 'salta le righe errate'.",
+    "Nothing was applied: the data changed since this plan was made. Review the new plan below and apply again.":
+        "Non è stato applicato nulla: i dati sono cambiati da quando è stato fatto questo piano. Controlla il "
+        "nuovo piano qui sotto e applica di nuovo.",
+    "{name} applied in one transaction: {customers_new} customer(s) created and {customers_changed} updated, "
+    "{devices_new} device(s) created and {devices_changed} updated, {lines_new} line(s) created and "
+    "{lines_changed} updated.":
+        "{name} applicato in una sola transazione: {customers_new} cliente/i creati e {customers_changed} "
+        "aggiornati, {devices_new} dispositivo/i creati e {devices_changed} aggiornati, {lines_new} linea/e "
+        "create e {lines_changed} aggiornate.",
+    "{n} bad row(s) were left out.": "{n} riga/e errate sono state escluse.",
+    "Redirect of {mac}: {count} change(s) will be sent within a second.":
+        "Redirect di {mac}: {count} modifica/e saranno inviate entro un secondo.",
 }
