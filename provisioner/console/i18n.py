@@ -343,4 +343,17 @@ IT: dict[str, str] = {
     "{n} bad row(s) were left out.": "{n} riga/e errate sono state escluse.",
     "Redirect of {mac}: {count} change(s) will be sent within a second.":
         "Redirect di {mac}: {count} modifica/e saranno inviate entro un secondo.",
+    # users and redirect pages
+    "Access": "Accesso", "Access of {name}": "Accesso di {name}", "Add a user": "Aggiungi un utente",
+    "Add user": "Aggiungi l'utente", "Attempts": "Tentativi", "Change": "Modifica",
+    "Devices whose vendor redirect service (Yealink RPS, Snom) does not yet point at this server, or still holds "
+    "a device taken back.":
+        "Dispositivi per cui il servizio di redirect del produttore (Yealink RPS, Snom) non punta ancora a questo "
+        "server, o tiene ancora un dispositivo rientrato.",
+    "Every redirect is as it should be.": "Ogni redirect è come deve essere.", "Last sign-in": "Ultimo accesso",
+    "New password": "Nuova password", "New password for {name}": "Nuova password per {name}",
+    "Password (10 characters or more)": "Password (almeno 10 caratteri)", "Role": "Ruolo",
+    "Role of {name}": "Ruolo di {name}", "Save": "Salva", "Set": "Imposta", "Vendor's message": "Messaggio del produttore",
+    "What to do": "Cosa fare", "disable": "disabilita", "disabled": "disabilitato", "enable": "abilita",
+    "enabled": "abilitato", "keep access": "accesso invariato", "{n} queued": "{n} in coda",
 }
