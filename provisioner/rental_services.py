@@ -18,10 +18,11 @@ recorded, so ``--cancel`` before the date restores everything as it was.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from . import fields, rentals, services, vendors
 from .changes import DeviceChange, find_customer, find_device, public
@@ -380,6 +381,44 @@ def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = 
                                                              "days_late": standing.days_late})
         return {**after, "amount": given, "total_charged": total, "charged_on": day,
                 "days_late": standing.days_late, "customer": holder["code"]}
+
+
+# --- the one-step move ----------------------------------------------------------------------
+
+
+class _Joined:
+    """A store whose transaction is one already open: each service called with it writes into that
+    transaction, so several services compose into one change that lands whole or not at all."""
+
+    def __init__(self, tx: Tx) -> None:
+        self._tx = tx
+
+    @contextmanager
+    def transaction(self, **_: Any) -> Iterator[Tx]:
+        yield self._tx
+
+
+def move(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[str] = (), *,
+         condition: Any = "ok") -> dict[str, Any]:
+    """A rented phone at one customer goes to another in one transaction: its lines taken off (when
+    deployed), its return recorded (``condition`` ok or faulty) and its assignment to ``customer``
+    with ``lines``. If any step is refused (the target's contract ended, a line that is not free,
+    a faulty phone that cannot be assigned), nothing is changed: the phone is as it was.
+
+    ``{"returned": <return_device's result>, "assigned": <assign's result>}``; each step is in the
+    device's history as on its own.
+    """
+    if not customer:
+        raise Invalid("choose the customer the phone goes to", field="customer")
+    today = _today()
+    with store.transaction() as tx:
+        joined = cast(Store, _Joined(tx))
+        device = find_device(tx, mac)
+        if _state_on(device, _holder(tx, device), today) == rentals.DEPLOYED:
+            unassign(joined, actor, device["mac"])
+        returned = return_device(joined, actor, device["mac"], condition=condition)
+        assigned = assign(joined, actor, device["mac"], customer, lines)
+    return {"returned": returned, "assigned": assigned}
 
 
 # --- history and reports ---------------------------------------------------------------

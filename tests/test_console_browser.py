@@ -136,6 +136,11 @@ def _seed(data_dir: Path) -> None:
         services.add_customer(store, "seed", "VERDI", name="Verdi Srl", sip_server="pbx.verdi.example.net")
         services.add_line(store, "seed", "VERDI", "100", display_name="Verdi", password=SIP_PASSWORD)
         services.add_device(store, "seed", "805EC0000021", model="T54W", customer="VERDI", lines=["100"])
+        # For the bulk actions: one phone deployed at GIALLI, one in stock (nothing to unassign).
+        services.add_customer(store, "seed", "GIALLI", name="Gialli Snc", sip_server="pbx.gialli.example.net")
+        services.add_line(store, "seed", "GIALLI", "301", display_name="Gialli", password=SIP_PASSWORD)
+        services.add_device(store, "seed", "805EC0000031", model="T54W", customer="GIALLI", lines=["301"])
+        services.add_device(store, "seed", "805EC0000032", model="T54W")
         rental_terms.set_cost(store, "seed", "default", "89.90")
         rental_services.terminate(store, "seed", "VERDI", (rentals.today() - timedelta(days=90)).isoformat())
     finally:
@@ -360,5 +365,81 @@ def test_support_day_in_italian_create_edit_and_move(browser: Browser, server: S
 
         page.get_by_role("link", name="EN", exact=True).click()
         expect(page.locator("#device-state")).to_have_text("deployed")
+    finally:
+        context.close()
+
+
+def test_bulk_unassign_from_search_then_return_a_row_in_place(page: Page, server: Server) -> None:
+    sign_in(page, server)
+    page.get_by_label("Search devices").fill("805EC00000")
+    page.keyboard.press("Enter")
+    page.get_by_label("Select 80:5E:C0:00:00:31").check()
+    page.get_by_label("Select 80:5E:C0:00:00:32").check()
+    screenshot(page, "console-bulk-select.png")
+    page.get_by_role("button", name="Unassign them").click()
+    summary = page.locator("#bulk-summary")
+    expect(summary).to_contain_text("1 device(s) done, 1 refused")
+    results = page.locator("#bulk-results")
+    expect(results.locator("tr", has_text="80:5E:C0:00:00:31")).to_contain_text("done")
+    expect(results.locator("tr", has_text="80:5E:C0:00:00:32")).to_contain_text("it is not assigned to anyone")
+    screenshot(page, "console-bulk-result.png")
+    page.get_by_role("link", name="Back to the list").click()
+    expect(page.locator("#results")).to_contain_text("return due")
+
+    page.get_by_role("link", name="Returns").click()
+    page.get_by_role("button", name="Record return of 80:5E:C0:00:00:31").first.click()
+    expect(page.locator("#bulk-results")).to_contain_text("Returned from GIALLI: now in stock.")
+    page.get_by_role("link", name="Back to the list").click()
+    expect(page.locator("#due")).not_to_contain_text("80:5E:C0:00:00:31")
+
+
+AXE = ROOT / "tests" / "vendor" / "axe.min.js"  # axe-core 4.14.1, MPL-2.0 (its license header kept)
+
+
+def axe_problems(page: Page) -> list[str]:
+    """The serious and critical accessibility violations axe-core finds on the page."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+def test_keyboard_slash_search_enter_opens_the_single_result_and_confirm_without_mouse(page: Page,
+                                                                                         server: Server) -> None:
+    sign_in(page, server)
+    page.locator("body").click(position={"x": 5, "y": 300})  # focus on the page, not on a field
+    page.keyboard.press("/")
+    expect(page.get_by_label("Search devices")).to_be_focused()
+    page.keyboard.type("SN-BIANCHI")
+    page.keyboard.press("Enter")
+    expect(page.locator("#result-count")).to_contain_text("1 device(s)")
+    page.locator("h1").click()
+    page.keyboard.press("Enter")  # the single result opens
+    expect(page).to_have_url(re.compile(r"/console/devices/805EC0000011$"))
+
+    page.goto(server.url + "/console/customers/ROSSI")
+    page.get_by_label("Contract ends on").fill((rentals.today() + timedelta(days=30)).isoformat())
+    page.locator("#terminate-form button").focus()  # where Tab from the date's last part lands
+    page.keyboard.press("Enter")  # the confirm dialog comes up and is answered from the keyboard handler
+    expect(page.locator("#flash")).to_contain_text("ROSSI")
+    assert page.asked and page.asked[-1].startswith("End the contract of ROSSI?")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Cancel the termination").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#flash")).to_contain_text("is cancelled")
+
+
+@pytest.mark.parametrize("path", ["/console/", "/console/search?q=805EC", "/console/devices/805EC0000021",
+                                  "/console/customers", "/console/customers/VERDI", "/console/returns",
+                                  "/console/audit", "/console/tokens", "/console/imports", "/console/users"])
+def test_main_pages_have_no_serious_accessibility_violations(browser: Browser, server: Server, path: str) -> None:
+    # The console's CSP allows no injected script: this context alone bypasses it to run axe.
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", bypass_csp=True)
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    try:
+        sign_in(tab, server)
+        tab.goto(server.url + path)
+        problems = axe_problems(tab)
+        assert problems == [], "\n".join(problems)
     finally:
         context.close()

@@ -95,3 +95,18 @@ async def test_move_a_deployed_phone_in_one_step(server, store):
         "VERDI", "deployed", ["100"])
     actions = [e["action"] for e in device["history"]]
     assert "device.returned" in actions and actions[-1] == "device.assigned"
+
+
+async def test_a_move_whose_assignment_fails_records_no_return(server, store):
+    add_user(store, "alice", "support")
+    deployed_phone(store, "805EC0000001", "ROSSI", ("201",))
+    add_customer(store, "VERDI")
+    add_line(store, "VERDI", "100", "Verdi", SIP_PASSWORD)
+    await sign_in(client := server.client, "alice")
+    before = services.show_device(store, "805EC0000001")
+    page = await post(client, "/console/devices/805EC0000001/move", {"customer": "VERDI", "lines": "999",
+                                                                      "condition": "ok"})
+    assert flash(await page.text()).startswith("error: Nothing was changed: ")
+    after = services.show_device(store, "805EC0000001")
+    assert (after["customer"]["code"], after["state"], after["history"]) == ("ROSSI", "deployed", before["history"])
+    assert [line["extension"] for line in after["lines"]] == ["201"]

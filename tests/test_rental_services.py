@@ -425,3 +425,32 @@ def test_customer_owned_devices_move_lines_but_take_no_part_in_returns(store, cl
         rs.report(store, "due", customer="NOBODY")
     with pytest.raises(Invalid, match="report 'late' must be one of: due, overdue, charged"):
         rs.report(store, "late")
+
+
+# --- the one-step move --------------------------------------------------------------------------
+
+
+def test_move_returns_and_assigns_in_one_transaction(store, clock):
+    rossi(store)
+    rossi(store, "VERDI", ("100",), mac=None)
+    result = rs.move(store, ACTOR, "00-15-65-aa-00-01", "VERDI", ["100"], condition="ok")
+    assert (result["returned"]["from_customer"], result["assigned"]["customer"]) == ("ROSSI", "VERDI")
+    moved = device(store, OLD)
+    assert (moved["state"], moved["lines"]) == ("deployed", ["100"])
+    assert [e["action"] for e in events(store, OLD)][-3:] == ["device.unassigned", "device.returned",
+                                                                "device.assigned"]
+
+
+@pytest.mark.parametrize(("target", "lines", "condition", "error"), [
+    ("VERDI", ["999"], "ok", NotFound),  # a line the target does not have: the assignment fails last
+    ("VERDI", ["100"], "faulty", Conflict),  # a faulty phone is retired, and a retired one is not assigned
+    ("NOBODY", [], "ok", NotFound),
+])
+def test_a_failing_step_of_the_move_leaves_the_phone_as_it_was(store, clock, target, lines, condition, error):
+    rossi(store)
+    rossi(store, "VERDI", ("100",), mac=None)
+    before = dump(store)
+    with pytest.raises(error):
+        rs.move(store, ACTOR, OLD, target, lines, condition=condition)
+    assert dump(store) == before  # no return recorded, no line taken off, no event
+    assert device(store, OLD)["lines"] == ["201", "202"]

@@ -229,7 +229,7 @@ def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
     files and middleware (``middlewares``, then ours), which phone requests never pass through.
     The root's redirect (``/``) stays on ``app``, with our middleware around it alone."""
     from ..subapps import outside, relative
-    from . import customers, devices, editing, imports, login, pages, redirects, users
+    from . import audit, bulk, customers, devices, editing, imports, login, pages, redirects, users
 
     sub = web.Application(middlewares=[*middlewares, middleware])
     env = aiohttp_jinja2.setup(sub, app_key=JINJA, autoescape=True,
@@ -238,7 +238,7 @@ def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
     env.filters.update(mac=_mac, when=i18n.when, eur=_eur, cents=_cents)
     env.globals.update(states=rentals.STATES)
     sub[LIMITER] = accounts.LoginLimiter()
-    for module in (login, pages, devices, customers, editing, imports, users, redirects):
+    for module in (login, pages, devices, customers, editing, imports, users, redirects, bulk, audit):
         sub.add_routes(relative(PREFIX, module.routes))
         for route in outside(PREFIX, module.routes):
             app.router.add_route(route.method, route.path, functools.partial(middleware, handler=route.handler),

@@ -181,32 +181,22 @@ async def assign(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/devices/{mac}/move")
 async def move(request: web.Request) -> web.Response:
     """A rented phone deployed at one customer goes to another, confirmed once: its lines taken off,
-    its return recorded (with the condition asked) and the new assignment. Three services in turn, not
-    one transaction: the target customer is checked first, and a failure after the return says so."""
+    its return recorded (with the condition asked) and the new assignment, in one transaction
+    (:func:`provisioner.rental_services.move`): a refused step changes nothing."""
     data = await form(request)
     user = await acting(request, "devices.assign", data)
     await acting(request, "returns", data)
     mac = fields.mac(request.match_info["mac"])
-    target, lines = data.get("customer") or "", _extensions(data.get("lines"))
     try:
-        # What the assignment would refuse is asked before the return is recorded.
-        if not target:
-            raise Invalid("choose the customer the phone goes to", field="customer")
-        await asyncio.to_thread(services.get_customer, store(request), target)
-        if (await asyncio.to_thread(services.show_device, store(request), mac))["state"] == rentals.DEPLOYED:
-            await call(request, rental_services.unassign, store(request), user.actor, mac)
-        returned = await call(request, rental_services.return_device, store(request), user.actor, mac,
-                              condition=data.get("condition") or "ok")
+        result = await call(request, rental_services.move, store(request), user.actor, mac, data.get("customer"),
+                            _extensions(data.get("lines")), condition=data.get("condition") or "ok")
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, _device_url(mac), say(request, "Nothing was changed: {reason}", reason=exc.message),
                     "error")
-    try:
-        after = await call(request, rental_services.assign, store(request), user.actor, mac, target, lines)
-    except (Invalid, NotFound, Conflict) as exc:
-        return done(request, _device_url(mac), _returned(request, mac, returned) + " " + say(
-            request, "The return was recorded, but the new assignment failed: {reason}", reason=exc.message), "error")
+    after = result["assigned"]
     return done(request, _device_url(mac), say(request, "Device {mac} came back from {old} and is now at {customer} "
-                                                        "with {lines}.", mac=mac, old=returned["from_customer"],
+                                                        "with {lines}.", mac=mac,
+                                               old=result["returned"]["from_customer"],
                                                customer=after["customer"], lines=", ".join(after["lines"]) or "-"))
 
 

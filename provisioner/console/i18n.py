@@ -111,6 +111,7 @@ EN: dict[str, str] = {
     "online": "online",
     "stale": "not seen lately",
     "never": "never seen",
+    "role admin": "admin", "role technician": "technician", "role support": "support", "role viewer": "viewer",
 }
 
 IT: dict[str, str] = {
@@ -231,8 +232,6 @@ IT: dict[str, str] = {
     "Settings of {mac} saved: {n} setting(s).": "Impostazioni di {mac} salvate: {n} impostazione/i.",
     "Device {mac} came back from {old} and is now at {customer} with {lines}.":
         "Il dispositivo {mac} è rientrato da {old} ed è ora presso {customer} con le linee {lines}.",
-    "The return was recorded, but the new assignment failed: {reason}":
-        "Il rientro è registrato, ma la nuova assegnazione non è riuscita: {reason}",
     # messages after an action
     "Nothing was changed: {reason}": "Non è stato cambiato nulla: {reason}",
     "Nothing was sent: {reason}": "Non è stato inviato nulla: {reason}",
@@ -270,4 +269,91 @@ IT: dict[str, str] = {
         "restituire.",
     "The termination of {customer} on {day} is cancelled: {n} device(s) keep their lines.":
         "La cessazione di {customer} del {day} è annullata: {n} dispositivo/i mantengono le linee.",
+    # bulk actions
+    "Bulk action": "Azione su più dispositivi",
+    "Return of the selected devices": "Rientro dei dispositivi selezionati",
+    "Unassigning the selected devices": "Linee tolte ai dispositivi selezionati",
+    "Resync of the selected devices": "Risincronizzazione dei dispositivi selezionati",
+    "Download of the selected devices": "Scaricamento dei dispositivi selezionati",
+    "Select": "Seleziona", "Action": "Azione", "Outcome": "Esito", "What happened": "Cosa è successo",
+    "done": "fatto", "refused": "rifiutato",
+    "Select {mac}": "Seleziona {mac}",
+    "Selected devices": "Dispositivi selezionati",
+    "With the selected devices:": "Con i dispositivi selezionati:",
+    "Record their return": "Registra il rientro",
+    "Unassign them": "Togli le linee",
+    "Resync them": "Risincronizza",
+    "Download CSV": "Scarica CSV", "Download XLSX": "Scarica XLSX",
+    "Record return of {mac}": "Registra il rientro di {mac}",
+    "Back to the list": "Torna all'elenco",
+    "{done} device(s) done, {refused} refused (a refused device was not changed).":
+        "{done} dispositivo/i fatti, {refused} rifiutati (un dispositivo rifiutato non è stato cambiato).",
+    "No device was selected: tick the devices first.": "Nessun dispositivo selezionato: spunta prima i dispositivi.",
+    "Select at most {n} devices at once; {m} were selected.":
+        "Seleziona al massimo {n} dispositivi alla volta; ne sono stati selezionati {m}.",
+    "Returned from {customer}: now {state}.": "Restituito da {customer}: ora {state}.",
+    "Lines off; return due by {day}.": "Linee tolte; da restituire entro il {day}.",
+    "Lines off.": "Linee tolte.",
+    "Resync sent: {answer}.": "Risincronizzazione inviata: {answer}.",
+    "Resync failed: {answer}.": "Risincronizzazione non riuscita: {answer}.",
+    # lists: filters, sorting, pages, downloads
+    "Download what is shown:": "Scarica quello che è mostrato:", "Download:": "Scarica:", "Filters": "Filtri",
+    "Firmware": "Firmware", "Not seen for days": "Non visto da giorni", "Vendor": "Produttore",
+    "any vendor": "qualsiasi produttore", "filter and sort them": "filtrali e ordinali",
+    "{n} customer(s)": "{n} cliente/i",
+    # audit log and API tokens
+    "API tokens": "Token API", "Audit log": "Registro delle modifiche",
+    "Copy it now: it is shown this once and cannot be shown again.":
+        "Copialo ora: è mostrato solo questa volta e non si potrà rivedere.",
+    "Create the token": "Crea il token", "Created": "Creato", "For user": "Per l'utente", "Last used": "Ultimo uso",
+    "New API token": "Nuovo token API", "New token": "Nuovo token", "No API tokens yet.": "Ancora nessun token API.",
+    "No event matches.": "Nessun evento corrisponde.", "Older": "Più vecchi", "Revoke": "Revoca",
+    "Revoke the token “{label}” of {user}? Scripts using it stop working.":
+        "Revocare il token “{label}” di {user}? Gli script che lo usano smettono di funzionare.",
+    "Revoke token {label} of {user}": "Revoca il token {label} di {user}", "To": "Al",
+    "Token “{label}” for {user}": "Token “{label}” per {user}", "User": "Utente",
+    "What it is for": "A cosa serve", "not yet": "non ancora", "active": "attivo", "revoked on {at}": "revocato il {at}",
+    "Token {id} of {user} revoked: it no longer opens the API.":
+        "Token {id} di {user} revocato: non apre più l'API.",
+    # users, import, redirect messages
+    "role admin": "amministratore", "role technician": "tecnico", "role support": "assistenza",
+    "role viewer": "sola lettura",
+    "User {name} added with role {role}.": "Utente {name} aggiunto con il ruolo {role}.",
+    "Password of {name} changed; their open sessions ended.":
+        "Password di {name} cambiata; le sue sessioni aperte sono chiuse.",
+    "User {name} is now {role}, disabled.": "L'utente {name} è ora {role}, disabilitato.",
+    "User {name} is now {role}, enabled.": "L'utente {name} è ora {role}, abilitato.",
+    "Choose a spreadsheet file to upload.": "Scegli un foglio di calcolo da caricare.",
+    "The file {name} cannot be imported: {reason}": "Il file {name} non si può importare: {reason}",
+    "{name} read: {rows} row(s), {problems} problem(s). Nothing is changed until you apply.":
+        "{name} letto: {rows} riga/e, {problems} problema/i. Nulla cambia finché non applichi.",
+    "Nothing was applied: the file has {count} problem(s). Fix them and upload it again, or upload it with "
+    "'skip the bad rows'.":
+        "Non è stato applicato nulla: il file ha {count} problema/i. Correggili e caricalo di nuovo, oppure "
+        "caricalo con 'salta le righe errate'.",
+    "Nothing was applied: the data changed since this plan was made. Review the new plan below and apply again.":
+        "Non è stato applicato nulla: i dati sono cambiati da quando è stato fatto questo piano. Controlla il "
+        "nuovo piano qui sotto e applica di nuovo.",
+    "{name} applied in one transaction: {customers_new} customer(s) created and {customers_changed} updated, "
+    "{devices_new} device(s) created and {devices_changed} updated, {lines_new} line(s) created and "
+    "{lines_changed} updated.":
+        "{name} applicato in una sola transazione: {customers_new} cliente/i creati e {customers_changed} "
+        "aggiornati, {devices_new} dispositivo/i creati e {devices_changed} aggiornati, {lines_new} linea/e "
+        "create e {lines_changed} aggiornate.",
+    "{n} bad row(s) were left out.": "{n} riga/e errate sono state escluse.",
+    "Redirect of {mac}: {count} change(s) will be sent within a second.":
+        "Redirect di {mac}: {count} modifica/e saranno inviate entro un secondo.",
+    # users and redirect pages
+    "Access": "Accesso", "Access of {name}": "Accesso di {name}", "Add a user": "Aggiungi un utente",
+    "Add user": "Aggiungi l'utente", "Attempts": "Tentativi", "Change": "Modifica",
+    "Devices whose vendor redirect service (Yealink RPS, Snom) does not yet point at this server, or still holds "
+    "a device taken back.":
+        "Dispositivi per cui il servizio di redirect del produttore (Yealink RPS, Snom) non punta ancora a questo "
+        "server, o tiene ancora un dispositivo rientrato.",
+    "Every redirect is as it should be.": "Ogni redirect è come deve essere.", "Last sign-in": "Ultimo accesso",
+    "New password": "Nuova password", "New password for {name}": "Nuova password per {name}",
+    "Password (10 characters or more)": "Password (almeno 10 caratteri)", "Role": "Ruolo",
+    "Role of {name}": "Ruolo di {name}", "Save": "Salva", "Set": "Imposta", "Vendor's message": "Messaggio del produttore",
+    "What to do": "Cosa fare", "disable": "disabilita", "disabled": "disabilitato", "enable": "abilita",
+    "enabled": "abilitato", "keep access": "accesso invariato", "{n} queued": "{n} in coda",
 }

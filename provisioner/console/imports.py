@@ -20,7 +20,7 @@ from ..api import imports as registry
 from ..importing.problems import HIDDEN
 from ..importing.reading import size_text
 from ..importing.reports import describe
-from . import PREFIX, acting, call, done, form, page, store
+from . import PREFIX, acting, call, done, form, page, say, store
 
 routes = web.RouteTableDef()
 
@@ -44,7 +44,7 @@ async def upload(request: web.Request) -> web.Response:
                                                     fields=(auth.CSRF_FIELD, "sheet", "skip_invalid"))
     auth.check_csrf(request, fields.get(auth.CSRF_FIELD) or "")
     if not data:
-        return done(request, PREFIX + "/imports", "Choose a spreadsheet file to upload.", "error")
+        return done(request, PREFIX + "/imports", say(request, "Choose a spreadsheet file to upload."), "error")
     skip_invalid = fields.get("skip_invalid", "") in ("1", "on", "true", "yes")
     def prepare() -> tuple[importing.Table, importing.Checked, importing.Plan]:
         table = importing.read(data, name, sheet=fields.get("sheet") or None, limits=limits)
@@ -54,11 +54,13 @@ async def upload(request: web.Request) -> web.Response:
     try:
         table, checked, plan = await asyncio.to_thread(prepare)
     except importing.SheetError as exc:
-        return done(request, PREFIX + "/imports", f"{name}: {exc.message}", "error")
+        return done(request, PREFIX + "/imports", say(request, "The file {name} cannot be imported: {reason}",
+                                                       name=name, reason=exc.message), "error")
     pending = registry.plans(request).add(table, checked, plan, skip_invalid)
     return done(request, f"{PREFIX}/imports/{pending.id}",
-                f"{name} read: {plan.rows} rows, {len(plan.problems)} problem(s). Nothing is changed until you "
-                f"apply.", "error" if plan.rejected else "ok")
+                say(request, "{name} read: {rows} row(s), {problems} problem(s). Nothing is changed until you "
+                             "apply.", name=name, rows=plan.rows, problems=len(plan.problems)),
+                "error" if plan.rejected else "ok")
 
 
 def plan_view(pending: Any) -> dict[str, Any]:
@@ -115,6 +117,20 @@ async def report(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": f'attachment; filename="{stem or "import"}-errors.xlsx"'})
 
 
+def applied_message(request: web.Request, name: str, plan: Any) -> str:
+    """What an applied import did, as sentences: what was created and updated, what was left out."""
+    counts = plan.counts()
+    sentence = say(request, "{name} applied in one transaction: {customers_new} customer(s) created and "
+                            "{customers_changed} updated, {devices_new} device(s) created and {devices_changed} "
+                            "updated, {lines_new} line(s) created and {lines_changed} updated.", name=name,
+                   customers_new=counts["customer"]["create"], customers_changed=counts["customer"]["update"],
+                   devices_new=counts["device"]["create"], devices_changed=counts["device"]["update"],
+                   lines_new=counts["line"]["create"], lines_changed=counts["line"]["update"])
+    if plan.skipped_rows:
+        sentence += " " + say(request, "{n} bad row(s) were left out.", n=len(plan.skipped_rows))
+    return sentence
+
+
 @routes.post(PREFIX + "/imports/{id}/apply")
 async def apply(request: web.Request) -> web.Response:
     data = await form(request)
@@ -124,16 +140,15 @@ async def apply(request: web.Request) -> web.Response:
     here = f"{PREFIX}/imports/{pending.id}"
     if pending.plan.rejected:
         count = len(pending.plan.problems)
-        return done(request, here, f"Nothing was applied: the file has {count} problem(s). Fix them and upload "
-                                   f"it again, or upload it with 'skip the bad rows'.", "error")
+        return done(request, here, say(request, "Nothing was applied: the file has {count} problem(s). Fix them "
+                                                "and upload it again, or upload it with 'skip the bad rows'.",
+                                       count=count), "error")
     try:
         plan, _applied = await call(request, importing.run, store(request), pending.checked, actor=user.actor,
                                     skip_invalid=pending.skip_invalid, expect=pending.plan.fingerprint)
     except importing.PlanChanged as exc:
         pending.plan = exc.plan
-        return done(request, here, "Nothing was applied: the data changed since this plan was made. Review the "
-                                   "new plan below and apply again.", "error")
+        return done(request, here, say(request, "Nothing was applied: the data changed since this plan was "
+                                                "made. Review the new plan below and apply again."), "error")
     plans.pop(pending.id)
-    skipped = f"; {len(plan.skipped_rows)} bad row(s) left out" if plan.skipped_rows else ""
-    return done(request, PREFIX + "/imports",
-                f"{pending.table.name} applied in one transaction: {plan.summary()}{skipped}.")
+    return done(request, PREFIX + "/imports", applied_message(request, pending.table.name, plan))

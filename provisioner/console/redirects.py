@@ -9,7 +9,7 @@ from aiohttp import web
 from .. import fields
 from ..errors import Conflict, Invalid, NotFound
 from ..redirect import support
-from . import PREFIX, acting, call, done, form, page, store, viewer
+from . import PREFIX, acting, call, done, form, page, say, store, viewer
 
 routes = web.RouteTableDef()
 
@@ -37,5 +37,6 @@ async def retry(request: web.Request) -> web.Response:
     try:
         count = await call(request, support.retry, store(request), user.actor, mac)
     except (Invalid, NotFound, Conflict) as exc:
-        return done(request, target, f"Nothing was changed: {exc.message}", "error")
-    return done(request, target, f"Redirect of {mac}: {count} change(s) will be sent within a second")
+        return done(request, target, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
+    return done(request, target, say(request, "Redirect of {mac}: {count} change(s) will be sent within a second.",
+                                     mac=mac, count=count))

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .. import accounts, auth
 from ..errors import Conflict, Invalid, NotFound
-from . import PREFIX, acting, call, done, form, page, store
+from . import PREFIX, acting, call, done, form, page, say, store
 
 routes = web.RouteTableDef()
 URL = PREFIX + "/users"
@@ -33,8 +33,9 @@ async def add(request: web.Request) -> web.Response:
         row = await call(request, accounts.add_user, store(request), user.actor, data.get("name", ""),
                          role_=data.get("role", ""), password=data.get("password", ""))
     except (Invalid, Conflict) as exc:
-        return done(request, URL, f"Nothing was changed: {exc.message}", "error")
-    return done(request, URL, f"User {row['name']} added with role {row['role']}.")
+        return done(request, URL, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
+    return done(request, URL, say(request, "User {name} added with role {role}.", name=row["name"],
+                                  role=say(request, "role " + row["role"])))
 
 
 @routes.post(URL + "/{name}")
@@ -45,11 +46,12 @@ async def update(request: web.Request) -> web.Response:
     try:
         if data.get("password"):
             await call(request, accounts.set_password, store(request), user.actor, name, data["password"])
-            return done(request, URL, f"Password of {name} changed; their open sessions ended.")
+            return done(request, URL, say(request, "Password of {name} changed; their open sessions ended.",
+                                          name=name))
         disabled = {"disable": True, "enable": False}.get(data.get("access", ""))
         row = await call(request, accounts.update_user, store(request), user.actor, name,
                          role_=data.get("role") or None, disabled=disabled)
     except (Invalid, NotFound, Conflict) as exc:
-        return done(request, URL, f"Nothing was changed: {exc.message}", "error")
-    state = "disabled" if row["disabled"] else "enabled"
-    return done(request, URL, f"User {row['name']} is now {row['role']}, {state}.")
+        return done(request, URL, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
+    sentence = ("User {name} is now {role}, disabled." if row["disabled"] else "User {name} is now {role}, enabled.")
+    return done(request, URL, say(request, sentence, name=row["name"], role=say(request, "role " + row["role"])))

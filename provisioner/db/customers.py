@@ -26,6 +26,11 @@ class CustomerQueries(Queries):
     def list_customers(self) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in self.conn.execute(sa.select(customers).order_by(customers.c.code))]
 
+    def customers_page(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        total = int(self.conn.execute(sa.select(sa.func.count()).select_from(customers)).scalar_one())
+        q = sa.select(customers).order_by(customers.c.code).limit(limit).offset(offset)
+        return [dict(r._mapping) for r in self.conn.execute(q)], total
+
     def insert_customer(self, values: Mapping[str, Any]) -> int:
         now = utcnow()
         result = self.conn.execute(customers.insert().values(**values, created_at=now, updated_at=now))

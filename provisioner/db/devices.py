@@ -105,13 +105,17 @@ class DeviceQueries(Queries):
 
     def search_devices(self, *, text: str | None = None, mac_part: str | None = None, customer_id: int | None = None,
                        states: Sequence[str] = (), today: Any = None, limit: int = 50,
-                       offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+                       offset: int = 0, macs: Sequence[str] | None = None, vendor: str | None = None,
+                       model: str | None = None, firmware: str | None = None, seen_before: Any = None,
+                       sort: str = "updated", descending: bool = True) -> tuple[list[dict[str, Any]], int]:
         """Devices matching every filter given, newest change first, and how many match in all.
 
         ``text`` matches an extension exactly, or a display name, label, serial, customer code
         or name in part (case-insensitive); ``mac_part`` is hex digits found anywhere in the MAC.
         ``states`` are effective states: a deployed rental of a customer whose contract ended by
-        ``today`` counts as ``return_due``.
+        ``today`` counts as ``return_due``. ``macs`` (canonical) keeps only those devices;
+        ``vendor``/``model`` match exactly (case-insensitive), ``firmware`` in part; ``seen_before``
+        keeps devices last seen before that time or never. ``sort`` is a key of :data:`SORTS`.
         """
         holder = customers.alias("holder")
         ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
@@ -122,6 +126,16 @@ class DeviceQueries(Queries):
             conds.append(devices.c.customer_id == customer_id)
         if states:
             conds.append(effective.in_(list(states)))
+        if macs is not None:
+            conds.append(devices.c.mac.in_(list(macs)))
+        if vendor:
+            conds.append(sa.func.lower(devices.c.vendor) == vendor.casefold())
+        if model:
+            conds.append(sa.func.lower(devices.c.model) == model.casefold())
+        if firmware:
+            conds.append(sa.func.lower(sa.func.coalesce(devices.c.firmware, "")).like(f"%{firmware.casefold()}%"))
+        if seen_before is not None:
+            conds.append(sa.or_(devices.c.last_seen_at.is_(None), devices.c.last_seen_at < seen_before))
         matches = []
         if mac_part:
             matches.append(devices.c.mac.contains(mac_part.upper(), autoescape=True))
@@ -137,10 +151,17 @@ class DeviceQueries(Queries):
         source = devices.outerjoin(holder, holder.c.id == devices.c.customer_id)
         where = sa.and_(sa.true(), *conds)
         total = int(self.conn.execute(sa.select(sa.func.count()).select_from(source).where(where)).scalar_one())
+        key = {"updated": devices.c.updated_at, "mac": devices.c.mac, "model": devices.c.model,
+               "state": effective, "customer": holder.c.code, "serial": devices.c.serial,
+               "firmware": devices.c.firmware, "last_seen": devices.c.last_seen_at}[sort]
+        # never-seen / no-customer rows last either way; the id keeps pages stable among equal keys
+        order = [key.is_(None), key.desc() if descending else key.asc(),
+                 devices.c.id.desc() if descending else devices.c.id.asc()]
         q = (sa.select(devices.c.id, devices.c.mac, devices.c.vendor, devices.c.model, devices.c.serial,
                        devices.c.ownership, effective.label("state"), devices.c.last_seen_at, devices.c.last_seen_ip,
-                       devices.c.updated_at, holder.c.code.label("customer"), holder.c.name.label("customer_name"))
-             .select_from(source).where(where).order_by(devices.c.updated_at.desc(), devices.c.id.desc())
+                       devices.c.firmware, devices.c.updated_at, holder.c.code.label("customer"),
+                       holder.c.name.label("customer_name"))
+             .select_from(source).where(where).order_by(*order)
              .limit(limit).offset(offset))
         rows = self._dicts(q)
         ids = [r["id"] for r in rows]

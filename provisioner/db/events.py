@@ -42,9 +42,14 @@ class EventQueries(Queries):
 
     def events_page(self, *, device_mac: str | None = None, customer_id: int | None = None,
                     actor: str | None = None, action: str | None = None, before_id: int | None = None,
-                    limit: int = 50) -> list[dict[str, Any]]:
-        """Events newest first, ``limit`` of them, older than ``before_id`` (keyset paging)."""
+                    limit: int = 50, since: Any = None, until: Any = None) -> list[dict[str, Any]]:
+        """Events newest first, ``limit`` of them, older than ``before_id`` (keyset paging), at or
+        after ``since`` and before ``until`` (aware datetimes) when given."""
         conds = []
+        if since is not None:
+            conds.append(events.c.at >= since)
+        if until is not None:
+            conds.append(events.c.at < until)
         if device_mac is not None:
             conds.append(events.c.device_mac == device_mac)
         if customer_id is not None:
