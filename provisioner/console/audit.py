@@ -22,7 +22,7 @@ AUDIT_HEADERS = {"at": "When (UTC)", "actor": "Who", "action": "Action", "device
 TOKENS = PREFIX + "/tokens"
 
 
-def _audit_filters(request: web.Request) -> dict[str, str]:
+def _audit_filters(request: web.Request) -> dict[str, Any]:
     return {k: request.query[k].strip() for k in AUDIT_FILTERS if request.query.get(k, "").strip()}
 
 
