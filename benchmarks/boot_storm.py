@@ -51,8 +51,7 @@ FLEET = [
     ("T54W", "805EC0", "{mac_l}.cfg", "Yealink SIP-T54W 96.86.0.20 {mac_colon}"),
     ("D785", "000413", "{mac_u}.xml", "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12 {mac_u})"),
     ("D735", "000413", "{mac_u}.xml", "Mozilla/4.0 (compatible; snomD735-SIP 10.1.169.16 2010.12 {mac_u})"),
-    ("VVX450", "64167F", "{mac_l}-settings.cfg",
-     "FileTransport PolycomVVX-VVX_450-UA/6.4.6.0123 Type/Application"),
+    ("VVX450", "64167F", "{mac_l}-settings.cfg", "FileTransport PolycomVVX-VVX_450-UA/6.4.6.0123 Type/Application"),
     ("GRP2614", "C074AD", "cfg{mac_l}.xml", "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId {mac_l}"),
     ("GXP2170", "000B82", "cfg{mac_l}.xml", "Grandstream Model HW GXP2170 SW 1.0.11.3 DevId {mac_l}"),
 ]
@@ -82,17 +81,35 @@ def seed(data_dir: Path, count: int, database_url: str | None = None) -> list[tu
                 line_ids = []
                 for n in (1, 2):
                     ext = f"{100000 + i * 2 + n}"
-                    values = line_values({"display_name": f"Niccolò Università {ext}",
-                                          "password": f"pw-{i}-{n}-Xy!"}, ext)
+                    values = line_values(
+                        {"display_name": f"Niccolò Università {ext}", "password": f"pw-{i}-{n}-Xy!"}, ext
+                    )
                     line_ids.append(tx.insert_line({"customer_id": customer_id, **values}))
-                device_id = tx.insert_device({"mac": mac, "vendor": vendor, "model": model_key,
-                                              "customer_id": customer_id, "state": "deployed", "settings": {}})
+                device_id = tx.insert_device(
+                    {
+                        "mac": mac,
+                        "vendor": vendor,
+                        "model": model_key,
+                        "customer_id": customer_id,
+                        "state": "deployed",
+                        "settings": {},
+                    }
+                )
                 tx.set_device_lines(device_id, line_ids)
-                tx.add_event(actor="bench", action="device.created", device_mac=mac, customer_id=customer_id,
-                             summary=f"device {mac} created")
-                colon = ":".join(mac[j:j + 2] for j in range(0, 12, 2)).lower()
-                requests.append(("/" + path.format(mac_l=mac.lower(), mac_u=mac),
-                                 ua.format(mac_l=mac.lower(), mac_u=mac, mac_colon=colon)))
+                tx.add_event(
+                    actor="bench",
+                    action="device.created",
+                    device_mac=mac,
+                    customer_id=customer_id,
+                    summary=f"device {mac} created",
+                )
+                colon = ":".join(mac[j : j + 2] for j in range(0, 12, 2)).lower()
+                requests.append(
+                    (
+                        "/" + path.format(mac_l=mac.lower(), mac_u=mac),
+                        ua.format(mac_l=mac.lower(), mac_u=mac, mac_colon=colon),
+                    )
+                )
     store.close()
     return requests
 
@@ -162,7 +179,7 @@ async def resolve_in_process(data_dir: Path, requests: list[tuple[str, str]], co
 
     t0 = time.perf_counter()
     for start in range(0, len(requests), concurrency):
-        await asyncio.gather(*(one(p, ua) for p, ua in requests[start:start + concurrency]))
+        await asyncio.gather(*(one(p, ua) for p, ua in requests[start : start + concurrency]))
     rate = len(requests) / (time.perf_counter() - t0)
     store.close()
     return rate
@@ -185,21 +202,48 @@ LUA = Path(__file__).with_suffix(".lua")
 
 
 def line(name: str, r: dict[str, float]) -> str:
-    return (f"{name:<28} {r['requests']:>7.0f} req  {r['rps']:>8.0f} req/s  p50 {r['p50_ms']:>7.2f} ms  "
-            f"p99 {r['p99_ms']:>7.2f} ms  non-2xx {r['errors']:.0f}")
+    return (
+        f"{name:<28} {r['requests']:>7.0f} req  {r['rps']:>8.0f} req/s  p50 {r['p50_ms']:>7.2f} ms  "
+        f"p99 {r['p99_ms']:>7.2f} ms  non-2xx {r['errors']:.0f}"
+    )
 
 
-def wrk(url: str, requests_file: Path, *, seconds: float, threads: int, connections: int,
-        once: bool = False) -> dict[str, float]:
+def wrk(
+    url: str, requests_file: Path, *, seconds: float, threads: int, connections: int, once: bool = False
+) -> dict[str, float]:
     """One wrk run over the request list; ``once``: each thread walks its share once and stops."""
     env = {**os.environ, "BOOT_STORM_REQUESTS": str(requests_file), "BOOT_STORM_ONCE": "1" if once else "0"}
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
-                          "--timeout", "10s", "-s", str(LUA), url, "--", str(threads)],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            str(threads),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     r = json.loads(out.strip().splitlines()[-1])
-    return {"requests": r["requests"], "errors": r["non2xx"] + r["socket_errors"],
-            "rps": r["requests"] / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1000,
-            "p99_ms": r["p99_us"] / 1000, "mean_size": r["bytes"] / max(1, r["requests"])}
+    return {
+        "requests": r["requests"],
+        "errors": r["non2xx"] + r["socket_errors"],
+        "rps": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "mean_size": r["bytes"] / max(1, r["requests"]),
+    }
 
 
 def metrics(base: str) -> dict[str, float]:
@@ -222,8 +266,9 @@ def lag_line(before: dict[str, float], after: dict[str, float]) -> str:
     if not total:
         return "loop lag: no ticks"
     over = {b: total - diff[b] for b in ("0.01", "0.025", "0.05", "0.1") if b in diff}
-    return (f"loop lag over {total:.0f} ticks of 20 ms: " +
-            ", ".join(f">{float(b) * 1000:.0f} ms {n:.0f}" for b, n in over.items()))
+    return f"loop lag over {total:.0f} ticks of 20 ms: " + ", ".join(
+        f">{float(b) * 1000:.0f} ms {n:.0f}" for b, n in over.items()
+    )
 
 
 def cached(base: str) -> int:
@@ -243,12 +288,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=100, help="wrk connections")
     parser.add_argument("--seconds", type=float, default=10, help="length of the warm and bare passes")
-    parser.add_argument("--cold-seconds", type=float, default=3,
-                        help="length of the cold pass: short enough that no thread runs out of new devices")
+    parser.add_argument(
+        "--cold-seconds",
+        type=float,
+        default=3,
+        help="length of the cold pass: short enough that no thread runs out of new devices",
+    )
     parser.add_argument("--workers", type=int, default=None, help="server --workers (default: the server's)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL instead of an SQLite file")
-    parser.add_argument("--python-client", action="store_true",
-                        help="fallback without wrk: the aiohttp client (bound by the client, not the server)")
+    parser.add_argument(
+        "--python-client",
+        action="store_true",
+        help="fallback without wrk: the aiohttp client (bound by the client, not the server)",
+    )
     args = parser.parse_args()
     if args.python_client or shutil.which("wrk") is None:
         if not args.python_client:
@@ -266,10 +318,23 @@ def main() -> None:
         size = 0
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        command = [sys.executable, str(ROOT / "server.py"), "--host", "127.0.0.1", "--http-port", str(port),
-                   "--tftp-port", "off", "--data-dir", str(data_dir), "--log-level", "warning",
-                   # wrk is one address: let all its connections in (a phone fleet is many addresses).
-                   "--http-max-connections-per-ip", str(max(64, args.connections * 2))]
+        command = [
+            sys.executable,
+            str(ROOT / "server.py"),
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(port),
+            "--tftp-port",
+            "off",
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "warning",
+            # wrk is one address: let all its connections in (a phone fleet is many addresses).
+            "--http-max-connections-per-ip",
+            str(max(64, args.connections * 2)),
+        ]
         if args.workers is not None:
             command += ["--workers", str(args.workers)]
         if args.database_url:
@@ -303,11 +368,15 @@ def main() -> None:
             bare.wait(timeout=30)
 
     store = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"\n{args.devices} devices on {store}, wrk -t{args.threads} -c{args.connections}, "
-          f"server workers {args.workers or 'default'}, mean body {size} bytes, "
-          f"{os.cpu_count()} cores shared by wrk and server; {warmed} files cached before the warm pass")
-    print(line("cold pass (first fetches)", cold) +
-          ("  (ran out of new devices: a lower bound)" if cold["requests"] >= args.devices * 0.95 else ""))
+    print(
+        f"\n{args.devices} devices on {store}, wrk -t{args.threads} -c{args.connections}, "
+        f"server workers {args.workers or 'default'}, mean body {size} bytes, "
+        f"{os.cpu_count()} cores shared by wrk and server; {warmed} files cached before the warm pass"
+    )
+    print(
+        line("cold pass (first fetches)", cold)
+        + ("  (ran out of new devices: a lower bound)" if cold["requests"] >= args.devices * 0.95 else "")
+    )
     print(line("warm pass (cache hit)", warm))
     print(line("bare aiohttp, same size", baseline))
     print(f"cold  {lag_line(lag0, lag1)}")
@@ -324,9 +393,23 @@ async def python_client_main(args: argparse.Namespace) -> None:
         data_dir = Path(tmp) / "data"
         requests = seed(data_dir, args.devices, args.database_url)
         port = free_port()
-        server = subprocess.Popen([sys.executable, str(ROOT / "server.py"), "--host", "127.0.0.1",
-                                   "--http-port", str(port), "--tftp-port", "off", "--data-dir",
-                                   str(data_dir), "--log-level", "warning"], env={**os.environ, "PYTHONPATH": str(ROOT)})
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "server.py"),
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(port),
+                "--tftp-port",
+                "off",
+                "--data-dir",
+                str(data_dir),
+                "--log-level",
+                "warning",
+            ],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             await wait_ready(base + "/healthz", server)

@@ -41,17 +41,36 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-HEADERS = ["MAC Address", "Phone model", "Extension", "Display name", "SIP password", "Line", "Customer",
-           "Serial number", "SIP server", "Label"]
-MODELS = [("001565", "Yealink T54W"), ("000413", "Snom D785"), ("0004F2", "Polycom VVX 450"),
-          ("C074AD", "Grandstream GRP2614")]
+HEADERS = [
+    "MAC Address",
+    "Phone model",
+    "Extension",
+    "Display name",
+    "SIP password",
+    "Line",
+    "Customer",
+    "Serial number",
+    "SIP server",
+    "Label",
+]
+MODELS = [
+    ("001565", "Yealink T54W"),
+    ("000413", "Snom D785"),
+    ("0004F2", "Polycom VVX 450"),
+    ("C074AD", "Grandstream GRP2614"),
+]
 NAMES = ["Anna Rossi", "Niccolò Università", "Rossi & Figli <Reception>", "Zoë Conti", "Luca D'Amico"]
 
 
 def spell(mac: str, i: int) -> str:
-    pairs = [mac[k:k + 2] for k in range(0, 12, 2)]
-    return [mac, mac.lower(), ":".join(pairs), "-".join(pairs).lower(),
-            ".".join(mac[k:k + 4] for k in range(0, 12, 4)).lower()][i % 5]
+    pairs = [mac[k : k + 2] for k in range(0, 12, 2)]
+    return [
+        mac,
+        mac.lower(),
+        ":".join(pairs),
+        "-".join(pairs).lower(),
+        ".".join(mac[k : k + 4] for k in range(0, 12, 4)).lower(),
+    ][i % 5]
 
 
 def generate_rows(count: int) -> list[list[object]]:
@@ -66,9 +85,20 @@ def generate_rows(count: int) -> list[list[object]]:
             if len(rows) == count:
                 break
             ext = 10000 + len(rows)
-            rows.append([spell(mac, phone), model, float(ext), f"{NAMES[phone % 5]} {ext}", f"=pw{ext:07d}x!",
-                         slot, f"Customer {customer:02d} S.r.l.", f"SN{phone:010d}",
-                         f"pbx{customer:02d}.example.net", None])
+            rows.append(
+                [
+                    spell(mac, phone),
+                    model,
+                    float(ext),
+                    f"{NAMES[phone % 5]} {ext}",
+                    f"=pw{ext:07d}x!",
+                    slot,
+                    f"Customer {customer:02d} S.r.l.",
+                    f"SN{phone:010d}",
+                    f"pbx{customer:02d}.example.net",
+                    None,
+                ]
+            )
         phone += 1
     return rows
 
@@ -160,8 +190,9 @@ def _run_import(path: Path, store: Store) -> dict[str, float]:
 
 
 def child(kind: str, path: Path) -> dict[str, float]:
-    result = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(path)], check=True, capture_output=True, text=True
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -192,8 +223,10 @@ def total(run: dict[str, float]) -> float:
 def report(folder: Path, rows: int, repeat: int = 1) -> None:
     start = time.perf_counter()
     xlsx, csv_path = write_files(generate_rows(rows), folder)
-    print(f"generated {rows:,} rows in {time.perf_counter() - start:.1f} s: {xlsx} "
-          f"({xlsx.stat().st_size / 1e6:.1f} MB), {csv_path} ({csv_path.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"generated {rows:,} rows in {time.perf_counter() - start:.1f} s: {xlsx} "
+        f"({xlsx.stat().st_size / 1e6:.1f} MB), {csv_path} ({csv_path.stat().st_size / 1e6:.1f} MB)"
+    )
     for label, path in (("XLSX", xlsx), ("CSV", csv_path)):
         pairs = [(child("bare", path), child("import", path)) for _ in range(max(repeat, 1))]
         bare = min((b for b, _ in pairs), key=lambda b: b["bare_read"])
@@ -201,18 +234,26 @@ def report(folder: Path, rows: int, repeat: int = 1) -> None:
         each = sorted(total(r) / b["bare_read"] for b, r in pairs)
         median = each[len(each) // 2] if len(each) % 2 else (each[len(each) // 2 - 1] + each[len(each) // 2]) / 2
         ratios = ", ".join(f"{total(r) / b['bare_read']:.1f}x" for b, r in pairs)
-        print(f"\n{label}: {int(run['devices']):,} devices, {int(run['changes']):,} changes, "
-              f"{int(run['events']):,} audit events (fastest of {len(pairs)} runs; end to end / bare read "
-              f"of each run: {ratios})")
-        print(f"  bare read    {bare['bare_read']:6.2f} s   (pandas, {int(bare['bare_rows']):,} rows, "
-              f"peak {bare['peak_mb']:.0f} MB)")
+        print(
+            f"\n{label}: {int(run['devices']):,} devices, {int(run['changes']):,} changes, "
+            f"{int(run['events']):,} audit events (fastest of {len(pairs)} runs; end to end / bare read "
+            f"of each run: {ratios})"
+        )
+        print(
+            f"  bare read    {bare['bare_read']:6.2f} s   (pandas, {int(bare['bare_rows']):,} rows, "
+            f"peak {bare['peak_mb']:.0f} MB)"
+        )
         for step in ("parse", "validate", "plan", "apply"):
             print(f"  {step:<12} {run[step]:6.2f} s")
         end = total(run)
-        print(f"  end to end   {end:6.2f} s   = {end / bare['bare_read']:.1f}x the bare read "
-              f"(median of the back-to-back pairs: {median:.1f}x)")
-        print(f"  checkpoint   {run['checkpoint']:6.2f} s   (after the commit, in the background; end to end with it: "
-              f"{(end + run['checkpoint']) / bare['bare_read']:.1f}x)")
+        print(
+            f"  end to end   {end:6.2f} s   = {end / bare['bare_read']:.1f}x the bare read "
+            f"(median of the back-to-back pairs: {median:.1f}x)"
+        )
+        print(
+            f"  checkpoint   {run['checkpoint']:6.2f} s   (after the commit, in the background; end to end with it: "
+            f"{(end + run['checkpoint']) / bare['bare_read']:.1f}x)"
+        )
         print(f"  re-import    {run['reimport']:6.2f} s   ({int(run['reimport_changes'])} changes)")
         print(f"  peak memory  {run['peak_mb']:6.0f} MB (max RSS of the import process)")
 

@@ -35,8 +35,12 @@ from provisioner.fields import line_values  # noqa: E402
 from provisioner.rendering import Renderer  # noqa: E402
 from provisioner.resolver import Request, Resolver  # noqa: E402
 
-FLEET = [("T46U", "001565", "{mac_l}.cfg"), ("D785", "000413", "{mac_u}.xml"),
-         ("VVX450", "64167F", "{mac_l}-settings.cfg"), ("GRP2614", "C074AD", "cfg{mac_l}.xml")]
+FLEET = [
+    ("T46U", "001565", "{mac_l}.cfg"),
+    ("D785", "000413", "{mac_u}.xml"),
+    ("VVX450", "64167F", "{mac_l}-settings.cfg"),
+    ("GRP2614", "C074AD", "cfg{mac_l}.xml"),
+]
 
 
 def md5(text: str) -> str:
@@ -55,10 +59,22 @@ def seed(store: Store, count: int) -> dict[str, list[str]]:
             model, prefix, pattern = FLEET[i % len(FLEET)]
             vendor, key = fields.model(model)
             mac = f"{prefix}{i:06X}"
-            line_id = tx.insert_line({"customer_id": ids[code], **line_values(
-                {"display_name": f"Desk {i}", "password": f"pw-{i}-Xy!"}, str(100000 + i))})
-            device_id = tx.insert_device({"mac": mac, "vendor": vendor, "model": key, "customer_id": ids[code],
-                                          "state": "deployed", "settings": {}})
+            line_id = tx.insert_line(
+                {
+                    "customer_id": ids[code],
+                    **line_values({"display_name": f"Desk {i}", "password": f"pw-{i}-Xy!"}, str(100000 + i)),
+                }
+            )
+            device_id = tx.insert_device(
+                {
+                    "mac": mac,
+                    "vendor": vendor,
+                    "model": key,
+                    "customer_id": ids[code],
+                    "state": "deployed",
+                    "settings": {},
+                }
+            )
             tx.set_device_lines(device_id, [line_id])
             paths[code].append(pattern.format(mac_l=mac.lower(), mac_u=mac))
     return paths
@@ -80,8 +96,15 @@ async def main(devices: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp))
         paths = seed(store, devices)
-        made = security_services.set_customer_security(store, "bench", "SECURED", auth="digest", path_key="new",
-                                                       window_hours=24, allow=["10.0.0.0/8", "127.0.0.0/8"])
+        made = security_services.set_customer_security(
+            store,
+            "bench",
+            "SECURED",
+            auth="digest",
+            path_key="new",
+            window_hours=24,
+            allow=["10.0.0.0/8", "127.0.0.0/8"],
+        )
         password, key = made["new_secrets"]["password"], made["new_secrets"]["path_key"]
         cache = ConfigCache(store, Renderer(), provisioning_url="http://prov.example.net/", ntp_server="pool.ntp.org")
         await cache.sync()
@@ -98,8 +121,10 @@ async def main(devices: int, rounds: int) -> None:
         def signed(path: str) -> Request:
             uri = f"/p/{key}/d/{tokens[path]}/{path}"
             response = md5(f"{ha1}:{nonce}:00000001:c0ffee:auth:{md5('GET:' + uri)}")
-            header = (f'Digest username="SECURED", realm="{REALM}", nonce="{nonce}", uri="{uri}", qop=auth, '
-                      f'nc=00000001, cnonce="c0ffee", response="{response}"')
+            header = (
+                f'Digest username="SECURED", realm="{REALM}", nonce="{nonce}", uri="{uri}", qop=auth, '
+                f'nc=00000001, cnonce="c0ffee", response="{response}"'
+            )
             return Request(uri, "127.0.0.1", authorization=header)
 
         plain = [Request(p, "127.0.0.1") for p in paths["PLAIN"]]

@@ -83,8 +83,9 @@ def _free_udp_port() -> int:
         return sock.getsockname()[1]
 
 
-async def burst(label: str, address: tuple[str, int], expected: dict[str, bytes], blksize: int | None,
-                timeout: float, retries: int) -> tuple[float, int]:
+async def burst(
+    label: str, address: tuple[str, int], expected: dict[str, bytes], blksize: int | None, timeout: float, retries: int
+) -> tuple[float, int]:
     """All requests at once against ``address``: prints the figures, returns (transfers/s, lost)."""
     options = {"blksize": blksize} if blksize else None
     sockets = [await UdpSocket.open() for _ in expected]
@@ -106,25 +107,29 @@ async def burst(label: str, address: tuple[str, int], expected: dict[str, bytes]
     resends = sum(r for _, _, r in outcomes)
     cuts = statistics.quantiles(done, n=100) if len(done) > 1 else [done[0] if done else 0.0] * 99
     rate = len(done) / wall
-    print(f"{label:<10} {len(expected)} requested, {len(done)} completed, {lost} lost, {wall:.3f} s, "
-          f"{rate:.0f} transfers/s, p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
-          f"client resends {resends}")
+    print(
+        f"{label:<10} {len(expected)} requested, {len(done)} completed, {lost} lost, {wall:.3f} s, "
+        f"{rate:.0f} transfers/s, p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
+        f"client resends {resends}"
+    )
     return rate, lost
 
 
-async def compare(count: int, size: int, blksize: int | None, timeout: float, retries: int,
-                  tftpd: bool) -> int:
+async def compare(count: int, size: int, blksize: int | None, timeout: float, retries: int, tftpd: bool) -> int:
     names = [f"y{i:012x}.cfg" for i in range(count)]
     expected = {name: _config(name, size) for name in names}
     with tempfile.TemporaryDirectory() as folder:
         os.chmod(folder, 0o755)  # tftpd-hpa reads as its --user
         for name, data in expected.items():
             Path(folder, name).write_bytes(data)
-        print(f"{count} transfers at once, {size} bytes each, blksize {blksize or 512}, 2 cores shared by "
-              "client and server")
+        print(
+            f"{count} transfers at once, {size} bytes each, blksize {blksize or 512}, 2 cores shared by "
+            "client and server"
+        )
         port = _free_udp_port()
-        ours = subprocess.Popen([sys.executable, "-c", _SERVE, folder, str(port), str(ROOT)], stdout=subprocess.PIPE,
-                                text=True)
+        ours = subprocess.Popen(
+            [sys.executable, "-c", _SERVE, folder, str(port), str(ROOT)], stdout=subprocess.PIPE, text=True
+        )
         try:
             assert ours.stdout is not None and ours.stdout.readline().strip() == "ready"
             rate, lost = await burst("ours", ("127.0.0.1", port), expected, blksize, timeout, retries)
@@ -140,13 +145,14 @@ async def compare(count: int, size: int, blksize: int | None, timeout: float, re
         other = subprocess.Popen([TFTPD, "-L", "-s", folder, "-a", f"127.0.0.1:{port}", "-u", _tftpd_user()])
         try:
             time.sleep(0.3)
-            their_rate, their_lost = await burst("tftpd-hpa", ("127.0.0.1", port), expected, blksize, timeout,
-                                                 retries)
+            their_rate, their_lost = await burst("tftpd-hpa", ("127.0.0.1", port), expected, blksize, timeout, retries)
         finally:
             other.terminate()
             other.wait()
-        print(f"ours / tftpd-hpa = {rate / max(their_rate, 1e-9):.2f}x transfers/s (target >= 1.3x), lost {lost} vs "
-              f"{their_lost}")
+        print(
+            f"ours / tftpd-hpa = {rate / max(their_rate, 1e-9):.2f}x transfers/s (target >= 1.3x), lost {lost} vs "
+            f"{their_lost}"
+        )
         return 0 if lost == 0 else 1
 
 
@@ -167,8 +173,9 @@ async def run(count: int, size: int, blksize: int | None, timeout: float, retrie
         except KeyError:
             raise TftpError(1, "file not found") from None
 
-    server = TftpServer(handler, max_sessions=max(4096, count), max_unacked_per_ip=count,
-                        max_lookups=max(4096, count), log=_QuietLog())
+    server = TftpServer(
+        handler, max_sessions=max(4096, count), max_unacked_per_ip=count, max_lookups=max(4096, count), log=_QuietLog()
+    )
     port = await server.start("127.0.0.1", 0)
     address = ("127.0.0.1", port)
     options = {"blksize": blksize} if blksize else None
@@ -205,8 +212,7 @@ async def run(count: int, size: int, blksize: int | None, timeout: float, retrie
     print(f"wall time: {wall:.3f} s, {len(done) / wall:.0f} transfers/s")
     if done:
         cuts = statistics.quantiles(done, n=100) if len(done) > 1 else [done[0]] * 99
-        print(f"latency: p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, "
-              f"max {max(done) * 1000:.1f} ms")
+        print(f"latency: p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms, max {max(done) * 1000:.1f} ms")
     print(f"peak concurrent sessions: {peak}, client resends: {resends}")
     return 0 if lost == 0 else 1
 

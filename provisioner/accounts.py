@@ -89,8 +89,9 @@ def require(user: User | None, action: str) -> User:
 
 def user_name(value: Any, field: str = "name") -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value.strip()):
-        raise Invalid(f"{field} must be 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter "
-                      "or digit", field=field)
+        raise Invalid(
+            f"{field} must be 1-64 letters, digits, '.', '_', '@' or '-', starting with a letter or digit", field=field
+        )
     return value.strip()
 
 
@@ -143,8 +144,12 @@ def add_user(store: Store, actor: str, name: str, *, role_: str, password: str) 
         if tx.user_by_name(name):
             raise Conflict(f"user {name!r} already exists", field="name")
         user_id = tx.insert_user({"name": name, "role": role_, "password_hash": hashed})
-        tx.add_event(actor=actor, action="user.created", summary=f"user {name} created with role {role_}",
-                     after={"name": name, "role": role_})
+        tx.add_event(
+            actor=actor,
+            action="user.created",
+            summary=f"user {name} created with role {role_}",
+            after={"name": name, "role": role_},
+        )
         return _public(tx.user_by_id(user_id))  # type: ignore[arg-type]
 
 
@@ -165,12 +170,17 @@ def set_password(store: Store, actor: str, name: str, password: str) -> None:
         row = _user(tx, name)
         tx.update_user(row["id"], {"password_hash": _hasher.hash(new_password(password, row["name"]))})
         tx.delete_sessions_of_user(row["id"])
-        tx.add_event(actor=actor, action="user.password_changed", summary=f"password of user {row['name']} changed",
-                     after={"name": row["name"], "password_changed": True})
+        tx.add_event(
+            actor=actor,
+            action="user.password_changed",
+            summary=f"password of user {row['name']} changed",
+            after={"name": row["name"], "password_changed": True},
+        )
 
 
-def update_user(store: Store, actor: str, name: str, *, role_: str | None = None,
-                disabled: bool | None = None) -> dict[str, Any]:
+def update_user(
+    store: Store, actor: str, name: str, *, role_: str | None = None, disabled: bool | None = None
+) -> dict[str, Any]:
     """Change a user's role or lock them out; the last enabled admin stays an enabled admin."""
     with store.transaction() as tx:
         row = _user(tx, name)
@@ -181,17 +191,27 @@ def update_user(store: Store, actor: str, name: str, *, role_: str | None = None
             values["disabled"] = bool(disabled)
         if not values:
             return _public(row)
-        losing_admin = row["role"] == "admin" and not row["disabled"] and (
-            values.get("role", "admin") != "admin" or values.get("disabled"))
+        losing_admin = (
+            row["role"] == "admin"
+            and not row["disabled"]
+            and (values.get("role", "admin") != "admin" or values.get("disabled"))
+        )
         if losing_admin and tx.count_users(role="admin", enabled_only=True) <= 1:
-            raise Conflict(f"user {row['name']} is the last enabled admin; make another admin first",
-                           field="role" if "role" in values else "disabled")
+            raise Conflict(
+                f"user {row['name']} is the last enabled admin; make another admin first",
+                field="role" if "role" in values else "disabled",
+            )
         tx.update_user(row["id"], values)
         if values.get("disabled") or "role" in values:
             tx.delete_sessions_of_user(row["id"])
         before = {k: row[k] for k in values}
-        tx.add_event(actor=actor, action="user.updated", summary=f"user {row['name']} updated",
-                     before={"name": row["name"], **before}, after={"name": row["name"], **values})
+        tx.add_event(
+            actor=actor,
+            action="user.updated",
+            summary=f"user {row['name']} updated",
+            before={"name": row["name"], **before},
+            after={"name": row["name"], **values},
+        )
         return _public(tx.user_by_id(row["id"]))  # type: ignore[arg-type]
 
 
@@ -226,8 +246,12 @@ def create_token(store: Store, actor: str, name: str, label: str) -> tuple[str, 
     with store.transaction() as tx:
         row = _user(tx, name)
         token_id = tx.insert_token(row["id"], label, digest(token))
-        tx.add_event(actor=actor, action="token.created", summary=f"API token {label!r} created for {row['name']}",
-                     after={"user": row["name"], "token_id": token_id, "label": label})
+        tx.add_event(
+            actor=actor,
+            action="token.created",
+            summary=f"API token {label!r} created for {row['name']}",
+            after={"user": row["name"], "token_id": token_id, "label": label},
+        )
         record = next(t for t in tx.tokens_of_user(row["id"]) if t["id"] == token_id)
     return token, record
 
@@ -241,8 +265,12 @@ def revoke_token(store: Store, actor: str, name: str, token_id: int) -> None:
         if token["revoked_at"] is not None:
             return
         tx.revoke_token(token_id)
-        tx.add_event(actor=actor, action="token.revoked", summary=f"API token {token['label']!r} of {row['name']} "
-                     "revoked", after={"user": row["name"], "token_id": token_id})
+        tx.add_event(
+            actor=actor,
+            action="token.revoked",
+            summary=f"API token {token['label']!r} of {row['name']} revoked",
+            after={"user": row["name"], "token_id": token_id},
+        )
 
 
 # Writing last_used_at on every call would make each API read a write; once a minute is enough.
@@ -274,16 +302,25 @@ class Session:
     expires_at: datetime
 
 
-def start_session(store: Store, user: User, *, ip: str | None, user_agent: str | None,
-                  ttl: timedelta = SESSION_TTL) -> tuple[str, Session]:
+def start_session(
+    store: Store, user: User, *, ip: str | None, user_agent: str | None, ttl: timedelta = SESSION_TTL
+) -> tuple[str, Session]:
     """A new console session: (the cookie value, the session). Expired sessions are swept here."""
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     now = utcnow()
     with store.transaction() as tx:
         tx.delete_expired_sessions(now)
-        tx.insert_session({"user_id": user.id, "digest": digest(token), "csrf_token": csrf,
-                           "expires_at": now + ttl, "ip": (ip or "")[:64], "user_agent": (user_agent or "")[:400]})
+        tx.insert_session(
+            {
+                "user_id": user.id,
+                "digest": digest(token),
+                "csrf_token": csrf,
+                "expires_at": now + ttl,
+                "ip": (ip or "")[:64],
+                "user_agent": (user_agent or "")[:400],
+            }
+        )
     return token, Session(user, csrf, now + ttl)
 
 
@@ -315,8 +352,15 @@ class LoginLimiter:
     is bounded; the oldest are forgotten first.
     """
 
-    def __init__(self, *, per_name: int = 5, per_ip: int = 20, window: float = 900.0, max_keys: int = 100_000,
-                 clock: Any = time.monotonic):
+    def __init__(
+        self,
+        *,
+        per_name: int = 5,
+        per_ip: int = 20,
+        window: float = 900.0,
+        max_keys: int = 100_000,
+        clock: Any = time.monotonic,
+    ):
         self.per_name = per_name
         self.per_ip = per_ip
         self.window = window

@@ -77,8 +77,14 @@ class Activity:
         if download:
             last = self._last_download.get(mac)
             if last is not None and last[0] != fetch.ip and at - last[1] < TWO_IPS_WITHIN:
-                log.warning("device_fetched_from_two_ips", mac=mac, ip=fetch.ip, previous_ip=last[0],
-                            file=fetch.file, transport=fetch.transport)
+                log.warning(
+                    "device_fetched_from_two_ips",
+                    mac=mac,
+                    ip=fetch.ip,
+                    previous_ip=last[0],
+                    file=fetch.file,
+                    transport=fetch.transport,
+                )
             self._last_download[mac] = (fetch.ip, at)
             self._last_download.move_to_end(mac)
             if len(self._last_download) > _MAX_LAST_DOWNLOADS:
@@ -96,9 +102,14 @@ class Activity:
                 self.dropped += 1
                 return
             row = self._unknown[fetch.mac] = {"mac": fetch.mac, "first_at": at, "count": 0}
-        row.update(at=at, ip=fetch.ip, user_agent=(fetch.user_agent or "")[:400] or None,
-                   last_file=fetch.file[:128], vendor=vendor or row.get("vendor"),
-                   model=model or row.get("model"))
+        row.update(
+            at=at,
+            ip=fetch.ip,
+            user_agent=(fetch.user_agent or "")[:400] or None,
+            last_file=fetch.file[:128],
+            vendor=vendor or row.get("vendor"),
+            model=model or row.get("model"),
+        )
         row["count"] += 1
 
     def window_used(self, mac: str, customer_id: int | None) -> None:
@@ -133,16 +144,19 @@ class Activity:
         seen, downloads, unknown, windows = self._seen, self._downloads, self._unknown, self._windows
         self._seen, self._downloads, self._unknown, self._windows = {}, [], {}, {}
         try:
-            await asyncio.to_thread(self._write, list(seen.values()), downloads, list(unknown.values()),
-                                    windows)
+            await asyncio.to_thread(self._write, list(seen.values()), downloads, list(unknown.values()), windows)
         except Exception as exc:
             self._keep(seen, downloads, unknown, windows)
             self._failed(exc)
             return False
         finally:
             if self.dropped:
-                log.warning("activity_dropped", count=self.dropped, bound=MAX_PENDING,
-                            fix="the database was unwritable too long; see the activity_flush_failed logs")
+                log.warning(
+                    "activity_dropped",
+                    count=self.dropped,
+                    bound=MAX_PENDING,
+                    fix="the database was unwritable too long; see the activity_flush_failed logs",
+                )
                 self.dropped = 0
         if self.failures:
             log.info("activity_flush_recovered", failures=self.failures, downloads=len(downloads), seen=len(seen))
@@ -150,8 +164,13 @@ class Activity:
         self._retry_at = 0.0
         return True
 
-    def _keep(self, seen: dict[str, tuple], downloads: list[tuple],
-              unknown: dict[str, dict[str, Any]], windows: dict[str, tuple[datetime, int | None]]) -> None:
+    def _keep(
+        self,
+        seen: dict[str, tuple],
+        downloads: list[tuple],
+        unknown: dict[str, dict[str, Any]],
+        windows: dict[str, tuple[datetime, int | None]],
+    ) -> None:
         """Put a batch that could not be written back in front of what came since."""
         for mac, row in seen.items():
             newer = self._seen.get(mac)
@@ -169,9 +188,12 @@ class Activity:
             if since is None:
                 self._unknown[mac] = asked
             else:
-                since.update(first_at=asked["first_at"], count=asked["count"] + since["count"],
-                             vendor=since.get("vendor") or asked.get("vendor"),
-                             model=since.get("model") or asked.get("model"))
+                since.update(
+                    first_at=asked["first_at"],
+                    count=asked["count"] + since["count"],
+                    vendor=since.get("vendor") or asked.get("vendor"),
+                    model=since.get("model") or asked.get("model"),
+                )
         for mac, closed in windows.items():
             self._windows[mac] = closed  # the earlier close wins
 
@@ -181,26 +203,40 @@ class Activity:
         self._retry_at = time.monotonic() + delay
         busy = unavailable(exc)
         if self.failures == 1:  # once per failure streak, not once per retry
-            fields = dict(reason=busy.reason if busy else "error", error=type(exc).__name__,
-                          pending_downloads=len(self._downloads), pending_seen=len(self._seen), retry_in=delay,
-                          kept_up_to=MAX_PENDING)
+            fields = dict(
+                reason=busy.reason if busy else "error",
+                error=type(exc).__name__,
+                pending_downloads=len(self._downloads),
+                pending_seen=len(self._seen),
+                retry_in=delay,
+                kept_up_to=MAX_PENDING,
+            )
             if busy is None:
                 log.error("activity_flush_failed", exc_info=exc, **fields)
             else:
                 log.warning("activity_flush_failed", **fields)
 
-    def _write(self, seen: list[tuple], downloads: list[tuple],
-               unknown: list[dict[str, Any]], windows: dict[str, tuple[datetime, int | None]] | None = None
-               ) -> None:
+    def _write(
+        self,
+        seen: list[tuple],
+        downloads: list[tuple],
+        unknown: list[dict[str, Any]],
+        windows: dict[str, tuple[datetime, int | None]] | None = None,
+    ) -> None:
         with self.store.transaction() as tx:
             tx.record_activity(seen, downloads)
             tx.record_unknown(unknown)
             if windows:
                 # An event per closed window: every node's cache drops the device and sees it closed.
                 for row in tx.close_windows({mac: at for mac, (at, _) in windows.items()}):
-                    tx.add_event(actor="phone", action="device.window_closed", device_mac=row["mac"],
-                                 customer_id=None, summary=f"device {row['mac']} fetched its credentials; "
-                                 "from now on only with its token", after={"window_closed_at": row["at"].isoformat()})
+                    tx.add_event(
+                        actor="phone",
+                        action="device.window_closed",
+                        device_mac=row["mac"],
+                        customer_id=None,
+                        summary=f"device {row['mac']} fetched its credentials; from now on only with its token",
+                        after={"window_closed_at": row["at"].isoformat()},
+                    )
 
 
 def flag_downloads(rows: Sequence[dict[str, Any]], within: timedelta = TWO_IPS_WITHIN) -> list[dict[str, Any]]:
@@ -211,7 +247,7 @@ def flag_downloads(rows: Sequence[dict[str, Any]], within: timedelta = TWO_IPS_W
     for i in ordered:
         out[i]["flagged"] = False
     for pos, i in enumerate(ordered):
-        for j in ordered[pos + 1:]:
+        for j in ordered[pos + 1 :]:
             if out[j]["at"] - out[i]["at"] >= within:
                 break
             if out[j]["ip"] != out[i]["ip"]:

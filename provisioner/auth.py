@@ -60,8 +60,9 @@ def check_csrf(request: web.Request, given: str | None) -> None:
     if current is None or request.method in SAFE_METHODS:
         return
     if not given or not hmac.compare_digest(given.encode(), current.csrf_token.encode()):
-        raise Forbidden("the form has expired or did not come from this console; reload the page and try again",
-                        field=CSRF_FIELD)
+        raise Forbidden(
+            "the form has expired or did not come from this console; reload the page and try again", field=CSRF_FIELD
+        )
 
 
 async def require(request: web.Request, action: str, *, csrf: str | None = None) -> User:

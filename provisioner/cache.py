@@ -69,15 +69,24 @@ class DeviceEntry:
 def _holds_password(body: bytes, data: DeviceData) -> bool:
     """Whether a rendered file carries one of the device's SIP passwords (as written or XML-escaped)."""
     for account in data.accounts:
-        if account.password and (account.password.encode() in body
-                                 or str(markupsafe.escape(account.password)).encode() in body):
+        if account.password and (
+            account.password.encode() in body or str(markupsafe.escape(account.password)).encode() in body
+        ):
             return True
     return False
 
 
 class ConfigCache:
-    def __init__(self, store: Store, renderer: Renderer, *, provisioning_url: str, ntp_server: str,
-                 template_dirs: tuple[Path, ...] = (), phonebook_refresh: int = PHONEBOOK_REFRESH):
+    def __init__(
+        self,
+        store: Store,
+        renderer: Renderer,
+        *,
+        provisioning_url: str,
+        ntp_server: str,
+        template_dirs: tuple[Path, ...] = (),
+        phonebook_refresh: int = PHONEBOOK_REFRESH,
+    ):
         self.store = store
         self.phonebook_refresh = phonebook_refresh
         self.renderer = renderer
@@ -161,16 +170,21 @@ class ConfigCache:
             token = None
             if self.secret:
                 token = access.device_token(self.secret, data.mac, data.customer_id, data.assigned_at)
-            entry.access = DeviceAccess(policy, token,
-                                        access.window_end(policy, data.assigned_at, data.window_closed_at))
+            entry.access = DeviceAccess(
+                policy, token, access.window_end(policy, data.assigned_at, data.window_closed_at)
+            )
         return entry
 
     def provisioning_url_of(self, entry: DeviceEntry) -> str:
         """The URL a device's files send it back to: with its token or path key and its customer's
         credentials; the plain one for a deprovisioned device (it gets no credentials of any kind)."""
         rules = entry.access
-        return access.device_url(self.provisioning_url, rules.policy if rules else None,
-                                 rules.token if rules else None, deprovisioned=entry.data.deprovisioned)
+        return access.device_url(
+            self.provisioning_url,
+            rules.policy if rules else None,
+            rules.token if rules else None,
+            deprovisioned=entry.data.deprovisioned,
+        )
 
     def device_file(self, entry: DeviceEntry, spec: ConfigFile, name: str) -> Rendered:
         """The bytes of a per-device file; renders on the first request only."""
@@ -178,8 +192,9 @@ class ConfigCache:
         rendered = entry.files.get(key)
         if rendered is None:
             vendor = get_vendor(entry.data.vendor)
-            context = device_context(vendor, entry.data, self.provisioning_url_of(entry),
-                                     phonebook_refresh=self.phonebook_refresh)
+            context = device_context(
+                vendor, entry.data, self.provisioning_url_of(entry), phonebook_refresh=self.phonebook_refresh
+            )
             rendered = self._render(vendor, spec, context)
             if not entry.data.deprovisioned and _holds_password(rendered.body, entry.data):
                 rendered = dataclasses.replace(rendered, credentials=True)
@@ -235,7 +250,8 @@ class ConfigCache:
             number = self._syncs_started
             try:
                 stamp, secret, last_id, fresh, codes, now = await asyncio.to_thread(
-                    self._read_changes, self._last_event_id)
+                    self._read_changes, self._last_event_id
+                )
                 return self._apply_changes(stamp, secret, last_id, fresh, codes, now)
             finally:
                 self._syncs_done = number
@@ -257,8 +273,9 @@ class ConfigCache:
                     codes[event["customer_id"]] = row["code"] if row else None
         return stamp, secret, last_event_id, fresh, codes, now
 
-    def _apply_changes(self, stamp: tuple, secret: str | None, last_id: int, fresh: list | None,
-                       codes: dict, now: object) -> int:
+    def _apply_changes(
+        self, stamp: tuple, secret: str | None, last_id: int, fresh: list | None, codes: dict, now: object
+    ) -> int:
         """On the event loop: drop what the events read by :meth:`_read_changes` made wrong."""
         if stamp != self._template_stamp:
             if self._template_stamp is not None:
@@ -301,4 +318,3 @@ class ConfigCache:
     @property
     def size(self) -> int:
         return sum(len(e.files) for e in self._devices.values()) + len(self._common)
-

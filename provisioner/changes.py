@@ -23,10 +23,30 @@ from .errors import NotFound
 
 # Line, customer and device fields kept out of audit events.
 SECRET_FIELDS = frozenset({"password", "path_key", "admin_password"})
-CUSTOMER_FIELDS = ("code", "name", "sip_server", "sip_port", "sip_transport", "timezone", "language",
-                   "ntp_server", "country", "codecs", "check_hour", "check_interval_hours")
-LINE_FIELDS = ("extension", "display_name", "sip_username", "auth_id", "label", "sip_server", "sip_port",
-               "sip_transport")
+CUSTOMER_FIELDS = (
+    "code",
+    "name",
+    "sip_server",
+    "sip_port",
+    "sip_transport",
+    "timezone",
+    "language",
+    "ntp_server",
+    "country",
+    "codecs",
+    "check_hour",
+    "check_interval_hours",
+)
+LINE_FIELDS = (
+    "extension",
+    "display_name",
+    "sip_username",
+    "auth_id",
+    "label",
+    "sip_server",
+    "sip_port",
+    "sip_transport",
+)
 LINE_VIEW = (*LINE_FIELDS, "voicemail")  # what events and views show of a line (imports leave voicemail be)
 DEVICE_FIELDS = ("mac", "vendor", "model", "serial", "ownership", "state", "customer", "lines", "settings")
 
@@ -68,15 +88,29 @@ def find_device(tx: Tx, mac: Any, field: str = "mac", *, lock: bool = True) -> d
 # --- what an event records of a device ---------------------------------------------------
 
 
-def device_view(device: Mapping[str, Any], customer: str | None, lines: Sequence[str], *, mac: str | None = None,
-                settings: Mapping[str, str] | None = None) -> dict[str, Any]:
+def device_view(
+    device: Mapping[str, Any],
+    customer: str | None,
+    lines: Sequence[str],
+    *,
+    mac: str | None = None,
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """What an audit event records of a device: no secrets, its customer's code, lines by extension.
     ``mac`` and ``settings`` stand for the row's own (an import's plan holds them apart); built
     field by field, as an import does it 100,000 times."""
     get = device.get
-    return {"mac": mac or get("mac"), "vendor": get("vendor"), "model": get("model"), "serial": get("serial"),
-            "ownership": get("ownership"), "state": get("state"),
-            "settings": get("settings") if settings is None else settings, "customer": customer, "lines": list(lines)}
+    return {
+        "mac": mac or get("mac"),
+        "vendor": get("vendor"),
+        "model": get("model"),
+        "serial": get("serial"),
+        "ownership": get("ownership"),
+        "state": get("state"),
+        "settings": get("settings") if settings is None else settings,
+        "customer": customer,
+        "lines": list(lines),
+    }
 
 
 def device_snapshot(tx: Tx, device: Mapping[str, Any], *, rental: bool = False) -> dict[str, Any]:
@@ -99,8 +133,7 @@ class DeviceChange:
     and appends the event. ``DeviceChange(tx, None, mac=...)`` is a device being created (no before).
     """
 
-    def __init__(self, tx: Tx, device: Mapping[str, Any] | None, *, mac: str | None = None,
-                 rental: bool = False):
+    def __init__(self, tx: Tx, device: Mapping[str, Any] | None, *, mac: str | None = None, rental: bool = False):
         self.tx = tx
         self.device = device
         self.mac: str = mac or device["mac"]  # type: ignore[index]
@@ -120,11 +153,26 @@ class DeviceChange:
         """The device's snapshot now."""
         return device_snapshot(self.tx, self.reload(), rental=self.rental)
 
-    def emit(self, actor: str, action: str, summary: str, *, customer_id: int | None,
-             after: dict[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def emit(
+        self,
+        actor: str,
+        action: str,
+        summary: str,
+        *,
+        customer_id: int | None,
+        after: dict[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Append the event (after = ``after`` or the snapshot now, plus ``extra``); return ``after``."""
         if after is None:
             after = self.after()
-        self.tx.add_event(actor=actor, action=action, device_mac=self.mac, customer_id=customer_id,
-                          summary=summary, before=self.before, after={**after, **extra} if extra else after)
+        self.tx.add_event(
+            actor=actor,
+            action=action,
+            device_mac=self.mac,
+            customer_id=customer_id,
+            summary=summary,
+            before=self.before,
+            after={**after, **extra} if extra else after,
+        )
         return after

@@ -60,9 +60,15 @@ class ConnectionGuard:
         refused, timed_out = self.refused - self._logged[0], self.timed_out - self._logged[1]
         self._logged = (self.refused, self.timed_out)
         busiest = self.open.most_common(1)
-        log.warning("http_connections_dropped", over_limit=refused, head_timeout=timed_out,
-                    max_per_ip=self.max_per_ip, head_timeout_s=self.head_timeout,
-                    busiest_ip=busiest[0][0] if busiest else None, open=sum(self.open.values()))
+        log.warning(
+            "http_connections_dropped",
+            over_limit=refused,
+            head_timeout=timed_out,
+            max_per_ip=self.max_per_ip,
+            head_timeout_s=self.head_timeout,
+            busiest_ip=busiest[0][0] if busiest else None,
+            open=sum(self.open.values()),
+        )
 
 
 class _Guarded(asyncio.Protocol):
@@ -139,8 +145,16 @@ class _Guarded(asyncio.Protocol):
 class GuardedSite(web.BaseSite):
     """A TCP site (like ``web.TCPSite``) whose connections go through a :class:`ConnectionGuard`."""
 
-    def __init__(self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard, *,
-                 ssl_context: ssl.SSLContext | None = None, backlog: int = 1024) -> None:
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        backlog: int = 1024,
+    ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
         self._host = host
         self._port = port
@@ -156,10 +170,15 @@ class GuardedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
-            self._guard.factory(server), self._host, self._port, ssl=self._ssl_context,
-            backlog=self._backlog, reuse_address=True,
+            self._guard.factory(server),
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            backlog=self._backlog,
+            reuse_address=True,
             # A TLS handshake that never ends is a slowloris too; asyncio's default is 60 s.
-            ssl_handshake_timeout=self._guard.head_timeout if self._ssl_context else None)
+            ssl_handshake_timeout=self._guard.head_timeout if self._ssl_context else None,
+        )
 
 
 def raise_fd_limit() -> tuple[int, int, int] | None:

@@ -31,7 +31,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 _VOICEMAIL = re.compile(r"[0-9*#+]{1,32}")
 
 
-
 def text(value: Any, field: str, *, required: bool = True, max_len: int = 200) -> str | None:
     """Trimmed single-line text, or None when optional and empty."""
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -50,6 +49,7 @@ def text(value: Any, field: str, *, required: bool = True, max_len: int = 200) -
 
 # Bulk forms of the checks above, for spreadsheet imports: one regex pass over a whole column.
 # Each says whether every value (trimmed text, never empty) passes its check unchanged.
+
 
 def texts_pass(values: Sequence[str], *, max_len: int = 200) -> bool:
     """True when :func:`text` (and :func:`secret`, with ``max_len=255``) accepts each of ``values`` as is."""
@@ -149,8 +149,9 @@ def model(value: Any, vendor_name: str | None = None, field: str = "model") -> t
         raise Invalid(f"unknown vendor {vendor_name!r} (known: {known})", field="vendor")
     found = vendors.vendor_for_model(name, vendor_name)
     if found is None:
-        known = ", ".join(f"{v.name}: {' '.join(v.models)}" for v in vendors.all_vendors()
-                          if not vendor_name or v.name == vendor_name)
+        known = ", ".join(
+            f"{v.name}: {' '.join(v.models)}" for v in vendors.all_vendors() if not vendor_name or v.name == vendor_name
+        )
         raise Invalid(f"unknown phone model {name!r} (known models: {known})", field=field)
     vendor, key = found
     return vendor.name, key
@@ -168,8 +169,9 @@ def line_values(data: Mapping[str, Any], ext: str) -> dict[str, Any]:
         "label": text(data.get("label"), "label", required=False, max_len=100),
         "sip_server": host(data.get("sip_server"), "sip_server", required=False),
         "sip_port": port(data["sip_port"]) if data.get("sip_port") not in (None, "") else None,
-        "sip_transport": (choice(data["sip_transport"], TRANSPORTS, "sip_transport")
-                          if data.get("sip_transport") else None),
+        "sip_transport": (
+            choice(data["sip_transport"], TRANSPORTS, "sip_transport") if data.get("sip_transport") else None
+        ),
     }
     return values
 
@@ -255,6 +257,7 @@ def function_key(data: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     """One programmable key from its parts: ``type``, ``value``, ``label``, ``line`` (account, from 1),
     ``position`` (from 1) and ``module`` (0: the phone, 1..: its expansion modules). Errors name the
     field, prefixed by ``where`` ("Key 3: ") when given."""
+
     def bad(message: str, field: str) -> Invalid:
         return Invalid(f"{where}{message}", field=field)
 
@@ -262,8 +265,13 @@ def function_key(data: Mapping[str, Any], where: str = "") -> dict[str, Any]:
     if type_ not in KEY_TYPES:
         raise bad(f"key type {data.get('type')!r} is not one of {', '.join(KEY_TYPES)}", "type")
     value = str(data.get("value") or "").strip()
-    pattern = {"blf": _KEY_NUMBER, "speed-dial": _KEY_NUMBER, "park": _KEY_NUMBER,
-               "dtmf": _KEY_DTMF, "url": _KEY_URL}.get(type_)
+    pattern = {
+        "blf": _KEY_NUMBER,
+        "speed-dial": _KEY_NUMBER,
+        "park": _KEY_NUMBER,
+        "dtmf": _KEY_DTMF,
+        "url": _KEY_URL,
+    }.get(type_)
     if pattern is not None and not pattern.fullmatch(value):
         what = {"dtmf": "DTMF digits (0-9 * # A-D)", "url": "an http(s) URL"}.get(type_, "a number or extension")
         raise bad(f"a {type_} key needs a value: {what}" + (f", not {value!r}" if value else ""), "value")

@@ -31,16 +31,21 @@ def check_fits(vendor: Vendor, model: str, key: Mapping[str, Any]) -> None:
     caps = vendor.caps(model)
     module, position = key["module"], key["position"]
     if key["type"] not in vendor.key_types:
-        raise Invalid(f"{vendor.name} phones take no {key['type']!r} keys (they take: "
-                      f"{', '.join(sorted(vendor.key_types)) or 'none yet'})", field="type")
+        raise Invalid(
+            f"{vendor.name} phones take no {key['type']!r} keys (they take: "
+            f"{', '.join(sorted(vendor.key_types)) or 'none yet'})",
+            field="type",
+        )
     if module == 0 and position > caps.line_keys:
         raise Invalid(f"the {model} has {caps.line_keys} programmable keys: no key {position}", field="position")
     if module > 0 and module > caps.expansion_modules:
-        raise Invalid(f"the {model} takes {caps.expansion_modules} expansion modules: no module {module}",
-                      field="module")
+        raise Invalid(
+            f"the {model} takes {caps.expansion_modules} expansion modules: no module {module}", field="module"
+        )
     if module > 0 and position > caps.expansion_keys:
-        raise Invalid(f"an expansion module of the {model} has {caps.expansion_keys} keys: no key {position}",
-                      field="position")
+        raise Invalid(
+            f"an expansion module of the {model} has {caps.expansion_keys} keys: no key {position}", field="position"
+        )
     if key["line"] > caps.accounts:
         raise Invalid(f"the {model} has {caps.accounts} SIP accounts: no line {key['line']}", field="line")
 
@@ -53,8 +58,14 @@ def _fits(caps: Caps, vendor: Vendor, key: Mapping[str, Any]) -> bool:
     return key["module"] <= caps.expansion_modules and key["position"] <= caps.expansion_keys
 
 
-def effective(vendor: Vendor, model: str, own: Sequence[Mapping[str, Any]], profile: Sequence[Mapping[str, Any]],
-              own_extensions: Iterable[str], line_names: Mapping[str, str]) -> list[dict[str, Any]]:
+def effective(
+    vendor: Vendor,
+    model: str,
+    own: Sequence[Mapping[str, Any]],
+    profile: Sequence[Mapping[str, Any]],
+    own_extensions: Iterable[str],
+    line_names: Mapping[str, str],
+) -> list[dict[str, Any]]:
     """The keys a phone gets, by (module, position): pure, the renderer and ``device keys`` share it."""
     caps = vendor.models.get(model)
     if caps is None:
@@ -87,13 +98,21 @@ def set_device_key(store: Store, actor: str, mac: str, position: Any, **data: An
         if key["type"] == "blf":
             own = {row["extension"] for row in tx.device_lines(device["id"])}
             if key["value"] in own:
-                raise Invalid(f"{_where(key['module'], key['position'])}: a BLF key on the phone's own extension "
-                              f"{key['value']} would watch itself", field="value")
+                raise Invalid(
+                    f"{_where(key['module'], key['position'])}: a BLF key on the phone's own extension "
+                    f"{key['value']} would watch itself",
+                    field="value",
+                )
         before = _key_at(tx.keys_of(device_id=device["id"]), key)
         tx.put_key({**key, "device_id": device["id"]})
-        tx.add_event(actor=actor, action="device.key", device_mac=device["mac"],
-                     summary=f"{_where(key['module'], key['position'])} of {device['mac']} set to {key['type']}",
-                     before=before, after=key)
+        tx.add_event(
+            actor=actor,
+            action="device.key",
+            device_mac=device["mac"],
+            summary=f"{_where(key['module'], key['position'])} of {device['mac']} set to {key['type']}",
+            before=before,
+            after=key,
+        )
         return key
 
 
@@ -107,9 +126,14 @@ def set_customer_key(store: Store, actor: str, code: str, position: Any, **data:
         customer = find_customer(tx, code)
         before = _key_at(tx.keys_of(customer_id=customer["id"]), key)
         tx.put_key({**key, "customer_id": customer["id"]})
-        tx.add_event(actor=actor, action="customer.key", customer_id=customer["id"],
-                     summary=f"profile {_where(key['module'], key['position'])} of {customer['code']} set to "
-                             f"{key['type']}", before=before, after=key)
+        tx.add_event(
+            actor=actor,
+            action="customer.key",
+            customer_id=customer["id"],
+            summary=f"profile {_where(key['module'], key['position'])} of {customer['code']} set to {key['type']}",
+            before=before,
+            after=key,
+        )
         return key
 
 
@@ -119,11 +143,17 @@ def remove_device_key(store: Store, actor: str, mac: str, position: Any, module:
         device = find_device(tx, mac)
         before = _key_at(tx.keys_of(device_id=device["id"]), key)
         if before is None:
-            raise NotFound(f"device {device['mac']} has no own {_where(key['module'], key['position'])}",
-                           field="position")
+            raise NotFound(
+                f"device {device['mac']} has no own {_where(key['module'], key['position'])}", field="position"
+            )
         tx.delete_key(device_id=device["id"], customer_id=None, module=key["module"], position=key["position"])
-        tx.add_event(actor=actor, action="device.key", device_mac=device["mac"], before=before,
-                     summary=f"{_where(key['module'], key['position'])} of {device['mac']} removed")
+        tx.add_event(
+            actor=actor,
+            action="device.key",
+            device_mac=device["mac"],
+            before=before,
+            summary=f"{_where(key['module'], key['position'])} of {device['mac']} removed",
+        )
 
 
 def remove_customer_key(store: Store, actor: str, code: str, position: Any, module: Any = 0) -> None:
@@ -132,11 +162,17 @@ def remove_customer_key(store: Store, actor: str, code: str, position: Any, modu
         customer = find_customer(tx, code)
         before = _key_at(tx.keys_of(customer_id=customer["id"]), key)
         if before is None:
-            raise NotFound(f"customer {customer['code']} has no profile {_where(key['module'], key['position'])}",
-                           field="position")
+            raise NotFound(
+                f"customer {customer['code']} has no profile {_where(key['module'], key['position'])}", field="position"
+            )
         tx.delete_key(device_id=None, customer_id=customer["id"], module=key["module"], position=key["position"])
-        tx.add_event(actor=actor, action="customer.key", customer_id=customer["id"], before=before,
-                     summary=f"profile {_where(key['module'], key['position'])} of {customer['code']} removed")
+        tx.add_event(
+            actor=actor,
+            action="customer.key",
+            customer_id=customer["id"],
+            before=before,
+            summary=f"profile {_where(key['module'], key['position'])} of {customer['code']} removed",
+        )
 
 
 def device_keys(store: Store, mac: str) -> list[dict[str, Any]]:
@@ -157,8 +193,14 @@ def _effective_of(tx: Tx, device: Mapping[str, Any]) -> list[dict[str, Any]]:
     by_device, by_customer = tx.keys_for_render([device["id"]], [cid] if cid is not None else [])
     names = {ext: name for (c, ext), name in tx.line_names([cid]).items()} if cid is not None else {}
     own = [row["extension"] for row in tx.device_lines(device["id"])]
-    return effective(vendors.get(device["vendor"]), device["model"], by_device.get(device["id"], []),
-                     by_customer.get(cid, []) if cid is not None else [], own, names)
+    return effective(
+        vendors.get(device["vendor"]),
+        device["model"],
+        by_device.get(device["id"], []),
+        by_customer.get(cid, []) if cid is not None else [],
+        own,
+        names,
+    )
 
 
 def _key_at(rows: Sequence[Mapping[str, Any]], key: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -18,8 +18,9 @@ ACTIVITY = web.AppKey("activity", Activity)
 RESOLVER = web.AppKey("resolver", Resolver)
 TFTP_PORT = web.AppKey("tftp_port", int)
 
-PHONE_REQUESTS = Counter("provisioner_phone_requests", "Phone file requests by transport and outcome",
-                         ["transport", "status", "reason"])
+PHONE_REQUESTS = Counter(
+    "provisioner_phone_requests", "Phone file requests by transport and outcome", ["transport", "status", "reason"]
+)
 _counters: dict[tuple[str, int, str], Counter] = {}
 
 

@@ -25,8 +25,11 @@ from .settings import Settings
 
 log = structlog.get_logger("provisioner")
 
-LOOP_LAG = Histogram("provisioner_loop_lag_seconds", "How late the event loop ran a 20 ms timer",
-                     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+LOOP_LAG = Histogram(
+    "provisioner_loop_lag_seconds",
+    "How late the event loop ran a 20 ms timer",
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 _LAG_TICK = 0.02
 
 
@@ -34,32 +37,49 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     db = await _open_store(settings)
     renderer = Renderer(override=settings.templates_dir)
-    cache = ConfigCache(db, renderer, provisioning_url=settings.provisioning_url,
-                        ntp_server=settings.ntp_server,
-                        template_dirs=(settings.templates_dir, SHIPPED_TEMPLATES),
-                        phonebook_refresh=settings.phonebook_refresh)
+    cache = ConfigCache(
+        db,
+        renderer,
+        provisioning_url=settings.provisioning_url,
+        ntp_server=settings.ntp_server,
+        template_dirs=(settings.templates_dir, SHIPPED_TEMPLATES),
+        phonebook_refresh=settings.phonebook_refresh,
+    )
     activity = Activity(db)
     await cache.sync()
     app[keys.STORE] = db
     app[keys.CACHE] = cache
     app[keys.ACTIVITY] = activity
-    guard = ScanGuard(ScanSettings(failures=settings.scan_failures, window=settings.scan_window,
-                                   ban=settings.scan_ban, enabled=settings.scan_failures > 0,
-                                   exempt=access.networks(settings.scan_exempt),
-                                   unknown_rate=settings.scan_unknown_rate,
-                                   unknown_burst=settings.scan_unknown_burst))
+    guard = ScanGuard(
+        ScanSettings(
+            failures=settings.scan_failures,
+            window=settings.scan_window,
+            ban=settings.scan_ban,
+            enabled=settings.scan_failures > 0,
+            exempt=access.networks(settings.scan_exempt),
+            unknown_rate=settings.scan_unknown_rate,
+            unknown_burst=settings.scan_unknown_burst,
+        )
+    )
     app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard)
     tasks = [
         asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),
-        asyncio.create_task(_every(settings.flush_interval, functools.partial(activity.flush, due=True),
-                                   "activity_flush_failed")),
+        asyncio.create_task(
+            _every(settings.flush_interval, functools.partial(activity.flush, due=True), "activity_flush_failed")
+        ),
         asyncio.create_task(_watch_loop_lag()),
     ]
-    log.info("store_opened", database=db.engine.url.render_as_string(hide_password=True),
-             provisioning_url=settings.provisioning_url)
+    log.info(
+        "store_opened",
+        database=db.engine.url.render_as_string(hide_password=True),
+        provisioning_url=settings.provisioning_url,
+    )
     if not settings.public_url and "//127." in settings.provisioning_url:
-        log.warning("provisioning_url_is_loopback", provisioning_url=settings.provisioning_url,
-                    fix="set --public-url (PROVISIONER_PUBLIC_URL) to the address phones use")
+        log.warning(
+            "provisioning_url_is_loopback",
+            provisioning_url=settings.provisioning_url,
+            fix="set --public-url (PROVISIONER_PUBLIC_URL) to the address phones use",
+        )
     if await asyncio.to_thread(_no_users, db):
         log.warning("no_users_yet", fix="create the first admin: provisioner user add NAME --role admin")
     yield
@@ -69,8 +89,12 @@ async def store(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     if not await activity.flush():
-        log.error("activity_lost_at_shutdown", downloads=len(activity._downloads), seen=len(activity._seen),
-                  fix="the database could not be written before the server stopped")
+        log.error(
+            "activity_lost_at_shutdown",
+            downloads=len(activity._downloads),
+            seen=len(activity._seen),
+            fix="the database could not be written before the server stopped",
+        )
     db.close()
 
 
@@ -104,8 +128,13 @@ async def _open_store(settings: Settings) -> Store:
                 if busy is None:
                     raise
                 delay = min(_OPEN_RETRY_MAX, _OPEN_RETRY_FIRST * 2 ** (attempt - 1))
-                log.warning("database_unavailable_at_start", reason=busy.reason, error=type(exc).__name__,
-                            attempt=attempt, retry_in=delay)
+                log.warning(
+                    "database_unavailable_at_start",
+                    reason=busy.reason,
+                    error=type(exc).__name__,
+                    attempt=attempt,
+                    retry_in=delay,
+                )
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():
@@ -157,8 +186,9 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
             raise TftpError(1, "file not found")
         raise TftpError(0, "server error")
 
-    server = TftpServer(handle, max_sessions=settings.tftp_max_sessions,
-                        max_unacked_per_ip=settings.tftp_max_unacked_per_ip)
+    server = TftpServer(
+        handle, max_sessions=settings.tftp_max_sessions, max_unacked_per_ip=settings.tftp_max_unacked_per_ip
+    )
     port = await server.start(settings.host, settings.tftp_port)
     app[keys.TFTP_PORT] = port
     log.info("tftp_listening", host=settings.host, port=port)
@@ -182,8 +212,11 @@ async def discovery(app: web.Application) -> AsyncIterator[None]:
         from .settings import _primary_address
 
         host = settings.host if settings.host not in ("0.0.0.0", "::", "") else _primary_address()
-        advertiser = Advertiser(settings.provisioning_url, [host],
-                                interfaces=list(settings.mdns_interfaces) if settings.mdns_interfaces else None)
+        advertiser = Advertiser(
+            settings.provisioning_url,
+            [host],
+            interfaces=list(settings.mdns_interfaces) if settings.mdns_interfaces else None,
+        )
         app[MDNS] = advertiser
     mdns_task = asyncio.create_task(_advertise(advertiser)) if advertiser else None
     responder = await _start_pnp(app, settings) if settings.pnp else None
@@ -191,8 +224,9 @@ async def discovery(app: web.Application) -> AsyncIterator[None]:
 
     # Always listening: a customer may ask for it (customer update --resync-after-change on)
     # while the server flag is off.
-    after_change = AfterChange(app[keys.STORE], enabled=settings.resync_after_change, port=settings.resync_port,
-                               rate=settings.resync_rate)
+    after_change = AfterChange(
+        app[keys.STORE], enabled=settings.resync_after_change, port=settings.resync_port, rate=settings.resync_rate
+    )
     after_change.start()
     app[AFTER_CHANGE] = after_change
     app[keys.CACHE].on_change = after_change.events
@@ -233,16 +267,24 @@ async def _start_pnp(app: web.Application, settings):  # type: ignore[no-untyped
         return await cache.device(mac) is not None
 
     def unknown(sub: Subscription, ip: str) -> None:
-        activity.unknown(Fetch(sub.mac, "SUBSCRIBE ua-profile", ip, sub.user_agent, sub.version, "pnp"),
-                         vendor=sub.vendor, model=sub.model)
+        activity.unknown(
+            Fetch(sub.mac, "SUBSCRIBE ua-profile", ip, sub.user_agent, sub.version, "pnp"),
+            vendor=sub.vendor,
+            model=sub.model,
+        )
 
     responder = PnpResponder(settings.provisioning_url, known=known, unknown=unknown)
     try:
         port = await responder.start(settings.host, settings.pnp_port)
     except OSError as exc:
         # Phones still find the server by DHCP or a redirect service: serve them, say why PnP is off.
-        log.error("pnp_cannot_listen", host=settings.host, port=settings.pnp_port, error=exc.strerror or str(exc),
-                  fix="free the port, pick another with --pnp-port, or --pnp off")
+        log.error(
+            "pnp_cannot_listen",
+            host=settings.host,
+            port=settings.pnp_port,
+            error=exc.strerror or str(exc),
+            fix="free the port, pick another with --pnp-port, or --pnp off",
+        )
         return None
     app[PNP] = responder
     log.info("pnp_listening", host=settings.host, port=port, multicast=responder.multicast)

@@ -28,11 +28,19 @@ def service_info(url: str, addresses: list[str], *, hostname: str | None = None)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = (hostname or socket.gethostname()).split(".")[0] or "provisioner"
     return AsyncServiceInfo(
-        SERVICE_TYPE, f"provisioner on {host}.{SERVICE_TYPE}",
+        SERVICE_TYPE,
+        f"provisioner on {host}.{SERVICE_TYPE}",
         addresses=[socket.inet_pton(socket.AF_INET6 if ":" in a else socket.AF_INET, a) for a in addresses],
-        port=port, server=f"{host}.local.",
-        properties={"path": parts.path or "/", "url": url, "scheme": parts.scheme, "txtvers": "1",
-                    "version": __version__})
+        port=port,
+        server=f"{host}.local.",
+        properties={
+            "path": parts.path or "/",
+            "url": url,
+            "scheme": parts.scheme,
+            "txtvers": "1",
+            "version": __version__,
+        },
+    )
 
 
 class Advertiser:

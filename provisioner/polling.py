@@ -65,8 +65,11 @@ def jitter_minute(mac: str) -> int:
 
 def schedule(mac: str, settings: Mapping[str, str]) -> Check:
     """The check of the phone with ``mac``; a bad setting raises RenderError naming it."""
-    return Check(hour=_setting(settings, "check_hour", HOUR, 0, 23), minute=jitter_minute(mac),
-                 interval_hours=_setting(settings, "check_interval_hours", INTERVAL_HOURS, 1, 168))
+    return Check(
+        hour=_setting(settings, "check_hour", HOUR, 0, 23),
+        minute=jitter_minute(mac),
+        interval_hours=_setting(settings, "check_interval_hours", INTERVAL_HOURS, 1, 168),
+    )
 
 
 def _setting(settings: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:

@@ -43,11 +43,22 @@ SORTS = ("updated", "mac", "model", "state", "customer", "serial", "firmware", "
 MAX_EXPORT = 10_000  # rows one download of a list holds
 
 
-def find_devices(store: Store, q: str | None = None, *, customer: str | None = None,
-                 state: str | None = None, limit: Any = None, offset: Any = None,
-                 today: date | None = None, vendor: str | None = None, model: str | None = None,
-                 firmware: str | None = None, seen_days: Any = None, sort: str | None = None,
-                 max_limit: int = MAX_LIMIT) -> dict[str, Any]:
+def find_devices(
+    store: Store,
+    q: str | None = None,
+    *,
+    customer: str | None = None,
+    state: str | None = None,
+    limit: Any = None,
+    offset: Any = None,
+    today: date | None = None,
+    vendor: str | None = None,
+    model: str | None = None,
+    firmware: str | None = None,
+    seen_days: Any = None,
+    sort: str | None = None,
+    max_limit: int = MAX_LIMIT,
+) -> dict[str, Any]:
     """Devices matching ``q`` — a MAC in any spelling (or a part of one), an extension, a name,
     a serial, a label, a customer — within a customer and an effective state, newest change first.
 
@@ -93,10 +104,21 @@ def find_devices(store: Store, q: str | None = None, *, customer: str | None = N
         seen_before = utcnow() - timedelta(days=days)
     with store.reading() as tx:
         customer_id = _customer_id(tx, customer)
-        rows, total = tx.search_devices(text=None if mac else text or None, mac_part=mac_part,
-                                        customer_id=customer_id, states=states, today=today or rentals.today(),
-                                        limit=size, offset=start, vendor=vendor_, model=model_, firmware=firmware_,
-                                        seen_before=seen_before, sort=key, descending=descending)
+        rows, total = tx.search_devices(
+            text=None if mac else text or None,
+            mac_part=mac_part,
+            customer_id=customer_id,
+            states=states,
+            today=today or rentals.today(),
+            limit=size,
+            offset=start,
+            vendor=vendor_,
+            model=model_,
+            firmware=firmware_,
+            seen_before=seen_before,
+            sort=key,
+            descending=descending,
+        )
     return {"items": rows, "total": total, "limit": size, "offset": start}
 
 
@@ -115,7 +137,7 @@ def devices_by_mac(store: Store, macs: Any, today: date | None = None) -> list[d
     found: dict[str, dict[str, Any]] = {}
     with store.reading() as tx:
         for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
+            chunk = wanted[start : start + 500]
             rows, _ = tx.search_devices(macs=chunk, today=today or rentals.today(), limit=len(chunk), offset=0)
             found.update((r["mac"], r) for r in rows)
     return [found[m] for m in wanted if m in found]
@@ -145,9 +167,19 @@ def device_counts(store: Store, today: date | None = None) -> dict[str, int]:
     return {state: found.get(state, 0) for state in rentals.STATES}
 
 
-def events(store: Store, *, device: str | None = None, customer: str | None = None, actor: str | None = None,
-           action: str | None = None, before: Any = None, limit: Any = None, since: Any = None,
-           until: Any = None, max_limit: int = MAX_LIMIT) -> dict[str, Any]:
+def events(
+    store: Store,
+    *,
+    device: str | None = None,
+    customer: str | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    before: Any = None,
+    limit: Any = None,
+    since: Any = None,
+    until: Any = None,
+    max_limit: int = MAX_LIMIT,
+) -> dict[str, Any]:
     """Audit events newest first. Page with ``before`` = the ``next_before`` of the previous page.
     ``since``/``until``: calendar dates (YYYY-MM-DD) in the provider's zone, both days included."""
     size, _ = page_args(limit, 0, max_limit)
@@ -171,8 +203,16 @@ def events(store: Store, *, device: str | None = None, customer: str | None = No
             raise Invalid(f"{device!r} is not a MAC address", field="device")
     with store.reading() as tx:
         customer_id = _customer_id(tx, customer)
-        rows = tx.events_page(device_mac=mac, customer_id=customer_id, actor=actor or None, action=action or None,
-                              before_id=before_id, limit=size + 1, since=start, until=end)
+        rows = tx.events_page(
+            device_mac=mac,
+            customer_id=customer_id,
+            actor=actor or None,
+            action=action or None,
+            before_id=before_id,
+            limit=size + 1,
+            since=start,
+            until=end,
+        )
     more = len(rows) > size
     rows = rows[:size]
     items = [{"id": r["id"], **(public(r) or {})} for r in rows]

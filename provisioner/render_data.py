@@ -30,8 +30,10 @@ def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, D
     """The render input of each known MAC among ``macs`` (unknown ones are left out)."""
     rows = tx.render_rows(macs)
     # Each customer's phonebook once per batch, shared by all its phones (one tuple in memory).
-    books = {cid: _phonebook(*parts) for cid, parts in tx.phonebooks(
-        {r[1]["id"] for r in rows.values() if r[1] is not None}).items()}
+    books = {
+        cid: _phonebook(*parts)
+        for cid, parts in tx.phonebooks({r[1]["id"] for r in rows.values() if r[1] is not None}).items()
+    }
     found = {}
     for mac, (device, customer, line_rows) in rows.items():
         data = _device_data(device, customer, line_rows, ntp_server=ntp_server)
@@ -42,12 +44,18 @@ def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, D
 
 
 def _phonebook(extensions: Sequence[Mapping[str, Any]], contacts: Sequence[Mapping[str, Any]]) -> tuple[Contact, ...]:
-    return (tuple(Contact(e["name"] or e["number"], e["number"]) for e in extensions)
-            + tuple(Contact(c["name"], c["number"], c["group_name"]) for c in contacts))
+    return tuple(Contact(e["name"] or e["number"], e["number"]) for e in extensions) + tuple(
+        Contact(c["name"], c["number"], c["group_name"]) for c in contacts
+    )
 
 
-def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
-                 line_rows: Sequence[Mapping[str, Any]], *, ntp_server: str) -> DeviceData:
+def _device_data(
+    device: Mapping[str, Any],
+    customer: Mapping[str, Any] | None,
+    line_rows: Sequence[Mapping[str, Any]],
+    *,
+    ntp_server: str,
+) -> DeviceData:
     # From the start of its contract end date (provider's time zone) a customer's phones get no
     # credentials; until then the rendered files are valid only up to that instant (the cache reloads).
     service_ends = rentals.service_ends_at(customer.get("contract_end")) if customer is not None else None
@@ -56,19 +64,21 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
     accounts = []
     if not deprovisioned and customer is not None:
         for slot, row in enumerate(line_rows, 1):
-            accounts.append(Account(
-                index=slot,
-                extension=row["extension"],
-                display_name=row["display_name"],
-                label=row["label"] or row["extension"],
-                sip_username=row["sip_username"],
-                auth_id=row["auth_id"],
-                password=row["password"],
-                server=row["sip_server"] or customer["sip_server"] or "",
-                port=row["sip_port"] or customer["sip_port"],
-                transport=row["sip_transport"] or customer["sip_transport"],
-                voicemail=row.get("voicemail"),
-            ))
+            accounts.append(
+                Account(
+                    index=slot,
+                    extension=row["extension"],
+                    display_name=row["display_name"],
+                    label=row["label"] or row["extension"],
+                    sip_username=row["sip_username"],
+                    auth_id=row["auth_id"],
+                    password=row["password"],
+                    server=row["sip_server"] or customer["sip_server"] or "",
+                    port=row["sip_port"] or customer["sip_port"],
+                    transport=row["sip_transport"] or customer["sip_transport"],
+                    voicemail=row.get("voicemail"),
+                )
+            )
     return DeviceData(
         mac=device["mac"],
         vendor=device["vendor"],
@@ -89,8 +99,11 @@ def _device_data(device: Mapping[str, Any], customer: Mapping[str, Any] | None,
         admin_password=customer.get("admin_password") if customer is not None else None,
         country=(customer or {}).get("country") or DEFAULT_COUNTRY,
         codecs=tuple(((customer or {}).get("codecs") or "").split(",")) if (customer or {}).get("codecs") else (),
-        check_defaults={k: str(customer[k]) for k in ("check_hour", "check_interval_hours")
-                        if customer is not None and customer.get(k) is not None},
+        check_defaults={
+            k: str(customer[k])
+            for k in ("check_hour", "check_interval_hours")
+            if customer is not None and customer.get(k) is not None
+        },
     )
 
 
@@ -119,7 +132,8 @@ def _with_keys(tx: Tx, rows: Mapping[str, Any], found: dict[str, DeviceData]) ->
         if not own and not profile:
             continue
         line_names = {ext: name for (cid, ext), name in names.items() if cid == data.customer_id}
-        keys = function_keys.effective(vendors.get(data.vendor), data.model, own, profile,
-                                       (a.extension for a in data.accounts), line_names)
+        keys = function_keys.effective(
+            vendors.get(data.vendor), data.model, own, profile, (a.extension for a in data.accounts), line_names
+        )
         found[mac] = replace(data, keys=tuple(keys))
     return found

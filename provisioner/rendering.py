@@ -134,8 +134,9 @@ LAYERED_VARIABLES = ("timezone", "language", "ntp_server", *polling.VARIABLES)
 PHONEBOOK_REFRESH = 3600
 
 
-def device_context(vendor: Vendor, data: DeviceData, provisioning_url: str, *,
-                   phonebook_refresh: int = PHONEBOOK_REFRESH) -> dict[str, Any]:
+def device_context(
+    vendor: Vendor, data: DeviceData, provisioning_url: str, *, phonebook_refresh: int = PHONEBOOK_REFRESH
+) -> dict[str, Any]:
     """The template context for a per-device file.
 
     Keys every template can use:
@@ -272,8 +273,14 @@ class Renderer:
         self.shipped = shipped
         paths = [str(p) for p in (override, shipped) if p]
         loader = jinja2.FileSystemLoader(paths)
-        common: dict[str, Any] = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                      trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+        common: dict[str, Any] = dict(
+            loader=loader,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            auto_reload=False,
+        )
         self._chosen: dict[tuple[str, str | None, str, bool], jinja2.Template] = {}
         self._xml = jinja2.Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)
         self._text = jinja2.Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
@@ -298,8 +305,9 @@ class Renderer:
             raise RenderError(f"template not found: {vendor}/{template}") from None
         except jinja2.TemplateError as exc:
             # The message names the template and the problem, never a value.
-            raise RenderError(f"template {vendor}/{template} failed: {type(exc).__name__}: "
-                              f"{_safe_message(exc)}") from None
+            raise RenderError(
+                f"template {vendor}/{template} failed: {type(exc).__name__}: {_safe_message(exc)}"
+            ) from None
         return text.encode("utf-8")
 
     def clear(self) -> None:

@@ -13,15 +13,27 @@ from typing import Any
 from .errors import Invalid
 
 HEADERS = {
-    "mac": "MAC", "customer": "Customer", "customer_name": "Customer name", "vendor": "Vendor",
-    "model": "Model", "serial": "Serial", "status": "Status", "reason": "Due because",
-    "contract_end": "Contract end", "due_from": "Due from", "deadline": "Return deadline",
-    "days_late": "Days late", "owed": "Owed to date (EUR)", "charged": "Charged (EUR)",
+    "mac": "MAC",
+    "customer": "Customer",
+    "customer_name": "Customer name",
+    "vendor": "Vendor",
+    "model": "Model",
+    "serial": "Serial",
+    "status": "Status",
+    "reason": "Due because",
+    "contract_end": "Contract end",
+    "due_from": "Due from",
+    "deadline": "Return deadline",
+    "days_late": "Days late",
+    "owed": "Owed to date (EUR)",
+    "charged": "Charged (EUR)",
     "outstanding": "Outstanding (EUR)",
 }
 FORMATS = ("csv", "xlsx")
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8",
-                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 
 
 def format_of(path: Path) -> str:

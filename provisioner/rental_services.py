@@ -48,8 +48,7 @@ def _past_date(value: Any, field: str = "on") -> date:
         return _today()
     day = rentals.parse_date(value, field)
     if day > _today():
-        raise Invalid(f"{field} {day.isoformat()} is in the future: record it on the day it happens",
-                      field=field)
+        raise Invalid(f"{field} {day.isoformat()} is in the future: record it on the day it happens", field=field)
     return day
 
 
@@ -59,25 +58,33 @@ def _holder(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _state_on(device: Mapping[str, Any], holder: Mapping[str, Any] | None, day: date) -> str:
     """The device's state on ``day``: a terminated contract's rented phones are due back from its end."""
-    return rentals.effective_state(device["state"], device["ownership"], holder["contract_end"] if holder else None,
-                                   day)
+    return rentals.effective_state(
+        device["state"], device["ownership"], holder["contract_end"] if holder else None, day
+    )
 
 
-def _standing(tx: Tx, device: Mapping[str, Any], customer: Mapping[str, Any] | None, as_of: date,
-              policy: Policy | None = None) -> rentals.Standing:
+def _standing(
+    tx: Tx, device: Mapping[str, Any], customer: Mapping[str, Any] | None, as_of: date, policy: Policy | None = None
+) -> rentals.Standing:
     return rentals.standing(
-        state=device["state"], ownership=device["ownership"],
+        state=device["state"],
+        ownership=device["ownership"],
         contract_end=customer["contract_end"] if customer else None,
-        due_from=device["due_from"], due_reason=device["due_reason"],
+        due_from=device["due_from"],
+        due_reason=device["due_reason"],
         charged=rentals.from_cents(device["charged_cents"]),
         policy=policy or (policy_of(tx, customer) if customer else default_policy(tx)),
-        replacement_cost=cost_of(cost_table(tx), device["vendor"], device["model"]), as_of=as_of)
+        replacement_cost=cost_of(cost_table(tx), device["vendor"], device["model"]),
+        as_of=as_of,
+    )
 
 
 def _rental_only(device: Mapping[str, Any], what: str) -> None:
     if device["ownership"] != rentals.RENTAL:
-        raise Conflict(f"device {device['mac']} is customer-owned: it takes no part in returns, so it cannot "
-                       f"be {what}", field="mac")
+        raise Conflict(
+            f"device {device['mac']} is customer-owned: it takes no part in returns, so it cannot be {what}",
+            field="mac",
+        )
 
 
 # --- contract end --------------------------------------------------------------------
@@ -92,16 +99,21 @@ def terminate(store: Store, actor: str, code: str, on: Any) -> dict[str, Any]:
         customer = find_customer(tx, code)
         previous = customer["contract_end"]
         if rentals.contract_ended(previous, today):
-            raise Conflict(f"the contract of {customer['code']} already ended on {previous.isoformat()}",
-                           field="customer")
+            raise Conflict(
+                f"the contract of {customer['code']} already ended on {previous.isoformat()}", field="customer"
+            )
         tx.update_customer(customer["id"], {"contract_end": end})
         policy = policy_of(tx, customer)
         affected = []
         for device in tx.devices_of_customer(customer["id"]):
             if device["state"] != rentals.DEPLOYED:
                 continue  # already awaiting return (swapped out, unassigned) or charged: its own deadline holds
-            entry: dict[str, Any] = {"mac": device["mac"], "model": device["model"],
-                                     "ownership": device["ownership"], "deadline": None}
+            entry: dict[str, Any] = {
+                "mac": device["mac"],
+                "model": device["model"],
+                "ownership": device["ownership"],
+                "deadline": None,
+            }
             if device["ownership"] == rentals.RENTAL:
                 rentals.transition(rentals.DEPLOYED, "contract_end", device["mac"])
                 entry["deadline"] = rentals.deadline(end, policy.window_days)
@@ -110,19 +122,35 @@ def terminate(store: Store, actor: str, code: str, on: Any) -> dict[str, Any]:
                 what = "customer-owned, no return"
             affected.append(entry)
             change = DeviceChange(tx, device, rental=True)  # its lines stay: after is before, plus the dates
-            change.emit(actor, "device.contract_ended",
-                        f"contract of {customer['code']} ends {end.isoformat()}: lines stop, {what}",
-                        customer_id=customer["id"], after=change.before,
-                        extra={"contract_end": end.isoformat(), "return_deadline": _iso(entry["deadline"])})
+            change.emit(
+                actor,
+                "device.contract_ended",
+                f"contract of {customer['code']} ends {end.isoformat()}: lines stop, {what}",
+                customer_id=customer["id"],
+                after=change.before,
+                extra={"contract_end": end.isoformat(), "return_deadline": _iso(entry["deadline"])},
+            )
         redirect_outbox.devices_changed(tx, [e["mac"] for e in affected])  # deregistered once the date has come
-        tx.add_event(actor=actor, action="customer.terminated", customer_id=customer["id"],
-                     summary=f"contract of {customer['code']} ends {end.isoformat()} "
-                             f"({len(affected)} devices stop; {policy.describe()})",
-                     before={"contract_end": _iso(previous)},
-                     after={"contract_end": end.isoformat(), "policy": policy.as_dict(),
-                            "devices": [{**e, "deadline": _iso(e["deadline"])} for e in affected]})
-        return {"customer": customer["code"], "contract_end": end, "effective": end <= today,
-                "policy": policy.as_dict(), "devices": affected}
+        tx.add_event(
+            actor=actor,
+            action="customer.terminated",
+            customer_id=customer["id"],
+            summary=f"contract of {customer['code']} ends {end.isoformat()} "
+            f"({len(affected)} devices stop; {policy.describe()})",
+            before={"contract_end": _iso(previous)},
+            after={
+                "contract_end": end.isoformat(),
+                "policy": policy.as_dict(),
+                "devices": [{**e, "deadline": _iso(e["deadline"])} for e in affected],
+            },
+        )
+        return {
+            "customer": customer["code"],
+            "contract_end": end,
+            "effective": end <= today,
+            "policy": policy.as_dict(),
+            "devices": affected,
+        }
 
 
 def cancel_termination(store: Store, actor: str, code: str) -> dict[str, Any]:
@@ -134,22 +162,34 @@ def cancel_termination(store: Store, actor: str, code: str) -> dict[str, Any]:
         if end is None:
             raise Conflict(f"customer {customer['code']} has no termination to cancel", field="customer")
         if rentals.contract_ended(end, today):
-            raise Conflict(f"the contract of {customer['code']} ended on {end.isoformat()}: a termination can "
-                           f"only be cancelled before its date", field="customer")
+            raise Conflict(
+                f"the contract of {customer['code']} ended on {end.isoformat()}: a termination can "
+                f"only be cancelled before its date",
+                field="customer",
+            )
         tx.update_customer(customer["id"], {"contract_end": None})
         macs = []
         for device in tx.devices_of_customer(customer["id"]):
             if device["state"] == rentals.DEPLOYED:
                 macs.append(device["mac"])
-                tx.add_event(actor=actor, action="device.contract_end_cancelled", device_mac=device["mac"],
-                             customer_id=customer["id"],
-                             summary=f"termination of {customer['code']} on {end.isoformat()} cancelled: "
-                                     f"lines stay", before={"contract_end": end.isoformat()},
-                             after={"contract_end": None})
+                tx.add_event(
+                    actor=actor,
+                    action="device.contract_end_cancelled",
+                    device_mac=device["mac"],
+                    customer_id=customer["id"],
+                    summary=f"termination of {customer['code']} on {end.isoformat()} cancelled: lines stay",
+                    before={"contract_end": end.isoformat()},
+                    after={"contract_end": None},
+                )
         redirect_outbox.devices_changed(tx, macs)
-        tx.add_event(actor=actor, action="customer.termination_cancelled", customer_id=customer["id"],
-                     summary=f"termination of {customer['code']} on {end.isoformat()} cancelled",
-                     before={"contract_end": end.isoformat()}, after={"contract_end": None, "devices": macs})
+        tx.add_event(
+            actor=actor,
+            action="customer.termination_cancelled",
+            customer_id=customer["id"],
+            summary=f"termination of {customer['code']} on {end.isoformat()} cancelled",
+            before={"contract_end": end.isoformat()},
+            after={"contract_end": None, "devices": macs},
+        )
         return {"customer": customer["code"], "cancelled": end, "devices": macs}
 
 
@@ -178,24 +218,36 @@ def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[st
         target = find_customer(tx, customer)
         holder = _holder(tx, device)
         if rentals.contract_ended(target["contract_end"], today):
-            raise Conflict(f"the contract of {target['code']} ended on {target['contract_end'].isoformat()}: "
-                           f"it cannot take devices", field="customer")
+            raise Conflict(
+                f"the contract of {target['code']} ended on {target['contract_end'].isoformat()}: "
+                f"it cannot take devices",
+                field="customer",
+            )
         if holder is not None and holder["id"] != target["id"]:
             if device["ownership"] == rentals.OWNED:
                 raise Conflict(f"device {device['mac']} is owned by customer {holder['code']}", field="mac")
-            raise Conflict(f"device {device['mac']} is {device['state']} with customer {holder['code']}: "
-                           f"record its return before assigning it elsewhere", field="mac")
+            raise Conflict(
+                f"device {device['mac']} is {device['state']} with customer {holder['code']}: "
+                f"record its return before assigning it elsewhere",
+                field="mac",
+            )
         state = _state_on(device, holder, today)
         new_state = rentals.transition(state, "assign", device["mac"])
         _check_accounts(device, len(lines))
         line_ids = services.resolve_lines(tx, target, list(lines), device["id"])
-        tx.update_device(device["id"], {"customer_id": target["id"], "state": new_state, "due_from": None,
-                                        "due_reason": None})
+        tx.update_device(
+            device["id"], {"customer_id": target["id"], "state": new_state, "due_from": None, "due_reason": None}
+        )
         tx.set_device_lines(device["id"], line_ids)
         redirect_outbox.devices_changed(tx, [device["mac"]])
         after = change.after()
-        return change.emit(actor, "device.assigned", f"device {device['mac']} assigned to {target['code']}, lines "
-                           f"{', '.join(after['lines']) or 'none'}", customer_id=target["id"], after=after)
+        return change.emit(
+            actor,
+            "device.assigned",
+            f"device {device['mac']} assigned to {target['code']}, lines {', '.join(after['lines']) or 'none'}",
+            customer_id=target["id"],
+            after=after,
+        )
 
 
 def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, Any]:
@@ -213,8 +265,11 @@ def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, An
             raise Conflict(f"device {device['mac']} is {state}: it is not assigned to anyone", field="mac")
         values: dict[str, Any] = {}
         if device["ownership"] == rentals.RENTAL:
-            values = {"state": rentals.transition(state, "unassign", device["mac"]), "due_from": day,
-                      "due_reason": rentals.UNASSIGN}
+            values = {
+                "state": rentals.transition(state, "unassign", device["mac"]),
+                "due_from": day,
+                "due_reason": rentals.UNASSIGN,
+            }
         tx.set_device_lines(device["id"], [])
         if values:
             tx.update_device(device["id"], values)
@@ -226,13 +281,20 @@ def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, An
             what = f"return due by {deadline.isoformat()}"
         else:
             what = "customer-owned, stays with its owner"
-        change.emit(actor, "device.unassigned", f"device {device['mac']} unassigned from {holder['code']}: {what}",
-                    customer_id=holder["id"], after=result, extra={"return_deadline": _iso(deadline)})
+        change.emit(
+            actor,
+            "device.unassigned",
+            f"device {device['mac']} unassigned from {holder['code']}: {what}",
+            customer_id=holder["id"],
+            after=result,
+            extra={"return_deadline": _iso(deadline)},
+        )
         return {**result, "return_deadline": deadline}
 
 
-def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = None, serial: Any = None,
-         on: Any = None) -> dict[str, Any]:
+def swap(
+    store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = None, serial: Any = None, on: Any = None
+) -> dict[str, Any]:
     """Move every line of OLD to NEW, in the same order, in one transaction. NEW comes from stock, or is
     created (with OLD's model unless ``model``). A rented OLD becomes return_due (RMA) from ``on``."""
     old_canonical = fields.mac(old_mac, "old_mac")
@@ -254,33 +316,52 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
         if holder is None:
             raise Conflict(f"cannot swap {old['mac']}: it is not assigned to a customer", field="old_mac")
         if rentals.contract_ended(holder["contract_end"], today):
-            raise Conflict(f"cannot swap {old['mac']}: the contract of {holder['code']} ended on "
-                           f"{holder['contract_end'].isoformat()}", field="old_mac")
+            raise Conflict(
+                f"cannot swap {old['mac']}: the contract of {holder['code']} ended on "
+                f"{holder['contract_end'].isoformat()}",
+                field="old_mac",
+            )
         if old_state != rentals.DEPLOYED:
             raise Conflict(f"cannot swap {old['mac']}: it is {old_state}, not deployed", field="old_mac")
         new = tx.device_for_update(new_canonical)
         created = new is None
         if new is None:
             vendor_name, model_key = wanted or (old["vendor"], old["model"])
-            tx.insert_device({"mac": new_canonical, "vendor": vendor_name, "model": model_key, "serial": serial_,
-                              "ownership": rentals.RENTAL, "state": rentals.IN_STOCK, "settings": {}})
+            tx.insert_device(
+                {
+                    "mac": new_canonical,
+                    "vendor": vendor_name,
+                    "model": model_key,
+                    "serial": serial_,
+                    "ownership": rentals.RENTAL,
+                    "state": rentals.IN_STOCK,
+                    "settings": {},
+                }
+            )
             new_change = DeviceChange(tx, None, mac=new_canonical, rental=True)
             new = new_change.reload()
         else:
             if wanted and wanted != (new["vendor"], new["model"]):
-                raise Invalid(f"device {new['mac']} is a {new['vendor']} {new['model']}, not {wanted[1]}",
-                              field="model")
+                raise Invalid(
+                    f"device {new['mac']} is a {new['vendor']} {new['model']}, not {wanted[1]}", field="model"
+                )
             rentals.transition(new["state"], "swap_in", new["mac"])
             if new["ownership"] != rentals.RENTAL:
-                raise Conflict(f"device {new['mac']} is customer-owned: a replacement must come from the "
-                               f"provider's stock", field="new_mac")
+                raise Conflict(
+                    f"device {new['mac']} is customer-owned: a replacement must come from the provider's stock",
+                    field="new_mac",
+                )
             new_change = DeviceChange(tx, new, rental=True)
         line_rows = tx.device_lines(old["id"])
         _check_accounts(new, len(line_rows))
         tx.set_device_lines(old["id"], [])
         tx.set_device_lines(new["id"], [row["id"] for row in line_rows])
-        new_values: dict[str, Any] = {"customer_id": holder["id"], "state": rentals.DEPLOYED, "due_from": None,
-                                      "due_reason": None}
+        new_values: dict[str, Any] = {
+            "customer_id": holder["id"],
+            "state": rentals.DEPLOYED,
+            "due_from": None,
+            "due_reason": None,
+        }
         if serial_ and not created:
             new_values["serial"] = serial_
         if new["vendor"] == old["vendor"] and not new["settings"] and old["settings"]:
@@ -294,15 +375,24 @@ def swap(store: Store, actor: str, old_mac: Any, new_mac: Any, *, model: Any = N
         old_after = old_change.after()
         new_after = new_change.after()
         extensions = ", ".join(row["extension"] for row in line_rows) or "none"
-        old_change.emit(actor, "device.swapped",
-                        f"device {old['mac']} swapped for {new['mac']} at {holder['code']} (lines {extensions})"
-                        + (f": return due by {deadline.isoformat()}" if deadline else ""),
-                        customer_id=holder["id"], after=old_after,
-                        extra={"replaced_by": new["mac"], "return_deadline": _iso(deadline)})
-        new_change.emit(actor, "device.swapped_in",
-                        f"device {new['mac']} ({new['model']}{', new' if created else ', from stock'}) "
-                        f"replaces {old['mac']} at {holder['code']} (lines {extensions})",
-                        customer_id=holder["id"], after=new_after, extra={"replaces": old["mac"]})
+        old_change.emit(
+            actor,
+            "device.swapped",
+            f"device {old['mac']} swapped for {new['mac']} at {holder['code']} (lines {extensions})"
+            + (f": return due by {deadline.isoformat()}" if deadline else ""),
+            customer_id=holder["id"],
+            after=old_after,
+            extra={"replaced_by": new["mac"], "return_deadline": _iso(deadline)},
+        )
+        new_change.emit(
+            actor,
+            "device.swapped_in",
+            f"device {new['mac']} ({new['model']}{', new' if created else ', from stock'}) "
+            f"replaces {old['mac']} at {holder['code']} (lines {extensions})",
+            customer_id=holder["id"],
+            after=new_after,
+            extra={"replaces": old["mac"]},
+        )
         return {"old": old_after, "new": new_after, "created": created, "return_deadline": deadline}
 
 
@@ -328,18 +418,44 @@ def return_device(store: Store, actor: str, mac: Any, *, on: Any = None, conditi
         late = rentals.days_late(standing.deadline, day) if standing.deadline else 0
         penalty = policy.owed(late, None, returned=True) if late else Decimal("0.00")
         tx.set_device_lines(device["id"], [])
-        tx.update_device(device["id"], {"state": final, "customer_id": None, "due_from": None, "due_reason": None,
-                                        "charged_cents": None, "charged_on": None})
+        tx.update_device(
+            device["id"],
+            {
+                "state": final,
+                "customer_id": None,
+                "due_from": None,
+                "due_reason": None,
+                "charged_cents": None,
+                "charged_on": None,
+            },
+        )
         redirect_outbox.devices_changed(tx, [device["mac"]])
         after = change.after()
-        outcome = {"returned_on": day.isoformat(), "condition": cond, "from_customer": holder["code"] if holder else None,
-                   "deadline": _iso(standing.deadline), "days_late": late, "late_penalty": str(penalty),
-                   "charged_before": str(standing.charged)}
-        change.emit(actor, "device.returned", f"device {device['mac']} returned {day.isoformat()} by "
-                    f"{holder['code'] if holder else '-'} ({cond}): {final}" + (f", {late} days late" if late else ""),
-                    customer_id=holder["id"] if holder else None, after=after, extra=outcome)
-        return {**after, **outcome, "deadline": standing.deadline, "late_penalty": penalty,
-                "charged_before": standing.charged}
+        outcome = {
+            "returned_on": day.isoformat(),
+            "condition": cond,
+            "from_customer": holder["code"] if holder else None,
+            "deadline": _iso(standing.deadline),
+            "days_late": late,
+            "late_penalty": str(penalty),
+            "charged_before": str(standing.charged),
+        }
+        change.emit(
+            actor,
+            "device.returned",
+            f"device {device['mac']} returned {day.isoformat()} by "
+            f"{holder['code'] if holder else '-'} ({cond}): {final}" + (f", {late} days late" if late else ""),
+            customer_id=holder["id"] if holder else None,
+            after=after,
+            extra=outcome,
+        )
+        return {
+            **after,
+            **outcome,
+            "deadline": standing.deadline,
+            "late_penalty": penalty,
+            "charged_before": standing.charged,
+        }
 
 
 def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = None) -> dict[str, Any]:
@@ -362,25 +478,46 @@ def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = 
         standing = _standing(tx, device, holder, day)
         if given is None:
             if standing.owed is None:
-                raise Invalid(f"no replacement cost is known for {device['vendor']} {device['model']}: set one "
-                              f"with `provisioner rentals set-cost {device['model']} EUR` or give --amount",
-                              field="amount")
+                raise Invalid(
+                    f"no replacement cost is known for {device['vendor']} {device['model']}: set one "
+                    f"with `provisioner rentals set-cost {device['model']} EUR` or give --amount",
+                    field="amount",
+                )
             given = standing.owed - standing.charged
             if given <= 0:
-                raise Invalid(f"nothing is owed for {device['mac']} as of {day.isoformat()} (deadline "
-                              f"{_iso(standing.deadline) or '-'}, already charged {rentals.eur(standing.charged)}); "
-                              f"give --amount to charge anyway", field="amount")
+                raise Invalid(
+                    f"nothing is owed for {device['mac']} as of {day.isoformat()} (deadline "
+                    f"{_iso(standing.deadline) or '-'}, already charged {rentals.eur(standing.charged)}); "
+                    f"give --amount to charge anyway",
+                    field="amount",
+                )
         total = standing.charged + given
-        tx.update_device(device["id"], {
-            "state": new_state, "charged_cents": rentals.to_cents(total), "charged_on": day,
-            "due_from": standing.due_from or device["due_from"],
-            "due_reason": standing.reason or device["due_reason"]})
-        after = change.emit(actor, "device.charged", f"{holder['code']} charged {rentals.eur(given)} for device "
-                            f"{device['mac']} ({standing.days_late} days late on {day.isoformat()})",
-                            customer_id=holder["id"], extra={"amount": str(given), "charged_on": day.isoformat(),
-                                                             "days_late": standing.days_late})
-        return {**after, "amount": given, "total_charged": total, "charged_on": day,
-                "days_late": standing.days_late, "customer": holder["code"]}
+        tx.update_device(
+            device["id"],
+            {
+                "state": new_state,
+                "charged_cents": rentals.to_cents(total),
+                "charged_on": day,
+                "due_from": standing.due_from or device["due_from"],
+                "due_reason": standing.reason or device["due_reason"],
+            },
+        )
+        after = change.emit(
+            actor,
+            "device.charged",
+            f"{holder['code']} charged {rentals.eur(given)} for device "
+            f"{device['mac']} ({standing.days_late} days late on {day.isoformat()})",
+            customer_id=holder["id"],
+            extra={"amount": str(given), "charged_on": day.isoformat(), "days_late": standing.days_late},
+        )
+        return {
+            **after,
+            "amount": given,
+            "total_charged": total,
+            "charged_on": day,
+            "days_late": standing.days_late,
+            "customer": holder["code"],
+        }
 
 
 # --- the one-step move ----------------------------------------------------------------------
@@ -398,8 +535,9 @@ class _Joined:
         yield self._tx
 
 
-def move(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[str] = (), *,
-         condition: Any = "ok") -> dict[str, Any]:
+def move(
+    store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[str] = (), *, condition: Any = "ok"
+) -> dict[str, Any]:
     """A rented phone at one customer goes to another in one transaction: its lines taken off (when
     deployed), its return recorded (``condition`` ok or faulty) and its assignment to ``customer``
     with ``lines``. If any step is refused (the target's contract ended, a line that is not free,
@@ -434,8 +572,23 @@ def history(store: Store, mac: Any) -> list[dict[str, Any]]:
     return [public(e, "at", "actor", "action", "summary", "before", "after") for e in events]  # type: ignore[misc]
 
 
-REPORT_COLUMNS = ("mac", "customer", "customer_name", "vendor", "model", "serial", "status", "reason",
-                  "contract_end", "due_from", "deadline", "days_late", "owed", "charged", "outstanding")
+REPORT_COLUMNS = (
+    "mac",
+    "customer",
+    "customer_name",
+    "vendor",
+    "model",
+    "serial",
+    "status",
+    "reason",
+    "contract_end",
+    "due_from",
+    "deadline",
+    "days_late",
+    "owed",
+    "charged",
+    "outstanding",
+)
 
 
 def report(store: Store, kind: str, *, as_of: Any = None, customer: Any = None) -> list[dict[str, Any]]:
@@ -455,19 +608,37 @@ def report(store: Store, kind: str, *, as_of: Any = None, customer: Any = None) 
             if policy is None:
                 policy = policies[device["customer_id"]] = policy_of(tx, device, default)
             at = rentals.standing(
-                state=device["state"], ownership=device["ownership"], contract_end=device["contract_end"],
-                due_from=device["due_from"], due_reason=device["due_reason"],
-                charged=rentals.from_cents(device["charged_cents"]), policy=policy,
-                replacement_cost=cost_of(table, device["vendor"], device["model"]), as_of=day)
+                state=device["state"],
+                ownership=device["ownership"],
+                contract_end=device["contract_end"],
+                due_from=device["due_from"],
+                due_reason=device["due_reason"],
+                charged=rentals.from_cents(device["charged_cents"]),
+                policy=policy,
+                replacement_cost=cost_of(table, device["vendor"], device["model"]),
+                as_of=day,
+            )
             if at.status != wanted:
                 continue
             outstanding = None if at.owed is None else max(at.owed - at.charged, Decimal("0.00"))
-            rows.append({
-                "mac": device["mac"], "customer": device["customer_code"], "customer_name": device["customer_name"],
-                "vendor": device["vendor"], "model": device["model"], "serial": device["serial"],
-                "status": at.status, "reason": at.reason, "contract_end": device["contract_end"],
-                "due_from": at.due_from, "deadline": at.deadline, "days_late": at.days_late, "owed": at.owed,
-                "charged": at.charged, "outstanding": outstanding,
-            })
+            rows.append(
+                {
+                    "mac": device["mac"],
+                    "customer": device["customer_code"],
+                    "customer_name": device["customer_name"],
+                    "vendor": device["vendor"],
+                    "model": device["model"],
+                    "serial": device["serial"],
+                    "status": at.status,
+                    "reason": at.reason,
+                    "contract_end": device["contract_end"],
+                    "due_from": at.due_from,
+                    "deadline": at.deadline,
+                    "days_late": at.days_late,
+                    "owed": at.owed,
+                    "charged": at.charged,
+                    "outstanding": outstanding,
+                }
+            )
     rows.sort(key=lambda r: (r["customer"], r["deadline"], r["mac"]))
     return rows

@@ -27,8 +27,12 @@ def default_policy(tx: Tx) -> Policy:
 
 
 def policy_of(tx: Tx, customer: Mapping[str, Any], default: Policy | None = None) -> Policy:
-    return rentals.merge_policy(default or default_policy(tx), customer["return_window_days"],
-                                customer["late_charge"], rentals.from_cents(customer["penalty_per_day_cents"]))
+    return rentals.merge_policy(
+        default or default_policy(tx),
+        customer["return_window_days"],
+        customer["late_charge"],
+        rentals.from_cents(customer["penalty_per_day_cents"]),
+    )
 
 
 def cost_table(tx: Tx) -> dict[tuple[str, str], Decimal]:
@@ -53,8 +57,9 @@ def _terms(window_days: Any, charge: Any, penalty_per_day: Any) -> dict[str, Any
     return values
 
 
-def set_default_policy(store: Store, actor: str, *, window_days: Any = None, charge: Any = None,
-                       penalty_per_day: Any = None) -> Policy:
+def set_default_policy(
+    store: Store, actor: str, *, window_days: Any = None, charge: Any = None, penalty_per_day: Any = None
+) -> Policy:
     """Change the provider's default return policy (what customers without terms of their own follow)."""
     terms = _terms(window_days, charge, penalty_per_day)
     with store.transaction() as tx:
@@ -64,12 +69,23 @@ def set_default_policy(store: Store, actor: str, *, window_days: Any = None, cha
             try:
                 policy_of(tx, customer, after)
             except Invalid as exc:
-                raise Invalid(f"customer {customer['code']} would be left with no valid policy: {exc.message}",
-                              field=exc.field) from None
-        tx.save_rental_defaults({"window_days": after.window_days, "late_charge": after.charge,
-                                 "penalty_per_day_cents": _cents_or_none(after.penalty_per_day)})
-        tx.add_event(actor=actor, action="rentals.policy", summary=f"default return policy: {after.describe()}",
-                     before=before.as_dict(), after=after.as_dict())
+                raise Invalid(
+                    f"customer {customer['code']} would be left with no valid policy: {exc.message}", field=exc.field
+                ) from None
+        tx.save_rental_defaults(
+            {
+                "window_days": after.window_days,
+                "late_charge": after.charge,
+                "penalty_per_day_cents": _cents_or_none(after.penalty_per_day),
+            }
+        )
+        tx.add_event(
+            actor=actor,
+            action="rentals.policy",
+            summary=f"default return policy: {after.describe()}",
+            before=before.as_dict(),
+            after=after.as_dict(),
+        )
         return after
 
 
@@ -84,23 +100,42 @@ def customer_policy(store: Store, code: str) -> dict[str, Any]:
 
 def _policy_view(tx: Tx, customer: Mapping[str, Any]) -> dict[str, Any]:
     policy = policy_of(tx, customer)
-    own = {"window_days": customer["return_window_days"], "charge": customer["late_charge"],
-           "penalty_per_day": (str(rentals.from_cents(customer["penalty_per_day_cents"]))
-                               if customer["penalty_per_day_cents"] is not None else None)}
-    return {"customer": customer["code"], **policy.as_dict(), "description": policy.describe(),
-            "own_terms": {k: v for k, v in own.items() if v is not None},
-            "contract_end": customer["contract_end"]}
+    own = {
+        "window_days": customer["return_window_days"],
+        "charge": customer["late_charge"],
+        "penalty_per_day": (
+            str(rentals.from_cents(customer["penalty_per_day_cents"]))
+            if customer["penalty_per_day_cents"] is not None
+            else None
+        ),
+    }
+    return {
+        "customer": customer["code"],
+        **policy.as_dict(),
+        "description": policy.describe(),
+        "own_terms": {k: v for k, v in own.items() if v is not None},
+        "contract_end": customer["contract_end"],
+    }
 
 
-def set_customer_policy(store: Store, actor: str, code: str, *, window_days: Any = None, charge: Any = None,
-                        penalty_per_day: Any = None, reset: bool = False) -> dict[str, Any]:
+def set_customer_policy(
+    store: Store,
+    actor: str,
+    code: str,
+    *,
+    window_days: Any = None,
+    charge: Any = None,
+    penalty_per_day: Any = None,
+    reset: bool = False,
+) -> dict[str, Any]:
     """Set a customer's own return terms (each one given), or ``reset`` them to the provider default."""
     terms = _terms(window_days, charge, penalty_per_day)
     if reset and terms:
         raise Invalid("give either new terms or --default, not both", field="default")
     if not reset and not terms:
-        raise Invalid("nothing to change: give --window-days, --charge or --penalty-per-day (or --default)",
-                      field="policy")
+        raise Invalid(
+            "nothing to change: give --window-days, --charge or --penalty-per-day (or --default)", field="policy"
+        )
     with store.transaction() as tx:
         customer = find_customer(tx, code)
         before = _policy_view(tx, customer)
@@ -117,9 +152,14 @@ def set_customer_policy(store: Store, actor: str, code: str, *, window_days: Any
         policy_of(tx, {**customer, **values})  # refuses a policy that does not hold together
         tx.update_customer(customer["id"], values)
         after = _policy_view(tx, tx.customer_by_id(customer["id"]))  # type: ignore[arg-type]
-        tx.add_event(actor=actor, action="customer.policy", customer_id=customer["id"],
-                     summary=f"return policy of {customer['code']}: {after['description']}",
-                     before=_jsonable(before), after=_jsonable(after))
+        tx.add_event(
+            actor=actor,
+            action="customer.policy",
+            customer_id=customer["id"],
+            summary=f"return policy of {customer['code']}: {after['description']}",
+            before=_jsonable(before),
+            after=_jsonable(after),
+        )
         return after
 
 
@@ -142,8 +182,13 @@ def set_cost(store: Store, actor: str, model: Any, amount: Any, *, vendor: Any =
         before = cost_table(tx).get(key)
         tx.set_replacement_cost(*key, rentals.to_cents(cost))
         label = "default" if key == DEFAULT_COST else f"{key[0]} {key[1]}"
-        tx.add_event(actor=actor, action="rentals.cost", summary=f"replacement cost of {label}: {rentals.eur(cost)}",
-                     before={"cost": str(before)} if before is not None else None, after={"cost": str(cost)})
+        tx.add_event(
+            actor=actor,
+            action="rentals.cost",
+            summary=f"replacement cost of {label}: {rentals.eur(cost)}",
+            before={"cost": str(before)} if before is not None else None,
+            after={"cost": str(cost)},
+        )
     return {"vendor": key[0], "model": key[1], "cost": cost}
 
 

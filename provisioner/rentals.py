@@ -110,8 +110,12 @@ def transition(state: str, action: str, what: str) -> str:
     if state not in allowed:
         hint = _HINTS.get((action, state))
         verb = action.replace("_", " ")
-        raise Conflict(f"cannot {verb} {what}: it is {state}" + (f" ({hint})" if hint else "")
-                       + f"; {verb} needs a device that is {' or '.join(sorted(allowed))}", field="state")
+        raise Conflict(
+            f"cannot {verb} {what}: it is {state}"
+            + (f" ({hint})" if hint else "")
+            + f"; {verb} needs a device that is {' or '.join(sorted(allowed))}",
+            field="state",
+        )
     return allowed[state]
 
 
@@ -243,25 +247,31 @@ class Policy:
         return total.quantize(CENT)
 
     def describe(self) -> str:
-        late = {REPLACEMENT: "the replacement cost",
-                PENALTY: f"{eur(self.penalty_per_day)} per day late",
-                BOTH: f"the replacement cost plus {eur(self.penalty_per_day)} per day late"}[self.charge]
+        late = {
+            REPLACEMENT: "the replacement cost",
+            PENALTY: f"{eur(self.penalty_per_day)} per day late",
+            BOTH: f"the replacement cost plus {eur(self.penalty_per_day)} per day late",
+        }[self.charge]
         return f"return within {self.window_days} days, then {late}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"window_days": self.window_days, "charge": self.charge,
-                "penalty_per_day": None if self.penalty_per_day is None else str(self.penalty_per_day)}
+        return {
+            "window_days": self.window_days,
+            "charge": self.charge,
+            "penalty_per_day": None if self.penalty_per_day is None else str(self.penalty_per_day),
+        }
 
 
 def check_policy(window_days: Any, charge: Any, penalty_per_day: Decimal | None) -> None:
     if isinstance(window_days, bool) or not isinstance(window_days, int) or not 0 <= window_days <= MAX_WINDOW_DAYS:
-        raise Invalid(f"window_days {window_days!r} must be a whole number of days from 0 to {MAX_WINDOW_DAYS}",
-                      field="window_days")
+        raise Invalid(
+            f"window_days {window_days!r} must be a whole number of days from 0 to {MAX_WINDOW_DAYS}",
+            field="window_days",
+        )
     if charge not in CHARGE_MODES:
         raise Invalid(f"charge {charge!r} must be one of: {', '.join(CHARGE_MODES)}", field="charge")
     if charge in (PENALTY, BOTH) and not penalty_per_day:
-        raise Invalid(f"charge {charge!r} needs a penalty per day (e.g. --penalty-per-day 10)",
-                      field="penalty_per_day")
+        raise Invalid(f"charge {charge!r} needs a penalty per day (e.g. --penalty-per-day 10)", field="penalty_per_day")
 
 
 def window_days(value: Any, field: str = "window_days") -> int:
@@ -274,8 +284,9 @@ def window_days(value: Any, field: str = "window_days") -> int:
     return number
 
 
-def merge_policy(default: Policy, window_days_: int | None, charge: str | None,
-                 penalty_per_day: Decimal | None) -> Policy:
+def merge_policy(
+    default: Policy, window_days_: int | None, charge: str | None, penalty_per_day: Decimal | None
+) -> Policy:
     """A customer's policy: each of its own terms, else the provider default's."""
     return Policy(
         window_days=default.window_days if window_days_ is None else window_days_,
@@ -307,9 +318,18 @@ def effective_state(state: str, ownership: str, contract_end: date | None, as_of
     return state
 
 
-def standing(*, state: str, ownership: str, contract_end: date | None, due_from: date | None,
-             due_reason: str | None, charged: Decimal | None, policy: Policy,
-             replacement_cost: Decimal | None, as_of: date) -> Standing:
+def standing(
+    *,
+    state: str,
+    ownership: str,
+    contract_end: date | None,
+    due_from: date | None,
+    due_reason: str | None,
+    charged: Decimal | None,
+    policy: Policy,
+    replacement_cost: Decimal | None,
+    as_of: date,
+) -> Standing:
     """The effective state, deadline, days late and amount owed of one device on ``as_of``."""
     current = effective_state(state, ownership, contract_end, as_of)
     charged = charged or Decimal("0.00")
@@ -323,5 +343,4 @@ def standing(*, state: str, ownership: str, contract_end: date | None, due_from:
     last_day = deadline(due_from, policy.window_days)
     late = days_late(last_day, as_of)
     status = OVERDUE if current == RETURN_DUE and late > 0 else current
-    return Standing(current, status, due_from, due_reason, last_day, late,
-                    policy.owed(late, replacement_cost), charged)
+    return Standing(current, status, due_from, due_reason, last_day, late, policy.owed(late, replacement_cost), charged)

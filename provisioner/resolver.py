@@ -69,8 +69,18 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PHONEBOOK_DIR = re.compile(r"pb[0-9A-Fa-f]{12}")
 # Reasons counted toward a ban of the client IP.
-FAILURES = frozenset({"unknown-device", "ua-mismatch", "path-key", "token", "auth-tftp", "bad-credentials",
-                      "upload-refused", "bad-upload"})
+FAILURES = frozenset(
+    {
+        "unknown-device",
+        "ua-mismatch",
+        "path-key",
+        "token",
+        "auth-tftp",
+        "bad-credentials",
+        "upload-refused",
+        "bad-upload",
+    }
+)
 # An upload for a device of a customer without rules is taken only from the address that fetched the
 # device's config within this many seconds; at most this many devices' last fetch are remembered.
 UPLOAD_AFTER_FETCH = 600.0
@@ -155,9 +165,17 @@ def _parse_user_agent(header: str | None) -> UserAgent | None:
 
 
 class Resolver:
-    def __init__(self, store: Store, cache: ConfigCache, activity: Activity, *,
-                 upload_max_bytes: int = 1024 * 1024, guard: ScanGuard | None = None,
-                 now: Callable[[], datetime] = utcnow, digest: Digest | None = None):
+    def __init__(
+        self,
+        store: Store,
+        cache: ConfigCache,
+        activity: Activity,
+        *,
+        upload_max_bytes: int = 1024 * 1024,
+        guard: ScanGuard | None = None,
+        now: Callable[[], datetime] = utcnow,
+        digest: Digest | None = None,
+    ):
         self.store = store
         self.cache = cache
         self.activity = activity
@@ -207,8 +225,15 @@ class Resolver:
             return self._common_file(req, name, common, ua)
         return await self._device_file(req, name, candidates, ua, key, token)
 
-    def _refused(self, req: Request, entry: DeviceEntry, key: str | None, token: str | None,
-                 mac: str, ua: UserAgent | None = None) -> Reply | None:
+    def _refused(
+        self,
+        req: Request,
+        entry: DeviceEntry,
+        key: str | None,
+        token: str | None,
+        mac: str,
+        ua: UserAgent | None = None,
+    ) -> Reply | None:
         """The customer's rules, in memory: None when the request may have the device's files."""
         rules = entry.access
         if rules is None or req.trusted:
@@ -229,16 +254,20 @@ class Resolver:
         if policy.auth == "digest":
             if req.transport != "http":
                 return Reply(403, "auth-tftp", mac=mac)
-            verdict = self.digest.check(req.authorization, method=req.method, policy=policy, secure=req.secure,
-                                        path=req.path)
+            verdict = self.digest.check(
+                req.authorization, method=req.method, policy=policy, secure=req.secure, path=req.path
+            )
             if verdict is Verdict.MISSING:
                 return Reply(401, "auth-required", mac=mac, challenge=self.digest.challenge())
             if verdict is Verdict.STALE:
                 return Reply(401, "auth-required", mac=mac, challenge=self.digest.challenge(stale=True))
             if verdict is Verdict.BAD:
                 return Reply(401, "bad-credentials", mac=mac, challenge=self.digest.challenge())
-        if by_window and not self._names_mac(req, ua, mac) and not (
-                policy.path_key or policy.networks or policy.auth == "digest"):
+        if (
+            by_window
+            and not self._names_mac(req, ua, mac)
+            and not (policy.path_key or policy.networks or policy.auth == "digest")
+        ):
             # The window is the only rule and the request does not show it comes from that phone:
             # whoever asked first would take the window (and the passwords) from the real phone.
             return Reply(403, "window-proof", mac=mac)
@@ -252,14 +281,26 @@ class Resolver:
             return True
         return req.peer_cert is not None and mac in access.certificate_macs(req.peer_cert)
 
-    async def _device_file(self, req: Request, name: str,
-                           candidates: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...],
-                           ua: UserAgent | None, key: str | None = None, token: str | None = None) -> Reply:
+    async def _device_file(
+        self,
+        req: Request,
+        name: str,
+        candidates: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...],
+        ua: UserAgent | None,
+        key: str | None = None,
+        token: str | None = None,
+    ) -> Reply:
         mac = candidates[0][2].group("mac").upper()
         fetch = Fetch(mac, name, req.client_ip, req.user_agent, ua.firmware if ua else None, req.transport)
         if ua is not None and ua.mac is not None and ua.mac != mac:
-            log.warning("user_agent_mac_mismatch", path_mac=mac, ua_mac=ua.mac, ip=req.client_ip,
-                        file=name, transport=req.transport)
+            log.warning(
+                "user_agent_mac_mismatch",
+                path_mac=mac,
+                ua_mac=ua.mac,
+                ip=req.client_ip,
+                file=name,
+                transport=req.transport,
+            )
             return Reply(403, "ua-mismatch", mac=mac)
         entry = await self.cache.device(mac)
         if entry is None:
@@ -279,16 +320,29 @@ class Resolver:
         if refused is not None:
             if refused.reason == "window-proof":
                 # Never a silent lock-out: say why, and what the operator can do.
-                log.warning("phone_refused", mac=mac, ip=req.client_ip, file=name, reason=refused.reason,
-                            transport=req.transport, user_agent=(req.user_agent or "")[:200],
-                            fix="during the first-contact window a phone must name its MAC in its User-Agent "
-                                "or show its factory certificate (--client-ca); Polycom, older Snom and TFTP "
-                                "cannot: give the customer a path key, an allowlist or Digest credentials")
+                log.warning(
+                    "phone_refused",
+                    mac=mac,
+                    ip=req.client_ip,
+                    file=name,
+                    reason=refused.reason,
+                    transport=req.transport,
+                    user_agent=(req.user_agent or "")[:200],
+                    fix="during the first-contact window a phone must name its MAC in its User-Agent "
+                    "or show its factory certificate (--client-ca); Polycom, older Snom and TFTP "
+                    "cannot: give the customer a path key, an allowlist or Digest credentials",
+                )
             elif refused.reason == "window-taken":
                 await self._window_taken(req, entry, mac, name)
             elif refused.status == 403:
-                log.info("phone_refused", mac=mac, ip=req.client_ip, file=name, reason=refused.reason,
-                         transport=req.transport)
+                log.info(
+                    "phone_refused",
+                    mac=mac,
+                    ip=req.client_ip,
+                    file=name,
+                    reason=refused.reason,
+                    transport=req.transport,
+                )
             return refused
         if spec.kind is FileKind.UPLOAD:
             return await self._upload(req, fetch, name, spec, entry)
@@ -303,8 +357,12 @@ class Resolver:
             log.error("render_failed", mac=mac, file=name, template=spec.template, error=str(exc))
             return Reply(500, "render-error", mac=mac, detail=str(exc))
         rules = entry.access
-        if rules is not None and rules.window_until is not None and not req.trusted and (
-                rendered.credentials or access.same(token, rules.token)):
+        if (
+            rules is not None
+            and rules.window_until is not None
+            and not req.trusted
+            and (rendered.credentials or access.same(token, rules.token))
+        ):
             # The first download of credentials, or the first request with the token (Snom's list
             # file already points at the token URL), closes the window: here at once, for every
             # node at the next flush (an event the caches see).
@@ -322,14 +380,27 @@ class Resolver:
         was closed from another address: a warning, and once per (device, address) an audit event."""
         closed_by = self._window_closed_by.get(mac)
         if closed_by is None or closed_by == req.client_ip:
-            log.info("phone_refused", mac=mac, ip=req.client_ip, file=name, reason="window-taken",
-                     transport=req.transport, closed_from=closed_by,
-                     fix=f"a phone reset to factory settings needs `provisioner device reopen {mac}`")
+            log.info(
+                "phone_refused",
+                mac=mac,
+                ip=req.client_ip,
+                file=name,
+                reason="window-taken",
+                transport=req.transport,
+                closed_from=closed_by,
+                fix=f"a phone reset to factory settings needs `provisioner device reopen {mac}`",
+            )
             return
-        log.warning("window_taken_from_another_address", mac=mac, ip=req.client_ip, closed_from=closed_by,
-                    file=name, transport=req.transport,
-                    fix=f"check who fetched from {closed_by} (`provisioner device downloads {mac}`), "
-                        f"then `provisioner device reopen {mac}` gives the phone a new window and token")
+        log.warning(
+            "window_taken_from_another_address",
+            mac=mac,
+            ip=req.client_ip,
+            closed_from=closed_by,
+            file=name,
+            transport=req.transport,
+            fix=f"check who fetched from {closed_by} (`provisioner device downloads {mac}`), "
+            f"then `provisioner device reopen {mac}` gives the phone a new window and token",
+        )
         key = (mac, req.client_ip)
         if key in self._thefts_reported:
             return
@@ -341,10 +412,14 @@ class Resolver:
 
     def _record_theft(self, mac: str, closed_by: str, ip: str, user_agent: str | None) -> None:
         with self.store.transaction() as tx:
-            tx.add_event(actor="phone", action="device.window_taken", device_mac=mac,
-                         summary=f"the first-contact window of {mac} was closed by {closed_by}; "
-                                 f"{ip} now asks with the MAC and no token",
-                         after={"closed_from": closed_by, "asked_from": ip, "user_agent": (user_agent or "")[:200]})
+            tx.add_event(
+                actor="phone",
+                action="device.window_taken",
+                device_mac=mac,
+                summary=f"the first-contact window of {mac} was closed by {closed_by}; "
+                f"{ip} now asks with the MAC and no token",
+                after={"closed_from": closed_by, "asked_from": ip, "user_agent": (user_agent or "")[:200]},
+            )
 
     def _remember_fetch(self, mac: str, ip: str) -> None:
         fetched = self._fetched
@@ -366,9 +441,13 @@ class Resolver:
         last = self._fetched.get(entry.data.mac)
         return last is not None and last[0] == req.client_ip and self.clock() - last[1] <= UPLOAD_AFTER_FETCH
 
-    def _common_file(self, req: Request, name: str,
-                     candidates: Sequence[tuple[Vendor, ConfigFile, re.Match[str]]],
-                     ua: UserAgent | None) -> Reply:
+    def _common_file(
+        self,
+        req: Request,
+        name: str,
+        candidates: Sequence[tuple[Vendor, ConfigFile, re.Match[str]]],
+        ua: UserAgent | None,
+    ) -> Reply:
         if ua is not None:
             candidates = sorted(candidates, key=lambda c: c[0].name != ua.vendor)
         vendor, spec, match = candidates[0]
@@ -394,8 +473,15 @@ class Resolver:
         self.activity.fetched(fetch, download=False)
         key = name.lower()
         if not self._upload_allowed(req, entry):
-            log.warning("upload_refused", mac=fetch.mac, ip=req.client_ip, file=name, method=req.method,
-                        deprovisioned=entry.data.deprovisioned, transport=req.transport)
+            log.warning(
+                "upload_refused",
+                mac=fetch.mac,
+                ip=req.client_ip,
+                file=name,
+                method=req.method,
+                deprovisioned=entry.data.deprovisioned,
+                transport=req.transport,
+            )
             return Reply(403, "upload-refused", mac=fetch.mac)
         if req.method == "PUT":
             body = req.body or b""

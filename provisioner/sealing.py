@@ -55,8 +55,10 @@ def _parse_keys(text: str, where: str) -> list[bytes]:
         raise SealError(f"{where} holds no key")
     for n, key in enumerate(keys, 1):
         if _key_bytes(key) is None:
-            raise SealError(f"{where}: key {n} is not a secret key (32 bytes in url-safe base64, 44 characters; "
-                            "make one with `provisioner secrets generate`)")
+            raise SealError(
+                f"{where}: key {n} is not a secret key (32 bytes in url-safe base64, 44 characters; "
+                "make one with `provisioner secrets generate`)"
+            )
     return [k.encode("ascii") for k in keys]
 
 
@@ -112,9 +114,14 @@ class Sealer:
         encrypt = self._ciphers[self._current].encrypt
         to_base64 = binascii.b2a_base64  # standard alphabet, padded, "\n" after each value
         prefix = self._prefix.encode("ascii")
-        sealed = b"".join([prefix + to_base64(nonce + encrypt(nonce, text.encode("utf-8"), None))
-                           for nonce, text in zip([nonces[i:i + _NONCE] for i in range(0, _NONCE * count, _NONCE)],
-                                                  plaintexts, strict=True)])
+        sealed = b"".join(
+            [
+                prefix + to_base64(nonce + encrypt(nonce, text.encode("utf-8"), None))
+                for nonce, text in zip(
+                    [nonces[i : i + _NONCE] for i in range(0, _NONCE * count, _NONCE)], plaintexts, strict=True
+                )
+            ]
+        )
         return sealed.translate(_URLSAFE).decode("ascii").split("\n")[:count]
 
     def open(self, token: str) -> str:
@@ -132,8 +139,7 @@ class Sealer:
                 return cipher.decrypt(raw[:_NONCE], raw[_NONCE:], None).decode("utf-8")
             except (InvalidTag, binascii.Error, ValueError):
                 pass
-        raise SealError("a sealed value cannot be opened with the configured key(s); "
-                        f"check {ENV} or {KEY_FILE}")
+        raise SealError(f"a sealed value cannot be opened with the configured key(s); check {ENV} or {KEY_FILE}")
 
     def reseal(self, token: str) -> str:
         """The value sealed again under the first key (opened with any key)."""
@@ -150,6 +156,7 @@ class Sealer:
                 return False
             self._set(keys)
             return True
+
 
 def write_key_file(path: Path, keys: list[bytes]) -> None:
     """Write ``keys`` (first one seals) to ``path`` with mode 0600, atomically."""

@@ -40,14 +40,18 @@ def warnings(view: dict[str, Any]) -> list[str]:
     """What staff must hear about a customer's rules: a window that is the only rule, or no rule."""
     others = view["auth"] != "none" or view["path_key_set"] or bool(view["allow"])
     if view["window_hours"] is not None and not others:
-        return ["the first-contact window is the only rule: during it a phone must name its MAC in its User-Agent "
-                "(Yealink, Grandstream, Snom 8.x and later) or show its factory certificate over HTTPS "
-                "(serve --client-ca); Polycom phones, older Snom and phones on TFTP cannot and are refused "
-                "(logged as window-proof), and a stranger who copies a User-Agent can still take the window. "
-                "Add --path-key new, --allow CIDR or --auth digest"]
+        return [
+            "the first-contact window is the only rule: during it a phone must name its MAC in its User-Agent "
+            "(Yealink, Grandstream, Snom 8.x and later) or show its factory certificate over HTTPS "
+            "(serve --client-ca); Polycom phones, older Snom and phones on TFTP cannot and are refused "
+            "(logged as window-proof), and a stranger who copies a User-Agent can still take the window. "
+            "Add --path-key new, --allow CIDR or --auth digest"
+        ]
     if view["window_hours"] is None and not others:
-        return ["no rule: anyone who names one of this customer's MACs gets its SIP passwords (only the scan "
-                "defence slows guessing). Add --path-key new (and give phones the URL with the key)"]
+        return [
+            "no rule: anyone who names one of this customer's MACs gets its SIP passwords (only the scan "
+            "defence slows guessing). Add --path-key new (and give phones the URL with the key)"
+        ]
     return []
 
 
@@ -61,8 +65,7 @@ def _revealed(row: dict[str, Any] | None, base_url: str | None) -> dict[str, Any
     return out
 
 
-def customer_security(store: Store, code: str, *, reveal: bool = False,
-                      base_url: str | None = None) -> dict[str, Any]:
+def customer_security(store: Store, code: str, *, reveal: bool = False, base_url: str | None = None) -> dict[str, Any]:
     with store.reading() as tx:
         customer = find_customer(tx, code)
         row = tx.customer_security(customer["id"])
@@ -73,10 +76,20 @@ def customer_security(store: Store, code: str, *, reveal: bool = False,
     return view
 
 
-def set_customer_security(store: Store, actor: str, code: str, *, auth: str | None = None,
-                          username: str | None = None, new_password: bool = False, password: str | None = None,
-                          path_key: str | None = None, window_hours: Any = _KEEP,
-                          allow: Sequence[str] | None = None, base_url: str | None = None) -> dict[str, Any]:
+def set_customer_security(
+    store: Store,
+    actor: str,
+    code: str,
+    *,
+    auth: str | None = None,
+    username: str | None = None,
+    new_password: bool = False,
+    password: str | None = None,
+    path_key: str | None = None,
+    window_hours: Any = _KEEP,
+    allow: Sequence[str] | None = None,
+    base_url: str | None = None,
+) -> dict[str, Any]:
     """Change CODE's rules; only what is given changes. ``path_key``: "new" or "none";
     ``window_hours``: hours, or None for no device tokens; ``allow``: CIDR list ([] = anyone).
 
@@ -89,12 +102,16 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
     if username is not None:
         values["username"] = fields.token(username, "username")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", values["username"]):
-            raise Invalid("username may only hold letters, digits, '.', '_' and '-' (it goes into URLs)",
-                          field="username")
+            raise Invalid(
+                "username may only hold letters, digits, '.', '_' and '-' (it goes into URLs)", field="username"
+            )
     if password is not None:
         if not access.valid_secret(password):
-            raise Invalid("password must be 22 to 64 characters of letters, digits, '-' and '_' "
-                          "(it goes into URLs); leave it out to have one made", field="password")
+            raise Invalid(
+                "password must be 22 to 64 characters of letters, digits, '-' and '_' "
+                "(it goes into URLs); leave it out to have one made",
+                field="password",
+            )
         values["password"] = password
     elif new_password:
         values["password"] = made["password"] = access.new_secret()
@@ -139,9 +156,14 @@ def set_customer_security(store: Store, actor: str, code: str, *, auth: str | No
             changes["password_changed"] = True
         if "path_key" in values and before and before.get("path_key") != values["path_key"]:
             changes["path_key_changed"] = True
-        tx.add_event(actor=actor, action="customer.security", customer_id=customer["id"],
-                     summary=f"provisioning security of {customer['code']} changed",
-                     before=_view(before), after=changes)
+        tx.add_event(
+            actor=actor,
+            action="customer.security",
+            customer_id=customer["id"],
+            summary=f"provisioning security of {customer['code']} changed",
+            before=_view(before),
+            after=changes,
+        )
     view = {"customer": customer["code"], **_view(after), "new_secrets": made}
     view["warnings"] = warnings(view)
     if made and base_url:
@@ -163,12 +185,19 @@ def reopen_window(store: Store, actor: str, mac: str) -> dict[str, Any]:
         if not rules or rules.get("window_hours") is None:
             customer = tx.customer_by_id(device["customer_id"])
             assert customer is not None  # the device's own customer
-            raise Invalid(f"customer {customer['code']} does not use device tokens "
-                          f"(`provisioner customer security {customer['code']} --window HOURS`)", field="mac")
+            raise Invalid(
+                f"customer {customer['code']} does not use device tokens "
+                f"(`provisioner customer security {customer['code']} --window HOURS`)",
+                field="mac",
+            )
         tx.open_windows(device_id=device["id"])
-        tx.add_event(actor=actor, action="device.window_opened", device_mac=device["mac"],
-                     summary=f"device {device['mac']} may fetch with its MAC for {rules['window_hours']} h "
-                             "(new token)", after={"window_hours": rules["window_hours"]})
+        tx.add_event(
+            actor=actor,
+            action="device.window_opened",
+            device_mac=device["mac"],
+            summary=f"device {device['mac']} may fetch with its MAC for {rules['window_hours']} h (new token)",
+            after={"window_hours": rules["window_hours"]},
+        )
     return {"mac": device["mac"], "window_hours": rules["window_hours"]}
 
 
@@ -176,8 +205,17 @@ def device_downloads(store: Store, mac: str) -> list[dict[str, Any]]:
     with store.reading() as tx:
         device = find_device(tx, mac, lock=False)
         rows = tx.downloads_of_device(device["mac"])
-    return [{"at": r["at"], "file": r["file"], "ip": r["ip"], "user_agent": r["user_agent"],
-             "transport": r["transport"], "flagged": r["flagged"]} for r in flag_downloads(rows)]
+    return [
+        {
+            "at": r["at"],
+            "file": r["file"],
+            "ip": r["ip"],
+            "user_agent": r["user_agent"],
+            "transport": r["transport"],
+            "flagged": r["flagged"],
+        }
+        for r in flag_downloads(rows)
+    ]
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -198,19 +236,23 @@ def rotate_key(store: Store, actor: str) -> dict[str, Any]:
         write_key_file(sealer.source, [new_key, *old_keys])
         sealer._set([new_key, *old_keys])
     elif len(old_keys) < 2:
-        raise Invalid("PROVISIONER_SECRET_KEY holds one key: put a new key first, then the current one "
-                      "(NEW,OLD; make one with `provisioner secrets generate`), and run this again",
-                      field="key")
+        raise Invalid(
+            "PROVISIONER_SECRET_KEY holds one key: put a new key first, then the current one "
+            "(NEW,OLD; make one with `provisioner secrets generate`), and run this again",
+            field="key",
+        )
     try:
         with store.transaction() as tx:
             count = tx.reseal_all(sealer.reseal)
-            tx.add_event(actor=actor, action="secrets.rotated", summary=f"{count} sealed values re-sealed under a new key",
-                         after={"values": count})
+            tx.add_event(
+                actor=actor,
+                action="secrets.rotated",
+                summary=f"{count} sealed values re-sealed under a new key",
+                after={"values": count},
+            )
     except SealError:
-        raise Invalid("a sealed value cannot be opened with the keys given: nothing was changed", field="key") \
-            from None
+        raise Invalid("a sealed value cannot be opened with the keys given: nothing was changed", field="key") from None
     if sealer.source is not None:
         write_key_file(sealer.source, [sealer.keys[0]])
         sealer._set([sealer.keys[0]])
-    return {"values": count, "key_file": str(sealer.source) if sealer.source else None,
-            "at": datetime.now(UTC)}
+    return {"values": count, "key_file": str(sealer.source) if sealer.source else None, "at": datetime.now(UTC)}

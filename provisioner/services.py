@@ -91,8 +91,13 @@ def add_customer(store: Store, actor: str, code: str, *, path_key: str = "none",
             key = access.new_secret()
             tx.save_customer_security(customer_id, {"path_key": key})
             after = {**(after or {}), "path_key_set": True}  # that it is set, never the key
-        tx.add_event(actor=actor, action="customer.created", customer_id=customer_id,
-                     summary=f"customer {customer_code} created", after=after)
+        tx.add_event(
+            actor=actor,
+            action="customer.created",
+            customer_id=customer_id,
+            summary=f"customer {customer_code} created",
+            after=after,
+        )
         return {**row, "new_path_key": key} if with_key else row  # type: ignore[dict-item,return-value]
 
 
@@ -102,9 +107,14 @@ def update_customer(store: Store, actor: str, code: str, **data: Any) -> dict[st
         before = find_customer(tx, code)
         tx.update_customer(before["id"], values)
         after = tx.customer_by_id(before["id"])
-        tx.add_event(actor=actor, action="customer.updated", customer_id=before["id"],
-                     summary=f"customer {before['code']} updated",
-                     before=public(before, *CUSTOMER_FIELDS), after=public(after, *CUSTOMER_FIELDS))
+        tx.add_event(
+            actor=actor,
+            action="customer.updated",
+            customer_id=before["id"],
+            summary=f"customer {before['code']} updated",
+            before=public(before, *CUSTOMER_FIELDS),
+            after=public(after, *CUSTOMER_FIELDS),
+        )
         return after  # type: ignore[return-value]
 
 
@@ -118,9 +128,13 @@ def admin_password(store: Store, actor: str, code: str, *, new: bool = False) ->
         row = find_customer(tx, code)
         password = new_admin_password()
         tx.update_customer(row["id"], {"admin_password": password})
-        tx.add_event(actor=actor, action="customer.admin_password", customer_id=row["id"],
-                     summary=f"new admin password for the phones of {row['code']}",
-                     after={"admin_password_changed": True})
+        tx.add_event(
+            actor=actor,
+            action="customer.admin_password",
+            customer_id=row["id"],
+            summary=f"new admin password for the phones of {row['code']}",
+            after={"admin_password_changed": True},
+        )
         return password
 
 
@@ -147,6 +161,7 @@ def lines_of_customer(store: Store, code: str) -> list[dict[str, Any]]:
 
 # --- lines -------------------------------------------------------------------------
 
+
 def add_line(store: Store, actor: str, customer_code: str, ext: str, **data: Any) -> dict[str, Any]:
     ext = fields.extension(ext)
     # voicemail is not a spreadsheet column: kept out of line_values, which imports compare as is.
@@ -156,8 +171,13 @@ def add_line(store: Store, actor: str, customer_code: str, ext: str, **data: Any
         if tx.line(customer["id"], ext):
             raise Conflict(f"customer {customer['code']} already has extension {ext}", field="extension")
         line_id = tx.insert_line({"customer_id": customer["id"], **values})
-        tx.add_event(actor=actor, action="line.created", customer_id=customer["id"],
-                     summary=f"line {ext} of {customer['code']} created", after=public(values, *LINE_VIEW))
+        tx.add_event(
+            actor=actor,
+            action="line.created",
+            customer_id=customer["id"],
+            summary=f"line {ext} of {customer['code']} created",
+            after=public(values, *LINE_VIEW),
+        )
         return {"id": line_id, "customer_id": customer["id"], **values}
 
 
@@ -168,25 +188,32 @@ def update_line(store: Store, actor: str, customer_code: str, ext: str, **data: 
         if before is None:
             raise NotFound(f"customer {customer['code']} has no extension {ext!r}", field="extension")
         merged = {**before, **{k: v for k, v in data.items() if v is not None}}
-        values = {**fields.line_values(merged, before["extension"]),
-                  "voicemail": fields.voicemail(merged.get("voicemail"))}
+        values = {
+            **fields.line_values(merged, before["extension"]),
+            "voicemail": fields.voicemail(merged.get("voicemail")),
+        }
         tx.update_line(before["id"], values)
         after = {**before, **values}
         changes = public(after, *LINE_VIEW) or {}
         if values["password"] != before["password"]:
             changes["password_changed"] = True
         where = tx.device_of_line(before["id"])
-        tx.add_event(actor=actor, action="line.updated", customer_id=customer["id"],
-                     device_mac=where["mac"] if where else None,
-                     summary=f"line {before['extension']} of {customer['code']} updated",
-                     before=public(before, *LINE_VIEW), after=changes)
+        tx.add_event(
+            actor=actor,
+            action="line.updated",
+            customer_id=customer["id"],
+            device_mac=where["mac"] if where else None,
+            summary=f"line {before['extension']} of {customer['code']} updated",
+            before=public(before, *LINE_VIEW),
+            after=changes,
+        )
         return after
 
 
 # --- devices -----------------------------------------------------------------------
 
-def resolve_lines(tx: Tx, customer: Mapping[str, Any], extensions: Sequence[str],
-                  device_id: int | None) -> list[int]:
+
+def resolve_lines(tx: Tx, customer: Mapping[str, Any], extensions: Sequence[str], device_id: int | None) -> list[int]:
     """Line ids for ``extensions`` of ``customer``, each free or already on this device."""
     if len(set(extensions)) != len(extensions):
         raise Invalid("the same extension is listed twice", field="line")
@@ -194,8 +221,11 @@ def resolve_lines(tx: Tx, customer: Mapping[str, Any], extensions: Sequence[str]
     for ext in extensions:
         row = tx.line(customer["id"], extension(ext, "line"))
         if row is None:
-            raise NotFound(f"customer {customer['code']} has no extension {ext!r} (add it with "
-                           f"`provisioner line add {customer['code']} {ext} ...`)", field="line")
+            raise NotFound(
+                f"customer {customer['code']} has no extension {ext!r} (add it with "
+                f"`provisioner line add {customer['code']} {ext} ...`)",
+                field="line",
+            )
         holder = tx.device_of_line(row["id"])
         if holder is not None:
             holder_row = tx.device(holder["mac"])
@@ -205,9 +235,19 @@ def resolve_lines(tx: Tx, customer: Mapping[str, Any], extensions: Sequence[str]
     return ids
 
 
-def add_device(store: Store, actor: str, mac: str, *, model: str, vendor: str | None = None,
-               customer: str | None = None, lines: Sequence[str] = (), serial: str | None = None,
-               ownership: str = "rental", settings: Mapping[str, str] | None = None) -> dict[str, Any]:
+def add_device(
+    store: Store,
+    actor: str,
+    mac: str,
+    *,
+    model: str,
+    vendor: str | None = None,
+    customer: str | None = None,
+    lines: Sequence[str] = (),
+    serial: str | None = None,
+    ownership: str = "rental",
+    settings: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     canonical = fields.mac(mac)
     vendor_name, model_key = fields.model(model, vendor.lower() if vendor else None)
     values: dict[str, Any] = {
@@ -228,9 +268,12 @@ def add_device(store: Store, actor: str, mac: str, *, model: str, vendor: str | 
             raise Conflict(f"device {canonical} already exists", field="mac")
         customer_row = find_customer(tx, customer) if customer else None
         if customer_row and rentals.contract_ended(customer_row["contract_end"], rentals.today()):
-            raise Conflict(f"the contract of {customer_row['code']} ended on "
-                           f"{customer_row['contract_end'].isoformat()}: it cannot take devices (cancel the "
-                           "termination first, or add the device to stock)", field="customer")
+            raise Conflict(
+                f"the contract of {customer_row['code']} ended on "
+                f"{customer_row['contract_end'].isoformat()}: it cannot take devices (cancel the "
+                "termination first, or add the device to stock)",
+                field="customer",
+            )
         values["customer_id"] = customer_row["id"] if customer_row else None
         values["state"] = "deployed" if customer_row else "in_stock"
         line_ids = resolve_lines(tx, customer_row, list(lines), None) if customer_row else []
@@ -239,13 +282,15 @@ def add_device(store: Store, actor: str, mac: str, *, model: str, vendor: str | 
         tx.set_device_lines(device_id, line_ids)
         redirect_outbox.devices_changed(tx, [canonical])
         device = change.reload()
-        change.emit(actor, "device.created", f"device {canonical} ({model_key}) created",
-                    customer_id=values["customer_id"])
+        change.emit(
+            actor, "device.created", f"device {canonical} ({model_key}) created", customer_id=values["customer_id"]
+        )
         return device
 
 
-def set_device_settings(store: Store, actor: str, mac: str, settings: Mapping[str, Any],
-                        *, replace: bool = False) -> dict[str, Any]:
+def set_device_settings(
+    store: Store, actor: str, mac: str, settings: Mapping[str, Any], *, replace: bool = False
+) -> dict[str, Any]:
     new = fields.device_settings(settings)
     with store.transaction() as tx:
         change = DeviceChange.of(tx, mac)
@@ -255,8 +300,7 @@ def set_device_settings(store: Store, actor: str, mac: str, settings: Mapping[st
         merged = {k: v for k, v in merged.items() if v != ""}
         tx.update_device(device["id"], {"settings": merged})
         after_row = change.reload()
-        change.emit(actor, "device.settings", f"settings of {device['mac']} changed",
-                    customer_id=device["customer_id"])
+        change.emit(actor, "device.settings", f"settings of {device['mac']} changed", customer_id=device["customer_id"])
         return after_row
 
 
@@ -266,21 +310,25 @@ def show_device(store: Store, mac: str) -> dict[str, Any]:
         device = find_device(tx, mac, lock=False)
         customer = tx.customer_by_id(device["customer_id"]) if device["customer_id"] else None
         lines_ = [
-            {"position": row["position"], **(public(row, *LINE_VIEW) or {})}
-            for row in tx.device_lines(device["id"])
+            {"position": row["position"], **(public(row, *LINE_VIEW) or {})} for row in tx.device_lines(device["id"])
         ]
         history = tx.events_of_device(device["mac"])
         downloads = flag_downloads(tx.downloads_of_device(device["mac"]))
     view = public(device) or {}
     flagged = sorted({d["ip"] for d in downloads if d["flagged"]})
     # Where its credentials went: a second address within the hour is a warning sign.
-    view["downloads"] = {"count": len(downloads), "last_at": downloads[-1]["at"].isoformat() if downloads else None,
-                         "last_ip": downloads[-1]["ip"] if downloads else None, "flagged": bool(flagged),
-                         "flagged_ips": flagged}
+    view["downloads"] = {
+        "count": len(downloads),
+        "last_at": downloads[-1]["at"].isoformat() if downloads else None,
+        "last_ip": downloads[-1]["ip"] if downloads else None,
+        "flagged": bool(flagged),
+        "flagged_ips": flagged,
+    }
     # What support staff need is the state today: a terminated contract makes rented phones due back
     # from its end date on, without a write.
-    view["state"] = rentals.effective_state(device["state"], device["ownership"],
-                                            customer.get("contract_end") if customer else None, rentals.today())
+    view["state"] = rentals.effective_state(
+        device["state"], device["ownership"], customer.get("contract_end") if customer else None, rentals.today()
+    )
     return {
         **view,
         "customer": public(customer, "code", "name") if customer else None,
@@ -294,8 +342,9 @@ def unknown_devices(store: Store, since: datetime | None = None) -> list[dict[st
         return [public(row) for row in tx.list_unknown(since=since)]  # type: ignore[misc]
 
 
-def claim_unknown(store: Store, actor: str, mac: str, *, model: str | None = None, vendor: str | None = None,
-                  **device: Any) -> dict[str, Any]:
+def claim_unknown(
+    store: Store, actor: str, mac: str, *, model: str | None = None, vendor: str | None = None, **device: Any
+) -> dict[str, Any]:
     """Add a phone that asked for its configuration while unknown as a device, with the vendor and
     model it announced unless others are given (:func:`add_device` for the rest)."""
     canonical = fields.mac(mac)

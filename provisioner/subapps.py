@@ -20,11 +20,14 @@ def relative(prefix: str, table: Iterable[web.AbstractRouteDef]) -> list[web.Abs
             raise TypeError(f"cannot mount {route!r} under {prefix}: only plain routes")
         if route.path != prefix and not route.path.startswith(prefix + "/"):
             continue
-        out.append(web.RouteDef(route.method, route.path[len(prefix):], route.handler, route.kwargs))
+        out.append(web.RouteDef(route.method, route.path[len(prefix) :], route.handler, route.kwargs))
     return out
 
 
 def outside(prefix: str, table: Iterable[web.AbstractRouteDef]) -> list[web.RouteDef]:
     """The route definitions of ``table`` that do not lie under ``prefix`` (the root's redirect)."""
-    return [route for route in table if isinstance(route, web.RouteDef)
-            and route.path != prefix and not route.path.startswith(prefix + "/")]
+    return [
+        route
+        for route in table
+        if isinstance(route, web.RouteDef) and route.path != prefix and not route.path.startswith(prefix + "/")
+    ]

@@ -113,8 +113,7 @@ class TransferOptions:
     oack: dict[str, str]  # accepted options, named as the client spelled them; empty: no OACK
 
 
-def negotiate(requested: Mapping[str, str], *, size: int, max_blksize: int,
-              timeout: float) -> TransferOptions:
+def negotiate(requested: Mapping[str, str], *, size: int, max_blksize: int, timeout: float) -> TransferOptions:
     """Accept the options we support (names are case-insensitive, RFC 2347);
     ignore unknown ones and ones with values out of range.
 
@@ -244,9 +243,17 @@ class _ReadSession:
     source address must not draw six packets for one (amplification).
     """
 
-    def __init__(self, request: _ReadRequest, content: bytes, *, host: str, limits: _Limits,
-                 reply_from_listener: Callable[[bytes, Address], None],
-                 on_acknowledged: Callable[[], None], log: Any) -> None:
+    def __init__(
+        self,
+        request: _ReadRequest,
+        content: bytes,
+        *,
+        host: str,
+        limits: _Limits,
+        reply_from_listener: Callable[[bytes, Address], None],
+        on_acknowledged: Callable[[], None],
+        log: Any,
+    ) -> None:
         self._request = request
         self._content_bytes = content
         self._host = host
@@ -267,7 +274,8 @@ class _ReadSession:
         peer = self._request.peer
         try:
             _, self._socket = await loop.create_datagram_endpoint(
-                lambda: _SessionSocket(peer, self._datagram_received), local_addr=(self._host, 0))
+                lambda: _SessionSocket(peer, self._datagram_received), local_addr=(self._host, 0)
+            )
         except OSError as exc:  # out of file descriptors or ports
             self._log.error("tftp_session_socket_failed", **self._context, error=str(exc))
             self._reply_from_listener(error_packet(ERR_NOT_DEFINED, "server busy"), peer)
@@ -286,14 +294,22 @@ class _ReadSession:
     async def _serve(self) -> None:
         started = time.monotonic()
         content = self._content_bytes
-        options = negotiate(self._request.options, size=len(content),
-                            max_blksize=self._limits.max_blksize, timeout=self._limits.timeout)
+        options = negotiate(
+            self._request.options, size=len(content), max_blksize=self._limits.max_blksize, timeout=self._limits.timeout
+        )
         if options.oack:
             await self._exchange(_oack_packet(options.oack), 0, options.timeout)
         blocks = await self._send_blocks(content, options)
-        self._log.debug("tftp_sent", **self._context, bytes=len(content), blksize=options.blksize, blocks=blocks,
-                       mode=self._request.mode, retransmits=self._retransmits,
-                       ms=round((time.monotonic() - started) * 1000, 1))
+        self._log.debug(
+            "tftp_sent",
+            **self._context,
+            bytes=len(content),
+            blksize=options.blksize,
+            blocks=blocks,
+            mode=self._request.mode,
+            retransmits=self._retransmits,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
 
     async def _send_blocks(self, content: bytes, options: TransferOptions) -> int:
         """Send DATA 1..n; the last block is short, empty if the size is a
@@ -301,7 +317,7 @@ class _ReadSession:
         size = options.blksize
         block, offset, sent = 1, 0, 0
         while True:
-            chunk = content[offset:offset + size]
+            chunk = content[offset : offset + size]
             await self._exchange(_data_packet(block, chunk), block, options.timeout)
             sent += 1
             if len(chunk) < size:
@@ -515,9 +531,18 @@ class TftpServer:
     twice each, every two timeouts.
     """
 
-    def __init__(self, handler: Handler, *, max_sessions: int = 4096, timeout: float = 1.0,
-                 retries: int = 5, max_blksize: int = 1468, max_unacked_per_ip: int = 16,
-                 max_lookups: int = 4096, log: Any = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        max_sessions: int = 4096,
+        timeout: float = 1.0,
+        retries: int = 5,
+        max_blksize: int = 1468,
+        max_unacked_per_ip: int = 16,
+        max_lookups: int = 4096,
+        log: Any = None,
+    ) -> None:
         if max_sessions < 1:
             raise ValueError("max_sessions must be at least 1")
         if max_unacked_per_ip < 1 or max_lookups < 1:
@@ -571,7 +596,8 @@ class TftpServer:
             endpoint = await _DrainingSocket.bind(host, port, listener)
         except NotImplementedError:  # an event loop without add_reader (Windows Proactor)
             endpoint, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: listener, local_addr=(host, port))
+                lambda: listener, local_addr=(host, port)
+            )
         self._listener, self._endpoint = listener, endpoint
         sockname = endpoint.get_extra_info("sockname")
         self._host = sockname[0]  # sessions bind to the same address
@@ -606,8 +632,7 @@ class TftpServer:
         if self._lookups >= self._max_lookups:
             self._drop("lookups_full", addr[0])  # the handler is far behind: the client resends later
             return
-        request = _ReadRequest(filename=packet.filename, mode=packet.mode,
-                               options=dict(packet.options), peer=addr)
+        request = _ReadRequest(filename=packet.filename, mode=packet.mode, options=dict(packet.options), peer=addr)
         self._lookups += 1
         task = asyncio.get_running_loop().create_task(self._serve(request, listener))
         self._sessions[task] = key
@@ -646,9 +671,15 @@ class TftpServer:
             self._unacked[ip] = self._unacked.get(ip, 0) + 1
             unacked = True
             try:
-                session = _ReadSession(request, content, host=self._host, limits=self._limits,
-                                       reply_from_listener=listener.reply,
-                                       on_acknowledged=acknowledged, log=self._log)
+                session = _ReadSession(
+                    request,
+                    content,
+                    host=self._host,
+                    limits=self._limits,
+                    reply_from_listener=listener.reply,
+                    on_acknowledged=acknowledged,
+                    log=self._log,
+                )
                 await session.run()
             finally:
                 self._transfers -= 1
@@ -683,8 +714,13 @@ class TftpServer:
             return
         self._next_drop_log = now + _DROP_LOG_EVERY
         total = sum(self.dropped.values())
-        self._log.warning("tftp_requests_dropped", count=total - self._dropped_logged, last_client=ip,
-                          last_reason=reason, max_unacked_per_ip=self._max_unacked_per_ip)
+        self._log.warning(
+            "tftp_requests_dropped",
+            count=total - self._dropped_logged,
+            last_client=ip,
+            last_reason=reason,
+            max_unacked_per_ip=self._max_unacked_per_ip,
+        )
         self._dropped_logged = total
 
     def _finished(self, task: asyncio.Task[None]) -> None:
@@ -730,5 +766,4 @@ def _enlarge_receive_buffer(sock: socket.socket, log: Any) -> None:
         log.warning("tftp_receive_buffer_failed", error=str(exc))
         return
     if got < _LISTENER_RCVBUF:  # Linux reports double what it granted
-        log.info("tftp_receive_buffer_capped", bytes=got, wanted=_LISTENER_RCVBUF,
-                 hint="raise net.core.rmem_max")
+        log.info("tftp_receive_buffer_capped", bytes=got, wanted=_LISTENER_RCVBUF, hint="raise net.core.rmem_max")

@@ -11,8 +11,26 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-__all__ = ["ACK", "DATA", "ERROR", "OACK", "RRQ", "WRQ", "Ack", "Data", "Error", "Malformed", "Oack", "Request",
-           "decode", "encode_ack", "encode_data", "encode_error", "encode_oack", "encode_request"]
+__all__ = [
+    "ACK",
+    "DATA",
+    "ERROR",
+    "OACK",
+    "RRQ",
+    "WRQ",
+    "Ack",
+    "Data",
+    "Error",
+    "Malformed",
+    "Oack",
+    "Request",
+    "decode",
+    "encode_ack",
+    "encode_data",
+    "encode_error",
+    "encode_oack",
+    "encode_request",
+]
 
 RRQ, WRQ, DATA, ACK, ERROR, OACK = 1, 2, 3, 4, 5, 6
 

@@ -27,7 +27,7 @@ class TimeZone:
 
     @property
     def std_offset_hours(self) -> str:
-        """"+1", "-5", "+5.5" style offset as Yealink and friends write it."""
+        """ "+1", "-5", "+5.5" style offset as Yealink and friends write it."""
         hours = self.std_offset / 3600
         text = f"{hours:+.2f}".rstrip("0").rstrip(".")
         return text

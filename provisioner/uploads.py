@@ -20,12 +20,16 @@ FORBIDDEN = {
         r"|reg\.\d+\.(server|auth|outboundproxy).*"  # reg.1.server.1.address, reg.1.auth.userId/password
         r"|voipprot\.(server|sip\.outboundproxy).*"  # the servers every account falls back to
         r"|sec\..*"  # TLS trust, profiles
-        r"|.*password.*", re.IGNORECASE),
+        r"|.*password.*",
+        re.IGNORECASE,
+    ),
     "yealink": re.compile(
         r"(static\.)?auto_provision\..*"  # the provisioning server, its user and password
         r"|(static\.)?security\..*"  # trusted certificates, user passwords
         r"|account\.\d+\.(sip_server|outbound_proxy|auth_name|password|user_name|sip_server_host).*"
-        r"|.*password.*", re.IGNORECASE),
+        r"|.*password.*",
+        re.IGNORECASE,
+    ),
 }
 
 
@@ -73,5 +77,6 @@ def _clean_xml(body: bytes, forbidden: re.Pattern[str]) -> tuple[bytes, list[str
             dropped.append(key)
     if not dropped:
         return body, []
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False), \
-        dropped
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
+        root, encoding="utf-8", xml_declaration=False
+    ), dropped

@@ -75,8 +75,11 @@ async def healthz(request: web.Request) -> web.Response:
         await asyncio.to_thread(store.check_writable)
     except Unavailable as exc:
         log.warning("health_check_failed", reason=exc.reason)
-        return web.json_response({"status": "error", "database": exc.reason, "message": exc.message}, status=503,
-                                 headers={"Retry-After": str(exc.retry_after)})
+        return web.json_response(
+            {"status": "error", "database": exc.reason, "message": exc.message},
+            status=503,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
     except Exception:
         log.exception("health_check_failed")
         return web.json_response({"status": "error", "database": "unreachable"}, status=503)
@@ -94,22 +97,23 @@ async def metrics(_request: web.Request) -> web.Response:
 @phone_routes.route("PUT", "/{path:.*}")
 async def phone_file(request: web.Request) -> web.StreamResponse:
     body = await request.read() if request.method == "PUT" else None
-    reply = await request.app[keys.RESOLVER].resolve(Request(
-        path=request.match_info["path"],
-        client_ip=request.remote or "",
-        user_agent=request.headers.get("User-Agent"),
-        transport="http",
-        method=request.method,
-        body=body,
-        authorization=request.headers.get("Authorization"),
-        secure=request.secure,
-        peer_cert=_peer_cert(request) if request.secure else None,
-    ))
+    reply = await request.app[keys.RESOLVER].resolve(
+        Request(
+            path=request.match_info["path"],
+            client_ip=request.remote or "",
+            user_agent=request.headers.get("User-Agent"),
+            transport="http",
+            method=request.method,
+            body=body,
+            authorization=request.headers.get("Authorization"),
+            secure=request.secure,
+            peer_cert=_peer_cert(request) if request.secure else None,
+        )
+    )
     keys.count(reply, "http")
     if reply.status != 200:
         headers = {"WWW-Authenticate": reply.challenge} if reply.challenge else None
-        return web.Response(status=reply.status, text=_REASONS.get(reply.status, "error") + "\n",
-                            headers=headers)
+        return web.Response(status=reply.status, text=_REASONS.get(reply.status, "error") + "\n", headers=headers)
     # A device's file holds passwords: no shared cache may keep it.
     headers = {"Cache-Control": "no-store"}
     if reply.etag:
@@ -120,8 +124,16 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
     return web.Response(body=reply.body, headers=headers)
 
 
-_REASONS = {201: "stored", 401: "unauthorized", 403: "forbidden", 404: "not found", 405: "method not allowed",
-            413: "too large", 500: "server error", 503: "service unavailable"}
+_REASONS = {
+    201: "stored",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not found",
+    405: "method not allowed",
+    413: "too large",
+    500: "server error",
+    503: "service unavailable",
+}
 
 
 def _peer_cert(request: web.Request) -> dict | None:

@@ -31,8 +31,7 @@ def _uncached_loggers(monkeypatch):
     logger no longer reaches ``structlog.testing.capture_logs`` in a later test: keep them uncached
     here, and put structlog back as it was after each test."""
     real = structlog.configure
-    monkeypatch.setattr(structlog, "configure",
-                        lambda **kwargs: real(**{**kwargs, "cache_logger_on_first_use": False}))
+    monkeypatch.setattr(structlog, "configure", lambda **kwargs: real(**{**kwargs, "cache_logger_on_first_use": False}))
     yield
     structlog.reset_defaults()
 
@@ -57,8 +56,15 @@ def store(data_dir: Path):
 
 @pytest.fixture
 def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=0,
-                    public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
+    return Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        tftp_port=0,
+        public_url="http://prov.test:8080/",
+        sync_interval=0.05,
+        flush_interval=0.05,
+    )
 
 
 class Running:
@@ -176,10 +182,12 @@ class ApiClient:
         """The last response, whichever role made it."""
         return self._shared["last"]
 
-    async def request(self, method: str, path: str, *, expect: int | None = 200, headers: dict | None = None,
-                      **kw: Any) -> Any:
-        response = await self.server.client.request(method, "/api/v1" + path,
-                                                    headers={**self.users.headers(self.role), **(headers or {})}, **kw)
+    async def request(
+        self, method: str, path: str, *, expect: int | None = 200, headers: dict | None = None, **kw: Any
+    ) -> Any:
+        response = await self.server.client.request(
+            method, "/api/v1" + path, headers={**self.users.headers(self.role), **(headers or {})}, **kw
+        )
         raw = await response.read()
         body: Any = json.loads(raw) if raw and response.content_type == "application/json" else raw
         if expect is not None:

@@ -71,10 +71,27 @@ class FakePhone:
             return [sip.response(msg, 100, "Trying"), sip.response(msg, 200, "OK", to_tag="ph")]
         if self.mode == "challenge":
             auth = msg.get("Authorization")
-            if auth and sip.check_digest(auth, method="NOTIFY", username=self.username, password=self.password,
-                                         realm=self.REALM, nonce=self.NONCE):
+            if auth and sip.check_digest(
+                auth,
+                method="NOTIFY",
+                username=self.username,
+                password=self.password,
+                realm=self.REALM,
+                nonce=self.NONCE,
+            ):
                 return [sip.response(msg, 200, "OK", to_tag="ph")]
-            return [sip.response(msg, 401, "Unauthorized", to_tag="ph", extra=[
-                ("WWW-Authenticate", f'Digest realm="{self.REALM}", nonce="{self.NONCE}", qop="auth", '
-                                     'algorithm=MD5')])]
+            return [
+                sip.response(
+                    msg,
+                    401,
+                    "Unauthorized",
+                    to_tag="ph",
+                    extra=[
+                        (
+                            "WWW-Authenticate",
+                            f'Digest realm="{self.REALM}", nonce="{self.NONCE}", qop="auth", algorithm=MD5',
+                        )
+                    ],
+                )
+            ]
         return [sip.response(msg, 200, "OK", to_tag="ph")]

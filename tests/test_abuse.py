@@ -62,10 +62,25 @@ class ServerProcess:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
 
         self.proc = subprocess.Popen(
-            [sys.executable, "server.py", "--host", "127.0.0.1", "--http-port", str(self.http_port),
-             "--tftp-port", str(self.tftp_port), "--data-dir", str(data_dir), *args],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self._stderr, preexec_fn=lower_limit,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [
+                sys.executable,
+                "server.py",
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(self.http_port),
+                "--tftp-port",
+                str(self.tftp_port),
+                "--data-dir",
+                str(data_dir),
+                *args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            preexec_fn=lower_limit,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         deadline = time.monotonic() + 30
         while True:
             assert self.proc.poll() is None, self.stderr()
@@ -234,8 +249,9 @@ def small_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, tftp_max_sessions=64)
 
 
-async def test_unknown_file_flood_does_not_starve_a_phone(aiohttp_client, small_settings: Settings,
-                                                          store: Store) -> None:
+async def test_unknown_file_flood_does_not_starve_a_phone(
+    aiohttp_client, small_settings: Settings, store: Store
+) -> None:
     """2,000 requests for files nobody has, from 2,000 addresses, with 64 session slots: all are
     refused with 'file not found', none with 'busy', and a real phone gets its file meanwhile."""
     from provisioner.web import create_app

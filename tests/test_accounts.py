@@ -38,15 +38,18 @@ def test_the_hash_is_argon2_and_no_event_holds_the_password(store):
     assert accounts.authenticate(store, "alice", "another long secret") is not None
 
 
-@pytest.mark.parametrize(("name", "role", "password", "field", "words"), [
-    ("", "admin", PASSWORD, "name", "letters"),
-    ("bad name", "admin", PASSWORD, "name", "letters"),
-    ("bob", "root", PASSWORD, "role", "admin, technician, support, viewer"),
-    ("bob", "admin", "short", "password", "at least 10"),
-    ("bob", "admin", "bob", "password", "at least"),
-    ("bobbobbobbob", "admin", "BOBBOBBOBBOB", "password", "user name"),
-    ("bob", "admin", "line\nbreak here", "password", "control"),
-])
+@pytest.mark.parametrize(
+    ("name", "role", "password", "field", "words"),
+    [
+        ("", "admin", PASSWORD, "name", "letters"),
+        ("bad name", "admin", PASSWORD, "name", "letters"),
+        ("bob", "root", PASSWORD, "role", "admin, technician, support, viewer"),
+        ("bob", "admin", "short", "password", "at least 10"),
+        ("bob", "admin", "bob", "password", "at least"),
+        ("bobbobbobbob", "admin", "BOBBOBBOBBOB", "password", "user name"),
+        ("bob", "admin", "line\nbreak here", "password", "control"),
+    ],
+)
 def test_bad_input_names_the_field_and_never_the_password(store, name, role, password, field, words):
     with pytest.raises(Invalid) as caught:
         accounts.add_user(store, "test", name, role_=role, password=password)
@@ -144,8 +147,9 @@ async def test_require_over_http_tokens_sessions_and_csrf(aiohttp_client, store,
     accounts.add_user(store, "test", "viewer", role_="viewer", password=PASSWORD)
     token, _ = accounts.create_token(store, "test", "tech", "t")
     viewer_token, _ = accounts.create_token(store, "test", "viewer", "v")
-    cookie, session = accounts.start_session(store, accounts.authenticate(store, "tech", PASSWORD),
-                                             ip=None, user_agent=None)
+    cookie, session = accounts.start_session(
+        store, accounts.authenticate(store, "tech", PASSWORD), ip=None, user_agent=None
+    )
 
     async def handler(request: web.Request) -> web.Response:
         try:

@@ -15,8 +15,17 @@ from .conftest import ACTOR, API_PASSWORD
 
 create_app(Settings())  # registers every route once, for the parametrization below
 
-SAMPLE_PATH = {"mac": "001565000001", "code": "ROSSI", "extension": "201", "name": "viewer-user", "id": "nope",
-               "token_id": "1", "kind": "due", "model": "T46U", "vendor": "yealink"}
+SAMPLE_PATH = {
+    "mac": "001565000001",
+    "code": "ROSSI",
+    "extension": "201",
+    "name": "viewer-user",
+    "id": "nope",
+    "token_id": "1",
+    "kind": "due",
+    "model": "T46U",
+    "vendor": "yealink",
+}
 
 
 def concrete(path: str) -> str:
@@ -72,8 +81,12 @@ def _event_count(store) -> int:
 async def test_revoked_tokens_wrong_tokens_and_disabled_users_are_refused(api, api_users, store):
     headers = api_users.headers("support")
     assert (await api.server.client.get("/api/v1/me", headers=headers)).status == 200
-    for bad in ("Bearer prov_not-a-token", "Bearer " + api_users.tokens["support"] + "x", "Basic abc",
-                api_users.tokens["support"]):
+    for bad in (
+        "Bearer prov_not-a-token",
+        "Bearer " + api_users.tokens["support"] + "x",
+        "Basic abc",
+        api_users.tokens["support"],
+    ):
         response = await api.server.client.get("/api/v1/me", headers={"Authorization": bad})
         assert response.status == 401, bad
     record = accounts.get_user(store, "support-user")["tokens"][0]
@@ -100,8 +113,7 @@ async def test_unknown_paths_methods_and_bodies_are_json_errors(api):
     assert api.last.headers["Allow"] == "GET, POST"
     assert (await api.request("PUT", "/devices/001565000001", expect=405))["error"] == "method_not_allowed"
     assert (await api.request("HEAD", "/devices", expect=405, json=None)) == b""
-    body = await api.post("/customers", data=b"{not json", headers={"Content-Type": "application/json"},
-                          expect=400)
+    body = await api.post("/customers", data=b"{not json", headers={"Content-Type": "application/json"}, expect=400)
     assert body == {"error": "invalid", "message": "the request body is not valid JSON", "field": "body"}
     body = await api.post("/customers", json=["a", "list"], expect=400)
     assert body["field"] == "body" and "JSON object" in body["message"]
@@ -112,11 +124,17 @@ async def test_unknown_paths_methods_and_bodies_are_json_errors(api):
     assert body["error"] == "too_large"
 
 
-@pytest.mark.parametrize(("query", "field", "words"), [
-    ({"limit": "lots"}, "limit", "whole number"), ({"limit": "0"}, "limit", "1 or more"),
-    ({"limit": "201"}, "limit", "200 or less"), ({"offset": "-1"}, "offset", "0 or more"),
-    ({"state": "lost"}, "state", "one of"), ({"q": "x" * 101}, "q", "longer than 100"),
-])
+@pytest.mark.parametrize(
+    ("query", "field", "words"),
+    [
+        ({"limit": "lots"}, "limit", "whole number"),
+        ({"limit": "0"}, "limit", "1 or more"),
+        ({"limit": "201"}, "limit", "200 or less"),
+        ({"offset": "-1"}, "offset", "0 or more"),
+        ({"state": "lost"}, "state", "one of"),
+        ({"q": "x" * 101}, "q", "longer than 100"),
+    ],
+)
 async def test_bad_query_values_are_400_naming_the_parameter(api, query, field, words):
     body = await api.get("/devices", params=query, expect=400)
     assert body["error"] == "invalid" and body["field"] == field and words in body["message"], body
@@ -141,7 +159,10 @@ async def test_the_document_is_public_and_lists_exactly_the_routes(server):
                 registered.add((route.method, path))
     assert registered == documented
     assert doc["components"]["securitySchemes"]["bearer"] == {
-        "type": "http", "scheme": "bearer", "description": "a user's API token, `prov_...`"}
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a user's API token, `prov_...`",
+    }
     assert doc["paths"]["/openapi.json"]["get"]["security"] == []
     create = doc["paths"]["/customers"]["post"]
     assert create["requestBody"]["content"]["application/json"]["schema"]["required"] == ["code", "name", "sip_server"]

@@ -24,29 +24,46 @@ def fleet(store):
     add_line(store, "ROSSI", "201", "Reception <script>alert(1)</script>", "Pw-201-secret")
     add_line(store, "ROSSI", "202", "Office", "Pw-202-secret")
     add_line(store, "BIANCHI", "301", "Desk", "Pw-301-secret")
-    services.add_device(store, ACTOR, "00:15:65:00:02:01", model="T46U", customer="ROSSI", lines=["201"],
-                        serial="SN-201")
+    services.add_device(
+        store, ACTOR, "00:15:65:00:02:01", model="T46U", customer="ROSSI", lines=["201"], serial="SN-201"
+    )
     services.add_device(store, ACTOR, "000413000301", model="D785", customer="BIANCHI", lines=["301"])
     services.add_device(store, ACTOR, "001565000999", model="T46U")
 
 
 async def test_find_devices_by_mac_in_any_spelling_extension_customer_serial_and_state(api, fleet):
     viewer = api.as_("viewer")
-    for q in ("00-15-65-00-02-01", "0015.6500.0201", "001565000201", "00:15:65:00:02:01", "201", "rossi",
-              "SN-201", "reception"):
+    for q in (
+        "00-15-65-00-02-01",
+        "0015.6500.0201",
+        "001565000201",
+        "00:15:65:00:02:01",
+        "201",
+        "rossi",
+        "SN-201",
+        "reception",
+    ):
         found = await viewer.get("/devices", params={"q": q})
         assert [d["mac"] for d in found["items"]] == ["001565000201"], q
     item = found["items"][0]
     assert (item["customer"], item["customer_name"], item["extensions"], item["state"]) == (
-        "ROSSI", "Studio Rossi <script>", ["201"], "deployed")
+        "ROSSI",
+        "Studio Rossi <script>",
+        ["201"],
+        "deployed",
+    )
     assert (await viewer.get("/devices", params={"state": "in_stock"}))["items"][0]["mac"] == "001565000999"
     assert [d["mac"] for d in (await viewer.get("/devices", params={"customer": "BIANCHI"}))["items"]] == [
-        "000413000301"]
+        "000413000301"
+    ]
     page = await viewer.get("/devices", params={"limit": "2"})
     assert (page["total"], page["limit"], page["offset"], len(page["items"])) == (3, 2, 0, 2)
     rest = await viewer.get("/devices", params={"limit": "2", "offset": "2"})
     assert len(rest["items"]) == 1 and {d["mac"] for d in page["items"] + rest["items"]} == {
-        "001565000201", "000413000301", "001565000999"}
+        "001565000201",
+        "000413000301",
+        "001565000999",
+    }
     assert (await viewer.get("/devices", params={"customer": "NOBODY"}, expect=404))["field"] == "customer"
     counts = await viewer.get("/devices/counts")
     assert counts == {"in_stock": 1, "deployed": 2, "return_due": 0, "returned": 0, "retired": 0, "charged": 0}
@@ -54,10 +71,23 @@ async def test_find_devices_by_mac_in_any_spelling_extension_customer_serial_and
 
 async def test_add_show_and_change_a_device(api, store, fleet):
     tech = api.as_("technician")
-    created = await tech.post("/devices", {"mac": "00-15-65-00-02-02", "model": "t46u", "customer": "ROSSI",
-                                           "lines": ["202"], "settings": {"lcd_logo.mode": "1"}}, expect=201)
+    created = await tech.post(
+        "/devices",
+        {
+            "mac": "00-15-65-00-02-02",
+            "model": "t46u",
+            "customer": "ROSSI",
+            "lines": ["202"],
+            "settings": {"lcd_logo.mode": "1"},
+        },
+        expect=201,
+    )
     assert (created["mac"], created["vendor"], created["model"], created["state"]) == (
-        "001565000202", "yealink", "T46U", "deployed")
+        "001565000202",
+        "yealink",
+        "T46U",
+        "deployed",
+    )
     assert created["customer"] == {"code": "ROSSI", "name": "Studio Rossi <script>"}
     assert [line["extension"] for line in created["lines"]] == ["202"] and "Pw-202" not in await api.last.text()
     assert api.last.headers["Location"] == "/api/v1/devices/001565000202"
@@ -99,10 +129,14 @@ async def test_assign_unassign_swap_return_charge_and_history(api, fleet):
     error = await support.post("/devices/001565000201/charge", {}, expect=409)
     assert error["error"] == "conflict"
     assert (await support.post("/devices/001565000999/return", {"condition": "lost"}, expect=400))["field"] == (
-        "condition")
+        "condition"
+    )
     history = (await api.as_("viewer").get("/devices/001565000201/history"))["items"]
     assert [(e["action"], e["actor"]) for e in history] == [
-        ("device.created", ACTOR), ("device.swapped", "user:support-user"), ("device.returned", "user:support-user")]
+        ("device.created", ACTOR),
+        ("device.swapped", "user:support-user"),
+        ("device.returned", "user:support-user"),
+    ]
     assert (await support.get("/devices/001565FFFFFF/history", expect=404))["field"] == "mac"
     found = await support.get("/devices", params={"q": "001565000777"})
     assert found["items"][0]["extensions"] == ["201"]
@@ -115,8 +149,9 @@ async def test_unknown_phones_are_listed_and_claimed(api, server, store, fleet):
     assert unknown["total"] == 1 and unknown["items"][0]["mac"] == "001565ABCDEF"
     assert unknown["items"][0]["model"] == "T46U" and unknown["items"][0]["requests"] == 1
     assert (await api.get("/devices/unknown", params={"hours": "1"}))["total"] == 1
-    claimed = await api.as_("support").post("/devices/unknown/00-15-65-AB-CD-EF/claim",
-                                            {"customer": "ROSSI", "lines": ["202"]}, expect=201)
+    claimed = await api.as_("support").post(
+        "/devices/unknown/00-15-65-AB-CD-EF/claim", {"customer": "ROSSI", "lines": ["202"]}, expect=201
+    )
     assert (claimed["mac"], claimed["model"], claimed["state"]) == ("001565ABCDEF", "T46U", "deployed")
     assert claimed["history"][0]["actor"] == "user:support-user"
     assert (await api.get("/devices/unknown"))["total"] == 0
@@ -132,8 +167,9 @@ async def test_events_page_with_keyset_and_filters(api, store, fleet):
         await api.patch("/devices/001565000999", {"settings": {"n": str(n)}})
     first = await api.get("/events", params={"device": "00-15-65-00-09-99", "limit": "2"})
     assert [e["after"]["settings"]["n"] for e in first["items"]] == ["4", "3"] and first["limit"] == 2
-    second = await api.get("/events", params={"device": "001565000999", "limit": "2",
-                                              "before": str(first["next_before"])})
+    second = await api.get(
+        "/events", params={"device": "001565000999", "limit": "2", "before": str(first["next_before"])}
+    )
     assert [e["after"]["settings"]["n"] for e in second["items"]] == ["2", "1"]
     rest = await api.get("/events", params={"device": "001565000999", "before": str(second["next_before"])})
     assert [e["action"] for e in rest["items"]] == ["device.settings", "device.created"]

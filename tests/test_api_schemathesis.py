@@ -81,8 +81,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer,
     add_customer(store, "ROSSI")  # something real to find among the random inputs
     add_line(store, "ROSSI", "201", "Reception <script>", "Pw-201-secret")
     store.close()
-    config = Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=None,
-                      public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
+    config = Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        tftp_port=None,
+        public_url="http://prov.test:8080/",
+        sync_interval=0.05,
+        flush_interval=0.05,
+    )
     with LiveServer(config) as server:
         yield server, {"Authorization": f"Bearer {token}"}
 
@@ -98,23 +105,28 @@ def _operations() -> list[tuple[str, str]]:
     from provisioner.settings import Settings as _Settings
 
     create_app(_Settings())  # registers every route once
-    return [pytest.param(op.method, op.path, mode, id=f"{op.method} {op.path} {mode.value}")
-            for op in openapi.OPERATIONS for mode in GenerationMode
-            # an operation that takes no input has no wrong input to try
-            if mode is GenerationMode.POSITIVE or op.params or op.body is not None or op.multipart is not None]
+    return [
+        pytest.param(op.method, op.path, mode, id=f"{op.method} {op.path} {mode.value}")
+        for op in openapi.OPERATIONS
+        for mode in GenerationMode
+        # an operation that takes no input has no wrong input to try
+        if mode is GenerationMode.POSITIVE or op.params or op.body is not None or op.multipart is not None
+    ]
 
 
 # One test per operation and generation mode. (schemathesis' own pytest loader for a schema from a
 # fixture does not run under pytest 9 yet, so the test draws cases from the operation's strategy.)
 @pytest.mark.parametrize(("method", "path", "mode"), _operations())
-def test_api_conforms_to_its_document(method: str, path: str, mode: GenerationMode, api_schema,
-                                      live: tuple[LiveServer, dict[str, str]]) -> None:
+def test_api_conforms_to_its_document(
+    method: str, path: str, mode: GenerationMode, api_schema, live: tuple[LiveServer, dict[str, str]]
+) -> None:
     server, headers = live
     operation = api_schema[path][method]
 
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def check(case: schemathesis.Case) -> None:
         case.call_and_validate(base_url=f"{server.base}/api/v1", headers=headers, checks=CHECKS)
 

@@ -8,8 +8,7 @@ from provisioner import accounts
 
 
 async def test_admin_manages_users_and_tokens(api, server, store):
-    created = await api.post("/users", {"name": "maria", "role": "support", "password": "a good long pass"},
-                             expect=201)
+    created = await api.post("/users", {"name": "maria", "role": "support", "password": "a good long pass"}, expect=201)
     assert (created["name"], created["role"], created["disabled"]) == ("maria", "support", False)
     assert "password" not in str(created) and "a good long pass" not in await api.last.text()
     listed = await api.get("/users", params={"limit": "2"})
@@ -35,8 +34,14 @@ async def test_admin_manages_users_and_tokens(api, server, store):
     assert (await api.patch("/users/maria", {"disabled": True}))["disabled"] is True
 
     events = (await api.get("/events", params={"actor": "user:admin-user"}))["items"]
-    assert [e["action"] for e in events] == ["user.updated", "token.revoked", "user.password_changed",
-                                             "user.updated", "token.created", "user.created"]
+    assert [e["action"] for e in events] == [
+        "user.updated",
+        "token.revoked",
+        "user.password_changed",
+        "user.updated",
+        "token.created",
+        "user.created",
+    ]
     text = str(events)
     assert "a good long pass" not in text and "another long pass" not in text and token["token"] not in text
 
@@ -59,7 +64,8 @@ async def test_user_errors_name_the_field(api):
     assert (await api.delete("/users/viewer-user/tokens/999999", expect=404))["field"] == "token_id"
     assert (await api.delete("/users/viewer-user/tokens/abc", expect=400))["field"] == "token_id"
     assert (await api.put("/users/viewer-user/password", {"password": "viewer-user"}, expect=400))["field"] == (
-        "password")
+        "password"
+    )
     assert (await api.post("/users/viewer-user/tokens", {"label": ""}, expect=400))["field"] == "label"
 
 

@@ -15,12 +15,24 @@ from tests.conftest import ACTOR, add_customer, add_line
 
 PHONES = {  # vendor: (model, MAC, file, User-Agent)
     "yealink": ("T31G", "001565B1B2C3", "001565b1b2c3.cfg", "Yealink SIP-T31G 124.86.0.40 00:15:65:b1:b2:c3"),
-    "snom": ("D785", "000413B1B2C4", "000413B1B2C4.xml",
-             "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12-00001 000413B1B2C4)"),
-    "polycom": ("VVX450", "0004F2B1B2C5", "0004f2b1b2c5-settings.cfg",
-                "FileTransport PolycomVVX-VVX_450-UA/6.4.6.0123 Type/Application"),
-    "grandstream": ("GRP2614", "C074ADB1B2C6", "cfgc074adb1b2c6.xml",
-                    "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074adb1b2c6"),
+    "snom": (
+        "D785",
+        "000413B1B2C4",
+        "000413B1B2C4.xml",
+        "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12-00001 000413B1B2C4)",
+    ),
+    "polycom": (
+        "VVX450",
+        "0004F2B1B2C5",
+        "0004f2b1b2c5-settings.cfg",
+        "FileTransport PolycomVVX-VVX_450-UA/6.4.6.0123 Type/Application",
+    ),
+    "grandstream": (
+        "GRP2614",
+        "C074ADB1B2C6",
+        "cfgc074adb1b2c6.xml",
+        "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074adb1b2c6",
+    ),
 }
 
 
@@ -30,8 +42,9 @@ def yealink(body: str) -> dict[str, str]:
 
 def snom(body: str) -> dict[str, str]:
     root = ET.fromstring(body)
-    return {el.tag + (f"[{el.get('idx')}]" if el.get("idx") else ""): el.text or ""
-            for el in root.find("phone-settings")}
+    return {
+        el.tag + (f"[{el.get('idx')}]" if el.get("idx") else ""): el.text or "" for el in root.find("phone-settings")
+    }
 
 
 def polycom(body: str) -> dict[str, str]:
@@ -50,8 +63,7 @@ def provision(store, *, codecs="g722,pcma,pcmu", **customer):
     for n, vendor in enumerate(PHONES):
         model, mac, _, _ = PHONES[vendor]
         tls, plain = f"{n}01", f"{n}02"
-        add_line(store, "ROSSI", tls, "Reception", "sip-secret-1", sip_transport="tls", sip_port=5061,
-                 voicemail="*97")
+        add_line(store, "ROSSI", tls, "Reception", "sip-secret-1", sip_transport="tls", sip_port=5061, voicemail="*97")
         add_line(store, "ROSSI", plain, "Back office", "sip-secret-2")
         services.add_device(store, ACTOR, mac, model=model, customer="ROSSI", lines=[tls, plain])
 
@@ -79,8 +91,13 @@ async def test_every_vendor_writes_the_baseline(server, store):
     assert (y["account.1.subscribe_mwi"], y["voice_mail.number.1"]) == ("1", "*97")
     assert (y["account.2.subscribe_mwi"], y["voice_mail.number.2"]) == ("0", "%NULL%")
     for n in (1, 2):
-        assert [y[f"account.{n}.codec.{c}.priority"] for c in ("g722", "pcma", "pcmu", "g729", "opus")] == \
-            ["1", "2", "3", "0", "0"]
+        assert [y[f"account.{n}.codec.{c}.priority"] for c in ("g722", "pcma", "pcmu", "g729", "opus")] == [
+            "1",
+            "2",
+            "3",
+            "0",
+            "0",
+        ]
         assert y[f"account.{n}.codec.g729.enable"] == "0" and y[f"account.{n}.codec.g722.enable"] == "1"
     # T31G: its two line keys
     assert [(y[f"linekey.{k}.type"], y[f"linekey.{k}.line"]) for k in (1, 2)] == [("15", "1"), ("15", "2")]
@@ -97,8 +114,11 @@ async def test_every_vendor_writes_the_baseline(server, store):
     assert p["device.auth.localAdminPassword"] == password and p["device.auth.localAdminPassword.set"] == "1"
     assert p["device.set"] == "1"
     assert (p["sec.srtp.enable"], p["sec.srtp.offer"]) == ("1", "1")
-    assert (p["msg.mwi.1.callBackMode"], p["msg.mwi.1.callBack"], p["msg.mwi.1.subscribe"]) == \
-        ("contact", "*97", "201")  # its SIP user (polycom is the third phone)
+    assert (p["msg.mwi.1.callBackMode"], p["msg.mwi.1.callBack"], p["msg.mwi.1.subscribe"]) == (
+        "contact",
+        "*97",
+        "201",
+    )  # its SIP user (polycom is the third phone)
     assert p["msg.mwi.2.callBackMode"] == "disabled"
     assert [p[f"voice.codecPref.{c}"] for c in ("G722", "G711_A", "G711_Mu", "G729_AB")] == ["1", "2", "3", "0"]
 
@@ -112,8 +132,9 @@ async def test_every_vendor_writes_the_baseline(server, store):
 async def test_plain_customer_gets_no_srtp_no_codecs_and_the_device_check_hour_wins(server, store):
     add_customer(store, check_hour=5, check_interval_hours=24)
     add_line(store, "ROSSI", "201", "Reception", "sip-secret-1")
-    services.add_device(store, ACTOR, "001565B1B2C3", model="T31G", customer="ROSSI", lines=["201"],
-                        settings={"check_hour": "22"})
+    services.add_device(
+        store, ACTOR, "001565B1B2C3", model="T31G", customer="ROSSI", lines=["201"], settings={"check_hour": "22"}
+    )
     await server.sync()
     resp = await server.client.get("/001565b1b2c3.cfg", headers={"User-Agent": PHONES["yealink"][3]})
     y = yealink((await resp.read()).decode())
@@ -129,19 +150,22 @@ async def test_country_changes_the_tones(server, store):
     services.add_device(store, ACTOR, "001565B1B2C3", model="T31G", customer="ROSSI", lines=["201"])
     services.add_device(store, ACTOR, "000413B1B2C4", model="D785", customer="ROSSI", lines=["202"])
     await server.sync()
-    y = (await (await server.client.get("/001565b1b2c3.cfg", headers={"User-Agent": PHONES["yealink"][3]})).read())
-    s = (await (await server.client.get("/000413B1B2C4.xml", headers={"User-Agent": PHONES["snom"][3]})).read())
+    y = await (await server.client.get("/001565b1b2c3.cfg", headers={"User-Agent": PHONES["yealink"][3]})).read()
+    s = await (await server.client.get("/000413B1B2C4.xml", headers={"User-Agent": PHONES["snom"][3]})).read()
     assert yealink(y.decode())["voice.tone.country"] == "Germany"
     assert snom(s.decode())["tone_scheme"] == "GER"
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("country", "XX", r"country 'XX' must be one of: IT, DE"),
-    ("codecs", "g722,speex", r"codecs: unknown codec 'speex'"),
-    ("codecs", "pcma,pcma", r"codecs: a codec is listed twice"),
-    ("check_hour", "25", r"check_hour '25' must be a whole number from 0 to 23"),
-    ("check_interval_hours", "0", r"check_interval_hours '0' must be a whole number from 1 to 168"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("country", "XX", r"country 'XX' must be one of: IT, DE"),
+        ("codecs", "g722,speex", r"codecs: unknown codec 'speex'"),
+        ("codecs", "pcma,pcma", r"codecs: a codec is listed twice"),
+        ("check_hour", "25", r"check_hour '25' must be a whole number from 0 to 23"),
+        ("check_interval_hours", "0", r"check_interval_hours '0' must be a whole number from 1 to 168"),
+    ],
+)
 def test_bad_customer_baseline_is_refused_and_changes_nothing(store, field, value, message):
     add_customer(store)
     with pytest.raises(Invalid, match=message) as caught:

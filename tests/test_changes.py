@@ -36,10 +36,11 @@ def test_render_context_and_validators_sit_below_the_use_cases(module):
 def test_an_imported_device_is_recorded_as_a_device_made_by_hand(store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "Reception", "s3cr3t-Pa55!")
-    services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI", lines=["201"],
-                        serial="SN1")
-    csv = (b"mac,model,customer,extension,display_name,sip_password,serial\n"
-           b"001565000002,T46U,ROSSI,202,Office,s3cr3t-Pa55!,SN2\n")
+    services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI", lines=["201"], serial="SN1")
+    csv = (
+        b"mac,model,customer,extension,display_name,sip_password,serial\n"
+        b"001565000002,T46U,ROSSI,202,Office,s3cr3t-Pa55!,SN2\n"
+    )
     checked = importing.check(importing.read(csv, "phones.csv"))
     plan, applied = importing.run(store, checked, actor=ACTOR)
     assert applied, plan.problems
@@ -53,14 +54,17 @@ def test_an_imported_device_is_recorded_as_a_device_made_by_hand(store):
     assert events["001565000002"]["after"]["lines"] == ["202"]
 
 
-@pytest.mark.parametrize("call", [
-    lambda store: services.show_device(store, "001565FFFFFF"),
-    lambda store: services.set_device_settings(store, ACTOR, "001565FFFFFF", {"a": "b"}),
-    lambda store: rental_services.unassign(store, ACTOR, "001565FFFFFF"),
-    lambda store: rental_services.history(store, "001565FFFFFF"),
-    lambda store: security_services.device_downloads(store, "001565FFFFFF"),
-    lambda store: security_services.reopen_window(store, ACTOR, "001565FFFFFF"),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda store: services.show_device(store, "001565FFFFFF"),
+        lambda store: services.set_device_settings(store, ACTOR, "001565FFFFFF", {"a": "b"}),
+        lambda store: rental_services.unassign(store, ACTOR, "001565FFFFFF"),
+        lambda store: rental_services.history(store, "001565FFFFFF"),
+        lambda store: security_services.device_downloads(store, "001565FFFFFF"),
+        lambda store: security_services.reopen_window(store, ACTOR, "001565FFFFFF"),
+    ],
+)
 def test_an_unknown_device_is_named_the_same_way_everywhere(store, call):
     with pytest.raises(NotFound) as err:
         call(store)

@@ -11,22 +11,49 @@ from provisioner.cli import cli
 
 
 def setup_rossi(run_cli) -> None:
-    run_cli("customer", "add", "ROSSI", "--name", "Studio Rossi & Associati", "--sip-server",
-            "pbx.rossi.example.net", "--transport", "tls", "--sip-port", "5061")
+    run_cli(
+        "customer",
+        "add",
+        "ROSSI",
+        "--name",
+        "Studio Rossi & Associati",
+        "--sip-server",
+        "pbx.rossi.example.net",
+        "--transport",
+        "tls",
+        "--sip-port",
+        "5061",
+    )
     run_cli("line", "add", "ROSSI", "201", "--name", "Rossi & Figli <Reception>", "--password", "p9Mrg*+")
     # No --password: asked for, hidden, so it stays out of the shell history.
-    run_cli("line", "add", "ROSSI", "202", "--name", "Niccolò Università", "--user", "u202",
-            input="gLSRthV5?FMb9*\n")
+    run_cli("line", "add", "ROSSI", "202", "--name", "Niccolò Università", "--user", "u202", input="gLSRthV5?FMb9*\n")
 
 
 def test_first_phone_from_the_command_line(run_cli):
     setup_rossi(run_cli)
-    out = run_cli("device", "add", "00-15-65-A1-B2-C3", "--model", "t46u", "--customer", "ROSSI",
-                  "--line", "201", "--line", "202", "--serial", "SN123").output
+    out = run_cli(
+        "device",
+        "add",
+        "00-15-65-A1-B2-C3",
+        "--model",
+        "t46u",
+        "--customer",
+        "ROSSI",
+        "--line",
+        "201",
+        "--line",
+        "202",
+        "--serial",
+        "SN123",
+    ).output
     assert "device 001565A1B2C3 (yealink T46U) added for ROSSI, lines 201, 202" in out
     shown = json.loads(run_cli("device", "show", "0015.65a1.b2c3", "--json").output)
-    assert (shown["mac"], shown["model"], shown["serial"], shown["state"]) == ("001565A1B2C3", "T46U", "SN123",
-                                                                                "deployed")
+    assert (shown["mac"], shown["model"], shown["serial"], shown["state"]) == (
+        "001565A1B2C3",
+        "T46U",
+        "SN123",
+        "deployed",
+    )
     assert shown["customer"] == {"code": "ROSSI", "name": "Studio Rossi & Associati"}
     assert [(ln["extension"], ln["sip_username"]) for ln in shown["lines"]] == [("201", "201"), ("202", "u202")]
     assert "password" not in json.dumps(shown)
@@ -39,8 +66,9 @@ async def test_device_config_prints_exactly_what_the_phone_gets(server, run_cli,
     setup_rossi(run_cli)
     run_cli("device", "add", "C074ADA1B2C3", "--model", "GRP2614", "--customer", "ROSSI", "--line", "201")
     monkeypatch.setenv("PROVISIONER_PUBLIC_URL", "http://prov.test:8080/")
-    printed = (await asyncio.to_thread(run_cli, "device", "config", "c0:74:ad:a1:b2:c3",
-                                       "cfgc074ada1b2c3.xml")).stdout_bytes
+    printed = (
+        await asyncio.to_thread(run_cli, "device", "config", "c0:74:ad:a1:b2:c3", "cfgc074ada1b2c3.xml")
+    ).stdout_bytes
     await server.sync()
     # A customer added from the CLI has a path key: the phone fetches under it (option 66 carries it).
     key = json.loads(run_cli("customer", "security", "ROSSI", "--reveal", "--json").output)["path_key"]
@@ -51,17 +79,22 @@ async def test_device_config_prints_exactly_what_the_phone_gets(server, run_cli,
     assert b"<P34>p9Mrg*+</P34>" in printed and b"Rossi &amp; Figli &lt;Reception&gt;" in printed
 
 
-@pytest.mark.parametrize("args,message", [
-    (("device", "show", "00:15:65"), "'00:15:65' is not a MAC address"),
-    (("device", "show", "001565000000"), "no device with MAC 001565000000"),
-    (("device", "add", "001565000001", "--model", "T99"), "unknown phone model 'T99'"),
-    (("device", "add", "001565000001", "--model", "T46U", "--customer", "NOPE"), "no customer 'NOPE'"),
-    (("line", "add", "NOPE", "201", "--name", "x", "--password", "y"), "no customer 'NOPE'"),
-    (("customer", "add", "BAD CODE", "--name", "x", "--sip-server", "pbx"), "may only hold letters"),
-    (("customer", "add", "X", "--name", "x", "--sip-server", "pbx", "--timezone", "Mars/Base"),
-     "unknown time zone 'Mars/Base'"),
-    (("device", "config", "001565000001", "001565000002.cfg"), "is not a file of 001565000001"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("device", "show", "00:15:65"), "'00:15:65' is not a MAC address"),
+        (("device", "show", "001565000000"), "no device with MAC 001565000000"),
+        (("device", "add", "001565000001", "--model", "T99"), "unknown phone model 'T99'"),
+        (("device", "add", "001565000001", "--model", "T46U", "--customer", "NOPE"), "no customer 'NOPE'"),
+        (("line", "add", "NOPE", "201", "--name", "x", "--password", "y"), "no customer 'NOPE'"),
+        (("customer", "add", "BAD CODE", "--name", "x", "--sip-server", "pbx"), "may only hold letters"),
+        (
+            ("customer", "add", "X", "--name", "x", "--sip-server", "pbx", "--timezone", "Mars/Base"),
+            "unknown time zone 'Mars/Base'",
+        ),
+        (("device", "config", "001565000001", "001565000002.cfg"), "is not a file of 001565000001"),
+    ],
+)
 def test_errors_are_one_line_and_exit_non_zero(store, run_cli, args, message):
     # (``store``: the database exists, so no command adds its "new database at" line.)
     result = run_cli(*args, ok=False)

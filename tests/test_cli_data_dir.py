@@ -56,8 +56,10 @@ def test_a_reading_command_refuses_to_create_a_database(elsewhere: Path, args: t
     code, out, err = invoke(*args)
     assert code == 1 and out == ""
     expected = elsewhere.resolve() / "data" / "provisioner.sqlite3"
-    assert err == (f"Error: no database at {expected}: point at yours with --data-dir (PROVISIONER_DATA_DIR) "
-                   "or --database-url (PROVISIONER_DATABASE_URL)\n")
+    assert err == (
+        f"Error: no database at {expected}: point at yours with --data-dir (PROVISIONER_DATA_DIR) "
+        "or --database-url (PROVISIONER_DATABASE_URL)\n"
+    )
     assert list(elsewhere.iterdir()) == []  # no data/, no secret.key, no export file
 
 
@@ -102,16 +104,18 @@ def test_on_postgresql_a_reader_refuses_an_empty_database_and_a_writer_says_it_m
     import sqlalchemy as sa
 
     base, _, _name = postgres_url.rpartition("/")
-    admin = sa.create_engine(f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        f"{base}/postgres".replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.exec_driver_sql("CREATE DATABASE fresh")
     admin.dispose()
     url = f"{base}/fresh"
     code, out, err = invoke("customer", "list", "--database-url", url)
     assert (code, out) == (1, "") and err.startswith(f"Error: no database at {url}: point at yours with --data-dir")
-    code, out, err = invoke("customer", "add", "ROSSI", "--name", "Studio Rossi", "--sip-server", "pbx.example.net",
-                            "--database-url", url)
+    code, out, err = invoke(
+        "customer", "add", "ROSSI", "--name", "Studio Rossi", "--sip-server", "pbx.example.net", "--database-url", url
+    )
     assert (code, err) == (0, f"new database at {url}\n")
     code, out, err = invoke("customer", "list", "--database-url", url)
     assert (code, err) == (0, "") and "ROSSI" in out

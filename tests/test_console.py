@@ -24,8 +24,15 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
 
 @pytest.fixture
 def settings(data_dir) -> Settings:
-    return Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=None,
-                    public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
+    return Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        tftp_port=None,
+        public_url="http://prov.test:8080/",
+        sync_interval=0.05,
+        flush_interval=0.05,
+    )
 
 
 def add_user(store, name: str, role: str) -> None:
@@ -37,8 +44,11 @@ async def sign_in(client, name: str, password: str = PASSWORD, next_: str = "", 
     page = await client.get("/console/login" + (f"?next={next_}" if next_ else ""))
     token = re.search(r'name="login_token" value="([^"]+)"', await page.text()).group(1)
     nxt = re.search(r'name="next" value="([^"]*)"', await page.text()).group(1)
-    return await client.post("/console/login", data={"login_token": token, "name": name, "password": password,
-                                                      "next": html.unescape(nxt)}, allow_redirects=False)
+    return await client.post(
+        "/console/login",
+        data={"login_token": token, "name": name, "password": password, "next": html.unescape(nxt)},
+        allow_redirects=False,
+    )
 
 
 async def csrf_of(client, path: str) -> str:
@@ -134,8 +144,10 @@ async def test_sign_in_ok_goes_to_next_and_signs_out(server, store):
         assert tx.conn.exec_driver_sql("SELECT count(*) FROM sessions").scalar() == 0
 
 
-@pytest.mark.parametrize("target", ["//evil.example/", "http://evil.example/console/", "/console\\@evil",
-                                    "/api/v1/devices", "javascript:alert(1)"])
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/", "http://evil.example/console/", "/console\\@evil", "/api/v1/devices", "javascript:alert(1)"],
+)
 async def test_next_is_only_ever_a_console_path(server, store, target):
     add_user(store, "alice", "viewer")
     response = await sign_in(server.client, "alice", next_=target.replace("/", "%2F"))
@@ -163,8 +175,9 @@ async def test_bad_password_then_the_limit_answers_429_with_the_wait(server, sto
 
 async def test_the_sign_in_form_needs_its_own_token(server, store):
     add_user(store, "alice", "admin")
-    response = await server.client.post("/console/login", data={"name": "alice", "password": PASSWORD},
-                                        allow_redirects=False)
+    response = await server.client.post(
+        "/console/login", data={"name": "alice", "password": PASSWORD}, allow_redirects=False
+    )
     assert response.status == 403
     assert "provisioner_session" not in response.headers.get("Set-Cookie", "")
 
@@ -173,17 +186,28 @@ async def test_secure_cookies_when_asked(aiohttp_client, data_dir, store):
     from provisioner.web import create_app
 
     add_user(store, "alice", "admin")
-    app = create_app(Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=None,
-                              secure_cookies="always", session_ttl_hours=1.5))
+    app = create_app(
+        Settings(
+            data_dir=data_dir,
+            host="127.0.0.1",
+            http_port=0,
+            tftp_port=None,
+            secure_cookies="always",
+            session_ttl_hours=1.5,
+        )
+    )
     client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
     page = await client.get("/console/login")
     login_cookie = next(c for c in page.headers.getall("Set-Cookie") if c.startswith("provisioner_login="))
     assert "Secure" in login_cookie
     token = re.search(r'name="login_token" value="([^"]+)"', await page.text()).group(1)
     # The client keeps Secure cookies for HTTPS: send this one back by hand, as a browser on HTTPS would.
-    response = await client.post("/console/login", data={"login_token": token, "name": "alice",
-                                                         "password": PASSWORD}, allow_redirects=False,
-                                 headers={"Cookie": f"provisioner_login={token}"})
+    response = await client.post(
+        "/console/login",
+        data={"login_token": token, "name": "alice", "password": PASSWORD},
+        allow_redirects=False,
+        headers={"Cookie": f"provisioner_login={token}"},
+    )
     session = next(c for c in response.headers.getall("Set-Cookie") if c.startswith("provisioner_session="))
     assert "Secure" in session and "Max-Age=5400" in session
     with store.reading() as tx:
@@ -222,9 +246,11 @@ async def test_a_viewer_sees_no_action_and_is_refused_one(server, store):
     assert "terminate" not in customer
     assert 'href="/console/imports"' not in text
     token = CSRF.search(text).group(1)  # a valid token does not make a viewer a support agent
-    for path, data in (("/console/devices/805EC0000001/swap", {"new_mac": "805EC0000002"}),
-                       ("/console/customers/ROSSI/terminate", {"on": rentals.today().isoformat()}),
-                       ("/console/devices/805EC0000001/assign", {"customer": "ROSSI", "lines": ""})):
+    for path, data in (
+        ("/console/devices/805EC0000001/swap", {"new_mac": "805EC0000002"}),
+        ("/console/customers/ROSSI/terminate", {"on": rentals.today().isoformat()}),
+        ("/console/devices/805EC0000001/assign", {"customer": "ROSSI", "lines": ""}),
+    ):
         response = await client.post(path, data={**data, "csrf_token": token}, allow_redirects=False)
         assert response.status == 403, path
         assert "role 'viewer' may not do this" in html.unescape(await response.text())
@@ -258,12 +284,24 @@ async def test_script_in_names_comes_out_as_text(server, store):
     add_user(store, "alice", "admin")
     add_customer(store, "EVIL", name="<script>alert('customer')</script>")
     add_line(store, "EVIL", "301", "<script>alert('line')</script>", SIP_PASSWORD, label="<b>bold</b>")
-    services.add_device(store, ACTOR, "805EC0000009", model="T54W", customer="EVIL", lines=["301"],
-                        serial="<img src=x onerror=alert(1)>")
+    services.add_device(
+        store,
+        ACTOR,
+        "805EC0000009",
+        model="T54W",
+        customer="EVIL",
+        lines=["301"],
+        serial="<img src=x onerror=alert(1)>",
+    )
     client = server.client
     await sign_in(client, "alice")
-    for path in ("/console/devices/805EC0000009", "/console/customers/EVIL", "/console/search?q=EVIL",
-                 "/console/customers", "/console/search?q=%3Cscript%3E"):
+    for path in (
+        "/console/devices/805EC0000009",
+        "/console/customers/EVIL",
+        "/console/search?q=EVIL",
+        "/console/customers",
+        "/console/search?q=%3Cscript%3E",
+    ):
         text = (await (await client.get(path)).text()).replace('<script src="/console/static/console.js" defer>', "")
         assert "<script" not in text and "<img" not in text and "<b>bold" not in text, path
     device = await (await client.get("/console/devices/805EC0000009")).text()
@@ -273,21 +311,24 @@ async def test_script_in_names_comes_out_as_text(server, store):
 async def test_device_page_shows_the_phone_file_with_the_password_masked(server, store):
     add_user(store, "alice", "viewer")
     deployed_phone(store, exts=("201", "202"))
-    services.set_device_settings(store, ACTOR, "805EC0000001", {"static.security.user_password": "admin:Web-Ui-9",
-                                                                "features.dnd.enable": "1"})
+    services.set_device_settings(
+        store, ACTOR, "805EC0000001", {"static.security.user_password": "admin:Web-Ui-9", "features.dnd.enable": "1"}
+    )
     client = server.client
     phone = await (await client.get("/805ec0000001.cfg")).text()
     assert SIP_PASSWORD in phone and "admin:Web-Ui-9" in phone and "features.dnd.enable = 1" in phone
     await sign_in(client, "alice")
     page = await (await client.get("/console/devices/805EC0000001")).text()
     assert "Sip-Secret" not in page  # in no spelling, escaped or not
-    shown = re.search(r'<summary class="mono">805ec0000001\.cfg</summary>\s*<pre class="file"[^>]*>(.*?)</pre>',
-                      page, re.S)
+    shown = re.search(
+        r'<summary class="mono">805ec0000001\.cfg</summary>\s*<pre class="file"[^>]*>(.*?)</pre>', page, re.S
+    )
     assert shown, "the .cfg file is listed by the name the phone asks for"
     admin = services.admin_password(store, ACTOR, "ROSSI")  # the customer's, in the file too (issue 14)
     assert f"admin:{admin}" in phone and admin not in page
-    assert html.unescape(shown.group(1)) == (phone.replace(SIP_PASSWORD, MASK).replace("admin:Web-Ui-9", MASK)
-                                             .replace(admin, MASK))
+    assert html.unescape(shown.group(1)) == (
+        phone.replace(SIP_PASSWORD, MASK).replace("admin:Web-Ui-9", MASK).replace(admin, MASK)
+    )
     assert "Web-Ui-9" not in page
     assert phone.count(SIP_PASSWORD) == 2
 
@@ -297,8 +338,9 @@ async def test_device_page_masks_the_token_key_and_credentials_in_the_provisioni
 
     add_user(store, "alice", "viewer")
     deployed_phone(store)
-    made = security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest", new_password=True,
-                                                   path_key="new", window_hours=24)
+    made = security_services.set_customer_security(
+        store, ACTOR, "ROSSI", auth="digest", new_password=True, path_key="new", window_hours=24
+    )
     prov_password, path_key = made["new_secrets"]["password"], made["new_secrets"]["path_key"]
     await server.sync()
     entry = await server.app[keys.CACHE].device("805EC0000001")
@@ -435,8 +477,9 @@ async def test_dashboard_counts_unknown_phones_to_claim_and_overdue_amounts(serv
     rental_terms.set_cost(store, ACTOR, "default", "90")
     rental_services.terminate(store, ACTOR, "OLD", (rentals.today() - timedelta(days=100)).isoformat())
     client = server.client
-    unknown = await client.get("/805ec0000005.cfg", headers={"User-Agent": "Yealink SIP-T54W 96.86.0.100 "
-                                                                          "80:5e:c0:00:00:05"})
+    unknown = await client.get(
+        "/805ec0000005.cfg", headers={"User-Agent": "Yealink SIP-T54W 96.86.0.100 80:5e:c0:00:00:05"}
+    )
     assert unknown.status == 404
     hostile = await client.get("/0004130000aa.xml", headers={"User-Agent": "<script>alert('ua')</script>"})
     assert hostile.status == 404
@@ -450,8 +493,9 @@ async def test_dashboard_counts_unknown_phones_to_claim_and_overdue_amounts(serv
     assert "80:5E:C0:00:00:05" in text and "/console/unknown/805EC0000005/claim" in text
     assert "&lt;script&gt;alert(&#39;ua&#39;)&lt;/script&gt;" in text and "<script>" not in text  # phones' words too
 
-    page = await post(client, "/console/unknown/805EC0000005/claim", {"customer": "ROSSI", "model": "T54W",
-                                                                      "lines": ""})
+    page = await post(
+        client, "/console/unknown/805EC0000005/claim", {"customer": "ROSSI", "model": "T54W", "lines": ""}
+    )
     assert "Device 805EC0000005 (T54W) claimed for ROSSI" in flash(await page.text())
     assert page.url.path == "/console/devices/805EC0000005"
     assert last_event(store, "805EC0000005")["actor"] == "user:alice"
@@ -504,8 +548,10 @@ async def test_import_shows_bad_rows_then_applies_the_fixed_file(server, store):
         assert tx.count_devices() == 0
 
     good = "\n".join(raw.decode("cp1252").splitlines()[:2]).encode()  # header and the first (good) row
-    good += b"\nStudio Rossi & Associati;T54W;80:5E:C0:00:00:21;702;<script>alert(1)</script>;Secret-702;SN-1;" \
-            b"pbx.rossi.example.net\n"
+    good += (
+        b"\nStudio Rossi & Associati;T54W;80:5E:C0:00:00:21;702;<script>alert(1)</script>;Secret-702;SN-1;"
+        b"pbx.rossi.example.net\n"
+    )
     page = await upload(client, "fixed.csv", good, token)
     text = await page.text()
     assert "Ready:" in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>" not in text
@@ -529,8 +575,12 @@ async def test_import_upload_needs_the_token_and_the_role(server, store):
     anonymous = await client.post("/console/imports", data=form, allow_redirects=False)
     assert (anonymous.status, anonymous.headers["Location"]) == (303, "/console/login")
     await sign_in(client, "tina")
-    broken = await client.post("/console/imports", data=b"--x\r\ngarbage", allow_redirects=False,
-                               headers={"Content-Type": "multipart/form-data; boundary=x"})
+    broken = await client.post(
+        "/console/imports",
+        data=b"--x\r\ngarbage",
+        allow_redirects=False,
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
     assert broken.status == 400 and "not valid multipart/form-data" in await broken.text()
 
     form = aiohttp.FormData()
@@ -554,8 +604,9 @@ async def test_apply_after_the_data_changed_shows_the_new_plan_first(server, sto
     token = await csrf_of(client, "/console/imports")
     page = await upload(client, "it_excel_export.csv", (SAMPLES / "it_excel_export.csv").read_bytes(), token)
     assert "customers: 1 to create" in await page.text()
-    services.add_customer(store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati",
-                          sip_server="pbx.rossi.example.net")  # someone else, meanwhile
+    services.add_customer(
+        store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati", sip_server="pbx.rossi.example.net"
+    )  # someone else, meanwhile
     stale = await post(client, page.url.path + "/apply", {}, token=token)
     text = await stale.text()
     assert flash(text).startswith("error: Nothing was applied: the data changed since this plan was made")
@@ -582,11 +633,16 @@ async def test_admins_add_users_change_roles_and_passwords(server, store):
     await sign_in(client, "root")
     token = await csrf_of(client, "/console/users")
 
-    page = await post(client, "/console/users", {"name": "<b>x</b>", "role": "viewer", "password": "long enough pw"},
-                      token=token)
+    page = await post(
+        client, "/console/users", {"name": "<b>x</b>", "role": "viewer", "password": "long enough pw"}, token=token
+    )
     assert flash(await page.text()).startswith("error: Nothing was changed: name must be")
-    page = await post(client, "/console/users", {"name": "tina", "role": "technician",
-                                                 "password": "tina's long password"}, token=token)
+    page = await post(
+        client,
+        "/console/users",
+        {"name": "tina", "role": "technician", "password": "tina's long password"},
+        token=token,
+    )
     text = await page.text()
     assert "User tina added with role technician" in flash(text) and "tina&#39;s long password" not in text
     assert accounts.authenticate(store, "tina", "tina's long password").role == "technician"
@@ -641,8 +697,10 @@ async def test_an_xlsx_with_a_title_row_previews_and_applies(server, store):
     assert "XLSX" in text and "header on row 3" in text and "Ready:" in text
     assert "erkkdm3WfpNGav" not in text and "(hidden)" in text  # password cells stay on the server
     applied = await post(client, page.url.path + "/apply", {}, token=token)
-    assert flash(await applied.text()) == ("ok: deployment.xlsx applied in one transaction: 1 customer(s) created and 0 "
-                                           "updated, 30 device(s) created and 0 updated, 31 line(s) created and 0 updated.")
+    assert flash(await applied.text()) == (
+        "ok: deployment.xlsx applied in one transaction: 1 customer(s) created and 0 "
+        "updated, 30 device(s) created and 0 updated, 31 line(s) created and 0 updated."
+    )
     with store.reading() as tx:
         assert tx.count_devices() == 30
 
@@ -651,8 +709,15 @@ async def test_grandstream_admin_password_codes_are_masked_too(server, store):
     add_user(store, "alice", "viewer")
     add_customer(store)
     add_line(store, "ROSSI", "201", "Line 201", SIP_PASSWORD)
-    services.add_device(store, ACTOR, "000B82000001", model="GRP2612", customer="ROSSI", lines=["201"],
-                        settings={"P2": "Gs-Admin-Pw", "P64": "CET-1"})
+    services.add_device(
+        store,
+        ACTOR,
+        "000B82000001",
+        model="GRP2612",
+        customer="ROSSI",
+        lines=["201"],
+        settings={"P2": "Gs-Admin-Pw", "P64": "CET-1"},
+    )
     client = server.client
     phone = await (await client.get("/cfg000b82000001.xml")).text()
     xml_password = html.escape(SIP_PASSWORD, quote=False)  # as XML carries it
@@ -660,6 +725,7 @@ async def test_grandstream_admin_password_codes_are_masked_too(server, store):
     await sign_in(client, "alice")
     page = await (await client.get("/console/devices/000B82000001")).text()
     assert "Gs-Admin-Pw" not in page and "Sip-Secret" not in page and "CET-1" in page
-    shown = re.search(r'<summary class="mono">cfg000b82000001\.xml</summary>\s*<pre class="file"[^>]*>(.*?)</pre>',
-                      page, re.S)
+    shown = re.search(
+        r'<summary class="mono">cfg000b82000001\.xml</summary>\s*<pre class="file"[^>]*>(.*?)</pre>', page, re.S
+    )
     assert html.unescape(shown.group(1)) == phone.replace(xml_password, MASK).replace("Gs-Admin-Pw", MASK)

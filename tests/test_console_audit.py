@@ -39,7 +39,9 @@ async def test_audit_log_filters_pages_and_downloads(server, store):
     text = await (await client.get("/console/audit?actor=user:alice")).text()
     assert shown(text) == [("user:alice", "device.unassigned")]
     assert [a for _, a in shown(await (await client.get("/console/audit?action=customer")).text())] == [
-        "customer.created", "customer.created"]
+        "customer.created",
+        "customer.created",
+    ]
     assert shown(await (await client.get("/console/audit?since=2001-01-01&until=2001-12-31")).text()) == []
     assert len(shown(await (await client.get("/console/audit?until=2999-01-01")).text())) >= 4
     bad = await client.get("/console/audit?since=yesterday")
@@ -55,8 +57,10 @@ async def test_audit_log_filters_pages_and_downloads(server, store):
     response = await client.get("/console/audit.csv?device=805EC0000001")
     rows = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
     assert rows[0] == ["When (UTC)", "Who", "Action", "Device", "What"]
-    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [("user:alice", "device.unassigned", "805EC0000001"),
-                                                      (ACTOR, "device.created", "805EC0000001")]
+    assert [(r[1], r[2], r[3]) for r in rows[1:]] == [
+        ("user:alice", "device.unassigned", "805EC0000001"),
+        (ACTOR, "device.created", "805EC0000001"),
+    ]
 
 
 async def test_api_tokens_are_shown_once_listed_and_revoked(server, store, caplog):
@@ -64,8 +68,9 @@ async def test_api_tokens_are_shown_once_listed_and_revoked(server, store, caplo
     add_user(store, "bot", "viewer")
     await sign_in(client := server.client, "root")
     token = await csrf_of(client, "/console/tokens")
-    response = await client.post("/console/tokens", data={"csrf_token": token, "user": "bot",
-                                                          "label": "billing export"})
+    response = await client.post(
+        "/console/tokens", data={"csrf_token": token, "user": "bot", "label": "billing export"}
+    )
     text = await response.text()
     assert response.status == 200 and response.headers["Cache-Control"] == "no-store"
     value = re.search(r'value="(prov_[^"]+)" size="60" id="token-value"', text).group(1)

@@ -33,8 +33,16 @@ from .conftest import SAMPLES
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ADMIN, PASSWORD = "admin", "browser-test password"
 SIP_PASSWORD = "Browser-Sip#Secret"
 
@@ -64,9 +72,15 @@ def free_port(kind: int) -> int:
 
 
 def cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([sys.executable, "-c", "from provisioner.cli import main; main()", *args],
-                            cwd=ROOT, input=stdin, capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "PROVISIONER_DATA_DIR": str(data_dir)})
+    result = subprocess.run(
+        [sys.executable, "-c", "from provisioner.cli import main; main()", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PROVISIONER_DATA_DIR": str(data_dir)},
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -82,16 +96,33 @@ class Server:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("browser")
     data_dir = base / "data"
-    assert "added" in cli(data_dir, "user", "add", ADMIN, "--role", "admin", "--password-stdin",
-                          stdin=PASSWORD + "\n")
+    assert "added" in cli(data_dir, "user", "add", ADMIN, "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
     _seed(data_dir)
     port = free_port(socket.SOCK_STREAM)
     log = base / "server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "server.py", "--host", "127.0.0.1", "--http-port", str(port), "--tftp-port", "off",
-             "--data-dir", str(data_dir), "--public-url", "http://prov.test/", "--session-ttl", "2"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            [
+                sys.executable,
+                "server.py",
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(port),
+                "--tftp-port",
+                "off",
+                "--data-dir",
+                str(data_dir),
+                "--public-url",
+                "http://prov.test/",
+                "--session-ttl",
+                "2",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -104,8 +135,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 assert time.monotonic() < deadline, "the server did not start in 30 s"
                 time.sleep(0.1)
         # A phone nobody registered asks for its file: the dashboard lists it to claim (after the next flush).
-        unknown = urllib.request.Request(f"http://127.0.0.1:{port}/805ec0000099.cfg",
-                                         headers={"User-Agent": "Yealink SIP-T54W 96.86.0.100 80:5e:c0:00:00:99"})
+        unknown = urllib.request.Request(
+            f"http://127.0.0.1:{port}/805ec0000099.cfg",
+            headers={"User-Agent": "Yealink SIP-T54W 96.86.0.100 80:5e:c0:00:00:99"},
+        )
         try:
             urllib.request.urlopen(unknown, timeout=5)
         except urllib.error.HTTPError as exc:
@@ -125,13 +158,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def _seed(data_dir: Path) -> None:
     store = Store.open(data_dir)
     try:
-        for code, name, mac in (("ROSSI", "Studio Rossi & Associati", "805EC0000001"),
-                                ("BIANCHI", "Bianchi <Ferramenta>", "805EC0000011")):
+        for code, name, mac in (
+            ("ROSSI", "Studio Rossi & Associati", "805EC0000001"),
+            ("BIANCHI", "Bianchi <Ferramenta>", "805EC0000011"),
+        ):
             services.add_customer(store, "seed", code, name=name, sip_server=f"pbx.{code.lower()}.example.net")
             services.add_line(store, "seed", code, "201", display_name=f"Reception {code}", password=SIP_PASSWORD)
             services.add_line(store, "seed", code, "202", display_name=f"Office {code}", password=SIP_PASSWORD)
-            services.add_device(store, "seed", mac, model="T54W", customer=code, lines=["201", "202"],
-                                serial=f"SN-{code}")
+            services.add_device(
+                store, "seed", mac, model="T54W", customer=code, lines=["201", "202"], serial=f"SN-{code}"
+            )
         # A customer whose contract ended 90 days ago, with a phone never returned: overdue, with an amount.
         services.add_customer(store, "seed", "VERDI", name="Verdi Srl", sip_server="pbx.verdi.example.net")
         services.add_line(store, "seed", "VERDI", "100", display_name="Verdi", password=SIP_PASSWORD)
@@ -248,12 +284,14 @@ def test_find_by_dashed_mac_swap_and_see_history(page: Page, server: Server) -> 
 def _fixed(raw: bytes) -> bytes:
     """with_mistakes.csv with every bad row corrected, as a technician would."""
     text = raw.decode("cp1252")
-    for wrong, right in (("24:9A:D8:BF:A1:;", "24:9A:D8:BF:A1:02;"),  # too short
-                         ("00:15:65:ZZ:12:34", "00:15:65:AA:12:34"),  # not hexadecimal
-                         ("SNOM D315;00:04:13:97:87:6f;799", "SNOM D315;00:04:13:97:87:70;799"),  # same MAC
-                         ("Francesca Lombardi;;", "Francesca Lombardi;Lombardi-Pw-707;"),  # no password
-                         ("Yealink T99X", "Yealink T54W"),  # unknown model
-                         ("Yealink T31P;001565c644bd;;", "Yealink T31P;001565c644bd;709;")):  # no extension
+    for wrong, right in (
+        ("24:9A:D8:BF:A1:;", "24:9A:D8:BF:A1:02;"),  # too short
+        ("00:15:65:ZZ:12:34", "00:15:65:AA:12:34"),  # not hexadecimal
+        ("SNOM D315;00:04:13:97:87:6f;799", "SNOM D315;00:04:13:97:87:70;799"),  # same MAC
+        ("Francesca Lombardi;;", "Francesca Lombardi;Lombardi-Pw-707;"),  # no password
+        ("Yealink T99X", "Yealink T54W"),  # unknown model
+        ("Yealink T31P;001565c644bd;;", "Yealink T31P;001565c644bd;709;"),
+    ):  # no extension
         assert wrong in text, wrong
         text = text.replace(wrong, right)
     return text.encode("cp1252")
@@ -303,8 +341,10 @@ def test_terminate_a_customer_and_see_the_returns_due(page: Page, server: Server
     page.get_by_label("Contract ends on").fill(today.isoformat())
     page.locator("#terminate-form button").click()
     expect(page.locator("#flash")).to_contain_text(f"ended on {today.isoformat()}")
-    assert page.asked == ["End the contract of BIANCHI? From that day its phones stop getting their lines and "  # type: ignore[attr-defined]
-                          "rented phones are due back."]
+    assert page.asked == [
+        "End the contract of BIANCHI? From that day its phones stop getting their lines and "  # type: ignore[attr-defined]
+        "rented phones are due back."
+    ]
     expect(page.locator("#flash")).to_contain_text(f"1 rented device(s) due back by {deadline}")
     returns = page.locator("#customer-returns")
     expect(returns).to_contain_text("80:5E:C0:00:00:11")
@@ -400,12 +440,16 @@ def axe_problems(page: Page) -> list[str]:
     """The serious and critical accessibility violations axe-core finds on the page."""
     page.add_script_tag(path=str(AXE))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
-def test_keyboard_slash_search_enter_opens_the_single_result_and_confirm_without_mouse(page: Page,
-                                                                                         server: Server) -> None:
+def test_keyboard_slash_search_enter_opens_the_single_result_and_confirm_without_mouse(
+    page: Page, server: Server
+) -> None:
     sign_in(page, server)
     page.locator("body").click(position={"x": 5, "y": 300})  # focus on the page, not on a field
     page.keyboard.press("/")
@@ -428,9 +472,21 @@ def test_keyboard_slash_search_enter_opens_the_single_result_and_confirm_without
     expect(page.locator("#flash")).to_contain_text("is cancelled")
 
 
-@pytest.mark.parametrize("path", ["/console/", "/console/search?q=805EC", "/console/devices/805EC0000021",
-                                  "/console/customers", "/console/customers/VERDI", "/console/returns",
-                                  "/console/audit", "/console/tokens", "/console/imports", "/console/users"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/",
+        "/console/search?q=805EC",
+        "/console/devices/805EC0000021",
+        "/console/customers",
+        "/console/customers/VERDI",
+        "/console/returns",
+        "/console/audit",
+        "/console/tokens",
+        "/console/imports",
+        "/console/users",
+    ],
+)
 def test_main_pages_have_no_serious_accessibility_violations(browser: Browser, server: Server, path: str) -> None:
     # The console's CSP allows no injected script: this context alone bypasses it to run axe.
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US", bypass_csp=True)

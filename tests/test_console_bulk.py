@@ -22,8 +22,11 @@ from .test_console import (  # noqa: F401
     sign_in,
 )
 
-ROW = re.compile(r'<tr class="(done|refused)"><td><a class="mono" href="/console/devices/(\w+)">.*?</a></td>'
-                 r'<td>(.*?)</td><td>(.*?)</td></tr>', re.DOTALL)
+ROW = re.compile(
+    r'<tr class="(done|refused)"><td><a class="mono" href="/console/devices/(\w+)">.*?</a></td>'
+    r"<td>(.*?)</td><td>(.*?)</td></tr>",
+    re.DOTALL,
+)
 
 
 def outcomes(text: str) -> dict[str, tuple[str, str]]:
@@ -62,8 +65,10 @@ async def test_bulk_unassign_and_return_report_each_device_and_skip_the_refused(
     # the returns list: the rows are there to tick, and one row's own button returns only that device
     returns = await (await client.get("/console/returns")).text()
     assert returns.count('name="one" value=') == 2
-    page = await client.post("/console/bulk/return", data={"csrf_token": token, "one": "805EC0000002",
-                                                            "condition": "faulty", "mac": "805EC0000001"})
+    page = await client.post(
+        "/console/bulk/return",
+        data={"csrf_token": token, "one": "805EC0000002", "condition": "faulty", "mac": "805EC0000001"},
+    )
     found = outcomes(await page.text())
     assert list(found) == ["805EC0000002"]
     assert found["805EC0000002"] == ("done", "Returned from ROSSI: now retired.")
@@ -114,10 +119,24 @@ async def test_export_the_selected_devices_as_csv_and_xlsx(server, store):
     assert [r[0] for r in rows[1:]] == ["805EC0000003", "805EC0000001"]  # the order ticked
     header = rows[0]
     first = dict(zip(header, rows[2], strict=True))
-    assert header == ["MAC", "Vendor", "Model", "Serial", "Ownership", "State", "Customer", "Customer name",
-                      "Lines", "Last seen (UTC)"]
-    assert (first["Customer"], first["Lines"], first["State"], first["Serial"]) == ("ROSSI", "201, 202", "deployed",
-                                                                                     "SN-805EC0000001")
+    assert header == [
+        "MAC",
+        "Vendor",
+        "Model",
+        "Serial",
+        "Ownership",
+        "State",
+        "Customer",
+        "Customer name",
+        "Lines",
+        "Last seen (UTC)",
+    ]
+    assert (first["Customer"], first["Lines"], first["State"], first["Serial"]) == (
+        "ROSSI",
+        "201, 202",
+        "deployed",
+        "SN-805EC0000001",
+    )
     assert SIP_PASSWORD not in "\n".join(",".join(r) for r in rows)
     response = await bulk(client, "xlsx", ["805EC0000001"], token)
     sheet = load_workbook(io.BytesIO(await response.read())).active

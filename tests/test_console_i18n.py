@@ -104,6 +104,7 @@ async def test_times_are_labelled_and_relative(server, store):
         if "never" not in seen:
             break
         import asyncio
+
         await asyncio.sleep(0.1)
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d CES?T", seen), seen
     assert "online" in seen and "just now" in seen

@@ -22,8 +22,11 @@ LISTED = re.compile(r'href="/console/devices/(\w{12})"')
 
 def seen(store, mac: str, days_ago: int | None, firmware: str | None = None) -> None:
     with store.transaction() as tx:
-        tx.conn.execute(sa.update(schema.devices).where(schema.devices.c.mac == mac).values(
-            last_seen_at=None if days_ago is None else utcnow() - timedelta(days=days_ago), firmware=firmware))
+        tx.conn.execute(
+            sa.update(schema.devices)
+            .where(schema.devices.c.mac == mac)
+            .values(last_seen_at=None if days_ago is None else utcnow() - timedelta(days=days_ago), firmware=firmware)
+        )
 
 
 def fleet(store) -> None:
@@ -108,6 +111,7 @@ async def test_returns_lists_download_as_the_office_report(server, store):
     add_user(store, "vic", "viewer")
     fleet(store)
     from provisioner import rental_services
+
     rental_services.unassign(store, ACTOR, "805EC0000001")
     await sign_in(client := server.client, "vic")
     text = await (await client.get("/console/returns")).text()

@@ -14,8 +14,17 @@ YEALINK_UA = "Yealink SIP-T46U 108.86.0.20 00:15:65:a1:b2:c3"
 
 
 async def test_a_customer_added_from_the_cli_has_a_path_key_its_phones_fetch_under(server, store, run_cli):
-    out = run_cli("customer", "add", "ROSSI", "--name", "Rossi", "--sip-server", "pbx.rossi.example.net",
-                  "--public-url", "http://prov.example.net/").output
+    out = run_cli(
+        "customer",
+        "add",
+        "ROSSI",
+        "--name",
+        "Rossi",
+        "--sip-server",
+        "pbx.rossi.example.net",
+        "--public-url",
+        "http://prov.example.net/",
+    ).output
     key = json.loads(run_cli("customer", "security", "ROSSI", "--reveal", "--json").output)["path_key"]
     assert f"path key: {key}" in out and f"http://prov.example.net/p/{key}/" in out
     run_cli("line", "add", "ROSSI", "201", "--name", "Reception", "--password", "s3cret-201")
@@ -39,21 +48,25 @@ async def test_a_customer_added_from_the_cli_has_a_path_key_its_phones_fetch_und
 
 
 def test_path_key_none_when_the_operator_says_so(store, run_cli):
-    out = run_cli("customer", "add", "PLAIN", "--name", "Plain", "--sip-server", "pbx.example.net",
-                  "--path-key", "none").output
+    out = run_cli(
+        "customer", "add", "PLAIN", "--name", "Plain", "--sip-server", "pbx.example.net", "--path-key", "none"
+    ).output
     assert "no path key" in out
     shown = json.loads(run_cli("customer", "show", "PLAIN", "--json").output)["security"]
     assert shown["path_key_set"] is False and shown["warnings"][0].startswith("no rule")
-    bad = run_cli("customer", "add", "BAD", "--name", "B", "--sip-server", "pbx.example.net", "--path-key", "old",
-                  ok=False)
+    bad = run_cli(
+        "customer", "add", "BAD", "--name", "B", "--sip-server", "pbx.example.net", "--path-key", "old", ok=False
+    )
     assert bad.exit_code == 2 and "--path-key" in bad.output
     assert "BAD" not in run_cli("customer", "list").output
 
 
 async def test_a_customer_an_import_creates_has_a_path_key(server, store, run_cli, tmp_path):
     sheet = tmp_path / "phones.csv"
-    sheet.write_text("MAC,Model,Customer,SIP server,Line,Extension,Name,SIP password\n"
-                     "00:15:65:A1:B2:C3,T46U,NUOVO,pbx.nuovo.test,1,3001,Anna,pw-anna-3001\n")
+    sheet.write_text(
+        "MAC,Model,Customer,SIP server,Line,Extension,Name,SIP password\n"
+        "00:15:65:A1:B2:C3,T46U,NUOVO,pbx.nuovo.test,1,3001,Anna,pw-anna-3001\n"
+    )
     await asyncio.to_thread(run_cli, "import", str(sheet))
     shown = json.loads(run_cli("customer", "security", "NUOVO", "--reveal", "--json").output)
     assert shown["path_key_set"] and key_path(store, "001565A1B2C3") == f"p/{shown['path_key']}/"
@@ -66,8 +79,7 @@ async def test_a_customer_an_import_creates_has_a_path_key(server, store, run_cl
 async def test_the_unknown_mac_budget_is_a_server_setting(aiohttp_client, settings):
     from provisioner.web import create_app
 
-    app = create_app(settings.__class__(**{**settings.__dict__, "scan_unknown_rate": 0.001,
-                                           "scan_unknown_burst": 3}))
+    app = create_app(settings.__class__(**{**settings.__dict__, "scan_unknown_rate": 0.001, "scan_unknown_burst": 3}))
     client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
     guard = app[keys.RESOLVER].guard
     assert (guard.settings.unknown_rate, guard.settings.unknown_burst) == (0.001, 3)

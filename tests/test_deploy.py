@@ -96,15 +96,24 @@ def _engine() -> str | None:
     return None
 
 
-@pytest.mark.skipif(not os.environ.get("PROVISIONER_TEST_IMAGE"), reason="set PROVISIONER_TEST_IMAGE=1 to build "
-                    "the container image (needs a running docker or podman and the network)")
+@pytest.mark.skipif(
+    not os.environ.get("PROVISIONER_TEST_IMAGE"),
+    reason="set PROVISIONER_TEST_IMAGE=1 to build "
+    "the container image (needs a running docker or podman and the network)",
+)
 def test_image_builds():
     engine = _engine()
     if engine is None:
         pytest.skip("no container engine answers here (a docker client alone cannot build)")
-    proc = subprocess.run([engine, "build", "-f", "deploy/Dockerfile", "-t", "provisioner:test", "."],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [engine, "build", "-f", "deploy/Dockerfile", "-t", "provisioner:test", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    version = subprocess.run([engine, "run", "--rm", "provisioner:test", "--version"], capture_output=True,
-                             text=True, timeout=120)
+    version = subprocess.run(
+        [engine, "run", "--rm", "provisioner:test", "--version"], capture_output=True, text=True, timeout=120
+    )
     assert version.returncode == 0 and version.stdout.startswith("provisioner, version ")

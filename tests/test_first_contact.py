@@ -135,15 +135,31 @@ def _ca(name: str):
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False),
-                           critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .sign(key, hashes.SHA256())
+    )
     return cert, key
 
 
@@ -156,17 +172,24 @@ def _device_cert(tmp_path: Path, ca, cn: str, san: str | None, stem: str) -> tup
     ca_cert, ca_key = ca
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-               .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    )
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     cert_path, key_path = tmp_path / f"{stem}.pem", tmp_path / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -182,14 +205,23 @@ async def test_a_factory_certificate_naming_the_mac_proves_the_phone_during_its_
     bundle = tmp_path / "device-cas.pem"
     bundle.write_bytes(vendor_ca[0].public_bytes(serialization.Encoding.PEM))
     device = _device_cert(tmp_path, vendor_ca, polycom.mac.lower(), None, "device")  # CN 64167fa1b2c6
-    colons = ":".join(yealink.mac[i:i + 2] for i in range(0, 12, 2))  # 00:15:65:A1:B2:C3
+    colons = ":".join(yealink.mac[i : i + 2] for i in range(0, 12, 2))  # 00:15:65:A1:B2:C3
     spelled = _device_cert(tmp_path, vendor_ca, "Yealink phone", colons, "spelled")  # the MAC in a SAN
     other_mac = _device_cert(tmp_path, vendor_ca, "0004f2ffffff", None, "other")
     stranger = _device_cert(tmp_path, stranger_ca, polycom.mac.lower(), None, "stranger")
     server_cert, server_key = self_signed(tmp_path)
-    https = settings.__class__(**{**settings.__dict__, "host": "127.0.0.1", "http_port": None, "https_port": 8443,
-                                  "tls_cert": server_cert, "tls_key": server_key, "tftp_port": None,
-                                  "client_ca": bundle})
+    https = settings.__class__(
+        **{
+            **settings.__dict__,
+            "host": "127.0.0.1",
+            "http_port": None,
+            "https_port": 8443,
+            "tls_cert": server_cert,
+            "tls_key": server_key,
+            "tftp_port": None,
+            "client_ca": bundle,
+        }
+    )
     runner = web.AppRunner(create_app(https))
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context(https))
@@ -204,8 +236,11 @@ async def test_a_factory_certificate_naming_the_mac_proves_the_phone_during_its_
 
     async def get(phone, cert):  # type: ignore[no-untyped-def]
         async with aiohttp.ClientSession() as client:
-            resp = await client.get(f"https://127.0.0.1:{port}/{phone.files[-1]}", ssl=client_tls(cert),
-                                    headers={"User-Agent": phone.user_agent})
+            resp = await client.get(
+                f"https://127.0.0.1:{port}/{phone.files[-1]}",
+                ssl=client_tls(cert),
+                headers={"User-Agent": phone.user_agent},
+            )
             return resp.status, await resp.read()
 
     try:

@@ -47,17 +47,38 @@ async def test_yealink_keys_profile_device_and_cache(server, store, run_cli):
     pairs = yealink_pairs(await fetch(server, store, "001565a1b2c3.cfg", YEALINK))
     assert (pairs["linekey.3.type"], pairs["linekey.4.type"], pairs["linekey.4.label"]) == ("16", "10", "Parcheggio")
     # The device's own keys win at the same place.
-    run_cli("device", "key", "00:15:65:a1:b2:c3", "4", "--type", "speed-dial", "--value", "0612345678",
-            "--label", "Ufficio", "--line", "1")
+    run_cli(
+        "device",
+        "key",
+        "00:15:65:a1:b2:c3",
+        "4",
+        "--type",
+        "speed-dial",
+        "--value",
+        "0612345678",
+        "--label",
+        "Ufficio",
+        "--line",
+        "1",
+    )
     pairs = yealink_pairs(await fetch(server, store, "001565a1b2c3.cfg", YEALINK))
     assert (pairs["linekey.1.type"], pairs["linekey.1.line"], pairs["linekey.1.label"]) == ("15", "1", "201")
-    assert (pairs["linekey.3.type"], pairs["linekey.3.value"], pairs["linekey.3.label"], pairs["linekey.3.line"]) \
-        == ("16", "202", "Niccolò Università", "1")
-    assert (pairs["linekey.4.type"], pairs["linekey.4.value"], pairs["linekey.4.label"]) \
-        == ("13", "0612345678", "Ufficio")
+    assert (pairs["linekey.3.type"], pairs["linekey.3.value"], pairs["linekey.3.label"], pairs["linekey.3.line"]) == (
+        "16",
+        "202",
+        "Niccolò Università",
+        "1",
+    )
+    assert (pairs["linekey.4.type"], pairs["linekey.4.value"], pairs["linekey.4.label"]) == (
+        "13",
+        "0612345678",
+        "Ufficio",
+    )
     listed = json.loads(run_cli("device", "keys", YEALINK, "--json").output)
     assert [(k["position"], k["type"], k["value"], k["label"], k["source"]) for k in listed] == [
-        (3, "blf", "202", "Niccolò Università", "customer"), (4, "speed-dial", "0612345678", "Ufficio", "device")]
+        (3, "blf", "202", "Niccolò Università", "customer"),
+        (4, "speed-dial", "0612345678", "Ufficio", "device"),
+    ]
     # A renamed extension: the BLF label follows, without touching the key.
     run_cli("line", "update", "ROSSI", "202", "--name", "Niccolò Bianchi")
     pairs = yealink_pairs(await fetch(server, store, "001565a1b2c3.cfg", YEALINK))
@@ -78,8 +99,11 @@ async def test_yealink_expansion_module_keys(server, store, run_cli):
     run_cli("device", "add", "001565A1B2C4", "--model", "T46S", "--customer", "ROSSI", "--line", "201")
     run_cli("device", "key", "001565A1B2C4", "40", "--module", "2", "--type", "blf", "--value", "203")
     pairs = yealink_pairs(await fetch(server, store, "001565a1b2c4.cfg", "001565A1B2C4"))
-    assert (pairs["expansion_module.2.key.40.type"], pairs["expansion_module.2.key.40.value"],
-            pairs["expansion_module.2.key.40.label"]) == ("16", "203", "Magazzino")
+    assert (
+        pairs["expansion_module.2.key.40.type"],
+        pairs["expansion_module.2.key.40.value"],
+        pairs["expansion_module.2.key.40.label"],
+    ) == ("16", "203", "Magazzino")
 
 
 async def test_snom_fkeys(server, store, run_cli):
@@ -89,8 +113,11 @@ async def test_snom_fkeys(server, store, run_cli):
     run_cli("device", "key", SNOM, "5", "--type", "speed-dial", "--value", "*97", "--label", "Posta & Voce")
     root = ET.fromstring(await fetch(server, store, "000413A1B2C3.xml", SNOM))
     fkeys = {int(k.get("idx")): (k.get("context"), k.get("label"), k.text) for k in root.iter("fkey")}
-    assert fkeys == {0: ("1", "201", "line"), 2: ("1", "Niccolò Università", "blf 202"),
-                     4: ("1", "Posta & Voce", "speed *97")}
+    assert fkeys == {
+        0: ("1", "201", "line"),
+        2: ("1", "Niccolò Università", "blf 202"),
+        4: ("1", "Posta & Voce", "speed *97"),
+    }
 
 
 async def test_polycom_attendant_resources(server, store, run_cli):
@@ -100,29 +127,52 @@ async def test_polycom_attendant_resources(server, store, run_cli):
     run_cli("device", "key", POLYCOM, "3", "--type", "park", "--value", "700", "--label", "Park")
     root = ET.fromstring(await fetch(server, store, "0004f2a1b2c3-settings.cfg", POLYCOM))
     attrs = {k: v for el in root.iter() for k, v in el.attrib.items() if k.startswith("attendant.")}
-    assert attrs == {"attendant.resourceList.2.address": "202", "attendant.resourceList.2.label": "Niccolò Università",
-                     "attendant.resourceList.3.address": "700", "attendant.resourceList.3.label": "Park"}
+    assert attrs == {
+        "attendant.resourceList.2.address": "202",
+        "attendant.resourceList.2.label": "Niccolò Università",
+        "attendant.resourceList.3.address": "700",
+        "attendant.resourceList.3.label": "Park",
+    }
 
 
-@pytest.mark.parametrize("args,message", [
-    (("device", "key", YEALINK, "28", "--type", "blf", "--value", "202"), "the T46U has 27 programmable keys: no key 28"),
-    (("device", "key", YEALINK, "3", "--type", "blf", "--value", "201"),
-     "a BLF key on the phone's own extension 201 would watch itself"),
-    (("device", "key", YEALINK, "3", "--type", "blf", "--module", "1", "--value", "202"),
-     "the T46U takes 0 expansion modules: no module 1"),
-    (("device", "key", YEALINK, "3", "--type", "dtmf", "--value", "123"), "yealink phones take no 'dtmf' keys"),
-    (("device", "key", YEALINK, "3", "--type", "blf"), "a blf key needs a value: a number or extension"),
-    (("device", "key", YEALINK, "3", "--type", "speed-dial", "--value", "12", "--line", "17"),
-     "key line 17 must be a whole number from 1 to 16"),
-    (("device", "key", "C074ADA1B2C3", "1", "--type", "blf", "--value", "202"), "grandstream phones take no 'blf' keys"),
-    (("device", "key", SNOM, "2", "--type", "park", "--value", "700"), "snom phones take no 'park' keys"),
-    (("device", "key", SNOM, "2", "--type", "speed-dial", "--value", "1", "--label", "a\nb"),
-     "the key label must be one line"),
-    (("customer", "key", "ROSSI", "2", "--type", "url", "--value", "http://x.example/"),
-     "no vendor's phones take 'url' keys yet"),
-    (("customer", "key", "NOPE", "2", "--type", "blf", "--value", "202"), "no customer 'NOPE'"),
-    (("device", "key", YEALINK, "9", "--remove"), "device 001565A1B2C3 has no own key 9"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ("device", "key", YEALINK, "28", "--type", "blf", "--value", "202"),
+            "the T46U has 27 programmable keys: no key 28",
+        ),
+        (
+            ("device", "key", YEALINK, "3", "--type", "blf", "--value", "201"),
+            "a BLF key on the phone's own extension 201 would watch itself",
+        ),
+        (
+            ("device", "key", YEALINK, "3", "--type", "blf", "--module", "1", "--value", "202"),
+            "the T46U takes 0 expansion modules: no module 1",
+        ),
+        (("device", "key", YEALINK, "3", "--type", "dtmf", "--value", "123"), "yealink phones take no 'dtmf' keys"),
+        (("device", "key", YEALINK, "3", "--type", "blf"), "a blf key needs a value: a number or extension"),
+        (
+            ("device", "key", YEALINK, "3", "--type", "speed-dial", "--value", "12", "--line", "17"),
+            "key line 17 must be a whole number from 1 to 16",
+        ),
+        (
+            ("device", "key", "C074ADA1B2C3", "1", "--type", "blf", "--value", "202"),
+            "grandstream phones take no 'blf' keys",
+        ),
+        (("device", "key", SNOM, "2", "--type", "park", "--value", "700"), "snom phones take no 'park' keys"),
+        (
+            ("device", "key", SNOM, "2", "--type", "speed-dial", "--value", "1", "--label", "a\nb"),
+            "the key label must be one line",
+        ),
+        (
+            ("customer", "key", "ROSSI", "2", "--type", "url", "--value", "http://x.example/"),
+            "no vendor's phones take 'url' keys yet",
+        ),
+        (("customer", "key", "NOPE", "2", "--type", "blf", "--value", "202"), "no customer 'NOPE'"),
+        (("device", "key", YEALINK, "9", "--remove"), "device 001565A1B2C3 has no own key 9"),
+    ],
+)
 def test_bad_keys_are_refused_and_change_nothing(run_cli, store, args, message):
     setup(run_cli)
     run_cli("device", "add", YEALINK, "--model", "T46U", "--customer", "ROSSI", "--line", "201")
@@ -146,7 +196,10 @@ def test_profile_keys_a_phone_cannot_hold_are_left_off_it(run_cli, store):
     run_cli("customer", "key", "ROSSI", "26", "--type", "blf", "--value", "202")  # on the snom's own line
     run_cli("customer", "key", "ROSSI", "25", "--type", "speed-dial", "--value", "0612345678")  # D785: 24 keys
     assert [(k["position"], k["type"]) for k in function_keys.device_keys(store, YEALINK)] == [
-        (25, "speed-dial"), (26, "blf"), (27, "park")]
+        (25, "speed-dial"),
+        (26, "blf"),
+        (27, "park"),
+    ]
     assert function_keys.device_keys(store, SNOM) == []
     out = run_cli("customer", "keys", "ROSSI").output
     assert "park" in out and "0612345678" in out

@@ -58,8 +58,9 @@ async def test_apply_refuses_when_the_database_changed_since_the_plan(server, st
     client = server.client
     response = await client.post("/api/v1/imports", data=upload("it_excel_export.csv"), headers=auth)
     plan = await response.json()
-    services.add_customer(store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati",
-                          sip_server="pbx.rossi.example.net")  # created by someone else meanwhile
+    services.add_customer(
+        store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati", sip_server="pbx.rossi.example.net"
+    )  # created by someone else meanwhile
     stale = await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)
     assert stale.status == 409
     body = await stale.json()
@@ -89,8 +90,9 @@ async def test_a_rejected_file_has_a_report_and_cannot_be_applied_unless_skippin
     assert marks <= {"set", "missing"} and "set" in marks
 
     add_customer(store)
-    skipping = await (await client.post("/api/v1/imports", data=upload("with_mistakes.csv", skip_invalid="true"),
-                                        headers=auth)).json()
+    skipping = await (
+        await client.post("/api/v1/imports", data=upload("with_mistakes.csv", skip_invalid="true"), headers=auth)
+    ).json()
     assert not skipping["rejected"] and skipping["skipped_rows"] == [3, 5, 6, 7, 8, 9, 10]
     done = await client.post(f"/api/v1/imports/{skipping['id']}/apply", headers=auth)
     assert done.status == 200
@@ -104,8 +106,11 @@ async def test_bad_uploads_get_clear_errors(server, monkeypatch, auth):
     assert (await client.post("/api/v1/imports", data=upload("deployment.xlsx"))).status == 401
     not_multipart = await client.post("/api/v1/imports", json={"file": "x"}, headers=auth)
     assert not_multipart.status == 400 and "multipart/form-data" in (await not_multipart.json())["message"]
-    encrypted = await client.post("/api/v1/imports", data=upload("x.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" +
-                                                                 "EncryptedPackage".encode("utf-16-le")), headers=auth)
+    encrypted = await client.post(
+        "/api/v1/imports",
+        data=upload("x.xlsx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + "EncryptedPackage".encode("utf-16-le")),
+        headers=auth,
+    )
     assert encrypted.status == 400 and "password" in (await encrypted.json())["message"]
     monkeypatch.setenv("PROVISIONER_IMPORT_MAX_BYTES", "4096")
     big = await client.post("/api/v1/imports", data=upload("deployment.xlsx"), headers=auth)
@@ -120,9 +125,11 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, aut
     path = f"/{key_path(store, '805EC05BCEDC')}805ec05bcedc.cfg"  # a customer the import made: a path key
     first = await (await client.get(path)).read()  # now in the server's cache
     assert b"account.1.display_name = Anna Rossi" in first
-    renamed = (b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
-               b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,Anna Rossi-Bianchi,erkkdm3WfpNGav\n"
-               b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,2,3099,Linea condivisa,vMLbgkDe7L+7zp\n")
+    renamed = (
+        b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
+        b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,Anna Rossi-Bianchi,erkkdm3WfpNGav\n"
+        b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,2,3099,Linea condivisa,vMLbgkDe7L+7zp\n"
+    )
     plan = await (await client.post("/api/v1/imports", data=upload("rename.csv", renamed), headers=auth)).json()
     assert plan["counts"]["line"] == {"create": 0, "update": 1, "unchanged": 1}
     assert (await client.post(f"/api/v1/imports/{plan['id']}/apply", headers=auth)).status == 200
@@ -137,19 +144,26 @@ async def test_a_cached_phone_sees_an_imported_change_at_once(server, store, aut
     history = services.show_device(store, "805EC05BCEDC")["history"]
     assert [e["action"] for e in history] == ["device.created", "line.updated"]
     assert [(ln["extension"], ln["display_name"]) for ln in history[0]["after"]["new_lines"]] == [
-        ("3001", "Anna Rossi"), ("3099", "Linea condivisa")]
+        ("3001", "Anna Rossi"),
+        ("3099", "Linea condivisa"),
+    ]
     # Only the values set are recorded (no label or SIP server of its own: left out), never the password.
     assert [sorted(ln) for ln in history[0]["after"]["new_lines"]] == [
-        ["auth_id", "display_name", "extension", "sip_username"]] * 2
+        ["auth_id", "display_name", "extension", "sip_username"]
+    ] * 2
     assert (history[1]["before"]["display_name"], history[1]["after"]["display_name"]) == (
-        "Anna Rossi", "Anna Rossi-Bianchi")
+        "Anna Rossi",
+        "Anna Rossi-Bianchi",
+    )
     assert "erkkdm3WfpNGav" not in json.dumps(history) and "vMLbgkDe7L" not in json.dumps(history)
 
 
 async def test_script_in_cells_comes_back_verbatim_and_the_import_is_the_users(server, store, auth, api_users):
     add_customer(store, "ACME-S-P-A", name="ACME S.p.A.")
-    sheet = (b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
-             b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,<script>alert(1)</script>,erkkdm3WfpNGav\n")
+    sheet = (
+        b"MAC,Model,Customer,Line,Extension,Name,SIP password\n"
+        b"80:5E:C0:5B:CE:DC,T54W,ACME-S-P-A,1,3001,<script>alert(1)</script>,erkkdm3WfpNGav\n"
+    )
     client = server.client
     viewer = api_users.headers("viewer")
     refused = await client.post("/api/v1/imports", data=upload("xss.csv", sheet), headers=viewer)

@@ -26,8 +26,11 @@ def changed(c: dict) -> int:
     return sum(v["create"] + v["update"] for v in c.values())
 
 
-def write_csv(path: Path, rows: list[list[str]], header: tuple[str, ...] = ("Customer", "MAC", "Model", "Extension",
-                                                                            "Name", "SIP password", "SIP server")):
+def write_csv(
+    path: Path,
+    rows: list[list[str]],
+    header: tuple[str, ...] = ("Customer", "MAC", "Model", "Extension", "Name", "SIP password", "SIP server"),
+):
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
@@ -59,8 +62,16 @@ def test_export_then_import_changes_nothing(store, run_cli, tmp_path, suffix):
     add_customer(store, "ROSSI")
     add_line(store, "ROSSI", "301", "=Reception", "+pw@1", sip_server="pbx2.rossi.example.net", label="-Front-")
     add_line(store, "ROSSI", "302", "Sala", "pw", sip_server="pbx.rossi.example.net", sip_username="u302")
-    services.add_device(store, ACTOR, "001565AAAA01", model="T46U", customer="ROSSI", lines=["301", "302"],
-                        serial="@SN1", ownership="owned")
+    services.add_device(
+        store,
+        ACTOR,
+        "001565AAAA01",
+        model="T46U",
+        customer="ROSSI",
+        lines=["301", "302"],
+        serial="@SN1",
+        ownership="owned",
+    )
     services.add_device(store, ACTOR, "001565AAAA02", model="T31P")  # in stock: no customer, no line
     exported = tmp_path / f"all.{suffix}"
     out = run_cli("export", str(exported)).output
@@ -104,7 +115,9 @@ def test_formula_looking_cells_stay_text_in_the_export_and_the_error_report(stor
     assert bad.value == "24:9A:D8:BF:A1:" and bad.fill.fgColor.rgb.endswith("FFC7CE")
     assert "too short" in sheet.cell(row=3, column=len(header)).value
     assert sheet.cell(row=2, column=len(header)).value is None and sheet.cell(row=2, column=3).fill.fgColor.rgb in (
-        None, "00000000")
+        None,
+        "00000000",
+    )
 
 
 def test_skip_invalid_applies_the_valid_rows_and_reports_the_others(store, run_cli, tmp_path):
@@ -126,8 +139,7 @@ def test_dry_run_changes_nothing_and_lists_the_plan(store, run_cli):
     assert events(store) == 0
 
 
-def test_device_moved_to_another_extension_and_customer_is_an_update_with_old_and_new_values(store, run_cli,
-                                                                                              tmp_path):
+def test_device_moved_to_another_extension_and_customer_is_an_update_with_old_and_new_values(store, run_cli, tmp_path):
     add_customer(store, "ROSSI")
     first = write_csv(tmp_path / "a.csv", [["ROSSI", "001565A1B2C3", "T46U", "201", "Anna", "pw1", ""]])
     run_cli("import", str(first))
@@ -140,16 +152,20 @@ def test_device_moved_to_another_extension_and_customer_is_an_update_with_old_an
     assert (last["before"]["lines"], last["after"]["lines"]) == (["201"], ["205"])
     assert last["actor"].endswith("import:b.csv")
 
-    other = write_csv(tmp_path / "c.csv", [["Bianchi Srl", "001565A1B2C3", "T46U", "205", "Anna", "pw1",
-                                           "pbx.bianchi.test"]])
+    other = write_csv(
+        tmp_path / "c.csv", [["Bianchi Srl", "001565A1B2C3", "T46U", "205", "Anna", "pw1", "pbx.bianchi.test"]]
+    )
     assert counts(run_cli, str(other))["customer"]["create"] == 1
     last = services.show_device(store, "001565A1B2C3")["history"][-1]
     assert (last["before"]["customer"], last["after"]["customer"]) == ("ROSSI", "BIANCHI-SRL")
 
 
 def test_unknown_columns_are_reported_not_fatal_and_sheets_can_be_chosen(store, run_cli, tmp_path):
-    path = write_csv(tmp_path / "x.csv", [["ROSSI", "001565A1B2C3", "T46U", "201", "Anna", "pw", "pbx.test", "x"]],
-                     header=("Customer", "MAC", "Model", "Extension", "Name", "SIP password", "SIP server", "Colore"))
+    path = write_csv(
+        tmp_path / "x.csv",
+        [["ROSSI", "001565A1B2C3", "T46U", "201", "Anna", "pw", "pbx.test", "x"]],
+        header=("Customer", "MAC", "Model", "Extension", "Name", "SIP password", "SIP server", "Colore"),
+    )
     report = json.loads(run_cli("import", str(path), "--json").stdout)
     assert report["unknown_columns"] == ["Colore"] and any("'Colore' (H)" in n for n in report["notes"])
     result = run_cli("import", str(SAMPLES / "deployment.xlsx"), "--sheet", "Notes", ok=False)

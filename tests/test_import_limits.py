@@ -42,14 +42,18 @@ def test_zip_bomb_is_refused_before_anything_is_expanded(run_cli, tmp_path):
     assert time.monotonic() - started < 5
     # And a total bound, for archives of many ordinary-looking entries.
     with pytest.raises(importing.SheetError, match=r"would expand to .* over the 1\.0 KB limit"):
-        importing.read((SAMPLES / "deployment.xlsx").read_bytes(), "d.xlsx",
-                       limits=importing.Limits(max_unzipped_bytes=1024))
+        importing.read(
+            (SAMPLES / "deployment.xlsx").read_bytes(), "d.xlsx", limits=importing.Limits(max_unzipped_bytes=1024)
+        )
 
 
-@pytest.mark.parametrize("cell,message", [
-    ("XFD1048576", "has cells beyond row 200031; the limit is 200000 rows"),  # 17 billion cells if expanded
-    ("XFD2", "has cells beyond column GR; the limit is 200 columns"),
-])
+@pytest.mark.parametrize(
+    "cell,message",
+    [
+        ("XFD1048576", "has cells beyond row 200031; the limit is 200000 rows"),  # 17 billion cells if expanded
+        ("XFD2", "has cells beyond column GR; the limit is 200 columns"),
+    ],
+)
 def test_a_stray_cell_far_away_cannot_blow_up_the_sheet(run_cli, tmp_path, cell, message):
     book = Workbook()
     sheet = book.active
@@ -60,27 +64,35 @@ def test_a_stray_cell_far_away_cannot_blow_up_the_sheet(run_cli, tmp_path, cell,
     assert message in refused(run_cli, path)
 
 
-MANIFEST = ('<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
-            'manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type='
-            '"application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
-            'manifest:media-type="text/xml"/></manifest:manifest>')
+MANIFEST = (
+    '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+    'manifest:version="1.2"><manifest:file-entry manifest:full-path="/" manifest:media-type='
+    '"application/vnd.oasis.opendocument.spreadsheet"/><manifest:file-entry manifest:full-path="content.xml" '
+    'manifest:media-type="text/xml"/></manifest:manifest>'
+)
 
 
 def test_an_ods_repeating_a_value_beyond_the_limits_is_refused(tmp_path):
-    table = ('<table:table-row><table:table-cell office:value-type="string"><text:p>MAC</text:p></table:table-cell>'
-             '<table:table-cell office:value-type="string"><text:p>Model</text:p></table:table-cell></table:table-row>'
-             '<table:table-row table:number-rows-repeated="1048000"><table:table-cell table:number-columns-repeated='
-             '"1024"/></table:table-row>')  # LibreOffice's empty rest of a sheet: fine
-    bomb = ('<table:table-row table:number-rows-repeated="1000000"><table:table-cell office:value-type="string">'
-            '<text:p>x</text:p></table:table-cell></table:table-row>')
+    table = (
+        '<table:table-row><table:table-cell office:value-type="string"><text:p>MAC</text:p></table:table-cell>'
+        '<table:table-cell office:value-type="string"><text:p>Model</text:p></table:table-cell></table:table-row>'
+        '<table:table-row table:number-rows-repeated="1048000"><table:table-cell table:number-columns-repeated='
+        '"1024"/></table:table-row>'
+    )  # LibreOffice's empty rest of a sheet: fine
+    bomb = (
+        '<table:table-row table:number-rows-repeated="1000000"><table:table-cell office:value-type="string">'
+        "<text:p>x</text:p></table:table-cell></table:table-row>"
+    )
 
     def ods(rows: str) -> bytes:
         path = tmp_path / "x.ods"
-        content = ('<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-                   'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
-                   'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
-                   f'<office:spreadsheet><table:table table:name="Phones">{rows}</table:table></office:spreadsheet>'
-                   '</office:body></office:document-content>')
+        content = (
+            '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+            'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
+            f'<office:spreadsheet><table:table table:name="Phones">{rows}</table:table></office:spreadsheet>'
+            "</office:body></office:document-content>"
+        )
         with zipfile.ZipFile(path, "w") as z:
             z.writestr("mimetype", "application/vnd.oasis.opendocument.spreadsheet")
             z.writestr("META-INF/manifest.xml", MANIFEST)
@@ -100,16 +112,21 @@ def test_oversized_files_and_too_many_rows_are_refused(run_cli, monkeypatch):
     assert "24 rows under the header; the limit is 10" in refused(run_cli, SAMPLES / "it_excel_export.csv")
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600 + "EncryptedPackage".encode("utf-16-le") + b"\0" * 600,
-     "protected with a password"),
-    ((SAMPLES / "deployment.xlsx").read_bytes()[:3000], "not a readable XLSX file"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x07" * 2000, "not a readable XLS file"),
-    (b"<html><body><table><tr><td>MAC</td></tr></table></body></html>", "a web page"),
-    (b"\x00\x01\x02garbage" * 100, "not a spreadsheet we can read"),
-    (b"", "is empty"),
-    (b"Name;Surname\nAnna;Rossi\n", "no header row"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (
+            b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600 + "EncryptedPackage".encode("utf-16-le") + b"\0" * 600,
+            "protected with a password",
+        ),
+        ((SAMPLES / "deployment.xlsx").read_bytes()[:3000], "not a readable XLSX file"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x07" * 2000, "not a readable XLS file"),
+        (b"<html><body><table><tr><td>MAC</td></tr></table></body></html>", "a web page"),
+        (b"\x00\x01\x02garbage" * 100, "not a spreadsheet we can read"),
+        (b"", "is empty"),
+        (b"Name;Surname\nAnna;Rossi\n", "no header row"),
+    ],
+)
 def test_encrypted_corrupt_and_foreign_files_get_a_clear_error(run_cli, tmp_path, content, message):
     path = tmp_path / "phones.xlsx"
     path.write_bytes(content)
@@ -150,8 +167,9 @@ def big_file(path: Path, phones: int) -> Path:
         # An existing phone changes too: its update must be rolled back with the rest.
         writer.writerow(["Studio Rossi & Associati", "000b.822c.c502", "GRP2614", "201", "Renamed", "pw"])
         for i in range(phones):
-            writer.writerow(["Studio Rossi & Associati", f"805EC0{i:06X}", "T54W", str(10000 + i), f"User {i}",
-                             f"pw-{i}"])
+            writer.writerow(
+                ["Studio Rossi & Associati", f"805EC0{i:06X}", "T54W", str(10000 + i), f"User {i}", f"pw-{i}"]
+            )
     return path
 
 
@@ -189,7 +207,8 @@ def test_killing_the_process_while_it_applies_leaves_the_database_as_before(run_
 
 
 def test_an_import_commits_then_sqlite_copies_its_log_in_the_background_and_a_failed_one_writes_nothing(
-        store, data_dir):
+    store, data_dir
+):
     database = data_dir / "provisioner.sqlite3"
     with pytest.raises(RuntimeError), store.transaction(large=True) as tx:
         tx.insert_customer({"code": "GONE", "name": "Gone", "sip_server": "pbx.gone.test"})
@@ -197,8 +216,9 @@ def test_an_import_commits_then_sqlite_copies_its_log_in_the_background_and_a_fa
     with store.reading() as tx:
         assert tx.customer_by_code("GONE") is None
     size = database.stat().st_size
-    plan, applied = importing.run(store, importing.check(importing.read_path(SAMPLES / "deployment.xlsx")),
-                                  actor="test")
+    plan, applied = importing.run(
+        store, importing.check(importing.read_path(SAMPLES / "deployment.xlsx")), actor="test"
+    )
     assert applied and plan.counts()["device"]["create"] == 30
     store.wait_for_checkpoint()
     # Far below SQLite's 1,000-page automatic checkpoint: only the import's own checkpoint moves the
@@ -210,16 +230,29 @@ def test_an_import_commits_then_sqlite_copies_its_log_in_the_background_and_a_fa
         assert tx.conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
 
 
-@pytest.mark.parametrize("ref,refused_for", [
-    ("A1", None), ("GR200031", None), ("Z99999", None), ("GS1", "column"), ("AAA7", "column"),
-    ("A200032", "row"), ("GR300000", "row"), ("B1000000", "row"), ("XFD1048576", "row"), ("GS2", "column"),
-])
+@pytest.mark.parametrize(
+    "ref,refused_for",
+    [
+        ("A1", None),
+        ("GR200031", None),
+        ("Z99999", None),
+        ("GS1", "column"),
+        ("AAA7", "column"),
+        ("A200032", "row"),
+        ("GR300000", "row"),
+        ("B1000000", "row"),
+        ("XFD1048576", "row"),
+        ("GS2", "column"),
+    ],
+)
 def test_sheet_extent_is_checked_to_the_last_row_and_column_allowed(ref, refused_for):
     from provisioner.importing import reading
 
     row = ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-    xml = (f'<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row>'
-           f'<row r="{row}"><c r="{ref}"><v>1</v></c></row></sheetData></worksheet>').encode()
+    xml = (
+        f'<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row>'
+        f'<row r="{row}"><c r="{ref}"><v>1</v></c></row></sheetData></worksheet>'
+    ).encode()
     if refused_for is None:
         reading._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())
         return
@@ -240,12 +273,12 @@ def lying_sizes(source: Path, target: Path, part: str, content: bytes, *, claime
     with zipfile.ZipFile(target) as z:
         info = z.getinfo(part)
     claimed = min(info.compress_size * claimed_ratio, info.file_size)
-    data[info.header_offset + 22:info.header_offset + 26] = claimed.to_bytes(4, "little")
+    data[info.header_offset + 22 : info.header_offset + 26] = claimed.to_bytes(4, "little")
     at = data.find(b"PK\x01\x02")
     while at != -1:
-        length = int.from_bytes(data[at + 28:at + 30], "little")
-        if data[at + 46:at + 46 + length] == part.encode():
-            data[at + 24:at + 28] = claimed.to_bytes(4, "little")
+        length = int.from_bytes(data[at + 28 : at + 30], "little")
+        if data[at + 46 : at + 46 + length] == part.encode():
+            data[at + 24 : at + 28] = claimed.to_bytes(4, "little")
         at = data.find(b"PK\x01\x02", at + 4)
     target.write_bytes(bytes(data))
     with zipfile.ZipFile(target) as z:
@@ -261,8 +294,10 @@ def test_an_archive_lying_about_its_sizes_is_refused_within_a_memory_bound(tmp_p
     600 kB of the issue's report). The guard inflates every entry as a counted stream first and stops at
     200 times the file's size: nothing reaches calamine."""
     bomb = tmp_path / "lying.xlsx"
-    strings = (b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
-               b'2006/main">' + b"<si><t>a</t></si>" * 6_000_000 + b"</sst>")
+    strings = (
+        b'<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/'
+        b'2006/main">' + b"<si><t>a</t></si>" * 6_000_000 + b"</sst>"
+    )
     plain = tmp_path / "plain.xlsx"
     book = Workbook()
     book.active.append(["MAC", "Model", "Customer"])
@@ -271,12 +306,20 @@ def test_an_archive_lying_about_its_sizes_is_refused_within_a_memory_bound(tmp_p
     # A shared-strings part (the reader loads it whole when it opens the workbook), declared and linked.
     with zipfile.ZipFile(plain) as z:
         parts = {i.filename: z.read(i.filename) for i in z.infolist()}
-    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(b"</Types>", (
-        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
-        b'spreadsheetml.sharedStrings+xml"/></Types>'))
-    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(b"</Relationships>", (
-        b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
-        b'sharedStrings" Target="sharedStrings.xml"/></Relationships>'))
+    parts["[Content_Types].xml"] = parts["[Content_Types].xml"].replace(
+        b"</Types>",
+        (
+            b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.'
+            b'spreadsheetml.sharedStrings+xml"/></Types>'
+        ),
+    )
+    parts["xl/_rels/workbook.xml.rels"] = parts["xl/_rels/workbook.xml.rels"].replace(
+        b"</Relationships>",
+        (
+            b'<Relationship Id="rIdS" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+            b'sharedStrings" Target="sharedStrings.xml"/></Relationships>'
+        ),
+    )
     with zipfile.ZipFile(plain, "w", zipfile.ZIP_DEFLATED) as z:
         for part_name, body in parts.items():
             z.writestr(part_name, body)
@@ -298,9 +341,11 @@ def test_an_archive_lying_about_its_sizes_is_refused_within_a_memory_bound(tmp_p
         "    print('READ')\n"
         "except importing.SheetError as exc:\n"
         "    print('REFUSED', exc)\n"
-        "print('GROWTH_KB', peak_kb() - before)\n")
-    done = subprocess.run([sys.executable, "-c", script, str(bomb)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+        "print('GROWTH_KB', peak_kb() - before)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(bomb)], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     out = done.stdout
     growth_kb = int(out.rsplit("GROWTH_KB", 1)[1])
     assert growth_kb < 64 * 1024, f"memory grew by {growth_kb // 1024} MB reading a lying archive"

@@ -35,8 +35,16 @@ def attached(tx) -> list[str]:
 
 
 def line_rows(n: int, first_ext: int = 5000) -> list[dict]:
-    return [{"extension": str(first_ext + i), "display_name": f"User {i}", "sip_username": f"u{first_ext + i}",
-             "auth_id": f"u{first_ext + i}", "password": f"secret-{i}"} for i in range(n)]
+    return [
+        {
+            "extension": str(first_ext + i),
+            "display_name": f"User {i}",
+            "sip_username": f"u{first_ext + i}",
+            "auth_id": f"u{first_ext + i}",
+            "password": f"secret-{i}",
+        }
+        for i in range(n)
+    ]
 
 
 class SlowCopies:
@@ -54,8 +62,7 @@ class SlowCopies:
         return getattr(self.raw, name)
 
 
-def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every_value_in_row_order(
-        store, monkeypatch):
+def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every_value_in_row_order(store, monkeypatch):
     original = _Loader.__init__
     monkeypatch.setattr(_Loader, "__init__", lambda self, raw, *a: original(self, SlowCopies(raw), *a))
     customer = add_customer(store)
@@ -67,14 +74,23 @@ def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every
             # A statement in the block waits for the batches queued before it.
             assert tx.conn.exec_driver_sql("SELECT count(*) FROM lines").scalar() == BIG
             macs = [f"805EC0{i:06X}" for i in range(BIG)]
-            device_ids = tx.insert_devices([{"vendor": "yealink", "model": "T54W", "state": "deployed"}] * BIG,
-                                           columns={"mac": macs, "customer_id": [customer["id"]] * BIG,
-                                                    "settings": [{}] * BIG})
+            device_ids = tx.insert_devices(
+                [{"vendor": "yealink", "model": "T54W", "state": "deployed"}] * BIG,
+                columns={"mac": macs, "customer_id": [customer["id"]] * BIG, "settings": [{}] * BIG},
+            )
             tx.replace_device_lines({d: [line] for d, line in zip(device_ids, line_ids, strict=True)}, new=device_ids)
-            tx.add_events([{}] * BIG, actor="loader-test", columns={
-                "action": ["device.created"] * BIG, "summary": [f"device {m} created" for m in macs],
-                "device_mac": macs, "customer_id": [None] * BIG, "before": [None] * BIG,
-                "after": [{"mac": m, "lines": [str(5000 + i)]} for i, m in enumerate(macs)]})
+            tx.add_events(
+                [{}] * BIG,
+                actor="loader-test",
+                columns={
+                    "action": ["device.created"] * BIG,
+                    "summary": [f"device {m} created" for m in macs],
+                    "device_mac": macs,
+                    "customer_id": [None] * BIG,
+                    "before": [None] * BIG,
+                    "after": [{"mac": m, "lines": [str(5000 + i)]} for i, m in enumerate(macs)],
+                },
+            )
         assert len(attached(tx)) == 8  # two batches a table, each copied from a database of its own
     assert line_ids == list(range(line_ids[0], line_ids[0] + BIG))
     assert device_ids == list(range(device_ids[0], device_ids[0] + BIG))
@@ -82,18 +98,32 @@ def test_a_large_transaction_loads_its_bulk_inserts_in_the_background_with_every
     with store.reading() as tx:
         assert attached(tx) == []
         # Every row, with every value, as written (either side of the seam between two batches too).
-        got = sorted((ln["id"], ln["extension"], ln["display_name"], ln["sip_username"], ln["auth_id"],
-                      ln["password"]) for ln in tx.lines_of_customer(customer["id"]))
-        assert got == [(line_ids[i], str(5000 + i), f"User {i}", f"u{5000 + i}", f"u{5000 + i}", f"secret-{i}")
-                       for i in range(BIG)]  # passwords sealed on the way in, opened on the way out
+        got = sorted(
+            (ln["id"], ln["extension"], ln["display_name"], ln["sip_username"], ln["auth_id"], ln["password"])
+            for ln in tx.lines_of_customer(customer["id"])
+        )
+        assert got == [
+            (line_ids[i], str(5000 + i), f"User {i}", f"u{5000 + i}", f"u{5000 + i}", f"secret-{i}") for i in range(BIG)
+        ]  # passwords sealed on the way in, opened on the way out
         devices = tx.devices_by_mac(macs)
-        assert [(devices[m]["id"], devices[m]["line_ids"], devices[m]["customer_id"], devices[m]["model"])
-                for m in macs] == [(device_ids[i], [line_ids[i]], customer["id"], "T54W") for i in range(BIG)]
-        events = tx.conn.exec_driver_sql("SELECT id, actor, action, device_mac, summary, after FROM events "
-                                         "WHERE id > ? ORDER BY id", (events_before,)).fetchall()
+        assert [
+            (devices[m]["id"], devices[m]["line_ids"], devices[m]["customer_id"], devices[m]["model"]) for m in macs
+        ] == [(device_ids[i], [line_ids[i]], customer["id"], "T54W") for i in range(BIG)]
+        events = tx.conn.exec_driver_sql(
+            "SELECT id, actor, action, device_mac, summary, after FROM events WHERE id > ? ORDER BY id",
+            (events_before,),
+        ).fetchall()
         assert [(e[0], e[1], e[2], e[3], e[4], json.loads(e[5])) for e in events] == [
-            (events_before + 1 + i, "loader-test", "device.created", m, f"device {m} created",
-             {"mac": m, "lines": [str(5000 + i)]}) for i, m in enumerate(macs)]
+            (
+                events_before + 1 + i,
+                "loader-test",
+                "device.created",
+                m,
+                f"device {m} created",
+                {"mac": m, "lines": [str(5000 + i)]},
+            )
+            for i, m in enumerate(macs)
+        ]
         seam = BIG // 2
         assert tx.events_of_device(macs[seam])[0]["after"] == {"mac": macs[seam], "lines": [str(5000 + seam)]}
         stored = tx.conn.exec_driver_sql("SELECT password FROM lines WHERE id = ?", (line_ids[7],)).scalar()
@@ -151,20 +181,24 @@ def write_phones(path: Path, phones: int) -> Path:
         writer.writerow(["Customer", "MAC", "Model", "Extension", "Name", "SIP password", "SIP server", "Line"])
         for i in range(phones):
             mac = f"805EC0{i:06X}"
-            writer.writerow(["Studio Nuovo", mac, "T54W", str(3000 + 2 * i), f"User {i}", f"pw-{i}", "pbx.nuovo.test",
-                             "1"])
+            writer.writerow(
+                ["Studio Nuovo", mac, "T54W", str(3000 + 2 * i), f"User {i}", f"pw-{i}", "pbx.nuovo.test", "1"]
+            )
             if i % 10 == 0:  # every tenth phone has a second line
-                writer.writerow(["Studio Nuovo", mac, "T54W", str(3001 + 2 * i), f"Desk {i}", f"pw2-{i}",
-                                 "pbx.nuovo.test", "2"])
+                writer.writerow(
+                    ["Studio Nuovo", mac, "T54W", str(3001 + 2 * i), f"Desk {i}", f"pw2-{i}", "pbx.nuovo.test", "2"]
+                )
     return path
 
 
 async def test_a_large_import_loaded_in_the_background_serves_every_phone_and_reimports_as_nothing(
-        server, store, run_cli, tmp_path, monkeypatch):
+    server, store, run_cli, tmp_path, monkeypatch
+):
     loaded: list[str] = []
     load = _Loader.load
-    monkeypatch.setattr(_Loader, "load",
-                        lambda self, table, *a, **kw: (loaded.append(table), load(self, table, *a, **kw)))
+    monkeypatch.setattr(
+        _Loader, "load", lambda self, table, *a, **kw: (loaded.append(table), load(self, table, *a, **kw))
+    )
     phones = COUNT
     path = write_phones(tmp_path / "phones.csv", phones)
     result = await asyncio.to_thread(run_cli, "import", str(path), "--json")
@@ -178,11 +212,17 @@ async def test_a_large_import_loaded_in_the_background_serves_every_phone_and_re
         response = await server.client.get("/" + key_path(store, mac) + config_name("yealink", mac))
         assert response.status == 200, mac
         body = await response.read()
-        assert yealink_account(body, 1) == {"display_name": f"User {i}", "user": str(3000 + 2 * i),
-                                            "password": f"pw-{i}", "server": "pbx.nuovo.test"}
-        assert yealink_account(body, 2) == ({"display_name": f"Desk {i}", "user": str(3001 + 2 * i),
-                                             "password": f"pw2-{i}", "server": "pbx.nuovo.test"} if i % 10 == 0
-                                            else {})
+        assert yealink_account(body, 1) == {
+            "display_name": f"User {i}",
+            "user": str(3000 + 2 * i),
+            "password": f"pw-{i}",
+            "server": "pbx.nuovo.test",
+        }
+        assert yealink_account(body, 2) == (
+            {"display_name": f"Desk {i}", "user": str(3001 + 2 * i), "password": f"pw2-{i}", "server": "pbx.nuovo.test"}
+            if i % 10 == 0
+            else {}
+        )
         with store.reading() as tx:
             events = tx.events_of_device(mac)
         assert [e["action"] for e in events] == ["device.created"]
@@ -197,8 +237,11 @@ def test_a_batch_that_cannot_be_written_fails_the_import_whole_naming_no_value(s
     rows = line_rows(COUNT)
     rows[COUNT - 3] = {**rows[COUNT - 3], "label": object()}  # no value SQLite can store
     rows = [{**row, "label": row.get("label")} for row in rows]
-    with (pytest.raises(sqlite3.ProgrammingError) as failed, store.transaction(large=True) as tx,
-          tx.loading("lines", "events")):
+    with (
+        pytest.raises(sqlite3.ProgrammingError) as failed,
+        store.transaction(large=True) as tx,
+        tx.loading("lines", "events"),
+    ):
         tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": ["x"] * COUNT})
         tx.insert_lines(rows, customer_ids=[customer["id"]] * COUNT)  # fails while written, after a batch queued
     assert "secret" not in str(failed.value)
@@ -213,8 +256,11 @@ def test_a_large_batch_is_copied_in_two_and_batches_beyond_what_sqlite_can_attac
     with store.transaction(large=True) as tx:
         with tx.loading("events"):
             for n, size in enumerate(sizes):
-                tx.add_events([{}] * size, actor="t", columns={
-                    "action": ["x"] * size, "summary": [f"{n}/{i}" for i in range(size)]})
+                tx.add_events(
+                    [{}] * size,
+                    actor="t",
+                    columns={"action": ["x"] * size, "summary": [f"{n}/{i}" for i in range(size)]},
+                )
         assert len(attached(tx)) == _Loader.MAX_ATTACHED
     with store.reading() as tx:
         rows = tx.conn.exec_driver_sql("SELECT id, summary FROM events ORDER BY id").fetchall()
@@ -257,8 +303,9 @@ def test_a_connection_that_may_attach_fewer_databases_loads_fewer_batches(store)
         try:
             with tx.loading("events"):
                 for n in range(5):
-                    tx.add_events([{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT,
-                                                                    "summary": [f"{n}"] * COUNT})
+                    tx.add_events(
+                        [{}] * COUNT, actor="t", columns={"action": ["x"] * COUNT, "summary": [f"{n}"] * COUNT}
+                    )
             assert len(attached(tx)) == 3  # the other two batches inserted directly
         finally:
             raw.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, limit)
@@ -356,7 +403,8 @@ class HeldCopies(SlowCopies):
 
 @pytest.mark.parametrize("slow,where", [(True, "statement"), (True, "end"), (False, "end")])
 def test_ctrl_c_while_copies_run_stops_them_commits_nothing_and_leaves_the_store_usable(
-        store, monkeypatch, slow, where):
+    store, monkeypatch, slow, where
+):
     """Ctrl-C while a statement waits for the copies (inside SQLAlchemy, which then closes the
     connection), or at the end of the block, several times: nothing committed, no copy left running
     on a closed connection or outside the transaction, the interrupt itself raised.
@@ -376,8 +424,7 @@ def test_ctrl_c_while_copies_run_stops_them_commits_nothing_and_leaves_the_store
                 raw.set_progress_handler(ctrl_c.hold, 1000)  # returns None: the copy goes on
             with tx.loading("events"):
                 for n in range(4):
-                    tx.add_events([{}] * size, actor="t", columns={"action": ["x"] * size,
-                                                                   "summary": [str(n)] * size})
+                    tx.add_events([{}] * size, actor="t", columns={"action": ["x"] * size, "summary": [str(n)] * size})
                 ctrl_c.arm()
                 if where == "statement":
                     tx.conn.exec_driver_sql("SELECT 1")  # waits for the copies in the hook

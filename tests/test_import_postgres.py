@@ -32,7 +32,9 @@ def test_samples_import_reimport_and_export_round_trip_on_postgres(pg_store, tmp
     assert [e["action"] for e in shown["history"]] == ["device.created"]
     created = shown["history"][0]
     assert [ln["extension"] for ln in created["after"]["new_lines"]] == ["3001", "3099"]
-    assert created["after"]["lines"] == ["3001", "3099"] and "created by import of deployment.xlsx" in created["summary"]
+    assert (
+        created["after"]["lines"] == ["3001", "3099"] and "created by import of deployment.xlsx" in created["summary"]
+    )
     assert not any("password" in ln for ln in created["after"]["new_lines"])
     with pg_store.reading() as tx:
         assert tx.count_devices() == 66

@@ -21,8 +21,17 @@ def table(*rows: list[Any], header: list[str] = HEADER, titles: int = 0, csv: bo
     return Table("t.xlsx", "xlsx", "Sheet1", "test", sheet, found, csv=csv)
 
 
-def row(mac: str = "001565A1B2C3", ext: Any = "201", *, customer: str = "ACME", model: str = "T46U", line: Any = 1,
-        name: str = "Anna", password: str = "secret-1", server: str | None = "pbx.acme.test") -> list[Any]:
+def row(
+    mac: str = "001565A1B2C3",
+    ext: Any = "201",
+    *,
+    customer: str = "ACME",
+    model: str = "T46U",
+    line: Any = 1,
+    name: str = "Anna",
+    password: str = "secret-1",
+    server: str | None = "pbx.acme.test",
+) -> list[Any]:
     return [customer, mac, model, line, ext, name, password, server]
 
 
@@ -35,21 +44,49 @@ def acme(*, server: str | None = "pbx.acme.test") -> dict[str, Any]:
 
 
 def line_row(line_id: int, ext: str, holder: str | None, **kw: Any) -> dict[str, Any]:
-    return {"id": line_id, "customer_id": 1, "extension": ext, "display_name": "Anna", "sip_username": ext,
-            "auth_id": ext, "password": "secret-1", "label": None, "sip_server": None, "sip_port": None,
-            "sip_transport": None, "holder": holder, **kw}
+    return {
+        "id": line_id,
+        "customer_id": 1,
+        "extension": ext,
+        "display_name": "Anna",
+        "sip_username": ext,
+        "auth_id": ext,
+        "password": "secret-1",
+        "label": None,
+        "sip_server": None,
+        "sip_port": None,
+        "sip_transport": None,
+        "holder": holder,
+        **kw,
+    }
 
 
-def device_row(mac: str, line_ids: list[int], *, device_id: int = 1, state: str = "deployed",
-               model: str = "T46U") -> dict[str, Any]:
-    return {"id": device_id, "mac": mac, "vendor": "yealink", "model": model, "serial": None, "ownership": "rental",
-            "state": state, "customer_id": 1, "settings_json": "{}", "line_ids": line_ids}
+def device_row(
+    mac: str, line_ids: list[int], *, device_id: int = 1, state: str = "deployed", model: str = "T46U"
+) -> dict[str, Any]:
+    return {
+        "id": device_id,
+        "mac": mac,
+        "vendor": "yealink",
+        "model": model,
+        "serial": None,
+        "ownership": "rental",
+        "state": state,
+        "customer_id": 1,
+        "settings_json": "{}",
+        "line_ids": line_ids,
+    }
 
 
-def snapshot(lines: list[dict[str, Any]], devices: list[dict[str, Any]], customer: dict[str, Any] | None = None
-             ) -> Snapshot:
-    return Snapshot(customers=[customer or acme()], lines={(1, r["extension"]): r for r in lines},
-                    devices={d["mac"]: d for d in devices}, line_names={r["id"]: (1, r["extension"]) for r in lines})
+def snapshot(
+    lines: list[dict[str, Any]], devices: list[dict[str, Any]], customer: dict[str, Any] | None = None
+) -> Snapshot:
+    return Snapshot(
+        customers=[customer or acme()],
+        lines={(1, r["extension"]): r for r in lines},
+        devices={d["mac"]: d for d in devices},
+        line_names={r["id"]: (1, r["extension"]) for r in lines},
+    )
 
 
 def plan_of(t: Table, snap: Snapshot | None = None, **kw: Any) -> planning.Plan:
@@ -63,15 +100,37 @@ def problems(plan: planning.Plan) -> set[tuple[int, str]]:
 # --- headers -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("header,field", [
-    ("Indirizzo MAC", "mac"), ("mac_address", "mac"), ("M.A.C.", "mac"), ("Modello", "model"),
-    ("Phone model", "model"), ("Marca", "vendor"), ("Produttore", "vendor"), ("Numero interno", "extension"),
-    ("EXT", "extension"), ("Nome visualizzato", "display_name"), ("Password SIP", "sip_password"),
-    ("Secret", "sip_password"), ("Utente SIP", "sip_username"), ("auth-id", "auth_id"), ("Dominio", "sip_server"),
-    ("Registrar", "sip_server"), ("Cliente", "customer"), ("Linea", "line"), ("Account", "line"),
-    ("S/N", "serial"), ("Matricola", "serial"), ("Etichetta", "label"), ("PROPRIETÀ", "ownership"),
-    ("Ownership", "ownership"), ("Note", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "header,field",
+    [
+        ("Indirizzo MAC", "mac"),
+        ("mac_address", "mac"),
+        ("M.A.C.", "mac"),
+        ("Modello", "model"),
+        ("Phone model", "model"),
+        ("Marca", "vendor"),
+        ("Produttore", "vendor"),
+        ("Numero interno", "extension"),
+        ("EXT", "extension"),
+        ("Nome visualizzato", "display_name"),
+        ("Password SIP", "sip_password"),
+        ("Secret", "sip_password"),
+        ("Utente SIP", "sip_username"),
+        ("auth-id", "auth_id"),
+        ("Dominio", "sip_server"),
+        ("Registrar", "sip_server"),
+        ("Cliente", "customer"),
+        ("Linea", "line"),
+        ("Account", "line"),
+        ("S/N", "serial"),
+        ("Matricola", "serial"),
+        ("Etichetta", "label"),
+        ("PROPRIETÀ", "ownership"),
+        ("Ownership", "ownership"),
+        ("Note", None),
+        ("", None),
+    ],
+)
 def test_headers_match_in_english_and_italian_ignoring_case_spaces_and_accents(header, field):
     assert field_for(header) == field
 
@@ -88,8 +147,9 @@ def test_header_row_below_title_rows_and_unknown_columns_reported():
 # --- cells ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["00:15:65:AB:CD:EF", "00-15-65-ab-cd-ef", "0015.65ab.cdef", "001565abcdef",
-                                   " 001565ABCDEF "])
+@pytest.mark.parametrize(
+    "value", ["00:15:65:AB:CD:EF", "00-15-65-ab-cd-ef", "0015.65ab.cdef", "001565abcdef", " 001565ABCDEF "]
+)
 def test_mac_in_every_common_spelling(value):
     assert cells.mac(value) == ("001565ABCDEF", False)
 
@@ -105,8 +165,15 @@ def test_numeric_mac_lost_leading_zeros_is_restored_when_unambiguous():
         cells.mac(1.5e14, None)
 
 
-@pytest.mark.parametrize("value,why", [("24:9A:D8:BF:A1:", "too short"), ("00:15:65:ZZ:12:34", "not hexadecimal"),
-                                       ("001565ABCDEF01", "too long"), ("", "missing")])
+@pytest.mark.parametrize(
+    "value,why",
+    [
+        ("24:9A:D8:BF:A1:", "too short"),
+        ("00:15:65:ZZ:12:34", "not hexadecimal"),
+        ("001565ABCDEF01", "too long"),
+        ("", "missing"),
+    ],
+)
 def test_bad_macs_say_why(value, why):
     with pytest.raises(cells.CellError, match=why):
         cells.mac(value)
@@ -114,13 +181,19 @@ def test_bad_macs_say_why(value, why):
 
 def test_extensions_typed_as_numbers_and_line_numbers():
     assert [cells.number_text(v) for v in (3001, 3001.0, "3001.0", " 3001 ", "30.5", None)] == [
-        "3001", "3001", "3001", "3001", "30.5", None]
+        "3001",
+        "3001",
+        "3001",
+        "3001",
+        "30.5",
+        None,
+    ]
     assert cells.line_number(None) == 1 and cells.line_number(2.0, 2) == 2
     with pytest.raises(cells.CellError, match="2 SIP accounts"):
         cells.line_number(3, 2)
 
 
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://evil\")", "+39 02", "-x", "@SUM(A1)", "'quoted", "plain"])
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://evil")', "+39 02", "-x", "@SUM(A1)", "'quoted", "plain"])
 def test_csv_escape_round_trips_and_keeps_formulas_text(text):
     escaped = cells.escape_csv(text)
     assert cells.unescape_csv(escaped) == text
@@ -165,13 +238,19 @@ def test_values_are_normalised_like_every_other_interface():
 
 
 def test_new_customer_lines_and_a_two_line_phone():
-    t = table(row("001565A1B2C3", "201", line=1), row("00:15:65:a1:b2:c3", "202", line=2), row("001565A1B2C4", "203"),
-              header=HEADER)
+    t = table(
+        row("001565A1B2C3", "201", line=1),
+        row("00:15:65:a1:b2:c3", "202", line=2),
+        row("001565A1B2C4", "203"),
+        header=HEADER,
+    )
     plan = plan_of(t)
     assert not plan.problems
-    assert plan.counts() == {"customer": {"create": 1, "update": 0, "unchanged": 0},
-                             "device": {"create": 2, "update": 0, "unchanged": 0},
-                             "line": {"create": 3, "update": 0, "unchanged": 0}}
+    assert plan.counts() == {
+        "customer": {"create": 1, "update": 0, "unchanged": 0},
+        "device": {"create": 2, "update": 0, "unchanged": 0},
+        "line": {"create": 3, "update": 0, "unchanged": 0},
+    }
     customer = plan.changes[0]
     assert customer.values == {"code": "ACME", "name": "ACME", "sip_server": "pbx.acme.test"}
     phone = next(c for c in plan.changes if c.key == "001565A1B2C3")
@@ -198,10 +277,16 @@ def test_identical_repeated_row_is_read_once():
 
 
 def test_one_line_on_two_phones_gaps_and_too_many_lines():
-    plan = plan_of(table(row("001565A1B2C3", "201"), row("001565A1B2C4", "201"), row("001565A1B2C5", "205", line=2),
-                         row("805EC0A1B2C6", "206", model="T31P", line=1), row("805EC0A1B2C6", "207", model="T31P",
-                                                                                 line=2),
-                         row("805EC0A1B2C6", "208", model="T31P", line=3)))
+    plan = plan_of(
+        table(
+            row("001565A1B2C3", "201"),
+            row("001565A1B2C4", "201"),
+            row("001565A1B2C5", "205", line=2),
+            row("805EC0A1B2C6", "206", model="T31P", line=1),
+            row("805EC0A1B2C6", "207", model="T31P", line=2),
+            row("805EC0A1B2C6", "208", model="T31P", line=3),
+        )
+    )
     assert {(2, "extension"), (3, "extension"), (4, "line"), (7, "line")} <= problems(plan)
 
 
@@ -218,8 +303,9 @@ def test_new_customer_needs_one_sip_server_or_names_the_column_to_add():
 
 def test_customer_found_by_code_or_name_and_a_server_equal_to_its_default_is_the_default():
     snap = Snapshot(customers=[acme()], lines={}, devices={}, line_names={})
-    plan = plan_of(table(row(customer="acme s.p.a.", server="PBX.acme.test"), row("001565A1B2C4", "202",
-                                                                                   customer="ACME")), snap)
+    plan = plan_of(
+        table(row(customer="acme s.p.a.", server="PBX.acme.test"), row("001565A1B2C4", "202", customer="ACME")), snap
+    )
     assert not plan.problems and plan.counts()["customer"]["create"] == 0
     assert {c.customer for c in plan.changes} == {1}
     assert all(c.values["sip_server"] is None for c in plan.changes if c.kind == "line")
@@ -254,8 +340,10 @@ def test_device_moved_to_another_extension_is_an_update_with_old_and_new_values(
 def test_line_on_a_phone_the_file_does_not_list_is_a_conflict_and_retired_phones_are_refused():
     snap = snapshot([line_row(10, "201", "001565FFFFFF")], [device_row("001565FFFFFF", [10])])
     plan = plan_of(table(row("001565A1B2C3", "201")), snap)
-    assert problems(plan) == {(2, "extension")} and "001565FFFFFF, which this file does not list" in \
-        plan.problems[0].message
+    assert (
+        problems(plan) == {(2, "extension")}
+        and "001565FFFFFF, which this file does not list" in plan.problems[0].message
+    )
     # Listing both phones moves the line: both are updates (or a create) in one plan.
     moved = plan_of(table(row("001565A1B2C3", "201"), row("001565FFFFFF", "202")), snap)
     assert not moved.problems
@@ -265,8 +353,9 @@ def test_line_on_a_phone_the_file_does_not_list_is_a_conflict_and_retired_phones
 
 
 def test_skip_invalid_leaves_out_every_row_of_a_phone_with_a_bad_row():
-    t = table(row("001565A1B2C3", "201", line=1), row("001565A1B2C3", "202", line=2, password=""),
-              row("001565A1B2C4", "203"))
+    t = table(
+        row("001565A1B2C3", "201", line=1), row("001565A1B2C3", "202", line=2, password=""), row("001565A1B2C4", "203")
+    )
     plan = plan_of(t, skip_invalid=True)
     assert plan.skipped_rows == [2, 3] and [c.key for c in plan.changes if c.kind == "device"] == ["001565A1B2C4"]
     assert any(p.row == 2 and "skipped" in p.message for p in plan.problems)
@@ -284,17 +373,33 @@ def test_fingerprint_is_stable_and_follows_the_database():
 
 MESSY_HEADER = [*HEADER, "Vendor", "SIP user", "Auth ID", "Label", "Serial", "Ownership"]
 MESSY_ROWS = [
-    row(), row("00:15:65:a1:b2:c4", 202.0), row("0015.65a1.b2c5", "203.0", line=2.0),
-    row("001565A1B2C5", "204", line=1), row(413248232, 205, model="D785"), row("00-04-13-12-34-56", "2 06"),
-    row("001565A1B2C7", None), row("001565A1B2C8", "207", name=""), row("001565A1B2C9", "208", password=" "),
-    row("001565A1B2CA", "209", name="Line\nbreak"), row("001565A1B2CB", "210", server="bad host!"),
-    row("001565A1B2CC", "211", customer="Rossi & Figli"), row("001565A1B2CD", "=cmd()", model="T99"),
-    row("xx:15:65:a1:b2:ce", "212"), row("001565A1B2CF", "213", line="seven"), row("001565A1B2D0", "x" * 70),
-    row("001565A1B2D1", "214", name="n" * 201), row("001565A1B2D2", -215.0), row("001565A1B2D3", 216.5),
+    row(),
+    row("00:15:65:a1:b2:c4", 202.0),
+    row("0015.65a1.b2c5", "203.0", line=2.0),
+    row("001565A1B2C5", "204", line=1),
+    row(413248232, 205, model="D785"),
+    row("00-04-13-12-34-56", "2 06"),
+    row("001565A1B2C7", None),
+    row("001565A1B2C8", "207", name=""),
+    row("001565A1B2C9", "208", password=" "),
+    row("001565A1B2CA", "209", name="Line\nbreak"),
+    row("001565A1B2CB", "210", server="bad host!"),
+    row("001565A1B2CC", "211", customer="Rossi & Figli"),
+    row("001565A1B2CD", "=cmd()", model="T99"),
+    row("xx:15:65:a1:b2:ce", "212"),
+    row("001565A1B2CF", "213", line="seven"),
+    row("001565A1B2D0", "x" * 70),
+    row("001565A1B2D1", "214", name="n" * 201),
+    row("001565A1B2D2", -215.0),
+    row("001565A1B2D3", 216.5),
 ]
-MESSY_EXTRA = [["yealink", None, None, None, "SN1", "rental"], ["Yealink", "3001.0", None, "Desk", None, "owned"],
-               [None, 3002, "a b", None, None, None], ["snom", None, None, "l" * 101, None, "borrowed"],
-               ["acme", "u<1>", None, None, "s" * 65, None]]
+MESSY_EXTRA = [
+    ["yealink", None, None, None, "SN1", "rental"],
+    ["Yealink", "3001.0", None, "Desk", None, "owned"],
+    [None, 3002, "a b", None, None, None],
+    ["snom", None, None, "l" * 101, None, "borrowed"],
+    ["acme", "u<1>", None, None, "s" * 65, None],
+]
 
 
 @pytest.mark.parametrize("source", ["samples", "messy"])
@@ -306,8 +411,10 @@ def test_column_checks_give_the_same_entries_problems_and_notes_as_row_checks(so
         tables = [reading.read_path(p) for p in sorted(SAMPLES.iterdir()) if p.suffix in (".csv", ".xlsx", ".xls")]
     else:
         rows = [r + MESSY_EXTRA[i % len(MESSY_EXTRA)] for i, r in enumerate(MESSY_ROWS)]
-        tables = [table(*rows, header=MESSY_HEADER), table(*rows[:3], ["ACME", "'=x", "T46U"], header=MESSY_HEADER,
-                                                              csv=True)]
+        tables = [
+            table(*rows, header=MESSY_HEADER),
+            table(*rows[:3], ["ACME", "'=x", "T46U"], header=MESSY_HEADER, csv=True),
+        ]
     for n, t in enumerate(tables):
         by_column, by_row = validation.check(t), validation.check(t, bulk=False)
         assert by_column.entries == by_row.entries and by_column.entries

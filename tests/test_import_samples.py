@@ -24,16 +24,24 @@ GALLO_SERVER = "pbx.gallo.example.net"
 
 
 def config_name(vendor: str, mac: str) -> str:
-    return {"yealink": f"{mac.lower()}.cfg", "snom": f"{mac}.xml", "polycom": f"{mac.lower()}-settings.cfg",
-            "grandstream": f"cfg{mac.lower()}.xml"}[vendor]
+    return {
+        "yealink": f"{mac.lower()}.cfg",
+        "snom": f"{mac}.xml",
+        "polycom": f"{mac.lower()}-settings.cfg",
+        "grandstream": f"cfg{mac.lower()}.xml",
+    }[vendor]
 
 
 def yealink_account(body: bytes, n: int) -> dict[str, str]:
     pairs = dict(ln.split(" = ", 1) for ln in body.decode().splitlines()[1:] if " = " in ln)
     if pairs.get(f"account.{n}.enable", "0") != "1":
         return {}
-    return {"display_name": pairs[f"account.{n}.display_name"], "user": pairs[f"account.{n}.user_name"],
-            "password": pairs[f"account.{n}.password"], "server": pairs[f"account.{n}.sip_server.1.address"]}
+    return {
+        "display_name": pairs[f"account.{n}.display_name"],
+        "user": pairs[f"account.{n}.user_name"],
+        "password": pairs[f"account.{n}.password"],
+        "server": pairs[f"account.{n}.sip_server.1.address"],
+    }
 
 
 def snom_account(body: bytes, n: int) -> dict[str, str]:
@@ -41,8 +49,12 @@ def snom_account(body: bytes, n: int) -> dict[str, str]:
     values = {el.tag: el.text or "" for el in settings.iter() if el.get("idx") == str(n)}
     if values.get("user_active") != "on":
         return {}
-    return {"display_name": values["user_realname"], "user": values["user_name"], "password": values["user_pass"],
-            "server": values["user_host"]}
+    return {
+        "display_name": values["user_realname"],
+        "user": values["user_name"],
+        "password": values["user_pass"],
+        "server": values["user_host"],
+    }
 
 
 def polycom_account(body: bytes, n: int) -> dict[str, str]:
@@ -51,22 +63,35 @@ def polycom_account(body: bytes, n: int) -> dict[str, str]:
         attrs.update(el.attrib)
     if not attrs.get(f"reg.{n}.address"):
         return {}
-    return {"display_name": attrs[f"reg.{n}.displayName"], "user": attrs[f"reg.{n}.address"],
-            "password": attrs[f"reg.{n}.auth.password"], "server": attrs[f"reg.{n}.server.1.address"]}
+    return {
+        "display_name": attrs[f"reg.{n}.displayName"],
+        "user": attrs[f"reg.{n}.address"],
+        "password": attrs[f"reg.{n}.auth.password"],
+        "server": attrs[f"reg.{n}.server.1.address"],
+    }
 
 
 def grandstream_account(body: bytes, n: int) -> dict[str, str]:
     p = {el.tag: el.text or "" for el in ET.fromstring(body).find("config")}
-    enabled, name, user, _auth, password, server = (p.get(c, "") for c in {
-        1: ("P271", "P3", "P35", "P36", "P34", "P47"), 2: ("P401", "P407", "P404", "P405", "P406", "P402"),
-        3: ("P501", "P507", "P504", "P505", "P506", "P502")}[n])
+    enabled, name, user, _auth, password, server = (
+        p.get(c, "")
+        for c in {
+            1: ("P271", "P3", "P35", "P36", "P34", "P47"),
+            2: ("P401", "P407", "P404", "P405", "P406", "P402"),
+            3: ("P501", "P507", "P504", "P505", "P506", "P502"),
+        }[n]
+    )
     if enabled != "1":
         return {}
     return {"display_name": name, "user": user, "password": password, "server": server.partition(":")[0]}
 
 
-ACCOUNT = {"yealink": yealink_account, "snom": snom_account, "polycom": polycom_account,
-           "grandstream": grandstream_account}
+ACCOUNT = {
+    "yealink": yealink_account,
+    "snom": snom_account,
+    "polycom": polycom_account,
+    "grandstream": grandstream_account,
+}
 
 
 @pytest.mark.parametrize("name", [n for n in EXPECTED if EXPECTED[n].get("devices")])
@@ -76,8 +101,11 @@ async def test_sample_file_provisions_every_expected_phone(server, store, run_cl
         add_customer(store, "GALLO", name="Ferramenta Gallo", sip_server=GALLO_SERVER)
     result = await asyncio.to_thread(run_cli, "import", str(SAMPLES / name), "--json")
     report = json.loads(result.stdout)
-    assert report["applied"] and not report["problems"] and report["counts"]["device"]["create"] == len(
-        expected["devices"])
+    assert (
+        report["applied"]
+        and not report["problems"]
+        and report["counts"]["device"]["create"] == len(expected["devices"])
+    )
     await server.sync()
 
     for mac, device in expected["devices"].items():
@@ -87,13 +115,18 @@ async def test_sample_file_provisions_every_expected_phone(server, store, run_cl
         read = ACCOUNT[device["vendor"]]
         for line in device["lines"]:
             assert read(body, line["line"]) == {
-                "display_name": line["display_name"], "user": line["sip_username"],
-                "password": line["sip_password"], "server": line["sip_server"] or GALLO_SERVER,
+                "display_name": line["display_name"],
+                "user": line["sip_username"],
+                "password": line["sip_password"],
+                "server": line["sip_server"] or GALLO_SERVER,
             }, (name, mac, line["line"])
         assert read(body, len(device["lines"]) + 1) == {}, (name, mac)  # no other account
         shown = services.show_device(store, mac)
         assert (shown["vendor"], shown["model"], shown["customer"]["name"]) == (
-            device["vendor"], device["model"], device["customer"])
+            device["vendor"],
+            device["model"],
+            device["customer"],
+        )
         assert [ln["extension"] for ln in shown["lines"]] == [ln["extension"] for ln in device["lines"]]
 
     # Excel's numbers that were MACs came back with their leading zeros, and said so.

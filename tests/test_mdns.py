@@ -24,8 +24,11 @@ async def test_the_server_advertises_its_url_on_the_lan(server):
     browser_zc = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
     found: list[str] = []
     try:
-        browser = AsyncServiceBrowser(browser_zc.zeroconf, SERVICE_TYPE,
-                                      handlers=[lambda zeroconf, service_type, name, state_change: found.append(name)])
+        browser = AsyncServiceBrowser(
+            browser_zc.zeroconf,
+            SERVICE_TYPE,
+            handlers=[lambda zeroconf, service_type, name, state_change: found.append(name)],
+        )
         for _ in range(150):
             if advertiser.info.name in found:
                 break

@@ -50,49 +50,167 @@ def _set(conn: sa.Connection, table: str, where: dict[str, Any], **values: Any) 
 
 def _write_0001(conn: sa.Connection) -> None:
     stamps = {"created_at": T0, "updated_at": T0}
-    _put(conn, "customers",
-         {"id": 1, "code": "ROSSI", "name": "Rossi & Figli <Sede>", "sip_server": "pbx.rossi.example.net",
-          "sip_port": 5062, "ntp_server": "ntp.rossi.example.net", **stamps},
-         {"id": 2, "code": "BIANCHI", "name": "Niccolò Università", "sip_server": "pbx.bianchi.example.net",
-          **stamps})
-    _put(conn, "lines",
-         {"id": 1, "customer_id": 1, "extension": "201", "display_name": "Reception", "sip_username": "rossi201",
-          "auth_id": "a201", "password": PASSWORDS[0], "label": "Front", **stamps},
-         {"id": 2, "customer_id": 1, "extension": "202", "display_name": "Niccolò", "sip_username": "rossi202",
-          "auth_id": "a202", "password": PASSWORDS[1], "sip_server": "pbx2.rossi.example.net", "sip_port": 5070,
-          "sip_transport": "tcp", **stamps},
-         {"id": 3, "customer_id": 2, "extension": "300", "display_name": "Spare", "sip_username": "b300",
-          "auth_id": "b300", "password": PASSWORDS[2], **stamps})
-    _put(conn, "devices",
-         {"id": 1, "mac": MAC, "vendor": "yealink", "model": "T46U", "serial": "SN1", "state": "deployed",
-          "customer_id": 1, "settings": {"ringtone": "Ring3.wav"}, "last_seen_at": T0, "last_seen_ip": "10.0.0.5",
-          "last_seen_user_agent": UA, "firmware": "108.86.0.20", **stamps},
-         {"id": 2, "mac": RETURNED_MAC, "vendor": "yealink", "model": "T46U", "state": "returned",
-          "settings": {}, **stamps},
-         {"id": 3, "mac": "000413AABBCC", "vendor": "snom", "model": "D385", "ownership": "sold",
-          "state": "in_stock", "settings": {}, **stamps})
-    _put(conn, "device_lines", {"device_id": 1, "position": 1, "line_id": 1},
-         {"device_id": 1, "position": 2, "line_id": 2})
-    _put(conn, "events",
-         {"id": 1, "at": T0, "actor": "cli:tech", "action": "device.assign", "device_mac": MAC,
-          "summary": "assigned to ROSSI", "before": {"state": "in_stock"}, "after": {"state": "deployed"}},
-         {"id": 2, "at": T0, "actor": "api:support", "action": "customer.add", "customer_id": 2,
-          "summary": "added BIANCHI", "after": {"code": "BIANCHI"}},
-         {"id": 3, "at": T0, "actor": "cli:tech", "action": "device.return", "device_mac": RETURNED_MAC,
-          "summary": "returned", "before": {"state": "return_due"}, "after": {"state": "returned"}})
-    _put(conn, "unknown_devices", {"mac": "001565FFFFFF", "vendor": "yealink", "first_seen_at": T0,
-                                   "last_seen_at": T0, "ip": "10.0.0.9", "requests": 4})
-    _put(conn, "downloads", {"id": 1, "at": T0, "device_mac": MAC, "file": "001565a1b2c3.cfg", "ip": "10.0.0.5",
-                             "transport": "http"})
+    _put(
+        conn,
+        "customers",
+        {
+            "id": 1,
+            "code": "ROSSI",
+            "name": "Rossi & Figli <Sede>",
+            "sip_server": "pbx.rossi.example.net",
+            "sip_port": 5062,
+            "ntp_server": "ntp.rossi.example.net",
+            **stamps,
+        },
+        {"id": 2, "code": "BIANCHI", "name": "Niccolò Università", "sip_server": "pbx.bianchi.example.net", **stamps},
+    )
+    _put(
+        conn,
+        "lines",
+        {
+            "id": 1,
+            "customer_id": 1,
+            "extension": "201",
+            "display_name": "Reception",
+            "sip_username": "rossi201",
+            "auth_id": "a201",
+            "password": PASSWORDS[0],
+            "label": "Front",
+            **stamps,
+        },
+        {
+            "id": 2,
+            "customer_id": 1,
+            "extension": "202",
+            "display_name": "Niccolò",
+            "sip_username": "rossi202",
+            "auth_id": "a202",
+            "password": PASSWORDS[1],
+            "sip_server": "pbx2.rossi.example.net",
+            "sip_port": 5070,
+            "sip_transport": "tcp",
+            **stamps,
+        },
+        {
+            "id": 3,
+            "customer_id": 2,
+            "extension": "300",
+            "display_name": "Spare",
+            "sip_username": "b300",
+            "auth_id": "b300",
+            "password": PASSWORDS[2],
+            **stamps,
+        },
+    )
+    _put(
+        conn,
+        "devices",
+        {
+            "id": 1,
+            "mac": MAC,
+            "vendor": "yealink",
+            "model": "T46U",
+            "serial": "SN1",
+            "state": "deployed",
+            "customer_id": 1,
+            "settings": {"ringtone": "Ring3.wav"},
+            "last_seen_at": T0,
+            "last_seen_ip": "10.0.0.5",
+            "last_seen_user_agent": UA,
+            "firmware": "108.86.0.20",
+            **stamps,
+        },
+        {
+            "id": 2,
+            "mac": RETURNED_MAC,
+            "vendor": "yealink",
+            "model": "T46U",
+            "state": "returned",
+            "settings": {},
+            **stamps,
+        },
+        {
+            "id": 3,
+            "mac": "000413AABBCC",
+            "vendor": "snom",
+            "model": "D385",
+            "ownership": "sold",
+            "state": "in_stock",
+            "settings": {},
+            **stamps,
+        },
+    )
+    _put(
+        conn,
+        "device_lines",
+        {"device_id": 1, "position": 1, "line_id": 1},
+        {"device_id": 1, "position": 2, "line_id": 2},
+    )
+    _put(
+        conn,
+        "events",
+        {
+            "id": 1,
+            "at": T0,
+            "actor": "cli:tech",
+            "action": "device.assign",
+            "device_mac": MAC,
+            "summary": "assigned to ROSSI",
+            "before": {"state": "in_stock"},
+            "after": {"state": "deployed"},
+        },
+        {
+            "id": 2,
+            "at": T0,
+            "actor": "api:support",
+            "action": "customer.add",
+            "customer_id": 2,
+            "summary": "added BIANCHI",
+            "after": {"code": "BIANCHI"},
+        },
+        {
+            "id": 3,
+            "at": T0,
+            "actor": "cli:tech",
+            "action": "device.return",
+            "device_mac": RETURNED_MAC,
+            "summary": "returned",
+            "before": {"state": "return_due"},
+            "after": {"state": "returned"},
+        },
+    )
+    _put(
+        conn,
+        "unknown_devices",
+        {
+            "mac": "001565FFFFFF",
+            "vendor": "yealink",
+            "first_seen_at": T0,
+            "last_seen_at": T0,
+            "ip": "10.0.0.9",
+            "requests": 4,
+        },
+    )
+    _put(
+        conn,
+        "downloads",
+        {"id": 1, "at": T0, "device_mac": MAC, "file": "001565a1b2c3.cfg", "ip": "10.0.0.5", "transport": "http"},
+    )
     _put(conn, "uploads", {"device_mac": MAC, "name": "001565a1b2c3-calls.xml", "body": b"<calls/>", "at": T0})
 
 
 def _write_0002(conn: sa.Connection) -> None:
-    _set(conn, "customers", {"id": 2}, contract_end=date(2026, 1, 31), return_window_days=45,
-         late_charge="penalty", penalty_per_day_cents=150)
+    _set(
+        conn,
+        "customers",
+        {"id": 2},
+        contract_end=date(2026, 1, 31),
+        return_window_days=45,
+        late_charge="penalty",
+        penalty_per_day_cents=150,
+    )
     _set(conn, "devices", {"id": 2}, due_from=date(2026, 1, 31), due_reason="contract_end")
-    _put(conn, "rental_defaults", {"id": 1, "window_days": 60, "late_charge": "replacement",
-                                   "updated_at": T0})
+    _put(conn, "rental_defaults", {"id": 1, "window_days": 60, "late_charge": "replacement", "updated_at": T0})
     _put(conn, "replacement_costs", {"vendor": "yealink", "model": "T46U", "cost_cents": 18900, "updated_at": T0})
 
 
@@ -102,24 +220,84 @@ def _write_0003(conn: sa.Connection) -> None:
 
 
 def _write_0004(conn: sa.Connection) -> None:
-    _put(conn, "users", {"id": 1, "name": "anna", "role": "admin", "password_hash": "$argon2id$v=19$x",
-                         "created_at": T0, "updated_at": T0, "last_login_at": T0},
-         {"id": 2, "name": "gone", "role": "support", "password_hash": "$argon2id$v=19$y", "disabled": True,
-          "created_at": T0, "updated_at": T0})
+    _put(
+        conn,
+        "users",
+        {
+            "id": 1,
+            "name": "anna",
+            "role": "admin",
+            "password_hash": "$argon2id$v=19$x",
+            "created_at": T0,
+            "updated_at": T0,
+            "last_login_at": T0,
+        },
+        {
+            "id": 2,
+            "name": "gone",
+            "role": "support",
+            "password_hash": "$argon2id$v=19$y",
+            "disabled": True,
+            "created_at": T0,
+            "updated_at": T0,
+        },
+    )
     _put(conn, "api_tokens", {"id": 1, "user_id": 1, "label": "billing", "digest": "d" * 64, "created_at": T0})
-    _put(conn, "sessions", {"id": 1, "user_id": 1, "digest": "s" * 64, "csrf_token": "c" * 64, "created_at": T0,
-                            "expires_at": datetime(2027, 1, 1, tzinfo=UTC), "ip": "10.0.0.7"})
+    _put(
+        conn,
+        "sessions",
+        {
+            "id": 1,
+            "user_id": 1,
+            "digest": "s" * 64,
+            "csrf_token": "c" * 64,
+            "created_at": T0,
+            "expires_at": datetime(2027, 1, 1, tzinfo=UTC),
+            "ip": "10.0.0.7",
+        },
+    )
 
 
 def _write_0007_redirect(conn: sa.Connection) -> None:
-    _put(conn, "redirect_accounts", {"vendor": "yealink", "rpc_url": "https://rps.example.net/xmlrpc",
-                                     "username": "acme", "password": "g1.sealed-elsewhere", "server_name": "acme",
-                                     "updated_at": T0})
-    _put(conn, "redirect_outbox", {"id": 1, "mac": MAC, "vendor": "yealink", "op": "register", "customer_id": 1,
-                                   "created_at": T0, "attempts": 2, "next_attempt_at": T0,
-                                   "last_error": "HTTP 503"})
-    _put(conn, "redirect_devices", {"mac": RETURNED_MAC, "vendor": "yealink", "desired": "absent",
-                                    "state": "registered", "url": "https://prov.example.net/", "updated_at": T0})
+    _put(
+        conn,
+        "redirect_accounts",
+        {
+            "vendor": "yealink",
+            "rpc_url": "https://rps.example.net/xmlrpc",
+            "username": "acme",
+            "password": "g1.sealed-elsewhere",
+            "server_name": "acme",
+            "updated_at": T0,
+        },
+    )
+    _put(
+        conn,
+        "redirect_outbox",
+        {
+            "id": 1,
+            "mac": MAC,
+            "vendor": "yealink",
+            "op": "register",
+            "customer_id": 1,
+            "created_at": T0,
+            "attempts": 2,
+            "next_attempt_at": T0,
+            "last_error": "HTTP 503",
+        },
+    )
+    _put(
+        conn,
+        "redirect_devices",
+        {
+            "mac": RETURNED_MAC,
+            "vendor": "yealink",
+            "desired": "absent",
+            "state": "registered",
+            "url": "https://prov.example.net/",
+            "updated_at": T0,
+        },
+    )
     _put(conn, "redirect_settings", {"name": "public_url", "value": "https://prov.example.net/"})
     _put(conn, "redirect_customer_urls", {"customer_id": 1, "public_url": "https://prov.rossi.example.net/"})
 
@@ -135,20 +313,55 @@ def _write_0009(conn: sa.Connection) -> None:
 
 
 def _write_0010(conn: sa.Connection) -> None:
-    _put(conn, "phonebook_entries", {"id": 1, "customer_id": 1, "name": "Fornitore & Co", "number": "+390612345",
-                                     "group_name": "Fornitori", "created_at": T0})
-    _put(conn, "firmware_images", {"id": 1, "vendor": "yealink", "models": "T46U,T48U", "version": "108.86.0.30",
-                                   "file_name": "T46U-108.86.0.30.rom", "sha256": "ab" * 32, "size": 123456789,
-                                   "created_at": T0})
-    _put(conn, "firmware_targets", {"id": 1, "vendor": "yealink", "model": "T46U", "version": "108.86.0.30",
-                                    "customer_id": 1, "updated_at": T0})
+    _put(
+        conn,
+        "phonebook_entries",
+        {
+            "id": 1,
+            "customer_id": 1,
+            "name": "Fornitore & Co",
+            "number": "+390612345",
+            "group_name": "Fornitori",
+            "created_at": T0,
+        },
+    )
+    _put(
+        conn,
+        "firmware_images",
+        {
+            "id": 1,
+            "vendor": "yealink",
+            "models": "T46U,T48U",
+            "version": "108.86.0.30",
+            "file_name": "T46U-108.86.0.30.rom",
+            "sha256": "ab" * 32,
+            "size": 123456789,
+            "created_at": T0,
+        },
+    )
+    _put(
+        conn,
+        "firmware_targets",
+        {"id": 1, "vendor": "yealink", "model": "T46U", "version": "108.86.0.30", "customer_id": 1, "updated_at": T0},
+    )
 
 
 def _write_0011_keys(conn: sa.Connection) -> None:
-    _put(conn, "function_keys", {"id": 1, "device_id": 1, "module": 0, "position": 3, "type": "blf", "value": "202",
-                                 "label": None, "line": 1},
-         {"id": 2, "customer_id": 1, "module": 0, "position": 4, "type": "speed-dial", "value": "0612345678",
-          "label": "Ufficio", "line": 1})
+    _put(
+        conn,
+        "function_keys",
+        {"id": 1, "device_id": 1, "module": 0, "position": 3, "type": "blf", "value": "202", "label": None, "line": 1},
+        {
+            "id": 2,
+            "customer_id": 1,
+            "module": 0,
+            "position": 4,
+            "type": "speed-dial",
+            "value": "0612345678",
+            "label": "Ufficio",
+            "line": 1,
+        },
+    )
 
 
 def _write_nothing(conn: sa.Connection) -> None:
@@ -174,9 +387,11 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
 # whether the upgraded row ``new`` holds the old value ``old`` as changed.
 CHANGED: dict[tuple[str, str, str], Callable[[Any, dict[str, Any], Store], bool]] = {
     ("0003", "lines", "password"): lambda old, new, store: (
-        new["password"] != old and store.sealer.open(new["password"]) == old),
+        new["password"] != old and store.sealer.open(new["password"]) == old
+    ),
     ("0006_uploads", "uploads", "body"): lambda old, new, store: (
-        "body" not in new and base64.b64decode(store.sealer.open(new["sealed_body"])) == old),
+        "body" not in new and base64.b64decode(store.sealer.open(new["sealed_body"])) == old
+    ),
 }
 
 
@@ -186,7 +401,8 @@ def test_every_revision_has_a_data_writer():
         f"migration(s) {', '.join(missing)} have no data writer in tests/test_migrations.py: add WRITERS[rev], "
         "a function inserting rows into the tables and columns the migration adds (or _write_nothing), and "
         "CHANGED entries for values it rewrites on purpose, so upgrades from every earlier revision are "
-        "checked to keep every row")
+        "checked to keep every row"
+    )
 
 
 def _snapshot(conn: sa.Connection) -> dict[str, dict[tuple, dict[str, Any]]]:
@@ -220,8 +436,7 @@ EARLIER = migrating.revisions()[:-1]
 
 
 @pytest.mark.parametrize("start", EARLIER)
-async def test_upgrading_from_an_earlier_revision_keeps_every_row_and_serves_the_phone(
-        start, data_dir, aiohttp_client):
+async def test_upgrading_from_an_earlier_revision_keeps_every_row_and_serves_the_phone(start, data_dir, aiohttp_client):
     before = _build(data_dir, start)
     assert before["device_lines"] and before["devices"]
 
@@ -230,7 +445,7 @@ async def test_upgrading_from_an_earlier_revision_keeps_every_row_and_serves_the
         assert migrating.current(store) == migrating.head()
         with store.engine.connect() as conn:
             after = _snapshot(conn)
-        later = migrating.revisions()[migrating.revisions().index(start) + 1:]
+        later = migrating.revisions()[migrating.revisions().index(start) + 1 :]
         for table, rows in before.items():
             assert set(after[table]) == set(rows), f"{table}: rows lost or added by the upgrade from {start}"
             for key, old in rows.items():
@@ -244,16 +459,37 @@ async def test_upgrading_from_an_earlier_revision_keeps_every_row_and_serves_the
     finally:
         store.close()
 
-    settings = Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=0,
-                        public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
+    settings = Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        tftp_port=0,
+        public_url="http://prov.test:8080/",
+        sync_interval=0.05,
+        flush_interval=0.05,
+    )
     client = await aiohttp_client(create_app(settings), server_kwargs={"host": "127.0.0.1"})
     resp = await client.get(f"/{MAC.lower()}.cfg", headers={"User-Agent": UA})
     assert resp.status == 200
     accounts = yealink_accounts(await resp.read())
-    assert accounts[1] == {"enabled": "1", "display_name": "Reception", "user": "rossi201", "auth": "a201",
-                           "password": PASSWORDS[0], "server": "pbx.rossi.example.net", "port": "5062"}
-    assert accounts[2] == {"enabled": "1", "display_name": "Niccolò", "user": "rossi202", "auth": "a202",
-                           "password": PASSWORDS[1], "server": "pbx2.rossi.example.net", "port": "5070"}
+    assert accounts[1] == {
+        "enabled": "1",
+        "display_name": "Reception",
+        "user": "rossi201",
+        "auth": "a201",
+        "password": PASSWORDS[0],
+        "server": "pbx.rossi.example.net",
+        "port": "5062",
+    }
+    assert accounts[2] == {
+        "enabled": "1",
+        "display_name": "Niccolò",
+        "user": "rossi202",
+        "auth": "a202",
+        "password": PASSWORDS[1],
+        "server": "pbx2.rossi.example.net",
+        "port": "5070",
+    }
 
 
 async def test_0009_gives_every_existing_customer_a_sealed_admin_password_its_phones_get(data_dir, aiohttp_client):
@@ -268,8 +504,15 @@ async def test_0009_gives_every_existing_customer_a_sealed_admin_password_its_ph
         assert opened["ROSSI"] != opened["BIANCHI"]
     finally:
         store.close()
-    settings = Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=0,
-                        public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
+    settings = Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        tftp_port=0,
+        public_url="http://prov.test:8080/",
+        sync_interval=0.05,
+        flush_interval=0.05,
+    )
     client = await aiohttp_client(create_app(settings), server_kwargs={"host": "127.0.0.1"})
     resp = await client.get(f"/{MAC.lower()}.cfg", headers={"User-Agent": UA})
     assert resp.status == 200
@@ -305,7 +548,8 @@ def test_db_commands_back_up_upgrade_and_roll_back(data_dir, run_cli, tmp_path):
     _build(data_dir, "0001")
     head = migrating.head()
     assert run_cli("db", "current").output.strip() == (
-        f"revision 0001: an upgrade to {head} is pending: back up, then `provisioner db upgrade`")
+        f"revision 0001: an upgrade to {head} is pending: back up, then `provisioner db upgrade`"
+    )
 
     copy = tmp_path / "before-upgrade.sqlite3"
     assert f"backed up revision 0001 to {copy}" in run_cli("db", "backup", str(copy)).output
@@ -321,8 +565,10 @@ def test_db_commands_back_up_upgrade_and_roll_back(data_dir, run_cli, tmp_path):
     # Rolling back is putting the copy back: a whole database at the old revision, with its rows.
     with sqlite3.connect(copy) as db:
         assert db.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
-        assert db.execute("SELECT device_id, position, line_id FROM device_lines ORDER BY position").fetchall() \
-            == [(1, 1, 1), (1, 2, 2)]
+        assert db.execute("SELECT device_id, position, line_id FROM device_lines ORDER BY position").fetchall() == [
+            (1, 1, 1),
+            (1, 2, 2),
+        ]
         assert db.execute("SELECT password FROM lines WHERE id = 1").fetchone() == (PASSWORDS[0],)
     db_file = data_dir / "provisioner.sqlite3"
     for extra in (data_dir / "provisioner.sqlite3-wal", data_dir / "provisioner.sqlite3-shm"):
@@ -332,8 +578,9 @@ def test_db_commands_back_up_upgrade_and_roll_back(data_dir, run_cli, tmp_path):
 
 
 def test_db_current_on_an_empty_database_and_backup_on_postgresql_say_what_to_do(data_dir, run_cli):
-    assert "empty database (no revision): `provisioner db upgrade` creates the schema" in run_cli(
-        "db", "current").output
+    assert (
+        "empty database (no revision): `provisioner db upgrade` creates the schema" in run_cli("db", "current").output
+    )
     store = Store("postgresql+psycopg://nobody@127.0.0.1:1/none", Sealer.for_data_dir(data_dir))  # not connected
     with pytest.raises(ProvisionerError, match="for PostgreSQL use pg_dump"):
         migrating.backup(store, data_dir / "x.sqlite3")

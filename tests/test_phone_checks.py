@@ -12,15 +12,23 @@ from provisioner import polling, services
 from .conftest import ACTOR, add_customer, add_line
 
 YEALINK, SNOM, POLYCOM, GRANDSTREAM = "001565ABCDEF", "000413AABBCC", "0004F2ABCDEF", "C074AD0B63EE"
-FILES = {YEALINK: "001565abcdef.cfg", SNOM: "000413AABBCC.xml", POLYCOM: "0004f2abcdef-settings.cfg",
-         GRANDSTREAM: "cfgc074ad0b63ee.xml"}
+FILES = {
+    YEALINK: "001565abcdef.cfg",
+    SNOM: "000413AABBCC.xml",
+    POLYCOM: "0004f2abcdef-settings.cfg",
+    GRANDSTREAM: "cfgc074ad0b63ee.xml",
+}
 
 
 @pytest.fixture
 def phones(store):
     add_customer(store, "ROSSI")
-    for ext, mac, model in (("201", YEALINK, "T46U"), ("202", SNOM, "D785"), ("203", POLYCOM, "VVX450"),
-                            ("204", GRANDSTREAM, "GRP2614")):
+    for ext, mac, model in (
+        ("201", YEALINK, "T46U"),
+        ("202", SNOM, "D785"),
+        ("203", POLYCOM, "VVX450"),
+        ("204", GRANDSTREAM, "GRP2614"),
+    ):
         add_line(store, "ROSSI", ext, f"Line {ext}", f"Pw-{ext}-secret")
         services.add_device(store, ACTOR, mac, model=model, customer="ROSSI", lines=[ext])
     return store
@@ -55,8 +63,11 @@ def test_every_vendor_checks_daily_at_a_quiet_hour_and_resyncs_without_reboot(ph
     assert y["static.auto_provision.weekly.enable"] == "1" and y["static.auto_provision.repeat.enable"] == "0"
     assert y["static.auto_provision.weekly.dayofweek"] == "0123456"
     assert y["static.auto_provision.weekly.begin_time"] == f"03:{minute[YEALINK]:02d}"
-    assert y["static.auto_provision.weekly.end_time"] == f"03:{minute[YEALINK] + 30:02d}" \
-        if minute[YEALINK] < 30 else f"04:{minute[YEALINK] - 30:02d}"
+    assert (
+        y["static.auto_provision.weekly.end_time"] == f"03:{minute[YEALINK] + 30:02d}"
+        if minute[YEALINK] < 30
+        else f"04:{minute[YEALINK] - 30:02d}"
+    )
     assert y["sip.notify_reboot_enable"] == "0" and y["sip.trust_ctrl"] == "0"
 
     p = polycom_attrs(config(run_cli, POLYCOM))

@@ -42,8 +42,10 @@ def base(server) -> str:
 
 
 def has_password(body: bytes) -> bool:
-    return any(p.encode() in body or p.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode()
-               in body for p in (PASSWORD_1, PASSWORD_2))
+    return any(
+        p.encode() in body or p.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode() in body
+        for p in (PASSWORD_1, PASSWORD_2)
+    )
 
 
 async def tftp_from(server, name: str, ip: str = "127.0.0.1"):
@@ -55,8 +57,11 @@ def prov_credentials(vendor: str, body: bytes) -> tuple[str | None, str | None, 
     """(user, password, server URL or path) a settings file gives the phone for provisioning."""
     if vendor == "yealink":
         pairs = dict(line.split(" = ", 1) for line in body.decode().splitlines()[1:] if " = " in line)
-        return (pairs.get("static.auto_provision.server.username"),
-                pairs.get("static.auto_provision.server.password"), pairs["static.auto_provision.server.url"])
+        return (
+            pairs.get("static.auto_provision.server.username"),
+            pairs.get("static.auto_provision.server.password"),
+            pairs["static.auto_provision.server.url"],
+        )
     root = ET.fromstring(body)
     if vendor == "snom":
         url = root.find("phone-settings").findtext("setting_server")
@@ -124,8 +129,9 @@ async def test_digest_response_computed_by_hand_per_rfc_7616(server, store):
     phone = PHONES["yealink"][0]
     add_customer(store)
     provision(store, phone, 200)
-    password = security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest",
-                                                       username="rossi-prov")["new_secrets"]["password"]
+    password = security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest", username="rossi-prov")[
+        "new_secrets"
+    ]["password"]
     await server.sync()
     path = f"/{phone.mac.lower()}.cfg"
     first = await server.client.get(path, headers={"User-Agent": phone.user_agent})
@@ -139,14 +145,17 @@ async def test_digest_response_computed_by_hand_per_rfc_7616(server, store):
     ha2 = md5(f"GET:{path}")
     cnonce, nc = "0a4f113b", "00000001"
     response = md5(f"{ha1}:{params['nonce']}:{nc}:{cnonce}:auth:{ha2}")
-    header = (f'Digest username="rossi-prov", realm="{params["realm"]}", nonce="{params["nonce"]}", uri="{path}", '
-              f'algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}", '
-              f'opaque="{params["opaque"]}"')
+    header = (
+        f'Digest username="rossi-prov", realm="{params["realm"]}", nonce="{params["nonce"]}", uri="{path}", '
+        f'algorithm=MD5, qop=auth, nc={nc}, cnonce="{cnonce}", response="{response}", '
+        f'opaque="{params["opaque"]}"'
+    )
     ok = await server.client.get(path, headers={"User-Agent": phone.user_agent, "Authorization": header})
     assert ok.status == 200 and has_password(await ok.read())
     # The same response sent for another file is refused: it was computed for this URI only.
-    other = await server.client.get(f"/{phone.mac.lower()}.boot",
-                                    headers={"User-Agent": phone.user_agent, "Authorization": header})
+    other = await server.client.get(
+        f"/{phone.mac.lower()}.boot", headers={"User-Agent": phone.user_agent, "Authorization": header}
+    )
     assert other.status == 401
     # A nonce the server did not make is refused, however well the rest is computed.
     forged = params["nonce"].split(".")[0] + ".0000"
@@ -168,8 +177,12 @@ async def test_secret_path_prefix(server, store):
     await server.sync()
     settings_file = phone.files[-1]
     headers = {"User-Agent": phone.user_agent}
-    for path, status in ((f"/{settings_file}", 403), (f"/p/{'A' * 22}/{settings_file}", 403),
-                         (f"/p/{key}/000000000000.cfg", 200), ("/000000000000.cfg", 200)):
+    for path, status in (
+        (f"/{settings_file}", 403),
+        (f"/p/{'A' * 22}/{settings_file}", 403),
+        (f"/p/{key}/000000000000.cfg", 200),
+        ("/000000000000.cfg", 200),
+    ):
         resp = await server.client.get(path, headers=headers)
         assert resp.status == status, path
         assert not has_password(await resp.read())
@@ -277,8 +290,12 @@ async def test_ip_allowlist(server, store):
 
 def test_bad_security_input_is_refused_naming_the_field(store, run_cli):
     add_customer(store)
-    for args, field in ((["--allow", "10.0.0.300/8"], "allow"), (["--window", "soon"], "window"),
-                        (["--window", "0.5"], "window"), (["--user", "a b"], "username")):
+    for args, field in (
+        (["--allow", "10.0.0.300/8"], "allow"),
+        (["--window", "soon"], "window"),
+        (["--window", "0.5"], "window"),
+        (["--user", "a b"], "username"),
+    ):
         result = run_cli("customer", "security", "ROSSI", *args, ok=False)
         assert result.exit_code != 0 and field in result.output, (args, result.output)
     result = run_cli("customer", "security", "NOBODY", "--auth", "digest", ok=False)
@@ -289,8 +306,21 @@ def test_bad_security_input_is_refused_naming_the_field(store, run_cli):
 
 def test_cli_sets_and_shows_rules_and_never_prints_secrets_unasked(store, run_cli):
     add_customer(store)
-    out = run_cli("customer", "security", "ROSSI", "--auth", "digest", "--path-key", "new", "--window", "24",
-                  "--allow", "203.0.113.0/24", "--public-url", "https://prov.example.net/").output
+    out = run_cli(
+        "customer",
+        "security",
+        "ROSSI",
+        "--auth",
+        "digest",
+        "--path-key",
+        "new",
+        "--window",
+        "24",
+        "--allow",
+        "203.0.113.0/24",
+        "--public-url",
+        "https://prov.example.net/",
+    ).output
     made = re.search(r"new password: (\S+)", out).group(1)
     key = re.search(r"new path key: (\S+)", out).group(1)
     assert f"https://ROSSI:{made}@prov.example.net/p/{key}/" in out
@@ -321,17 +351,23 @@ def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "provisioner test")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -341,8 +377,18 @@ async def test_https_with_a_self_signed_certificate(store, settings, tmp_path):
     provision(store, phone, 200)
     password = security_services.set_customer_security(store, ACTOR, "ROSSI", auth="digest")["new_secrets"]["password"]
     cert, key = self_signed(tmp_path)
-    https = settings.__class__(**{**settings.__dict__, "public_url": None, "host": "127.0.0.1", "http_port": None,
-                                  "https_port": 8443, "tls_cert": cert, "tls_key": key, "tftp_port": None})
+    https = settings.__class__(
+        **{
+            **settings.__dict__,
+            "public_url": None,
+            "host": "127.0.0.1",
+            "http_port": None,
+            "https_port": 8443,
+            "tls_cert": cert,
+            "tls_key": key,
+            "tftp_port": None,
+        }
+    )
     assert https.provisioning_url == "https://127.0.0.1:8443/"
     runner = web.AppRunner(create_app(https))
     await runner.setup()
@@ -361,8 +407,9 @@ async def test_https_with_a_self_signed_certificate(store, settings, tmp_path):
         # Over TLS, Basic credentials are accepted too.
         basic = "Basic " + base64.b64encode(f"ROSSI:{password}".encode()).decode()
         async with aiohttp.ClientSession() as client:
-            resp = await client.get(url, ssl=client_tls, headers={"User-Agent": phone.user_agent,
-                                                                  "Authorization": basic})
+            resp = await client.get(
+                url, ssl=client_tls, headers={"User-Agent": phone.user_agent, "Authorization": basic}
+            )
             assert resp.status == 200 and await resp.read() == body
             # A client that does not trust the certificate gets nothing.
             with pytest.raises(aiohttp.ClientConnectorCertificateError):
@@ -395,7 +442,10 @@ async def test_download_audit_and_two_addresses_within_an_hour(server, store, ru
 
     rows = json.loads(run_cli("device", "downloads", phone.mac, "--json").output)
     assert [(r["ip"], r["transport"], r["user_agent"]) for r in rows] == [
-        ("127.0.0.2", "http", phone.user_agent), ("127.0.0.2", "tftp", None), ("127.0.0.3", "http", "curl/8")]
+        ("127.0.0.2", "http", phone.user_agent),
+        ("127.0.0.2", "tftp", None),
+        ("127.0.0.3", "http", "curl/8"),
+    ]
     assert all(r["file"] == phone.files[-1] and r["at"] for r in rows)
     assert all(r["flagged"] for r in rows)
     table = run_cli("device", "downloads", phone.mac).output
@@ -409,8 +459,12 @@ def test_downloads_an_hour_apart_are_not_flagged():
     from provisioner.activity import flag_downloads
 
     t = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
-    rows = [{"at": t, "ip": "a"}, {"at": t + dt.timedelta(minutes=61), "ip": "b"},
-            {"at": t + dt.timedelta(minutes=70), "ip": "b"}, {"at": t + dt.timedelta(minutes=100), "ip": "c"}]
+    rows = [
+        {"at": t, "ip": "a"},
+        {"at": t + dt.timedelta(minutes=61), "ip": "b"},
+        {"at": t + dt.timedelta(minutes=70), "ip": "b"},
+        {"at": t + dt.timedelta(minutes=100), "ip": "c"},
+    ]
     assert [r["flagged"] for r in flag_downloads(rows)] == [False, True, True, True]
 
 
@@ -447,15 +501,28 @@ async def test_security_over_the_admin_api(server, store, api):
     phone = PHONES["yealink"][0]
     add_customer(store)
     provision(store, phone, 200)
-    made = await api.put("/customers/ROSSI/security", json={"auth": "digest", "path_key": "new",
-                                                             "allow": ["127.0.0.0/8"]})
+    made = await api.put(
+        "/customers/ROSSI/security", json={"auth": "digest", "path_key": "new", "allow": ["127.0.0.0/8"]}
+    )
     key, password = made["new_secrets"]["path_key"], made["new_secrets"]["password"]
     assert made["provisioning_url"] == f"http://ROSSI:{password}@prov.test:8080/p/{key}/"
     shown = await api.as_("viewer").get("/customers/ROSSI/security")
-    assert shown == {"customer": "ROSSI", "auth": "digest", "username": "ROSSI", "password_set": True,
-                     "path_key_set": True, "window_hours": None, "allow": ["127.0.0.0/8"], "warnings": []}
-    for body, field in (({"allow": ["10.0.0.300/8"]}, "allow"), ({"colour": "red"}, "colour"),
-                        ({"window_hours": "soon"}, "window_hours"), ({"auth": "kerberos"}, "auth")):
+    assert shown == {
+        "customer": "ROSSI",
+        "auth": "digest",
+        "username": "ROSSI",
+        "password_set": True,
+        "path_key_set": True,
+        "window_hours": None,
+        "allow": ["127.0.0.0/8"],
+        "warnings": [],
+    }
+    for body, field in (
+        ({"allow": ["10.0.0.300/8"]}, "allow"),
+        ({"colour": "red"}, "colour"),
+        ({"window_hours": "soon"}, "window_hours"),
+        ({"auth": "kerberos"}, "auth"),
+    ):
         bad = await api.put("/customers/ROSSI/security", json=body, expect=400)
         assert field in bad["field"], (body, bad)
     # Viewers and technicians may not change the rules; nobody unsigned may read them.
@@ -463,8 +530,9 @@ async def test_security_over_the_admin_api(server, store, api):
     assert (await server.client.get("/api/v1/customers/ROSSI/security")).status == 401
     # The phone, with the key and its digest response, is served; the download is listed.
     async with aiohttp.ClientSession(middlewares=(aiohttp.DigestAuthMiddleware("ROSSI", password),)) as client:
-        resp = await client.get(f"http://127.0.0.1:{server.http_port}/p/{key}/{phone.files[-1]}",
-                                headers={"User-Agent": phone.user_agent})
+        resp = await client.get(
+            f"http://127.0.0.1:{server.http_port}/p/{key}/{phone.files[-1]}", headers={"User-Agent": phone.user_agent}
+        )
         assert resp.status == 200 and has_password(await resp.read())
     items = (await api.as_("viewer").get(f"/devices/{phone.mac}/downloads"))["items"]
     assert [(i["ip"], i["transport"], i["file"]) for i in items] == [("127.0.0.1", "http", phone.files[-1])]

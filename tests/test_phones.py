@@ -48,8 +48,11 @@ def yealink_accounts(body: bytes) -> dict[int, dict[str, str]]:
             "server": pairs[f"account.{n}.sip_server.1.address"],
             "port": pairs[f"account.{n}.sip_server.1.port"],
         }
-    accounts[0] = {"url": pairs["static.auto_provision.server.url"], "ntp": pairs["local_time.ntp_server1"],
-                   "tz": pairs["local_time.time_zone"]}
+    accounts[0] = {
+        "url": pairs["static.auto_provision.server.url"],
+        "ntp": pairs["local_time.ntp_server1"],
+        "tz": pairs["local_time.time_zone"],
+    }
     return accounts
 
 
@@ -63,10 +66,17 @@ def snom_accounts(body: bytes) -> dict[int, dict[str, str]]:
                 return el.text or ""
         raise AssertionError(f"no {tag} idx={idx}")
 
-    accounts = {n: {"enabled": "1" if value("user_active", n) == "on" else "0",
-                    "display_name": value("user_realname", n), "user": value("user_name", n),
-                    "auth": value("user_pname", n), "password": value("user_pass", n),
-                    "server": value("user_host", n)} for n in (1, 2)}
+    accounts = {
+        n: {
+            "enabled": "1" if value("user_active", n) == "on" else "0",
+            "display_name": value("user_realname", n),
+            "user": value("user_name", n),
+            "auth": value("user_pname", n),
+            "password": value("user_pass", n),
+            "server": value("user_host", n),
+        }
+        for n in (1, 2)
+    }
     accounts[0] = {"url": value("setting_server"), "ntp": value("ntp_server"), "tz": value("timezone")}
     return accounts
 
@@ -76,13 +86,23 @@ def polycom_accounts(body: bytes) -> dict[int, dict[str, str]]:
     attrs: dict[str, str] = {}
     for el in root.iter():
         attrs.update(el.attrib)
-    accounts = {n: {"enabled": attrs.get(f"reg.{n}.server.1.register", "1"),
-                    "display_name": attrs[f"reg.{n}.displayName"], "user": attrs[f"reg.{n}.address"],
-                    "auth": attrs[f"reg.{n}.auth.userId"], "password": attrs[f"reg.{n}.auth.password"],
-                    "server": attrs[f"reg.{n}.server.1.address"], "port": attrs[f"reg.{n}.server.1.port"]}
-                for n in (1, 2)}
-    accounts[0] = {"url": attrs["device.prov.serverName"], "ntp": attrs["tcpIpApp.sntp.address"],
-                   "tz": attrs["tcpIpApp.sntp.gmtOffset"]}
+    accounts = {
+        n: {
+            "enabled": attrs.get(f"reg.{n}.server.1.register", "1"),
+            "display_name": attrs[f"reg.{n}.displayName"],
+            "user": attrs[f"reg.{n}.address"],
+            "auth": attrs[f"reg.{n}.auth.userId"],
+            "password": attrs[f"reg.{n}.auth.password"],
+            "server": attrs[f"reg.{n}.server.1.address"],
+            "port": attrs[f"reg.{n}.server.1.port"],
+        }
+        for n in (1, 2)
+    }
+    accounts[0] = {
+        "url": attrs["device.prov.serverName"],
+        "ntp": attrs["tcpIpApp.sntp.address"],
+        "tz": attrs["tcpIpApp.sntp.gmtOffset"],
+    }
     return accounts
 
 
@@ -90,8 +110,10 @@ def grandstream_accounts(body: bytes) -> dict[int, dict[str, str]]:
     root = ET.fromstring(body)
     p = {el.tag: el.text or "" for el in root.find("config")}
     codes = {1: ("P271", "P3", "P35", "P36", "P34", "P47"), 2: ("P401", "P407", "P404", "P405", "P406", "P402")}
-    accounts = {n: dict(zip(("enabled", "display_name", "user", "auth", "password", "server"),
-                            (p[c] for c in cs), strict=True)) for n, cs in codes.items()}
+    accounts = {
+        n: dict(zip(("enabled", "display_name", "user", "auth", "password", "server"), (p[c] for c in cs), strict=True))
+        for n, cs in codes.items()
+    }
     for account in accounts.values():  # P47 is host[:port]
         account["server"], _, port = account["server"].partition(":")
         account["port"] = port
@@ -101,32 +123,69 @@ def grandstream_accounts(body: bytes) -> dict[int, dict[str, str]]:
 
 PHONES = {
     "yealink": [
-        Phone("T46U", "001565A1B2C3", "Yealink SIP-T46U 108.86.0.20 00:15:65:a1:b2:c3",
-              ("001565a1b2c3.boot", "y000000000000.boot", "y000000000108.cfg", "001565a1b2c3.cfg"),
-              yealink_accounts),
-        Phone("T31P", "805EC0A1B2C4", "Yealink SIP-T31P  124.86.0.40 805ec0a1b2c4",
-              ("805ec0a1b2c4.boot", "y000000000000.boot", "y000000000123.cfg", "805ec0a1b2c4.cfg"),
-              yealink_accounts),
+        Phone(
+            "T46U",
+            "001565A1B2C3",
+            "Yealink SIP-T46U 108.86.0.20 00:15:65:a1:b2:c3",
+            ("001565a1b2c3.boot", "y000000000000.boot", "y000000000108.cfg", "001565a1b2c3.cfg"),
+            yealink_accounts,
+        ),
+        Phone(
+            "T31P",
+            "805EC0A1B2C4",
+            "Yealink SIP-T31P  124.86.0.40 805ec0a1b2c4",
+            ("805ec0a1b2c4.boot", "y000000000000.boot", "y000000000123.cfg", "805ec0a1b2c4.cfg"),
+            yealink_accounts,
+        ),
     ],
     "snom": [
-        Phone("D785", "00041396D9B4",
-              "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12-00001-gd311851f1 (Feb 25 2019 - "
-              "14:19:43) 00041396D9B4 SXM:0 UXM:0 UXMC:0)",
-              ("snomD785.htm", "snomD785-00041396D9B4.htm", "00041396D9B4.xml"), snom_accounts),
-        Phone("D315", "000413A1B2C5", "Mozilla/4.0 (compatible; snomD315-SIP 10.1.54.13 2010.12)",
-              ("snomD315.htm", "snomD315-000413A1B2C5.htm", "000413A1B2C5.xml"), snom_accounts),
+        Phone(
+            "D785",
+            "00041396D9B4",
+            "Mozilla/4.0 (compatible; snomD785-SIP 10.1.169.16 2010.12-00001-gd311851f1 (Feb 25 2019 - "
+            "14:19:43) 00041396D9B4 SXM:0 UXM:0 UXMC:0)",
+            ("snomD785.htm", "snomD785-00041396D9B4.htm", "00041396D9B4.xml"),
+            snom_accounts,
+        ),
+        Phone(
+            "D315",
+            "000413A1B2C5",
+            "Mozilla/4.0 (compatible; snomD315-SIP 10.1.54.13 2010.12)",
+            ("snomD315.htm", "snomD315-000413A1B2C5.htm", "000413A1B2C5.xml"),
+            snom_accounts,
+        ),
     ],
     "polycom": [
-        Phone("VVX450", "64167FA1B2C6", "FileTransport PolycomVVX-VVX_450-UA/6.4.6.0123 Type/Application",
-              ("000000000000.cfg", "64167fa1b2c6.cfg", "64167fa1b2c6-settings.cfg"), polycom_accounts),
-        Phone("VVX250", "0004F2A1B2C7", "FileTransport PolycomVVX-VVX_250-UA/5.9.7.4477 Type/Application",
-              ("000000000000.cfg", "0004f2a1b2c7.cfg", "0004f2a1b2c7-settings.cfg"), polycom_accounts),
+        Phone(
+            "VVX450",
+            "64167FA1B2C6",
+            "FileTransport PolycomVVX-VVX_450-UA/6.4.6.0123 Type/Application",
+            ("000000000000.cfg", "64167fa1b2c6.cfg", "64167fa1b2c6-settings.cfg"),
+            polycom_accounts,
+        ),
+        Phone(
+            "VVX250",
+            "0004F2A1B2C7",
+            "FileTransport PolycomVVX-VVX_250-UA/5.9.7.4477 Type/Application",
+            ("000000000000.cfg", "0004f2a1b2c7.cfg", "0004f2a1b2c7-settings.cfg"),
+            polycom_accounts,
+        ),
     ],
     "grandstream": [
-        Phone("GRP2614", "C074ADA1B2C8", "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ada1b2c8",
-              ("cfggrp2614.xml", "cfg.xml", "cfgc074ada1b2c8.xml"), grandstream_accounts),
-        Phone("GXP2170", "000B82A1B2C9", "Grandstream Model HW GXP2170 SW 1.0.11.3 DevId 000b82a1b2c9",
-              ("cfggxp2170.xml", "cfg.xml", "cfg000b82a1b2c9.xml"), grandstream_accounts),
+        Phone(
+            "GRP2614",
+            "C074ADA1B2C8",
+            "Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ada1b2c8",
+            ("cfggrp2614.xml", "cfg.xml", "cfgc074ada1b2c8.xml"),
+            grandstream_accounts,
+        ),
+        Phone(
+            "GXP2170",
+            "000B82A1B2C9",
+            "Grandstream Model HW GXP2170 SW 1.0.11.3 DevId 000b82a1b2c9",
+            ("cfggxp2170.xml", "cfg.xml", "cfg000b82a1b2c9.xml"),
+            grandstream_accounts,
+        ),
     ],
 }
 ALL = [(vendor, phone) for vendor, phones in PHONES.items() for phone in phones]
@@ -163,9 +222,19 @@ async def test_phone_boots_over_http_and_tftp(server, store, vendor, phone):
     accounts = phone.read(bodies[phone.files[-1]])
     one, two = accounts[1], accounts[2]
     assert (one["display_name"], one["user"], one["auth"], one["password"], one["server"]) == (
-        NAME_1, ext1, f"auth{ext1}", PASSWORD_1, "pbx.rossi.example.net")
+        NAME_1,
+        ext1,
+        f"auth{ext1}",
+        PASSWORD_1,
+        "pbx.rossi.example.net",
+    )
     assert (two["display_name"], two["user"], two["auth"], two["password"], two["server"]) == (
-        NAME_2, ext2, ext2, PASSWORD_2, "pbx2.rossi.example.net")
+        NAME_2,
+        ext2,
+        ext2,
+        PASSWORD_2,
+        "pbx2.rossi.example.net",
+    )
     assert one["enabled"] == two["enabled"] == "1"
     if "port" in two:
         assert (one["port"], two["port"]) == ("5060", "5070")
@@ -183,4 +252,3 @@ async def test_phone_boots_over_http_and_tftp(server, store, vendor, phone):
     with store.reading() as tx:
         downloads = tx.downloads_of_device(phone.mac)
     assert {d["transport"] for d in downloads} == {"http", "tftp"}
-

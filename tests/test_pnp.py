@@ -25,20 +25,25 @@ def settings(settings):
     return dataclasses.replace(settings, pnp=True, pnp_port=0)
 
 
-def _subscribe(port: int, uri_user: str, vendor: str, model: str, *, from_user: str = "anonymous",
-               call_id: str = "cid-1@10.0.0.9") -> sip.Message:
-    return sip.Message(method="SUBSCRIBE", uri=f"sip:{uri_user}@224.0.1.75", headers=[
-        ("Via", f"SIP/2.0/UDP 127.0.0.1:{port};branch={sip.new_branch()};rport"),
-        ("From", f"<sip:{from_user}@127.0.0.1>;tag=ph1"),
-        ("To", f"<sip:{uri_user}@224.0.1.75>"),
-        ("Call-ID", call_id),
-        ("CSeq", "1 SUBSCRIBE"),
-        ("Contact", f"<sip:127.0.0.1:{port}>"),
-        ("Event", f'ua-profile;profile-type="device";vendor="{vendor}";model="{model}";version="1.2.3"'),
-        ("Expires", "0"),
-        ("Accept", "application/url"),
-        ("User-Agent", f"{vendor} {model} 1.2.3"),
-    ])
+def _subscribe(
+    port: int, uri_user: str, vendor: str, model: str, *, from_user: str = "anonymous", call_id: str = "cid-1@10.0.0.9"
+) -> sip.Message:
+    return sip.Message(
+        method="SUBSCRIBE",
+        uri=f"sip:{uri_user}@224.0.1.75",
+        headers=[
+            ("Via", f"SIP/2.0/UDP 127.0.0.1:{port};branch={sip.new_branch()};rport"),
+            ("From", f"<sip:{from_user}@127.0.0.1>;tag=ph1"),
+            ("To", f"<sip:{uri_user}@224.0.1.75>"),
+            ("Call-ID", call_id),
+            ("CSeq", "1 SUBSCRIBE"),
+            ("Contact", f"<sip:127.0.0.1:{port}>"),
+            ("Event", f'ua-profile;profile-type="device";vendor="{vendor}";model="{model}";version="1.2.3"'),
+            ("Expires", "0"),
+            ("Accept", "application/url"),
+            ("User-Agent", f"{vendor} {model} 1.2.3"),
+        ],
+    )
 
 
 def _phone_boots(server_port: int, make, *, answer_notify: bool = True) -> tuple[sip.Message, sip.Message, list]:
@@ -78,15 +83,19 @@ def devices(store):
     return store
 
 
-@pytest.mark.parametrize(("uri_user", "from_user", "vendor", "model", "mac"), [
-    ("MAC%3A001565ABCDEF", "MAC%3A001565ABCDEF", "Yealink", "T46U", "001565ABCDEF"),
-    ("MAC%3a000413aabbcc", "MAC%3a000413aabbcc", "snom", "D785", "000413AABBCC"),
-    ("anonymous", "0004f2abcdef", "Polycom", "VVX450", "0004F2ABCDEF"),
-    ("MACc074ad0b63ee", "anonymous", "Grandstream", "GRP2614", "C074AD0B63EE"),
-    ("MAC:C0:74:AD:0B:63:EF", "anonymous", "Grandstream", "GRP2612W", "C074AD0B63EF"),
-])
-async def test_subscribe_gets_200_then_notify_with_the_url(devices, server, uri_user, from_user, vendor, model,
-                                                           mac, run_cli):
+@pytest.mark.parametrize(
+    ("uri_user", "from_user", "vendor", "model", "mac"),
+    [
+        ("MAC%3A001565ABCDEF", "MAC%3A001565ABCDEF", "Yealink", "T46U", "001565ABCDEF"),
+        ("MAC%3a000413aabbcc", "MAC%3a000413aabbcc", "snom", "D785", "000413AABBCC"),
+        ("anonymous", "0004f2abcdef", "Polycom", "VVX450", "0004F2ABCDEF"),
+        ("MACc074ad0b63ee", "anonymous", "Grandstream", "GRP2614", "C074AD0B63EE"),
+        ("MAC:C0:74:AD:0B:63:EF", "anonymous", "Grandstream", "GRP2612W", "C074AD0B63EF"),
+    ],
+)
+async def test_subscribe_gets_200_then_notify_with_the_url(
+    devices, server, uri_user, from_user, vendor, model, mac, run_cli
+):
     responder = server.app[lifecycle.PNP]
     assert responder.port not in (None, 5060)
 
@@ -153,11 +162,16 @@ async def test_a_retransmitted_subscribe_gets_200_but_one_notify(devices, server
 
 async def test_garbage_and_other_datagrams_are_ignored(devices, server):
     responder = server.app[lifecycle.PNP]
-    junk = [b"", b"\x00\xff" * 40, b"hello", b"SUBSCRIBE sip:x SIP/2.0\r\nCSeq: nope\r\nEvent: ua-profile\r\n\r\n",
-            _subscribe(9, "MAC%3A001565ABCDEF", "Cisco", "7960").encode(),  # not one of our vendors
-            _subscribe(9, "nobody", "Yealink", "T46U").encode(),  # no MAC anywhere
-            _subscribe(9, "MAC%3A001565ABCDEF", "Yealink", "T46U").encode().replace(b"ua-profile", b"presence"),
-            sip.Message(method="OPTIONS", uri="sip:x@y", headers=[("CSeq", "1 OPTIONS")]).encode()]
+    junk = [
+        b"",
+        b"\x00\xff" * 40,
+        b"hello",
+        b"SUBSCRIBE sip:x SIP/2.0\r\nCSeq: nope\r\nEvent: ua-profile\r\n\r\n",
+        _subscribe(9, "MAC%3A001565ABCDEF", "Cisco", "7960").encode(),  # not one of our vendors
+        _subscribe(9, "nobody", "Yealink", "T46U").encode(),  # no MAC anywhere
+        _subscribe(9, "MAC%3A001565ABCDEF", "Yealink", "T46U").encode().replace(b"ua-profile", b"presence"),
+        sip.Message(method="OPTIONS", uri="sip:x@y", headers=[("CSeq", "1 OPTIONS")]).encode(),
+    ]
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind(("127.0.0.1", 0))
     try:
@@ -172,7 +186,8 @@ async def test_garbage_and_other_datagrams_are_ignored(devices, server):
         sock.close()
     # ... and it still answers a phone afterwards
     ok, notify, _ = await asyncio.to_thread(
-        _phone_boots, responder.port, lambda port: _subscribe(port, "MAC%3A001565ABCDEF", "Yealink", "T46U"))
+        _phone_boots, responder.port, lambda port: _subscribe(port, "MAC%3A001565ABCDEF", "Yealink", "T46U")
+    )
     assert ok.status == 200 and notify.body == URL.encode()
 
 
@@ -204,7 +219,8 @@ async def test_multicast_join_failure_is_logged_and_unicast_still_works(monkeypa
     try:
         assert responder.multicast is False
         ok, notify, _ = await asyncio.to_thread(
-            _phone_boots, port, lambda p: _subscribe(p, "MAC%3A001565ABCDEF", "Yealink", "T46U"))
+            _phone_boots, port, lambda p: _subscribe(p, "MAC%3A001565ABCDEF", "Yealink", "T46U")
+        )
         assert ok.status == 200 and notify.body == URL.encode() and seen == []
     finally:
         await responder.stop()
@@ -223,17 +239,25 @@ def test_serve_flags_reach_the_settings(monkeypatch, data_dir):
 
         async def nothing() -> None:
             return None
+
         return nothing()
 
     monkeypatch.setattr(serve_module, "_run", fake_run)
-    runner = CliRunner(env={"PROVISIONER_DATA_DIR": str(data_dir), "PROVISIONER_PNP_PORT": "5070",
-                            "PROVISIONER_PNP": None, "PROVISIONER_MDNS": None})  # the defaults, not conftest's
+    runner = CliRunner(
+        env={
+            "PROVISIONER_DATA_DIR": str(data_dir),
+            "PROVISIONER_PNP_PORT": "5070",
+            "PROVISIONER_PNP": None,
+            "PROVISIONER_MDNS": None,
+        }
+    )  # the defaults, not conftest's
     result = runner.invoke(cli, ["serve", "--log-format", "console"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     s = captured["settings"]
     assert (s.pnp, s.pnp_port, s.mdns) == (True, 5070, True)
-    result = runner.invoke(cli, ["serve", "--pnp", "off", "--mdns", "off", "--pnp-port", "5062"],
-                           catch_exceptions=False)
+    result = runner.invoke(
+        cli, ["serve", "--pnp", "off", "--mdns", "off", "--pnp-port", "5062"], catch_exceptions=False
+    )
     s = captured["settings"]
     assert (s.pnp, s.pnp_port, s.mdns) == (False, 5062, False)
     result = runner.invoke(cli, ["serve", "--pnp-port", "70000"])

@@ -50,13 +50,41 @@ def postgres_url():
         user = pwd.getpwnam("postgres")
         os.chown(root, user.pw_uid, user.pw_gid)
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*run_as, initdb, "-D", str(data), "-U", "prov", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    subprocess.run([*run_as, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                    f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off", "start"], check=True, capture_output=True)
+    subprocess.run(
+        [*run_as, initdb, "-D", str(data), "-U", "prov", "--auth=trust", "-E", "UTF8"], check=True, capture_output=True
+    )
+    subprocess.run(
+        [
+            *run_as,
+            pg_ctl,
+            "-D",
+            str(data),
+            "-l",
+            str(root / "log"),
+            "-w",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        subprocess.run([*run_as, _pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(port), "-U",
-                        "prov", "provisioner"], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *run_as,
+                _pg_bin("createdb") or "createdb",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "prov",
+                "provisioner",
+            ],
+            check=True,
+            capture_output=True,
+        )
         # Nodes sharing one database share its secret key, given by the environment as in production.
         with pytest.MonkeyPatch.context() as env:
             env.setenv("PROVISIONER_SECRET_KEY", generate_key())
@@ -70,8 +98,10 @@ def postgres_url():
 def pg_store(postgres_url):
     store = Store.open(Path("unused"), postgres_url)
     with store.transaction() as tx:  # each test starts from empty tables
-        tx.conn.exec_driver_sql("TRUNCATE customers, lines, devices, device_lines, events, unknown_devices, "
-                                "downloads, uploads RESTART IDENTITY CASCADE")
+        tx.conn.exec_driver_sql(
+            "TRUNCATE customers, lines, devices, device_lines, events, unknown_devices, "
+            "downloads, uploads RESTART IDENTITY CASCADE"
+        )
     yield store
     store.close()
 
@@ -88,8 +118,7 @@ async def test_two_nodes_share_one_database(pg_store, postgres_url, aiohttp_clie
     services.add_device(pg_store, ACTOR, "001565A1B2C3", model="T46U", customer="ROSSI", lines=["201"])
     nodes = []
     for _ in range(2):
-        app = create_app(settings.__class__(**{**settings.__dict__, "database_url": postgres_url,
-                                               "tftp_port": None}))
+        app = create_app(settings.__class__(**{**settings.__dict__, "database_url": postgres_url, "tftp_port": None}))
         nodes.append(Running(await aiohttp_client(app), app))
     bodies = [await (await node.client.get("/001565a1b2c3.cfg")).text() for node in nodes]
     assert bodies[0] == bodies[1]

@@ -19,23 +19,27 @@ def fleet(store):
     add_line(store, "ROSSI", "201", "Anna <Reception>", "pw-anna-1")
     add_line(store, "ROSSI", "202", "Niccolò Università", "pw-nicc-2")
     add_line(store, "BIANCHI", "301", "Carlo Bianchi", "pw-carlo-3")
-    services.add_device(store, ACTOR, "00:15:65:AB:CD:EF", model="T46U", customer="ROSSI", lines=["201", "202"],
-                        serial="SN-777")
+    services.add_device(
+        store, ACTOR, "00:15:65:AB:CD:EF", model="T46U", customer="ROSSI", lines=["201", "202"], serial="SN-777"
+    )
     services.add_device(store, ACTOR, "000413112233", model="D785", customer="BIANCHI", lines=["301"])
     services.add_device(store, ACTOR, "0004f2000001", model="VVX450")
     return store
 
 
-@pytest.mark.parametrize(("q", "macs"), [
-    ("00-15-65-ab-cd-ef", ["001565ABCDEF"]),
-    ("0015.65ab.cdef", ["001565ABCDEF"]),
-    ("ab:cd", ["001565ABCDEF"]),
-    ("202", ["001565ABCDEF"]),
-    ("università", ["001565ABCDEF"]),
-    ("sn-777", ["001565ABCDEF"]),
-    ("bianchi", ["000413112233"]),
-    ("nothing-like-it", []),
-])
+@pytest.mark.parametrize(
+    ("q", "macs"),
+    [
+        ("00-15-65-ab-cd-ef", ["001565ABCDEF"]),
+        ("0015.65ab.cdef", ["001565ABCDEF"]),
+        ("ab:cd", ["001565ABCDEF"]),
+        ("202", ["001565ABCDEF"]),
+        ("università", ["001565ABCDEF"]),
+        ("sn-777", ["001565ABCDEF"]),
+        ("bianchi", ["000413112233"]),
+        ("nothing-like-it", []),
+    ],
+)
 def test_find_devices_by_whatever_is_typed(fleet, q, macs):
     found = queries.find_devices(fleet, q)
     assert [d["mac"] for d in found["items"]] == macs
@@ -44,8 +48,12 @@ def test_find_devices_by_whatever_is_typed(fleet, q, macs):
 
 def test_find_devices_item_shape_and_filters(fleet):
     item = queries.find_devices(fleet, "001565abcdef")["items"][0]
-    assert (item["customer"], item["extensions"], item["state"], item["model"]) == ("ROSSI", ["201", "202"],
-                                                                                    "deployed", "T46U")
+    assert (item["customer"], item["extensions"], item["state"], item["model"]) == (
+        "ROSSI",
+        ["201", "202"],
+        "deployed",
+        "T46U",
+    )
     assert [d["mac"] for d in queries.find_devices(fleet, state="in_stock")["items"]] == ["0004F2000001"]
     assert [d["mac"] for d in queries.find_devices(fleet, customer="BIANCHI")["items"]] == ["000413112233"]
     page = queries.find_devices(fleet, limit=2, offset=2)
@@ -61,10 +69,17 @@ def test_a_terminated_contract_makes_its_rented_phones_return_due(fleet):
     assert queries.device_counts(fleet, today=date(2026, 1, 30))["deployed"] == 2
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [
-    ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"), ({"limit": 201}, "limit"), ({"offset": "-1"}, "offset"),
-    ({"state": "lost"}, "state"), ({"q": "x" * 101}, "q"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"limit": 201}, "limit"),
+        ({"offset": "-1"}, "offset"),
+        ({"state": "lost"}, "state"),
+        ({"q": "x" * 101}, "q"),
+    ],
+)
 def test_bad_search_arguments_name_the_field(fleet, kwargs, field):
     with pytest.raises(Invalid) as caught:
         queries.find_devices(fleet, **kwargs)

@@ -46,8 +46,18 @@ def snom():
 
 
 def set_account(run_cli, vendor: str, service: Service, password: str | None = None, **kw):
-    return run_cli("redirect", "set", vendor, "--rpc-url", service.url, "--username", service.username,
-                   "--password-stdin", input=(password or service.password) + "\n", **kw)
+    return run_cli(
+        "redirect",
+        "set",
+        vendor,
+        "--rpc-url",
+        service.url,
+        "--username",
+        service.username,
+        "--password-stdin",
+        input=(password or service.password) + "\n",
+        **kw,
+    )
 
 
 def deliver(store: Store, pacing: Pacing = FAST) -> Worker:
@@ -66,8 +76,9 @@ def test_an_import_registers_every_mac_once_with_its_url(store, run_cli, yealink
     set_account(run_cli, "snom", snom)
     run_cli("import", str(SAMPLES / "deployment.xlsx"))
     expected = load_expected()["files"]["deployment.xlsx"]["devices"]
-    wanted = {v: sorted(m for m, d in expected.items() if d["vendor"] == v and d.get("customer"))
-              for v in ("yealink", "snom")}
+    wanted = {
+        v: sorted(m for m, d in expected.items() if d["vendor"] == v and d.get("customer")) for v in ("yealink", "snom")
+    }
     assert wanted["yealink"] and wanted["snom"]
     deliver(store)
     assert sorted(yealink.registered) == wanted["yealink"]
@@ -229,8 +240,7 @@ def test_the_account_password_appears_in_no_log_no_output_no_event(store, run_cl
     assert "redirect_account_broken" in {e["event"] for e in logs}
     assert secret not in out and secret not in json.dumps(logs, default=str)
     with store.reading() as tx:
-        events = json.dumps([dict(r._mapping) for r in tx.conn.execute(sa.text("SELECT * FROM events"))],
-                            default=str)
+        events = json.dumps([dict(r._mapping) for r in tx.conn.execute(sa.text("SELECT * FROM events"))], default=str)
         raw = tx.conn.execute(sa.text("SELECT password FROM redirect_accounts")).scalar_one()
     assert secret not in events and yealink.password not in events
     assert raw.startswith("g1.")  # sealed at rest
@@ -238,17 +248,47 @@ def test_the_account_password_appears_in_no_log_no_output_no_event(store, run_cl
 
 def test_polycom_and_grandstream_are_refused_as_not_supported_yet(run_cli):
     for vendor in ("polycom", "grandstream"):
-        result = run_cli("redirect", "set", vendor, "--rpc-url", "https://example.net/x", "--username", "u",
-                         "--password-stdin", input="pw\n", ok=False)
+        result = run_cli(
+            "redirect",
+            "set",
+            vendor,
+            "--rpc-url",
+            "https://example.net/x",
+            "--username",
+            "u",
+            "--password-stdin",
+            input="pw\n",
+            ok=False,
+        )
         assert result.exit_code != 0 and "not supported yet" in result.output
 
 
 def test_bad_account_input_is_named_and_changes_nothing(store, run_cli):
-    result = run_cli("redirect", "set", "yealink", "--rpc-url", "ftp://x", "--username", "u", "--password-stdin",
-                     input="pw\n", ok=False)
+    result = run_cli(
+        "redirect",
+        "set",
+        "yealink",
+        "--rpc-url",
+        "ftp://x",
+        "--username",
+        "u",
+        "--password-stdin",
+        input="pw\n",
+        ok=False,
+    )
     assert result.exit_code != 0 and "rpc_url" in result.output
-    result = run_cli("redirect", "set", "yealink", "--rpc-url", "https://u:p@rps.example.net/", "--username", "u",
-                     "--password-stdin", input="pw\n", ok=False)
+    result = run_cli(
+        "redirect",
+        "set",
+        "yealink",
+        "--rpc-url",
+        "https://u:p@rps.example.net/",
+        "--username",
+        "u",
+        "--password-stdin",
+        input="pw\n",
+        ok=False,
+    )
     assert "must not hold credentials" in result.output
     assert run_cli("redirect", "show", "--json").output.strip() == "[]"
 
@@ -271,8 +311,9 @@ async def test_the_server_delivers_by_itself(server, yealink, data_dir):
     try:
         from provisioner.redirect import accounts
 
-        accounts.set_account(store, ACTOR, "yealink", rpc_url=yealink.url, username=yealink.username,
-                             password=yealink.password)
+        accounts.set_account(
+            store, ACTOR, "yealink", rpc_url=yealink.url, username=yealink.username, password=yealink.password
+        )
         add_customer(store)
         services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
         for _ in range(200):  # the worker looks every second; bounded wait, no timing assert
@@ -318,8 +359,9 @@ async def test_the_console_shows_the_state_lists_what_is_not_registered_and_retr
     add_user(store, "sue", "support")
     from provisioner.redirect import accounts
 
-    accounts.set_account(store, ACTOR, "yealink", rpc_url=yealink.url, username=yealink.username,
-                         password=yealink.password)
+    accounts.set_account(
+        store, ACTOR, "yealink", rpc_url=yealink.url, username=yealink.username, password=yealink.password
+    )
     yealink.owned_by_other.add(YEALINK_MAC)
     add_customer(store)
     services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")

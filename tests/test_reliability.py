@@ -58,8 +58,10 @@ def _downloads(store: Store) -> int:
 
 # --- item 2: a failed flush keeps its batch ---------------------------------------------------------
 
+
 async def test_downloads_served_while_the_database_is_locked_are_all_stored_once_it_is_free(
-        short_busy_timeout, server, store, data_dir):
+    short_busy_timeout, server, store, data_dir
+):
     _phone(store)
     assert (await server.client.get(FILE)).status == 200  # warm: the file is cached from now on
     await server.flush()
@@ -82,8 +84,9 @@ async def test_downloads_served_while_the_database_is_locked_are_all_stored_once
         assert tx.device(MAC)["last_seen_at"] is not None
 
 
-async def test_beyond_the_pending_bound_downloads_are_dropped_and_counted(short_busy_timeout, server, store,
-                                                                          data_dir, monkeypatch):
+async def test_beyond_the_pending_bound_downloads_are_dropped_and_counted(
+    short_busy_timeout, server, store, data_dir, monkeypatch
+):
     monkeypatch.setattr(activity_module, "MAX_PENDING", 40)
     _phone(store)
     assert (await server.client.get(FILE)).status == 200
@@ -91,9 +94,14 @@ async def test_beyond_the_pending_bound_downloads_are_dropped_and_counted(short_
     activity = server.app[keys.ACTIVITY]
     dropped = []
     real_log = activity_module.log.warning
-    monkeypatch.setattr(activity_module.log, "warning",
-                        lambda event, **kw: (dropped.append(kw["count"]) if event == "activity_dropped" else None,
-                                             real_log(event, **kw)))
+    monkeypatch.setattr(
+        activity_module.log,
+        "warning",
+        lambda event, **kw: (
+            dropped.append(kw["count"]) if event == "activity_dropped" else None,
+            real_log(event, **kw),
+        ),
+    )
     lock = Locked(data_dir)
     try:
         for _ in range(30):
@@ -110,6 +118,7 @@ async def test_beyond_the_pending_bound_downloads_are_dropped_and_counted(short_
 
 
 # --- item 3: one cache sync at a time ---------------------------------------------------------------
+
 
 @pytest.fixture
 def settings(settings):
@@ -142,11 +151,15 @@ async def test_a_sync_called_after_a_write_sees_it_even_while_another_sync_runs(
 
 # --- items 4 and 5: a busy database answers 503 + Retry-After, never 500 -------------------------
 
+
 async def test_writes_meeting_a_locked_database_get_503_with_retry_after(short_busy_timeout, api, server, data_dir):
     lock = Locked(data_dir)
     try:
-        response = await server.client.post("/api/v1/customers", headers=api.users.headers("admin"),
-                                            json={"code": "ROSSI", "name": "Rossi", "sip_server": "pbx.example.net"})
+        response = await server.client.post(
+            "/api/v1/customers",
+            headers=api.users.headers("admin"),
+            json={"code": "ROSSI", "name": "Rossi", "sip_server": "pbx.example.net"},
+        )
         assert response.status == 503
         assert int(response.headers["Retry-After"]) > 0
         body = await response.json()
@@ -188,8 +201,9 @@ def very_short_busy_timeout(monkeypatch):
     monkeypatch.setenv("PROVISIONER_SQLITE_BUSY_TIMEOUT_MS", "20")  # the server gives up soon: 503s likely
 
 
-async def test_api_writes_during_a_large_cli_import_never_get_500(very_short_busy_timeout, api, server, run_cli,
-                                                                   tmp_path):
+async def test_api_writes_during_a_large_cli_import_never_get_500(
+    very_short_busy_timeout, api, server, run_cli, tmp_path
+):
     path = write_phones(tmp_path / "phones.csv", 20_000)
     done = threading.Event()
 
@@ -205,8 +219,10 @@ async def test_api_writes_during_a_large_cli_import_never_get_500(very_short_bus
     while not done.is_set() or i < 5:
         i += 1
         response = await server.client.post(
-            "/api/v1/customers", headers=api.users.headers("admin"),
-            json={"code": f"C{i}", "name": f"Customer {i}", "sip_server": "pbx.example.net"})
+            "/api/v1/customers",
+            headers=api.users.headers("admin"),
+            json={"code": f"C{i}", "name": f"Customer {i}", "sip_server": "pbx.example.net"},
+        )
         statuses.append(response.status)
         if response.status == 503:
             assert int(response.headers["Retry-After"]) > 0
@@ -219,6 +235,7 @@ async def test_api_writes_during_a_large_cli_import_never_get_500(very_short_bus
 
 
 # --- item 6: the CLI on a locked or read-only database ----------------------------------------------
+
 
 def test_cli_on_a_locked_database_says_so_in_one_line(run_cli, store, data_dir, short_busy_timeout):
     lock = Locked(data_dir)

@@ -48,28 +48,61 @@ class Postgres:
             user = pwd.getpwnam("postgres")
             os.chown(self.root, user.pw_uid, user.pw_gid)
             self.run_as = ["runuser", "-u", "postgres", "--"]
-        subprocess.run([*self.run_as, initdb, "-D", str(self.data), "-U", "prov", "--auth=trust", "-E", "UTF8"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*self.run_as, initdb, "-D", str(self.data), "-U", "prov", "--auth=trust", "-E", "UTF8"],
+            check=True,
+            capture_output=True,
+        )
         self.start()
         # A name of its own: once stopped, its port may go to another test's PostgreSQL, which must not
         # be taken for it.
         name = f"provisioner_{secrets.token_hex(6)}"
-        subprocess.run([*self.run_as, _pg_bin("createdb") or "createdb", "-h", "127.0.0.1", "-p", str(self.port),
-                        "-U", "prov", name], check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.run_as,
+                _pg_bin("createdb") or "createdb",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "prov",
+                name,
+            ],
+            check=True,
+            capture_output=True,
+        )
         self.url = f"postgresql://prov@127.0.0.1:{self.port}/{name}"
 
     def start(self) -> None:
-        subprocess.run([*self.run_as, self.pg_ctl, "-D", str(self.data), "-l", str(self.root / "log"), "-w", "-o",
-                        f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off", "start"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                *self.run_as,
+                self.pg_ctl,
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.root / "log"),
+                "-w",
+                "-o",
+                f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
-        subprocess.run([*self.run_as, self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*self.run_as, self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            check=True,
+            capture_output=True,
+        )
 
     def remove(self) -> None:
-        subprocess.run([*self.run_as, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*self.run_as, self.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -87,7 +120,8 @@ MAC, OTHER = "001565A1B2C3", "001565A1B2C4"
 
 
 async def test_with_postgres_stopped_cached_files_are_served_and_every_download_is_stored_later(
-        postgres, aiohttp_client, settings):
+    postgres, aiohttp_client, settings
+):
     store = Store.open(Path("unused"), postgres.url)
     try:
         add_customer(store)
@@ -152,11 +186,29 @@ def _free_port() -> int:
 
 
 def _serve(url: str, data_dir: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "server.py", "--database-url", url, "--data-dir", str(data_dir),
-                             "--http-port", str(_free_port()), "--tftp-port", "off", "--host", "127.0.0.1",
-                             "--public-url", "http://prov.test/"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PROVISIONER_LOG_FORMAT": "json"})
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "server.py",
+            "--database-url",
+            url,
+            "--data-dir",
+            str(data_dir),
+            "--http-port",
+            str(_free_port()),
+            "--tftp-port",
+            "off",
+            "--host",
+            "127.0.0.1",
+            "--public-url",
+            "http://prov.test/",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PROVISIONER_LOG_FORMAT": "json"},
+    )
 
 
 def test_a_node_started_before_its_database_waits_and_starts_when_it_is_up(postgres, tmp_path):

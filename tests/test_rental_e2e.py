@@ -35,8 +35,15 @@ def admin_auth(api_users) -> None:
 
 @pytest.fixture
 def settings(data_dir) -> Settings:
-    return Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=None,
-                    public_url="http://prov.test:8080/", sync_interval=0.05, flush_interval=0.05)
+    return Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        tftp_port=None,
+        public_url="http://prov.test:8080/",
+        sync_interval=0.05,
+        flush_interval=0.05,
+    )
 
 
 # --- every account slot of a per-device file: (enabled, password) ---------------------------
@@ -44,8 +51,10 @@ def settings(data_dir) -> Settings:
 
 def yealink_slots(body: bytes, slots: int) -> list[tuple[bool, str]]:
     pairs = dict(line.split(" = ", 1) for line in body.decode().splitlines() if " = " in line)
-    return [(pairs[f"account.{n}.enable"] == "1", pairs[f"account.{n}.password"].replace("%NULL%", ""))
-            for n in range(1, slots + 1)]
+    return [
+        (pairs[f"account.{n}.enable"] == "1", pairs[f"account.{n}.password"].replace("%NULL%", ""))
+        for n in range(1, slots + 1)
+    ]
 
 
 def snom_slots(body: bytes, slots: int) -> list[tuple[bool, str]]:
@@ -62,14 +71,15 @@ def polycom_slots(body: bytes, slots: int) -> list[tuple[bool, str]]:
     attrs: dict[str, str] = {}
     for el in ET.fromstring(body).iter():
         attrs.update(el.attrib)
-    return [(attrs[f"reg.{n}.server.1.register"] == "1", attrs[f"reg.{n}.auth.password"])
-            for n in range(1, slots + 1)]
+    return [(attrs[f"reg.{n}.server.1.register"] == "1", attrs[f"reg.{n}.auth.password"]) for n in range(1, slots + 1)]
 
 
 def grandstream_slots(body: bytes, slots: int) -> list[tuple[bool, str]]:
     p = {el.tag: el.text or "" for el in ET.fromstring(body).find("config")}
-    return [(p[grandstream.account_codes(n)["active"]] == "1", p[grandstream.account_codes(n)["password"]])
-            for n in range(1, slots + 1)]
+    return [
+        (p[grandstream.account_codes(n)["active"]] == "1", p[grandstream.account_codes(n)["password"]])
+        for n in range(1, slots + 1)
+    ]
 
 
 # vendor: (model, MAC, per-device file, reader)
@@ -133,8 +143,9 @@ async def test_terminated_customer_phones_get_no_password_and_every_account_disa
         assert_deprovisioned(body, slots)
 
 
-async def test_a_future_termination_stops_the_phone_at_midnight_in_rome_without_any_write(server, store,
-                                                                                         run_cli, monkeypatch):
+async def test_a_future_termination_stops_the_phone_at_midnight_in_rome_without_any_write(
+    server, store, run_cli, monkeypatch
+):
     provision_all_vendors(store)
     tomorrow = rentals.today() + timedelta(days=1)
     await asyncio.to_thread(run_cli, "customer", "terminate", "ROSSI", "--on", tomorrow.isoformat())
@@ -160,8 +171,9 @@ async def test_swap_moves_the_lines_and_the_old_phone_is_deprovisioned(server, s
     await server.sync()
     assert (await slots_of(server, "yealink"))[1][:2] == [(True, PASSWORDS[1]), (True, PASSWORDS[0])]
 
-    out = (await asyncio.to_thread(run_cli, "device", "swap", "00:15:65:c0:ff:ee", "000413c0ffee",
-                                   "--model", "D785")).output
+    out = (
+        await asyncio.to_thread(run_cli, "device", "swap", "00:15:65:c0:ff:ee", "000413c0ffee", "--model", "D785")
+    ).output
     assert "000413C0FFEE (snom D785, new) now serves ROSSI lines 202, 201" in out
     await server.sync()
     _body, new_slots = await slots_of(server, "snom")
@@ -188,30 +200,44 @@ def macs(n: int) -> str:
 
 
 @pytest.mark.usefixtures("admin_auth")
-async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_amounts(server, store, run_cli,
-                                                                                      tmp_path):
+async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_amounts(
+    server, store, run_cli, tmp_path
+):
     for code in ("ROSSI", "BIANCHI", "VERDI", "NERI"):
         add_customer(store, code)
-    for i, (code, model) in enumerate([("ROSSI", "T46U"), ("ROSSI", "D785"), ("ROSSI", "GRP2614"),
-                                       ("ROSSI", "T46U"), ("BIANCHI", "T46U"), ("VERDI", "T46U"),
-                                       ("NERI", "T46U")], 1):
+    for i, (code, model) in enumerate(
+        [
+            ("ROSSI", "T46U"),
+            ("ROSSI", "D785"),
+            ("ROSSI", "GRP2614"),
+            ("ROSSI", "T46U"),
+            ("BIANCHI", "T46U"),
+            ("VERDI", "T46U"),
+            ("NERI", "T46U"),
+        ],
+        1,
+    ):
         add_line(store, code, f"{i}01", f"Desk {i}", f"pw-{i}")
         mac = macs(i) if model == "T46U" else {"D785": "000413D00002", "GRP2614": "C074ADD00003"}[model]
-        services.add_device(store, ACTOR, mac, model=model, customer=code, lines=[f"{i}01"],
-                            serial=f"SN-{i}")
+        services.add_device(store, ACTOR, mac, model=model, customer=code, lines=[f"{i}01"], serial=f"SN-{i}")
     services.add_device(store, ACTOR, macs(9), model="T46U", customer="ROSSI", ownership="owned")
     await server.sync()
 
     await api(server, "PUT", "/rentals/costs/T46U", {"cost": "89.90"})
     await api(server, "PUT", "/rentals/costs/d785", {"cost": "149"})
     await api(server, "PUT", "/rentals/costs/default", {"cost": "70.00"})
-    policy = await api(server, "PUT", "/customers/BIANCHI/policy",
-                       {"window_days": 30, "charge": "penalty", "penalty_per_day": "10"})
+    policy = await api(
+        server, "PUT", "/customers/BIANCHI/policy", {"window_days": 30, "charge": "penalty", "penalty_per_day": "10"}
+    )
     assert policy["description"] == "return within 30 days, then 10.00 EUR per day late"
     terminated = await api(server, "POST", "/customers/ROSSI/termination", {"on": "2026-01-31"})
     assert terminated["effective"] and {(d["mac"], d["deadline"]) for d in terminated["devices"]} == {
-        (macs(1), "2026-04-01"), ("000413D00002", "2026-04-01"), ("C074ADD00003", "2026-04-01"),
-        (macs(4), "2026-04-01"), (macs(9), None)}
+        (macs(1), "2026-04-01"),
+        ("000413D00002", "2026-04-01"),
+        ("C074ADD00003", "2026-04-01"),
+        (macs(4), "2026-04-01"),
+        (macs(9), None),
+    }
     await api(server, "POST", "/customers/BIANCHI/termination", {"on": "2026-02-28"})  # deadline 2026-03-30
     await api(server, "POST", "/customers/NERI/termination", {"on": "2026-03-01"})  # deadline 2026-04-30
     swapped = await api(server, "POST", f"/devices/{macs(6)}/swap", {"new_mac": macs(8), "on": "2026-02-01"})
@@ -229,8 +255,10 @@ async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_a
         (macs(1), "ROSSI", "T46U", "SN-1", "2026-01-31", "2026-04-01", 11, "89.90"),
         (macs(6), "VERDI", "T46U", "SN-6", None, "2026-04-02", 10, "89.90"),
     ]
-    assert [(r["mac"], r["customer"], r["model"], r["serial"], r["contract_end"], r["deadline"], r["days_late"],
-             r["owed"]) for r in report["items"]] == expected
+    assert [
+        (r["mac"], r["customer"], r["model"], r["serial"], r["contract_end"], r["deadline"], r["days_late"], r["owed"])
+        for r in report["items"]
+    ] == expected
     assert report["items"][-1]["due_from"] == "2026-02-01" and report["items"][-1]["reason"] == "swap"
 
     # The last day to return is not overdue.
@@ -242,11 +270,11 @@ async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_a
     assert [(r["mac"], r["charged"]) for r in charged_report["items"]] == [(macs(4), "89.90")]
 
     # The CLI gives the same rows, as JSON and as spreadsheets for the office.
-    cli_rows = json.loads((await asyncio.to_thread(run_cli, "rentals", "overdue", "--as-of", "2026-04-12",
-                                                   "--json")).output)
+    cli_rows = json.loads(
+        (await asyncio.to_thread(run_cli, "rentals", "overdue", "--as-of", "2026-04-12", "--json")).output
+    )
     assert [(r["mac"], r["days_late"], r["owed"]) for r in cli_rows] == [(e[0], e[6], e[7]) for e in expected]
-    rossi_only = await asyncio.to_thread(run_cli, "rentals", "overdue", "--as-of", "2026-04-12",
-                                         "--customer", "ROSSI")
+    rossi_only = await asyncio.to_thread(run_cli, "rentals", "overdue", "--as-of", "2026-04-12", "--customer", "ROSSI")
     assert "2 devices, outstanding 238.90 EUR" in rossi_only.output
     xlsx, csv_path = tmp_path / "overdue.xlsx", tmp_path / "overdue.csv"
     await asyncio.to_thread(run_cli, "rentals", "overdue", "--as-of", "2026-04-12", "--output", str(xlsx))
@@ -254,12 +282,15 @@ async def test_overdue_report_on_a_date_lists_exactly_the_expected_devices_and_a
     sheet = openpyxl.load_workbook(xlsx).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "MAC" and [(r[0], r[11], r[12]) for r in rows[1:]] == [
-        (e[0], e[6], float(Decimal(e[7]))) for e in expected]
+        (e[0], e[6], float(Decimal(e[7]))) for e in expected
+    ]
     table = list(csv.DictReader(io.StringIO(csv_path.read_text("utf-8-sig"))))
     assert [(r["MAC"], r["Return deadline"], r["Owed to date (EUR)"]) for r in table] == [
-        (e[0], e[5], e[7]) for e in expected]
-    resp = await server.client.get("/api/v1/rentals/overdue", params={"as_of": "2026-04-12", "format": "csv"},
-                                   headers=AUTH)
+        (e[0], e[5], e[7]) for e in expected
+    ]
+    resp = await server.client.get(
+        "/api/v1/rentals/overdue", params={"as_of": "2026-04-12", "format": "csv"}, headers=AUTH
+    )
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
     assert (await resp.read()) == csv_path.read_bytes()
 
@@ -300,7 +331,11 @@ async def test_api_errors_are_clear_and_change_nothing(server, store):
     assert (await api(server, "POST", f"/devices/{macs(2)}/return", {"condition": "faulty"}))["state"] == "retired"
     history = await api(server, "GET", f"/devices/{macs(2)}/history")
     assert [e["action"] for e in history["items"]] == [
-        "device.created", "device.assigned", "device.unassigned", "device.returned"]
+        "device.created",
+        "device.assigned",
+        "device.unassigned",
+        "device.returned",
+    ]
     assert (await api(server, "GET", "/customers/ROSSI/policy"))["window_days"] == 60
     assert (await api(server, "PUT", "/rentals/policy", {"window_days": 45}))["window_days"] == 45
     assert (await api(server, "GET", "/rentals/policy"))["description"].startswith("return within 45 days")
@@ -315,17 +350,20 @@ async def test_api_errors_are_clear_and_change_nothing(server, store):
 # --- the CLI --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args,message", [
-    (("device", "return", "001565000001"), "no device with MAC 001565000001"),
-    (("device", "swap", "001565000001", "001565000002"), "no device with MAC 001565000001"),
-    (("device", "charge", "00:15:65"), "'00:15:65' is not a MAC address"),
-    (("customer", "terminate", "NOPE", "--on", "2026-01-31"), "no customer 'NOPE'"),
-    (("customer", "terminate", "ROSSI", "--on", "2026-02-30"), "is not a date"),
-    (("customer", "policy", "ROSSI", "--charge", "penalty"), "needs a penalty per day"),
-    (("rentals", "set-cost", "T46U", "ten"), "is not an amount in euros"),
-    (("rentals", "overdue", "--output", "report.pdf"), "can be written as .csv or .xlsx"),
-    (("device", "history", "001565000009"), "no device with MAC 001565000009"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("device", "return", "001565000001"), "no device with MAC 001565000001"),
+        (("device", "swap", "001565000001", "001565000002"), "no device with MAC 001565000001"),
+        (("device", "charge", "00:15:65"), "'00:15:65' is not a MAC address"),
+        (("customer", "terminate", "NOPE", "--on", "2026-01-31"), "no customer 'NOPE'"),
+        (("customer", "terminate", "ROSSI", "--on", "2026-02-30"), "is not a date"),
+        (("customer", "policy", "ROSSI", "--charge", "penalty"), "needs a penalty per day"),
+        (("rentals", "set-cost", "T46U", "ten"), "is not an amount in euros"),
+        (("rentals", "overdue", "--output", "report.pdf"), "can be written as .csv or .xlsx"),
+        (("device", "history", "001565000009"), "no device with MAC 001565000009"),
+    ],
+)
 def test_cli_errors_are_one_line_and_exit_non_zero(run_cli, store, args, message):
     add_customer(store)
     result = run_cli(*args, ok=False)
@@ -338,8 +376,9 @@ def test_cli_policy_costs_and_lifecycle(run_cli, store):
     add_line(store, "ROSSI", "201", "Desk", "pw-201")
     services.add_device(store, ACTOR, macs(1), model="T46U", customer="ROSSI", lines=["201"])
     assert run_cli("customer", "terminate", "ROSSI", ok=False).exit_code == 2
-    out = run_cli("customer", "policy", "ROSSI", "--window-days", "30", "--charge", "penalty",
-                  "--penalty-per-day", "10").output
+    out = run_cli(
+        "customer", "policy", "ROSSI", "--window-days", "30", "--charge", "penalty", "--penalty-per-day", "10"
+    ).output
     assert "ROSSI: return within 30 days, then 10.00 EUR per day late" in out
     assert "own terms: none" in run_cli("customer", "policy", "ROSSI", "--default").output
     assert "default: return within 60 days" in run_cli("rentals", "policy").output
@@ -348,8 +387,10 @@ def test_cli_policy_costs_and_lifecycle(run_cli, store):
     assert "yealink T46U" in run_cli("rentals", "costs").output
     add_line(store, "ROSSI", "202", "Desk 2", "pw-202")
     services.add_device(store, ACTOR, macs(2), model="T46U")
-    assert "deployed to ROSSI, lines 202" in run_cli("device", "assign", macs(2), "--customer", "ROSSI",
-                                                     "--line", "202").output
+    assert (
+        "deployed to ROSSI, lines 202"
+        in run_cli("device", "assign", macs(2), "--customer", "ROSSI", "--line", "202").output
+    )
     assert "return_due from ROSSI" in run_cli("device", "unassign", macs(2)).output
     assert "now retired" in run_cli("device", "return", macs(2), "--condition", "faulty").output
     ended = run_cli("customer", "terminate", "ROSSI", "--on", "2026-01-31").output

@@ -43,8 +43,14 @@ def clock(monkeypatch) -> Clock:
     return c
 
 
-def rossi(store: Store, code: str = "ROSSI", exts: tuple[str, ...] = ("201", "202"), mac: str | None = OLD,
-          model: str = "T46U", **device: Any) -> None:
+def rossi(
+    store: Store,
+    code: str = "ROSSI",
+    exts: tuple[str, ...] = ("201", "202"),
+    mac: str | None = OLD,
+    model: str = "T46U",
+    **device: Any,
+) -> None:
     add_customer(store, code)
     for i, ext in enumerate(exts):
         add_line(store, code, ext, f"Desk {ext}", PASSWORD if i == 0 else f"pw-{code}-{ext}")
@@ -55,9 +61,18 @@ def rossi(store: Store, code: str = "ROSSI", exts: tuple[str, ...] = ("201", "20
 def dump(store: Store) -> dict[str, list]:
     """Every row of every table: to show a refused operation changed nothing."""
     with store.reading() as tx:
-        return {table: tx.conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-                for table in ("customers", "lines", "devices", "device_lines", "events", "rental_defaults",
-                              "replacement_costs")}
+        return {
+            table: tx.conn.exec_driver_sql(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in (
+                "customers",
+                "lines",
+                "devices",
+                "device_lines",
+                "events",
+                "rental_defaults",
+                "replacement_costs",
+            )
+        }
 
 
 def device(store: Store, mac: str) -> dict[str, Any]:
@@ -87,8 +102,7 @@ def test_terminate_today_stops_the_lines_and_makes_rented_devices_due(store, clo
 
     result = rs.terminate(store, ACTOR, "ROSSI", "2026-06-15")
     assert result["effective"] is True
-    assert {(d["mac"], d["deadline"]) for d in result["devices"]} == {
-        (OLD, date(2026, 8, 14)), ("001565BB0001", None)}
+    assert {(d["mac"], d["deadline"]) for d in result["devices"]} == {(OLD, date(2026, 8, 14)), ("001565BB0001", None)}
     for mac in (OLD, "001565BB0001"):
         rendered = data(store, mac)
         assert rendered.deprovisioned and rendered.accounts == () and rendered.valid_until is None
@@ -96,7 +110,8 @@ def test_terminate_today_stops_the_lines_and_makes_rented_devices_due(store, clo
     assert device(store, OLD)["state"] == "deployed" and device(store, OLD)["lines"] == ["201", "202"]
     due = rs.report(store, "due")
     assert [(r["mac"], r["reason"], r["due_from"], r["deadline"]) for r in due] == [
-        (OLD, "contract_end", date(2026, 6, 15), date(2026, 8, 14))]
+        (OLD, "contract_end", date(2026, 6, 15), date(2026, 8, 14))
+    ]
     # Each device's history says so, and the customer event carries the deadlines; no password anywhere.
     (ended,) = [e for e in events(store, OLD) if e["action"] == "device.contract_ended"]
     assert ended["customer_id"] is not None and "return due by 2026-08-14" in ended["summary"]
@@ -124,7 +139,10 @@ def test_a_future_termination_takes_effect_by_itself_and_can_be_cancelled_before
     clock.set(2026, 8, 1, 12, 0)
     assert not data(store, OLD).deprovisioned and data(store, OLD).valid_until is None
     assert [e["action"] for e in events(store, OLD)][-3:] == [
-        "device.contract_ended", "device.contract_ended", "device.contract_end_cancelled"]
+        "device.contract_ended",
+        "device.contract_ended",
+        "device.contract_end_cancelled",
+    ]
 
 
 def test_an_ended_contract_cannot_be_cancelled_or_moved(store, clock):
@@ -156,11 +174,19 @@ def test_swap_moves_every_line_in_order_to_a_new_device(store, clock):
     result = rs.swap(store, ACTOR, "00:15:65:aa:00:01", "00-15-65-AA-00-02", serial="SN-NEW")
     assert result["created"] and result["return_deadline"] == date(2026, 8, 14)
     new, old = device(store, NEW), device(store, OLD)
-    assert (new["state"], new["model"], new["serial"], new["lines"]) == ("deployed", "T46U", "SN-NEW",
-                                                                        ["203", "201", "202"])
+    assert (new["state"], new["model"], new["serial"], new["lines"]) == (
+        "deployed",
+        "T46U",
+        "SN-NEW",
+        ["203", "201", "202"],
+    )
     assert new["customer_id"] == old["customer_id"] and new["settings"] == {"features.dnd.enable": "1"}
-    assert (old["state"], old["lines"], old["due_from"], old["due_reason"]) == ("return_due", [], date(2026, 6, 15),
-                                                                                "swap")
+    assert (old["state"], old["lines"], old["due_from"], old["due_reason"]) == (
+        "return_due",
+        [],
+        date(2026, 6, 15),
+        "swap",
+    )
     assert [a.extension for a in data(store, NEW).accounts] == ["203", "201", "202"]
     assert data(store, OLD).deprovisioned
     swapped = events(store, OLD)[-1]
@@ -179,16 +205,19 @@ def test_swap_to_a_stock_device_of_another_vendor(store, clock):
     assert data(store, "000413AA0002").vendor == "snom"
 
 
-@pytest.mark.parametrize("setup,args,error,message", [
-    (None, (OLD, OLD), Invalid, "the same MAC"),
-    (None, ("001565FFFFFF", NEW), NotFound, "no device with MAC 001565FFFFFF"),
-    (None, ("not-a-mac", NEW), Invalid, "not a MAC address"),
-    ("deployed_new", (OLD, NEW), Conflict, "must come from stock"),
-    ("swapped", (OLD, SPARE), Conflict, "already swapped out"),
-    ("small_new", (OLD, NEW), Invalid, "T31P has 2 SIP accounts; 3 lines given"),
-    ("stock_old", (SPARE, NEW), Conflict, "in stock"),
-    ("ended", (OLD, NEW), Conflict, "contract ended"),
-])
+@pytest.mark.parametrize(
+    "setup,args,error,message",
+    [
+        (None, (OLD, OLD), Invalid, "the same MAC"),
+        (None, ("001565FFFFFF", NEW), NotFound, "no device with MAC 001565FFFFFF"),
+        (None, ("not-a-mac", NEW), Invalid, "not a MAC address"),
+        ("deployed_new", (OLD, NEW), Conflict, "must come from stock"),
+        ("swapped", (OLD, SPARE), Conflict, "already swapped out"),
+        ("small_new", (OLD, NEW), Invalid, "T31P has 2 SIP accounts; 3 lines given"),
+        ("stock_old", (SPARE, NEW), Conflict, "in stock"),
+        ("ended", (OLD, NEW), Conflict, "contract ended"),
+    ],
+)
 def test_bad_swaps_say_why_and_change_nothing(store, clock, setup, args, error, message):
     rossi(store)
     if setup == "deployed_new":
@@ -264,7 +293,12 @@ def test_assign_reassign_and_unassign(store, clock):
     assert dump(store) == snapshot
     assert rs.assign(store, ACTOR, NEW, "ROSSI", ["201"])["state"] == "deployed"
     assert [e["action"] for e in events(store, NEW)] == [
-        "device.created", "device.assigned", "device.assigned", "device.unassigned", "device.assigned"]
+        "device.created",
+        "device.assigned",
+        "device.assigned",
+        "device.unassigned",
+        "device.assigned",
+    ]
 
 
 def test_bad_assignments_change_nothing(store, clock):
@@ -348,8 +382,12 @@ def test_charge_what_the_policy_says_or_a_given_amount(store, clock):
     again = rs.charge(store, ACTOR, OLD, amount="15")
     assert again["total_charged"] == Decimal("104.90")
     (row,) = rs.report(store, "charged")
-    assert (row["mac"], row["charged"], row["owed"], row["outstanding"]) == (OLD, Decimal("104.90"),
-                                                                            Decimal("89.90"), Decimal("0.00"))
+    assert (row["mac"], row["charged"], row["owed"], row["outstanding"]) == (
+        OLD,
+        Decimal("104.90"),
+        Decimal("89.90"),
+        Decimal("0.00"),
+    )
     assert rs.report(store, "overdue") == []
     # A charged device can still come back.
     assert rs.return_device(store, ACTOR, OLD)["state"] == "in_stock"
@@ -390,8 +428,10 @@ def test_costs_per_model_and_default(store, clock):
     rt.set_cost(store, ACTOR, "default", "70")
     rt.set_cost(store, ACTOR, "D785", "149.00")
     rt.set_cost(store, ACTOR, "D785", "139.00")
-    assert rt.costs(store) == [{"vendor": "*", "model": "*", "cost": Decimal("70.00")},
-                               {"vendor": "snom", "model": "D785", "cost": Decimal("139.00")}]
+    assert rt.costs(store) == [
+        {"vendor": "*", "model": "*", "cost": Decimal("70.00")},
+        {"vendor": "snom", "model": "D785", "cost": Decimal("139.00")},
+    ]
 
 
 def test_history_lists_every_event_of_the_device(store, clock):
@@ -437,15 +477,17 @@ def test_move_returns_and_assigns_in_one_transaction(store, clock):
     assert (result["returned"]["from_customer"], result["assigned"]["customer"]) == ("ROSSI", "VERDI")
     moved = device(store, OLD)
     assert (moved["state"], moved["lines"]) == ("deployed", ["100"])
-    assert [e["action"] for e in events(store, OLD)][-3:] == ["device.unassigned", "device.returned",
-                                                                "device.assigned"]
+    assert [e["action"] for e in events(store, OLD)][-3:] == ["device.unassigned", "device.returned", "device.assigned"]
 
 
-@pytest.mark.parametrize(("target", "lines", "condition", "error"), [
-    ("VERDI", ["999"], "ok", NotFound),  # a line the target does not have: the assignment fails last
-    ("VERDI", ["100"], "faulty", Conflict),  # a faulty phone is retired, and a retired one is not assigned
-    ("NOBODY", [], "ok", NotFound),
-])
+@pytest.mark.parametrize(
+    ("target", "lines", "condition", "error"),
+    [
+        ("VERDI", ["999"], "ok", NotFound),  # a line the target does not have: the assignment fails last
+        ("VERDI", ["100"], "faulty", Conflict),  # a faulty phone is retired, and a retired one is not assigned
+        ("NOBODY", [], "ok", NotFound),
+    ],
+)
 def test_a_failing_step_of_the_move_leaves_the_phone_as_it_was(store, clock, target, lines, condition, error):
     rossi(store)
     rossi(store, "VERDI", ("100",), mac=None)

@@ -14,14 +14,17 @@ def utc(*args: int) -> datetime:
     return datetime(*args, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("ended,window,expected", [
-    (date(2026, 1, 31), 60, date(2026, 4, 1)),  # February 2026 has 28 days
-    (date(2028, 1, 31), 60, date(2028, 3, 31)),  # leap year: 29 February counts
-    (date(2026, 3, 29), 60, date(2026, 5, 28)),  # across the daylight-saving change: still calendar days
-    (date(2026, 10, 25), 60, date(2026, 12, 24)),  # and across its end
-    (date(2026, 12, 15), 30, date(2027, 1, 14)),
-    (date(2026, 1, 31), 0, date(2026, 1, 31)),
-])
+@pytest.mark.parametrize(
+    "ended,window,expected",
+    [
+        (date(2026, 1, 31), 60, date(2026, 4, 1)),  # February 2026 has 28 days
+        (date(2028, 1, 31), 60, date(2028, 3, 31)),  # leap year: 29 February counts
+        (date(2026, 3, 29), 60, date(2026, 5, 28)),  # across the daylight-saving change: still calendar days
+        (date(2026, 10, 25), 60, date(2026, 12, 24)),  # and across its end
+        (date(2026, 12, 15), 30, date(2027, 1, 14)),
+        (date(2026, 1, 31), 0, date(2026, 1, 31)),
+    ],
+)
 def test_deadline_is_the_end_date_plus_the_window_in_calendar_days(ended, window, expected):
     assert rentals.deadline(ended, window) == expected
 
@@ -58,23 +61,34 @@ def test_contract_end_stops_lines_from_that_day():
 
 def test_thirty_days_then_ten_euros_per_day_is_100_at_ten_days_late():
     policy = Policy(window_days=30, charge="penalty", penalty_per_day=Decimal("10"))
-    at = rentals.standing(state="deployed", ownership="rental", contract_end=date(2026, 1, 31), due_from=None,
-                          due_reason=None, charged=None, policy=policy, replacement_cost=Decimal("120.00"),
-                          as_of=date(2026, 3, 12))
+    at = rentals.standing(
+        state="deployed",
+        ownership="rental",
+        contract_end=date(2026, 1, 31),
+        due_from=None,
+        due_reason=None,
+        charged=None,
+        policy=policy,
+        replacement_cost=Decimal("120.00"),
+        as_of=date(2026, 3, 12),
+    )
     assert (at.state, at.status, at.reason) == ("return_due", "overdue", "contract_end")
     assert at.deadline == date(2026, 3, 2)
     assert at.days_late == 10
     assert at.owed == Decimal("100.00") and str(at.owed) == "100.00"
 
 
-@pytest.mark.parametrize("charge,late,cost,expected", [
-    ("replacement", 0, Decimal("89.90"), Decimal("0.00")),
-    ("replacement", 1, Decimal("89.90"), Decimal("89.90")),
-    ("replacement", 40, Decimal("89.90"), Decimal("89.90")),
-    ("replacement", 3, None, None),  # the cost is unknown: the report says so instead of 0
-    ("penalty", 3, None, Decimal("22.50")),
-    ("both", 2, Decimal("89.90"), Decimal("104.90")),
-])
+@pytest.mark.parametrize(
+    "charge,late,cost,expected",
+    [
+        ("replacement", 0, Decimal("89.90"), Decimal("0.00")),
+        ("replacement", 1, Decimal("89.90"), Decimal("89.90")),
+        ("replacement", 40, Decimal("89.90"), Decimal("89.90")),
+        ("replacement", 3, None, None),  # the cost is unknown: the report says so instead of 0
+        ("penalty", 3, None, Decimal("22.50")),
+        ("both", 2, Decimal("89.90"), Decimal("104.90")),
+    ],
+)
 def test_amount_owed_under_each_charge_mode(charge, late, cost, expected):
     policy = Policy(30, charge, Decimal("7.50") if charge != "replacement" else None)
     assert policy.owed(late, cost) == expected
@@ -98,18 +112,33 @@ def test_policy_defaults_and_validation():
     assert merged == Policy(30, "penalty", Decimal("5"))
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("10", Decimal("10.00")), ("89.9", Decimal("89.90")), ("89,90", Decimal("89.90")), ("12.50 EUR", Decimal("12.50")),
-    (7, Decimal("7.00")), ("0", Decimal("0.00")),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("10", Decimal("10.00")),
+        ("89.9", Decimal("89.90")),
+        ("89,90", Decimal("89.90")),
+        ("12.50 EUR", Decimal("12.50")),
+        (7, Decimal("7.00")),
+        ("0", Decimal("0.00")),
+    ],
+)
 def test_amounts_in_euros(text, expected):
     assert rentals.parse_amount(text) == expected
 
 
-@pytest.mark.parametrize("text,message", [
-    ("-5", "not an amount"), ("ten", "not an amount"), ("1.234", "more than two decimal places"),
-    ("NaN", "not an amount"), ("1e3", "not an amount"), ("", "required"), ("999999", "more than"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("-5", "not an amount"),
+        ("ten", "not an amount"),
+        ("1.234", "more than two decimal places"),
+        ("NaN", "not an amount"),
+        ("1e3", "not an amount"),
+        ("", "required"),
+        ("999999", "more than"),
+    ],
+)
 def test_bad_amounts_are_named(text, message):
     with pytest.raises(Invalid, match=message):
         rentals.parse_amount(text, "amount")
@@ -128,33 +157,39 @@ def test_dates_must_be_iso():
             rentals.parse_date(bad)
 
 
-@pytest.mark.parametrize("state,action,expected", [
-    ("in_stock", "assign", "deployed"),
-    ("deployed", "unassign", "return_due"),
-    ("deployed", "swap_out", "return_due"),
-    ("in_stock", "swap_in", "deployed"),
-    ("deployed", "contract_end", "return_due"),
-    ("return_due", "return", "returned"),
-    ("charged", "return", "returned"),
-    ("returned", "restock", "in_stock"),
-    ("returned", "retire", "retired"),
-    ("return_due", "charge", "charged"),
-])
+@pytest.mark.parametrize(
+    "state,action,expected",
+    [
+        ("in_stock", "assign", "deployed"),
+        ("deployed", "unassign", "return_due"),
+        ("deployed", "swap_out", "return_due"),
+        ("in_stock", "swap_in", "deployed"),
+        ("deployed", "contract_end", "return_due"),
+        ("return_due", "return", "returned"),
+        ("charged", "return", "returned"),
+        ("returned", "restock", "in_stock"),
+        ("returned", "retire", "retired"),
+        ("return_due", "charge", "charged"),
+    ],
+)
 def test_valid_transitions(state, action, expected):
     assert rentals.transition(state, action, "001565000001") == expected
 
 
-@pytest.mark.parametrize("state,action,message", [
-    ("in_stock", "return", "never deployed"),
-    ("deployed", "return", "still deployed"),
-    ("retired", "return", "retired"),
-    ("deployed", "charge", "nothing is owed"),
-    ("in_stock", "charge", "nobody owes it"),
-    ("deployed", "swap_in", "must come from stock"),
-    ("return_due", "swap_out", "already swapped out"),
-    ("retired", "assign", "retired"),
-    ("in_stock", "unassign", "in stock"),
-])
+@pytest.mark.parametrize(
+    "state,action,message",
+    [
+        ("in_stock", "return", "never deployed"),
+        ("deployed", "return", "still deployed"),
+        ("retired", "return", "retired"),
+        ("deployed", "charge", "nothing is owed"),
+        ("in_stock", "charge", "nobody owes it"),
+        ("deployed", "swap_in", "must come from stock"),
+        ("return_due", "swap_out", "already swapped out"),
+        ("retired", "assign", "retired"),
+        ("in_stock", "unassign", "in stock"),
+    ],
+)
 def test_invalid_transitions_say_why(state, action, message):
     with pytest.raises(Conflict, match=message) as err:
         rentals.transition(state, action, "001565000001")
@@ -171,19 +206,48 @@ def test_effective_state_is_derived_from_the_contract_end():
 
 def test_standing_before_the_return_is_due_is_deployed():
     common = dict(ownership="rental", charged=None, policy=Policy(), replacement_cost=Decimal("50"))
-    swapped = rentals.standing(state="return_due", contract_end=None, due_from=date(2026, 2, 10), due_reason="swap",
-                               as_of=date(2026, 2, 1), **common)
+    swapped = rentals.standing(
+        state="return_due",
+        contract_end=None,
+        due_from=date(2026, 2, 10),
+        due_reason="swap",
+        as_of=date(2026, 2, 1),
+        **common,
+    )
     assert swapped.status == "deployed" and swapped.deadline is None
-    due = rentals.standing(state="return_due", contract_end=None, due_from=date(2026, 2, 10), due_reason="swap",
-                           as_of=date(2026, 4, 11), **common)
-    assert (due.status, due.deadline, due.days_late, due.owed) == ("return_due", date(2026, 4, 11), 0,
-                                                                   Decimal("0.00"))
-    late = rentals.standing(state="return_due", contract_end=None, due_from=date(2026, 2, 10), due_reason="swap",
-                            as_of=date(2026, 4, 12), **common)
+    due = rentals.standing(
+        state="return_due",
+        contract_end=None,
+        due_from=date(2026, 2, 10),
+        due_reason="swap",
+        as_of=date(2026, 4, 11),
+        **common,
+    )
+    assert (due.status, due.deadline, due.days_late, due.owed) == ("return_due", date(2026, 4, 11), 0, Decimal("0.00"))
+    late = rentals.standing(
+        state="return_due",
+        contract_end=None,
+        due_from=date(2026, 2, 10),
+        due_reason="swap",
+        as_of=date(2026, 4, 12),
+        **common,
+    )
     assert (late.status, late.days_late, late.owed) == ("overdue", 1, Decimal("50.00"))
-    charged = rentals.standing(state="charged", contract_end=None, due_from=date(2026, 2, 10), due_reason="swap",
-                               as_of=date(2026, 5, 1), **{**common, "charged": Decimal("50.00")})
+    charged = rentals.standing(
+        state="charged",
+        contract_end=None,
+        due_from=date(2026, 2, 10),
+        due_reason="swap",
+        as_of=date(2026, 5, 1),
+        **{**common, "charged": Decimal("50.00")},
+    )
     assert (charged.status, charged.charged) == ("charged", Decimal("50.00"))
-    owned = rentals.standing(state="deployed", contract_end=date(2026, 1, 1), due_from=None, due_reason=None,
-                             as_of=date(2026, 5, 1), **{**common, "ownership": "owned"})
+    owned = rentals.standing(
+        state="deployed",
+        contract_end=date(2026, 1, 1),
+        due_from=None,
+        due_reason=None,
+        as_of=date(2026, 5, 1),
+        **{**common, "ownership": "owned"},
+    )
     assert owned.status == "deployed" and owned.owed == Decimal("0.00")

@@ -27,16 +27,36 @@ def yealink(store):
     services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
 
 
-@pytest.mark.parametrize("path", [
-    "../../etc/passwd", "/etc/passwd", "a/../001565a1b2c3.cfg", "..%2f..%2fetc%2fpasswd", "x" * 200 + ".cfg",
-    "001565a1b2c3.cfg\x00.txt", ".hidden", "dir/001565a1b2c3.cfg", "001565a1b2c3.cfg ", "",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "a/../001565a1b2c3.cfg",
+        "..%2f..%2fetc%2fpasswd",
+        "x" * 200 + ".cfg",
+        "001565a1b2c3.cfg\x00.txt",
+        ".hidden",
+        "dir/001565a1b2c3.cfg",
+        "001565a1b2c3.cfg ",
+        "",
+    ],
+)
 def test_odd_names_are_refused_before_any_lookup(path):
     assert file_name(path) is None
 
 
-@pytest.mark.parametrize("path", ["/..%2F..%2Fetc%2Fpasswd", "/static/../../etc/passwd", "/%2e%2e/server.py",
-                                  "/server.py", "/README.md", "/" + "a" * 300])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/..%2F..%2Fetc%2Fpasswd",
+        "/static/../../etc/passwd",
+        "/%2e%2e/server.py",
+        "/server.py",
+        "/README.md",
+        "/" + "a" * 300,
+    ],
+)
 async def test_traversal_and_odd_paths_get_404(server, path):
     resp = await server.client.get(path)
     assert resp.status == 404
@@ -69,8 +89,9 @@ async def test_unknown_mac_is_404_and_listed(server, store, run_cli):
 
 async def test_user_agent_naming_another_mac_is_403(server, yealink):
     await server.sync()
-    resp = await server.client.get("/001565a1b2c3.cfg",
-                                   headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 00:15:65:99:99:99"})
+    resp = await server.client.get(
+        "/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 00:15:65:99:99:99"}
+    )
     assert resp.status == 403
     assert PASSWORD not in await resp.text()
     ok = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA})
@@ -82,19 +103,16 @@ async def test_etag_gives_304_and_changes_with_the_config(server, store, yealink
     first = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA})
     etag = first.headers["ETag"]
     assert first.headers["Cache-Control"] == "no-store"
-    same = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA,
-                                                                  "If-None-Match": etag})
+    same = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA, "If-None-Match": etag})
     assert same.status == 304 and await same.read() == b""
     services.update_line(store, ACTOR, "ROSSI", "201", display_name="Front desk")
     await server.sync()
-    changed = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA,
-                                                                     "If-None-Match": etag})
+    changed = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA, "If-None-Match": etag})
     assert changed.status == 200 and changed.headers["ETag"] != etag
     assert "account.1.display_name = Front desk" in await changed.text()
 
 
-async def test_change_made_by_another_process_reaches_the_phone_within_a_second(server, store, yealink,
-                                                                                 run_cli):
+async def test_change_made_by_another_process_reaches_the_phone_within_a_second(server, store, yealink, run_cli):
     await server.sync()
     before = await (await server.client.get("/001565a1b2c3.cfg")).text()
     assert "pbx.rossi.example.net" in before
@@ -135,8 +153,9 @@ async def test_polycom_uploads_are_kept_and_never_overwrite_configs(server, stor
         assert resp.status == 405, served
     settings = await server.client.get("/0004f2a1b2c3-settings.cfg", headers={"User-Agent": ua})
     assert settings.status == 200 and PASSWORD.encode() in await settings.read()
-    too_big = await server.client.put("/0004f2a1b2c3-app.log", data=b"x" * (1024 * 1024 + 1),
-                                      headers={"User-Agent": ua})
+    too_big = await server.client.put(
+        "/0004f2a1b2c3-app.log", data=b"x" * (1024 * 1024 + 1), headers={"User-Agent": ua}
+    )
     assert too_big.status == 413
     # Uploads for a MAC nobody owns are not stored.
     stranger = await server.client.put("/0004f2999999-phone.cfg", data=b"<x/>", headers={"User-Agent": ua})
@@ -149,8 +168,10 @@ async def test_polycom_uploads_are_kept_and_never_overwrite_configs(server, stor
 async def test_yealink_line_break_never_reaches_the_file(server, store, yealink):
     # Bypass the services' validation, as a bad row written by another tool would.
     with store.transaction() as tx:
-        tx.conn.exec_driver_sql("UPDATE lines SET display_name = 'Evil\naccount.1.sip_server.1.address = "
-                                "attacker.example' WHERE extension = '201'")
+        tx.conn.exec_driver_sql(
+            "UPDATE lines SET display_name = 'Evil\naccount.1.sip_server.1.address = "
+            "attacker.example' WHERE extension = '201'"
+        )
         tx.add_event(actor="test", action="line.updated", summary="raw", customer_id=1)
     await server.sync()
     resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA})
@@ -161,9 +182,18 @@ async def test_yealink_line_break_never_reaches_the_file(server, store, yealink)
 
 def test_xml_control_characters_are_refused():
     snom = vendor("snom")
-    data = DeviceData(mac="000413A1B2C3", vendor="snom", model="D785", customer_code="C", customer_name="C",
-                      timezone="Europe/Rome", language="it", ntp_server="ntp", accounts=(),
-                      settings={"user_idle_text": "bell\x07"})
+    data = DeviceData(
+        mac="000413A1B2C3",
+        vendor="snom",
+        model="D785",
+        customer_code="C",
+        customer_name="C",
+        timezone="Europe/Rome",
+        language="it",
+        ntp_server="ntp",
+        accounts=(),
+        settings={"user_idle_text": "bell\x07"},
+    )
     with pytest.raises(RenderError):
         Renderer().render("snom", "mac.xml", device_context(snom, data, "http://x/"), True)
 
@@ -192,8 +222,9 @@ async def test_a_warm_fetch_parses_its_user_agent_and_name_once(server, yealink,
     calls = []
     real = vendors.parse_user_agent
     monkeypatch.setattr(vendors, "parse_user_agent", lambda h: calls.append(h) or real(h))
-    monkeypatch.setattr(resolver, "_parse_cached", __import__("functools").lru_cache(maxsize=10)(
-        vendors.parse_user_agent))
+    monkeypatch.setattr(
+        resolver, "_parse_cached", __import__("functools").lru_cache(maxsize=10)(vendors.parse_user_agent)
+    )
     bodies = set()
     for _ in range(5):
         resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": YEALINK_UA})
@@ -215,4 +246,6 @@ async def test_a_warm_fetch_parses_its_user_agent_and_name_once(server, yealink,
     assert device["last_seen_user_agent"] == long_ua[:400] and device["last_seen_ip"] == "127.0.0.1"
     assert device["last_seen_at"] is not None and device["firmware"] == "108.86.0.20"
     assert len(downloads) == 7 and {d[1:] for d in downloads} == {
-        ("001565a1b2c3.cfg", "127.0.0.1", YEALINK_UA, "http"), ("001565a1b2c3.cfg", "127.0.0.1", long_ua[:400], "http")}
+        ("001565a1b2c3.cfg", "127.0.0.1", YEALINK_UA, "http"),
+        ("001565a1b2c3.cfg", "127.0.0.1", long_ua[:400], "http"),
+    }

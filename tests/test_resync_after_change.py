@@ -29,8 +29,7 @@ def settings(settings, phone):
 
 def _seen(store, mac: str) -> None:
     with store.transaction() as tx:
-        tx.record_seen([{"mac": mac, "at": datetime.now(UTC), "ip": "127.0.0.1", "user_agent": None,
-                         "firmware": None}])
+        tx.record_seen([{"mac": mac, "at": datetime.now(UTC), "ip": "127.0.0.1", "user_agent": None, "firmware": None}])
 
 
 @pytest.fixture
@@ -134,10 +133,13 @@ def test_migration_0006_keeps_rows_written_at_0005(data_dir):
             "ntp_server, created_at, updated_at, contract_end, return_window_days, late_charge, "
             "penalty_per_day_cents) VALUES ('OLD', 'Old & Co', 'pbx.old.example.net', 5070, 'tls', "
             "'Europe/Rome', 'it', 'ntp.old.example.net', '2026-01-01 10:00:00', '2026-01-02 11:00:00', "
-            "'2027-03-31', 15, 'daily', 250)")
-        conn.exec_driver_sql("INSERT INTO lines (customer_id, extension, display_name, sip_username, auth_id, "
-                             "password, created_at, updated_at) VALUES (1, '10', 'Ten', '10', 'a10', "
-                             f"'{store.sealer.seal('Pw-10-secret')}', '2026-01-01', '2026-01-01')")
+            "'2027-03-31', 15, 'daily', 250)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO lines (customer_id, extension, display_name, sip_username, auth_id, "
+            "password, created_at, updated_at) VALUES (1, '10', 'Ten', '10', 'a10', "
+            f"'{store.sealer.seal('Pw-10-secret')}', '2026-01-01', '2026-01-01')"
+        )
         before = conn.exec_driver_sql("SELECT * FROM customers").mappings().one()
         lines_before = [dict(r) for r in conn.exec_driver_sql("SELECT * FROM lines").mappings()]
     store.migrate()

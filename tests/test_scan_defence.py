@@ -27,8 +27,12 @@ FAIL2BAN_JSON = r'^\{"ip": "<HOST>", .*"event": "phone_ip_banned"'
 
 
 def settings_file(vendor: str, mac: str) -> str:
-    return {"yealink": f"{mac.lower()}.cfg", "snom": f"{mac.upper()}.xml",
-            "polycom": f"{mac.lower()}{SETTINGS_SUFFIX}", "grandstream": f"cfg{mac.lower()}.xml"}[vendor]
+    return {
+        "yealink": f"{mac.lower()}.cfg",
+        "snom": f"{mac.upper()}.xml",
+        "polycom": f"{mac.lower()}{SETTINGS_SUFFIX}",
+        "grandstream": f"cfg{mac.lower()}.xml",
+    }[vendor]
 
 
 async def test_scanner_is_banned_and_gets_nothing_while_real_phones_are_served(server, store):
@@ -49,7 +53,9 @@ async def test_scanner_is_banned_and_gets_nothing_while_real_phones_are_served(s
         add_line(store, "BIANCHI", str(100 + n), f"Office {n}", PASSWORD_1)
         services.add_device(store, ACTOR, mac, model="T46U", customer="BIANCHI", lines=[str(100 + n)])
         office.append(mac)
-    password = security_services.set_customer_security(store, ACTOR, "BIANCHI", auth="digest")["new_secrets"]["password"]
+    password = security_services.set_customer_security(store, ACTOR, "BIANCHI", auth="digest")["new_secrets"][
+        "password"
+    ]
     await server.sync()
     known = {mac for _, mac, _ in real} | set(office)
     url = f"http://127.0.0.1:{server.http_port}"
@@ -73,8 +79,12 @@ async def test_scanner_is_banned_and_gets_nothing_while_real_phones_are_served(s
                 if i % 3 == 2:
                     sock = await UdpSocket.open(SCANNER)
                     transfer = await tftp_fetch(("127.0.0.1", server.tftp_port), name, sock=sock)
-                    results.append((403 if transfer.error and transfer.error[0] == 2 else
-                                    404 if transfer.error else 200, transfer.data))
+                    results.append(
+                        (
+                            403 if transfer.error and transfer.error[0] == 2 else 404 if transfer.error else 200,
+                            transfer.data,
+                        )
+                    )
                 else:
                     async with client.get(f"{url}/{name}", headers={"User-Agent": "python-requests/2.31"}) as resp:
                         results.append((resp.status, await resp.read()))
@@ -102,6 +112,7 @@ async def test_scanner_is_banned_and_gets_nothing_while_real_phones_are_served(s
         connector = aiohttp.TCPConnector(local_addr=(OFFICE, 0))
         digest = aiohttp.DigestAuthMiddleware("BIANCHI", password)
         async with aiohttp.ClientSession(connector=connector, middlewares=(digest,)) as client:
+
             async def boot(mac: str) -> bool:
                 ok = True
                 for name in (f"{mac.lower()}.boot", "y000000000000.boot", "y000000000108.cfg", f"{mac.lower()}.cfg"):
@@ -110,6 +121,7 @@ async def test_scanner_is_banned_and_gets_nothing_while_real_phones_are_served(s
                         body = await resp.read()
                         ok = ok and resp.status == 200
                 return ok and has_password(body) and prov_credentials("yealink", body)[:2] == ("BIANCHI", password)
+
             return list(await asyncio.gather(*(boot(mac) for mac in office)))
 
     with structlog.testing.capture_logs() as logs:
@@ -202,8 +214,10 @@ def test_an_old_nonce_is_stale_and_a_forged_one_bad():
 
         ha1, ha2 = md5(f"u:provisioner:{'p' * 22}"), md5("GET:/x.cfg")
         response = md5(f"{ha1}:{nonce_}:00000001:c:auth:{ha2}")
-        return (f'Digest username="u", realm="provisioner", nonce="{nonce_}", uri="/x.cfg", qop=auth, '
-                f'nc=00000001, cnonce="c", response="{response}"')
+        return (
+            f'Digest username="u", realm="provisioner", nonce="{nonce_}", uri="/x.cfg", qop=auth, '
+            f'nc=00000001, cnonce="c", response="{response}"'
+        )
 
     assert digest.check(header(nonce), method="GET", policy=policy, secure=False) is Verdict.OK
     now[0] += 301
@@ -214,7 +228,7 @@ def test_an_old_nonce_is_stale_and_a_forged_one_bad():
     stranger = Digest("another-secret", clock=lambda: now[0])
     assert stranger.check(header(digest.nonce()), method="GET", policy=policy, secure=False) is Verdict.BAD
     assert digest.check(None, method="GET", policy=policy, secure=False) is Verdict.MISSING
-    assert 'stale=true' in digest.challenge(stale=True)
+    assert "stale=true" in digest.challenge(stale=True)
 
 
 async def test_user_agents_naming_other_macs_count_toward_a_ban(server, store):
@@ -224,20 +238,25 @@ async def test_user_agents_naming_other_macs_count_toward_a_ban(server, store):
     await server.sync()
     statuses = []
     for n in range(12):  # a known MAC in the path, another phone's MAC in the User-Agent
-        resp = await server.client.get("/001565a1b2c3.cfg",
-                                       headers={"User-Agent": f"Yealink SIP-T46U 108.86.0.20 001565{n:06x}"})
+        resp = await server.client.get(
+            "/001565a1b2c3.cfg", headers={"User-Agent": f"Yealink SIP-T46U 108.86.0.20 001565{n:06x}"}
+        )
         statuses.append(resp.status)
         assert not has_password(await resp.read())
     assert statuses == [403] * 12
     guard = server.app[keys.RESOLVER].guard
     assert guard.banned("127.0.0.1")
     # Now even the right User-Agent gets nothing from this address, over HTTP and TFTP alike.
-    resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 001565a1b2c3"})
+    resp = await server.client.get(
+        "/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 001565a1b2c3"}
+    )
     assert resp.status == 403
     transfer = await tftp_fetch(("127.0.0.1", server.tftp_port), "001565a1b2c3.cfg")
     assert transfer.error[0] == 2 and transfer.data == b""
     guard.unban("127.0.0.1")
-    resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 001565a1b2c3"})
+    resp = await server.client.get(
+        "/001565a1b2c3.cfg", headers={"User-Agent": "Yealink SIP-T46U 108.86.0.20 001565a1b2c3"}
+    )
     assert resp.status == 200
 
 

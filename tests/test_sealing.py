@@ -39,7 +39,10 @@ def test_no_plaintext_password_in_the_database_file(store, data_dir):
     with store.reading() as tx:
         customer = tx.customer_by_code("ROSSI")
         assert [r["password"] for r in tx.lines_of_customer(customer["id"])] == [
-            PASSWORDS[0], PASSWORDS[1], PASSWORDS[2] + "-changed"]
+            PASSWORDS[0],
+            PASSWORDS[1],
+            PASSWORDS[2] + "-changed",
+        ]
         assert tx.customer_security(customer["id"])["password"] == prov_password
     # The key file is the owner's alone.
     key_file = data_dir / KEY_FILE
@@ -58,11 +61,15 @@ def test_migration_seals_passwords_written_before_it(data_dir):
     with store.write_engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0002")
-        conn.exec_driver_sql("INSERT INTO customers (code, name, sip_server, created_at, updated_at) "
-                             "VALUES ('OLD', 'Old', 'pbx.example.net', '2026-01-01', '2026-01-01')")
-        conn.exec_driver_sql("INSERT INTO lines (customer_id, extension, display_name, sip_username, auth_id, "
-                             "password, created_at, updated_at) VALUES (1, '10', 'Ten', '10', '10', "
-                             f"'{PASSWORDS[0]}', '2026-01-01', '2026-01-01')")
+        conn.exec_driver_sql(
+            "INSERT INTO customers (code, name, sip_server, created_at, updated_at) "
+            "VALUES ('OLD', 'Old', 'pbx.example.net', '2026-01-01', '2026-01-01')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO lines (customer_id, extension, display_name, sip_username, auth_id, "
+            "password, created_at, updated_at) VALUES (1, '10', 'Ten', '10', '10', "
+            f"'{PASSWORDS[0]}', '2026-01-01', '2026-01-01')"
+        )
     store.migrate()
     store.check_key()
     store.close()
@@ -145,9 +152,11 @@ def test_a_wrong_key_is_refused_at_start_with_a_clear_message(store, data_dir, m
 def test_imported_passwords_are_sealed_too(data_dir, run_cli, tmp_path):
     """The import writes lines in bulk (its own executemany path); its passwords are sealed as well."""
     sheet = tmp_path / "phones.csv"
-    sheet.write_text("MAC,Model,Customer,SIP server,Extension,Name,SIP password\n"
-                     f"00:15:65:AA:00:01,T46U,ROSSI,pbx.example.net,301,Desk A,{PASSWORDS[0]}\n"
-                     f"00:15:65:AA:00:02,T46U,ROSSI,pbx.example.net,302,Desk B,{PASSWORDS[1]}\n")
+    sheet.write_text(
+        "MAC,Model,Customer,SIP server,Extension,Name,SIP password\n"
+        f"00:15:65:AA:00:01,T46U,ROSSI,pbx.example.net,301,Desk A,{PASSWORDS[0]}\n"
+        f"00:15:65:AA:00:02,T46U,ROSSI,pbx.example.net,302,Desk B,{PASSWORDS[1]}\n"
+    )
     run_cli("import", str(sheet))
     raw = db_bytes(data_dir)
     assert b"001565AA0001" in raw  # the import landed in these files
@@ -201,15 +210,23 @@ def test_bulk_inserted_secrets_are_sealed_and_empty_ones_stay_empty(store, data_
     add_customer(store, "BIANCHI", name="Bianchi")
     with store.transaction() as tx:
         ids = [c["id"] for c in tx.list_customers()]
-        tx._insert_many(customer_security, [{"customer_id": cid, "auth": "digest"} for cid in ids],
-                        {"updated_at": datetime.now(UTC)},
-                        columns={"password": [PASSWORDS[0], None], "path_key": [PASSWORDS[1], PASSWORDS[2]]})
+        tx._insert_many(
+            customer_security,
+            [{"customer_id": cid, "auth": "digest"} for cid in ids],
+            {"updated_at": datetime.now(UTC)},
+            columns={"password": [PASSWORDS[0], None], "path_key": [PASSWORDS[1], PASSWORDS[2]]},
+        )
     raw = db_bytes(data_dir)
     for secret in PASSWORDS:
         assert secret.encode() not in raw
     with store.reading() as tx:
         assert [(r["password"], r["path_key"]) for r in map(tx.customer_security, ids)] == [
-            (PASSWORDS[0], PASSWORDS[1]), (None, PASSWORDS[2])]
-        stored = dict(tx.conn.execute(sa.select(customer_security.c.customer_id,
-                                                customer_security.c.password.cast(sa.Text))).all())
+            (PASSWORDS[0], PASSWORDS[1]),
+            (None, PASSWORDS[2]),
+        ]
+        stored = dict(
+            tx.conn.execute(
+                sa.select(customer_security.c.customer_id, customer_security.c.password.cast(sa.Text))
+            ).all()
+        )
     assert stored[ids[0]].startswith("g1.") and stored[ids[1]] is None

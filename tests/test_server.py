@@ -23,9 +23,23 @@ def test_server_py_starts_serves_and_stops_on_sigterm(tmp_path):
     http_port, tftp_port = free_port(socket.SOCK_STREAM), free_port(socket.SOCK_DGRAM)
     data_dir = tmp_path / "data"
     proc = subprocess.Popen(
-        [sys.executable, "server.py", "--host", "127.0.0.1", "--http-port", str(http_port),
-         "--tftp-port", str(tftp_port), "--data-dir", str(data_dir)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        [
+            sys.executable,
+            "server.py",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(http_port),
+            "--tftp-port",
+            str(tftp_port),
+            "--data-dir",
+            str(data_dir),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         health = None
         deadline = time.monotonic() + 30
@@ -56,7 +70,8 @@ def test_server_py_starts_serves_and_stops_on_sigterm(tmp_path):
 
 
 def test_bad_flag_is_one_clear_line(tmp_path):
-    proc = subprocess.run([sys.executable, "server.py", "--tftp-port", "sixty"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "server.py", "--tftp-port", "sixty"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 2
     assert "'sixty' is not a port number or 'off'" in proc.stderr

@@ -14,20 +14,27 @@ PASSWORD = "s3cr3t-Pa55!"
 
 def test_customer_defaults_and_event(store):
     row = add_customer(store)
-    assert (row["sip_port"], row["sip_transport"], row["timezone"], row["language"]) == (5060, "udp",
-                                                                                         "Europe/Rome", "it")
+    assert (row["sip_port"], row["sip_transport"], row["timezone"], row["language"]) == (
+        5060,
+        "udp",
+        "Europe/Rome",
+        "it",
+    )
     with store.reading() as tx:
         events = tx.conn.exec_driver_sql("SELECT action, actor, customer_id FROM events").fetchall()
     assert events == [("customer.created", ACTOR, row["id"])]
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("sip_server", "pbx rossi", "sip_server"),
-    ("sip_port", 70000, "between 1 and 65535"),
-    ("sip_transport", "sctp", "must be one of: udp, tcp, tls"),
-    ("timezone", "Europe/Atlantis", "unknown time zone"),
-    ("name", "Rossi\nEvil", "one line"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("sip_server", "pbx rossi", "sip_server"),
+        ("sip_port", 70000, "between 1 and 65535"),
+        ("sip_transport", "sctp", "must be one of: udp, tcp, tls"),
+        ("timezone", "Europe/Atlantis", "unknown time zone"),
+        ("name", "Rossi\nEvil", "one line"),
+    ],
+)
 def test_bad_customer_fields_are_named(store, field, value, message):
     with pytest.raises(Invalid, match=message) as err:
         add_customer(store, **{field: value})
@@ -65,17 +72,22 @@ def test_password_never_in_errors_or_events(store):
         rows = tx.conn.exec_driver_sql("SELECT summary, before, after FROM events").fetchall()
     dumped = json.dumps([list(r) for r in rows])
     assert PASSWORD not in dumped
-    assert 'password_changed' in dumped
+    assert "password_changed" in dumped
 
 
 def test_device_with_two_lines_in_order(store):
     add_customer(store)
     add_line(store, "ROSSI", "201", "A", PASSWORD)
     add_line(store, "ROSSI", "202", "B", PASSWORD)
-    device = services.add_device(store, ACTOR, "00-15-65-ab-cd-ef", model="sip-t46u", customer="ROSSI",
-                                 lines=["202", "201"])
+    device = services.add_device(
+        store, ACTOR, "00-15-65-ab-cd-ef", model="sip-t46u", customer="ROSSI", lines=["202", "201"]
+    )
     assert (device["mac"], device["vendor"], device["model"], device["state"]) == (
-        "001565ABCDEF", "yealink", "T46U", "deployed")
+        "001565ABCDEF",
+        "yealink",
+        "T46U",
+        "deployed",
+    )
     shown = services.show_device(store, "0015.65ab.cdef")
     assert [(ln["position"], ln["extension"]) for ln in shown["lines"]] == [(1, "202"), (2, "201")]
     assert shown["history"][0]["action"] == "device.created"
@@ -91,8 +103,11 @@ def test_device_errors_change_nothing(store):
         (dict(mac="001565000002", model="T99X"), Invalid, "unknown phone model 'T99X'"),
         (dict(mac="001565000002", model="T46U", customer="NOPE"), NotFound, "no customer 'NOPE'"),
         (dict(mac="001565000002", model="T46U", customer="ROSSI", lines=["999"]), NotFound, "no extension"),
-        (dict(mac="001565000002", model="T46U", customer="ROSSI", lines=["201"]), Conflict,
-         "already on device 001565000001"),
+        (
+            dict(mac="001565000002", model="T46U", customer="ROSSI", lines=["201"]),
+            Conflict,
+            "already on device 001565000001",
+        ),
         (dict(mac="001565000001", model="T46U"), Conflict, "already exists"),
         (dict(mac="001565000002", model="T46U", lines=["201"]), Invalid, "need a customer"),
     ]
@@ -111,8 +126,9 @@ def test_more_lines_than_the_model_has_accounts(store):
     for ext in ("201", "202", "203"):
         add_line(store, "ROSSI", ext, ext, PASSWORD)
     with pytest.raises(Invalid, match="GXP1625 has 2 SIP accounts"):
-        services.add_device(store, ACTOR, "000B82000001", model="GXP1625", customer="ROSSI",
-                            lines=["201", "202", "203"])
+        services.add_device(
+            store, ACTOR, "000B82000001", model="GXP1625", customer="ROSSI", lines=["201", "202", "203"]
+        )
 
 
 def test_render_data_falls_back_to_customer_server(store):

@@ -21,7 +21,9 @@ PASSWORD = "Pw-201-very-secret"
 
 def _seen(store, mac: str, ip: str = "127.0.0.1") -> None:
     with store.transaction() as tx:
-        tx.record_seen([{"mac": fields.mac(mac), "at": datetime.now(UTC), "ip": ip, "user_agent": None, "firmware": None}])
+        tx.record_seen(
+            [{"mac": fields.mac(mac), "at": datetime.now(UTC), "ip": ip, "user_agent": None, "firmware": None}]
+        )
 
 
 @pytest.fixture
@@ -70,8 +72,9 @@ def test_resync_without_a_known_address(phone_db, run_cli):
 
 def test_resync_timeout_retransmits_per_timer_e(phone_db, run_cli):
     with FakePhone("silent") as phone:
-        result = run_cli("device", "resync", "001565abcdef", "--to", f"127.0.0.1:{phone.port}", "--timeout", "4",
-                         ok=False)
+        result = run_cli(
+            "device", "resync", "001565abcdef", "--to", f"127.0.0.1:{phone.port}", "--timeout", "4", ok=False
+        )
     assert result.exit_code == 1
     assert "no answer within 4 s" in result.output
     sent = phone.received
@@ -80,7 +83,7 @@ def test_resync_timeout_retransmits_per_timer_e(phone_db, run_cli):
     assert len({r.msg.encode() for r in sent}) == 1  # retransmissions are the same request
     gaps = [b.at - a.at for a, b in itertools.pairwise(sent)]
     for i, gap in enumerate(gaps):
-        assert gap >= 0.5 * 2 ** i * 0.9
+        assert gap >= 0.5 * 2**i * 0.9
 
 
 def test_resync_answers_a_digest_challenge(phone_db, run_cli):
@@ -130,8 +133,19 @@ async def test_bulk_resync_is_paced(phone_db):
 
 def test_bulk_resync_cli(phone_db, run_cli):
     with FakePhone("ok") as phone:
-        result = run_cli("devices", "resync", "--customer", "ROSSI", "c074ad0b63ee", "000413aabbcc",
-                         "--port", str(phone.port), "--rate", "50", ok=False)
+        result = run_cli(
+            "devices",
+            "resync",
+            "--customer",
+            "ROSSI",
+            "c074ad0b63ee",
+            "000413aabbcc",
+            "--port",
+            str(phone.port),
+            "--rate",
+            "50",
+            ok=False,
+        )
     assert result.exit_code == 1  # one phone could not be reached
     assert "001565ABCDEF: 127.0.0.1:" in result.output and "C074AD0B63EE: 127.0.0.1:" in result.output
     assert "000413AABBCC: skipped, no address known" in result.output
@@ -141,10 +155,15 @@ def test_bulk_resync_cli(phone_db, run_cli):
 
 def test_digest_matches_rfc2617_example():
     # RFC 2617 3.5: Mufasa / "Circle Of Life".
-    challenge = {"realm": "testrealm@host.com", "qop": "auth,auth-int", "nonce": "dcd98b7102dd2f0e8b11d0f600bfb0c093",
-                 "opaque": "5ccc069c403ebaf9f0171e9517f40e41"}
-    value = sip.digest_response(challenge, method="GET", uri="/dir/index.html", username="Mufasa",
-                                password="Circle Of Life", cnonce="0a4f113b")
+    challenge = {
+        "realm": "testrealm@host.com",
+        "qop": "auth,auth-int",
+        "nonce": "dcd98b7102dd2f0e8b11d0f600bfb0c093",
+        "opaque": "5ccc069c403ebaf9f0171e9517f40e41",
+    }
+    value = sip.digest_response(
+        challenge, method="GET", uri="/dir/index.html", username="Mufasa", password="Circle Of Life", cnonce="0a4f113b"
+    )
     assert 'response="6629fae49393a05397450978507c4ef1"' in value
 
 
@@ -154,10 +173,18 @@ def test_digest_matches_rfc2617_example():
 async def test_api_resync(server, api, phone_db):
     with FakePhone("ok") as phone:
         body = await api.post("/devices/001565abcdef/resync", {"to": f"127.0.0.1:{phone.port}"})
-        assert body == {"mac": "001565ABCDEF", "target": f"127.0.0.1:{phone.port}", "event": "check-sync;reboot=false",
-                        "ok": True, "status": 200, "reason": "OK", "transmissions": 1}
-        body = await api.as_("support").post("/devices/001565abcdef/resync",
-                                             {"to": f"127.0.0.1:{phone.port}", "reboot": True})
+        assert body == {
+            "mac": "001565ABCDEF",
+            "target": f"127.0.0.1:{phone.port}",
+            "event": "check-sync;reboot=false",
+            "ok": True,
+            "status": 200,
+            "reason": "OK",
+            "transmissions": 1,
+        }
+        body = await api.as_("support").post(
+            "/devices/001565abcdef/resync", {"to": f"127.0.0.1:{phone.port}", "reboot": True}
+        )
         assert body["event"] == "check-sync;reboot=true" and body["ok"] is True
     assert [n.get("Event") for n in phone.notifies] == ["check-sync;reboot=false", "check-sync;reboot=true"]
     body = await api.post("/devices/000413aabbcc/resync", expect=409)
@@ -180,12 +207,16 @@ async def test_api_bulk_resync(server, api, phone_db, monkeypatch):
     with FakePhone("ok") as phone:
         # Bulk goes to the last-seen address, port 5060; tests never use 5060: the fake phone's port instead.
         monkeypatch.setattr(resync, "SIP_PORT", phone.port)
-        monkeypatch.setattr(resync.targets_of, "__kwdefaults__", {"reboot": False, "port": phone.port,
-                                                                  "customer": None, "macs": ()})
-        body = await api.post("/devices/resync", {"customer": "ROSSI", "macs": ["0004f2abcdef", "000413aabbcc"],
-                                                  "rate": 50})
+        monkeypatch.setattr(
+            resync.targets_of, "__kwdefaults__", {"reboot": False, "port": phone.port, "customer": None, "macs": ()}
+        )
+        body = await api.post(
+            "/devices/resync", {"customer": "ROSSI", "macs": ["0004f2abcdef", "000413aabbcc"], "rate": 50}
+        )
     assert sorted((r["mac"], r["ok"], r["event"]) for r in body["results"]) == [
-        ("0004F2ABCDEF", True, "check-sync"), ("001565ABCDEF", True, "check-sync;reboot=false")]
+        ("0004F2ABCDEF", True, "check-sync"),
+        ("001565ABCDEF", True, "check-sync;reboot=false"),
+    ]
     assert body["skipped"] == [{"mac": "000413AABBCC", "reason": "no address known (never fetched a file)"}]
     body = await api.post("/devices/resync", {"customer": "NOPE"}, expect=404)
     body = await api.post("/devices/resync", {}, expect=400)

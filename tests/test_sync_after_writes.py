@@ -20,8 +20,15 @@ MAC = "001565000201"
 
 @pytest.fixture
 def settings(data_dir) -> Settings:
-    return Settings(data_dir=data_dir, host="127.0.0.1", http_port=0, tftp_port=None,
-                    public_url="http://prov.test:8080/", sync_interval=3600, flush_interval=0.05)
+    return Settings(
+        data_dir=data_dir,
+        host="127.0.0.1",
+        http_port=0,
+        tftp_port=None,
+        public_url="http://prov.test:8080/",
+        sync_interval=3600,
+        flush_interval=0.05,
+    )
 
 
 @pytest.fixture
@@ -118,10 +125,16 @@ async def test_a_phone_request_passes_only_the_error_middleware(api, server, pho
     assert await chain("GET", f"/{MAC}.cfg") == [web.error_middleware]
     assert await chain("PUT", "/001565000201-calls.log") == [web.error_middleware]
     assert await chain("GET", "/api/v1/devices") == [web.error_middleware, api_module.guard, web.sync_after_writes]
-    assert await chain("GET", "/api/v1/no-such-thing") == [web.error_middleware, api_module.guard,
-                                                           web.sync_after_writes]
-    assert await chain("POST", "/console/customers") == [web.error_middleware, web.sync_after_writes,
-                                                         console.middleware]
+    assert await chain("GET", "/api/v1/no-such-thing") == [
+        web.error_middleware,
+        api_module.guard,
+        web.sync_after_writes,
+    ]
+    assert await chain("POST", "/console/customers") == [
+        web.error_middleware,
+        web.sync_after_writes,
+        console.middleware,
+    ]
     before = syncs(server)
     response = await server.client.get("/api/v1/no-such-thing")
     assert response.status == 404 and (await response.json())["error"] == "not_found"

@@ -422,9 +422,18 @@ async def test_garbage_does_not_break_server(start_server: Started) -> None:
     _, addr = await start_server(files)
     async with await UdpSocket.open() as sock:
         # Not requests: dropped without an answer.
-        for junk in [b"", b"\0", b"\0\x09abc", b"\xff" * 3000, bytes(range(200, 256)),
-                     b"\0\1" + b"x" * 2000, b"\0\3\0\1data", b"\0\4\0\1", b"\0\5\0\1oops\0",
-                     b"\0\6blksize\0" + b"8\0"]:
+        for junk in [
+            b"",
+            b"\0",
+            b"\0\x09abc",
+            b"\xff" * 3000,
+            bytes(range(200, 256)),
+            b"\0\1" + b"x" * 2000,
+            b"\0\3\0\1data",
+            b"\0\4\0\1",
+            b"\0\5\0\1oops\0",
+            b"\0\6blksize\0" + b"8\0",
+        ]:
             sock.send(junk, addr)
         with pytest.raises(TimeoutError):
             await sock.recv(0.2)
@@ -463,8 +472,7 @@ async def test_stop_closes_everything(start_server: Started) -> None:
     await server.stop()  # twice is fine
 
 
-async def test_listener_on_plain_asyncio_endpoint(start_server: Started,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_listener_on_plain_asyncio_endpoint(start_server: Started, monkeypatch: pytest.MonkeyPatch) -> None:
     """Event loops without add_reader get asyncio's datagram endpoint instead."""
 
     async def unsupported(*args: Any) -> None:
@@ -571,8 +579,9 @@ async def test_burst_1100_concurrent(start_server: Started) -> None:
 
 
 def test_negotiate() -> None:
-    opts = negotiate({"blksize": "1428", "tsize": "0", "timeout": "5", "multicast": ""},
-                     size=1234, max_blksize=1468, timeout=1.0)
+    opts = negotiate(
+        {"blksize": "1428", "tsize": "0", "timeout": "5", "multicast": ""}, size=1234, max_blksize=1468, timeout=1.0
+    )
     assert (opts.blksize, opts.timeout) == (1428, 5.0)
     assert opts.oack == {"blksize": "1428", "tsize": "1234", "timeout": "5"}
     opts = negotiate({"blksize": "x", "timeout": "256", "tsize": "-1"}, size=1, max_blksize=1468, timeout=1.0)

@@ -80,22 +80,25 @@ def test_error_and_oack_round_trip_with_tftpy() -> None:
     assert FACTORY.parse(codec.encode_oack({"tsize": "9"})).options == {"tsize": "9"}
 
 
-@pytest.mark.parametrize("data, fault", [
-    (b"", "shorter than any"),
-    (b"\0", "shorter than any"),
-    (b"\0\1a", "shorter than any"),
-    (b"\0\1a.cfg\0octet", "not NUL-terminated"),
-    (b"\0\1a.cfg", "not NUL-terminated"),
-    (b"\0\1a.cfg\0", "a file name and a mode"),
-    (b"\0\1\0octet\0", "file name is empty"),
-    (b"\0\1a.cfg\0octet\0blksize\0", "has no value"),
-    (b"\0\1a.cfg\0octet\0\0001428\0", "empty name or value"),
-    (b"\0\1a\xff.cfg\0octet\0", "not ASCII"),
-    (b"\0\4\0\1\0", "ACK of 5 bytes"),
-    (b"\0\5\0\1oops", "not NUL-terminated"),
-    (b"\0\11\0\1", "opcode 9 is not a TFTP opcode"),
-    (b"\xff\xff\0\0", "opcode 65535"),
-])
+@pytest.mark.parametrize(
+    "data, fault",
+    [
+        (b"", "shorter than any"),
+        (b"\0", "shorter than any"),
+        (b"\0\1a", "shorter than any"),
+        (b"\0\1a.cfg\0octet", "not NUL-terminated"),
+        (b"\0\1a.cfg", "not NUL-terminated"),
+        (b"\0\1a.cfg\0", "a file name and a mode"),
+        (b"\0\1\0octet\0", "file name is empty"),
+        (b"\0\1a.cfg\0octet\0blksize\0", "has no value"),
+        (b"\0\1a.cfg\0octet\0\0001428\0", "empty name or value"),
+        (b"\0\1a\xff.cfg\0octet\0", "not ASCII"),
+        (b"\0\4\0\1\0", "ACK of 5 bytes"),
+        (b"\0\5\0\1oops", "not NUL-terminated"),
+        (b"\0\11\0\1", "opcode 9 is not a TFTP opcode"),
+        (b"\xff\xff\0\0", "opcode 65535"),
+    ],
+)
 def test_malformed_packets_name_their_fault(data: bytes, fault: str) -> None:
     with pytest.raises(codec.Malformed, match=fault):
         codec.decode(data)
@@ -112,13 +115,26 @@ async def test_the_server_answers_or_ignores_garbage_and_keeps_serving(start_ser
     files = Files({"a.cfg": blob(3000)})
     server, addr = await start_server(files)
     async with await UdpSocket.open() as sock:
-        for data in (b"\0\1a.cfg\0octet", b"\0\1a.cfg\0", b"\0\1\0octet\0", b"\0\2x\0octet\0blksize\0",
-                     b"\0\1a\xff\0octet\0"):
+        for data in (
+            b"\0\1a.cfg\0octet",
+            b"\0\1a.cfg\0",
+            b"\0\1\0octet\0",
+            b"\0\2x\0octet\0blksize\0",
+            b"\0\1a\xff\0octet\0",
+        ):
             sock.send(data, addr)
             reply, source = await sock.recv(2.0)
             assert source == addr and codec.decode(reply) == codec.Error(4, "malformed request"), data
-        for data in (b"", b"\0", b"\0\11\0\1", b"\0\4\0\1", b"\0\5\0\1oops\0", b"\0\3\0\1data", b"\xff" * 40,
-                     b"\0\1" + b"a" * 2000):
+        for data in (
+            b"",
+            b"\0",
+            b"\0\11\0\1",
+            b"\0\4\0\1",
+            b"\0\5\0\1oops\0",
+            b"\0\3\0\1data",
+            b"\xff" * 40,
+            b"\0\1" + b"a" * 2000,
+        ):
             sock.send(data, addr)
         with pytest.raises(TimeoutError):
             await sock.recv(0.3)  # not requests, or too large to be one: no answer
@@ -138,8 +154,7 @@ async def test_tftpy_as_a_client_downloads_through_our_codec(start_server, tmp_p
     target = tmp_path / "big.cfg"
 
     def download() -> None:
-        tftpy.TftpClient(host, port, options={"blksize": 1024, "tsize": 0}).download("big.cfg", str(target),
-                                                                                      timeout=2)
+        tftpy.TftpClient(host, port, options={"blksize": 1024, "tsize": 0}).download("big.cfg", str(target), timeout=2)
 
     await asyncio.to_thread(download)
     assert target.read_bytes() == files.files["big.cfg"]

@@ -21,9 +21,11 @@ from tests.test_phones import PHONES, provision
 
 POLYCOM = PHONES["polycom"][0]
 YEALINK = PHONES["yealink"][0]
-EVIL = (b'<?xml version="1.0" encoding="UTF-8"?>\n<PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="1" '
-        b'reg.1.server.1.address="evil.example" device.prov.serverName="evil.example" '
-        b'reg.1.auth.password="x" voIpProt.server.1.address="evil.example"/></PHONE_CONFIG>')
+EVIL = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="1" '
+    b'reg.1.server.1.address="evil.example" device.prov.serverName="evil.example" '
+    b'reg.1.auth.password="x" voIpProt.server.1.address="evil.example"/></PHONE_CONFIG>'
+)
 
 
 def db_bytes(data_dir) -> bytes:
@@ -99,9 +101,11 @@ async def test_server_and_provisioning_keys_are_stripped_from_overrides(server, 
         ymac = YEALINK.mac.lower()
         yheaders = {"User-Agent": YEALINK.user_agent}
         assert (await phone.get(f"{base}/{ymac}.cfg", headers=yheaders)).status == 200
-        local = (b"#!version:1.0.0.1\nlcd_logo.mode = 1\nstatic.auto_provision.server.url = http://evil.example/\n"
-                 b"account.1.sip_server.1.address = evil.example\naccount.1.password = x\n"
-                 b"auto_provision.server.url = http://evil.example/\n")
+        local = (
+            b"#!version:1.0.0.1\nlcd_logo.mode = 1\nstatic.auto_provision.server.url = http://evil.example/\n"
+            b"account.1.sip_server.1.address = evil.example\naccount.1.password = x\n"
+            b"auto_provision.server.url = http://evil.example/\n"
+        )
         assert (await phone.put(f"{base}/{ymac}-local.cfg", data=local, headers=yheaders)).status == 201
         kept = await (await phone.get(f"{base}/{ymac}-local.cfg", headers=yheaders)).read()
         assert kept == b"#!version:1.0.0.1\nlcd_logo.mode = 1\n"
@@ -111,8 +115,12 @@ def test_clean_keeps_logs_as_sent_and_names_what_it_drops():
     body, dropped = uploads.clean("polycom", "0004f2a1b2c7-boot.log", b"device.prov.serverName=x\n")
     assert body == b"device.prov.serverName=x\n" and dropped == []
     _, dropped = uploads.clean("polycom", "0004f2a1b2c7-phone.cfg", EVIL)
-    assert sorted(dropped) == ["device.prov.serverName", "reg.1.auth.password", "reg.1.server.1.address",
-                               "voIpProt.server.1.address"]
+    assert sorted(dropped) == [
+        "device.prov.serverName",
+        "reg.1.auth.password",
+        "reg.1.server.1.address",
+        "voIpProt.server.1.address",
+    ]
 
 
 async def test_a_deprovisioned_phone_is_never_served_its_stored_override(server, store):
@@ -147,8 +155,13 @@ def test_migration_seals_uploads_stored_before_it(data_dir):
         cfg.attributes["connection"] = conn
         cfg.attributes["sealer"] = store.sealer
         command.upgrade(cfg, "0005")
-        conn.execute(sa.text("INSERT INTO uploads (device_mac, name, body, at) VALUES "
-                             "('0004F2A1B2C7', '0004f2a1b2c7-phone.cfg', :b, '2026-01-01')"), {"b": body})
+        conn.execute(
+            sa.text(
+                "INSERT INTO uploads (device_mac, name, body, at) VALUES "
+                "('0004F2A1B2C7', '0004f2a1b2c7-phone.cfg', :b, '2026-01-01')"
+            ),
+            {"b": body},
+        )
     store.close()
     store = Store.open(data_dir)  # migrates to head
     with store.reading() as tx:
@@ -181,7 +194,8 @@ async def test_a_scan_spread_over_many_addresses_slows_down_and_known_phones_do_
     await server.sync()
     now = [1000.0]
     server.app[keys.RESOLVER].guard = guard = ScanGuard(
-        ScanSettings(failures=100, unknown_rate=0.01, unknown_burst=3), clock=lambda: now[0])
+        ScanSettings(failures=100, unknown_rate=0.01, unknown_burst=3), clock=lambda: now[0]
+    )
     base = f"http://127.0.0.1:{server.http_port}"
     statuses = []
     for i, ip in enumerate(("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")):
@@ -195,8 +209,9 @@ async def test_a_scan_spread_over_many_addresses_slows_down_and_known_phones_do_
     async with session("127.0.0.2") as scanner:
         assert (await scanner.get(f"{base}/{YEALINK.mac.lower()}.cfg")).status == 403  # even for a known MAC
     async with session("127.0.0.7") as phone:  # an address with no failure: the phone boots as ever
-        assert (await phone.get(f"{base}/{YEALINK.mac.lower()}.cfg",
-                                headers={"User-Agent": YEALINK.user_agent})).status == 200
+        assert (
+            await phone.get(f"{base}/{YEALINK.mac.lower()}.cfg", headers={"User-Agent": YEALINK.user_agent})
+        ).status == 200
     now[0] += 200  # the budget refills (0.01 per second): the scan may go on, slowly
     async with session("127.0.0.2") as scanner:
         assert (await scanner.get(f"{base}/001565fffff0.cfg")).status == 404

@@ -19,34 +19,92 @@ MAC = "C074AD0B63EE"
 GOLDEN = Path(__file__).parent / "golden" / "grandstream-GRP2614-cfgc074ad0b63ee.xml"
 
 ACCOUNTS = (
-    Account(1, "201", "Rossi & Figli <Reception>", "Reception", "201", "auth201",
-            "pa&ss<1>\"", "pbx.example.net", 5060, "udp"),
-    Account(2, "202", "Niccolò Università", "Niccolò", "202", "auth202",
-            "secret-two", "pbx2.example.net", 5061, "tls"),
+    Account(
+        1,
+        "201",
+        "Rossi & Figli <Reception>",
+        "Reception",
+        "201",
+        "auth201",
+        'pa&ss<1>"',
+        "pbx.example.net",
+        5060,
+        "udp",
+    ),
+    Account(2, "202", "Niccolò Università", "Niccolò", "202", "auth202", "secret-two", "pbx2.example.net", 5061, "tls"),
 )
 
 # P-values per account slot, from the vendor's configuration templates.
 SLOTS = {
-    1: dict(active="P271", name="P270", server="P47", user="P35", auth="P36", password="P34",
-            display="P3", transport="P130"),
-    2: dict(active="P401", name="P417", server="P402", user="P404", auth="P405",
-            password="P406", display="P407", transport="P448"),
-    3: dict(active="P501", name="P517", server="P502", user="P504", auth="P505",
-            password="P506", display="P507", transport="P548"),
-    4: dict(active="P601", name="P617", server="P602", user="P604", auth="P605",
-            password="P606", display="P607", transport="P648"),
-    5: dict(active="P1701", name="P1717", server="P1702", user="P1704", auth="P1705",
-            password="P1706", display="P1707", transport="P1748"),
-    6: dict(active="P1801", name="P1817", server="P1802", user="P1804", auth="P1805",
-            password="P1806", display="P1807", transport="P1848"),
+    1: dict(
+        active="P271", name="P270", server="P47", user="P35", auth="P36", password="P34", display="P3", transport="P130"
+    ),
+    2: dict(
+        active="P401",
+        name="P417",
+        server="P402",
+        user="P404",
+        auth="P405",
+        password="P406",
+        display="P407",
+        transport="P448",
+    ),
+    3: dict(
+        active="P501",
+        name="P517",
+        server="P502",
+        user="P504",
+        auth="P505",
+        password="P506",
+        display="P507",
+        transport="P548",
+    ),
+    4: dict(
+        active="P601",
+        name="P617",
+        server="P602",
+        user="P604",
+        auth="P605",
+        password="P606",
+        display="P607",
+        transport="P648",
+    ),
+    5: dict(
+        active="P1701",
+        name="P1717",
+        server="P1702",
+        user="P1704",
+        auth="P1705",
+        password="P1706",
+        display="P1707",
+        transport="P1748",
+    ),
+    6: dict(
+        active="P1801",
+        name="P1817",
+        server="P1802",
+        user="P1804",
+        auth="P1805",
+        password="P1806",
+        display="P1807",
+        transport="P1848",
+    ),
 }
 
 
 def device(model="GRP2614", accounts=ACCOUNTS, **kw):
-    return DeviceData(mac=MAC, vendor="grandstream", model=model, customer_code="C001",
-                      customer_name="Rossi", timezone=kw.pop("timezone", "Europe/Rome"),
-                      language=kw.pop("language", "it"), ntp_server="ntp.example.net",
-                      accounts=accounts, **kw)
+    return DeviceData(
+        mac=MAC,
+        vendor="grandstream",
+        model=model,
+        customer_code="C001",
+        customer_name="Rossi",
+        timezone=kw.pop("timezone", "Europe/Rome"),
+        language=kw.pop("language", "it"),
+        ntp_server="ntp.example.net",
+        accounts=accounts,
+        **kw,
+    )
 
 
 def render(data=None, url=URL, name="cfgc074ad0b63ee.xml"):
@@ -70,18 +128,21 @@ def pvalues(body: bytes) -> dict[str, str]:
 # --- files ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, kind, group", [
-    ("cfgc074ad0b63ee.xml", FileKind.DEVICE, ("mac", "c074ad0b63ee")),
-    ("cfgC074AD0B63EE.xml", FileKind.DEVICE, ("mac", "C074AD0B63EE")),
-    ("cfg000b828aa872.xml", FileKind.DEVICE, ("mac", "000b828aa872")),
-    ("cfgc074ad0b63ee", FileKind.ABSENT, None),
-    ("cfgc074ad0b63ee.bin", FileKind.ABSENT, None),
-    ("cfggrp2614.xml", FileKind.COMMON, ("model", "grp2614")),
-    ("cfggrp2612w.xml", FileKind.COMMON, ("model", "grp2612w")),
-    ("cfgGXP2170.xml", FileKind.COMMON, ("model", "GXP2170")),
-    ("cfggxp1625.xml", FileKind.COMMON, ("model", "gxp1625")),
-    ("cfg.xml", FileKind.COMMON, None),
-])
+@pytest.mark.parametrize(
+    "name, kind, group",
+    [
+        ("cfgc074ad0b63ee.xml", FileKind.DEVICE, ("mac", "c074ad0b63ee")),
+        ("cfgC074AD0B63EE.xml", FileKind.DEVICE, ("mac", "C074AD0B63EE")),
+        ("cfg000b828aa872.xml", FileKind.DEVICE, ("mac", "000b828aa872")),
+        ("cfgc074ad0b63ee", FileKind.ABSENT, None),
+        ("cfgc074ad0b63ee.bin", FileKind.ABSENT, None),
+        ("cfggrp2614.xml", FileKind.COMMON, ("model", "grp2614")),
+        ("cfggrp2612w.xml", FileKind.COMMON, ("model", "grp2612w")),
+        ("cfgGXP2170.xml", FileKind.COMMON, ("model", "GXP2170")),
+        ("cfggxp1625.xml", FileKind.COMMON, ("model", "gxp1625")),
+        ("cfg.xml", FileKind.COMMON, None),
+    ],
+)
 def test_boot_files_match(name, kind, group):
     spec, match = VENDOR.match_file(name)
     assert spec.kind is kind
@@ -91,11 +152,21 @@ def test_boot_files_match(name, kind, group):
         assert spec.template and spec.content_type == "application/xml" and spec.xml
 
 
-@pytest.mark.parametrize("name", [
-    "cfgc074ad0b63e.xml", "cfgc074ad0b63eef.xml", "cfgc074ad0b63eg.xml", "c074ad0b63ee.xml",
-    "cfgc074ad0b63ee.cfg", "cfggxp9999.xml", "cfg.cfg", "cfgc074ad0b63ee.xml.bak",
-    "000000000000.cfg", "y000000000000.cfg",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "cfgc074ad0b63e.xml",
+        "cfgc074ad0b63eef.xml",
+        "cfgc074ad0b63eg.xml",
+        "c074ad0b63ee.xml",
+        "cfgc074ad0b63ee.cfg",
+        "cfggxp9999.xml",
+        "cfg.cfg",
+        "cfgc074ad0b63ee.xml.bak",
+        "000000000000.cfg",
+        "y000000000000.cfg",
+    ],
+)
 def test_other_files_do_not_match(name):
     assert VENDOR.match_file(name) is None
 
@@ -103,42 +174,58 @@ def test_other_files_do_not_match(name):
 # --- User-Agent and models ------------------------------------------------------
 
 
-@pytest.mark.parametrize("header, model, firmware, mac", [
-    ("Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872",
-     "GXP2135", "1.0.7.97", "000B828AA872"),
-    ("Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad0b63ee",
-     "GRP2614", "1.0.5.15", "C074AD0B63EE"),
-    ("Grandstream Model HW HT801 V1.1A SW 1.0.17.5 DevId c074ad273a10",
-     "HT801", "1.0.17.5", "C074AD273A10"),
-    ("Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8",
-     "GXP2000", "1.2.5.3", "000B822726C8"),
-    ("Grandstream Model HW GXV3350  V1.3A SW 1.0.1.8 DevId c074ad150b88",
-     "GXV3350", "1.0.1.8", "C074AD150B88"),
-    ("Grandstream Model HW GRP2612W SW 1.0.5.67 DevId c074ad112233",
-     "GRP2612", "1.0.5.67", "C074AD112233"),
-])
+@pytest.mark.parametrize(
+    "header, model, firmware, mac",
+    [
+        ("Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872", "GXP2135", "1.0.7.97", "000B828AA872"),
+        ("Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad0b63ee", "GRP2614", "1.0.5.15", "C074AD0B63EE"),
+        ("Grandstream Model HW HT801 V1.1A SW 1.0.17.5 DevId c074ad273a10", "HT801", "1.0.17.5", "C074AD273A10"),
+        (
+            "Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8",
+            "GXP2000",
+            "1.2.5.3",
+            "000B822726C8",
+        ),
+        ("Grandstream Model HW GXV3350  V1.3A SW 1.0.1.8 DevId c074ad150b88", "GXV3350", "1.0.1.8", "C074AD150B88"),
+        ("Grandstream Model HW GRP2612W SW 1.0.5.67 DevId c074ad112233", "GRP2612", "1.0.5.67", "C074AD112233"),
+    ],
+)
 def test_user_agents(header, model, firmware, mac):
     ua = VENDOR.parse_user_agent(header)
     assert (ua.vendor, ua.model, ua.firmware, ua.mac) == ("grandstream", model, firmware, mac)
     assert any_vendor_user_agent(header) == ua
 
 
-@pytest.mark.parametrize("header", [
-    "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37",
-    "FileTransport PolycomVVX-VVX_500-UA/5.9.7.4477 Type/Application",
-    "Mozilla/4.0 (compatible; snom320-SIP 8.4.18 1.1.3-s)",
-    "Grandstream", "",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37",
+        "FileTransport PolycomVVX-VVX_500-UA/5.9.7.4477 Type/Application",
+        "Mozilla/4.0 (compatible; snom320-SIP 8.4.18 1.1.3-s)",
+        "Grandstream",
+        "",
+    ],
+)
 def test_other_user_agents_are_not_grandstream(header):
     assert VENDOR.parse_user_agent(header) is None
 
 
-@pytest.mark.parametrize("text, key", [
-    ("gxp2170", "GXP2170"), ("GXP 2170", "GXP2170"), ("gxp-1625", "GXP1625"),
-    ("Grandstream GRP2614", "GRP2614"), ("grp2612w", "GRP2612"), ("GRP2612P", "GRP2612"),
-    ("ht801", "HT801"),
-    ("VVX350", None), ("T46S", None), ("2170", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("gxp2170", "GXP2170"),
+        ("GXP 2170", "GXP2170"),
+        ("gxp-1625", "GXP1625"),
+        ("Grandstream GRP2614", "GRP2614"),
+        ("grp2612w", "GRP2612"),
+        ("GRP2612P", "GRP2612"),
+        ("ht801", "HT801"),
+        ("VVX350", None),
+        ("T46S", None),
+        ("2170", None),
+        ("", None),
+    ],
+)
 def test_normalize_model(text, key):
     assert VENDOR.normalize_model(text) == key
 
@@ -174,7 +261,7 @@ def test_every_model_renders_two_accounts(model):
     assert p[one["display"]] == "Rossi & Figli <Reception>"
     assert p[one["name"]] == "Reception"
     assert p[one["user"]] == "201" and p[one["auth"]] == "auth201"
-    assert p[one["password"]] == "pa&ss<1>\""
+    assert p[one["password"]] == 'pa&ss<1>"'
     assert p[one["server"]] == "pbx.example.net:5060"
     assert p[one["transport"]] == "0"
     assert p["P48"] == ""
@@ -239,12 +326,12 @@ def test_bad_override_name_is_refused():
         render(device(settings={"account.1.enable": "1"}))
 
 
-
 def test_control_characters_are_refused_without_echoing_the_value():
     bad = dataclasses.replace(ACCOUNTS[0], display_name="Rossi\x07")
     with pytest.raises(RenderError, match="control character") as err:
         render(device(accounts=(bad,)))
     assert "Rossi" not in str(err.value) and "pa&ss" not in str(err.value)
+
 
 def test_https_and_credentials_in_the_provisioning_url():
     p = pvalues(render(url="https://prov:s3cret@prov.example.net:8443/gs/"))

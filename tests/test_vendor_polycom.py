@@ -19,18 +19,35 @@ MAC = "0004F2ABCDEF"
 GOLDEN = Path(__file__).parent / "golden" / "polycom-VVX450-0004f2abcdef-settings.cfg"
 
 ACCOUNTS = (
-    Account(1, "201", "Rossi & Figli <Reception>", "Reception", "201", "auth201",
-            "pa&ss<1>\"", "pbx.example.net", 5060, "udp"),
-    Account(2, "202", "Niccolò Università", "Niccolò", "202", "auth202",
-            "secret-two", "pbx2.example.net", 5061, "tls"),
+    Account(
+        1,
+        "201",
+        "Rossi & Figli <Reception>",
+        "Reception",
+        "201",
+        "auth201",
+        'pa&ss<1>"',
+        "pbx.example.net",
+        5060,
+        "udp",
+    ),
+    Account(2, "202", "Niccolò Università", "Niccolò", "202", "auth202", "secret-two", "pbx2.example.net", 5061, "tls"),
 )
 
 
 def device(model="VVX450", accounts=ACCOUNTS, **kw):
-    return DeviceData(mac=MAC, vendor="polycom", model=model, customer_code="C001",
-                      customer_name="Rossi", timezone=kw.pop("timezone", "Europe/Rome"),
-                      language=kw.pop("language", "it"), ntp_server="ntp.example.net",
-                      accounts=accounts, **kw)
+    return DeviceData(
+        mac=MAC,
+        vendor="polycom",
+        model=model,
+        customer_code="C001",
+        customer_name="Rossi",
+        timezone=kw.pop("timezone", "Europe/Rome"),
+        language=kw.pop("language", "it"),
+        ntp_server="ntp.example.net",
+        accounts=accounts,
+        **kw,
+    )
 
 
 def render(name, data=None, url=URL):
@@ -52,23 +69,26 @@ def params(body: bytes) -> dict[str, str]:
 # --- files ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, kind, mac", [
-    ("000000000000.cfg", FileKind.COMMON, None),
-    ("0004f2abcdef.cfg", FileKind.DEVICE, "0004f2abcdef"),
-    ("0004F2ABCDEF.cfg", FileKind.DEVICE, "0004F2ABCDEF"),
-    ("0004f2abcdef-settings.cfg", FileKind.DEVICE, "0004f2abcdef"),
-    ("0004f2abcdef-phone.cfg", FileKind.UPLOAD, "0004f2abcdef"),
-    ("0004F2ABCDEF-web.cfg", FileKind.UPLOAD, "0004F2ABCDEF"),
-    ("0004f2abcdef-boot.log", FileKind.UPLOAD, "0004f2abcdef"),
-    ("0004f2abcdef-app.log", FileKind.UPLOAD, "0004f2abcdef"),
-    ("0004f2abcdef-calls.xml", FileKind.UPLOAD, "0004f2abcdef"),
-    ("0004f2abcdef-directory.xml", FileKind.DEVICE, "0004f2abcdef"),  # the phonebook (issue 15)
-    ("000000000000-license.cfg", FileKind.ABSENT, None),
-    ("0004f2abcdef-license.cfg", FileKind.ABSENT, None),
-    ("000000000000-directory.xml", FileKind.ABSENT, None),
-    ("sip.ld", FileKind.ABSENT, None),
-    ("3111-48500-001.sip.ld", FileKind.ABSENT, None),
-])
+@pytest.mark.parametrize(
+    "name, kind, mac",
+    [
+        ("000000000000.cfg", FileKind.COMMON, None),
+        ("0004f2abcdef.cfg", FileKind.DEVICE, "0004f2abcdef"),
+        ("0004F2ABCDEF.cfg", FileKind.DEVICE, "0004F2ABCDEF"),
+        ("0004f2abcdef-settings.cfg", FileKind.DEVICE, "0004f2abcdef"),
+        ("0004f2abcdef-phone.cfg", FileKind.UPLOAD, "0004f2abcdef"),
+        ("0004F2ABCDEF-web.cfg", FileKind.UPLOAD, "0004F2ABCDEF"),
+        ("0004f2abcdef-boot.log", FileKind.UPLOAD, "0004f2abcdef"),
+        ("0004f2abcdef-app.log", FileKind.UPLOAD, "0004f2abcdef"),
+        ("0004f2abcdef-calls.xml", FileKind.UPLOAD, "0004f2abcdef"),
+        ("0004f2abcdef-directory.xml", FileKind.DEVICE, "0004f2abcdef"),  # the phonebook (issue 15)
+        ("000000000000-license.cfg", FileKind.ABSENT, None),
+        ("0004f2abcdef-license.cfg", FileKind.ABSENT, None),
+        ("000000000000-directory.xml", FileKind.ABSENT, None),
+        ("sip.ld", FileKind.ABSENT, None),
+        ("3111-48500-001.sip.ld", FileKind.ABSENT, None),
+    ],
+)
 def test_boot_files_match(name, kind, mac):
     spec, match = VENDOR.match_file(name)
     assert spec.kind is kind
@@ -78,11 +98,22 @@ def test_boot_files_match(name, kind, mac):
         assert spec.template and spec.content_type == "application/xml" and spec.xml
 
 
-@pytest.mark.parametrize("name", [
-    "0004f2abcde.cfg", "0004f2abcdefa.cfg", "0004f2abcdeg.cfg", "0004f2abcdef.xml",
-    "0004f2abcdef-user.cfg", "cfg0004f2abcdef.xml", "y000000000000.cfg", "../0004f2abcdef.cfg",
-    "0004f2abcdef.cfg.bak", "000000000000-phone.cfg", "0004f2abcdef.boot",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "0004f2abcde.cfg",
+        "0004f2abcdefa.cfg",
+        "0004f2abcdeg.cfg",
+        "0004f2abcdef.xml",
+        "0004f2abcdef-user.cfg",
+        "cfg0004f2abcdef.xml",
+        "y000000000000.cfg",
+        "../0004f2abcdef.cfg",
+        "0004f2abcdef.cfg.bak",
+        "000000000000-phone.cfg",
+        "0004f2abcdef.boot",
+    ],
+)
 def test_other_files_do_not_match(name):
     assert VENDOR.match_file(name) is None
 
@@ -98,36 +129,55 @@ def test_uploads_cannot_shadow_served_files():
 # --- User-Agent and models ------------------------------------------------------
 
 
-@pytest.mark.parametrize("header, model, firmware", [
-    ("FileTransport PolycomVVX-VVX_500-UA/5.9.7.4477 Type/Application", "VVX500", "5.9.7.4477"),
-    # the updater's version is not the application's
-    ("FileTransport PolycomVVX-VVX_500-UA/5.9.7.47435 Type/Updater", "VVX500", None),
-    ("FileTransport PolycomVVX-VVX_501-UA/6.4.6.0123", "VVX501", "6.4.6.0123"),
-    ("FileTransport PolycomSoundPointIP-SPIP_335-UA/3.2.1.0078", "SPIP335", "3.2.1.0078"),
-    ("FileTransport PolycomVVX-VVX_350-UA/6.4.3.5072 Type/Application", "VVX350", "6.4.3.5072"),
-])
+@pytest.mark.parametrize(
+    "header, model, firmware",
+    [
+        ("FileTransport PolycomVVX-VVX_500-UA/5.9.7.4477 Type/Application", "VVX500", "5.9.7.4477"),
+        # the updater's version is not the application's
+        ("FileTransport PolycomVVX-VVX_500-UA/5.9.7.47435 Type/Updater", "VVX500", None),
+        ("FileTransport PolycomVVX-VVX_501-UA/6.4.6.0123", "VVX501", "6.4.6.0123"),
+        ("FileTransport PolycomSoundPointIP-SPIP_335-UA/3.2.1.0078", "SPIP335", "3.2.1.0078"),
+        ("FileTransport PolycomVVX-VVX_350-UA/6.4.3.5072 Type/Application", "VVX350", "6.4.3.5072"),
+    ],
+)
 def test_user_agents(header, model, firmware):
     ua = VENDOR.parse_user_agent(header)
     assert (ua.vendor, ua.model, ua.firmware, ua.mac) == ("polycom", model, firmware, None)
     assert any_vendor_user_agent(header) == ua
 
 
-@pytest.mark.parametrize("header", [
-    "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37",
-    "Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)",
-    "Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872",
-    "curl/8.0", "",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Yealink SIP-T46G 28.72.0.1 00:15:65:4a:a9:37",
+        "Mozilla/4.0 (compatible; snom710-SIP 8.7.5.35 1.1.5-IFX-05.01.12 000413741767)",
+        "Grandstream Model HW GXP2135 SW 1.0.7.97 DevId 000b828aa872",
+        "curl/8.0",
+        "",
+    ],
+)
 def test_other_user_agents_are_not_polycom(header):
     assert VENDOR.parse_user_agent(header) is None
 
 
-@pytest.mark.parametrize("text, key", [
-    ("VVX_350", "VVX350"), ("VVX 350", "VVX350"), ("vvx350", "VVX350"),
-    ("PolycomVVX-VVX_350", "VVX350"), ("vvx-450", "VVX450"), (" Poly VVX 250 ", "VVX250"),
-    ("VVX411", "VVX411"), ("SPIP_335", "SPIP335"),
-    ("T46S", None), ("GXP2170", None), ("VVX", None), ("350", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ("VVX_350", "VVX350"),
+        ("VVX 350", "VVX350"),
+        ("vvx350", "VVX350"),
+        ("PolycomVVX-VVX_350", "VVX350"),
+        ("vvx-450", "VVX450"),
+        (" Poly VVX 250 ", "VVX250"),
+        ("VVX411", "VVX411"),
+        ("SPIP_335", "SPIP335"),
+        ("T46S", None),
+        ("GXP2170", None),
+        ("VVX", None),
+        ("350", None),
+        ("", None),
+    ],
+)
 def test_normalize_model(text, key):
     assert VENDOR.normalize_model(text) == key
 
@@ -148,8 +198,7 @@ def test_models_and_identity():
 def test_master_files_name_our_settings_file():
     device_master = ET.fromstring(render("0004f2abcdef.cfg"))
     assert device_master.tag == "APPLICATION"
-    assert device_master.attrib == {"APP_FILE_PATH": "sip.ld",
-                                    "CONFIG_FILES": "0004f2abcdef-settings.cfg"}
+    assert device_master.attrib == {"APP_FILE_PATH": "sip.ld", "CONFIG_FILES": "0004f2abcdef-settings.cfg"}
     spec, _ = VENDOR.match_file("000000000000.cfg")
     body = Renderer().render("polycom", spec.template, common_context(VENDOR, URL), spec.xml)
     common = ET.fromstring(body)
@@ -167,7 +216,7 @@ def test_every_model_renders_two_accounts(model):
     assert p["reg.1.label"] == "Reception"
     assert p["reg.1.address"] == "201"
     assert p["reg.1.auth.userId"] == "auth201"
-    assert p["reg.1.auth.password"] == "pa&ss<1>\""
+    assert p["reg.1.auth.password"] == 'pa&ss<1>"'
     assert p["reg.1.server.1.address"] == "pbx.example.net"
     assert p["reg.1.server.1.port"] == "5060"
     assert p["reg.1.server.1.transport"] == "UDPOnly"
@@ -197,8 +246,10 @@ def test_every_model_renders_two_accounts(model):
 
 
 def test_transports():
-    accounts = tuple(Account(i, str(i), "n", "l", str(i), str(i), "p", "h", 5060, t)
-                     for i, t in enumerate(("udp", "tcp", "tls"), start=1))
+    accounts = tuple(
+        Account(i, str(i), "n", "l", str(i), str(i), "p", "h", 5060, t)
+        for i, t in enumerate(("udp", "tcp", "tls"), start=1)
+    )
     p = params(render("0004f2abcdef-settings.cfg", device("VVX350", accounts)))
     assert [p[f"reg.{i}.server.1.transport"] for i in (1, 2, 3)] == ["UDPOnly", "TCPOnly", "TLS"]
 
@@ -218,18 +269,23 @@ def test_time_zone_rules_elsewhere():
     dst = "tcpIpApp.sntp.daylightSavings."
     assert p["tcpIpApp.sntp.gmtOffset"] == str(-5 * 3600)
     # second Sunday of March, first Sunday of November
-    assert (p[dst + "start.month"], p[dst + "start.date"], p[dst + "start.dayOfWeek.lastInMonth"]) \
-        == ("3", "8", "0")
+    assert (p[dst + "start.month"], p[dst + "start.date"], p[dst + "start.dayOfWeek.lastInMonth"]) == ("3", "8", "0")
     assert (p[dst + "stop.month"], p[dst + "stop.date"]) == ("11", "1")
     p = params(render("0004f2abcdef-settings.cfg", device(timezone="Asia/Kolkata")))
     assert p["tcpIpApp.sntp.gmtOffset"] == str(19800)
     assert p[dst + "enable"] == "0" and dst + "start.month" not in p
 
 
-@pytest.mark.parametrize("language, name", [
-    ("en", "English_United_States"), ("it_IT", "Italian_Italy"), ("de-DE", "German_Germany"),
-    ("en_GB", "English_United_Kingdom"), ("fr", "French_France"),
-])
+@pytest.mark.parametrize(
+    "language, name",
+    [
+        ("en", "English_United_States"),
+        ("it_IT", "Italian_Italy"),
+        ("de-DE", "German_Germany"),
+        ("en_GB", "English_United_Kingdom"),
+        ("fr", "French_France"),
+    ],
+)
 def test_languages(language, name):
     p = params(render("0004f2abcdef-settings.cfg", device(language=language)))
     assert p["lcl.ml.lang"] == name
@@ -252,8 +308,15 @@ def test_deprovisioned_disables_every_slot_and_carries_no_secret():
 
 
 def test_overrides_are_written_last_and_win():
-    data = device("VVX250", settings={"reg.1.label": "Front & back", "feature.x.enabled": "1",
-                                      "device.sntp.serverName": "ntp2", "ntp_server": "ntp9"})
+    data = device(
+        "VVX250",
+        settings={
+            "reg.1.label": "Front & back",
+            "feature.x.enabled": "1",
+            "device.sntp.serverName": "ntp2",
+            "ntp_server": "ntp9",
+        },
+    )
     body = render("0004f2abcdef-settings.cfg", data)
     p = params(body)  # each key once
     assert p["reg.1.label"] == "Front & back"
@@ -270,12 +333,12 @@ def test_bad_override_name_is_refused():
         render("0004f2abcdef-settings.cfg", device(settings={'x" onload="1': "1"}))
 
 
-
 def test_control_characters_are_refused_without_echoing_the_value():
     bad = dataclasses.replace(ACCOUNTS[0], display_name="Rossi\x07")
     with pytest.raises(RenderError, match="control character") as err:
         render("0004f2abcdef-settings.cfg", device(accounts=(bad,)))
     assert "Rossi" not in str(err.value) and "pa&ss" not in str(err.value)
+
 
 def test_https_and_credentials_in_the_provisioning_url():
     p = params(render("0004f2abcdef-settings.cfg", url="https://prov:s3cret@prov.example.net/p/"))

@@ -88,8 +88,7 @@ class UdpSocket:
 
     @classmethod
     async def open(cls, host: str = "127.0.0.1") -> UdpSocket:
-        transport, inbox = await asyncio.get_running_loop().create_datagram_endpoint(
-            _Inbox, local_addr=(host, 0))
+        transport, inbox = await asyncio.get_running_loop().create_datagram_endpoint(_Inbox, local_addr=(host, 0))
         return cls(transport, inbox)
 
     @property
@@ -138,11 +137,20 @@ class Transfer:
         return sum(self.received.values())
 
 
-async def fetch(server: Address, filename: str, *, options: Mapping[str, object] | None = None,
-                mode: str = "octet", timeout: float = 1.0, retries: int = 5,
-                drop: Callable[[int, int], bool] | None = None, duplicate_acks: bool = False,
-                linger: float = 0.0, on_data: Callable[[int, Address], object] | None = None,
-                sock: UdpSocket | None = None) -> Transfer:
+async def fetch(
+    server: Address,
+    filename: str,
+    *,
+    options: Mapping[str, object] | None = None,
+    mode: str = "octet",
+    timeout: float = 1.0,
+    retries: int = 5,
+    drop: Callable[[int, int], bool] | None = None,
+    duplicate_acks: bool = False,
+    linger: float = 0.0,
+    on_data: Callable[[int, Address], object] | None = None,
+    sock: UdpSocket | None = None,
+) -> Transfer:
     """Download ``filename``; returns the bytes or the server's ERROR.
 
     ``drop(block, seen)`` returning True makes the client behave as if that

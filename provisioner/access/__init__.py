@@ -33,6 +33,26 @@ from .policy import (
 )
 from .scan_guard import ScanGuard, ScanSettings
 
-__all__ = ["AUTH_MODES", "KEY_BYTES", "REALM", "DeviceAccess", "Digest", "Network", "Policy", "ScanGuard",
-           "ScanSettings", "Verdict", "certificate_macs", "device_token", "device_url", "networks", "new_secret",
-           "parse_networks", "parse_params", "provisioning_url", "same", "valid_secret", "window_end"]
+__all__ = [
+    "AUTH_MODES",
+    "KEY_BYTES",
+    "REALM",
+    "DeviceAccess",
+    "Digest",
+    "Network",
+    "Policy",
+    "ScanGuard",
+    "ScanSettings",
+    "Verdict",
+    "certificate_macs",
+    "device_token",
+    "device_url",
+    "networks",
+    "new_secret",
+    "parse_networks",
+    "parse_params",
+    "provisioning_url",
+    "same",
+    "valid_secret",
+    "window_end",
+]

@@ -44,7 +44,6 @@ def _address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
-
 def parse_networks(values: Sequence[str], field_name: str = "allow") -> list[str]:
     """CIDR strings, normalised; raises ValueError naming the bad one."""
     out = []

@@ -26,7 +26,6 @@ def same(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
 
 
-
 class Verdict(Enum):
     OK = "ok"
     MISSING = "missing"  # no credentials: challenge (every phone's first request; not a failure)
@@ -66,8 +65,9 @@ class Digest:
         return f"{stamp}.{mac}"
 
     def challenge(self, *, stale: bool = False) -> str:
-        return (f'Digest realm="{REALM}", qop="auth", algorithm=MD5, nonce="{self.nonce()}", '
-                f'opaque="{REALM}"' + (", stale=true" if stale else ""))
+        return f'Digest realm="{REALM}", qop="auth", algorithm=MD5, nonce="{self.nonce()}", opaque="{REALM}"' + (
+            ", stale=true" if stale else ""
+        )
 
     def _nonce_state(self, nonce: str) -> Verdict:
         stamp, _, mac = nonce.partition(".")
@@ -80,8 +80,9 @@ class Digest:
             return Verdict.BAD
         return Verdict.OK if -60 <= age <= self.nonce_lifetime else Verdict.STALE
 
-    def check(self, header: str | None, *, method: str, policy: Policy, secure: bool,
-              path: str | None = None) -> Verdict:
+    def check(
+        self, header: str | None, *, method: str, policy: Policy, secure: bool, path: str | None = None
+    ) -> Verdict:
         """``path``: the request's own path; a response computed for another URI is refused."""
         if not header:
             return Verdict.MISSING
@@ -125,4 +126,3 @@ def _uri_path(uri: str) -> str:
     if "://" in uri:
         uri = urlsplit(uri).path or "/"
     return unquote(uri.partition("?")[0])
-

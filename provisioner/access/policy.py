@@ -46,8 +46,14 @@ class Policy:
         if row is None:
             return None
         networks = tuple(ipaddress.ip_network(c, strict=False) for c in (row.get("allow") or ()))
-        policy = cls(auth=row.get("auth") or "none", username=row.get("username"), password=row.get("password"),
-                     path_key=row.get("path_key"), window_hours=row.get("window_hours"), networks=networks)
+        policy = cls(
+            auth=row.get("auth") or "none",
+            username=row.get("username"),
+            password=row.get("password"),
+            path_key=row.get("path_key"),
+            window_hours=row.get("window_hours"),
+            networks=networks,
+        )
         if policy.auth == "digest" and policy.username and policy.password:
             object.__setattr__(policy, "ha1", _md5(f"{policy.username}:{REALM}:{policy.password}"))
         if not policy.active:
@@ -63,7 +69,6 @@ class Policy:
             return True
         address = _address(ip)
         return address is not None and any(address in net for net in self.networks)
-
 
 
 @dataclass
@@ -104,11 +109,12 @@ def valid_secret(value: str) -> bool:
     return bool(_SECRET_CHARS.fullmatch(value))
 
 
-
 # A MAC inside a certificate's name, in any common spelling: 001565abcdef, 00:15:65:AB:CD:EF,
 # 00-15-65-ab-cd-ef, 0015.65ab.cdef (vendors write their factory certificates' CN differently).
-_CERT_MAC = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}([:-]?)(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
-                       r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f])")
+_CERT_MAC = re.compile(
+    r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}([:-]?)(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4})(?![0-9A-Fa-f])"
+)
 
 
 def certificate_macs(cert: dict[str, Any] | None) -> frozenset[str]:

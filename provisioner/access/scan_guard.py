@@ -57,7 +57,9 @@ class ScanGuard:
     def _refill(self) -> float:
         s = self.settings
         now = self.clock()
-        self._unknown_tokens = min(float(s.unknown_burst), self._unknown_tokens + (now - self._unknown_at) * s.unknown_rate)
+        self._unknown_tokens = min(
+            float(s.unknown_burst), self._unknown_tokens + (now - self._unknown_at) * s.unknown_rate
+        )
         self._unknown_at = now
         return self._unknown_tokens
 
@@ -105,8 +107,9 @@ class ScanGuard:
             self._banned.popitem(last=False)
         self._banned[ip] = now + s.ban
         # One stable line per ban, for fail2ban (see README, "Securing provisioning").
-        log.warning("phone_ip_banned", ip=ip, failures=s.failures, window_s=int(s.window), ban_s=int(s.ban),
-                    last_reason=reason)
+        log.warning(
+            "phone_ip_banned", ip=ip, failures=s.failures, window_s=int(s.window), ban_s=int(s.ban), last_reason=reason
+        )
         return True
 
     def unban(self, ip: str) -> None:

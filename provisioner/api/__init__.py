@@ -41,7 +41,7 @@ def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def page(items: list[Any], limit: int | None, offset: int | None) -> dict[str, Any]:
     """One page of a list held in memory, shaped like every paginated answer."""
     size, start = queries.page_args(limit, offset)
-    return {"items": items[start:start + size], "total": len(items), "limit": size, "offset": start}
+    return {"items": items[start : start + size], "total": len(items), "limit": size, "offset": start}
 
 
 def _error(status: int, key: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -54,8 +54,12 @@ async def guard(request: web.Request, handler):  # type: ignore[no-untyped-def]
     if request.match_info.handler not in HANDLERS:  # no route at all
         methods = allowed_methods(request.path)
         if methods:
-            return _error(405, "method_not_allowed", f"{request.method} is not allowed here; use "
-                          f"{', '.join(methods)}", {"Allow": ", ".join(methods)})
+            return _error(
+                405,
+                "method_not_allowed",
+                f"{request.method} is not allowed here; use {', '.join(methods)}",
+                {"Allow": ", ".join(methods)},
+            )
         return _error(404, "not_found", f"no API endpoint at {request.path}; see {PREFIX}/openapi.json")
     try:
         return await handler(request)

@@ -78,11 +78,14 @@ class Plans:
     def __init__(self) -> None:
         self._items: dict[str, Pending] = {}
 
-    def add(self, table: importing.Table, checked: importing.Checked, plan: importing.Plan,
-            skip_invalid: bool) -> Pending:
+    def add(
+        self, table: importing.Table, checked: importing.Checked, plan: importing.Plan, skip_invalid: bool
+    ) -> Pending:
         self._expire()
-        while self._items and (len(self._items) >= MAX_PLANS or
-                               sum(p.plan.rows for p in self._items.values()) + plan.rows > MAX_PLANNED_ROWS):
+        while self._items and (
+            len(self._items) >= MAX_PLANS
+            or sum(p.plan.rows for p in self._items.values()) + plan.rows > MAX_PLANNED_ROWS
+        ):
             self._items.pop(next(iter(self._items)))  # the oldest goes
         pending = Pending(secrets.token_urlsafe(12), table, checked, plan, skip_invalid, time.monotonic() + TTL)
         self._items[pending.id] = pending
@@ -92,8 +95,11 @@ class Plans:
         self._expire()
         pending = self._items.get(plan_id)
         if pending is None:
-            raise NotFound(f"no import plan {plan_id!r} (plans expire after {TTL / 60:.0f} minutes and are gone "
-                           f"once applied): upload the file again", field="id")
+            raise NotFound(
+                f"no import plan {plan_id!r} (plans expire after {TTL / 60:.0f} minutes and are gone "
+                f"once applied): upload the file again",
+                field="id",
+            )
         return pending
 
     def pop(self, plan_id: str) -> None:
@@ -122,8 +128,12 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _view(pending: Pending, *, applied: bool = False) -> dict[str, Any]:
     data = importing.plan_dict(pending.table, pending.plan, applied=applied, dry_run=not applied)
     base = f"{PREFIX}/imports/{pending.id}"
-    return {"id": pending.id, **data, "skip_invalid": pending.skip_invalid,
-            "links": {"self": base, "apply": base + "/apply", "report": base + "/report"}}
+    return {
+        "id": pending.id,
+        **data,
+        "skip_invalid": pending.skip_invalid,
+        "links": {"self": base, "apply": base + "/apply", "report": base + "/report"},
+    }
 
 
 def _flag(value: str | None) -> bool:
@@ -137,8 +147,9 @@ async def _upload(request: web.Request, limits: importing.Limits) -> tuple[bytes
     return data, name, fields
 
 
-async def read_upload(request: web.Request, limits: importing.Limits, *,
-                      fields: tuple[str, ...] = ("sheet", "skip_invalid")) -> tuple[bytes | None, str, dict[str, str]]:
+async def read_upload(
+    request: web.Request, limits: importing.Limits, *, fields: tuple[str, ...] = ("sheet", "skip_invalid")
+) -> tuple[bytes | None, str, dict[str, str]]:
     """(file bytes or None when no file came, file name, the named other fields) of a multipart
     upload, reading no more of the file than the size limit. The console's form uses it too."""
     if not request.content_type.startswith("multipart/"):
@@ -146,12 +157,14 @@ async def read_upload(request: web.Request, limits: importing.Limits, *,
     try:
         return await _read_parts(await request.multipart(), limits, fields)
     except (ValueError, HttpProcessingError):  # a broken boundary or part header
-        raise Invalid("the upload is not valid multipart/form-data: send the spreadsheet in a field named "
-                      "'file'", field="file") from None
+        raise Invalid(
+            "the upload is not valid multipart/form-data: send the spreadsheet in a field named 'file'", field="file"
+        ) from None
 
 
-async def _read_parts(reader: MultipartReader, limits: importing.Limits,
-                      wanted: tuple[str, ...]) -> tuple[bytes | None, str, dict[str, str]]:
+async def _read_parts(
+    reader: MultipartReader, limits: importing.Limits, wanted: tuple[str, ...]
+) -> tuple[bytes | None, str, dict[str, str]]:
     data = None
     name = "upload"
     fields: dict[str, str] = {}
@@ -166,7 +179,8 @@ async def _read_parts(reader: MultipartReader, limits: importing.Limits,
                 if size > limits.max_bytes:
                     raise importing.FileTooLarge(
                         f"the file is over the {size_text(limits.max_bytes)} limit (split it, or raise "
-                        f"PROVISIONER_IMPORT_MAX_BYTES)")
+                        f"PROVISIONER_IMPORT_MAX_BYTES)"
+                    )
                 chunks.append(chunk)
             data = b"".join(chunks)
         elif part.name in wanted:
@@ -175,21 +189,49 @@ async def _read_parts(reader: MultipartReader, limits: importing.Limits,
 
 
 _PLAN_ID = path_param("id", s.string(64, min_length=1), "the plan's id")
-_PLAN = s.answer({"id": s.TEXT, "counts": {"type": "object"}, "changes": {"type": "array"},
-                  "problems": {"type": "array"}, "rejected": {"type": "boolean"}, "fingerprint": s.TEXT,
-                  "skip_invalid": {"type": "boolean"}, "links": {"type": "object"}},
-                 ("id", "counts", "problems", "rejected", "fingerprint", "links"))
-_UPLOAD = {"type": "object", "required": ["file"], "properties": {
-    "file": {"type": "string", "contentMediaType": "application/octet-stream",
-             "description": "the spreadsheet: CSV, XLS, XLSX or ODS"},
-    "sheet": {"type": "string", "maxLength": 100, "description": "the sheet to read (default the first)"},
-    "skip_invalid": {"type": "string", "enum": ["true", "false"],
-                     "description": "true: apply the valid rows and leave out the others"}}}
+_PLAN = s.answer(
+    {
+        "id": s.TEXT,
+        "counts": {"type": "object"},
+        "changes": {"type": "array"},
+        "problems": {"type": "array"},
+        "rejected": {"type": "boolean"},
+        "fingerprint": s.TEXT,
+        "skip_invalid": {"type": "boolean"},
+        "links": {"type": "object"},
+    },
+    ("id", "counts", "problems", "rejected", "fingerprint", "links"),
+)
+_UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "contentMediaType": "application/octet-stream",
+            "description": "the spreadsheet: CSV, XLS, XLSX or ODS",
+        },
+        "sheet": {"type": "string", "maxLength": 100, "description": "the sheet to read (default the first)"},
+        "skip_invalid": {
+            "type": "string",
+            "enum": ["true", "false"],
+            "description": "true: apply the valid rows and leave out the others",
+        },
+    },
+}
 
 
-@operation(routes, "POST", "/imports", action="imports", tag="imports",
-           summary="Upload a spreadsheet: read, check and plan it (changes nothing)", multipart=_UPLOAD,
-           answers={201: ok(_PLAN, "Planned")}, errors=(413,))
+@operation(
+    routes,
+    "POST",
+    "/imports",
+    action="imports",
+    tag="imports",
+    summary="Upload a spreadsheet: read, check and plan it (changes nothing)",
+    multipart=_UPLOAD,
+    answers={201: ok(_PLAN, "Planned")},
+    errors=(413,),
+)
 async def upload(request: web.Request, a: Args) -> web.Response:
     limits = importing.Limits.from_env()
     data, name, fields = await _upload(request, limits)
@@ -206,38 +248,72 @@ async def upload(request: web.Request, a: Args) -> web.Response:
     return _json(_view(pending), 201, {"Location": f"{PREFIX}/imports/{pending.id}"})
 
 
-@operation(routes, "GET", "/imports/{id}", action="imports", tag="imports", summary="A plan again",
-           params=(_PLAN_ID,), answers={200: ok(_PLAN)}, errors=(404,))
+@operation(
+    routes,
+    "GET",
+    "/imports/{id}",
+    action="imports",
+    tag="imports",
+    summary="A plan again",
+    params=(_PLAN_ID,),
+    answers={200: ok(_PLAN)},
+    errors=(404,),
+)
 async def show(request: web.Request, a: Args) -> web.Response:
     return _json(_view(plans(request).get(request.match_info["id"])))
 
 
-@operation(routes, "GET", "/imports/{id}/report", action="imports", tag="imports",
-           summary="The error report: the sheet with an errors column, bad cells in red (XLSX)",
-           params=(_PLAN_ID,), answers={200: Answer("The report", {"type": "string"}, (XLSX,),
-                                                    ("Content-Disposition",))}, errors=(404,))
+@operation(
+    routes,
+    "GET",
+    "/imports/{id}/report",
+    action="imports",
+    tag="imports",
+    summary="The error report: the sheet with an errors column, bad cells in red (XLSX)",
+    params=(_PLAN_ID,),
+    answers={200: Answer("The report", {"type": "string"}, (XLSX,), ("Content-Disposition",))},
+    errors=(404,),
+)
 async def report(request: web.Request, a: Args) -> web.Response:
     pending = plans(request).get(request.match_info["id"])
     body = await asyncio.to_thread(importing.error_report, pending.table, pending.plan.problems)
     stem = pending.table.name.rsplit(".", 1)[0]
-    return web.Response(body=body, content_type=XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="{stem}-errors.xlsx"'})
+    return web.Response(
+        body=body, content_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{stem}-errors.xlsx"'}
+    )
 
 
-@operation(routes, "POST", "/imports/{id}/apply", action="imports", tag="imports",
-           summary="Apply a plan if the database has not changed since (else 409 with the new plan)",
-           params=(_PLAN_ID,), answers={200: ok(_PLAN, "Applied")}, errors=(404, 409))
+@operation(
+    routes,
+    "POST",
+    "/imports/{id}/apply",
+    action="imports",
+    tag="imports",
+    summary="Apply a plan if the database has not changed since (else 409 with the new plan)",
+    params=(_PLAN_ID,),
+    answers={200: ok(_PLAN, "Applied")},
+    errors=(404, 409),
+)
 async def apply(request: web.Request, a: Args) -> web.Response:
     registry = plans(request)
     pending = registry.get(request.match_info["id"])
     if pending.plan.rejected:
         count = len(pending.plan.problems)
-        raise Invalid(f"the file has {count} problem{'s' * (count > 1)} and nothing was applied: fix them and upload "
-                      f"it again, or upload it with skip_invalid=true", field="file")
+        raise Invalid(
+            f"the file has {count} problem{'s' * (count > 1)} and nothing was applied: fix them and upload "
+            f"it again, or upload it with skip_invalid=true",
+            field="file",
+        )
     try:
-        plan, _applied = await call(request, importing.run, store(request), pending.checked,
-                                    actor=actor(request), skip_invalid=pending.skip_invalid,
-                                    expect=pending.plan.fingerprint)
+        plan, _applied = await call(
+            request,
+            importing.run,
+            store(request),
+            pending.checked,
+            actor=actor(request),
+            skip_invalid=pending.skip_invalid,
+            expect=pending.plan.fingerprint,
+        )
     except importing.PlanChanged as exc:
         pending.plan = exc.plan
         return _json({**exc.to_dict(), "plan": _view(pending)}, exc.status)
@@ -246,8 +322,17 @@ async def apply(request: web.Request, a: Args) -> web.Response:
     return _json(_view(pending, applied=True))
 
 
-@operation(routes, "DELETE", "/imports/{id}", action="imports", tag="imports", summary="Forget a plan",
-           params=(_PLAN_ID,), answers={204: Answer("Forgotten")}, errors=(404,))
+@operation(
+    routes,
+    "DELETE",
+    "/imports/{id}",
+    action="imports",
+    tag="imports",
+    summary="Forget a plan",
+    params=(_PLAN_ID,),
+    answers={204: Answer("Forgotten")},
+    errors=(404,),
+)
 async def forget(request: web.Request, a: Args) -> web.Response:
     registry = plans(request)
     registry.get(request.match_info["id"])

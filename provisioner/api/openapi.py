@@ -59,9 +59,10 @@ class Answer:
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"description": self.description}
         if self.schema is not None:
-            out["content"] = {m: {"schema": self.schema if m == JSON else {"type": "string",
-                                                                             "contentMediaType": m}}
-                              for m in self.media}
+            out["content"] = {
+                m: {"schema": self.schema if m == JSON else {"type": "string", "contentMediaType": m}}
+                for m in self.media
+            }
         if self.headers:
             out["headers"] = {h: {"schema": {"type": "string"}} for h in self.headers}
         return out
@@ -111,8 +112,9 @@ class Operation:
         out = PREFIX + self.path
         for param in self.params:
             if param.where == "path" and "enum" in param.schema:
-                out = out.replace("{%s}" % param.name,
-                                  "{%s:%s}" % (param.name, "|".join(re.escape(v) for v in param.schema["enum"])))
+                out = out.replace(
+                    "{%s}" % param.name, "{%s:%s}" % (param.name, "|".join(re.escape(v) for v in param.schema["enum"]))
+                )
         return out
 
     def matches(self, path: str) -> bool:
@@ -133,18 +135,43 @@ OPERATIONS: list[Operation] = []
 HANDLERS: set[Callable[..., Any]] = set()
 
 
-def operation(routes: web.RouteTableDef, method: str, path: str, *, action: str | None, summary: str, tag: str,
-              params: Iterable[Param] = (), body: dict[str, Any] | None = None, body_required: bool = True,
-              multipart: dict[str, Any] | None = None, answers: dict[int, Answer] | None = None,
-              errors: Iterable[int] = (), description: str = "") -> Callable[[Handler], Handler]:
+def operation(
+    routes: web.RouteTableDef,
+    method: str,
+    path: str,
+    *,
+    action: str | None,
+    summary: str,
+    tag: str,
+    params: Iterable[Param] = (),
+    body: dict[str, Any] | None = None,
+    body_required: bool = True,
+    multipart: dict[str, Any] | None = None,
+    answers: dict[int, Answer] | None = None,
+    errors: Iterable[int] = (),
+    description: str = "",
+) -> Callable[[Handler], Handler]:
     """Register ``handler`` for ``method path`` (under :data:`PREFIX`) and describe it."""
     if action is not None and action not in PERMISSIONS:
         raise KeyError(f"unknown action {action!r}")
 
     def register(handler: Handler) -> Handler:
-        op = Operation(method.upper(), path, action, summary, tag, handler, tuple(params), body, body_required,
-                       multipart, dict(answers or {200: ok({"type": "object"})}), tuple(errors), description,
-                       handler.__name__)
+        op = Operation(
+            method.upper(),
+            path,
+            action,
+            summary,
+            tag,
+            handler,
+            tuple(params),
+            body,
+            body_required,
+            multipart,
+            dict(answers or {200: ok({"type": "object"})}),
+            tuple(errors),
+            description,
+            handler.__name__,
+        )
         for param in op.params:
             if param.where == "path" and "{%s}" % param.name not in path:
                 raise ValueError(f"{path}: no path parameter {param.name}")
@@ -219,8 +246,15 @@ def _invalid(error: ValidationError, where: str) -> Invalid:
 
 
 def _kind(types: Any) -> str:
-    names = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false",
-             "object": "an object", "array": "a list", "null": "null"}
+    names = {
+        "string": "text",
+        "integer": "a whole number",
+        "number": "a number",
+        "boolean": "true or false",
+        "object": "an object",
+        "array": "a list",
+        "null": "null",
+    }
     if isinstance(types, str):
         types = [types]
     return " or ".join(names.get(t, t) for t in types)
@@ -292,8 +326,11 @@ ERROR = {
     "type": "object",
     "required": ["error", "message"],
     "properties": {
-        "error": {"type": "string", "description": "a short key: invalid, not_found, conflict, unauthorized, "
-                                                   "forbidden, method_not_allowed, too_large, ..."},
+        "error": {
+            "type": "string",
+            "description": "a short key: invalid, not_found, conflict, unauthorized, "
+            "forbidden, method_not_allowed, too_large, ...",
+        },
         "message": {"type": "string", "description": "what is wrong and what to do"},
         "field": {"type": "string", "description": "the parameter or body field at fault"},
     },
@@ -315,16 +352,20 @@ def document(title: str = "provisioner admin API", version: str = "1") -> dict[s
         paths.setdefault(op.path, {})[op.method.lower()] = _describe(op)
     return {
         "openapi": "3.1.0",
-        "info": {"title": title, "version": version,
-                 "description": "Customers, lines, devices, rented-device returns, imports, audit events and "
-                                "users of a provisioner server. Sign in with a user's API token "
-                                "(`provisioner user token NAME --label L`)."},
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Customers, lines, devices, rented-device returns, imports, audit events and "
+            "users of a provisioner server. Sign in with a user's API token "
+            "(`provisioner user token NAME --label L`).",
+        },
         "servers": [{"url": PREFIX}],
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "a user's API token, `prov_...`"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "a user's API token, `prov_...`"}
+            },
         },
         "security": [{"bearer": []}],
         "tags": [{"name": t} for t in dict.fromkeys(op.tag for op in OPERATIONS)],
@@ -343,8 +384,15 @@ def _describe(op: Operation) -> dict[str, Any]:
         out["description"] = description
     if op.params:
         out["parameters"] = [
-            {"name": p.name, "in": p.where, "required": p.required, "schema": p.schema,
-             **({"description": p.description} if p.description else {})} for p in op.params]
+            {
+                "name": p.name,
+                "in": p.where,
+                "required": p.required,
+                "schema": p.schema,
+                **({"description": p.description} if p.description else {}),
+            }
+            for p in op.params
+        ]
     if op.body is not None:
         out["requestBody"] = {"required": op.body_required, "content": {JSON: {"schema": op.body}}}
     elif op.multipart is not None:
@@ -358,8 +406,10 @@ def _describe(op: Operation) -> dict[str, Any]:
     if op.action:
         codes |= {401, 403}
     for status in sorted(codes):
-        entry: dict[str, Any] = {"description": _ERRORS[status],
-                                 "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        entry: dict[str, Any] = {
+            "description": _ERRORS[status],
+            "content": {JSON: {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
         if status == 401:
             entry["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
         responses[str(status)] = entry

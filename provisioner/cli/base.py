@@ -37,11 +37,22 @@ def store_options(func: Callable[..., Any] | None = None, *, existing: bool = Fa
     if func is None:
         return functools.partial(store_options, existing=existing)
 
-    @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
-                  envvar="PROVISIONER_DATA_DIR", show_default=True, show_envvar=True,
-                  help="Folder for the embedded SQLite database and template overrides.")
-    @click.option("--database-url", envvar="PROVISIONER_DATABASE_URL", show_envvar=True, default=None,
-                  help="postgresql://user@host/db to share one database between nodes.")
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("data"),
+        envvar="PROVISIONER_DATA_DIR",
+        show_default=True,
+        show_envvar=True,
+        help="Folder for the embedded SQLite database and template overrides.",
+    )
+    @click.option(
+        "--database-url",
+        envvar="PROVISIONER_DATABASE_URL",
+        show_envvar=True,
+        default=None,
+        help="postgresql://user@host/db to share one database between nodes.",
+    )
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Path, database_url: str | None, **kwargs: Any) -> Any:
         try:
@@ -49,7 +60,8 @@ def store_options(func: Callable[..., Any] | None = None, *, existing: bool = Fa
             if new and existing:
                 raise click.ClickException(
                     f"no database at {describe(data_dir, database_url)}: point at yours with --data-dir "
-                    "(PROVISIONER_DATA_DIR) or --database-url (PROVISIONER_DATABASE_URL)")
+                    "(PROVISIONER_DATA_DIR) or --database-url (PROVISIONER_DATABASE_URL)"
+                )
             store = Store.open(data_dir, database_url)
         except click.ClickException:
             raise
@@ -57,8 +69,7 @@ def store_options(func: Callable[..., Any] | None = None, *, existing: bool = Fa
             busy = unavailable(exc)
             if busy is not None:
                 raise _database_error(busy, data_dir, database_url) from None
-            raise click.ClickException(f"cannot open the database: {type(exc).__name__}: "
-                                       f"{_first_line(exc)}") from None
+            raise click.ClickException(f"cannot open the database: {type(exc).__name__}: {_first_line(exc)}") from None
         if new:
             click.echo(f"new database at {describe(data_dir, database_url)}", err=True)
         try:
@@ -101,14 +112,14 @@ def _database_error(exc: Unavailable, data_dir: Path, database_url: str | None) 
     folder = "the PostgreSQL server's disk" if database_url else f"the disk holding {data_dir.resolve()}"
     fix = {
         "locked": f"{where} is locked by another writer (an import, a busy server): nothing was changed; "
-                  f"run the command again in a moment (PROVISIONER_SQLITE_BUSY_TIMEOUT_MS waits longer)",
+        f"run the command again in a moment (PROVISIONER_SQLITE_BUSY_TIMEOUT_MS waits longer)",
         "read_only": f"{where} is read-only: nothing was changed; check that this user may write it and its "
-                     f"folder (permissions, a read-only mount)",
+        f"folder (permissions, a read-only mount)",
         "disk_full": f"{folder} is full: nothing was changed; free some space and run the command again",
         "io_error": f"{where} could not be read or written (disk full, removed or failing): nothing was "
-                    f"changed; check {folder} and run the command again",
+        f"changed; check {folder} and run the command again",
         "unreachable": f"{where} cannot be reached: nothing was changed; check --database-url "
-                       f"(PROVISIONER_DATABASE_URL) and that the server is up, then run the command again",
+        f"(PROVISIONER_DATABASE_URL) and that the server is up, then run the command again",
     }.get(exc.reason, exc.message)
     return click.ClickException(fix)
 

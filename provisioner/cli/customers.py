@@ -26,36 +26,72 @@ def customer() -> None:
 @click.option("--language", type=click.Choice(fields.LANGUAGES), default="it", show_default=True)
 @click.option("--ntp-server", default=None, help="NTP server for the phones (default: the server's).")
 @click.option("--country", help="Call-progress tones: " + ", ".join(fields.COUNTRIES) + " (default IT).")
-@click.option("--codecs", help="Codec order, e.g. g722,pcma,pcmu (known: " + ", ".join(fields.CODECS)
-              + "; default: each phone's own).")
+@click.option(
+    "--codecs",
+    help="Codec order, e.g. g722,pcma,pcmu (known: " + ", ".join(fields.CODECS) + "; default: each phone's own).",
+)
 @click.option("--check-hour", type=int, help="Hour (0-23) its phones check for new files (default 3).")
 @click.option("--check-interval-hours", type=int, help="Under 24: check every N hours instead (default 24).")
-@click.option("--path-key", type=click.Choice(["new", "none"]), default="new", show_default=True,
-              help="A secret path /p/<key>/ its phones must fetch under; 'none': plain paths (no rule).")
-@click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL",
-              help="The server's base URL, to print the URL to give phones (as `serve` uses).")
+@click.option(
+    "--path-key",
+    type=click.Choice(["new", "none"]),
+    default="new",
+    show_default=True,
+    help="A secret path /p/<key>/ its phones must fetch under; 'none': plain paths (no rule).",
+)
+@click.option(
+    "--public-url",
+    envvar="PROVISIONER_PUBLIC_URL",
+    help="The server's base URL, to print the URL to give phones (as `serve` uses).",
+)
 @store_options
-def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: int, transport: str,
-                 timezone: str, language: str, ntp_server: str | None, path_key: str, public_url: str | None,
-                 **baseline: object) -> None:
+def customer_add(
+    store: Store,
+    code: str,
+    name: str,
+    sip_server: str,
+    sip_port: int,
+    transport: str,
+    timezone: str,
+    language: str,
+    ntp_server: str | None,
+    path_key: str,
+    public_url: str | None,
+    **baseline: object,
+) -> None:
     """Add customer CODE; its phones fetch under a new secret path key unless --path-key none, and
     get a generated admin password (`provisioner customer admin-password CODE --reveal`)."""
-    row = services.add_customer(store, actor(), code, name=name, sip_server=sip_server, sip_port=sip_port,
-                                sip_transport=transport, timezone=timezone, language=language,
-                                ntp_server=ntp_server, path_key=path_key,
-                                **{k: v for k, v in baseline.items() if v is not None})
-    click.echo(f"customer {row['code']} added ({row['name']}, {row['sip_server']}:{row['sip_port']}/"
-               f"{row['sip_transport']})")
+    row = services.add_customer(
+        store,
+        actor(),
+        code,
+        name=name,
+        sip_server=sip_server,
+        sip_port=sip_port,
+        sip_transport=transport,
+        timezone=timezone,
+        language=language,
+        ntp_server=ntp_server,
+        path_key=path_key,
+        **{k: v for k, v in baseline.items() if v is not None},
+    )
+    click.echo(
+        f"customer {row['code']} added ({row['name']}, {row['sip_server']}:{row['sip_port']}/{row['sip_transport']})"
+    )
     key = row.get("new_path_key")
     if key:
-        click.echo(f"  path key: {key}   (phones fetch /p/{key}/<file>; shown again by "
-                   f"`provisioner customer security {row['code']} --reveal`)")
+        click.echo(
+            f"  path key: {key}   (phones fetch /p/{key}/<file>; shown again by "
+            f"`provisioner customer security {row['code']} --reveal`)"
+        )
         if public_url:
             base = public_url if public_url.endswith("/") else public_url + "/"
             click.echo(f"  give phones (DHCP option 66, redirect service): {base}p/{key}/")
     else:
-        click.echo("  no path key: any request naming one of its MACs gets that phone's passwords "
-                   "(`provisioner customer security` adds rules)")
+        click.echo(
+            "  no path key: any request naming one of its MACs gets that phone's passwords "
+            "(`provisioner customer security` adds rules)"
+        )
 
 
 @customer.command("update")
@@ -67,8 +103,11 @@ def customer_add(store: Store, code: str, name: str, sip_server: str, sip_port: 
 @click.option("--timezone")
 @click.option("--language", type=click.Choice(fields.LANGUAGES))
 @click.option("--ntp-server")
-@click.option("--resync-after-change", type=click.Choice(["on", "off", "server"]),
-              help="NOTIFY this customer's phones after every change; 'server' follows the server's flag.")
+@click.option(
+    "--resync-after-change",
+    type=click.Choice(["on", "off", "server"]),
+    help="NOTIFY this customer's phones after every change; 'server' follows the server's flag.",
+)
 @click.option("--country", help="Call-progress tones: " + ", ".join(fields.COUNTRIES) + "; '' for IT.")
 @click.option("--codecs", help="Codec order, e.g. g722,pcma,pcmu; '' for each phone's own.")
 @click.option("--check-hour", help="Hour (0-23) its phones check for new files; '' for the default.")
@@ -96,8 +135,9 @@ def customer_admin_password(store: Store, code: str, new: bool, reveal: bool) ->
     if password is None:
         click.echo("no admin password: its phones keep their own (`--new` sets one)")
     elif reveal:
-        click.echo(f"  admin password: {password}   (user admin on Yealink, Grandstream; Polycom and Snom: "
-                   "the admin password)")
+        click.echo(
+            f"  admin password: {password}   (user admin on Yealink, Grandstream; Polycom and Snom: the admin password)"
+        )
     else:
         click.echo("  admin password: set (--reveal prints it)")
 
@@ -126,8 +166,12 @@ def line() -> None:
 @click.argument("customer_code", metavar="CUSTOMER")
 @click.argument("extension")
 @click.option("--name", required=True, help="Display name on the phone.")
-@click.option("--password", prompt=True, hide_input=True,
-              help="SIP password (asked for when not given, so it stays out of the shell history).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    help="SIP password (asked for when not given, so it stays out of the shell history).",
+)
 @click.option("--user", "sip_username", help="SIP user name (default: the extension).")
 @click.option("--auth-id", help="Authentication id (default: the SIP user).")
 @click.option("--label", help="Label on the line key (default: the extension).")
@@ -136,13 +180,36 @@ def line() -> None:
 @click.option("--transport", type=TRANSPORT)
 @click.option("--voicemail", help="Number the message key dials (e.g. *97); turns MWI on.")
 @store_options
-def line_add(store: Store, customer_code: str, extension: str, name: str, password: str,
-             sip_username: str | None, auth_id: str | None, label: str | None, sip_server: str | None,
-             sip_port: int | None, transport: str | None, voicemail: str | None) -> None:
+def line_add(
+    store: Store,
+    customer_code: str,
+    extension: str,
+    name: str,
+    password: str,
+    sip_username: str | None,
+    auth_id: str | None,
+    label: str | None,
+    sip_server: str | None,
+    sip_port: int | None,
+    transport: str | None,
+    voicemail: str | None,
+) -> None:
     """Add EXTENSION to CUSTOMER."""
-    row = services.add_line(store, actor(), customer_code, extension, display_name=name, password=password,
-                            sip_username=sip_username, auth_id=auth_id, label=label, sip_server=sip_server,
-                            sip_port=sip_port, sip_transport=transport, voicemail=voicemail)
+    row = services.add_line(
+        store,
+        actor(),
+        customer_code,
+        extension,
+        display_name=name,
+        password=password,
+        sip_username=sip_username,
+        auth_id=auth_id,
+        label=label,
+        sip_server=sip_server,
+        sip_port=sip_port,
+        sip_transport=transport,
+        voicemail=voicemail,
+    )
     click.echo(f"line {row['extension']} added to {customer_code} (SIP user {row['sip_username']})")
 
 
@@ -159,8 +226,7 @@ def line_add(store: Store, customer_code: str, extension: str, name: str, passwo
 @click.option("--transport", "sip_transport", type=TRANSPORT)
 @click.option("--voicemail", help="Number the message key dials (e.g. *97); '' turns voicemail and MWI off.")
 @store_options
-def line_update(store: Store, customer_code: str, extension: str, password: str | None,
-                **fields: object) -> None:
+def line_update(store: Store, customer_code: str, extension: str, password: str | None, **fields: object) -> None:
     """Change EXTENSION of CUSTOMER; the phone gets it at its next fetch."""
     if password == "-":
         password = click.prompt("Password", hide_input=True)
@@ -179,8 +245,9 @@ def line_list(store: Store, customer_code: str, as_json: bool) -> None:
         rows = []
         for r in tx.lines_of_customer(cust["id"]):
             holder = tx.device_of_line(r["id"])
-            rows.append({**(changes.public(r, *changes.LINE_FIELDS) or {}),
-                         "device": holder["mac"] if holder else None})
+            rows.append(
+                {**(changes.public(r, *changes.LINE_FIELDS) or {}), "device": holder["mac"] if holder else None}
+            )
     if as_json:
         print_json(rows)
         return

@@ -27,18 +27,28 @@ def db() -> None:
 def _unmigrated_store(func: Callable[..., Any]) -> Callable[..., Any]:
     """Like ``store_options``, but the store is opened as it is: not upgraded."""
 
-    @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
-                  envvar="PROVISIONER_DATA_DIR", show_default=True, show_envvar=True,
-                  help="Folder for the embedded SQLite database.")
-    @click.option("--database-url", envvar="PROVISIONER_DATABASE_URL", show_envvar=True, default=None,
-                  help="postgresql://user@host/db when the nodes share one database.")
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("data"),
+        envvar="PROVISIONER_DATA_DIR",
+        show_default=True,
+        show_envvar=True,
+        help="Folder for the embedded SQLite database.",
+    )
+    @click.option(
+        "--database-url",
+        envvar="PROVISIONER_DATABASE_URL",
+        show_envvar=True,
+        default=None,
+        help="postgresql://user@host/db when the nodes share one database.",
+    )
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Path, database_url: str | None, **kwargs: Any) -> Any:
         try:
             store = Store.open(data_dir, database_url, migrate=False)
         except Exception as exc:
-            raise click.ClickException(f"cannot open the database: {type(exc).__name__}: "
-                                       f"{_first_line(exc)}") from None
+            raise click.ClickException(f"cannot open the database: {type(exc).__name__}: {_first_line(exc)}") from None
         try:
             return func(*args, store=store, **kwargs)
         except ProvisionerError as exc:
@@ -61,8 +71,10 @@ def current(store: Store) -> None:
     elif revision in migrating.revisions():
         click.echo(f"revision {revision}: an upgrade to {head} is pending: back up, then `provisioner db upgrade`")
     else:
-        raise click.ClickException(f"revision {revision} is unknown to this version (newest {head}): "
-                                   "the database was upgraded by a newer provisioner")
+        raise click.ClickException(
+            f"revision {revision} is unknown to this version (newest {head}): "
+            "the database was upgraded by a newer provisioner"
+        )
 
 
 @db.command("upgrade")

@@ -32,11 +32,28 @@ def device() -> None:
 @click.option("--serial", help="Serial number.")
 @click.option("--ownership", type=click.Choice(fields.OWNERSHIPS), default="rental", show_default=True)
 @store_options
-def device_add(store: Store, mac: str, model: str, vendor: str | None, customer: str | None,
-               lines: tuple[str, ...], serial: str | None, ownership: str) -> None:
+def device_add(
+    store: Store,
+    mac: str,
+    model: str,
+    vendor: str | None,
+    customer: str | None,
+    lines: tuple[str, ...],
+    serial: str | None,
+    ownership: str,
+) -> None:
     """Add the phone with MAC (any spelling)."""
-    row = services.add_device(store, actor(), mac, model=model, vendor=vendor, customer=customer,
-                              lines=lines, serial=serial, ownership=ownership)
+    row = services.add_device(
+        store,
+        actor(),
+        mac,
+        model=model,
+        vendor=vendor,
+        customer=customer,
+        lines=lines,
+        serial=serial,
+        ownership=ownership,
+    )
     where = f" for {customer}, lines {', '.join(lines) or 'none'}" if customer else " in stock"
     click.echo(f"device {row['mac']} ({row['vendor']} {row['model']}) added{where}")
 
@@ -53,20 +70,27 @@ def device_show(store: Store, mac: str, as_json: bool) -> None:
         return
     customer = data["customer"]
     click.echo(f"{data['mac']}  {data['vendor']} {data['model']}  serial {data['serial'] or '-'}")
-    click.echo(f"state {data['state']} ({data['ownership']}), customer "
-               f"{customer['code'] + ' ' + customer['name'] if customer else '-'}")
+    click.echo(
+        f"state {data['state']} ({data['ownership']}), customer "
+        f"{customer['code'] + ' ' + customer['name'] if customer else '-'}"
+    )
     for ln in data["lines"]:
-        click.echo(f"  account {ln['position']}: {ln['extension']} {ln['display_name']} "
-                   f"(user {ln['sip_username']})")
+        click.echo(f"  account {ln['position']}: {ln['extension']} {ln['display_name']} (user {ln['sip_username']})")
     seen = data.get("last_seen_at")
-    click.echo(f"last seen {seen or 'never'}"
-               + (f" from {data['last_seen_ip']} ({data['last_seen_user_agent']})" if seen else ""))
+    click.echo(
+        f"last seen {seen or 'never'}"
+        + (f" from {data['last_seen_ip']} ({data['last_seen_user_agent']})" if seen else "")
+    )
     downloads = data["downloads"]
-    click.echo(f"config downloads {downloads['count']}"
-               + (f", last {downloads['last_at']} from {downloads['last_ip']}" if downloads["count"] else ""))
+    click.echo(
+        f"config downloads {downloads['count']}"
+        + (f", last {downloads['last_at']} from {downloads['last_ip']}" if downloads["count"] else "")
+    )
     if downloads["flagged"]:
-        click.echo(f"WARNING: fetched from different addresses within an hour: {', '.join(downloads['flagged_ips'])}"
-                   f" (see `provisioner device downloads {data['mac']}`)")
+        click.echo(
+            f"WARNING: fetched from different addresses within an hour: {', '.join(downloads['flagged_ips'])}"
+            f" (see `provisioner device downloads {data['mac']}`)"
+        )
     click.echo("history:")
     for event in data["history"]:
         click.echo(f"  {event['at']}  {event['actor']:<16} {event['summary']}")
@@ -75,16 +99,18 @@ def device_show(store: Store, mac: str, as_json: bool) -> None:
 @device.command("config")
 @click.argument("mac")
 @click.argument("filename")
-@click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL",
-              help="Provisioning URL written into configs (as the server uses).")
+@click.option(
+    "--public-url", envvar="PROVISIONER_PUBLIC_URL", help="Provisioning URL written into configs (as the server uses)."
+)
 @click.option("--ntp-server", envvar="PROVISIONER_NTP_SERVER", default="pool.ntp.org")
 @store_options(existing=True)
 def device_config(store: Store, mac: str, filename: str, public_url: str | None, ntp_server: str) -> None:
     """Print exactly what the phone with MAC gets for FILENAME (it holds its passwords)."""
     canonical = fields.mac(mac)
     if canonical.lower() not in filename.lower():
-        raise click.ClickException(f"{filename} is not a file of {canonical}: its name must hold the MAC "
-                                   f"(e.g. {canonical.lower()}.cfg)")
+        raise click.ClickException(
+            f"{filename} is not a file of {canonical}: its name must hold the MAC (e.g. {canonical.lower()}.cfg)"
+        )
     settings = Settings(public_url=public_url, ntp_server=ntp_server)
     body = asyncio.run(_fetch(store, settings, filename))
     sys.stdout.buffer.write(body)
@@ -92,8 +118,12 @@ def device_config(store: Store, mac: str, filename: str, public_url: str | None,
 
 
 async def _fetch(store: Store, settings: Settings, filename: str) -> bytes:
-    cache = ConfigCache(store, Renderer(override=settings.templates_dir),
-                        provisioning_url=settings.provisioning_url, ntp_server=settings.ntp_server)
+    cache = ConfigCache(
+        store,
+        Renderer(override=settings.templates_dir),
+        provisioning_url=settings.provisioning_url,
+        ntp_server=settings.ntp_server,
+    )
     # An Activity that is never flushed: looking at a file is not the phone fetching it.
     resolver = Resolver(store, cache, Activity(store))
     reply = await resolver.resolve(Request(filename, "cli", transport="cli", trusted=True))
@@ -117,17 +147,25 @@ def device_set(store: Store, mac: str, settings: tuple[str, ...]) -> None:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="SETTINGS")
         pairs[key] = value
     row = services.set_device_settings(store, actor(), mac, pairs)
-    click.echo(f"settings of {row['mac']}: " + (", ".join(f"{k}={v}" for k, v in row["settings"].items())
-                                                  or "none"))
+    click.echo(f"settings of {row['mac']}: " + (", ".join(f"{k}={v}" for k, v in row["settings"].items()) or "none"))
 
 
 @device.command("resync")
 @click.argument("mac")
-@click.option("--to", "to", metavar="HOST[:PORT]", help="Send here instead of the phone's last-seen address "
-              "(port 5060 when not given).")
+@click.option(
+    "--to",
+    "to",
+    metavar="HOST[:PORT]",
+    help="Send here instead of the phone's last-seen address (port 5060 when not given).",
+)
 @click.option("--reboot", is_flag=True, help="Ask the phone to reboot too (check-sync;reboot=true).")
-@click.option("--timeout", type=click.FloatRange(0.1, 60), default=4.0, show_default=True,
-              help="Seconds to wait for the phone's answer.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 60),
+    default=4.0,
+    show_default=True,
+    help="Seconds to wait for the phone's answer.",
+)
 @store_options
 def device_resync(store: Store, mac: str, to: str | None, reboot: bool, timeout: float) -> None:
     """Send the phone with MAC a SIP NOTIFY so it fetches its files now. Exits 0 when it answers 2xx."""
@@ -155,23 +193,37 @@ def devices_unknown(store: Store, as_json: bool) -> None:
     if not rows:
         click.echo("no unknown devices seen")
     for r in rows:
-        click.echo(f"{r['mac']}  {r['vendor'] or '?':<12} {r['model'] or '?':<8} {r['ip'] or '-':<15} "
-                   f"{r['requests']:>5}x  last {r['last_seen_at']}  {r['last_file']}  {r['user_agent'] or ''}")
+        click.echo(
+            f"{r['mac']}  {r['vendor'] or '?':<12} {r['model'] or '?':<8} {r['ip'] or '-':<15} "
+            f"{r['requests']:>5}x  last {r['last_seen_at']}  {r['last_file']}  {r['user_agent'] or ''}"
+        )
 
 
 @devices.command("resync")
 @click.argument("macs", nargs=-1, metavar="[MAC]...")
 @click.option("--customer", help="Every phone of this customer (with or besides the MACs given).")
-@click.option("--rate", type=click.FloatRange(0.1, 1000), default=resync.RATE, show_default=True,
-              help="Phones per second: a thousand phones must not all fetch at once.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(0.1, 1000),
+    default=resync.RATE,
+    show_default=True,
+    help="Phones per second: a thousand phones must not all fetch at once.",
+)
 @click.option("--reboot", is_flag=True, help="Ask the phones to reboot too.")
-@click.option("--port", type=click.IntRange(1, 65535), default=resync.SIP_PORT, show_default=True,
-              help="The phones' SIP port.")
-@click.option("--timeout", type=click.FloatRange(0.1, 60), default=4.0, show_default=True,
-              help="Seconds to wait for each phone's answer.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=resync.SIP_PORT, show_default=True, help="The phones' SIP port."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 60),
+    default=4.0,
+    show_default=True,
+    help="Seconds to wait for each phone's answer.",
+)
 @store_options
-def devices_resync(store: Store, macs: tuple[str, ...], customer: str | None, rate: float, reboot: bool,
-                   port: int, timeout: float) -> None:
+def devices_resync(
+    store: Store, macs: tuple[str, ...], customer: str | None, rate: float, reboot: bool, port: int, timeout: float
+) -> None:
     """NOTIFY many phones, paced, so they fetch their files now. One line per phone; exit 1 if any failed."""
     targets, skipped = resync.targets_of(store, customer=customer, macs=macs, reboot=reboot, port=port)
     for mac, why in skipped:
@@ -182,7 +234,9 @@ def devices_resync(store: Store, macs: tuple[str, ...], customer: str | None, ra
 
     outcomes = asyncio.run(resync.resync_many(targets, rate=rate, timeout=timeout, done=done))
     good = sum(o.ok for o in outcomes)
-    click.echo(f"{good} of {len(targets) + len(skipped)} phones answered 2xx"
-               + (f", {len(skipped)} skipped" if skipped else ""))
+    click.echo(
+        f"{good} of {len(targets) + len(skipped)} phones answered 2xx"
+        + (f", {len(skipped)} skipped" if skipped else "")
+    )
     if good < len(targets) + len(skipped):
         raise SystemExit(1)

@@ -30,19 +30,45 @@ def _progress(label: str, length: int, show: bool) -> Iterator[Callable[[int], N
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--sheet", help="The sheet to read (default: the first sheet with a header row).")
-@click.option("--skip-invalid", is_flag=True,
-              help="Apply the valid rows and report the others (default: any problem rejects the whole file).")
-@click.option("--report", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="Write an XLSX copy of the sheet with an errors column and the bad cells highlighted.")
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Apply the valid rows and report the others (default: any problem rejects the whole file).",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write an XLSX copy of the sheet with an errors column and the bad cells highlighted.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="List every change, creates too.")
-@click.option("--max-rows", type=click.IntRange(1), envvar="PROVISIONER_IMPORT_MAX_ROWS", show_envvar=True,
-              help=f"Refuse files with more data rows [default: {importing.Limits.max_rows}].")
-@click.option("--max-bytes", type=click.IntRange(1), envvar="PROVISIONER_IMPORT_MAX_BYTES", show_envvar=True,
-              help=f"Refuse larger files [default: {importing.Limits.max_bytes}].")
+@click.option(
+    "--max-rows",
+    type=click.IntRange(1),
+    envvar="PROVISIONER_IMPORT_MAX_ROWS",
+    show_envvar=True,
+    help=f"Refuse files with more data rows [default: {importing.Limits.max_rows}].",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    envvar="PROVISIONER_IMPORT_MAX_BYTES",
+    show_envvar=True,
+    help=f"Refuse larger files [default: {importing.Limits.max_bytes}].",
+)
 @json_option
 @store_options
-def import_cmd(store: Store, file: Path, dry_run: bool, sheet: str | None, skip_invalid: bool, report: Path | None,
-               verbose: bool, max_rows: int | None, max_bytes: int | None, as_json: bool) -> None:
+def import_cmd(
+    store: Store,
+    file: Path,
+    dry_run: bool,
+    sheet: str | None,
+    skip_invalid: bool,
+    report: Path | None,
+    verbose: bool,
+    max_rows: int | None,
+    max_bytes: int | None,
+    as_json: bool,
+) -> None:
     """Import phones and lines from a spreadsheet (CSV, XLSX, XLS, ODS).
 
     Every row is checked, then compared with the database; the changes are applied in one
@@ -70,8 +96,15 @@ def import_cmd(store: Store, file: Path, dry_run: bool, sheet: str | None, skip_
             bar[0].update(n)
 
     try:
-        plan, applied = importing.run(store, checked, actor=actor(), skip_invalid=skip_invalid, dry_run=dry_run,
-                                      on_apply=on_apply, progress=progress)
+        plan, applied = importing.run(
+            store,
+            checked,
+            actor=actor(),
+            skip_invalid=skip_invalid,
+            dry_run=dry_run,
+            on_apply=on_apply,
+            progress=progress,
+        )
     finally:
         if bar:
             bar[0].__exit__(None, None, None)
@@ -99,5 +132,7 @@ def export_cmd(store: Store, file: Path, customer: str | None) -> None:
     """
     counts = importing.export(store, actor(), file, customer=customer)
     left = f"; {counts['left_out']} phones with a customer and no line left out" if counts["left_out"] else ""
-    click.echo(f"exported {counts['devices']} phones and {counts['lines']} lines to {file}{left}. "
-               f"It holds SIP passwords: keep it safe.")
+    click.echo(
+        f"exported {counts['devices']} phones and {counts['lines']} lines to {file}{left}. "
+        f"It holds SIP passwords: keep it safe."
+    )

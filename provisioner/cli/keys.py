@@ -15,17 +15,27 @@ from .devices import device
 
 
 def _key_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed((
-        click.option("--type", "type_", type=click.Choice(fields.KEY_TYPES, case_sensitive=False),
-                     help="What the key does (required unless --remove)."),
-        click.option("--value", default="", help="Extension to watch (blf), number (speed-dial, park), "
-                                                  "digits (dtmf), URL (url)."),
-        click.option("--label", help="Text beside the key (blf: the watched line's name by default)."),
-        click.option("--line", type=int, help="SIP account the key uses, from 1 (default 1)."),
-        click.option("--module", type=int, default=0, show_default=True,
-                     help="0: the phone; 1..: its expansion modules."),
-        click.option("--remove", is_flag=True, help="Remove the key at POSITION instead."),
-    )):
+    for option in reversed(
+        (
+            click.option(
+                "--type",
+                "type_",
+                type=click.Choice(fields.KEY_TYPES, case_sensitive=False),
+                help="What the key does (required unless --remove).",
+            ),
+            click.option(
+                "--value",
+                default="",
+                help="Extension to watch (blf), number (speed-dial, park), digits (dtmf), URL (url).",
+            ),
+            click.option("--label", help="Text beside the key (blf: the watched line's name by default)."),
+            click.option("--line", type=int, help="SIP account the key uses, from 1 (default 1)."),
+            click.option(
+                "--module", type=int, default=0, show_default=True, help="0: the phone; 1..: its expansion modules."
+            ),
+            click.option("--remove", is_flag=True, help="Remove the key at POSITION instead."),
+        )
+    ):
         command = option(command)
     return command
 
@@ -42,8 +52,17 @@ def _describe(key: dict[str, Any]) -> str:
 @click.argument("position", type=int)
 @_key_options
 @store_options(existing=True)
-def device_key(store: Store, mac: str, position: int, type_: str | None, value: str, label: str | None,
-               line: int | None, module: int, remove: bool) -> None:
+def device_key(
+    store: Store,
+    mac: str,
+    position: int,
+    type_: str | None,
+    value: str,
+    label: str | None,
+    line: int | None,
+    module: int,
+    remove: bool,
+) -> None:
     """Set (or --remove) the phone's own key at POSITION (from 1); it wins over its customer's profile."""
     if remove:
         function_keys.remove_device_key(store, actor(), mac, position, module)
@@ -51,8 +70,9 @@ def device_key(store: Store, mac: str, position: int, type_: str | None, value: 
         return
     if not type_:
         raise click.UsageError("--type is required (or --remove)")
-    key = function_keys.set_device_key(store, actor(), mac, position, type=type_, value=value, label=label,
-                                       line=line, module=module)
+    key = function_keys.set_device_key(
+        store, actor(), mac, position, type=type_, value=value, label=label, line=line, module=module
+    )
     click.echo(f"{fields.mac(mac)}:" + _describe(key))
 
 
@@ -77,8 +97,17 @@ def device_keys(store: Store, mac: str, as_json: bool) -> None:
 @click.argument("position", type=int)
 @_key_options
 @store_options(existing=True)
-def customer_key(store: Store, code: str, position: int, type_: str | None, value: str, label: str | None,
-                 line: int | None, module: int, remove: bool) -> None:
+def customer_key(
+    store: Store,
+    code: str,
+    position: int,
+    type_: str | None,
+    value: str,
+    label: str | None,
+    line: int | None,
+    module: int,
+    remove: bool,
+) -> None:
     """Set (or --remove) a key of the customer's profile, which every phone of the customer inherits."""
     if remove:
         function_keys.remove_customer_key(store, actor(), code, position, module)
@@ -86,8 +115,9 @@ def customer_key(store: Store, code: str, position: int, type_: str | None, valu
         return
     if not type_:
         raise click.UsageError("--type is required (or --remove)")
-    key = function_keys.set_customer_key(store, actor(), code, position, type=type_, value=value, label=label,
-                                         line=line, module=module)
+    key = function_keys.set_customer_key(
+        store, actor(), code, position, type=type_, value=value, label=label, line=line, module=module
+    )
     click.echo(f"{code} profile:" + _describe(key))
 
 

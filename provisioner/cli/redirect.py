@@ -14,8 +14,12 @@ from ..redirect import accounts as redirect_accounts
 from ..redirect import support, worker
 from .base import actor, cli, json_option, print_json, store_options
 
-_PUBLIC_URL = click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL", show_envvar=True,
-                           help="The server's public base URL (default: the one the server last started with).")
+_PUBLIC_URL = click.option(
+    "--public-url",
+    envvar="PROVISIONER_PUBLIC_URL",
+    show_envvar=True,
+    help="The server's public base URL (default: the one the server last started with).",
+)
 
 
 def _stderr_log() -> Any:
@@ -37,8 +41,16 @@ def redirect() -> None:
 @click.option("--disable", is_flag=True, help="Stop telling this vendor anything (changes are kept, held).")
 @json_option
 @store_options
-def redirect_set(store: Store, vendor: str, rpc_url: str | None, username: str | None, password_stdin: bool,
-                 server_name: str | None, disable: bool, as_json: bool) -> None:
+def redirect_set(
+    store: Store,
+    vendor: str,
+    rpc_url: str | None,
+    username: str | None,
+    password_stdin: bool,
+    server_name: str | None,
+    disable: bool,
+    as_json: bool,
+) -> None:
     """Store the provider's account at VENDOR's redirect service (yealink, snom)."""
     if disable:
         view = redirect_accounts.disable(store, actor(), vendor)
@@ -46,8 +58,9 @@ def redirect_set(store: Store, vendor: str, rpc_url: str | None, username: str |
         if not password_stdin:
             raise click.UsageError("give the password on standard input with --password-stdin")
         password = sys.stdin.readline().rstrip("\r\n")
-        view = redirect_accounts.set_account(store, actor(), vendor, rpc_url=rpc_url, username=username,
-                                             password=password, server_name=server_name)
+        view = redirect_accounts.set_account(
+            store, actor(), vendor, rpc_url=rpc_url, username=username, password=password, server_name=server_name
+        )
     if as_json:
         print_json(view)
         return
@@ -55,10 +68,16 @@ def redirect_set(store: Store, vendor: str, rpc_url: str | None, username: str |
 
 
 def _echo_account(view: dict[str, Any]) -> None:
-    state = "disabled" if not view["enabled"] else (
-        f"BROKEN since {view['broken_at']:%Y-%m-%d %H:%M}Z: {view['broken_reason']}" if view["broken"] else "ok")
-    click.echo(f"{view['vendor']}: {view['protocol']} at {view['rpc_url']}, user {view['username']}"
-               + (f", server name {view['server_name']}" if view["server_name"] else "") + f" [{state}]")
+    state = (
+        "disabled"
+        if not view["enabled"]
+        else (f"BROKEN since {view['broken_at']:%Y-%m-%d %H:%M}Z: {view['broken_reason']}" if view["broken"] else "ok")
+    )
+    click.echo(
+        f"{view['vendor']}: {view['protocol']} at {view['rpc_url']}, user {view['username']}"
+        + (f", server name {view['server_name']}" if view["server_name"] else "")
+        + f" [{state}]"
+    )
 
 
 @redirect.command("show")

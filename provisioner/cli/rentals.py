@@ -27,8 +27,12 @@ CHARGE = click.Choice(rentals.CHARGE_MODES, case_sensitive=False)
 
 @customer.command("terminate")
 @click.argument("code", metavar="CUSTOMER")
-@click.option("--on", "on", metavar="DATE", help="Contract end date, YYYY-MM-DD: from that day the phones get "
-              "no credentials and rented devices are due back.")
+@click.option(
+    "--on",
+    "on",
+    metavar="DATE",
+    help="Contract end date, YYYY-MM-DD: from that day the phones get no credentials and rented devices are due back.",
+)
 @click.option("--cancel", is_flag=True, help="Undo a termination whose date has not come yet.")
 @json_option
 @store_options
@@ -41,8 +45,10 @@ def customer_terminate(store: Store, code: str, on: str | None, cancel: bool, as
         if as_json:
             print_json(result)
             return
-        click.echo(f"termination of {result['customer']} on {result['cancelled']} cancelled; "
-                   f"{len(result['devices'])} devices keep their lines")
+        click.echo(
+            f"termination of {result['customer']} on {result['cancelled']} cancelled; "
+            f"{len(result['devices'])} devices keep their lines"
+        )
         return
     result = rental_services.terminate(store, actor(), code, on)
     if as_json:
@@ -58,20 +64,29 @@ def customer_terminate(store: Store, code: str, on: str | None, cancel: bool, as
 @customer.command("policy")
 @click.argument("code", metavar="CUSTOMER")
 @click.option("--window-days", type=int, help="Days after the contract end to return a device.")
-@click.option("--charge", type=CHARGE, help="What a late device costs: the replacement cost, a penalty per "
-              "day late, or both.")
+@click.option(
+    "--charge", type=CHARGE, help="What a late device costs: the replacement cost, a penalty per day late, or both."
+)
 @click.option("--penalty-per-day", metavar="EUR", help="Penalty per day late, in euros.")
 @click.option("--default", "reset", is_flag=True, help="Drop the customer's own terms: the provider default applies.")
 @json_option
 @store_options
-def customer_policy(store: Store, code: str, window_days: int | None, charge: str | None,
-                    penalty_per_day: str | None, reset: bool, as_json: bool) -> None:
+def customer_policy(
+    store: Store,
+    code: str,
+    window_days: int | None,
+    charge: str | None,
+    penalty_per_day: str | None,
+    reset: bool,
+    as_json: bool,
+) -> None:
     """Show or set the return policy of CUSTOMER's contract."""
     if window_days is None and charge is None and penalty_per_day is None and not reset:
         view = rental_terms.customer_policy(store, code)
     else:
-        view = rental_terms.set_customer_policy(store, actor(), code, window_days=window_days, charge=charge,
-                                                   penalty_per_day=penalty_per_day, reset=reset)
+        view = rental_terms.set_customer_policy(
+            store, actor(), code, window_days=window_days, charge=charge, penalty_per_day=penalty_per_day, reset=reset
+        )
     if as_json:
         print_json(view)
         return
@@ -92,16 +107,19 @@ def customer_policy(store: Store, code: str, window_days: int | None, charge: st
 @click.option("--on", "on", metavar="DATE", help="Date of the swap (default today): OLD is due back from it.")
 @json_option
 @store_options
-def device_swap(store: Store, old_mac: str, new_mac: str, model: str | None, serial: str | None, on: str | None,
-                as_json: bool) -> None:
+def device_swap(
+    store: Store, old_mac: str, new_mac: str, model: str | None, serial: str | None, on: str | None, as_json: bool
+) -> None:
     """Replace OLD_MAC with NEW_MAC: every line moves, in order; OLD is due back (RMA)."""
     result = rental_services.swap(store, actor(), old_mac, new_mac, model=model, serial=serial, on=on)
     if as_json:
         print_json(result)
         return
     old, new = result["old"], result["new"]
-    click.echo(f"{new['mac']} ({new['vendor']} {new['model']}{', new' if result['created'] else ''}) now serves "
-               f"{new['customer']} lines {', '.join(new['lines']) or 'none'}")
+    click.echo(
+        f"{new['mac']} ({new['vendor']} {new['model']}{', new' if result['created'] else ''}) now serves "
+        f"{new['customer']} lines {', '.join(new['lines']) or 'none'}"
+    )
     if result["return_deadline"]:
         click.echo(f"{old['mac']} is return_due: back by {result['return_deadline']}")
     else:
@@ -135,8 +153,10 @@ def device_unassign(store: Store, mac: str, on: str | None, as_json: bool) -> No
         print_json(result)
         return
     if result["return_deadline"]:
-        click.echo(f"device {result['mac']} unassigned: return_due from {result['customer']}, back by "
-                   f"{result['return_deadline']}")
+        click.echo(
+            f"device {result['mac']} unassigned: return_due from {result['customer']}, back by "
+            f"{result['return_deadline']}"
+        )
     else:
         click.echo(f"device {result['mac']} unassigned: customer-owned, stays with {result['customer']}")
 
@@ -144,8 +164,13 @@ def device_unassign(store: Store, mac: str, on: str | None, as_json: bool) -> No
 @device.command("return")
 @click.argument("mac")
 @click.option("--on", "on", metavar="DATE", help="Date it came back (default today).")
-@click.option("--condition", type=click.Choice(rentals.CONDITIONS), default="ok", show_default=True,
-              help="ok: back in stock; faulty: retired.")
+@click.option(
+    "--condition",
+    type=click.Choice(rentals.CONDITIONS),
+    default="ok",
+    show_default=True,
+    help="ok: back in stock; faulty: retired.",
+)
 @json_option
 @store_options
 def device_return(store: Store, mac: str, on: str | None, condition: str, as_json: bool) -> None:
@@ -155,16 +180,19 @@ def device_return(store: Store, mac: str, on: str | None, condition: str, as_jso
         print_json(result)
         return
     late = f", {result['days_late']} days late" if result["days_late"] else ""
-    click.echo(f"device {result['mac']} returned {result['returned_on']} by {result['from_customer']}{late}: "
-               f"now {result['state']}")
+    click.echo(
+        f"device {result['mac']} returned {result['returned_on']} by {result['from_customer']}{late}: "
+        f"now {result['state']}"
+    )
     if result["late_penalty"]:
         click.echo(f"late-return penalty under the policy: {rentals.eur(result['late_penalty'])}")
 
 
 @device.command("charge")
 @click.argument("mac")
-@click.option("--amount", metavar="EUR", help="Amount billed (default: what the policy says is owed and not "
-              "billed yet).")
+@click.option(
+    "--amount", metavar="EUR", help="Amount billed (default: what the policy says is owed and not billed yet)."
+)
 @click.option("--on", "on", metavar="DATE", help="Billing date (default today).")
 @json_option
 @store_options
@@ -174,8 +202,10 @@ def device_charge(store: Store, mac: str, amount: str | None, on: str | None, as
     if as_json:
         print_json(result)
         return
-    click.echo(f"{result['customer']} charged {rentals.eur(result['amount'])} for {result['mac']} "
-               f"(total charged {rentals.eur(result['total_charged'])})")
+    click.echo(
+        f"{result['customer']} charged {rentals.eur(result['amount'])} for {result['mac']} "
+        f"(total charged {rentals.eur(result['total_charged'])})"
+    )
 
 
 @device.command("history")
@@ -204,12 +234,14 @@ def _report_command(kind: str, doc: str) -> None:
     @rentals_group.command(kind, help=doc)
     @click.option("--as-of", metavar="DATE", help="Report date, YYYY-MM-DD (default today, Europe/Rome).")
     @click.option("--customer", "customer_code", help="Only this customer.")
-    @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Write FILE.xlsx or FILE.csv instead of printing.")
+    @click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Write FILE.xlsx or FILE.csv instead of printing.",
+    )
     @json_option
     @store_options(existing=True)
-    def command(store: Store, as_of: str | None, customer_code: str | None, output: Path | None,
-                as_json: bool) -> None:
+    def command(store: Store, as_of: str | None, customer_code: str | None, output: Path | None, as_json: bool) -> None:
         fmt = rental_reports.format_of(output) if output else None
         rows = rental_services.report(store, kind, as_of=as_of, customer=customer_code)
         if output is not None:
@@ -225,10 +257,12 @@ def _report_command(kind: str, doc: str) -> None:
             return
         total: Any = sum((r["outstanding"] for r in rows if r["outstanding"] is not None), start=rentals.CENT * 0)
         for r in rows:
-            click.echo(f"{r['mac']}  {r['customer']:<12} {r['model']:<8} {r['serial'] or '-':<14} "
-                       f"due from {r['due_from']} ({r['reason']})  deadline {r['deadline']}  "
-                       f"{r['days_late']:>3} days late  owed {rentals.eur(r['owed'])}"
-                       + (f"  charged {rentals.eur(r['charged'])}" if r["charged"] else ""))
+            click.echo(
+                f"{r['mac']}  {r['customer']:<12} {r['model']:<8} {r['serial'] or '-':<14} "
+                f"due from {r['due_from']} ({r['reason']})  deadline {r['deadline']}  "
+                f"{r['days_late']:>3} days late  owed {rentals.eur(r['owed'])}"
+                + (f"  charged {rentals.eur(r['charged'])}" if r["charged"] else "")
+            )
         click.echo(f"{len(rows)} devices, outstanding {rentals.eur(total)}")
 
 
@@ -271,15 +305,17 @@ def rentals_costs(store: Store, as_json: bool) -> None:
 @click.option("--penalty-per-day", metavar="EUR", help="Penalty per day late, in euros.")
 @json_option
 @store_options
-def rentals_policy(store: Store, window_days: int | None, charge: str | None, penalty_per_day: str | None,
-                   as_json: bool) -> None:
+def rentals_policy(
+    store: Store, window_days: int | None, charge: str | None, penalty_per_day: str | None, as_json: bool
+) -> None:
     """Show or set the provider's default return policy."""
     if window_days is None and charge is None and penalty_per_day is None:
         with store.reading() as tx:
             policy = rental_terms.default_policy(tx)
     else:
-        policy = rental_terms.set_default_policy(store, actor(), window_days=window_days, charge=charge,
-                                                    penalty_per_day=penalty_per_day)
+        policy = rental_terms.set_default_policy(
+            store, actor(), window_days=window_days, charge=charge, penalty_per_day=penalty_per_day
+        )
     if as_json:
         print_json(policy.as_dict())
         return

@@ -13,14 +13,23 @@ from .base import actor, cli, json_option, print_json, store_options
 from .customers import customer
 from .devices import device
 
-_BASE_URL = click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL",
-                         help="The server's base URL, to print the URL phones are given (as `serve` uses).")
+_BASE_URL = click.option(
+    "--public-url",
+    envvar="PROVISIONER_PUBLIC_URL",
+    help="The server's base URL, to print the URL phones are given (as `serve` uses).",
+)
 
 
 def _echo_rules(view: dict[str, Any]) -> None:
     auth = view["auth"]
-    click.echo(f"  auth: {auth}" + (f" (user {view['username']}, password "
-                                    f"{'set' if view['password_set'] else 'NOT SET'})" if auth != "none" else ""))
+    click.echo(
+        f"  auth: {auth}"
+        + (
+            f" (user {view['username']}, password {'set' if view['password_set'] else 'NOT SET'})"
+            if auth != "none"
+            else ""
+        )
+    )
     click.echo(f"  path key: {'set (/p/<key>/...)' if view['path_key_set'] else 'none'}")
     hours = view["window_hours"]
     click.echo("  device tokens: " + (f"on, first-contact window {hours} h after assignment" if hours else "off"))
@@ -42,9 +51,20 @@ def _echo_rules(view: dict[str, Any]) -> None:
 @_BASE_URL
 @json_option
 @store_options
-def customer_security(store: Store, code: str, auth: str | None, username: str | None, new_password: bool,
-                      path_key: str | None, window: str | None, allow: tuple[str, ...], allow_any: bool,
-                      reveal: bool, public_url: str | None, as_json: bool) -> None:
+def customer_security(
+    store: Store,
+    code: str,
+    auth: str | None,
+    username: str | None,
+    new_password: bool,
+    path_key: str | None,
+    window: str | None,
+    allow: tuple[str, ...],
+    allow_any: bool,
+    reveal: bool,
+    public_url: str | None,
+    as_json: bool,
+) -> None:
     """Show or change how CODE's phones must prove themselves before they get credentials.
 
     Without options: show the rules. A password or key this command makes is printed once.
@@ -58,8 +78,17 @@ def customer_security(store: Store, code: str, auth: str | None, username: str |
     changing = any(v is not None for v in (auth, username, path_key, allow_list)) or new_password or kwargs
     if changing:
         view = security_services.set_customer_security(
-            store, actor(), code, auth=auth, username=username, new_password=new_password, path_key=path_key,
-            allow=allow_list, base_url=public_url, **kwargs)
+            store,
+            actor(),
+            code,
+            auth=auth,
+            username=username,
+            new_password=new_password,
+            path_key=path_key,
+            allow=allow_list,
+            base_url=public_url,
+            **kwargs,
+        )
         if reveal:
             view.update(security_services.customer_security(store, code, reveal=True, base_url=public_url))
     else:
@@ -86,22 +115,27 @@ def customer_security(store: Store, code: str, auth: str | None, username: str |
 def customer_show(store: Store, code: str, reveal: bool, as_json: bool) -> None:
     """Show customer CODE with its provisioning security (a secret only with --reveal)."""
     row = services.get_customer(store, code)
-    data = {**(changes.public(row, *changes.CUSTOMER_FIELDS, "contract_end") or {}),
-            "admin_password_set": bool(row.get("admin_password")),
-            "security": security_services.customer_security(store, code)}
+    data = {
+        **(changes.public(row, *changes.CUSTOMER_FIELDS, "contract_end") or {}),
+        "admin_password_set": bool(row.get("admin_password")),
+        "security": security_services.customer_security(store, code),
+    }
     if reveal:
         data["admin_password"] = row.get("admin_password")
     if as_json:
         print_json(data)
         return
     click.echo(f"{data['code']}  {data['name']}  {data['sip_server']}:{data['sip_port']}/{data['sip_transport']}")
-    click.echo(f"time zone {data['timezone']}, language {data['language']}, contract end "
-               f"{data.get('contract_end') or '-'}")
-    click.echo(f"phones: tones {data.get('country') or fields.DEFAULT_COUNTRY}, codecs "
-               f"{data.get('codecs') or 'their own'}, check at "
-               f"{data.get('check_hour') if data.get('check_hour') is not None else 'default'}"
-               f" h every {data.get('check_interval_hours') or 24} h, admin password "
-               + (data["admin_password"] or "-" if reveal else "set" if data["admin_password_set"] else "none"))
+    click.echo(
+        f"time zone {data['timezone']}, language {data['language']}, contract end {data.get('contract_end') or '-'}"
+    )
+    click.echo(
+        f"phones: tones {data.get('country') or fields.DEFAULT_COUNTRY}, codecs "
+        f"{data.get('codecs') or 'their own'}, check at "
+        f"{data.get('check_hour') if data.get('check_hour') is not None else 'default'}"
+        f" h every {data.get('check_interval_hours') or 24} h, admin password "
+        + (data["admin_password"] or "-" if reveal else "set" if data["admin_password_set"] else "none")
+    )
     click.echo("provisioning security:")
     _echo_rules(data["security"])
 
@@ -123,8 +157,10 @@ def device_downloads(store: Store, mac: str, as_json: bool) -> None:
     click.echo(f"  {'at (UTC)':<26} {'ip':<40} {'via':<5} {'file':<32} user agent")
     for r in rows:
         mark = "!" if r["flagged"] else " "
-        click.echo(f"{mark} {r['at'].strftime('%Y-%m-%d %H:%M:%S'):<26} {r['ip'] or '-':<40} {r['transport']:<5} "
-                   f"{r['file']:<32} {r['user_agent'] or '-'}")
+        click.echo(
+            f"{mark} {r['at'].strftime('%Y-%m-%d %H:%M:%S'):<26} {r['ip'] or '-':<40} {r['transport']:<5} "
+            f"{r['file']:<32} {r['user_agent'] or '-'}"
+        )
     if any(r["flagged"] for r in rows):
         click.echo("! fetched from different addresses within an hour: check where the phone is")
 
@@ -136,8 +172,9 @@ def device_reopen(store: Store, mac: str) -> None:
     """Let MAC fetch with just its MAC again for its customer's window, with a new token (after a
     factory reset)."""
     result = security_services.reopen_window(store, actor(), mac)
-    click.echo(f"device {result['mac']} may fetch with its MAC for {result['window_hours']} h; its old token no "
-               "longer works")
+    click.echo(
+        f"device {result['mac']} may fetch with its MAC for {result['window_hours']} h; its old token no longer works"
+    )
 
 
 @cli.group()
@@ -158,5 +195,3 @@ def secrets_rotate(store: Store) -> None:
     result = security_services.rotate_key(store, actor())
     where = result["key_file"] or "PROVISIONER_SECRET_KEY (you may now drop the old key from it)"
     click.echo(f"{result['values']} sealed values re-sealed; key in {where}")
-
-

@@ -23,87 +23,286 @@ def _port_or_off(value: str) -> int | None:
 
 @cli.command("serve")
 @click.option("--host", default="0.0.0.0", envvar="PROVISIONER_HOST", show_default=True, show_envvar=True)
-@click.option("--http-port", default="8080", envvar="PROVISIONER_HTTP_PORT", show_default=True,
-              show_envvar=True, help="TCP port for plain HTTP, or 'off' (0 too).")
-@click.option("--https-port", default="off", envvar="PROVISIONER_HTTPS_PORT", show_default=True, show_envvar=True,
-              help="TCP port for HTTPS (needs --tls-cert and --tls-key), or 'off'. With it, configs carry https:// URLs.")
-@click.option("--tls-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="PROVISIONER_TLS_CERT",
-              show_envvar=True, help="PEM certificate chain for HTTPS.")
-@click.option("--tls-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), envvar="PROVISIONER_TLS_KEY",
-              show_envvar=True, help="PEM private key for HTTPS.")
-@click.option("--client-ca", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              envvar="PROVISIONER_CLIENT_CA", show_envvar=True,
-              help="PEM bundle of the phone vendors' device CAs: over HTTPS a phone's factory certificate naming "
-                   "its MAC proves it during its first-contact window (asked for, not required).")
-@click.option("--scan-failures", type=int, default=10, envvar="PROVISIONER_SCAN_FAILURES", show_default=True,
-              show_envvar=True, help="Failed phone requests from one IP that ban it (0: scan defence off).")
-@click.option("--scan-window", type=float, default=600, envvar="PROVISIONER_SCAN_WINDOW", show_default=True,
-              show_envvar=True, help="... counted over this many seconds.")
-@click.option("--scan-ban", type=float, default=3600, envvar="PROVISIONER_SCAN_BAN", show_default=True,
-              show_envvar=True, help="Seconds a banned IP gets nothing.")
-@click.option("--scan-exempt", default="", envvar="PROVISIONER_SCAN_EXEMPT", show_envvar=True,
-              help="Networks never counted nor banned, e.g. your workshop: '192.0.2.0/24,2001:db8::/48'.")
-@click.option("--redirect-rate", type=click.FloatRange(min=0.01), default=5.0, envvar="PROVISIONER_REDIRECT_RATE",
-              show_default=True, show_envvar=True, help="Calls a second to each vendor's redirect service.")
-@click.option("--scan-unknown-rate", type=float, default=20.0, envvar="PROVISIONER_SCAN_UNKNOWN_RATE",
-              show_default=True, show_envvar=True,
-              help="Unknown-MAC answers a second, all addresses together; beyond it addresses with recent "
-                   "failures are refused ('slowed').")
-@click.option("--scan-unknown-burst", type=int, default=200, envvar="PROVISIONER_SCAN_UNKNOWN_BURST",
-              show_default=True, show_envvar=True, help="... and this many at once.")
-@click.option("--tftp-port", default="6969", envvar="PROVISIONER_TFTP_PORT", show_default=True,
-              show_envvar=True, help="UDP port for TFTP, or 'off'.")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data"),
-              envvar="PROVISIONER_DATA_DIR", show_default=True, show_envvar=True)
-@click.option("--database-url", envvar="PROVISIONER_DATABASE_URL", show_envvar=True,
-              help="postgresql://... to share one database between nodes (default: SQLite in --data-dir).")
-@click.option("--public-url", envvar="PROVISIONER_PUBLIC_URL", show_envvar=True,
-              help="Base URL written into configs so phones come back here, e.g. http://prov.example.net/.")
-@click.option("--ntp-server", default="pool.ntp.org", envvar="PROVISIONER_NTP_SERVER", show_default=True,
-              show_envvar=True)
-@click.option("--session-ttl", type=click.FloatRange(min=0.05, max=24 * 30), default=12.0,
-              envvar="PROVISIONER_SESSION_TTL", show_default=True, show_envvar=True,
-              help="Hours a console sign-in lasts.")
-@click.option("--secure-cookies", type=click.Choice(["auto", "always", "never"]), default="auto",
-              envvar="PROVISIONER_SECURE_COOKIES", show_default=True, show_envvar=True,
-              help="Mark console cookies Secure: auto = when the request came over HTTPS; 'always' behind a "
-                   "TLS-terminating proxy.")
-@click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS",
-              show_default=True)
-@click.option("--http-head-timeout", type=click.FloatRange(min=0.1), default=10.0,
-              envvar="PROVISIONER_HTTP_HEAD_TIMEOUT", show_default=True, show_envvar=True,
-              help="Seconds an HTTP connection may take to send a complete request head (and may stay idle).")
-@click.option("--http-max-connections-per-ip", type=click.IntRange(min=1), default=64,
-              envvar="PROVISIONER_HTTP_MAX_CONNECTIONS_PER_IP", show_default=True, show_envvar=True,
-              help="Open HTTP connections one client address may hold (a NAT'd office shares one).")
-@click.option("--tftp-max-unacked-per-ip", type=click.IntRange(min=1), default=16,
-              envvar="PROVISIONER_TFTP_MAX_UNACKED_PER_IP", show_default=True, show_envvar=True,
-              help="TFTP transfers per client address not acknowledged yet; more are dropped (amplification).")
-@click.option("--pnp", type=click.Choice(["on", "off"]), default="on", envvar="PROVISIONER_PNP", show_default=True,
-              show_envvar=True, help="Answer SIP plug-and-play SUBSCRIBEs (UDP, multicast 224.0.1.75) with the URL.")
-@click.option("--pnp-port", type=click.IntRange(1, 65535), default=5060, envvar="PROVISIONER_PNP_PORT",
-              show_default=True, show_envvar=True, help="UDP port of the plug-and-play responder.")
-@click.option("--mdns", type=click.Choice(["on", "off"]), default="on", envvar="PROVISIONER_MDNS", show_default=True,
-              show_envvar=True, help="Advertise the provisioning URL by mDNS/DNS-SD on the LAN.")
-@click.option("--resync-after-change", type=click.Choice(["on", "off"]), default="off",
-              envvar="PROVISIONER_RESYNC_AFTER_CHANGE", show_default=True, show_envvar=True,
-              help="NOTIFY the phones a committed change concerns (customers may override: customer update).")
-@click.option("--resync-port", type=click.IntRange(1, 65535), default=5060, envvar="PROVISIONER_RESYNC_PORT",
-              show_default=True, show_envvar=True, help="The phones' SIP port for those NOTIFYs.")
-@click.option("--phonebook-refresh", type=click.IntRange(min=60, max=7 * 86400), default=3600,
-              envvar="PROVISIONER_PHONEBOOK_REFRESH", show_default=True, show_envvar=True,
-              help="Seconds between a phone's fetches of its phonebook (written into each config).")
-@click.option("--log-level", default="info", envvar="PROVISIONER_LOG_LEVEL", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
-@click.option("--log-format", default="json", envvar="PROVISIONER_LOG_FORMAT", show_default=True,
-              type=click.Choice(["json", "console"]))
-def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls_key: Path | None,
-          client_ca: Path | None, scan_unknown_rate: float, scan_unknown_burst: int, scan_failures: int, scan_window: float, scan_ban: float, scan_exempt: str, tftp_port: str, data_dir: Path,
-          database_url: str | None, public_url: str | None, ntp_server: str, tftp_max_sessions: int,
-          session_ttl: float, secure_cookies: str, http_head_timeout: float, http_max_connections_per_ip: int,
-          tftp_max_unacked_per_ip: int, log_level: str, log_format: str, redirect_rate: float,
-          pnp: str = "on", pnp_port: int = 5060, mdns: str = "on", resync_after_change: str = "off",
-          resync_port: int = 5060, phonebook_refresh: int = 3600) -> None:
+@click.option(
+    "--http-port",
+    default="8080",
+    envvar="PROVISIONER_HTTP_PORT",
+    show_default=True,
+    show_envvar=True,
+    help="TCP port for plain HTTP, or 'off' (0 too).",
+)
+@click.option(
+    "--https-port",
+    default="off",
+    envvar="PROVISIONER_HTTPS_PORT",
+    show_default=True,
+    show_envvar=True,
+    help="TCP port for HTTPS (needs --tls-cert and --tls-key), or 'off'. With it, configs carry https:// URLs.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="PROVISIONER_TLS_CERT",
+    show_envvar=True,
+    help="PEM certificate chain for HTTPS.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="PROVISIONER_TLS_KEY",
+    show_envvar=True,
+    help="PEM private key for HTTPS.",
+)
+@click.option(
+    "--client-ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="PROVISIONER_CLIENT_CA",
+    show_envvar=True,
+    help="PEM bundle of the phone vendors' device CAs: over HTTPS a phone's factory certificate naming "
+    "its MAC proves it during its first-contact window (asked for, not required).",
+)
+@click.option(
+    "--scan-failures",
+    type=int,
+    default=10,
+    envvar="PROVISIONER_SCAN_FAILURES",
+    show_default=True,
+    show_envvar=True,
+    help="Failed phone requests from one IP that ban it (0: scan defence off).",
+)
+@click.option(
+    "--scan-window",
+    type=float,
+    default=600,
+    envvar="PROVISIONER_SCAN_WINDOW",
+    show_default=True,
+    show_envvar=True,
+    help="... counted over this many seconds.",
+)
+@click.option(
+    "--scan-ban",
+    type=float,
+    default=3600,
+    envvar="PROVISIONER_SCAN_BAN",
+    show_default=True,
+    show_envvar=True,
+    help="Seconds a banned IP gets nothing.",
+)
+@click.option(
+    "--scan-exempt",
+    default="",
+    envvar="PROVISIONER_SCAN_EXEMPT",
+    show_envvar=True,
+    help="Networks never counted nor banned, e.g. your workshop: '192.0.2.0/24,2001:db8::/48'.",
+)
+@click.option(
+    "--redirect-rate",
+    type=click.FloatRange(min=0.01),
+    default=5.0,
+    envvar="PROVISIONER_REDIRECT_RATE",
+    show_default=True,
+    show_envvar=True,
+    help="Calls a second to each vendor's redirect service.",
+)
+@click.option(
+    "--scan-unknown-rate",
+    type=float,
+    default=20.0,
+    envvar="PROVISIONER_SCAN_UNKNOWN_RATE",
+    show_default=True,
+    show_envvar=True,
+    help="Unknown-MAC answers a second, all addresses together; beyond it addresses with recent "
+    "failures are refused ('slowed').",
+)
+@click.option(
+    "--scan-unknown-burst",
+    type=int,
+    default=200,
+    envvar="PROVISIONER_SCAN_UNKNOWN_BURST",
+    show_default=True,
+    show_envvar=True,
+    help="... and this many at once.",
+)
+@click.option(
+    "--tftp-port",
+    default="6969",
+    envvar="PROVISIONER_TFTP_PORT",
+    show_default=True,
+    show_envvar=True,
+    help="UDP port for TFTP, or 'off'.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data"),
+    envvar="PROVISIONER_DATA_DIR",
+    show_default=True,
+    show_envvar=True,
+)
+@click.option(
+    "--database-url",
+    envvar="PROVISIONER_DATABASE_URL",
+    show_envvar=True,
+    help="postgresql://... to share one database between nodes (default: SQLite in --data-dir).",
+)
+@click.option(
+    "--public-url",
+    envvar="PROVISIONER_PUBLIC_URL",
+    show_envvar=True,
+    help="Base URL written into configs so phones come back here, e.g. http://prov.example.net/.",
+)
+@click.option(
+    "--ntp-server", default="pool.ntp.org", envvar="PROVISIONER_NTP_SERVER", show_default=True, show_envvar=True
+)
+@click.option(
+    "--session-ttl",
+    type=click.FloatRange(min=0.05, max=24 * 30),
+    default=12.0,
+    envvar="PROVISIONER_SESSION_TTL",
+    show_default=True,
+    show_envvar=True,
+    help="Hours a console sign-in lasts.",
+)
+@click.option(
+    "--secure-cookies",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    envvar="PROVISIONER_SECURE_COOKIES",
+    show_default=True,
+    show_envvar=True,
+    help="Mark console cookies Secure: auto = when the request came over HTTPS; 'always' behind a "
+    "TLS-terminating proxy.",
+)
+@click.option("--tftp-max-sessions", type=int, default=4096, envvar="PROVISIONER_TFTP_MAX_SESSIONS", show_default=True)
+@click.option(
+    "--http-head-timeout",
+    type=click.FloatRange(min=0.1),
+    default=10.0,
+    envvar="PROVISIONER_HTTP_HEAD_TIMEOUT",
+    show_default=True,
+    show_envvar=True,
+    help="Seconds an HTTP connection may take to send a complete request head (and may stay idle).",
+)
+@click.option(
+    "--http-max-connections-per-ip",
+    type=click.IntRange(min=1),
+    default=64,
+    envvar="PROVISIONER_HTTP_MAX_CONNECTIONS_PER_IP",
+    show_default=True,
+    show_envvar=True,
+    help="Open HTTP connections one client address may hold (a NAT'd office shares one).",
+)
+@click.option(
+    "--tftp-max-unacked-per-ip",
+    type=click.IntRange(min=1),
+    default=16,
+    envvar="PROVISIONER_TFTP_MAX_UNACKED_PER_IP",
+    show_default=True,
+    show_envvar=True,
+    help="TFTP transfers per client address not acknowledged yet; more are dropped (amplification).",
+)
+@click.option(
+    "--pnp",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    envvar="PROVISIONER_PNP",
+    show_default=True,
+    show_envvar=True,
+    help="Answer SIP plug-and-play SUBSCRIBEs (UDP, multicast 224.0.1.75) with the URL.",
+)
+@click.option(
+    "--pnp-port",
+    type=click.IntRange(1, 65535),
+    default=5060,
+    envvar="PROVISIONER_PNP_PORT",
+    show_default=True,
+    show_envvar=True,
+    help="UDP port of the plug-and-play responder.",
+)
+@click.option(
+    "--mdns",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    envvar="PROVISIONER_MDNS",
+    show_default=True,
+    show_envvar=True,
+    help="Advertise the provisioning URL by mDNS/DNS-SD on the LAN.",
+)
+@click.option(
+    "--resync-after-change",
+    type=click.Choice(["on", "off"]),
+    default="off",
+    envvar="PROVISIONER_RESYNC_AFTER_CHANGE",
+    show_default=True,
+    show_envvar=True,
+    help="NOTIFY the phones a committed change concerns (customers may override: customer update).",
+)
+@click.option(
+    "--resync-port",
+    type=click.IntRange(1, 65535),
+    default=5060,
+    envvar="PROVISIONER_RESYNC_PORT",
+    show_default=True,
+    show_envvar=True,
+    help="The phones' SIP port for those NOTIFYs.",
+)
+@click.option(
+    "--phonebook-refresh",
+    type=click.IntRange(min=60, max=7 * 86400),
+    default=3600,
+    envvar="PROVISIONER_PHONEBOOK_REFRESH",
+    show_default=True,
+    show_envvar=True,
+    help="Seconds between a phone's fetches of its phonebook (written into each config).",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    envvar="PROVISIONER_LOG_LEVEL",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
+@click.option(
+    "--log-format",
+    default="json",
+    envvar="PROVISIONER_LOG_FORMAT",
+    show_default=True,
+    type=click.Choice(["json", "console"]),
+)
+def serve(
+    host: str,
+    http_port: str,
+    https_port: str,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    client_ca: Path | None,
+    scan_unknown_rate: float,
+    scan_unknown_burst: int,
+    scan_failures: int,
+    scan_window: float,
+    scan_ban: float,
+    scan_exempt: str,
+    tftp_port: str,
+    data_dir: Path,
+    database_url: str | None,
+    public_url: str | None,
+    ntp_server: str,
+    tftp_max_sessions: int,
+    session_ttl: float,
+    secure_cookies: str,
+    http_head_timeout: float,
+    http_max_connections_per_ip: int,
+    tftp_max_unacked_per_ip: int,
+    log_level: str,
+    log_format: str,
+    redirect_rate: float,
+    pnp: str = "on",
+    pnp_port: int = 5060,
+    mdns: str = "on",
+    resync_after_change: str = "off",
+    resync_port: int = 5060,
+    phonebook_refresh: int = 3600,
+) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
 
@@ -125,18 +324,40 @@ def serve(host: str, http_port: str, https_port: str, tls_cert: Path | None, tls
         access.networks(scan_exempt)
     except ValueError as exc:
         raise click.BadParameter(str(exc).split(": ", 1)[1], param_hint="--scan-exempt") from None
-    settings = Settings(data_dir=data_dir, database_url=database_url, host=host, http_port=http,
-                        tftp_port=tftp, public_url=public_url, ntp_server=ntp_server,
-                        log_level=log_level, log_format=log_format, tftp_max_sessions=tftp_max_sessions,
-                        scan_failures=scan_failures, scan_window=scan_window,
-                        scan_ban=scan_ban, scan_exempt=scan_exempt, https_port=https, tls_cert=tls_cert, tls_key=tls_key,
-                        session_ttl_hours=session_ttl, secure_cookies=secure_cookies,
-                        http_head_timeout=http_head_timeout, http_max_connections_per_ip=http_max_connections_per_ip,
-                        tftp_max_unacked_per_ip=tftp_max_unacked_per_ip, redirect_rate=redirect_rate,
-                        pnp=pnp == "on", pnp_port=pnp_port, mdns=mdns == "on",
-                        resync_after_change=resync_after_change == "on", resync_port=resync_port,
-                        client_ca=client_ca, scan_unknown_rate=scan_unknown_rate,
-                        scan_unknown_burst=scan_unknown_burst, phonebook_refresh=phonebook_refresh)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        host=host,
+        http_port=http,
+        tftp_port=tftp,
+        public_url=public_url,
+        ntp_server=ntp_server,
+        log_level=log_level,
+        log_format=log_format,
+        tftp_max_sessions=tftp_max_sessions,
+        scan_failures=scan_failures,
+        scan_window=scan_window,
+        scan_ban=scan_ban,
+        scan_exempt=scan_exempt,
+        https_port=https,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        session_ttl_hours=session_ttl,
+        secure_cookies=secure_cookies,
+        http_head_timeout=http_head_timeout,
+        http_max_connections_per_ip=http_max_connections_per_ip,
+        tftp_max_unacked_per_ip=tftp_max_unacked_per_ip,
+        redirect_rate=redirect_rate,
+        pnp=pnp == "on",
+        pnp_port=pnp_port,
+        mdns=mdns == "on",
+        resync_after_change=resync_after_change == "on",
+        resync_port=resync_port,
+        client_ca=client_ca,
+        scan_unknown_rate=scan_unknown_rate,
+        scan_unknown_burst=scan_unknown_burst,
+        phonebook_refresh=phonebook_refresh,
+    )
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
@@ -159,8 +380,9 @@ async def _run(app: web.Application, settings: Settings, ssl_context) -> None:  
     limits = connections.raise_fd_limit()
     if limits is not None:
         structlog.get_logger("provisioner").info("fd_limit", soft_was=limits[0], soft=limits[1], hard=limits[2])
-    guard = connections.ConnectionGuard(head_timeout=settings.http_head_timeout,
-                                        max_per_ip=settings.http_max_connections_per_ip)
+    guard = connections.ConnectionGuard(
+        head_timeout=settings.http_head_timeout, max_per_ip=settings.http_max_connections_per_ip
+    )
     # keepalive_timeout: an idle keep-alive connection (or one slow with its next head) is closed too.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10, keepalive_timeout=settings.http_head_timeout)
     await runner.setup()
@@ -172,10 +394,12 @@ async def _run(app: web.Application, settings: Settings, ssl_context) -> None:  
         if settings.http_port is not None:
             await connections.GuardedSite(runner, settings.host, settings.http_port, guard).start()
         if settings.https_port is not None:
-            await connections.GuardedSite(runner, settings.host, settings.https_port, guard,
-                                          ssl_context=ssl_context).start()
-        structlog.get_logger("provisioner").info("http_listening", host=settings.host, http_port=settings.http_port,
-                                                 https_port=settings.https_port)
+            await connections.GuardedSite(
+                runner, settings.host, settings.https_port, guard, ssl_context=ssl_context
+            ).start()
+        structlog.get_logger("provisioner").info(
+            "http_listening", host=settings.host, http_port=settings.http_port, https_port=settings.https_port
+        )
         await stop.wait()
     finally:
         await runner.cleanup()

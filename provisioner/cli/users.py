@@ -31,9 +31,14 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--role", "role_", type=ROLE, required=True,
-              help="admin: everything and users; technician: devices and imports; support: find, reassign, "
-                   "swap, returns; viewer: read only.")
+@click.option(
+    "--role",
+    "role_",
+    type=ROLE,
+    required=True,
+    help="admin: everything and users; technician: devices and imports; support: find, reassign, "
+    "swap, returns; viewer: read only.",
+)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @store_options
 def user_add(store: Store, name: str, role_: str, password_stdin: bool) -> None:

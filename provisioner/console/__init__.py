@@ -76,18 +76,24 @@ async def middleware(request: web.Request, handler):  # type: ignore[no-untyped-
         raise
     except Exception:
         log.exception("console_error", method=request.method, path=request.path)
-        response = error_page(request, ProvisionerError("the server failed to show this page; the error has "
-                                                        "been logged"), status=500)
+        response = error_page(
+            request, ProvisionerError("the server failed to show this page; the error has been logged"), status=500
+        )
     response.headers.update(SECURITY_HEADERS)
     return response
 
 
-def error_page(request: web.Request, exc: ProvisionerError, headers: dict[str, str] | None = None,
-               status: int | None = None) -> web.Response:
+def error_page(
+    request: web.Request, exc: ProvisionerError, headers: dict[str, str] | None = None, status: int | None = None
+) -> web.Response:
     status = status or exc.status
     titles = {403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Too many attempts", 500: "Server error"}
-    response = page(request, "error.html", {"title": say(request, titles.get(status, "Something is wrong")),
-                                            "message": exc.message, "status": status}, status=status)
+    response = page(
+        request,
+        "error.html",
+        {"title": say(request, titles.get(status, "Something is wrong")), "message": exc.message, "status": status},
+        status=status,
+    )
     if headers:
         response.headers.update(headers)
     return response
@@ -100,8 +106,14 @@ def login_url(request: web.Request) -> str:
 
 def local_next(value: str | None) -> str:
     """Where to go after signing in: a console path on this server, else the dashboard."""
-    if (not value or not value.startswith(PREFIX + "/") or value.startswith("//") or "\\" in value
-            or any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or len(value) > 2000):
+    if (
+        not value
+        or not value.startswith(PREFIX + "/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in value)
+        or len(value) > 2000
+    ):
         return PREFIX + "/"
     return value
 
@@ -121,8 +133,10 @@ async def viewer(request: web.Request) -> User:
 async def form(request: web.Request) -> dict[str, str]:
     """The posted fields, trimmed; passwords exactly as typed."""
     data = await request.post()
-    return {k: v.strip() if isinstance(v, str) and "password" not in k else v  # type: ignore[misc]
-            for k, v in data.items()}
+    return {
+        k: v.strip() if isinstance(v, str) and "password" not in k else v  # type: ignore[misc]
+        for k, v in data.items()
+    }
 
 
 async def acting(request: web.Request, action: str, data: dict[str, Any]) -> User:
@@ -140,8 +154,15 @@ async def call(request: web.Request, func: Callable[..., T], *args: Any, **kwarg
 def flash(response: web.StreamResponse, request: web.Request, message: str, kind: str = "ok") -> None:
     """A message shown once on the next page (kind: ok | error)."""
     raw = json.dumps({"kind": kind, "message": message[:1500]}).encode()
-    response.set_cookie(FLASH_COOKIE, base64.urlsafe_b64encode(raw).decode(), path=PREFIX + "/",
-                        httponly=True, samesite="Strict", secure=secure_cookies(request), max_age=120)
+    response.set_cookie(
+        FLASH_COOKIE,
+        base64.urlsafe_b64encode(raw).decode(),
+        path=PREFIX + "/",
+        httponly=True,
+        samesite="Strict",
+        secure=secure_cookies(request),
+        max_age=120,
+    )
 
 
 def done(request: web.Request, location: str, message: str, kind: str = "ok") -> web.Response:
@@ -185,19 +206,31 @@ def secure_cookies(request: web.Request) -> bool:
 def _base_context(request: web.Request, context: dict[str, Any]) -> dict[str, Any]:
     session = auth.session(request)
     language = lang(request)
-    return {"user": session.user if session else None, "csrf_token": session.csrf_token if session else "",
-            "prefix": PREFIX, "lang": language, "langs": i18n.LANGS, "path_qs": request.path_qs,
-            "t": lambda text, **params: i18n.translate(language, text, **params),
-            "ago": lambda value: i18n.ago(language, value), "presence": i18n.presence,
-            "zone_name": rentals.PROVIDER_TZ, "zone_label": i18n.zone_label(),
-            "flash": _take_flash(request), "q": request.query.get("q", ""), "path": request.path, **context}
+    return {
+        "user": session.user if session else None,
+        "csrf_token": session.csrf_token if session else "",
+        "prefix": PREFIX,
+        "lang": language,
+        "langs": i18n.LANGS,
+        "path_qs": request.path_qs,
+        "t": lambda text, **params: i18n.translate(language, text, **params),
+        "ago": lambda value: i18n.ago(language, value),
+        "presence": i18n.presence,
+        "zone_name": rentals.PROVIDER_TZ,
+        "zone_label": i18n.zone_label(),
+        "flash": _take_flash(request),
+        "q": request.query.get("q", ""),
+        "path": request.path,
+        **context,
+    }
 
 
 def page(request: web.Request, template: str, context: dict[str, Any], status: int = 200) -> web.Response:
     if isinstance(context.get("title"), str):
         context = {**context, "title": say(request, context["title"])}
-    response = aiohttp_jinja2.render_template(template, request, _base_context(request, context),
-                                              app_key=JINJA, status=status)
+    response = aiohttp_jinja2.render_template(
+        template, request, _base_context(request, context), app_key=JINJA, status=status
+    )
     if request.cookies.get(FLASH_COOKIE):
         response.del_cookie(FLASH_COOKIE, path=PREFIX + "/")
     return response
@@ -209,7 +242,7 @@ def page(request: web.Request, template: str, context: dict[str, Any], status: i
 def _mac(value: str | None) -> str:
     if not value:
         return ""
-    return ":".join(value[i:i + 2] for i in range(0, len(value), 2))
+    return ":".join(value[i : i + 2] for i in range(0, len(value), 2))
 
 
 def _eur(value: Any) -> str:
@@ -232,17 +265,22 @@ def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
     from . import audit, bulk, customers, devices, editing, imports, login, pages, redirects, users
 
     sub = web.Application(middlewares=[*middlewares, middleware])
-    env = aiohttp_jinja2.setup(sub, app_key=JINJA, autoescape=True,
-                               loader=jinja2.FileSystemLoader(str(HERE / "templates")),
-                               undefined=jinja2.StrictUndefined)
+    env = aiohttp_jinja2.setup(
+        sub,
+        app_key=JINJA,
+        autoescape=True,
+        loader=jinja2.FileSystemLoader(str(HERE / "templates")),
+        undefined=jinja2.StrictUndefined,
+    )
     env.filters.update(mac=_mac, when=i18n.when, eur=_eur, cents=_cents)
     env.globals.update(states=rentals.STATES)
     sub[LIMITER] = accounts.LoginLimiter()
     for module in (login, pages, devices, customers, editing, imports, users, redirects, bulk, audit):
         sub.add_routes(relative(PREFIX, module.routes))
         for route in outside(PREFIX, module.routes):
-            app.router.add_route(route.method, route.path, functools.partial(middleware, handler=route.handler),
-                                 **route.kwargs)
+            app.router.add_route(
+                route.method, route.path, functools.partial(middleware, handler=route.handler), **route.kwargs
+            )
     sub.router.add_get("/lang/{lang}", _language)
     sub.router.add_static("/static/", HERE / "static", name="console_static")
     sub.router.add_get("/{tail:.*}", _no_such_page)  # last of ours: not the phone route's 404
@@ -255,8 +293,9 @@ async def _language(request: web.Request) -> web.Response:
     if chosen not in i18n.LANGS:
         raise NotFound(f"the console speaks {' and '.join(i18n.LANGS)}, not {chosen!r}")
     response = redirect(local_next(request.query.get("next")))
-    response.set_cookie(i18n.COOKIE, chosen, path=PREFIX + "/", samesite="Lax", secure=secure_cookies(request),
-                        max_age=365 * 86400)
+    response.set_cookie(
+        i18n.COOKIE, chosen, path=PREFIX + "/", samesite="Lax", secure=secure_cookies(request), max_age=365 * 86400
+    )
     return response
 
 

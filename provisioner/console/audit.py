@@ -30,8 +30,9 @@ def _audit_filters(request: web.Request) -> dict[str, Any]:
 async def audit(request: web.Request) -> web.Response:
     await viewer(request)
     given = _audit_filters(request)
-    found = await asyncio.to_thread(functools.partial(queries.events, store(request), **given,
-                                                      before=request.query.get("before"), limit=AUDIT_PAGE))
+    found = await asyncio.to_thread(
+        functools.partial(queries.events, store(request), **given, before=request.query.get("before"), limit=AUDIT_PAGE)
+    )
     return page(request, "audit.html", {"title": "Audit log", "found": found, "filters": given})
 
 
@@ -40,13 +41,22 @@ async def audit_download(request: web.Request) -> web.Response:
     """The events these filters select, newest first (up to queries.MAX_EXPORT)."""
     await viewer(request)
     fmt = request.match_info["fmt"]
-    found = await asyncio.to_thread(queries.events, store(request), **_audit_filters(request),
-                                    limit=queries.MAX_EXPORT, max_limit=queries.MAX_EXPORT)
+    found = await asyncio.to_thread(
+        queries.events,
+        store(request),
+        **_audit_filters(request),
+        limit=queries.MAX_EXPORT,
+        max_limit=queries.MAX_EXPORT,
+    )
     rows = [{AUDIT_HEADERS[c]: r.get(c) for c in AUDIT_COLUMNS} for r in found["items"]]
     body = rental_reports.render(rows, list(AUDIT_HEADERS.values()), fmt, title="Audit log")
-    return web.Response(body=body, headers={
-        "Content-Type": rental_reports.CONTENT_TYPES[fmt],
-        "Content-Disposition": f'attachment; filename="audit-{rentals.today().isoformat()}.{fmt}"'})
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": rental_reports.CONTENT_TYPES[fmt],
+            "Content-Disposition": f'attachment; filename="audit-{rentals.today().isoformat()}.{fmt}"',
+        },
+    )
 
 
 # --- API tokens --------------------------------------------------------------------------------
@@ -78,8 +88,9 @@ async def create(request: web.Request) -> web.Response:
     data = await form(request)
     user = await acting(request, "users", data)
     try:
-        token, record = await call(request, accounts.create_token, store(request), user.actor,
-                                   data.get("user", ""), data.get("label", ""))
+        token, record = await call(
+            request, accounts.create_token, store(request), user.actor, data.get("user", ""), data.get("label", "")
+        )
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, TOKENS, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
     return await _tokens_page(request, {"token": token, "label": record["label"], "user": data.get("user", "")})
@@ -94,5 +105,8 @@ async def revoke(request: web.Request) -> web.Response:
         await call(request, accounts.revoke_token, store(request), user.actor, name, token_id)
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, TOKENS, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
-    return done(request, TOKENS, say(request, "Token {id} of {user} revoked: it no longer opens the API.",
-                                     id=token_id, user=name))
+    return done(
+        request,
+        TOKENS,
+        say(request, "Token {id} of {user} revoked: it no longer opens the API.", id=token_id, user=name),
+    )

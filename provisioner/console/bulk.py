@@ -23,12 +23,26 @@ from . import PREFIX, acting, call, form, local_next, page, say, store
 routes = web.RouteTableDef()
 
 # action -> the permission it needs
-ACTIONS = {"return": "returns", "unassign": "devices.assign", "resync": "devices.assign", "csv": "read",
-           "xlsx": "read"}
-EXPORT_COLUMNS = ("mac", "vendor", "model", "serial", "ownership", "state", "customer", "customer_name",
-                  "extensions", "last_seen_at")
-HEADERS = {**rental_reports.HEADERS, "ownership": "Ownership", "state": "State", "extensions": "Lines",
-           "last_seen_at": "Last seen (UTC)"}
+ACTIONS = {"return": "returns", "unassign": "devices.assign", "resync": "devices.assign", "csv": "read", "xlsx": "read"}
+EXPORT_COLUMNS = (
+    "mac",
+    "vendor",
+    "model",
+    "serial",
+    "ownership",
+    "state",
+    "customer",
+    "customer_name",
+    "extensions",
+    "last_seen_at",
+)
+HEADERS = {
+    **rental_reports.HEADERS,
+    "ownership": "Ownership",
+    "state": "State",
+    "extensions": "Lines",
+    "last_seen_at": "Last seen (UTC)",
+}
 
 
 async def _selected(request: web.Request) -> tuple[dict[str, str], list[str]]:
@@ -54,8 +68,13 @@ async def bulk(request: web.Request) -> web.StreamResponse:
     if not macs:
         return _result(request, action, back, [], say(request, "No device was selected: tick the devices first."))
     if len(macs) > queries.MAX_SELECTED:
-        return _result(request, action, back, [], say(request, "Select at most {n} devices at once; {m} were "
-                                                               "selected.", n=queries.MAX_SELECTED, m=len(macs)))
+        return _result(
+            request,
+            action,
+            back,
+            [],
+            say(request, "Select at most {n} devices at once; {m} were selected.", n=queries.MAX_SELECTED, m=len(macs)),
+        )
     if action in ("csv", "xlsx"):
         return await _export(request, action, macs)
     results: list[dict[str, Any]] = []
@@ -70,15 +89,28 @@ async def bulk(request: web.Request) -> web.StreamResponse:
 async def _one(request: web.Request, action: str, actor: str, mac: str, data: dict[str, str]) -> dict[str, Any]:
     try:
         if action == "return":
-            result = await call(request, rental_services.return_device, store(request), actor, mac,
-                                condition=data.get("condition") or "ok")
-            what = say(request, "Returned from {customer}: now {state}.", customer=result["from_customer"] or "-",
-                       state=say(request, str(result["state"]).replace("_", " ")))
+            result = await call(
+                request,
+                rental_services.return_device,
+                store(request),
+                actor,
+                mac,
+                condition=data.get("condition") or "ok",
+            )
+            what = say(
+                request,
+                "Returned from {customer}: now {state}.",
+                customer=result["from_customer"] or "-",
+                state=say(request, str(result["state"]).replace("_", " ")),
+            )
         else:
             result = await call(request, rental_services.unassign, store(request), actor, mac)
             deadline = result.get("return_deadline")
-            what = (say(request, "Lines off; return due by {day}.", day=deadline.isoformat()) if deadline
-                    else say(request, "Lines off."))
+            what = (
+                say(request, "Lines off; return due by {day}.", day=deadline.isoformat())
+                if deadline
+                else say(request, "Lines off.")
+            )
         return {"mac": result["mac"], "ok": True, "what": what}
     except (Invalid, NotFound, Conflict) as exc:
         return {"mac": try_parse_mac(mac) or mac, "ok": False, "what": exc.message}
@@ -97,9 +129,13 @@ async def _resync(request: web.Request, macs: list[str]) -> list[dict[str, Any]]
         results.append({"mac": target.mac, "ok": False, "what": ""})
     outcomes = await sip_resync.resync_many([t for _, t in targets])
     for (index, _), outcome in zip(targets, outcomes, strict=True):
-        results[index] = {**results[index], "ok": outcome.ok,
-                          "what": say(request, "Resync sent: {answer}.", answer=outcome.describe())
-                          if outcome.ok else say(request, "Resync failed: {answer}.", answer=outcome.describe())}
+        results[index] = {
+            **results[index],
+            "ok": outcome.ok,
+            "what": say(request, "Resync sent: {answer}.", answer=outcome.describe())
+            if outcome.ok
+            else say(request, "Resync failed: {answer}.", answer=outcome.describe()),
+        }
     return results
 
 
@@ -110,18 +146,41 @@ async def _export(request: web.Request, fmt: str, macs: list[str]) -> web.Respon
 
 def download(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str, name: str) -> web.Response:
     """Rows as a CSV or XLSX file to save (:mod:`provisioner.rental_reports` writes both)."""
-    flat = [{**r, "extensions": ", ".join(r.get("extensions") or ()),
-             "last_seen_at": r["last_seen_at"].isoformat() if r.get("last_seen_at") else None} for r in rows]
+    flat = [
+        {
+            **r,
+            "extensions": ", ".join(r.get("extensions") or ()),
+            "last_seen_at": r["last_seen_at"].isoformat() if r.get("last_seen_at") else None,
+        }
+        for r in rows
+    ]
     named = [{HEADERS.get(c, c): r.get(c) for c in columns} for r in flat]
     body = rental_reports.render(named, [HEADERS.get(c, c) for c in columns], fmt, title=name.capitalize())
     day = rentals.today().isoformat()
-    return web.Response(body=body, headers={"Content-Type": rental_reports.CONTENT_TYPES[fmt],
-                                            "Content-Disposition": f'attachment; filename="{name}-{day}.{fmt}"'})
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": rental_reports.CONTENT_TYPES[fmt],
+            "Content-Disposition": f'attachment; filename="{name}-{day}.{fmt}"',
+        },
+    )
 
 
-def _result(request: web.Request, action: str, back: str, results: list[dict[str, Any]],
-            problem: str | None = None) -> web.Response:
+def _result(
+    request: web.Request, action: str, back: str, results: list[dict[str, Any]], problem: str | None = None
+) -> web.Response:
     done_n = sum(1 for r in results if r["ok"])
-    return page(request, "bulk.html", {"title": "Bulk action", "action": action, "back": back, "results": results,
-                                       "done_n": done_n, "refused_n": len(results) - done_n, "problem": problem},
-                status=400 if problem else 200)
+    return page(
+        request,
+        "bulk.html",
+        {
+            "title": "Bulk action",
+            "action": action,
+            "back": back,
+            "results": results,
+            "done_n": done_n,
+            "refused_n": len(results) - done_n,
+            "problem": problem,
+        },
+        status=400 if problem else 200,
+    )

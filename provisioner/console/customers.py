@@ -23,10 +23,13 @@ def customer_page_data(db: Store, code: str) -> dict[str, Any]:
         lines = []
         for line in tx.lines_of_customer(customer["id"]):
             holder = tx.device_of_line(line["id"])
-            lines.append({**(changes.public(line, *changes.LINE_FIELDS) or {}),
-                          "device": holder["mac"] if holder else None})
-    returns = {kind: rental_services.report(db, kind, as_of=today, customer=customer["code"])
-               for kind in rental_services.REPORTS}
+            lines.append(
+                {**(changes.public(line, *changes.LINE_FIELDS) or {}), "device": holder["mac"] if holder else None}
+            )
+    returns = {
+        kind: rental_services.report(db, kind, as_of=today, customer=customer["code"])
+        for kind in rental_services.REPORTS
+    }
     end = customer["contract_end"]
     return {
         "customer": customer,
@@ -57,18 +60,27 @@ async def terminate(request: web.Request) -> web.Response:
     user = await acting(request, "customers.write", data)
     code = request.match_info["code"]
     try:
-        result = await call(request, rental_services.terminate, store(request), user.actor, code,
-                            data.get("on") or None)
+        result = await call(
+            request, rental_services.terminate, store(request), user.actor, code, data.get("on") or None
+        )
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, _url(code), say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
     rented = [d for d in result["devices"] if d["deadline"]]
     deadlines = sorted({d["deadline"] for d in rented})
-    sentence = ("The contract of {customer} ended on {day}: {n} device(s) stop, {rented} rented device(s) due back"
-                if result["effective"] else
-                "The contract of {customer} ends on {day}: {n} device(s) stop, {rented} rented device(s) due back")
-    message = say(request, sentence + (" by {deadline}." if deadlines else "."), customer=result["customer"],
-                  day=result["contract_end"].isoformat(), n=len(result["devices"]), rented=len(rented),
-                  deadline=deadlines[0].isoformat() if deadlines else "")
+    sentence = (
+        "The contract of {customer} ended on {day}: {n} device(s) stop, {rented} rented device(s) due back"
+        if result["effective"]
+        else "The contract of {customer} ends on {day}: {n} device(s) stop, {rented} rented device(s) due back"
+    )
+    message = say(
+        request,
+        sentence + (" by {deadline}." if deadlines else "."),
+        customer=result["customer"],
+        day=result["contract_end"].isoformat(),
+        n=len(result["devices"]),
+        rented=len(rented),
+        deadline=deadlines[0].isoformat() if deadlines else "",
+    )
     return done(request, _url(result["customer"]), message)
 
 
@@ -81,6 +93,14 @@ async def cancel_termination(request: web.Request) -> web.Response:
         result = await call(request, rental_services.cancel_termination, store(request), user.actor, code)
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, _url(code), say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
-    return done(request, _url(result["customer"]),
-                say(request, "The termination of {customer} on {day} is cancelled: {n} device(s) keep their lines.",
-                    customer=result["customer"], day=result["cancelled"].isoformat(), n=len(result["devices"])))
+    return done(
+        request,
+        _url(result["customer"]),
+        say(
+            request,
+            "The termination of {customer} on {day} is cancelled: {n} device(s) keep their lines.",
+            customer=result["customer"],
+            day=result["cancelled"].isoformat(),
+            n=len(result["devices"]),
+        ),
+    )

@@ -34,8 +34,11 @@ _SECRET_CODES = frozenset({"P2", "P196"})
 
 
 def _masked_settings(settings: dict[str, str]) -> dict[str, str]:
-    return {k: MASK if (_SECRET_SETTING.search(k) or k.upper() in _SECRET_CODES) and v else v
-            for k, v in settings.items()}
+    return {
+        k: MASK if (_SECRET_SETTING.search(k) or k.upper() in _SECRET_CODES) and v else v for k, v in settings.items()
+    }
+
+
 _GROUP = re.compile(r"\(\?P<(?P<name>\w+)>")
 _ESCAPE = re.compile(r"\\(.)")
 
@@ -44,7 +47,7 @@ def _fill(pattern: str, values: dict[str, str]) -> str:
     """A regular expression's named groups replaced by values, escapes undone: a file name it matches."""
     out, i = [], 0
     while (m := _GROUP.search(pattern, i)) is not None:
-        out.append(pattern[i:m.start()])
+        out.append(pattern[i : m.start()])
         depth, j = 1, m.end()
         while depth and j < len(pattern):
             if pattern[j] == "\\":
@@ -73,20 +76,28 @@ def masked_files(db: Store, cache: ConfigCache, mac: str) -> list[dict[str, Any]
         data = render_data.device_data(tx, mac, ntp_server=cache.ntp_server)
     if data is None:
         return []
-    masked = dataclasses.replace(data, accounts=tuple(dataclasses.replace(a, password=MASK) for a in data.accounts),
-                                 settings=_masked_settings(dict(data.settings)),
-                                 admin_password=data.admin_password and MASK)
+    masked = dataclasses.replace(
+        data,
+        accounts=tuple(dataclasses.replace(a, password=MASK) for a in data.accounts),
+        settings=_masked_settings(dict(data.settings)),
+        admin_password=data.admin_password and MASK,
+    )
     vendor = vendors.get(data.vendor)
     # The URL the phone's files carry, its path key, token and provisioning password masked too.
-    policy = data.policy and dataclasses.replace(data.policy, password=data.policy.password and MASK,
-                                                 path_key=data.policy.path_key and MASK)
+    policy = data.policy and dataclasses.replace(
+        data.policy, password=data.policy.password and MASK, path_key=data.policy.path_key and MASK
+    )
     url = access.device_url(cache.provisioning_url, policy, MASK, deprovisioned=data.deprovisioned)
     files = []
     for spec in vendor.files:
         if spec.kind is not FileKind.DEVICE or spec.template is None:
             continue
-        entry: dict[str, Any] = {"name": file_name(spec, data.mac, data.model), "template": spec.template,
-                                 "body": "", "error": None}
+        entry: dict[str, Any] = {
+            "name": file_name(spec, data.mac, data.model),
+            "template": spec.template,
+            "body": "",
+            "error": None,
+        }
         try:
             context = device_context(vendor, masked, url)
             entry["body"] = cache.renderer.render(vendor.name, spec.template, context, spec.xml).decode("utf-8")
@@ -101,8 +112,11 @@ def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
     canonical = device["mac"]
     with db.reading() as tx:
         # Offer what is allowed: a customer whose contract has ended cannot take devices.
-        customers = [{"code": r["code"], "name": r["name"]} for r in tx.list_customers()
-                     if not rentals.contract_ended(r["contract_end"], rentals.today())]
+        customers = [
+            {"code": r["code"], "name": r["name"]}
+            for r in tx.list_customers()
+            if not rentals.contract_ended(r["contract_end"], rentals.today())
+        ]
         free_lines: list[dict[str, Any]] = []
         if device["customer"]:
             row = tx.customer_by_code(device["customer"]["code"])
@@ -128,7 +142,9 @@ def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
             "move": rental and state == rentals.DEPLOYED and device["customer"] is not None,
         },
         "move_targets": [c for c in customers if not device["customer"] or c["code"] != device["customer"]["code"]],
-        "settings_text": "\n".join(f"{k} = {v}" for k, v in _masked_settings(dict(device.get("settings") or {})).items()),
+        "settings_text": "\n".join(
+            f"{k} = {v}" for k, v in _masked_settings(dict(device.get("settings") or {})).items()
+        ),
         "models": {v.name: sorted(v.models) for v in vendors.all_vendors()},
         "today": rentals.today(),
     }
@@ -167,13 +183,26 @@ async def _action(request: web.Request, permission: str, run: Any, *, back: str 
 @routes.post(PREFIX + "/devices/{mac}/assign")
 async def assign(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
-        after = await call(request, rental_services.assign, store(request), user.actor, mac,
-                           data.get("customer"), _extensions(data.get("lines")))
+        after = await call(
+            request,
+            rental_services.assign,
+            store(request),
+            user.actor,
+            mac,
+            data.get("customer"),
+            _extensions(data.get("lines")),
+        )
         if not after["lines"]:
-            return say(request, "Device {mac} assigned to {customer} with no lines.", mac=mac,
-                       customer=after["customer"]), target
-        return say(request, "Device {mac} assigned to {customer} with {lines}.", mac=mac,
-                   customer=after["customer"], lines=", ".join(after["lines"])), target
+            return say(
+                request, "Device {mac} assigned to {customer} with no lines.", mac=mac, customer=after["customer"]
+            ), target
+        return say(
+            request,
+            "Device {mac} assigned to {customer} with {lines}.",
+            mac=mac,
+            customer=after["customer"],
+            lines=", ".join(after["lines"]),
+        ), target
 
     return await _action(request, "devices.assign", run)
 
@@ -188,16 +217,33 @@ async def move(request: web.Request) -> web.Response:
     await acting(request, "returns", data)
     mac = fields.mac(request.match_info["mac"])
     try:
-        result = await call(request, rental_services.move, store(request), user.actor, mac, data.get("customer"),
-                            _extensions(data.get("lines")), condition=data.get("condition") or "ok")
+        result = await call(
+            request,
+            rental_services.move,
+            store(request),
+            user.actor,
+            mac,
+            data.get("customer"),
+            _extensions(data.get("lines")),
+            condition=data.get("condition") or "ok",
+        )
     except (Invalid, NotFound, Conflict) as exc:
-        return done(request, _device_url(mac), say(request, "Nothing was changed: {reason}", reason=exc.message),
-                    "error")
+        return done(
+            request, _device_url(mac), say(request, "Nothing was changed: {reason}", reason=exc.message), "error"
+        )
     after = result["assigned"]
-    return done(request, _device_url(mac), say(request, "Device {mac} came back from {old} and is now at {customer} "
-                                                        "with {lines}.", mac=mac,
-                                               old=result["returned"]["from_customer"],
-                                               customer=after["customer"], lines=", ".join(after["lines"]) or "-"))
+    return done(
+        request,
+        _device_url(mac),
+        say(
+            request,
+            "Device {mac} came back from {old} and is now at {customer} with {lines}.",
+            mac=mac,
+            old=result["returned"]["from_customer"],
+            customer=after["customer"],
+            lines=", ".join(after["lines"]) or "-",
+        ),
+    )
 
 
 @routes.post(PREFIX + "/devices/{mac}/unassign")
@@ -206,8 +252,12 @@ async def unassign(request: web.Request) -> web.Response:
         after = await call(request, rental_services.unassign, store(request), user.actor, mac, on=data.get("on"))
         deadline = after.get("return_deadline")
         if deadline:
-            return say(request, "Device {mac} unassigned: its lines are off; return due by {day}.", mac=mac,
-                       day=deadline.isoformat()), target
+            return say(
+                request,
+                "Device {mac} unassigned: its lines are off; return due by {day}.",
+                mac=mac,
+                day=deadline.isoformat(),
+            ), target
         return say(request, "Device {mac} unassigned: its lines are off.", mac=mac), target
 
     return await _action(request, "devices.assign", run)
@@ -216,16 +266,31 @@ async def unassign(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/devices/{mac}/swap")
 async def swap(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
-        result = await call(request, rental_services.swap, store(request), user.actor, mac, data.get("new_mac"),
-                            model=data.get("model") or None, serial=data.get("serial") or None,
-                            on=data.get("on") or None)
+        result = await call(
+            request,
+            rental_services.swap,
+            store(request),
+            user.actor,
+            mac,
+            data.get("new_mac"),
+            model=data.get("model") or None,
+            serial=data.get("serial") or None,
+            on=data.get("on") or None,
+        )
         new = result["new"]
         lines = ", ".join(new["lines"]) or "-"
         deadline = result["return_deadline"]
-        message = say(request, "Swapped {old} for {new} ({model}, new) at {customer}: lines {lines} moved."
-                      if result["created"] else "Swapped {old} for {new} ({model}) at {customer}: lines {lines} moved.",
-                      old=mac,
-                      new=new["mac"], model=new["model"], customer=new["customer"], lines=lines)
+        message = say(
+            request,
+            "Swapped {old} for {new} ({model}, new) at {customer}: lines {lines} moved."
+            if result["created"]
+            else "Swapped {old} for {new} ({model}) at {customer}: lines {lines} moved.",
+            old=mac,
+            new=new["mac"],
+            model=new["model"],
+            customer=new["customer"],
+            lines=lines,
+        )
         if deadline:
             message += " " + say(request, "{mac} is due back by {day}.", mac=mac, day=deadline.isoformat())
         return message, _device_url(new["mac"])
@@ -236,8 +301,15 @@ async def swap(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/devices/{mac}/return")
 async def return_device(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
-        result = await call(request, rental_services.return_device, store(request), user.actor, mac,
-                            on=data.get("on") or None, condition=data.get("condition") or "ok")
+        result = await call(
+            request,
+            rental_services.return_device,
+            store(request),
+            user.actor,
+            mac,
+            on=data.get("on") or None,
+            condition=data.get("condition") or "ok",
+        )
         return _returned(request, mac, result), target
 
     return await _action(request, "returns", run)
@@ -246,22 +318,46 @@ async def return_device(request: web.Request) -> web.Response:
 def _returned(request: web.Request, mac: str, result: dict[str, Any]) -> str:
     condition = say(request, "condition " + str(result["condition"]))
     state = say(request, str(result["state"]).replace("_", " "))
-    message = say(request, "Return of {mac} recorded on {day} from {customer} ({condition}): now {state}.", mac=mac,
-                  day=result["returned_on"], customer=result["from_customer"] or "-", condition=condition, state=state)
+    message = say(
+        request,
+        "Return of {mac} recorded on {day} from {customer} ({condition}): now {state}.",
+        mac=mac,
+        day=result["returned_on"],
+        customer=result["from_customer"] or "-",
+        condition=condition,
+        state=state,
+    )
     if result["days_late"]:
-        message += " " + say(request, "It came back {days} days late (penalty {amount}).", days=result["days_late"],
-                             amount=rentals.eur(result["late_penalty"]))
+        message += " " + say(
+            request,
+            "It came back {days} days late (penalty {amount}).",
+            days=result["days_late"],
+            amount=rentals.eur(result["late_penalty"]),
+        )
     return message
 
 
 @routes.post(PREFIX + "/devices/{mac}/charge")
 async def charge(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
-        result = await call(request, rental_services.charge, store(request), user.actor, mac,
-                            amount=data.get("amount") or None, on=data.get("on") or None)
-        return say(request, "{customer} charged {amount} for {mac} (total {total}, {days} days late).",
-                   customer=result["customer"], amount=rentals.eur(result["amount"]), mac=mac,
-                   total=rentals.eur(result["total_charged"]), days=result["days_late"]), target
+        result = await call(
+            request,
+            rental_services.charge,
+            store(request),
+            user.actor,
+            mac,
+            amount=data.get("amount") or None,
+            on=data.get("on") or None,
+        )
+        return say(
+            request,
+            "{customer} charged {amount} for {mac} (total {total}, {days} days late).",
+            customer=result["customer"],
+            amount=rentals.eur(result["amount"]),
+            mac=mac,
+            total=rentals.eur(result["total_charged"]),
+            days=result["days_late"],
+        ), target
 
     return await _action(request, "returns", run)
 
@@ -269,13 +365,26 @@ async def charge(request: web.Request) -> web.Response:
 @routes.post(PREFIX + "/unknown/{mac}/claim")
 async def claim(request: web.Request) -> web.Response:
     async def run(user, mac, data, target):  # type: ignore[no-untyped-def]
-        row = await call(request, services.claim_unknown, store(request), user.actor, mac,
-                         model=data.get("model") or None, customer=data.get("customer") or None,
-                         lines=_extensions(data.get("lines")), serial=data.get("serial") or None,
-                         ownership=data.get("ownership") or "rental")
+        row = await call(
+            request,
+            services.claim_unknown,
+            store(request),
+            user.actor,
+            mac,
+            model=data.get("model") or None,
+            customer=data.get("customer") or None,
+            lines=_extensions(data.get("lines")),
+            serial=data.get("serial") or None,
+            ownership=data.get("ownership") or "rental",
+        )
         if data.get("customer"):
-            message = say(request, "Device {mac} ({model}) claimed for {customer}.", mac=row["mac"],
-                          model=row["model"], customer=data["customer"])
+            message = say(
+                request,
+                "Device {mac} ({model}) claimed for {customer}.",
+                mac=row["mac"],
+                model=row["model"],
+                customer=data["customer"],
+            )
         else:
             message = say(request, "Device {mac} ({model}) claimed into stock.", mac=row["mac"], model=row["model"])
         return message, _device_url(row["mac"])
@@ -290,13 +399,21 @@ async def resync_device(request: web.Request) -> web.Response:
     await acting(request, "devices.assign", data)
     mac = fields.mac(request.match_info["mac"])
     try:
-        target = await asyncio.to_thread(sip_resync.target_of, store(request), mac,
-                                         to=data.get("to") or None, reboot=bool(data.get("reboot")))
+        target = await asyncio.to_thread(
+            sip_resync.target_of, store(request), mac, to=data.get("to") or None, reboot=bool(data.get("reboot"))
+        )
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, _device_url(mac), say(request, "Nothing was sent: {reason}", reason=exc.message), "error")
     outcome = await sip_resync.resync(target)
     if outcome.ok:
-        return done(request, _device_url(mac), say(request, "Resync sent to {mac}: {answer}.", mac=mac,
-                                                       answer=outcome.describe()))
-    return done(request, _device_url(mac), say(request, "Resync of {mac} failed: {answer}.", mac=mac,
-                                                       answer=outcome.describe()), "error")
+        return done(
+            request,
+            _device_url(mac),
+            say(request, "Resync sent to {mac}: {answer}.", mac=mac, answer=outcome.describe()),
+        )
+    return done(
+        request,
+        _device_url(mac),
+        say(request, "Resync of {mac} failed: {answer}.", mac=mac, answer=outcome.describe()),
+        "error",
+    )

@@ -40,11 +40,18 @@ def _given(data: dict[str, Any], *names: str) -> dict[str, Any]:
 @routes.post(PREFIX + "/customers")
 async def add_customer(request: web.Request) -> web.Response:
     async def run(user, data):  # type: ignore[no-untyped-def]
-        row = await call(request, services.add_customer, store(request), user.actor, data.get("code", ""),
-                         path_key="new", **_given(data, "name", "sip_server", "sip_port", "sip_transport",
-                                                  "timezone", "language"))
-        return say(request, "Customer {code} ({name}) added.", code=row["code"], name=row["name"]), \
-            _customer_url(row["code"])
+        row = await call(
+            request,
+            services.add_customer,
+            store(request),
+            user.actor,
+            data.get("code", ""),
+            path_key="new",
+            **_given(data, "name", "sip_server", "sip_port", "sip_transport", "timezone", "language"),
+        )
+        return say(request, "Customer {code} ({name}) added.", code=row["code"], name=row["name"]), _customer_url(
+            row["code"]
+        )
 
     return await _change(request, "customers.write", PREFIX + "/customers", run)
 
@@ -54,8 +61,14 @@ async def edit_customer(request: web.Request) -> web.Response:
     code = request.match_info["code"]
 
     async def run(user, data):  # type: ignore[no-untyped-def]
-        row = await call(request, services.update_customer, store(request), user.actor, code,
-                         **_given(data, "name", "sip_server", "sip_port", "sip_transport", "timezone", "language"))
+        row = await call(
+            request,
+            services.update_customer,
+            store(request),
+            user.actor,
+            code,
+            **_given(data, "name", "sip_server", "sip_port", "sip_transport", "timezone", "language"),
+        )
         return say(request, "Customer {code} saved.", code=row["code"]), _customer_url(row["code"])
 
     return await _change(request, "customers.write", _customer_url(code), run)
@@ -66,10 +79,18 @@ async def edit_policy(request: web.Request) -> web.Response:
     code = request.match_info["code"]
 
     async def run(user, data):  # type: ignore[no-untyped-def]
-        after = await call(request, rental_terms.set_customer_policy, store(request), user.actor, code,
-                           reset=bool(data.get("reset")), **_given(data, "window_days", "charge", "penalty_per_day"))
-        return say(request, "Return terms of {code}: {terms}.", code=code, terms=after["description"]), \
-            _customer_url(code)
+        after = await call(
+            request,
+            rental_terms.set_customer_policy,
+            store(request),
+            user.actor,
+            code,
+            reset=bool(data.get("reset")),
+            **_given(data, "window_days", "charge", "penalty_per_day"),
+        )
+        return say(request, "Return terms of {code}: {terms}.", code=code, terms=after["description"]), _customer_url(
+            code
+        )
 
     return await _change(request, "customers.write", _customer_url(code), run)
 
@@ -89,11 +110,19 @@ async def add_line(request: web.Request) -> web.Response:
     code = request.match_info["code"]
 
     async def run(user, data):  # type: ignore[no-untyped-def]
-        row = await call(request, services.add_line, store(request), user.actor, code, data.get("extension", ""),
-                         password=_password(data, required=True),
-                         **_given(data, "display_name", "label", "sip_username", "auth_id"))
-        return say(request, "Line {ext} of {code} added; its password is set and not shown.", ext=row["extension"],
-                   code=code), _customer_url(code) + "#customer-lines"
+        row = await call(
+            request,
+            services.add_line,
+            store(request),
+            user.actor,
+            code,
+            data.get("extension", ""),
+            password=_password(data, required=True),
+            **_given(data, "display_name", "label", "sip_username", "auth_id"),
+        )
+        return say(
+            request, "Line {ext} of {code} added; its password is set and not shown.", ext=row["extension"], code=code
+        ), _customer_url(code) + "#customer-lines"
 
     return await _change(request, "customers.write", _customer_url(code), run)
 
@@ -104,11 +133,21 @@ async def edit_line(request: web.Request) -> web.Response:
 
     async def run(user, data):  # type: ignore[no-untyped-def]
         password = _password(data, required=False)
-        await call(request, services.update_line, store(request), user.actor, code, ext, password=password,
-                   display_name=data.get("display_name") or None, label=data.get("label", None))
+        await call(
+            request,
+            services.update_line,
+            store(request),
+            user.actor,
+            code,
+            ext,
+            password=password,
+            display_name=data.get("display_name") or None,
+            label=data.get("label", None),
+        )
         if password:
-            return say(request, "Line {ext} of {code} saved with a new password (not shown).", ext=ext,
-                       code=code), _customer_url(code) + "#customer-lines"
+            return say(
+                request, "Line {ext} of {code} saved with a new password (not shown).", ext=ext, code=code
+            ), _customer_url(code) + "#customer-lines"
         return say(request, "Line {ext} of {code} saved.", ext=ext, code=code), _customer_url(code) + "#customer-lines"
 
     return await _change(request, "customers.write", _customer_url(code), run)
@@ -119,11 +158,21 @@ async def add_device(request: web.Request) -> web.Response:
     code = request.match_info["code"]
 
     async def run(user, data):  # type: ignore[no-untyped-def]
-        row = await call(request, services.add_device, store(request), user.actor, data.get("mac", ""),
-                         model=data.get("model", ""), customer=code, lines=_extensions(data.get("lines")),
-                         serial=data.get("serial") or None, ownership=data.get("ownership") or "rental")
-        return say(request, "Device {mac} ({model}) added to {code}.", mac=row["mac"], model=row["model"],
-                   code=code), f"{PREFIX}/devices/{row['mac']}"
+        row = await call(
+            request,
+            services.add_device,
+            store(request),
+            user.actor,
+            data.get("mac", ""),
+            model=data.get("model", ""),
+            customer=code,
+            lines=_extensions(data.get("lines")),
+            serial=data.get("serial") or None,
+            ownership=data.get("ownership") or "rental",
+        )
+        return say(
+            request, "Device {mac} ({model}) added to {code}.", mac=row["mac"], model=row["model"], code=code
+        ), f"{PREFIX}/devices/{row['mac']}"
 
     return await _change(request, "devices.assign", _customer_url(code), run)
 
@@ -153,8 +202,9 @@ async def edit_settings(request: web.Request) -> web.Response:
     async def run(user, data):  # type: ignore[no-untyped-def]
         def save() -> dict[str, Any]:
             current = services.show_device(store(request), mac).get("settings") or {}
-            return services.set_device_settings(store(request), user.actor, mac,
-                                                parse_settings(data.get("settings", ""), current), replace=True)
+            return services.set_device_settings(
+                store(request), user.actor, mac, parse_settings(data.get("settings", ""), current), replace=True
+            )
 
         row = await call(request, save)
         return say(request, "Settings of {mac} saved: {n} setting(s).", mac=mac, n=len(row["settings"] or {})), back

@@ -40,12 +40,12 @@ async def imports_page(request: web.Request) -> web.Response:
 async def upload(request: web.Request) -> web.Response:
     limits = importing.Limits.from_env()
     accounts.require(await auth.identify(request), "imports")  # 401/403 before reading a byte of the file
-    data, name, fields = await registry.read_upload(request, limits,
-                                                    fields=(auth.CSRF_FIELD, "sheet", "skip_invalid"))
+    data, name, fields = await registry.read_upload(request, limits, fields=(auth.CSRF_FIELD, "sheet", "skip_invalid"))
     auth.check_csrf(request, fields.get(auth.CSRF_FIELD) or "")
     if not data:
         return done(request, PREFIX + "/imports", say(request, "Choose a spreadsheet file to upload."), "error")
     skip_invalid = fields.get("skip_invalid", "") in ("1", "on", "true", "yes")
+
     def prepare() -> tuple[importing.Table, importing.Checked, importing.Plan]:
         table = importing.read(data, name, sheet=fields.get("sheet") or None, limits=limits)
         checked = importing.check(table)
@@ -54,13 +54,25 @@ async def upload(request: web.Request) -> web.Response:
     try:
         table, checked, plan = await asyncio.to_thread(prepare)
     except importing.SheetError as exc:
-        return done(request, PREFIX + "/imports", say(request, "The file {name} cannot be imported: {reason}",
-                                                       name=name, reason=exc.message), "error")
+        return done(
+            request,
+            PREFIX + "/imports",
+            say(request, "The file {name} cannot be imported: {reason}", name=name, reason=exc.message),
+            "error",
+        )
     pending = registry.plans(request).add(table, checked, plan, skip_invalid)
-    return done(request, f"{PREFIX}/imports/{pending.id}",
-                say(request, "{name} read: {rows} row(s), {problems} problem(s). Nothing is changed until you "
-                             "apply.", name=name, rows=plan.rows, problems=len(plan.problems)),
-                "error" if plan.rejected else "ok")
+    return done(
+        request,
+        f"{PREFIX}/imports/{pending.id}",
+        say(
+            request,
+            "{name} read: {rows} row(s), {problems} problem(s). Nothing is changed until you apply.",
+            name=name,
+            rows=plan.rows,
+            problems=len(plan.problems),
+        ),
+        "error" if plan.rejected else "ok",
+    )
 
 
 def plan_view(pending: Any) -> dict[str, Any]:
@@ -77,14 +89,22 @@ def plan_view(pending: Any) -> dict[str, Any]:
     for number, cells in shown:
         found = by_row.get(number, [])
         bad = {header.fields.get(p.field) for p in found}
-        rows.append({
-            "number": number,
-            "bad": bool(found),
-            "cells": [{"value": HIDDEN if col in hidden and col < len(cells) and cells[col] not in (None, "")
-                       else ("" if col >= len(cells) or cells[col] is None else str(cells[col])),
-                       "bad": col in bad} for col in columns],
-            "problems": found,
-        })
+        rows.append(
+            {
+                "number": number,
+                "bad": bool(found),
+                "cells": [
+                    {
+                        "value": HIDDEN
+                        if col in hidden and col < len(cells) and cells[col] not in (None, "")
+                        else ("" if col >= len(cells) or cells[col] is None else str(cells[col])),
+                        "bad": col in bad,
+                    }
+                    for col in columns
+                ],
+                "problems": found,
+            }
+        )
     changes = [describe(c) for c in plan.changes[:MAX_CHANGES_LISTED]]
     return {
         "pending": pending,
@@ -113,19 +133,29 @@ async def report(request: web.Request) -> web.Response:
     pending = registry.plans(request).get(request.match_info["id"])
     body = await asyncio.to_thread(importing.error_report, pending.table, pending.plan.problems)
     stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in pending.table.name.rsplit(".", 1)[0])
-    return web.Response(body=body, content_type=registry.XLSX,
-                        headers={"Content-Disposition": f'attachment; filename="{stem or "import"}-errors.xlsx"'})
+    return web.Response(
+        body=body,
+        content_type=registry.XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{stem or "import"}-errors.xlsx"'},
+    )
 
 
 def applied_message(request: web.Request, name: str, plan: Any) -> str:
     """What an applied import did, as sentences: what was created and updated, what was left out."""
     counts = plan.counts()
-    sentence = say(request, "{name} applied in one transaction: {customers_new} customer(s) created and "
-                            "{customers_changed} updated, {devices_new} device(s) created and {devices_changed} "
-                            "updated, {lines_new} line(s) created and {lines_changed} updated.", name=name,
-                   customers_new=counts["customer"]["create"], customers_changed=counts["customer"]["update"],
-                   devices_new=counts["device"]["create"], devices_changed=counts["device"]["update"],
-                   lines_new=counts["line"]["create"], lines_changed=counts["line"]["update"])
+    sentence = say(
+        request,
+        "{name} applied in one transaction: {customers_new} customer(s) created and "
+        "{customers_changed} updated, {devices_new} device(s) created and {devices_changed} "
+        "updated, {lines_new} line(s) created and {lines_changed} updated.",
+        name=name,
+        customers_new=counts["customer"]["create"],
+        customers_changed=counts["customer"]["update"],
+        devices_new=counts["device"]["create"],
+        devices_changed=counts["device"]["update"],
+        lines_new=counts["line"]["create"],
+        lines_changed=counts["line"]["update"],
+    )
     if plan.skipped_rows:
         sentence += " " + say(request, "{n} bad row(s) were left out.", n=len(plan.skipped_rows))
     return sentence
@@ -140,15 +170,38 @@ async def apply(request: web.Request) -> web.Response:
     here = f"{PREFIX}/imports/{pending.id}"
     if pending.plan.rejected:
         count = len(pending.plan.problems)
-        return done(request, here, say(request, "Nothing was applied: the file has {count} problem(s). Fix them "
-                                                "and upload it again, or upload it with 'skip the bad rows'.",
-                                       count=count), "error")
+        return done(
+            request,
+            here,
+            say(
+                request,
+                "Nothing was applied: the file has {count} problem(s). Fix them "
+                "and upload it again, or upload it with 'skip the bad rows'.",
+                count=count,
+            ),
+            "error",
+        )
     try:
-        plan, _applied = await call(request, importing.run, store(request), pending.checked, actor=user.actor,
-                                    skip_invalid=pending.skip_invalid, expect=pending.plan.fingerprint)
+        plan, _applied = await call(
+            request,
+            importing.run,
+            store(request),
+            pending.checked,
+            actor=user.actor,
+            skip_invalid=pending.skip_invalid,
+            expect=pending.plan.fingerprint,
+        )
     except importing.PlanChanged as exc:
         pending.plan = exc.plan
-        return done(request, here, say(request, "Nothing was applied: the data changed since this plan was "
-                                                "made. Review the new plan below and apply again."), "error")
+        return done(
+            request,
+            here,
+            say(
+                request,
+                "Nothing was applied: the data changed since this plan was "
+                "made. Review the new plan below and apply again.",
+            ),
+            "error",
+        )
     plans.pop(pending.id)
     return done(request, PREFIX + "/imports", applied_message(request, pending.table.name, plan))

@@ -39,16 +39,40 @@ async def console_root(_request: web.Request) -> web.Response:
     return redirect(PREFIX + "/")
 
 
-async def _login_page(request: web.Request, *, error: str | None = None, name: str = "", status: int = 200,
-                wait: int | None = None, target: str | None = None) -> web.Response:
+async def _login_page(
+    request: web.Request,
+    *,
+    error: str | None = None,
+    name: str = "",
+    status: int = 200,
+    wait: int | None = None,
+    target: str | None = None,
+) -> web.Response:
     token = secrets.token_urlsafe(32)
     target = local_next(target if target is not None else request.query.get("next"))
-    response = page(request, "login.html", {"title": "Sign in", "error": error, "name": name, "wait": wait,
-                                            "next": target, "login_token": token,
-                                            "no_users": await asyncio.to_thread(_no_users, store(request))},
-                    status=status)
-    response.set_cookie(LOGIN_COOKIE, token, path=PREFIX + "/login", httponly=True, samesite="Strict",
-                        secure=secure_cookies(request), max_age=3600)
+    response = page(
+        request,
+        "login.html",
+        {
+            "title": "Sign in",
+            "error": error,
+            "name": name,
+            "wait": wait,
+            "next": target,
+            "login_token": token,
+            "no_users": await asyncio.to_thread(_no_users, store(request)),
+        },
+        status=status,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        path=PREFIX + "/login",
+        httponly=True,
+        samesite="Strict",
+        secure=secure_cookies(request),
+        max_age=3600,
+    )
     if wait is not None:
         response.headers["Retry-After"] = str(wait)
     return response
@@ -67,8 +91,7 @@ async def login(request: web.Request) -> web.Response:
     expected = request.cookies.get(LOGIN_COOKIE, "")
     given = data.get("login_token", "")
     if not expected or not hmac.compare_digest(expected.encode(), str(given).encode()):
-        raise Forbidden("the sign-in form has expired or did not come from this console: open the sign-in page "
-                        "again")
+        raise Forbidden("the sign-in form has expired or did not come from this console: open the sign-in page again")
     name = str(data.get("name", ""))[:100]
     password = str(data.get("password", ""))
     target = local_next(str(data.get("next", "")))
@@ -89,13 +112,20 @@ async def login(request: web.Request) -> web.Response:
     old = request.cookies.get(auth.SESSION_COOKIE)
     if old:
         await asyncio.to_thread(accounts.end_session, db, old)
-    token, _session = await asyncio.to_thread(accounts.start_session, db, user, ip=ip,
-                                             user_agent=request.headers.get("User-Agent"),
-                                             ttl=session_ttl(request))
+    token, _session = await asyncio.to_thread(
+        accounts.start_session, db, user, ip=ip, user_agent=request.headers.get("User-Agent"), ttl=session_ttl(request)
+    )
     log.info("console_login", user=user.name, ip=ip)
     response = done(request, target, say(request, "Signed in as {name} ({role}).", name=user.name, role=user.role))
-    response.set_cookie(auth.SESSION_COOKIE, token, path="/", httponly=True, samesite="Strict",
-                        secure=secure_cookies(request), max_age=int(session_ttl(request).total_seconds()))
+    response.set_cookie(
+        auth.SESSION_COOKIE,
+        token,
+        path="/",
+        httponly=True,
+        samesite="Strict",
+        secure=secure_cookies(request),
+        max_age=int(session_ttl(request).total_seconds()),
+    )
     response.del_cookie(LOGIN_COOKIE, path=PREFIX + "/login")
     return response
 

@@ -58,10 +58,18 @@ def _filters(request: web.Request) -> dict[str, str]:
 
 
 def _find(db: Any, given: dict[str, str], **page: Any) -> dict[str, Any]:
-    return queries.find_devices(db, given.get("q"), customer=given.get("customer"), state=given.get("state"),
-                                vendor=given.get("vendor"), model=given.get("model"),
-                                firmware=given.get("firmware"), seen_days=given.get("seen_days"),
-                                sort=given.get("sort"), **page)
+    return queries.find_devices(
+        db,
+        given.get("q"),
+        customer=given.get("customer"),
+        state=given.get("state"),
+        vendor=given.get("vendor"),
+        model=given.get("model"),
+        firmware=given.get("firmware"),
+        seen_days=given.get("seen_days"),
+        sort=given.get("sort"),
+        **page,
+    )
 
 
 @routes.get(PREFIX + "/search")
@@ -69,15 +77,23 @@ async def search(request: web.Request) -> web.Response:
     await viewer(request)
     given = _filters(request)
     q = given.get("q", "")
-    found = await asyncio.to_thread(_find, store(request), given, limit=SEARCH_PAGE,
-                                    offset=request.query.get("offset"))
+    found = await asyncio.to_thread(_find, store(request), given, limit=SEARCH_PAGE, offset=request.query.get("offset"))
     mac = try_parse_mac(q) if q else None
     if mac and found["total"] == 1 and found["items"][0]["mac"] == mac and len(given) == 1:
         return redirect(f"{PREFIX}/devices/{mac}")
-    return page(request, "search.html", {"title": f"Search: {q}" if q else "Devices", "found": found,
-                                         "state": given.get("state", ""), "exact_mac": mac, "filters": given,
-                                         "vendor_names": [v.name for v in vendors.all_vendors()],
-                                         "sort": given.get("sort", "-updated")})
+    return page(
+        request,
+        "search.html",
+        {
+            "title": f"Search: {q}" if q else "Devices",
+            "found": found,
+            "state": given.get("state", ""),
+            "exact_mac": mac,
+            "filters": given,
+            "vendor_names": [v.name for v in vendors.all_vendors()],
+            "sort": given.get("sort", "-updated"),
+        },
+    )
 
 
 @routes.get(PREFIX + "/search.{fmt:csv|xlsx}")
@@ -85,8 +101,9 @@ async def search_download(request: web.Request) -> web.Response:
     """What the list shows with these filters, every page of it (up to queries.MAX_EXPORT rows)."""
     await viewer(request)
     given = _filters(request)
-    found = await asyncio.to_thread(_find, store(request), given, limit=queries.MAX_EXPORT,
-                                    max_limit=queries.MAX_EXPORT)
+    found = await asyncio.to_thread(
+        _find, store(request), given, limit=queries.MAX_EXPORT, max_limit=queries.MAX_EXPORT
+    )
     return bulk.download(found["items"], bulk.EXPORT_COLUMNS, request.match_info["fmt"], "devices")
 
 
@@ -107,20 +124,32 @@ async def returns_download(request: web.Request) -> web.Response:
     """One returns list as shown (as of the date asked), as the office's CSV/XLSX report."""
     await viewer(request)
     kind, fmt = request.match_info["kind"], request.match_info["fmt"]
-    rows = await asyncio.to_thread(rental_services.report, store(request), kind,
-                                   as_of=request.query.get("as_of") or None,
-                                   customer=request.query.get("customer") or None)
+    rows = await asyncio.to_thread(
+        rental_services.report,
+        store(request),
+        kind,
+        as_of=request.query.get("as_of") or None,
+        customer=request.query.get("customer") or None,
+    )
     body = rental_reports.render(rows, rental_services.REPORT_COLUMNS, fmt, title=f"Returns {kind}")
-    return web.Response(body=body, headers={
-        "Content-Type": rental_reports.CONTENT_TYPES[fmt],
-        "Content-Disposition": f'attachment; filename="returns-{kind}-{rentals.today().isoformat()}.{fmt}"'})
+    return web.Response(
+        body=body,
+        headers={
+            "Content-Type": rental_reports.CONTENT_TYPES[fmt],
+            "Content-Disposition": f'attachment; filename="returns-{kind}-{rentals.today().isoformat()}.{fmt}"',
+        },
+    )
 
 
 @routes.get(PREFIX + "/customers")
 async def customer_list(request: web.Request) -> web.Response:
     await viewer(request)
 
-    found = await asyncio.to_thread(queries.customers_page, store(request), limit=CUSTOMER_PAGE,
-                                    offset=request.query.get("offset"))
-    return page(request, "customers.html", {"title": "Customers", "customers": found["items"], "found": found,
-                                            "today": rentals.today()})
+    found = await asyncio.to_thread(
+        queries.customers_page, store(request), limit=CUSTOMER_PAGE, offset=request.query.get("offset")
+    )
+    return page(
+        request,
+        "customers.html",
+        {"title": "Customers", "customers": found["items"], "found": found, "today": rentals.today()},
+    )

@@ -38,5 +38,8 @@ async def retry(request: web.Request) -> web.Response:
         count = await call(request, support.retry, store(request), user.actor, mac)
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, target, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
-    return done(request, target, say(request, "Redirect of {mac}: {count} change(s) will be sent within a second.",
-                                     mac=mac, count=count))
+    return done(
+        request,
+        target,
+        say(request, "Redirect of {mac}: {count} change(s) will be sent within a second.", mac=mac, count=count),
+    )

@@ -30,12 +30,22 @@ async def add(request: web.Request) -> web.Response:
     data = await form(request)
     user = await acting(request, "users", data)
     try:
-        row = await call(request, accounts.add_user, store(request), user.actor, data.get("name", ""),
-                         role_=data.get("role", ""), password=data.get("password", ""))
+        row = await call(
+            request,
+            accounts.add_user,
+            store(request),
+            user.actor,
+            data.get("name", ""),
+            role_=data.get("role", ""),
+            password=data.get("password", ""),
+        )
     except (Invalid, Conflict) as exc:
         return done(request, URL, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
-    return done(request, URL, say(request, "User {name} added with role {role}.", name=row["name"],
-                                  role=say(request, "role " + row["role"])))
+    return done(
+        request,
+        URL,
+        say(request, "User {name} added with role {role}.", name=row["name"], role=say(request, "role " + row["role"])),
+    )
 
 
 @routes.post(URL + "/{name}")
@@ -46,12 +56,18 @@ async def update(request: web.Request) -> web.Response:
     try:
         if data.get("password"):
             await call(request, accounts.set_password, store(request), user.actor, name, data["password"])
-            return done(request, URL, say(request, "Password of {name} changed; their open sessions ended.",
-                                          name=name))
+            return done(request, URL, say(request, "Password of {name} changed; their open sessions ended.", name=name))
         disabled = {"disable": True, "enable": False}.get(data.get("access", ""))
-        row = await call(request, accounts.update_user, store(request), user.actor, name,
-                         role_=data.get("role") or None, disabled=disabled)
+        row = await call(
+            request,
+            accounts.update_user,
+            store(request),
+            user.actor,
+            name,
+            role_=data.get("role") or None,
+            disabled=disabled,
+        )
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, URL, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
-    sentence = ("User {name} is now {role}, disabled." if row["disabled"] else "User {name} is now {role}, enabled.")
+    sentence = "User {name} is now {role}, disabled." if row["disabled"] else "User {name} is now {role}, enabled."
     return done(request, URL, say(request, sentence, name=row["name"], role=say(request, "role " + row["role"])))

@@ -50,29 +50,45 @@ class AccountQueries(Queries):
         self.conn.execute(users.update().where(users.c.id == user_id).values(last_login_at=utcnow()))
 
     def insert_token(self, user_id: int, label: str, digest: str) -> int:
-        result = self.conn.execute(api_tokens.insert().values(
-            user_id=user_id, label=label, digest=digest, created_at=utcnow()))
+        result = self.conn.execute(
+            api_tokens.insert().values(user_id=user_id, label=label, digest=digest, created_at=utcnow())
+        )
         return self._inserted_id(result)
 
     def token_by_digest(self, digest: str) -> dict[str, Any] | None:
-        q = (sa.select(api_tokens, users.c.name.label("user_name"))
-             .join(users, users.c.id == api_tokens.c.user_id).where(api_tokens.c.digest == digest))
+        q = (
+            sa.select(api_tokens, users.c.name.label("user_name"))
+            .join(users, users.c.id == api_tokens.c.user_id)
+            .where(api_tokens.c.digest == digest)
+        )
         row = _row(self.conn.execute(q).first())
         if row is not None:
             row["last_used_at"] = _as_utc(row["last_used_at"])
         return row
 
     def tokens_of_user(self, user_id: int) -> list[dict[str, Any]]:
-        q = (sa.select(api_tokens.c.id, api_tokens.c.label, api_tokens.c.created_at, api_tokens.c.last_used_at,
-                       api_tokens.c.revoked_at).where(api_tokens.c.user_id == user_id).order_by(api_tokens.c.id))
+        q = (
+            sa.select(
+                api_tokens.c.id,
+                api_tokens.c.label,
+                api_tokens.c.created_at,
+                api_tokens.c.last_used_at,
+                api_tokens.c.revoked_at,
+            )
+            .where(api_tokens.c.user_id == user_id)
+            .order_by(api_tokens.c.id)
+        )
         return self._dicts(q)
 
     def touch_token(self, token_id: int) -> None:
         self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
 
     def revoke_token(self, token_id: int) -> None:
-        self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
-                          .values(revoked_at=utcnow()))
+        self.conn.execute(
+            api_tokens.update()
+            .where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
 
     def insert_session(self, values: Mapping[str, Any]) -> int:
         result = self.conn.execute(sessions.insert().values(**values, created_at=utcnow()))
@@ -92,4 +108,3 @@ class AccountQueries(Queries):
 
     def delete_expired_sessions(self, now: datetime) -> int:
         return int(self.conn.execute(sessions.delete().where(sessions.c.expires_at < now)).rowcount or 0)
-

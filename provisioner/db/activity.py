@@ -24,12 +24,25 @@ class ActivityQueries(Queries):
         rows = list(seen)
         if rows:
             self.conn.execute(
-                devices.update().where(devices.c.mac == sa.bindparam("b_mac")).values(
-                    last_seen_at=sa.bindparam("b_at"), last_seen_ip=sa.bindparam("b_ip"),
+                devices.update()
+                .where(devices.c.mac == sa.bindparam("b_mac"))
+                .values(
+                    last_seen_at=sa.bindparam("b_at"),
+                    last_seen_ip=sa.bindparam("b_ip"),
                     last_seen_user_agent=sa.func.coalesce(sa.bindparam("b_ua"), devices.c.last_seen_user_agent),
-                    firmware=sa.func.coalesce(sa.bindparam("b_fw"), devices.c.firmware)),
-                [{"b_mac": r["mac"], "b_at": r["at"], "b_ip": r["ip"], "b_ua": r["user_agent"],
-                  "b_fw": r["firmware"]} for r in rows])
+                    firmware=sa.func.coalesce(sa.bindparam("b_fw"), devices.c.firmware),
+                ),
+                [
+                    {
+                        "b_mac": r["mac"],
+                        "b_at": r["at"],
+                        "b_ip": r["ip"],
+                        "b_ua": r["user_agent"],
+                        "b_fw": r["firmware"],
+                    }
+                    for r in rows
+                ],
+            )
 
     def record_downloads(self, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
@@ -47,24 +60,38 @@ class ActivityQueries(Queries):
             self.conn.exec_driver_sql(
                 f"UPDATE devices SET last_seen_at = {mark}, last_seen_ip = {mark}, "
                 f"last_seen_user_agent = COALESCE({mark}, last_seen_user_agent), "
-                f"firmware = COALESCE({mark}, firmware) WHERE mac = {mark}", list(seen))
+                f"firmware = COALESCE({mark}, firmware) WHERE mac = {mark}",
+                list(seen),
+            )
         if downloads:
             self.conn.exec_driver_sql(
                 f"INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport) "
-                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})", list(downloads))
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})",
+                list(downloads),
+            )
 
     def record_unknown(self, seen: Iterable[Mapping[str, Any]]) -> None:
         for r in seen:
             existing = self.conn.execute(
-                sa.select(unknown_devices.c.requests).where(unknown_devices.c.mac == r["mac"])).first()
+                sa.select(unknown_devices.c.requests).where(unknown_devices.c.mac == r["mac"])
+            ).first()
             values = {k: r[k] for k in ("vendor", "model", "ip", "user_agent", "last_file")}
             if existing is None:
-                self.conn.execute(unknown_devices.insert().values(
-                    mac=r["mac"], first_seen_at=r["first_at"], last_seen_at=r["at"], requests=r["count"], **values))
+                self.conn.execute(
+                    unknown_devices.insert().values(
+                        mac=r["mac"], first_seen_at=r["first_at"], last_seen_at=r["at"], requests=r["count"], **values
+                    )
+                )
             else:
-                self.conn.execute(unknown_devices.update().where(unknown_devices.c.mac == r["mac"]).values(
-                    last_seen_at=r["at"], requests=unknown_devices.c.requests + r["count"],
-                    **{k: v for k, v in values.items() if v is not None}))
+                self.conn.execute(
+                    unknown_devices.update()
+                    .where(unknown_devices.c.mac == r["mac"])
+                    .values(
+                        last_seen_at=r["at"],
+                        requests=unknown_devices.c.requests + r["count"],
+                        **{k: v for k, v in values.items() if v is not None},
+                    )
+                )
 
     def list_unknown(self, *, since: datetime | None = None, known_excluded: bool = True) -> list[dict[str, Any]]:
         q = sa.select(unknown_devices).order_by(unknown_devices.c.last_seen_at.desc())
@@ -83,4 +110,3 @@ class ActivityQueries(Queries):
     def downloads_of_device(self, mac: str) -> list[dict[str, Any]]:
         q = sa.select(downloads).where(downloads.c.device_mac == mac).order_by(downloads.c.id)
         return [dict(r._mapping) | {"at": _as_utc(r.at)} for r in self.conn.execute(q)]
-

@@ -63,8 +63,9 @@ class _Loader:
         Python's own builds have both)."""
         if cls._supported is None:
             options = {row[0] for row in raw.execute("PRAGMA compile_options")}
-            cls._supported = (sqlite3.sqlite_version_info >= (3, 36) and "USE_URI" in options
-                              and "OMIT_DESERIALIZE" not in options)
+            cls._supported = (
+                sqlite3.sqlite_version_info >= (3, 36) and "USE_URI" in options and "OMIT_DESERIALIZE" not in options
+            )
         return cls._supported
 
     def __init__(self, raw: sqlite3.Connection, next_ids: dict[str, int], attached: list[str]):
@@ -89,8 +90,15 @@ class _Loader:
         """Whether ``count`` rows may go in ``batches`` batches (each of at least :attr:`MIN_ROWS`)."""
         return count >= self.MIN_ROWS * batches and self._batches + batches <= self._max_batches
 
-    def load(self, table: str, columns: list[str], values: list[Sequence[Any]], *, first_id: int | None = None,
-             constants: Mapping[str, Any] | None = None) -> None:
+    def load(
+        self,
+        table: str,
+        columns: list[str],
+        values: list[Sequence[Any]],
+        *,
+        first_id: int | None = None,
+        constants: Mapping[str, Any] | None = None,
+    ) -> None:
         """Queue rows for ``table``: ``values`` holds each of ``columns`` (quoted names) for every row,
         plus ``constants`` (quoted name -> the value every row has) and, from ``first_id``, consecutive
         ids in row order. Neither is written into the batch: the copy adds them."""
@@ -105,9 +113,11 @@ class _Loader:
             per = max(1, min(16, 500 // len(columns)))
             whole = count - count % per
             batch.execute("BEGIN")
-            batch.executemany(f"INSERT INTO batch VALUES {', '.join([row] * per)}",
-                              # row by row, in order
-                              zip(*[v[i:whole:per] for i in range(per) for v in values], strict=True))
+            batch.executemany(
+                f"INSERT INTO batch VALUES {', '.join([row] * per)}",
+                # row by row, in order
+                zip(*[v[i:whole:per] for i in range(per) for v in values], strict=True),
+            )
             batch.executemany(f"INSERT INTO batch VALUES {row}", zip(*[v[whole:] for v in values], strict=True))
             batch.execute("COMMIT")
         except BaseException:
@@ -118,8 +128,10 @@ class _Loader:
         targets, selected = [*columns, *constants], [*columns, *"?" * len(constants)]
         if first_id is not None:
             targets, selected = ['"id"', *targets], [f"rowid + {int(first_id) - 1}", *selected]
-        copy = (f'INSERT INTO main."{table}" ({", ".join(targets)}) SELECT {", ".join(selected)} '
-                f"FROM {{schema}}.batch ORDER BY rowid")
+        copy = (
+            f'INSERT INTO main."{table}" ({", ".join(targets)}) SELECT {", ".join(selected)} '
+            f"FROM {{schema}}.batch ORDER BY rowid"
+        )
         self._batches += 1
         with self._changed:
             self._queued += 1
@@ -214,6 +226,7 @@ class BulkQueries(Queries):
     """Many rows per statement, for spreadsheet imports (:mod:`provisioner.importing`)."""
 
     if TYPE_CHECKING:  # from DeviceQueries, which Tx composes with this
+
         def count_devices(self) -> int: ...
 
     _raw: sqlite3.Connection | None
@@ -232,8 +245,11 @@ class BulkQueries(Queries):
         if raw is None or self._loader is not None or not _Loader.supported(raw):
             yield
             return
-        next_ids = {name: int(raw.execute(f'SELECT coalesce(max(id), 0) + 1 FROM "{name}"').fetchone()[0])
-                    for name in tables if "id" in metadata.tables[name].c}
+        next_ids = {
+            name: int(raw.execute(f'SELECT coalesce(max(id), 0) + 1 FROM "{name}"').fetchone()[0])
+            for name in tables
+            if "id" in metadata.tables[name].c
+        }
         loader = self._loader = _Loader(raw, next_ids, self._attached)
 
         def wait_first(*_args: Any) -> None:
@@ -275,10 +291,20 @@ class BulkQueries(Queries):
         others dropped here: cheaper than looking 100,000 MACs up by name."""
         found: dict[str, dict[str, Any]] = {}
         c = devices.c
-        q = sa.select(c.id, c.mac, c.vendor, c.model, c.serial, c.ownership, c.state, c.customer_id,
-                      sa.cast(c.settings, sa.Text).label("settings_json"))
+        q = sa.select(
+            c.id,
+            c.mac,
+            c.vendor,
+            c.model,
+            c.serial,
+            c.ownership,
+            c.state,
+            c.customer_id,
+            sa.cast(c.settings, sa.Text).label("settings_json"),
+        )
         slots = sa.select(device_lines.c.device_id, device_lines.c.line_id).order_by(
-            device_lines.c.device_id, device_lines.c.position)
+            device_lines.c.device_id, device_lines.c.position
+        )
         whole = len(macs) * _WHOLE_TABLE_SHARE >= self.count_devices()
         if whole:
             wanted = set(macs)
@@ -301,15 +327,30 @@ class BulkQueries(Queries):
                     device["line_ids"].append(line_id)
         return found
 
-    def lines_with_holders(self, *, customer_ids: Sequence[int] = (),
-                           line_ids: Sequence[int] = ()) -> list[dict[str, Any]]:
+    def lines_with_holders(
+        self, *, customer_ids: Sequence[int] = (), line_ids: Sequence[int] = ()
+    ) -> list[dict[str, Any]]:
         """Every line of ``customer_ids`` and the lines ``line_ids``, each with ``holder``: the MAC
         of the device it is on, or None."""
         c = lines.c
-        base = (sa.select(c.id, c.customer_id, c.extension, c.display_name, c.sip_username, c.auth_id, c.password,
-                          c.label, c.sip_server, c.sip_port, c.sip_transport, devices.c.mac.label("holder"))
-                .select_from(lines.outerjoin(device_lines, device_lines.c.line_id == lines.c.id)
-                             .outerjoin(devices, devices.c.id == device_lines.c.device_id)))
+        base = sa.select(
+            c.id,
+            c.customer_id,
+            c.extension,
+            c.display_name,
+            c.sip_username,
+            c.auth_id,
+            c.password,
+            c.label,
+            c.sip_server,
+            c.sip_port,
+            c.sip_transport,
+            devices.c.mac.label("holder"),
+        ).select_from(
+            lines.outerjoin(device_lines, device_lines.c.line_id == lines.c.id).outerjoin(
+                devices, devices.c.id == device_lines.c.device_id
+            )
+        )
         found: dict[int, dict[str, Any]] = {}
         for chunk in self._chunks(customer_ids, 2000):
             found.update((r["id"], r) for r in self._dicts(base.where(lines.c.customer_id.in_(chunk))))
@@ -318,8 +359,9 @@ class BulkQueries(Queries):
             found.update((r["id"], r) for r in self._dicts(base.where(lines.c.id.in_(chunk))))
         return list(found.values())
 
-    def insert_lines(self, rows: Sequence[Mapping[str, Any]], *,
-                     customer_ids: Sequence[int | None] | None = None) -> list[int]:
+    def insert_lines(
+        self, rows: Sequence[Mapping[str, Any]], *, customer_ids: Sequence[int | None] | None = None
+    ) -> list[int]:
         """Insert many lines; their ids, in row order. ``customer_ids``: each row's customer, when
         the rows do not hold it."""
         now = utcnow()
@@ -329,14 +371,16 @@ class BulkQueries(Queries):
             same["voicemail"] = None  # imports do not set it (rows all have the same keys)
         return self._insert_many(lines, rows, same, ids=True, columns=given)
 
-    def insert_devices(self, rows: Sequence[Mapping[str, Any]], *,
-                       columns: Mapping[str, Sequence[Any]] | None = None) -> list[int]:
+    def insert_devices(
+        self, rows: Sequence[Mapping[str, Any]], *, columns: Mapping[str, Sequence[Any]] | None = None
+    ) -> list[int]:
         """Insert many devices; their ids, in row order. ``columns``: values given per row apart
         (``mac``, ``customer_id``, ...), over the rows' own."""
         now = utcnow()
         # A device given to a customer starts its first-contact window now (provisioner.access).
-        holders = columns["customer_id"] if columns and "customer_id" in columns else [
-            r.get("customer_id") for r in rows]
+        holders = (
+            columns["customer_id"] if columns and "customer_id" in columns else [r.get("customer_id") for r in rows]
+        )
         columns = {**(columns or {}), "assigned_at": [None if c is None else now for c in holders]}
         return self._insert_many(devices, rows, {"created_at": now, "updated_at": now}, ids=True, columns=columns)
 
@@ -356,19 +400,30 @@ class BulkQueries(Queries):
             device_ids += [did] * len(ids)
             positions += range(1, len(ids) + 1)
             line_ids += ids
-        self._insert_many(device_lines, [{}] * len(line_ids),
-                          columns={"device_id": device_ids, "position": positions, "line_id": line_ids})
+        self._insert_many(
+            device_lines,
+            [{}] * len(line_ids),
+            columns={"device_id": device_ids, "position": positions, "line_id": line_ids},
+        )
 
-    def add_events(self, rows: Sequence[Mapping[str, Any]], *, actor: str,
-                   columns: Mapping[str, Sequence[Any]] | None = None) -> None:
+    def add_events(
+        self, rows: Sequence[Mapping[str, Any]], *, actor: str, columns: Mapping[str, Sequence[Any]] | None = None
+    ) -> None:
         """Append many audit events by ``actor`` at once; each row holds what :meth:`add_event` takes
         (``action``, ``summary``, ``device_mac``, ``customer_id``, ``before``, ``after``), or
         ``columns`` holds them, one list per field (``rows`` then being empty mappings)."""
         self._insert_many(events, rows, {"at": utcnow(), "actor": actor}, columns=columns)
 
-    def _insert_many(self, table: sa.Table, rows: Sequence[Mapping[str, Any]], same: Mapping[str, Any] | None = None,
-                     *, ids: bool = False, columns: Mapping[str, Sequence[Any]] | None = None,
-                     halved: bool = False) -> list[int]:
+    def _insert_many(
+        self,
+        table: sa.Table,
+        rows: Sequence[Mapping[str, Any]],
+        same: Mapping[str, Any] | None = None,
+        *,
+        ids: bool = False,
+        columns: Mapping[str, Sequence[Any]] | None = None,
+        halved: bool = False,
+    ) -> list[int]:
         """Insert ``rows`` (all with the same keys) plus the values ``same`` for every row, in one
         statement; the new ids, in order, when ``ids``. ``columns``: more values, one per row by
         column name, over the rows' own.
@@ -399,10 +454,14 @@ class BulkQueries(Queries):
             # second is converted (passwords sealed, JSON encoded) and written, and the copy waited for
             # at the end is half as long.
             half = len(rows) // 2
-            return [*self._insert_many(table, rows[:half], same, ids=ids, halved=True,
-                                       columns={k: v[:half] for k, v in apart.items()}),
-                    *self._insert_many(table, rows[half:], same, ids=ids, halved=True,
-                                       columns={k: v[half:] for k, v in apart.items()})]
+            return [
+                *self._insert_many(
+                    table, rows[:half], same, ids=ids, halved=True, columns={k: v[:half] for k, v in apart.items()}
+                ),
+                *self._insert_many(
+                    table, rows[half:], same, ids=ids, halved=True, columns={k: v[half:] for k, v in apart.items()}
+                ),
+            ]
         from itertools import repeat
         from operator import (
             itemgetter,  # here, not at the top: this block is the import feature's alone
@@ -410,15 +469,24 @@ class BulkQueries(Queries):
 
         count = len(rows)
         given = [name for name in rows[0] if name not in apart]
-        picked = ([] if not given else [(r[given[0]],) for r in rows] if len(given) == 1
-                  else list(map(itemgetter(*given), rows)))
+        picked = (
+            []
+            if not given
+            else [(r[given[0]],) for r in rows]
+            if len(given) == 1
+            else list(map(itemgetter(*given), rows))
+        )
         names: list[str] = []
         values_of: list[Any] = []
         for name, values in [*zip(given, zip(*picked, strict=True), strict=True), *apart.items()]:
             column = table.c[name]
             nones = values.count(None)
-            if nones == count and column.nullable and column.default is None and (
-                    column.server_default is None and not isinstance(column.type, sa.JSON)):
+            if (
+                nones == count
+                and column.nullable
+                and column.default is None
+                and (column.server_default is None and not isinstance(column.type, sa.JSON))
+            ):
                 continue  # NULL in every row: left out (binding 100,000 NULLs is not free)
             if isinstance(column.type, sa.JSON):
                 # msgspec (the same JSON as the bind processor's, ~6x faster), one call for the column:
@@ -450,13 +518,17 @@ class BulkQueries(Queries):
             if loader is not None and table.name in loader.next_ids:
                 first = loader.take_ids(table.name, count)
             else:
-                first = int(self.conn.execute(
-                    sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()) + 1
+                first = int(self.conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one()) + 1
             new_ids = list(range(first, first + count))
         quote = dialect.identifier_preparer.quote
         if loader is not None and names and loader.can_load(count):
-            loader.load(table.name, [quote(n) for n in names], values_of,
-                        first_id=new_ids[0] if ids else None, constants={quote(n): v for n, v in constants.items()})
+            loader.load(
+                table.name,
+                [quote(n) for n in names],
+                values_of,
+                first_id=new_ids[0] if ids else None,
+                constants={quote(n): v for n, v in constants.items()},
+            )
             return new_ids
         names += constants
         values_of += [repeat(value, count) for value in constants.values()]
@@ -464,22 +536,40 @@ class BulkQueries(Queries):
             names, values_of = ["id", *names], [new_ids, *values_of]
         self.conn.exec_driver_sql(
             f"INSERT INTO {quote(table.name)} ({', '.join(map(quote, names))}) VALUES ({', '.join('?' * len(names))})",
-            list(zip(*values_of, strict=True)))
+            list(zip(*values_of, strict=True)),
+        )
         return new_ids
 
     def export_rows(self, customer_id: int | None = None) -> list[dict[str, Any]]:
         """Devices with their customer's code and name and each line (one row per line, in slot
         order; one row with no line for a device without any), by customer and MAC."""
-        q = (sa.select(devices.c.mac, devices.c.vendor, devices.c.model, devices.c.serial, devices.c.ownership,
-                       devices.c.state, customers.c.code.label("customer_code"),
-                       customers.c.name.label("customer_name"), customers.c.sip_server.label("customer_server"),
-                       device_lines.c.position, lines.c.extension, lines.c.display_name, lines.c.sip_username,
-                       lines.c.auth_id, lines.c.password, lines.c.label, lines.c.sip_server)
-             .select_from(devices.outerjoin(customers, customers.c.id == devices.c.customer_id)
-                          .outerjoin(device_lines, device_lines.c.device_id == devices.c.id)
-                          .outerjoin(lines, lines.c.id == device_lines.c.line_id))
-             .order_by(customers.c.code, devices.c.mac, device_lines.c.position))
+        q = (
+            sa.select(
+                devices.c.mac,
+                devices.c.vendor,
+                devices.c.model,
+                devices.c.serial,
+                devices.c.ownership,
+                devices.c.state,
+                customers.c.code.label("customer_code"),
+                customers.c.name.label("customer_name"),
+                customers.c.sip_server.label("customer_server"),
+                device_lines.c.position,
+                lines.c.extension,
+                lines.c.display_name,
+                lines.c.sip_username,
+                lines.c.auth_id,
+                lines.c.password,
+                lines.c.label,
+                lines.c.sip_server,
+            )
+            .select_from(
+                devices.outerjoin(customers, customers.c.id == devices.c.customer_id)
+                .outerjoin(device_lines, device_lines.c.device_id == devices.c.id)
+                .outerjoin(lines, lines.c.id == device_lines.c.line_id)
+            )
+            .order_by(customers.c.code, devices.c.mac, device_lines.c.position)
+        )
         if customer_id is not None:
             q = q.where(devices.c.customer_id == customer_id)
         return [dict(r._mapping) for r in self.conn.execute(q)]
-

@@ -37,6 +37,4 @@ class CustomerQueries(Queries):
         return self._inserted_id(result)
 
     def update_customer(self, customer_id: int, values: Mapping[str, Any]) -> None:
-        self.conn.execute(customers.update().where(customers.c.id == customer_id)
-                          .values(**values, updated_at=utcnow()))
-
+        self.conn.execute(customers.update().where(customers.c.id == customer_id).values(**values, updated_at=utcnow()))

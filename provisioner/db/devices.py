@@ -32,8 +32,9 @@ class DeviceQueries(Queries):
     def insert_device(self, values: Mapping[str, Any]) -> int:
         now = utcnow()
         assigned = now if values.get("customer_id") is not None else None
-        result = self.conn.execute(devices.insert().values(**values, created_at=now, updated_at=now,
-                                                           assigned_at=assigned))
+        result = self.conn.execute(
+            devices.insert().values(**values, created_at=now, updated_at=now, assigned_at=assigned)
+        )
         return self._inserted_id(result)
 
     def update_device(self, device_id: int, values: Mapping[str, Any]) -> None:
@@ -42,26 +43,30 @@ class DeviceQueries(Queries):
         if "customer_id" in values:
             # A device given to another customer starts a new first-contact window; the same one does not.
             new = values["customer_id"]
-            extra["assigned_at"] = (None if new is None else
-                                    sa.case((devices.c.customer_id.is_distinct_from(new), now),
-                                            else_=devices.c.assigned_at))
-        self.conn.execute(devices.update().where(devices.c.id == device_id)
-                          .values(**values, **extra, updated_at=now))
+            extra["assigned_at"] = (
+                None
+                if new is None
+                else sa.case((devices.c.customer_id.is_distinct_from(new), now), else_=devices.c.assigned_at)
+            )
+        self.conn.execute(devices.update().where(devices.c.id == device_id).values(**values, **extra, updated_at=now))
 
     def device_lines(self, device_id: int) -> list[dict[str, Any]]:
         """The device's lines in slot order, each with its position."""
-        q = (sa.select(lines, device_lines.c.position)
-             .join(device_lines, device_lines.c.line_id == lines.c.id)
-             .where(device_lines.c.device_id == device_id)
-             .order_by(device_lines.c.position))
+        q = (
+            sa.select(lines, device_lines.c.position)
+            .join(device_lines, device_lines.c.line_id == lines.c.id)
+            .where(device_lines.c.device_id == device_id)
+            .order_by(device_lines.c.position)
+        )
         return [dict(r._mapping) for r in self.conn.execute(q)]
 
     def set_device_lines(self, device_id: int, line_ids: Sequence[int]) -> None:
         self.conn.execute(device_lines.delete().where(device_lines.c.device_id == device_id))
         if line_ids:
-            self.conn.execute(device_lines.insert(), [
-                {"device_id": device_id, "position": i, "line_id": lid} for i, lid in enumerate(line_ids, 1)
-            ])
+            self.conn.execute(
+                device_lines.insert(),
+                [{"device_id": device_id, "position": i, "line_id": lid} for i, lid in enumerate(line_ids, 1)],
+            )
 
     def devices_of_customer(self, customer_id: int) -> list[dict[str, Any]]:
         q = sa.select(devices).where(devices.c.customer_id == customer_id).order_by(devices.c.mac)
@@ -77,24 +82,31 @@ class DeviceQueries(Queries):
         """
         found: dict[str, RenderRows] = {}
         for start in range(0, len(macs), 500):
-            chunk = list(macs[start:start + 500])
+            chunk = list(macs[start : start + 500])
             rows = [dict(r._mapping) for r in self.conn.execute(sa.select(devices).where(devices.c.mac.in_(chunk)))]
             if not rows:
                 continue
             customer_ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
-            by_customer = {
-                r.id: dict(r._mapping)
-                for r in self.conn.execute(sa.select(customers).where(customers.c.id.in_(customer_ids)))
-            } if customer_ids else {}
+            by_customer = (
+                {
+                    r.id: dict(r._mapping)
+                    for r in self.conn.execute(sa.select(customers).where(customers.c.id.in_(customer_ids)))
+                }
+                if customer_ids
+                else {}
+            )
             # Each customer's phone-facing security rules travel with it, under "security".
-            for r in self._dicts(sa.select(customer_security)
-                                 .where(customer_security.c.customer_id.in_(list(by_customer)))):
+            for r in self._dicts(
+                sa.select(customer_security).where(customer_security.c.customer_id.in_(list(by_customer)))
+            ):
                 by_customer[r["customer_id"]]["security"] = r
             by_device: dict[int, list[dict[str, Any]]] = {r["id"]: [] for r in rows}
-            q = (sa.select(lines, device_lines.c.position, device_lines.c.device_id)
-                 .join(device_lines, device_lines.c.line_id == lines.c.id)
-                 .where(device_lines.c.device_id.in_(list(by_device)))
-                 .order_by(device_lines.c.device_id, device_lines.c.position))
+            q = (
+                sa.select(lines, device_lines.c.position, device_lines.c.device_id)
+                .join(device_lines, device_lines.c.line_id == lines.c.id)
+                .where(device_lines.c.device_id.in_(list(by_device)))
+                .order_by(device_lines.c.device_id, device_lines.c.position)
+            )
             for line_row in self.conn.execute(q):
                 by_device[line_row.device_id].append(dict(line_row._mapping))
             for r in rows:
@@ -103,11 +115,24 @@ class DeviceQueries(Queries):
 
     # --- finding (provisioner.queries) ---------------------------------------------
 
-    def search_devices(self, *, text: str | None = None, mac_part: str | None = None, customer_id: int | None = None,
-                       states: Sequence[str] = (), today: Any = None, limit: int = 50,
-                       offset: int = 0, macs: Sequence[str] | None = None, vendor: str | None = None,
-                       model: str | None = None, firmware: str | None = None, seen_before: Any = None,
-                       sort: str = "updated", descending: bool = True) -> tuple[list[dict[str, Any]], int]:
+    def search_devices(
+        self,
+        *,
+        text: str | None = None,
+        mac_part: str | None = None,
+        customer_id: int | None = None,
+        states: Sequence[str] = (),
+        today: Any = None,
+        limit: int = 50,
+        offset: int = 0,
+        macs: Sequence[str] | None = None,
+        vendor: str | None = None,
+        model: str | None = None,
+        firmware: str | None = None,
+        seen_before: Any = None,
+        sort: str = "updated",
+        descending: bool = True,
+    ) -> tuple[list[dict[str, Any]], int]:
         """Devices matching every filter given, newest change first, and how many match in all.
 
         ``text`` matches an extension exactly, or a display name, label, serial, customer code
@@ -118,8 +143,12 @@ class DeviceQueries(Queries):
         keeps devices last seen before that time or never. ``sort`` is a key of :data:`SORTS`.
         """
         holder = customers.alias("holder")
-        ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
-                        holder.c.contract_end.is_not(None), holder.c.contract_end <= today)
+        ended = sa.and_(
+            devices.c.state == "deployed",
+            devices.c.ownership == "rental",
+            holder.c.contract_end.is_not(None),
+            holder.c.contract_end <= today,
+        )
         effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state)
         conds = []
         if customer_id is not None:
@@ -141,34 +170,76 @@ class DeviceQueries(Queries):
             matches.append(devices.c.mac.contains(mac_part.upper(), autoescape=True))
         if text:
             like = f"%{text.casefold()}%"
-            in_line = (sa.select(device_lines.c.device_id).join(lines, lines.c.id == device_lines.c.line_id)
-                       .where(sa.or_(lines.c.extension == text, sa.func.lower(lines.c.display_name).like(like),
-                                     sa.func.lower(sa.func.coalesce(lines.c.label, "")).like(like))))
-            matches += [devices.c.id.in_(in_line), sa.func.lower(sa.func.coalesce(devices.c.serial, "")).like(like),
-                        sa.func.lower(holder.c.code).like(like), sa.func.lower(holder.c.name).like(like)]
+            in_line = (
+                sa.select(device_lines.c.device_id)
+                .join(lines, lines.c.id == device_lines.c.line_id)
+                .where(
+                    sa.or_(
+                        lines.c.extension == text,
+                        sa.func.lower(lines.c.display_name).like(like),
+                        sa.func.lower(sa.func.coalesce(lines.c.label, "")).like(like),
+                    )
+                )
+            )
+            matches += [
+                devices.c.id.in_(in_line),
+                sa.func.lower(sa.func.coalesce(devices.c.serial, "")).like(like),
+                sa.func.lower(holder.c.code).like(like),
+                sa.func.lower(holder.c.name).like(like),
+            ]
         if matches:
             conds.append(sa.or_(*matches))
         source = devices.outerjoin(holder, holder.c.id == devices.c.customer_id)
         where = sa.and_(sa.true(), *conds)
         total = int(self.conn.execute(sa.select(sa.func.count()).select_from(source).where(where)).scalar_one())
-        key = {"updated": devices.c.updated_at, "mac": devices.c.mac, "model": devices.c.model,
-               "state": effective, "customer": holder.c.code, "serial": devices.c.serial,
-               "firmware": devices.c.firmware, "last_seen": devices.c.last_seen_at}[sort]
+        key = {
+            "updated": devices.c.updated_at,
+            "mac": devices.c.mac,
+            "model": devices.c.model,
+            "state": effective,
+            "customer": holder.c.code,
+            "serial": devices.c.serial,
+            "firmware": devices.c.firmware,
+            "last_seen": devices.c.last_seen_at,
+        }[sort]
         # never-seen / no-customer rows last either way; the id keeps pages stable among equal keys
-        order = [key.is_(None), key.desc() if descending else key.asc(),
-                 devices.c.id.desc() if descending else devices.c.id.asc()]
-        q = (sa.select(devices.c.id, devices.c.mac, devices.c.vendor, devices.c.model, devices.c.serial,
-                       devices.c.ownership, effective.label("state"), devices.c.last_seen_at, devices.c.last_seen_ip,
-                       devices.c.firmware, devices.c.updated_at, holder.c.code.label("customer"),
-                       holder.c.name.label("customer_name"))
-             .select_from(source).where(where).order_by(*order)
-             .limit(limit).offset(offset))
+        order = [
+            key.is_(None),
+            key.desc() if descending else key.asc(),
+            devices.c.id.desc() if descending else devices.c.id.asc(),
+        ]
+        q = (
+            sa.select(
+                devices.c.id,
+                devices.c.mac,
+                devices.c.vendor,
+                devices.c.model,
+                devices.c.serial,
+                devices.c.ownership,
+                effective.label("state"),
+                devices.c.last_seen_at,
+                devices.c.last_seen_ip,
+                devices.c.firmware,
+                devices.c.updated_at,
+                holder.c.code.label("customer"),
+                holder.c.name.label("customer_name"),
+            )
+            .select_from(source)
+            .where(where)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
         rows = self._dicts(q)
         ids = [r["id"] for r in rows]
         extensions: dict[int, list[str]] = {i: [] for i in ids}
         if ids:
-            q = (sa.select(device_lines.c.device_id, lines.c.extension).join(lines, lines.c.id == device_lines.c.line_id)
-                 .where(device_lines.c.device_id.in_(ids)).order_by(device_lines.c.device_id, device_lines.c.position))
+            q = (
+                sa.select(device_lines.c.device_id, lines.c.extension)
+                .join(lines, lines.c.id == device_lines.c.line_id)
+                .where(device_lines.c.device_id.in_(ids))
+                .order_by(device_lines.c.device_id, device_lines.c.position)
+            )
             for slot in self.conn.execute(q):
                 extensions[slot.device_id].append(slot.extension)
         for row in rows:
@@ -179,10 +250,16 @@ class DeviceQueries(Queries):
 
     def count_devices_by_state(self, today: Any) -> dict[str, int]:
         holder = customers.alias("holder")
-        ended = sa.and_(devices.c.state == "deployed", devices.c.ownership == "rental",
-                        holder.c.contract_end.is_not(None), holder.c.contract_end <= today)
+        ended = sa.and_(
+            devices.c.state == "deployed",
+            devices.c.ownership == "rental",
+            holder.c.contract_end.is_not(None),
+            holder.c.contract_end <= today,
+        )
         effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state).label("state")
-        q = (sa.select(effective, sa.func.count()).select_from(
-            devices.outerjoin(holder, holder.c.id == devices.c.customer_id)).group_by(effective))
+        q = (
+            sa.select(effective, sa.func.count())
+            .select_from(devices.outerjoin(holder, holder.c.id == devices.c.customer_id))
+            .group_by(effective)
+        )
         return {state: int(n) for state, n in self.conn.execute(q)}
-

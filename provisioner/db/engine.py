@@ -32,7 +32,7 @@ def database_url(data_dir: Path, url: str | None) -> str:
     if url:
         if url.startswith("postgresql://"):
             # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
-            return "postgresql+psycopg://" + url[len("postgresql://"):]
+            return "postgresql+psycopg://" + url[len("postgresql://") :]
         return url
     return f"sqlite:///{(data_dir / SQLITE_FILE).resolve()}"
 
@@ -75,13 +75,24 @@ _REASONS = (
     (("readonly", "read-only", "read only"), "read_only"),
     (("disk is full", "no space left", "could not extend file", "could not write"), "disk_full"),
     (("disk i/o error",), "io_error"),
-    (("unable to open database", "connection", "could not connect", "server closed", "terminating",
-      "timeout expired", "shutting down", "starting up"), "unreachable"),
+    (
+        (
+            "unable to open database",
+            "connection",
+            "could not connect",
+            "server closed",
+            "terminating",
+            "timeout expired",
+            "shutting down",
+            "starting up",
+        ),
+        "unreachable",
+    ),
 )
 _MESSAGES = {
     "locked": "the database is locked by another writer (a large import?): nothing was changed; try again",
     "read_only": "the database is read-only (file permissions, a read-only disk or a standby server): "
-                 "nothing was changed",
+    "nothing was changed",
     "disk_full": "the database's disk is full: nothing was changed; free some space",
     "io_error": "the database's disk failed to read or write (full, removed or failing): nothing was changed",
     "unreachable": "the database cannot be reached: nothing was changed; try again when it is back",
@@ -239,8 +250,9 @@ class Store:
         self._checkpoint_again = False
 
     @classmethod
-    def open(cls, data_dir: Path, url: str | None = None, *, migrate: bool = True,
-             sealer: Sealer | None = None) -> Store:
+    def open(
+        cls, data_dir: Path, url: str | None = None, *, migrate: bool = True, sealer: Sealer | None = None
+    ) -> Store:
         if not url:
             _private_files(data_dir)
         store = cls(database_url(data_dir, url), sealer or Sealer.for_data_dir(data_dir))
@@ -259,9 +271,11 @@ class Store:
             try:
                 tx.server_secret("canary")
             except SealError:
-                raise SealError("the secret key does not open this database's secrets: give the key it was "
-                                "sealed with (PROVISIONER_SECRET_KEY, the same on every node, or "
-                                "secret.key in the data directory)") from None
+                raise SealError(
+                    "the secret key does not open this database's secrets: give the key it was "
+                    "sealed with (PROVISIONER_SECRET_KEY, the same on every node, or "
+                    "secret.key in the data directory)"
+                ) from None
 
     def migrate(self, target: str = "head") -> tuple[str | None, str | None]:
         """Upgrade the schema to ``target`` (:mod:`provisioner.db.migrate`); the revisions before and after."""
@@ -360,4 +374,3 @@ class Store:
                 conn.exec_driver_sql(f"PRAGMA user_version = {version}")
             else:
                 conn.exec_driver_sql("SELECT txid_current()")
-

@@ -36,8 +36,9 @@ class LineQueries(Queries):
         self.conn.execute(lines.update().where(lines.c.id == line_id).values(**values, updated_at=utcnow()))
 
     def device_of_line(self, line_id: int) -> dict[str, Any] | None:
-        q = (sa.select(devices.c.mac, device_lines.c.position)
-             .join(device_lines, device_lines.c.device_id == devices.c.id)
-             .where(device_lines.c.line_id == line_id))
+        q = (
+            sa.select(devices.c.mac, device_lines.c.position)
+            .join(device_lines, device_lines.c.device_id == devices.c.id)
+            .where(device_lines.c.line_id == line_id)
+        )
         return _row(self.conn.execute(q).first())
-

@@ -93,10 +93,12 @@ def check_references(conn: Any) -> None:
     for table, _rowid, parent, _fk in conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall():
         broken[(table, parent)] = broken.get((table, parent), 0) + 1
     if broken:
-        found = "; ".join(f"{n} row(s) of {table} point at no row of {parent}"
-                          for (table, parent), n in sorted(broken.items()))
-        raise MigrationError(f"the upgrade would break references ({found}): it was rolled back, "
-                             "the database is unchanged")
+        found = "; ".join(
+            f"{n} row(s) of {table} point at no row of {parent}" for (table, parent), n in sorted(broken.items())
+        )
+        raise MigrationError(
+            f"the upgrade would break references ({found}): it was rolled back, the database is unchanged"
+        )
 
 
 def _revision(conn: Any) -> str | None:
@@ -109,8 +111,9 @@ def backup(store: Store, path: Path) -> int:
     """Copy a SQLite database to ``path`` while it is in use (SQLite's online backup: a consistent
     snapshot, readers and writers carry on); return its size in bytes. PostgreSQL: pg_dump."""
     if not store.is_sqlite:
-        raise ProvisionerError("backup copies the embedded SQLite database; for PostgreSQL use pg_dump",
-                               field="database_url")
+        raise ProvisionerError(
+            "backup copies the embedded SQLite database; for PostgreSQL use pg_dump", field="database_url"
+        )
     path = Path(path)
     if path.exists():
         raise ProvisionerError(f"{path} exists: give a new file name, nothing was written", field="path")

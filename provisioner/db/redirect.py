@@ -28,9 +28,7 @@ from .schema import (
 if TYPE_CHECKING:
     from .tx import Tx
 
-__all__ = ["redirect_accounts", "redirect_customer_urls", "redirect_devices", "redirect_outbox",
-           "redirect_settings"]
-
+__all__ = ["redirect_accounts", "redirect_customer_urls", "redirect_devices", "redirect_outbox", "redirect_settings"]
 
 
 def _dicts(tx: Tx, query: Any) -> list[dict[str, Any]]:
@@ -38,6 +36,7 @@ def _dicts(tx: Tx, query: Any) -> list[dict[str, Any]]:
 
 
 # --- accounts --------------------------------------------------------------------------------
+
 
 def accounts(tx: Tx) -> list[dict[str, Any]]:
     rows = _dicts(tx, sa.select(redirect_accounts).order_by(redirect_accounts.c.vendor))
@@ -63,6 +62,7 @@ def update_account(tx: Tx, vendor: str, values: Mapping[str, Any]) -> int:
 
 
 # --- settings --------------------------------------------------------------------------------
+
 
 def setting(tx: Tx, name: str) -> str | None:
     return tx.conn.execute(sa.select(redirect_settings.c.value).where(redirect_settings.c.name == name)).scalar()
@@ -91,19 +91,32 @@ def path_key(tx: Tx, customer_id: int) -> str | None:
 
 # --- devices and the outbox ---------------------------------------------------------------------
 
+
 def _device_rows() -> Any:
     c = devices.c
-    return (sa.select(c.mac, c.vendor, c.state, c.customer_id, customers.c.contract_end, redirect_devices.c.desired,
-                      redirect_devices.c.customer_id.label("desired_customer_id"))
-            .select_from(devices.outerjoin(redirect_devices, redirect_devices.c.mac == c.mac)
-                         .outerjoin(customers, customers.c.id == c.customer_id)))
+    return sa.select(
+        c.mac,
+        c.vendor,
+        c.state,
+        c.customer_id,
+        customers.c.contract_end,
+        redirect_devices.c.desired,
+        redirect_devices.c.customer_id.label("desired_customer_id"),
+    ).select_from(
+        devices.outerjoin(redirect_devices, redirect_devices.c.mac == c.mac).outerjoin(
+            customers, customers.c.id == c.customer_id
+        )
+    )
 
 
 def ended_but_registered(tx: Tx, today: Any) -> list[dict[str, Any]]:
     """Devices registered for a customer whose contract has ended (a termination dated earlier
     whose day has come)."""
-    q = _device_rows().where(redirect_devices.c.desired == "registered", customers.c.contract_end.is_not(None),
-                             customers.c.contract_end <= today)
+    q = _device_rows().where(
+        redirect_devices.c.desired == "registered",
+        customers.c.contract_end.is_not(None),
+        customers.c.contract_end <= today,
+    )
     return _dicts(tx, q)
 
 
@@ -116,7 +129,7 @@ def devices_for(tx: Tx, macs: Sequence[str], vendors: Iterable[str]) -> list[dic
     base = _device_rows().where(c.vendor.in_(vendors))
     macs = list(macs)
     for start in range(0, len(macs), 500):
-        out += _dicts(tx, base.where(c.mac.in_(macs[start:start + 500])))
+        out += _dicts(tx, base.where(c.mac.in_(macs[start : start + 500])))
     return out
 
 
@@ -133,17 +146,39 @@ def enqueue(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         return
     now = utcnow()
-    tx.conn.execute(redirect_outbox.insert(), [
-        {"mac": r["mac"], "vendor": r["vendor"], "op": r["op"], "customer_id": r.get("customer_id"),
-         "created_at": now, "attempts": 0, "next_attempt_at": now} for r in rows])
+    tx.conn.execute(
+        redirect_outbox.insert(),
+        [
+            {
+                "mac": r["mac"],
+                "vendor": r["vendor"],
+                "op": r["op"],
+                "customer_id": r.get("customer_id"),
+                "created_at": now,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for r in rows
+        ],
+    )
     macs = [r["mac"] for r in rows]
     for start in range(0, len(macs), 500):
-        tx.conn.execute(redirect_devices.delete().where(redirect_devices.c.mac.in_(macs[start:start + 500])))
+        tx.conn.execute(redirect_devices.delete().where(redirect_devices.c.mac.in_(macs[start : start + 500])))
     last = {r["mac"]: r for r in rows}
-    tx.conn.execute(redirect_devices.insert(), [
-        {"mac": r["mac"], "vendor": r["vendor"], "desired": "registered" if r["op"] == "register" else "deregistered",
-         "customer_id": r.get("customer_id"),
-         "state": "pending", "updated_at": now} for r in last.values()])
+    tx.conn.execute(
+        redirect_devices.insert(),
+        [
+            {
+                "mac": r["mac"],
+                "vendor": r["vendor"],
+                "desired": "registered" if r["op"] == "register" else "deregistered",
+                "customer_id": r.get("customer_id"),
+                "state": "pending",
+                "updated_at": now,
+            }
+            for r in last.values()
+        ],
+    )
 
 
 def due(tx: Tx, now: datetime, vendors: Sequence[str], limit: int) -> list[dict[str, Any]]:
@@ -151,17 +186,24 @@ def due(tx: Tx, now: datetime, vendors: Sequence[str], limit: int) -> list[dict[
     oldest first."""
     o = redirect_outbox.c
     heads = sa.select(sa.func.min(o.id).label("id")).group_by(o.mac).subquery()
-    q = (sa.select(redirect_outbox).join(heads, heads.c.id == o.id)
-         .where(o.vendor.in_(list(vendors)), o.next_attempt_at.is_not(None), o.next_attempt_at <= now,
-                sa.or_(o.claimed_until.is_(None), o.claimed_until < now))
-         .order_by(o.id).limit(limit))
+    q = (
+        sa.select(redirect_outbox)
+        .join(heads, heads.c.id == o.id)
+        .where(
+            o.vendor.in_(list(vendors)),
+            o.next_attempt_at.is_not(None),
+            o.next_attempt_at <= now,
+            sa.or_(o.claimed_until.is_(None), o.claimed_until < now),
+        )
+        .order_by(o.id)
+        .limit(limit)
+    )
     return _dicts(tx, q)
 
 
 def claim(tx: Tx, ids: Sequence[int], until: datetime) -> None:
     if ids:
-        tx.conn.execute(redirect_outbox.update().where(redirect_outbox.c.id.in_(list(ids)))
-                        .values(claimed_until=until))
+        tx.conn.execute(redirect_outbox.update().where(redirect_outbox.c.id.in_(list(ids))).values(claimed_until=until))
 
 
 def done(tx: Tx, row_id: int) -> None:
@@ -173,8 +215,9 @@ def update_outbox(tx: Tx, row_id: int, values: Mapping[str, Any]) -> None:
 
 
 def set_device_state(tx: Tx, mac: str, values: Mapping[str, Any]) -> None:
-    tx.conn.execute(redirect_devices.update().where(redirect_devices.c.mac == mac)
-                    .values(**values, updated_at=utcnow()))
+    tx.conn.execute(
+        redirect_devices.update().where(redirect_devices.c.mac == mac).values(**values, updated_at=utcnow())
+    )
 
 
 def release_claims(tx: Tx) -> None:
@@ -192,22 +235,45 @@ def retry(tx: Tx, *, macs: Sequence[str] | None = None, vendor: str | None = Non
     return tx.conn.execute(q).rowcount
 
 
-def status(tx: Tx, *, mac: str | None = None, customer_id: int | None = None,
-           state: str | None = None) -> list[dict[str, Any]]:
+def status(
+    tx: Tx, *, mac: str | None = None, customer_id: int | None = None, state: str | None = None
+) -> list[dict[str, Any]]:
     """Each device's redirect row with its customer's code, the pending change's attempts, next
     try and last error."""
     d, o = redirect_devices.c, redirect_outbox.c
-    pending = (sa.select(o.mac, sa.func.count().label("queued"), sa.func.max(o.attempts).label("attempts"),
-                         sa.func.min(o.next_attempt_at).label("next_attempt_at"),
-                         sa.func.max(o.last_error).label("last_error"))
-               .group_by(o.mac).subquery())
-    q = (sa.select(d.mac, d.vendor, d.desired, d.state, d.url, d.message, d.updated_at,
-                   customers.c.code.label("customer"), pending.c.queued, pending.c.attempts,
-                   pending.c.next_attempt_at, pending.c.last_error)
-         .select_from(redirect_devices.outerjoin(devices, devices.c.mac == d.mac)
-                      .outerjoin(customers, customers.c.id == devices.c.customer_id)
-                      .outerjoin(pending, pending.c.mac == d.mac))
-         .order_by(d.mac))
+    pending = (
+        sa.select(
+            o.mac,
+            sa.func.count().label("queued"),
+            sa.func.max(o.attempts).label("attempts"),
+            sa.func.min(o.next_attempt_at).label("next_attempt_at"),
+            sa.func.max(o.last_error).label("last_error"),
+        )
+        .group_by(o.mac)
+        .subquery()
+    )
+    q = (
+        sa.select(
+            d.mac,
+            d.vendor,
+            d.desired,
+            d.state,
+            d.url,
+            d.message,
+            d.updated_at,
+            customers.c.code.label("customer"),
+            pending.c.queued,
+            pending.c.attempts,
+            pending.c.next_attempt_at,
+            pending.c.last_error,
+        )
+        .select_from(
+            redirect_devices.outerjoin(devices, devices.c.mac == d.mac)
+            .outerjoin(customers, customers.c.id == devices.c.customer_id)
+            .outerjoin(pending, pending.c.mac == d.mac)
+        )
+        .order_by(d.mac)
+    )
     if mac is not None:
         q = q.where(d.mac == mac)
     if customer_id is not None:

@@ -13,8 +13,6 @@ def _row(row: sa.Row | None) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
 
-
-
 class Queries:
     """Base of the query mixins :class:`~provisioner.db.Tx` composes: they run on ``self.conn``."""
 
@@ -36,4 +34,4 @@ class Queries:
     def _chunks(items: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:
         items = list(items)
         for start in range(0, len(items), size):
-            yield items[start:start + size]
+            yield items[start : start + size]

@@ -32,6 +32,7 @@ def _sealer(dialect: Any) -> Sealer:
         raise SealError("this engine has no key to seal or open secrets with")
     return sealer
 
+
 customers = sa.Table(
     "customers",
     metadata,
@@ -87,8 +88,7 @@ phonebook_entries = sa.Table(
     "phonebook_entries",  # 0010_phonebook_firmware: contacts besides the customer's own extensions
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False,
-              index=True),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("customers.id", ondelete="CASCADE"), nullable=False, index=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("number", sa.String(64), nullable=False),
     sa.Column("group_name", sa.String(100)),
@@ -172,8 +172,12 @@ events = sa.Table(
     sa.Column("after", sa.JSON),
     # Only customer events name a customer (device and line events name their phone): the index
     # leaves the others out (every device event, 100,000 rows of index per large import).
-    sa.Index("ix_events_customer_id", "customer_id", sqlite_where=sa.text("customer_id IS NOT NULL"),
-             postgresql_where=sa.text("customer_id IS NOT NULL")),
+    sa.Index(
+        "ix_events_customer_id",
+        "customer_id",
+        sqlite_where=sa.text("customer_id IS NOT NULL"),
+        postgresql_where=sa.text("customer_id IS NOT NULL"),
+    ),
 )
 
 unknown_devices = sa.Table(
@@ -298,12 +302,13 @@ sessions = sa.Table(
 # (device, its customer or None, its lines in slot order)
 RenderRows = tuple[dict[str, Any], dict[str, Any] | None, list[dict[str, Any]]]
 # Tables whose Sealed columns `provisioner secrets rotate` re-seals: (table, key columns, sealed columns).
-SEALED_COLUMNS: tuple[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], ...] = ((lines, ("id",), ("password",)),
-                  (customers, ("id",), ("admin_password",)),
-                  (customer_security, ("customer_id",), ("password", "path_key")),
-                  (server_secrets, ("name",), ("value",)),
-                  (uploads, ("device_mac", "name"), ("sealed_body",)))
-
+SEALED_COLUMNS: tuple[tuple[sa.Table, tuple[str, ...], tuple[str, ...]], ...] = (
+    (lines, ("id",), ("password",)),
+    (customers, ("id",), ("admin_password",)),
+    (customer_security, ("customer_id",), ("password", "path_key")),
+    (server_secrets, ("name",), ("value",)),
+    (uploads, ("device_mac", "name"), ("sealed_body",)),
+)
 
 
 def utcnow() -> datetime:
@@ -315,7 +320,6 @@ def _as_utc(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
 
 
 # The provider's account at each vendor's redirect service; at most one per vendor.

@@ -28,11 +28,13 @@ class SecurityQueries(Queries):
 
     def save_customer_security(self, customer_id: int, values: Mapping[str, Any]) -> None:
         if self.customer_security(customer_id) is None:
-            self.conn.execute(customer_security.insert().values(customer_id=customer_id, **values,
-                                                                updated_at=utcnow()))
+            self.conn.execute(customer_security.insert().values(customer_id=customer_id, **values, updated_at=utcnow()))
         else:
-            self.conn.execute(customer_security.update().where(customer_security.c.customer_id == customer_id)
-                              .values(**values, updated_at=utcnow()))
+            self.conn.execute(
+                customer_security.update()
+                .where(customer_security.c.customer_id == customer_id)
+                .values(**values, updated_at=utcnow())
+            )
 
     def server_secret(self, name: str) -> str | None:
         row = self.conn.execute(sa.select(server_secrets.c.value).where(server_secrets.c.name == name)).first()
@@ -42,8 +44,11 @@ class SecurityQueries(Queries):
         """Close the first-contact window of each MAC (at its time) still open; the devices closed."""
         done = []
         for mac_, at in closed.items():
-            row = self.conn.execute(sa.select(devices.c.mac, devices.c.customer_id, devices.c.assigned_at,
-                                              devices.c.window_closed_at).where(devices.c.mac == mac_)).first()
+            row = self.conn.execute(
+                sa.select(
+                    devices.c.mac, devices.c.customer_id, devices.c.assigned_at, devices.c.window_closed_at
+                ).where(devices.c.mac == mac_)
+            ).first()
             if row is None:
                 continue
             assigned, was = _as_utc(row.assigned_at), _as_utc(row.window_closed_at)
@@ -74,8 +79,8 @@ class SecurityQueries(Queries):
                 if not values:
                     continue
                 where = [table.c[k] == getattr(row, k) for k in key_names]
-                self.conn.execute(table.update().where(*where).values(
-                    **{n: sa.literal(v, sa.Text) for n, v in values.items()}))
+                self.conn.execute(
+                    table.update().where(*where).values(**{n: sa.literal(v, sa.Text) for n, v in values.items()})
+                )
                 count += len(values)
         return count
-

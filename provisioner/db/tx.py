@@ -20,8 +20,21 @@ from .security import SecurityQueries
 from .uploads import UploadQueries
 
 
-class Tx(CustomerQueries, LineQueries, DeviceQueries, SecurityQueries, EventQueries, AccountQueries, RentalQueries, ActivityQueries, UploadQueries, BulkQueries,
-         PhonebookQueries, FirmwareQueries, KeyQueries):
+class Tx(
+    CustomerQueries,
+    LineQueries,
+    DeviceQueries,
+    SecurityQueries,
+    EventQueries,
+    AccountQueries,
+    RentalQueries,
+    ActivityQueries,
+    UploadQueries,
+    BulkQueries,
+    PhonebookQueries,
+    FirmwareQueries,
+    KeyQueries,
+):
     """The queries, on one connection. Rows come back as plain dicts."""
 
     def __init__(self, conn: Connection, *, raw: sqlite3.Connection | None = None):
@@ -29,4 +42,3 @@ class Tx(CustomerQueries, LineQueries, DeviceQueries, SecurityQueries, EventQuer
         self._raw = raw  # a large SQLite transaction's own connection: bulk inserts may load in the background
         self._loader: _Loader | None = None
         self._attached: list[str] = []
-

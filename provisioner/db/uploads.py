@@ -16,11 +16,13 @@ from .schema import (
 class UploadQueries(Queries):
     def save_upload(self, mac: str, name: str, body: bytes) -> None:
         self.conn.execute(uploads.delete().where(uploads.c.device_mac == mac, uploads.c.name == name))
-        self.conn.execute(uploads.insert().values(device_mac=mac, name=name, at=utcnow(),
-                                                  sealed_body=base64.b64encode(body).decode("ascii")))
+        self.conn.execute(
+            uploads.insert().values(
+                device_mac=mac, name=name, at=utcnow(), sealed_body=base64.b64encode(body).decode("ascii")
+            )
+        )
 
     def upload(self, mac: str, name: str) -> bytes | None:
         q = sa.select(uploads.c.sealed_body).where(uploads.c.device_mac == mac, uploads.c.name == name)
         row = self.conn.execute(q).first()
         return base64.b64decode(row.sealed_body) if row else None
-

@@ -88,8 +88,27 @@ def check(table: Table, **options: Any) -> Checked:
     with paused_gc():
         return validation.check(table, **options)
 
-__all__ = ["Checked", "FileTooLarge", "Limits", "Plan", "PlanChanged", "Problem", "SheetError", "Table", "check",
-           "error_report", "export", "paused_gc", "plan_dict", "preview", "read", "read_path", "run", "text_lines"]
+
+__all__ = [
+    "Checked",
+    "FileTooLarge",
+    "Limits",
+    "Plan",
+    "PlanChanged",
+    "Problem",
+    "SheetError",
+    "Table",
+    "check",
+    "error_report",
+    "export",
+    "paused_gc",
+    "plan_dict",
+    "preview",
+    "read",
+    "read_path",
+    "run",
+    "text_lines",
+]
 
 
 class PlanChanged(Conflict):
@@ -108,9 +127,17 @@ def preview(store: Store, checked: Checked, *, skip_invalid: bool = False) -> Pl
         return planning.plan(checked, applying.snapshot(tx, checked), skip_invalid=skip_invalid)
 
 
-def run(store: Store, checked: Checked, *, actor: str, skip_invalid: bool = False, dry_run: bool = False,
-        expect: str | None = None, on_apply: Callable[[int], None] | None = None,
-        progress: Callable[[int], None] | None = None) -> tuple[Plan, bool]:
+def run(
+    store: Store,
+    checked: Checked,
+    *,
+    actor: str,
+    skip_invalid: bool = False,
+    dry_run: bool = False,
+    expect: str | None = None,
+    on_apply: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Plan, bool]:
     """Plan and, unless rejected or ``dry_run``, apply in one transaction: (plan, applied).
 
     What is applied is exactly what was planned. On SQLite (one writer at a time) the plan is

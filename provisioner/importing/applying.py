@@ -53,8 +53,7 @@ def _rows(change: Change) -> str:
     return f" (row{'s' if len(rows) > 1 else ''} {', '.join(map(str, rows[:10]))}{', ...' if len(rows) > 10 else ''})"
 
 
-def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
-          progress: Callable[[int], None] | None = None) -> None:
+def apply(tx: Tx, plan: Plan, *, actor: str, source: str, progress: Callable[[int], None] | None = None) -> None:
     """Write ``plan`` in ``tx``: customers, then lines, then devices and their slots, then the events.
 
     One event per customer and per device created or changed, and one per existing line changed.
@@ -82,8 +81,14 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         # As from the CLI and the API: a new customer's phones fetch under a secret path key
         # (read it with `provisioner customer security CODE --reveal`).
         tx.save_customer_security(new_id, {"path_key": access.new_secret()})
-        events.add("customer.created", f"customer {change.key} created{via}{_rows(change)}", None, new_id, None,
-                   {**(changes.public(row, *changes.CUSTOMER_FIELDS) or {}), "path_key_set": True})
+        events.add(
+            "customer.created",
+            f"customer {change.key} created{via}{_rows(change)}",
+            None,
+            new_id,
+            None,
+            {**(changes.public(row, *changes.CUSTOMER_FIELDS) or {}), "path_key_set": True},
+        )
         tick(1)
 
     def customer_id(ref: CustomerRef | None) -> int | None:
@@ -96,29 +101,49 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
         inserted = tx.insert_lines([c.values for c in created], customer_ids=_customer_ids(ids, line_customers))
         # (customer reference, extension) of a new line -> its id (inserted: the ids in row order)
         line_ids: dict[tuple[CustomerRef | None, str], int] = dict(
-            zip(zip(line_customers, extensions, strict=True), inserted, strict=True))
+            zip(zip(line_customers, extensions, strict=True), inserted, strict=True)
+        )
         del inserted, line_customers, extensions
         tick(len(created))
         for change in by_kind.get(("line", "update"), []):
             assert change.ref is not None
             tx.update_line(change.ref, change.values)
-            events.add("line.updated", f"line {change.key} updated{via}{_rows(change)}", change.device, None,
-                       change.before, change.after)
+            events.add(
+                "line.updated",
+                f"line {change.key} updated{via}{_rows(change)}",
+                change.device,
+                None,
+                change.before,
+                change.after,
+            )
             tick(1)
 
         # A device's event records the lines created for it (their values, never their passwords).
         created = by_kind.get(("device", "create"), [])
         created_macs = [c.key for c in created]
-        device_ids = tx.insert_devices([c.values for c in created], columns={
-            "mac": created_macs, "customer_id": _customer_ids(ids, [c.customer for c in created]),
-            "settings": [{}] * len(created)})
+        device_ids = tx.insert_devices(
+            [c.values for c in created],
+            columns={
+                "mac": created_macs,
+                "customer_id": _customer_ids(ids, [c.customer for c in created]),
+                "settings": [{}] * len(created),
+            },
+        )
         get_line = line_ids.get
         assignments: dict[int, list[int]] = {
             device_id: list(map(get_line, c.lines, c.lines))  # type: ignore[arg-type]
-            for c, device_id in zip(created, device_ids, strict=True) if c.lines}  # device_ids: in row order
+            for c, device_id in zip(created, device_ids, strict=True)
+            if c.lines
+        }  # device_ids: in row order
         events.after += [_device_after(c) for c in created]
-        events.summary += [(f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})" if len(c.rows) == 1
-                            else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}")[:500] for c in created]
+        events.summary += [
+            (
+                f"device {c.key} ({c.values['model']}) created{via} (row {c.rows[0]})"
+                if len(c.rows) == 1
+                else f"device {c.key} ({c.values['model']}) created{via}{_rows(c)}"
+            )[:500]
+            for c in created
+        ]
         events.action += ["device.created"] * len(created)
         events.device_mac += created_macs
         events.customer_id += [None] * len(created)
@@ -131,14 +156,21 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str,
             tx.update_device(change.ref, {**change.values, "customer_id": customer_id(change.customer)})
             assignments[change.ref] = list(map(get_line, change.lines, change.lines))  # type: ignore[arg-type]
             moved = any((change.before or {}).get(k) != change.after.get(k) for k in ("customer", "lines"))
-            events.add("device.updated", f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}", mac,
-                       None, change.before, _device_after(change))
+            events.add(
+                "device.updated",
+                f"device {mac} {'moved' if moved else 'updated'}{via}{_rows(change)}",
+                mac,
+                None,
+                change.before,
+                _device_after(change),
+            )
             tick(1)
         tx.replace_device_lines(assignments, new=device_ids)
         del assignments, device_ids
         tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
-    redirect_outbox.devices_changed(tx, [c.key for kind in (("device", "create"), ("device", "update"))
-                                         for c in by_kind.get(kind, [])])
+    redirect_outbox.devices_changed(
+        tx, [c.key for kind in (("device", "create"), ("device", "update")) for c in by_kind.get(kind, [])]
+    )
 
 
 def _device_after(change: Change) -> dict[str, Any]:
@@ -165,8 +197,7 @@ class _Events:
         self.before: list[Any] = []
         self.after: list[Any] = []
 
-    def add(self, action: str, summary: str, mac: str | None, customer_id: int | None, before: Any,
-            after: Any) -> None:
+    def add(self, action: str, summary: str, mac: str | None, customer_id: int | None, before: Any, after: Any) -> None:
         self.action.append(action)
         self.summary.append(summary[:500])
         self.device_mac.append(mac)

@@ -22,8 +22,10 @@ _INTEGRAL = re.compile(r"[0-9]+\.0*")
 _DIGITS = re.compile(r"[0-9]+")
 _MAC_SEPARATORS = re.compile(r"[\s:.\-]")
 # The spellings nearly every sheet uses; parse_mac gives the same result for them, and handles the rest.
-_COMMON_MAC = re.compile(r"[0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
-                         r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}")
+_COMMON_MAC = re.compile(
+    r"[0-9A-Fa-f]{12}|[0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5}|[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5}"
+    r"|[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}"
+)
 _DROP_SEPARATORS = str.maketrans("", "", ":-.")
 _HEX = re.compile(r"[0-9A-Fa-f]*")
 
@@ -72,12 +74,16 @@ def line_number(value: Any, accounts: int | None = None) -> int:
     if text is None:
         return 1
     if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= 99:
-        raise CellError(f"line {text!r} is not a whole number from 1",
-                        "write 1 for the phone's first account, 2 for the second, ...")
+        raise CellError(
+            f"line {text!r} is not a whole number from 1",
+            "write 1 for the phone's first account, 2 for the second, ...",
+        )
     number = int(text)
     if accounts is not None and number > accounts:
-        raise CellError(f"line {number}: this model has {accounts} SIP account{'s' if accounts > 1 else ''}",
-                        f"use a line from 1 to {accounts}, or a model with more accounts")
+        raise CellError(
+            f"line {number}: this model has {accounts} SIP account{'s' if accounts > 1 else ''}",
+            f"use a line from 1 to {accounts}, or a model with more accounts",
+        )
     return number
 
 
@@ -130,14 +136,18 @@ def common_macs(values: list[Any]) -> list[str | None]:
 
 def _restored(digits: str, vendor: str | None) -> str:
     if len(digits) > 12:
-        raise CellError(f"{digits} is a number of {len(digits)} digits, not a MAC",
-                        "format the column as Text and type the MAC again")
+        raise CellError(
+            f"{digits} is a number of {len(digits)} digits, not a MAC",
+            "format the column as Text and type the MAC again",
+        )
     padded = digits.zfill(12)
     maker = vendors.vendor_for_mac(padded)
     if maker is None or (vendor is not None and maker.name != vendor):
         whose = f"a {vendor} MAC prefix" if vendor else "the MAC prefix of a known vendor"
-        raise CellError(f"{digits} looks like a MAC whose leading zeros were lost, but {padded} does not "
-                        f"start with {whose}", "format the column as Text and type the MAC again")
+        raise CellError(
+            f"{digits} looks like a MAC whose leading zeros were lost, but {padded} does not start with {whose}",
+            "format the column as Text and type the MAC again",
+        )
     return padded
 
 
@@ -153,9 +163,19 @@ def _mac_problem(text: str) -> str:
     return f"MAC {text!r} is not spelled like a MAC address"
 
 
-_OWNERSHIP = {"rental": "rental", "rent": "rental", "rented": "rental", "noleggio": "rental",
-              "owned": "owned", "own": "owned", "customer": "owned", "proprieta": "owned",
-              "cliente": "owned", "acquisto": "owned", "venduto": "owned"}
+_OWNERSHIP = {
+    "rental": "rental",
+    "rent": "rental",
+    "rented": "rental",
+    "noleggio": "rental",
+    "owned": "owned",
+    "own": "owned",
+    "customer": "owned",
+    "proprieta": "owned",
+    "cliente": "owned",
+    "acquisto": "owned",
+    "venduto": "owned",
+}
 
 
 def ownership(value: Any) -> str:
@@ -164,8 +184,10 @@ def ownership(value: Any) -> str:
         return "rental"
     key = text.casefold().replace("à", "a")
     if key not in _OWNERSHIP:
-        raise CellError(f"ownership {text!r} is not rental or owned",
-                        "write rental (the provider's phone) or owned (the customer's)")
+        raise CellError(
+            f"ownership {text!r} is not rental or owned",
+            "write rental (the provider's phone) or owned (the customer's)",
+        )
     return _OWNERSHIP[key]
 
 

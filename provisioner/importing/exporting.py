@@ -57,8 +57,9 @@ def rows(store: Store, customer: str | None = None) -> tuple[list[list[Any]], in
     return out, left_out
 
 
-def export(store: Store, actor: str, target: Path | str, *, customer: str | None = None,
-           fmt: str | None = None) -> dict[str, Any]:
+def export(
+    store: Store, actor: str, target: Path | str, *, customer: str | None = None, fmt: str | None = None
+) -> dict[str, Any]:
     """Write the export to ``target`` (format from its suffix, or ``fmt``); returns counts."""
     fmt = (fmt or Path(str(target)).suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
@@ -70,9 +71,13 @@ def export(store: Store, actor: str, target: Path | str, *, customer: str | None
     lines = sum(1 for r in data if r[FIELDS.index("extension")] is not None)
     with store.transaction() as tx:
         customer_id = tx.customer_by_code(customer.strip())["id"] if customer else None  # type: ignore[index]
-        tx.add_event(actor=actor, action="devices.exported", customer_id=customer_id,
-                     summary=f"{devices} devices and {lines} lines (with their SIP passwords) exported to "
-                             f"{Path(str(target)).name}" + (f" for {customer}" if customer else ""))
+        tx.add_event(
+            actor=actor,
+            action="devices.exported",
+            customer_id=customer_id,
+            summary=f"{devices} devices and {lines} lines (with their SIP passwords) exported to "
+            f"{Path(str(target)).name}" + (f" for {customer}" if customer else ""),
+        )
     return {"devices": devices, "lines": lines, "left_out": left_out, "format": fmt}
 
 

@@ -47,8 +47,17 @@ CustomerRef = int | str
 LineRef = int | tuple[CustomerRef, str]
 
 ALLOWED_STATES = ("in_stock", "deployed")
-LINE_KEYS = ("extension", "display_name", "sip_username", "auth_id", "password", "label", "sip_server", "sip_port",
-             "sip_transport")
+LINE_KEYS = (
+    "extension",
+    "display_name",
+    "sip_username",
+    "auth_id",
+    "password",
+    "label",
+    "sip_server",
+    "sip_port",
+    "sip_transport",
+)
 DEVICE_KEYS = ("vendor", "model", "serial", "ownership", "state", "customer_id")
 _STATE_HINTS = {
     "return_due": "it is due back from its customer: record its return (provisioner device return MAC) first",
@@ -86,8 +95,14 @@ class Change(msgspec.Struct, gc=False):
     new_lines: list[dict[str, Any]] | None = None  # devices: the afters of the lines created for them, by slot
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "action": self.action, "key": self.key, "rows": list(self.rows),
-                "before": self.before, "after": self.after}
+        return {
+            "kind": self.kind,
+            "action": self.action,
+            "key": self.key,
+            "rows": list(self.rows),
+            "before": self.before,
+            "after": self.after,
+        }
 
 
 # A plan's changes as JSON with sorted keys, for its fingerprint: msgspec, because json.dumps(sort_keys=True)
@@ -111,8 +126,10 @@ class Plan:
         return bool(self.problems) and not self.skip_invalid
 
     def counts(self) -> dict[str, dict[str, int]]:
-        out = {kind: {"create": 0, "update": 0, "unchanged": self.unchanged.get(kind, 0)}
-               for kind in ("customer", "line", "device")}
+        out = {
+            kind: {"create": 0, "update": 0, "unchanged": self.unchanged.get(kind, 0)}
+            for kind in ("customer", "line", "device")
+        }
         for change in self.changes:
             out[change.kind][change.action] += 1
         return out
@@ -126,8 +143,19 @@ class Plan:
         digest = hashlib.sha256()
         encode = _FINGERPRINT_JSON.encode
         for change in self.changes:
-            digest.update(encode((change.kind, change.action, change.key, change.before, change.values,
-                                  change.customer, change.lines)))
+            digest.update(
+                encode(
+                    (
+                        change.kind,
+                        change.action,
+                        change.key,
+                        change.before,
+                        change.values,
+                        change.customer,
+                        change.lines,
+                    )
+                )
+            )
         for problem in self.problems:
             digest.update(encode(problem.to_dict()))
         return digest.hexdigest()[:32]
@@ -169,14 +197,25 @@ def plan(checked: Checked, snapshot: Snapshot, *, skip_invalid: bool = False) ->
             if entry.mac in excluded:
                 skipped.add(entry.row)
                 if entry.row not in bad:
-                    problems.append(checked.problem(entry.row, "mac", checked.cell(entry.row, "mac"),
-                                                    "skipped: another row of the same MAC has a problem",
-                                                    "fix the other rows of this MAC"))
+                    problems.append(
+                        checked.problem(
+                            entry.row,
+                            "mac",
+                            checked.cell(entry.row, "mac"),
+                            "skipped: another row of the same MAC has a problem",
+                            "fix the other rows of this MAC",
+                        )
+                    )
         problems = _unique(problems)
-    return Plan(changes=attempt.changes, unchanged=attempt.unchanged,
-                problems=sorted(problems, key=lambda p: (p.row, p.letter or "")), skipped_rows=sorted(skipped),
-                rows=len(checked.entries) + len(checked.bad_rows), skip_invalid=skip_invalid,
-                notes=list(checked.notes) + attempt.notes)
+    return Plan(
+        changes=attempt.changes,
+        unchanged=attempt.unchanged,
+        problems=sorted(problems, key=lambda p: (p.row, p.letter or "")),
+        skipped_rows=sorted(skipped),
+        rows=len(checked.entries) + len(checked.bad_rows),
+        skip_invalid=skip_invalid,
+        notes=list(checked.notes) + attempt.notes,
+    )
 
 
 def _unique(problems: Iterable[Problem]) -> list[Problem]:
@@ -230,8 +269,9 @@ class _Planner:
         return {e.row: e.mac for e in self.checked.entries}
 
     def fail(self, entry: Entry, field_: str, message: str, fix: str | None = None) -> None:
-        self.problems.append(self.checked.problem(entry.row, field_, self.checked.cell(entry.row, field_), message,
-                                                  fix))
+        self.problems.append(
+            self.checked.problem(entry.row, field_, self.checked.cell(entry.row, field_), message, fix)
+        )
         self.bad_macs.add(entry.mac)
 
     # --- the pass ---------------------------------------------------------------------
@@ -257,13 +297,26 @@ class _Planner:
             # Nothing of a phone with a problem is planned: drop what was planned for it.
             self.changes = [c for c in self.changes if not self._touches_bad(c)]
         created = []
-        used = (dict.fromkeys(c.customer for c in self.changes if isinstance(c.customer, str)) if self.problems
-                else self.new_used)
+        used = (
+            dict.fromkeys(c.customer for c in self.changes if isinstance(c.customer, str))
+            if self.problems
+            else self.new_used
+        )
         for ref in used:
             row = self.customer_rows[ref]
             values = {"code": row["code"], "name": row["name"], "sip_server": row["sip_server"]}
-            created.append(Change("customer", "create", row["code"], self.customer_entries[ref], None, dict(values),
-                                  values=values, customer=ref))
+            created.append(
+                Change(
+                    "customer",
+                    "create",
+                    row["code"],
+                    self.customer_entries[ref],
+                    None,
+                    dict(values),
+                    values=values,
+                    customer=ref,
+                )
+            )
         self.changes[:0] = created
         return self
 
@@ -296,8 +349,12 @@ class _Planner:
                 if len(named) > 1:
                     codes = ", ".join(c["code"] for c in named)
                     for e in entries:
-                        self.fail(e, "customer", f"customers {codes} are all named {text!r}",
-                                  "write the customer's code instead of its name")
+                        self.fail(
+                            e,
+                            "customer",
+                            f"customers {codes} are all named {text!r}",
+                            "write the customer's code instead of its name",
+                        )
                     continue
                 found = named[0] if named else None
             if found is not None:
@@ -307,8 +364,13 @@ class _Planner:
             if key not in new:
                 ref = "new:" + customer_code(text, taken)
                 new[key] = ref
-                self.customer_rows[ref] = {"id": None, "code": ref[4:], "name": " ".join(text.split()),
-                                           "sip_server": None, "rows": []}
+                self.customer_rows[ref] = {
+                    "id": None,
+                    "code": ref[4:],
+                    "name": " ".join(text.split()),
+                    "sip_server": None,
+                    "rows": [],
+                }
             ref = new[key]
             self.customers[text] = ref
             self.customer_rows[ref]["rows"].extend(entries)
@@ -322,17 +384,23 @@ class _Planner:
         servers = sorted({server.lower() for server in {e.server for e in entries} if server})
         name = row["name"]
         if not servers:
-            where = ("fill in its SIP server column" if "sip_server" in self.given
-                     else "add a 'SIP server' column")
+            where = "fill in its SIP server column" if "sip_server" in self.given else "add a 'SIP server' column"
             for e in entries:
-                self.fail(e, "sip_server", f"customer {name!r} is new and no SIP server is given for it",
-                          f"{where}, or create the customer first (provisioner customer add CODE --name ... "
-                          f"--sip-server ...)")
+                self.fail(
+                    e,
+                    "sip_server",
+                    f"customer {name!r} is new and no SIP server is given for it",
+                    f"{where}, or create the customer first (provisioner customer add CODE --name ... "
+                    f"--sip-server ...)",
+                )
         elif len(servers) > 1:
             for e in entries:
-                self.fail(e, "sip_server", f"customer {name!r} is new and its rows name {len(servers)} SIP servers "
-                          f"({', '.join(servers)})",
-                          "give every row of a new customer the same SIP server, or create the customer first")
+                self.fail(
+                    e,
+                    "sip_server",
+                    f"customer {name!r} is new and its rows name {len(servers)} SIP servers ({', '.join(servers)})",
+                    "give every row of a new customer the same SIP server, or create the customer first",
+                )
         else:
             row["sip_server"] = servers[0]
         self.notes.append(f"customer {name!r} is new: it will be created as {row['code']}")
@@ -344,8 +412,12 @@ class _Planner:
         first = entries[0]
         if len(entries) == 1:
             if first.position != 1:
-                self.fail(first, "line", f"line {first.position} but no line 1 for this MAC",
-                          "number the lines of a phone 1, 2, 3, ... without gaps")
+                self.fail(
+                    first,
+                    "line",
+                    f"line {first.position} but no line 1 for this MAC",
+                    "number the lines of a phone 1, 2, 3, ... without gaps",
+                )
                 return []
             return entries
         kept: dict[int, Entry] = {}
@@ -364,29 +436,44 @@ class _Planner:
                 clashing |= {seen.row, e.row}
         lines = [e for e in kept.values() if e.row not in clashing]
         if len(lines) > 1:
-            for label, get in (("model", lambda e: e.model), ("customer", lambda e: self.customers.get(e.customer)),
-                               ("serial", lambda e: e.serial), ("ownership", lambda e: e.ownership)):
+            for label, get in (
+                ("model", lambda e: e.model),
+                ("customer", lambda e: self.customers.get(e.customer)),
+                ("serial", lambda e: e.serial),
+                ("ownership", lambda e: e.ownership),
+            ):
                 values = {get(e) for e in lines if get(e) is not None}
                 if len(values) > 1:
                     for e in lines:
                         others = ", ".join(str(o.row) for o in lines if o is not e)
-                        self.fail(e, label, f"same MAC as row {others} with another {label}",
-                                  f"give every row of this MAC the same {label}, or correct the MAC")
+                        self.fail(
+                            e,
+                            label,
+                            f"same MAC as row {others} with another {label}",
+                            f"give every row of this MAC the same {label}, or correct the MAC",
+                        )
             for e in lines:
                 if e.line is None:
                     self.fail(e, "extension", "extension missing: other rows of this MAC have lines")
         ordered = [kept[p] for p in sorted(kept)]
         for slot, e in enumerate(ordered, 1):
             if e.position != slot:
-                self.fail(e, "line", f"line {e.position} but no line {slot} for this MAC",
-                          "number the lines of a phone 1, 2, 3, ... without gaps")
+                self.fail(
+                    e,
+                    "line",
+                    f"line {e.position} but no line {slot} for this MAC",
+                    "number the lines of a phone 1, 2, 3, ... without gaps",
+                )
                 break
         return ordered if first.mac not in self.bad_macs else []
 
     def _same(self, a: Entry, b: Entry) -> bool:
-        return (a.line == b.line and a.missing == b.missing and self.customers.get(a.customer or "")
-                == self.customers.get(b.customer or "") and (a.model, a.serial, a.ownership) == (
-                    b.model, b.serial, b.ownership))
+        return (
+            a.line == b.line
+            and a.missing == b.missing
+            and self.customers.get(a.customer or "") == self.customers.get(b.customer or "")
+            and (a.model, a.serial, a.ownership) == (b.model, b.serial, b.ownership)
+        )
 
     def _difference(self, a: Entry, b: Entry) -> str:
         if (a.line or {}).get("extension") != (b.line or {}).get("extension"):
@@ -426,8 +513,12 @@ class _Planner:
             code = self._code(ref)
             for e in entries:
                 others = "; ".join(f"row {o.row} (MAC {o.mac})" for o in entries if o is not e)
-                self.fail(e, "extension", f"extension {ext} of {code} is also on {others}",
-                          "a line is on one phone only: correct the extension or remove the other row")
+                self.fail(
+                    e,
+                    "extension",
+                    f"extension {ext} of {code} is also on {others}",
+                    "a line is on one phone only: correct the extension or remove the other row",
+                )
 
     def _code(self, ref: CustomerRef) -> str:
         return self.customer_rows[ref]["code"]
@@ -449,8 +540,13 @@ class _Planner:
                     break
             if model is None:
                 if existing is None:
-                    self.fail(first, "model", "model missing: a new phone needs its model" if "model" in self.given
-                              else "model missing: add a Model column (a new phone needs its model)")
+                    self.fail(
+                        first,
+                        "model",
+                        "model missing: a new phone needs its model"
+                        if "model" in self.given
+                        else "model missing: add a Model column (a new phone needs its model)",
+                    )
                     return
                 vendor, model = existing["vendor"], existing["model"]
         accounts = self.accounts.get((vendor, model))  # type: ignore[arg-type]
@@ -458,8 +554,12 @@ class _Planner:
             caps = vendors.get(vendor).caps(model)  # type: ignore[arg-type]
             accounts = self.accounts[(vendor, model)] = caps.accounts  # type: ignore[index]
         if len(entries) > accounts:
-            self.fail(entries[accounts], "line", f"{model} has {accounts} SIP account{'s' * (accounts > 1)}; "
-                      f"{len(entries)} lines given", "give this phone fewer lines, or use a model with more accounts")
+            self.fail(
+                entries[accounts],
+                "line",
+                f"{model} has {accounts} SIP account{'s' * (accounts > 1)}; {len(entries)} lines given",
+                "give this phone fewer lines, or use a model with more accounts",
+            )
             return
         customer_ref = None
         if first.customer is not None:
@@ -468,9 +568,12 @@ class _Planner:
                 return  # the customer has a problem, reported on these rows
         if first.line is None and existing is not None and existing["state"] == "deployed":
             owner = self.customer_rows.get(existing["customer_id"], {}).get("code", "a customer")
-            self.fail(first, "customer", f"device {mac} is deployed to {owner}; this row gives it no customer and "
-                      "no line", f"fill in its customer and extension, or take it back first "
-                      f"(provisioner device unassign {mac})")
+            self.fail(
+                first,
+                "customer",
+                f"device {mac} is deployed to {owner}; this row gives it no customer and no line",
+                f"fill in its customer and extension, or take it back first (provisioner device unassign {mac})",
+            )
             return
 
         line_refs: list[LineRef] = []
@@ -492,8 +595,8 @@ class _Planner:
             "vendor": vendor,
             "model": model,
             "serial": first.serial if "serial" in self.given else existing["serial"] if existing else None,
-            "ownership": first.ownership or (existing["ownership"] if existing and "ownership" not in self.given
-                                             else "rental"),
+            "ownership": first.ownership
+            or (existing["ownership"] if existing and "ownership" not in self.given else "rental"),
             "state": "deployed" if customer_ref is not None else "in_stock",
             "customer_id": customer_ref,
         }
@@ -502,27 +605,56 @@ class _Planner:
             self.new_used[customer_ref] = None  # type: ignore[index]
         if existing is None:
             after = self._device_view(mac, values, line_refs, {})
-            self.changes.append(Change("device", "create", mac, rows, None, after, values=values,
-                                       customer=customer_ref, lines=tuple(line_refs), new_lines=new_lines or None))
+            self.changes.append(
+                Change(
+                    "device",
+                    "create",
+                    mac,
+                    rows,
+                    None,
+                    after,
+                    values=values,
+                    customer=customer_ref,
+                    lines=tuple(line_refs),
+                    new_lines=new_lines or None,
+                )
+            )
         else:
             old = {k: existing[k] for k in DEVICE_KEYS}
             if old == values and existing["line_ids"] == line_refs:
                 self.unchanged["device"] += 1
             elif existing["state"] not in ALLOWED_STATES:
-                self.fail(first, "mac", f"device {mac} is {existing['state']}: an import cannot change it",
-                          _STATE_HINTS.get(existing["state"], "change it with the device commands"))
+                self.fail(
+                    first,
+                    "mac",
+                    f"device {mac} is {existing['state']}: an import cannot change it",
+                    _STATE_HINTS.get(existing["state"], "change it with the device commands"),
+                )
                 return
             else:
                 settings = json.loads(existing["settings_json"] or "{}")
                 before = self._device_view(mac, old, existing["line_ids"], settings)
                 after = self._device_view(mac, values, line_refs, settings)
-                self.changes.append(Change("device", "update", mac, rows, before, after, ref=existing["id"],
-                                           values=values, customer=customer_ref, lines=tuple(line_refs),
-                                           new_lines=new_lines or None))
+                self.changes.append(
+                    Change(
+                        "device",
+                        "update",
+                        mac,
+                        rows,
+                        before,
+                        after,
+                        ref=existing["id"],
+                        values=values,
+                        customer=customer_ref,
+                        lines=tuple(line_refs),
+                        new_lines=new_lines or None,
+                    )
+                )
         self.changes.extend(line_changes)
 
-    def _line(self, mac: str, e: Entry, customer_ref: CustomerRef,
-              in_file: set[str]) -> tuple[LineRef | None, Change | None]:
+    def _line(
+        self, mac: str, e: Entry, customer_ref: CustomerRef, in_file: set[str]
+    ) -> tuple[LineRef | None, Change | None]:
         assert e.line is not None
         wanted = e.line
         ext = wanted["extension"]
@@ -532,8 +664,9 @@ class _Planner:
         key = f"{customer['code']} {ext}"
         if existing is None:
             for name in e.missing:
-                self.fail(e, name, f"{name} missing" + ("" if name in self.given
-                                                        else f": add a '{ALIASES[name][0]}' column"))
+                self.fail(
+                    e, name, f"{name} missing" + ("" if name in self.given else f": add a '{ALIASES[name][0]}' column")
+                )
             if e.missing:
                 return None, None
             values = wanted  # the row's own dict (no copy per line: 100,000 of them) unless changed
@@ -541,26 +674,38 @@ class _Planner:
             if server and default and (server == default or server.lower() == default.lower()):
                 values = {**wanted, "sip_server": None}
             if not values["sip_server"] and not default and isinstance(customer_ref, int):
-                self.fail(e, "sip_server", f"customer {customer['code']} has no SIP server and this row gives none",
-                          "fill in the SIP server, or set the customer's (provisioner customer update)")
+                self.fail(
+                    e,
+                    "sip_server",
+                    f"customer {customer['code']} has no SIP server and this row gives none",
+                    "fill in the SIP server, or set the customer's (provisioner customer update)",
+                )
                 return None, None
             # What the new line has (changes.LINE_FIELDS, in their order): the values set, never the password.
             after = {k: v for k, v in values.items() if v is not None and k != "password"}
-            change = Change("line", "create", key, (e.row,), None, after, values=values, customer=customer_ref,
-                            device=mac)
+            change = Change(
+                "line", "create", key, (e.row,), None, after, values=values, customer=customer_ref, device=mac
+            )
             return (customer_ref, ext), change
         holder = existing.get("holder")
         if holder is not None and holder != mac and holder not in in_file:
-            self.fail(e, "extension", f"extension {ext} of {customer['code']} is on device {holder}, which this "
-                      "file does not list", f"take it off that phone first (provisioner device unassign {holder}), "
-                      "or list that phone in the file too")
+            self.fail(
+                e,
+                "extension",
+                f"extension {ext} of {customer['code']} is on device {holder}, which this file does not list",
+                f"take it off that phone first (provisioner device unassign {holder}), "
+                "or list that phone in the file too",
+            )
             return None, None
         values = {k: existing[k] for k in LINE_KEYS}
         for k in ("display_name", "sip_username", "auth_id", "label"):
             if k in self.given:
                 values[k] = wanted[k]
-        if "sip_username" in self.given and "auth_id" not in self.given and existing["auth_id"] == existing[
-                "sip_username"]:
+        if (
+            "sip_username" in self.given
+            and "auth_id" not in self.given
+            and existing["auth_id"] == existing["sip_username"]
+        ):
             values["auth_id"] = wanted["auth_id"]  # it followed the SIP user, and still does
         if "display_name" in e.missing:
             values["display_name"] = existing["display_name"]
@@ -582,16 +727,30 @@ class _Planner:
         after = {k: values[k] for k in changes.LINE_FIELDS}
         if values["password"] != old["password"]:
             after["password_changed"] = True
-        change = Change("line", "update", key, (e.row,), before, after, ref=existing["id"], values=values,
-                        customer=customer_ref, device=mac)
+        change = Change(
+            "line",
+            "update",
+            key,
+            (e.row,),
+            before,
+            after,
+            ref=existing["id"],
+            values=values,
+            customer=customer_ref,
+            device=mac,
+        )
         return existing["id"], change
 
-    def _device_view(self, mac: str, values: dict[str, Any], line_refs: Sequence[LineRef],
-                     settings: dict[str, Any]) -> dict[str, Any]:
+    def _device_view(
+        self, mac: str, values: dict[str, Any], line_refs: Sequence[LineRef], settings: dict[str, Any]
+    ) -> dict[str, Any]:
         """What an audit event records of a device (:func:`changes.device_view`, from the plan's rows)."""
         ref = values.get("customer_id")
         names = self.snap.line_names
         return changes.device_view(
-            values, self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
+            values,
+            self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
             [r[1] if r.__class__ is tuple else names[r][1] for r in line_refs],  # type: ignore[index]
-            mac=mac, settings=settings)
+            mac=mac,
+            settings=settings,
+        )

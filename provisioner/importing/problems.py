@@ -31,8 +31,7 @@ FIXES = {
     "sip_username": "leave it empty to use the extension, or write the SIP user without spaces or quotes",
     "auth_id": "leave it empty to use the SIP user, or write it without spaces or quotes",
     "sip_password": "fill in the line's SIP password, on one line",
-    "sip_server": "write a host name or IP address, e.g. pbx.example.com, or leave it empty for the "
-                  "customer's server",
+    "sip_server": "write a host name or IP address, e.g. pbx.example.com, or leave it empty for the customer's server",
     "label": "write a short label on one line, or leave it empty",
     "serial": "write the serial number on one line, or leave it empty",
     "ownership": "write rental (the provider's phone) or owned (the customer's)",
@@ -54,8 +53,15 @@ class Problem:
     fix: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "column": self.column, "letter": self.letter,
-                "value": self.value, "message": self.message, "fix": self.fix}
+        return {
+            "row": self.row,
+            "field": self.field,
+            "column": self.column,
+            "letter": self.letter,
+            "value": self.value,
+            "message": self.message,
+            "fix": self.fix,
+        }
 
     def __str__(self) -> str:
         where = f"column {self.column!r} ({self.letter})" if self.column else f"{self.field} (no such column)"

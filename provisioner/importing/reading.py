@@ -54,8 +54,11 @@ class Limits:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ, **overrides: int | None) -> Limits:
         values: dict[str, int] = {}
-        for field, var in (("max_bytes", "PROVISIONER_IMPORT_MAX_BYTES"), ("max_rows", "PROVISIONER_IMPORT_MAX_ROWS"),
-                           ("max_unzipped_bytes", "PROVISIONER_IMPORT_MAX_UNZIPPED_BYTES")):
+        for field, var in (
+            ("max_bytes", "PROVISIONER_IMPORT_MAX_BYTES"),
+            ("max_rows", "PROVISIONER_IMPORT_MAX_ROWS"),
+            ("max_unzipped_bytes", "PROVISIONER_IMPORT_MAX_UNZIPPED_BYTES"),
+        ):
             if env.get(var):
                 try:
                     values[field] = int(env[var])
@@ -108,7 +111,7 @@ def read(data: bytes, name: str, *, sheet: str | None = None, limits: Limits | N
     if data.startswith(b"PK\x03\x04"):
         kind = _zip_kind(data, name, limits)
     elif data.startswith(_OLE):
-        if _ENCRYPTED_PACKAGE in data[:1024 * 1024] or _ENCRYPTED_PACKAGE in data[-1024 * 1024:]:
+        if _ENCRYPTED_PACKAGE in data[: 1024 * 1024] or _ENCRYPTED_PACKAGE in data[-1024 * 1024 :]:
             raise _encrypted(name)
         kind = "xls"
     else:
@@ -121,13 +124,17 @@ def size_text(size: int) -> str:
 
 
 def _too_large(size: int, limits: Limits) -> FileTooLarge:
-    return FileTooLarge(f"the file is {size_text(size)}; the limit is {size_text(limits.max_bytes)} "
-                        f"(split it, or raise PROVISIONER_IMPORT_MAX_BYTES)")
+    return FileTooLarge(
+        f"the file is {size_text(size)}; the limit is {size_text(limits.max_bytes)} "
+        f"(split it, or raise PROVISIONER_IMPORT_MAX_BYTES)"
+    )
 
 
 def _encrypted(name: str) -> SheetError:
-    return SheetError(f"{name} is protected with a password: open it, remove the password "
-                      f"(File > Info > Protect Workbook) and save it again")
+    return SheetError(
+        f"{name} is protected with a password: open it, remove the password "
+        f"(File > Info > Protect Workbook) and save it again"
+    )
 
 
 def _corrupt(name: str, kind: str, exc: BaseException) -> SheetError:
@@ -135,8 +142,10 @@ def _corrupt(name: str, kind: str, exc: BaseException) -> SheetError:
     if "password" in text.lower() or "encrypt" in text.lower():
         return _encrypted(name)
     why = text.splitlines()[0][:200] if text else type(exc).__name__
-    return SheetError(f"{name} is not a readable {kind.upper()} file ({why}): open it in a spreadsheet program and "
-                      f"save it again as XLSX or CSV")
+    return SheetError(
+        f"{name} is not a readable {kind.upper()} file ({why}): open it in a spreadsheet program and "
+        f"save it again as XLSX or CSV"
+    )
 
 
 # --- ZIP containers (XLSX, ODS) -----------------------------------------------------
@@ -156,13 +165,17 @@ def _zip_kind(data: bytes, name: str, limits: Limits) -> str:
         total += entry.file_size
         ratio = entry.file_size / max(entry.compress_size, 1)
         if entry.file_size > MB and ratio > limits.max_ratio:
-            raise SheetError(f"{name} is refused: {entry.filename} would expand {ratio:.0f} times "
-                             f"(to {size_text(entry.file_size)}), like a zip bomb")
+            raise SheetError(
+                f"{name} is refused: {entry.filename} would expand {ratio:.0f} times "
+                f"(to {size_text(entry.file_size)}), like a zip bomb"
+            )
         if entry.flag_bits & 0x1:
             raise _encrypted(name)
     if total > limits.max_unzipped_bytes:
-        raise SheetError(f"{name} is refused: it would expand to {size_text(total)}, over the "
-                         f"{size_text(limits.max_unzipped_bytes)} limit (split the file)")
+        raise SheetError(
+            f"{name} is refused: it would expand to {size_text(total)}, over the "
+            f"{size_text(limits.max_unzipped_bytes)} limit (split the file)"
+        )
     # The sizes above are what the archive says: a patched archive lies. Count what it really expands to.
     _measure_expansion(data, entries, name, limits)
     names = {entry.filename for entry in entries}
@@ -204,7 +217,7 @@ def _measure_expansion(data: bytes, entries: list[zipfile.ZipInfo], name: str, l
             position = start
             try:
                 while not inflater.eof and position < len(data):
-                    pending = bytes(view[position:position + _CHUNK])
+                    pending = bytes(view[position : position + _CHUNK])
                     position += len(pending)
                     while pending and not inflater.eof:
                         total += len(inflater.decompress(pending, _CHUNK))
@@ -216,14 +229,19 @@ def _measure_expansion(data: bytes, entries: list[zipfile.ZipInfo], name: str, l
             except zlib.error as exc:
                 raise _corrupt(name, "xlsx", exc) from None
         else:
-            raise SheetError(f"{name} is refused: {entry.filename} uses a compression spreadsheets do not use "
-                             f"(method {entry.compress_type})")
+            raise SheetError(
+                f"{name} is refused: {entry.filename} uses a compression spreadsheets do not use "
+                f"(method {entry.compress_type})"
+            )
         if total > budget:
             if budget == limits.max_unzipped_bytes:
-                raise SheetError(f"{name} is refused: it expands to more than {size_text(budget)}, over the "
-                                 f"limit (split the file)")
-            raise SheetError(f"{name} is refused: it expands to more than {limits.max_ratio} times its "
-                             f"{size_text(len(data))} (at {entry.filename}), like a zip bomb")
+                raise SheetError(
+                    f"{name} is refused: it expands to more than {size_text(budget)}, over the limit (split the file)"
+                )
+            raise SheetError(
+                f"{name} is refused: it expands to more than {limits.max_ratio} times its "
+                f"{size_text(len(data))} (at {entry.filename}), like a zip bomb"
+            )
 
 
 # --- workbooks ----------------------------------------------------------------------
@@ -243,8 +261,9 @@ def _read_workbook(data: bytes, name: str, kind: str, sheet: str | None, limits:
         book.close()
 
 
-def _first_sheet_with_header(book: Any, names: list[str], data: bytes, name: str, kind: str, sheet: str | None,
-                             limits: Limits) -> Table:
+def _first_sheet_with_header(
+    book: Any, names: list[str], data: bytes, name: str, kind: str, sheet: str | None, limits: Limits
+) -> Table:
     if sheet is not None and sheet not in names:
         raise SheetError(f"{name} has no sheet named {sheet!r}; its sheets are: {', '.join(names)}")
     parts: dict[str, str] = {}
@@ -295,14 +314,18 @@ def _first_sheet_with_header(book: Any, names: list[str], data: bytes, name: str
 
 
 def _too_many_rows(name: str, sheet: str, limits: Limits) -> FileTooLarge:
-    return FileTooLarge(f"sheet {sheet!r} of {name} has cells beyond row {limits.max_rows + HEADER_SCAN_ROWS + 1}; "
-                        f"the limit is {limits.max_rows} rows (split the file, delete stray cells far below, or "
-                        f"raise PROVISIONER_IMPORT_MAX_ROWS)")
+    return FileTooLarge(
+        f"sheet {sheet!r} of {name} has cells beyond row {limits.max_rows + HEADER_SCAN_ROWS + 1}; "
+        f"the limit is {limits.max_rows} rows (split the file, delete stray cells far below, or "
+        f"raise PROVISIONER_IMPORT_MAX_ROWS)"
+    )
 
 
 def _too_wide(name: str, sheet: str, limits: Limits) -> SheetError:
-    return SheetError(f"sheet {sheet!r} of {name} has cells beyond column {letter(limits.max_columns - 1)}; the limit "
-                      f"is {limits.max_columns} columns (delete the stray cells on the right)")
+    return SheetError(
+        f"sheet {sheet!r} of {name} has cells beyond column {letter(limits.max_columns - 1)}; the limit "
+        f"is {limits.max_columns} columns (delete the stray cells on the right)"
+    )
 
 
 def _read_part(archive: Any, part: str, name: str, kind: str) -> bytes:
@@ -336,7 +359,7 @@ def _check_xlsx_extent(xml: bytes, name: str, sheet: str, limits: Limits) -> Non
     start = 0
     while (found := either.search(xml, start)) is not None:
         start = found.end()
-        if xml[found.start() - 1:found.start()] in (b" ", b"\t", b"\r", b"\n"):  # attribute r: a row or a cell
+        if xml[found.start() - 1 : found.start()] in (b" ", b"\t", b"\r", b"\n"):  # attribute r: a row or a cell
             if too_wide.match(xml, found.start()):
                 raise _too_wide(name, sheet, limits)
             raise _too_many_rows(name, sheet, limits)
@@ -354,13 +377,15 @@ def _check_ods_repeats(content: bytes, name: str, limits: Limits) -> None:
             continue
         tag_end = content.index(b">", found.end())
         if rows:
-            body = content[tag_end:content.find(b"table-row>", tag_end)]
+            body = content[tag_end : content.find(b"table-row>", tag_end)]
             holds_value = b"value-type" in body or b"<text:" in body
         else:
-            holds_value = content[tag_end - 1:tag_end] != b"/"
+            holds_value = content[tag_end - 1 : tag_end] != b"/"
         if holds_value:
-            raise SheetError(f"{name} is refused: it repeats a cell {int(found.group(2)):,} times "
-                             f"({'rows' if rows else 'columns'}), beyond the limits of an import")
+            raise SheetError(
+                f"{name} is refused: it repeats a cell {int(found.group(2)):,} times "
+                f"({'rows' if rows else 'columns'}), beyond the limits of an import"
+            )
 
 
 _MAIN_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
@@ -381,8 +406,9 @@ def _xlsx_sheet_parts(archive: Any, name: str) -> dict[str, str]:
     for el in workbook.iter(_MAIN_NS + "sheet"):
         target = targets.get(el.get(_REL_ID))
         if target:
-            parts[el.get("name") or ""] = (target.lstrip("/") if target.startswith("/")
-                                           else posixpath.normpath(posixpath.join("xl", target)))
+            parts[el.get("name") or ""] = (
+                target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
+            )
     return parts
 
 
@@ -399,7 +425,7 @@ def _restore_formula_text(rows: list[list[Any]], xml: bytes) -> None:
         if not match.group(1):
             continue
         start = xml.rfind(b"<", 0, match.start())
-        while start > 0 and not re.match(rb"<(?:\w+:)?c[\s>]", xml[start:start + 12]):
+        while start > 0 and not re.match(rb"<(?:\w+:)?c[\s>]", xml[start : start + 12]):
             start = xml.rfind(b"<", 0, start)
         ref = _CELL_REF.search(xml, start, match.start())
         if ref is None:
@@ -417,16 +443,20 @@ def _restore_formula_text(rows: list[list[Any]], xml: bytes) -> None:
 
 
 def _no_header(name: str, where: str) -> SheetError:
-    return SheetError(f"no header row in {where} of {name}: one of the first {HEADER_SCAN_ROWS} rows must name "
-                      f"the columns, with at least MAC and one more (e.g. {', '.join(TEMPLATE_HEADERS[:6])}); "
-                      f"imports/ has blank templates")
+    return SheetError(
+        f"no header row in {where} of {name}: one of the first {HEADER_SCAN_ROWS} rows must name "
+        f"the columns, with at least MAC and one more (e.g. {', '.join(TEMPLATE_HEADERS[:6])}); "
+        f"imports/ has blank templates"
+    )
 
 
 def _check_rows(table: Table, limits: Limits) -> None:
     count = len(table.rows) - table.header.index - 1
     if count > limits.max_rows:
-        raise FileTooLarge(f"{table.name} has {count} rows under the header; the limit is {limits.max_rows} "
-                           f"(split the file, or raise PROVISIONER_IMPORT_MAX_ROWS)")
+        raise FileTooLarge(
+            f"{table.name} has {count} rows under the header; the limit is {limits.max_rows} "
+            f"(split the file, or raise PROVISIONER_IMPORT_MAX_ROWS)"
+        )
 
 
 # --- CSV ----------------------------------------------------------------------------
@@ -436,7 +466,7 @@ def decode(data: bytes, name: str = "the file") -> tuple[str, str]:
     """(text, encoding): UTF-8 with or without BOM, UTF-16 with BOM, else Windows-1252."""
     try:
         if data.startswith(codecs.BOM_UTF8):
-            return data[len(codecs.BOM_UTF8):].decode("utf-8"), "UTF-8 with BOM"
+            return data[len(codecs.BOM_UTF8) :].decode("utf-8"), "UTF-8 with BOM"
         if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
             return data.decode("utf-16"), "UTF-16"
     except UnicodeDecodeError as exc:
@@ -450,15 +480,17 @@ def decode(data: bytes, name: str = "the file") -> tuple[str, str]:
     try:
         return data.decode("cp1252"), "Windows-1252"
     except UnicodeDecodeError as exc:
-        raise SheetError(f"{name} is neither UTF-8 nor Windows-1252 text (byte {data[exc.start]:#04x} at "
-                         f"{exc.start}): save it as CSV UTF-8") from None
+        raise SheetError(
+            f"{name} is neither UTF-8 nor Windows-1252 text (byte {data[exc.start]:#04x} at "
+            f"{exc.start}): save it as CSV UTF-8"
+        ) from None
 
 
 def sniff_delimiter(text: str) -> str:
     """The delimiter whose rows agree most on their width (title rows have one cell)."""
     sample = text[:65536]
     if len(text) > len(sample) and "\n" in sample:
-        sample = sample[:sample.rindex("\n")]
+        sample = sample[: sample.rindex("\n")]
     best, best_key = ",", (0, 0)
     for delimiter in _DELIMITERS:
         try:
@@ -497,8 +529,10 @@ def _read_csv(data: bytes, name: str, sheet: str | None, limits: Limits) -> Tabl
                 if width > limits.max_columns:
                     raise SheetError(f"{name} has a row of {width} cells; the limit is {limits.max_columns} columns")
             if count > limits.max_rows + HEADER_SCAN_ROWS + 1:
-                raise FileTooLarge(f"{name} has more than {limits.max_rows} rows; the limit is {limits.max_rows} "
-                                   f"(split the file, or raise PROVISIONER_IMPORT_MAX_ROWS)")
+                raise FileTooLarge(
+                    f"{name} has more than {limits.max_rows} rows; the limit is {limits.max_rows} "
+                    f"(split the file, or raise PROVISIONER_IMPORT_MAX_ROWS)"
+                )
     except csv.Error as exc:
         raise SheetError(f"{name} is not a readable CSV file: {exc} (row {count + 1})") from None
     if width == 0:

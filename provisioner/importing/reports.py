@@ -88,8 +88,11 @@ def error_report(table: Table, problems: Sequence[Problem]) -> bytes:
                 value = None
             if col == secret and index > header.index:
                 value = "missing" if value is None or not str(value).strip() else "set"
-            out.append(_xlsx_cell(ws, value, bad=col in bad, bold=index == header.index)
-                       if value is not None or col in bad else None)
+            out.append(
+                _xlsx_cell(ws, value, bad=col in bad, bold=index == header.index)
+                if value is not None or col in bad
+                else None
+            )
         if index == header.index:
             out.append(_xlsx_cell(ws, "errors", bold=True))
         elif found:
@@ -133,15 +136,19 @@ def describe(change: Change) -> str:
     if change.action == "create":
         after = change.after
         if change.kind == "device":
-            what = (f"for {after['customer']}, lines {', '.join(after['lines'])}" if after.get("customer")
-                    else "in stock")
+            what = (
+                f"for {after['customer']}, lines {', '.join(after['lines'])}" if after.get("customer") else "in stock"
+            )
             return f"+ device {change.key} {after['vendor']} {after['model']} {what}{where}"
         if change.kind == "line":
             return f"+ line {change.key} {after.get('display_name')!r}{where}"
         return f"+ customer {change.key} {after.get('name')!r}, SIP server {after.get('sip_server')}{where}"
     before, after = change.before or {}, change.after
-    diffs = [f"{k} {before.get(k)!r} -> {after.get(k)!r}" for k in after
-             if k != "password_changed" and before.get(k) != after.get(k)]
+    diffs = [
+        f"{k} {before.get(k)!r} -> {after.get(k)!r}"
+        for k in after
+        if k != "password_changed" and before.get(k) != after.get(k)
+    ]
     if after.get("password_changed"):
         diffs.append("SIP password changed")
     return f"~ {change.kind} {change.key}: {'; '.join(diffs)}{where}"
@@ -149,9 +156,8 @@ def describe(change: Change) -> str:
 
 def text_lines(table: Table, plan: Plan, *, applied: bool, dry_run: bool, verbose: bool) -> list[str]:
     header = table.header
-    out = [f"{table.name}: {table.kind.upper()} ({table.detail}), header on row {header.index + 1}, "
-           f"{plan.rows} rows"]
-    out += [f"note: {n}" for n in plan.notes[:MAX_LISTED // 2]]
+    out = [f"{table.name}: {table.kind.upper()} ({table.detail}), header on row {header.index + 1}, {plan.rows} rows"]
+    out += [f"note: {n}" for n in plan.notes[: MAX_LISTED // 2]]
     if len(plan.notes) > MAX_LISTED // 2:
         out.append(f"note: ... and {len(plan.notes) - MAX_LISTED // 2} more (--json lists them all)")
     if plan.problems:
@@ -166,8 +172,10 @@ def text_lines(table: Table, plan: Plan, *, applied: bool, dry_run: bool, verbos
     out.append(f"plan: {plan.summary()}")
     if plan.rejected:
         valid = plan.rows - len({p.row for p in plan.problems})
-        out.append(f"rejected: nothing was changed. Fix the rows above (--report writes them into a copy of the "
-                   f"file), or use --skip-invalid to apply the {valid} valid row{'s' * (valid != 1)}")
+        out.append(
+            f"rejected: nothing was changed. Fix the rows above (--report writes them into a copy of the "
+            f"file), or use --skip-invalid to apply the {valid} valid row{'s' * (valid != 1)}"
+        )
     elif dry_run:
         out.append("dry run: nothing was changed")
     elif applied:

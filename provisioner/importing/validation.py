@@ -74,11 +74,13 @@ class Checked:
     def problem(self, row: int, field_: str, value: Any, message: str, fix: str | None = None) -> Problem:
         index = self.header.fields.get(field_)
         return Problem(
-            row=row, field=field_,
+            row=row,
+            field=field_,
             column=self.header.titles[index] if index is not None else None,
             letter=letter(index) if index is not None else None,
             value=HIDDEN if field_ == "sip_password" and value not in (None, "") else _shown(value),
-            message=message, fix=fix or FIXES.get(field_, "correct the cell"),
+            message=message,
+            fix=fix or FIXES.get(field_, "correct the cell"),
         )
 
 
@@ -109,9 +111,25 @@ def check(table: Table, *, progress: Callable[[int], None] | None = None, bulk: 
     vendor_names = {v.name for v in vendors.all_vendors()}
     fast = _FastPath(checked, models, vendor_names)
     unescape = table.csv
-    index = {f: cols.get(f, -1) for f in ("mac", "vendor", "model", "line", "extension", "display_name",
-                                             "sip_username", "auth_id", "sip_password", "sip_server", "label",
-                                             "serial", "ownership", "customer")}
+    index = {
+        f: cols.get(f, -1)
+        for f in (
+            "mac",
+            "vendor",
+            "model",
+            "line",
+            "extension",
+            "display_name",
+            "sip_username",
+            "auth_id",
+            "sip_password",
+            "sip_server",
+            "label",
+            "serial",
+            "ownership",
+            "customer",
+        )
+    }
     positions = tuple(index.values())
     keys = tuple(index)
 
@@ -141,8 +159,10 @@ def check(table: Table, *, progress: Callable[[int], None] | None = None, bulk: 
             progress(done % 1000)
     for entry in checked.entries:
         if entry.restored_mac:
-            checked.notes.append(f"row {entry.row}: the MAC cell {_shown(checked.cell(entry.row, 'mac'))} is a number "
-                                 f"(Excel dropped its leading zeros): read as {entry.mac}")
+            checked.notes.append(
+                f"row {entry.row}: the MAC cell {_shown(checked.cell(entry.row, 'mac'))} is a number "
+                f"(Excel dropped its leading zeros): read as {entry.mac}"
+            )
     return checked
 
 
@@ -177,6 +197,7 @@ def _valid(check: Callable[[str], Any]) -> Callable[[str], bool]:
         except (Invalid, cells.CellError):
             return False
         return True
+
     return passes
 
 
@@ -187,8 +208,14 @@ class _Columns:
     else (an empty required cell, a MAC Excel made a number, a bad cell) is checked on its own,
     as before, so problems are reported exactly as by the row-by-row checks."""
 
-    def __init__(self, checked: Checked, body: list[tuple[int, list[Any]]], index: dict[str, int], models: dict,
-                 vendor_names: set[str]):
+    def __init__(
+        self,
+        checked: Checked,
+        body: list[tuple[int, list[Any]]],
+        index: dict[str, int],
+        models: dict,
+        vendor_names: set[str],
+    ):
         self.checked = checked
         self.body = body
         self.index = index
@@ -222,8 +249,9 @@ class _Columns:
         texts = _texts(values)
         if max_len is None:
             return texts
-        return _passing(texts, lambda vs: fields.texts_pass(vs, max_len=max_len),
-                        lambda v: fields.texts_pass([v], max_len=max_len))
+        return _passing(
+            texts, lambda vs: fields.texts_pass(vs, max_len=max_len), lambda v: fields.texts_pass([v], max_len=max_len)
+        )
 
     def extensions(self) -> list[Any]:
         values = self.column("extension")
@@ -255,8 +283,9 @@ class _Columns:
         except Invalid:
             return _BAD
 
-    def entries(self, one: Callable[[int, list[Any]], Entry | None],
-                progress: Callable[[int], None] | None) -> list[Entry]:
+    def entries(
+        self, one: Callable[[int, list[Any]], Entry | None], progress: Callable[[int], None] | None
+    ) -> list[Entry]:
         given = self.checked.given
         macs = cells.common_macs(self.column("mac") or [None] * self.count)
         hints = [v if v is None else v.lower() for v in self.texts("vendor")]
@@ -276,8 +305,13 @@ class _Columns:
         ownership_cells = self.column("ownership") if "ownership" in given else None
 
         # Rows with a cell the checks above refused are checked on their own.
-        bad = {k for values in (hints, customers, names, passwords, labels, serials, servers, extensions, users, auths)
-               if _BAD in values for k, v in enumerate(values) if v is _BAD}
+        bad = {
+            k
+            for values in (hints, customers, names, passwords, labels, serials, servers, extensions, users, auths)
+            if _BAD in values
+            for k, v in enumerate(values)
+            if v is _BAD
+        }
         models = self.models
         accounts_of: dict[Any, Any] = {}
         positions: dict[Any, Any] = {}
@@ -285,14 +319,38 @@ class _Columns:
         out: list[Entry] = []
         append = out.append
         done = 0
-        for (row_number, row), mac, hint, model_text, customer, name, password, label, serial, server, ext, user, \
-                auth, line_cell, k in zip(self.body, macs, hints, model_texts, customers, names, passwords, labels,
-                                          serials, servers, extensions, users, auths, line_cells, range(self.count),
-                                          strict=True):
+        for (
+            row_number,
+            row,
+        ), mac, hint, model_text, customer, name, password, label, serial, server, ext, user, auth, line_cell, k in zip(
+            self.body,
+            macs,
+            hints,
+            model_texts,
+            customers,
+            names,
+            passwords,
+            labels,
+            serials,
+            servers,
+            extensions,
+            users,
+            auths,
+            line_cells,
+            range(self.count),
+            strict=True,
+        ):
             entry = None
             found = models.get((model_text, hint)) if model_text is not None else None
-            if (found.__class__ is tuple and mac is not None and customer and name and password and ext
-                    and not (bad and k in bad)):
+            if (
+                found.__class__ is tuple
+                and mac is not None
+                and customer
+                and name
+                and password
+                and ext
+                and not (bad and k in bad)
+            ):
                 vendor, model = found
                 accounts = accounts_of.get(found)
                 if accounts is None:
@@ -314,10 +372,30 @@ class _Columns:
                             position = None
                 if position is not None:
                     user = user or ext
-                    entry = Entry(row_number, mac, vendor, model, serial, ownership, customer, position, {
-                        "extension": ext, "display_name": name, "sip_username": user, "auth_id": auth or user,
-                        "password": password, "label": label, "sip_server": server, "sip_port": None,
-                        "sip_transport": None}, (), server, False)
+                    entry = Entry(
+                        row_number,
+                        mac,
+                        vendor,
+                        model,
+                        serial,
+                        ownership,
+                        customer,
+                        position,
+                        {
+                            "extension": ext,
+                            "display_name": name,
+                            "sip_username": user,
+                            "auth_id": auth or user,
+                            "password": password,
+                            "label": label,
+                            "sip_server": server,
+                            "sip_port": None,
+                            "sip_transport": None,
+                        },
+                        (),
+                        server,
+                        False,
+                    )
             if entry is None:
                 entry = one(row_number, row)
             if entry is not None:
@@ -347,8 +425,22 @@ class _FastPath:
         self.ownerships: dict[Any, str] = {}
 
     def entry(self, row: int, v: list[Any]) -> Entry | None:
-        (mac_cell, vendor_cell, model_cell, line_cell, ext_cell, name_cell, user_cell, auth_cell, password_cell,
-         server_cell, label_cell, serial_cell, ownership_cell, customer_cell) = v
+        (
+            mac_cell,
+            vendor_cell,
+            model_cell,
+            line_cell,
+            ext_cell,
+            name_cell,
+            user_cell,
+            auth_cell,
+            password_cell,
+            server_cell,
+            label_cell,
+            serial_cell,
+            ownership_cell,
+            customer_cell,
+        ) = v
         hint = None
         if vendor_cell is not None:
             hint = vendor_cell.strip().lower() if vendor_cell.__class__ is str else _text(vendor_cell)
@@ -385,18 +477,22 @@ class _FastPath:
             if server and server not in self.servers:
                 fields.host(server, "sip_server")
                 self.servers.add(server)
-            line = fields.line_values({
-                "display_name": name,
-                "sip_username": cells.number_text(user_cell) if user_cell is not None else None,
-                "auth_id": cells.number_text(auth_cell) if auth_cell is not None else None,
-                "password": password,
-                "label": _text(label_cell) if label_cell is not None else None,
-            }, ext)
+            line = fields.line_values(
+                {
+                    "display_name": name,
+                    "sip_username": cells.number_text(user_cell) if user_cell is not None else None,
+                    "auth_id": cells.number_text(auth_cell) if auth_cell is not None else None,
+                    "password": password,
+                    "label": _text(label_cell) if label_cell is not None else None,
+                },
+                ext,
+            )
             line["sip_server"] = server or None
             serial = None
             if self.serial:
-                serial = fields.text(_text(serial_cell) if serial_cell is not None else None, "serial",
-                                       required=False, max_len=64)
+                serial = fields.text(
+                    _text(serial_cell) if serial_cell is not None else None, "serial", required=False, max_len=64
+                )
             ownership = None
             if self.ownership:
                 ownership = self.ownerships.get(ownership_cell)
@@ -404,8 +500,7 @@ class _FastPath:
                     ownership = self.ownerships[ownership_cell] = cells.ownership(ownership_cell)
         except (Invalid, cells.CellError, TypeError):
             return None
-        return Entry(row, mac, vendor, model, serial, ownership, customer, position, line, (), server or None,
-                     restored)
+        return Entry(row, mac, vendor, model, serial, ownership, customer, position, line, (), server or None, restored)
 
 
 def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, vendor_names: set[str]) -> Entry | None:
@@ -453,8 +548,9 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
             fail("customer", exc.message)
     extension = cells.number_text(raw["extension"])
     line_cells = ("display_name", "sip_username", "auth_id", "sip_password", "sip_server", "label")
-    has_line = extension is not None or customer is not None or any(
-        cells.as_text(raw[f]) is not None for f in line_cells)
+    has_line = (
+        extension is not None or customer is not None or any(cells.as_text(raw[f]) is not None for f in line_cells)
+    )
 
     accounts = vendors.get(vendor).caps(model).accounts if model is not None and vendor is not None else None
     position = 1
@@ -468,8 +564,11 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
     server = None
     if has_line:
         if extension is None:
-            fail("extension", "extension missing" + (" (a line needs one)" if "extension" in checked.given else
-                                                     ": add an Extension column"))
+            fail(
+                "extension",
+                "extension missing"
+                + (" (a line needs one)" if "extension" in checked.given else ": add an Extension column"),
+            )
         else:
             try:
                 extension = fields.extension(extension, "extension")
@@ -477,8 +576,12 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
                 fail("extension", exc.message)
                 extension = None
         if customer is None:
-            fail("customer", "customer missing: a line belongs to a customer" if "customer" in checked.given
-                 else "customer missing: add a Customer column with the customer's code or name")
+            fail(
+                "customer",
+                "customer missing: a line belongs to a customer"
+                if "customer" in checked.given
+                else "customer missing: add a Customer column with the customer's code or name",
+            )
         data = {
             "display_name": cells.as_text(raw["display_name"]),
             "sip_username": cells.number_text(raw["sip_username"]),
@@ -521,6 +624,17 @@ def _check_row(checked: Checked, row: int, raw: dict[str, Any], models: dict, ve
         checked.bad_rows[row] = mac
         return None
     assert mac is not None
-    return Entry(row=row, mac=mac, vendor=vendor, model=model, serial=serial, ownership=ownership,
-                 customer=customer, position=position, line=line, missing=tuple(missing), server=server,
-                 restored_mac=restored)
+    return Entry(
+        row=row,
+        mac=mac,
+        vendor=vendor,
+        model=model,
+        serial=serial,
+        ownership=ownership,
+        customer=customer,
+        position=position,
+        line=line,
+        missing=tuple(missing),
+        server=server,
+        restored_mac=restored,
+    )

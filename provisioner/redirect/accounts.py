@@ -35,28 +35,49 @@ def _rpc_url(value: Any) -> str:
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """An account as shown anywhere: no password."""
-    return {"vendor": row["vendor"], "rpc_url": row["rpc_url"], "username": row["username"],
-            "server_name": row["server_name"], "enabled": bool(row["enabled"]),
-            "broken": row["broken_at"] is not None, "broken_at": row["broken_at"],
-            "broken_reason": row["broken_reason"], "protocol": protocols.PROTOCOLS[row["vendor"]].NAME}
+    return {
+        "vendor": row["vendor"],
+        "rpc_url": row["rpc_url"],
+        "username": row["username"],
+        "server_name": row["server_name"],
+        "enabled": bool(row["enabled"]),
+        "broken": row["broken_at"] is not None,
+        "broken_at": row["broken_at"],
+        "broken_reason": row["broken_reason"],
+        "protocol": protocols.PROTOCOLS[row["vendor"]].NAME,
+    }
 
 
-def set_account(store: Store, actor: str, vendor: Any, *, rpc_url: Any, username: Any, password: Any,
-                server_name: Any = None) -> dict[str, Any]:
+def set_account(
+    store: Store, actor: str, vendor: Any, *, rpc_url: Any, username: Any, password: Any, server_name: Any = None
+) -> dict[str, Any]:
     """Store (or replace) the account for ``vendor``; it is enabled and no longer broken, and the
     deliveries held for it go out again."""
     name = _vendor(vendor)
-    values = {"rpc_url": _rpc_url(rpc_url), "username": fields.text(username, "username", max_len=128),
-              "password": fields.secret(password, "password"),
-              "server_name": fields.text(server_name, "server_name", required=False, max_len=128),
-              "enabled": True, "broken_at": None, "broken_reason": None}
+    values = {
+        "rpc_url": _rpc_url(rpc_url),
+        "username": fields.text(username, "username", max_len=128),
+        "password": fields.secret(password, "password"),
+        "server_name": fields.text(server_name, "server_name", required=False, max_len=128),
+        "enabled": True,
+        "broken_at": None,
+        "broken_reason": None,
+    }
     with store.transaction() as tx:
         tables.save_account(tx, name, values)
         tables.retry(tx, vendor=name)
-        tx.add_event(actor=actor, action="redirect.account", summary=f"redirect account for {name} set "
-                     f"({values['username']} at {values['rpc_url']})",
-                     after={"vendor": name, "rpc_url": values["rpc_url"], "username": values["username"],
-                            "server_name": values["server_name"], "password": "changed"})
+        tx.add_event(
+            actor=actor,
+            action="redirect.account",
+            summary=f"redirect account for {name} set ({values['username']} at {values['rpc_url']})",
+            after={
+                "vendor": name,
+                "rpc_url": values["rpc_url"],
+                "username": values["username"],
+                "server_name": values["server_name"],
+                "password": "changed",
+            },
+        )
         row = next(a for a in tables.accounts(tx) if a["vendor"] == name)
     return public(row)
 
@@ -66,8 +87,12 @@ def disable(store: Store, actor: str, vendor: Any) -> dict[str, Any]:
     with store.transaction() as tx:
         if not tables.update_account(tx, name, {"enabled": False}):
             raise NotFound(f"no redirect account for {name!r}", field="vendor")
-        tx.add_event(actor=actor, action="redirect.account", summary=f"redirect account for {name} disabled",
-                     after={"vendor": name, "enabled": False})
+        tx.add_event(
+            actor=actor,
+            action="redirect.account",
+            summary=f"redirect account for {name} disabled",
+            after={"vendor": name, "enabled": False},
+        )
         row = next(a for a in tables.accounts(tx) if a["vendor"] == name)
     return public(row)
 

@@ -53,8 +53,14 @@ def queue_differences(tx: Tx, rows: Iterable[Mapping[str, Any]], *, known_only: 
             continue
         if last == state and (state == "deregistered" or row.get("desired_customer_id") == customer_id):
             continue
-        changes.append({"mac": row["mac"], "vendor": row["vendor"],
-                        "op": "register" if state == "registered" else "deregister", "customer_id": customer_id})
+        changes.append(
+            {
+                "mac": row["mac"],
+                "vendor": row["vendor"],
+                "op": "register" if state == "registered" else "deregister",
+                "customer_id": customer_id,
+            }
+        )
     tables.enqueue(tx, changes)
     return len(changes)
 

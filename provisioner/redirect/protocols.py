@@ -20,9 +20,9 @@ from . import snom, yealink
 PROTOCOLS = {"yealink": yealink, "snom": snom}
 NOT_SUPPORTED = {
     "polycom": "not supported yet: Poly ZTP (Lens) has no public API document available to this project; "
-               "register Polycom phones in the Poly portal by hand",
+    "register Polycom phones in the Poly portal by hand",
     "grandstream": "not supported yet: Grandstream GDMS has no public API document available to this project; "
-                   "register Grandstream phones in GDMS by hand",
+    "register Grandstream phones in GDMS by hand",
 }
 
 OK = "ok"
@@ -31,8 +31,11 @@ REJECTED = "rejected"  # the vendor refuses the MAC or the URL as malformed: not
 AUTH = "auth"  # our credentials were refused: the account is broken until set again
 RETRY = "retry"  # timeout, 5xx, connection refused, an answer we do not understand
 
-_CONFLICT = re.compile(r"other[ _-]?(user|account|provider|company)|owned|belongs? to"
-                       r"|registered by|used by", re.I)
+_CONFLICT = re.compile(
+    r"other[ _-]?(user|account|provider|company)|owned|belongs? to"
+    r"|registered by|used by",
+    re.I,
+)
 _REJECTED = re.compile(r"invalid|illegal|malformed|format|wrong (mac|url)|bad (mac|url)", re.I)
 _AUTH = re.compile(r"auth|password|credential|login|permission|forbidden|unauthori", re.I)
 _ABSENT = re.compile(r"not (exist|found|registered)|no such|does ?n[o']t exist|unknown (device|phone|mac)", re.I)
@@ -82,15 +85,26 @@ def vendor_mac(mac: str) -> str:
     return mac.upper()
 
 
-async def call(session: aiohttp.ClientSession, account: dict[str, Any], method: str, params: tuple[Any, ...],
-               *, op: str, timeout: float) -> Outcome:
+async def call(
+    session: aiohttp.ClientSession,
+    account: dict[str, Any],
+    method: str,
+    params: tuple[Any, ...],
+    *,
+    op: str,
+    timeout: float,
+) -> Outcome:
     """One XML-RPC call to the account's service, and what its answer means."""
     body = xmlrpc.client.dumps(params, methodname=method, allow_none=False).encode()
     auth = "Basic " + base64.b64encode(f"{account['username']}:{account['password']}".encode()).decode()
     try:
-        async with session.post(account["rpc_url"], data=body, allow_redirects=False,
-                                headers={"Content-Type": "text/xml", "Authorization": auth},
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as response:
+        async with session.post(
+            account["rpc_url"],
+            data=body,
+            allow_redirects=False,
+            headers={"Content-Type": "text/xml", "Authorization": auth},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
             status = response.status
             text = await response.read()
     except TimeoutError:
@@ -117,15 +131,15 @@ async def call(session: aiohttp.ClientSession, account: dict[str, Any], method: 
     return classify(answer[0] if answer else None, op=op)
 
 
-async def register(session: aiohttp.ClientSession, account: dict[str, Any], mac: str, url: str, *,
-                   timeout: float) -> Outcome:
+async def register(
+    session: aiohttp.ClientSession, account: dict[str, Any], mac: str, url: str, *, timeout: float
+) -> Outcome:
     module = PROTOCOLS[account["vendor"]]
     method, params = module.register(account, vendor_mac(mac), url)
     return await call(session, account, method, params, op="register", timeout=timeout)
 
 
-async def deregister(session: aiohttp.ClientSession, account: dict[str, Any], mac: str, *,
-                     timeout: float) -> Outcome:
+async def deregister(session: aiohttp.ClientSession, account: dict[str, Any], mac: str, *, timeout: float) -> Outcome:
     module = PROTOCOLS[account["vendor"]]
     method, params = module.deregister(account, vendor_mac(mac))
     return await call(session, account, method, params, op="deregister", timeout=timeout)

@@ -19,11 +19,11 @@ STATES = ("pending", "registered", "deregistered", "failed", "conflict", "reject
 
 HINTS = {
     "conflict": "the vendor says this MAC belongs to another provider's account: ask the previous owner (or the "
-                "vendor's support, with proof of purchase) to release it, then run `provisioner redirect retry MAC`",
+    "vendor's support, with proof of purchase) to release it, then run `provisioner redirect retry MAC`",
     "rejected": "the vendor refused the MAC or the URL as malformed: check the device's MAC and the public URL, "
-                "then run `provisioner redirect retry MAC`",
+    "then run `provisioner redirect retry MAC`",
     "failed": "the vendor could not be reached after every retry: check the account and the service, then "
-              "`provisioner redirect retry`",
+    "`provisioner redirect retry`",
 }
 
 
@@ -48,9 +48,12 @@ def status(store: Store, mac: Any = None, *, customer: Any = None, state: Any = 
         account = broken.get(row["vendor"])
         row["held"] = None
         if account is not None and row["queued"]:
-            row["held"] = (f"the {row['vendor']} account is disabled" if not account["enabled"] else
-                           f"the {row['vendor']} account was refused ({account['broken_reason']}): set it again "
-                           f"with `provisioner redirect set {row['vendor']}`")
+            row["held"] = (
+                f"the {row['vendor']} account is disabled"
+                if not account["enabled"]
+                else f"the {row['vendor']} account was refused ({account['broken_reason']}): set it again "
+                f"with `provisioner redirect set {row['vendor']}`"
+            )
         row["hint"] = HINTS.get(row["state"])
     return rows
 
@@ -67,21 +70,43 @@ def retry(store: Store, actor: str, mac: Any = None, *, customer: Any = None) ->
         again = [r for r in rows if r["state"] in ("conflict", "rejected") and not r["queued"]]
         if again:
             found = tables.devices_for(tx, [r["mac"] for r in again], {r["vendor"] for r in again})
-            tables.enqueue(tx, [{"mac": d["mac"], "vendor": d["vendor"],
-                                 "op": "register" if outbox.wanted(d)[0] == "registered" else "deregister",
-                                 "customer_id": outbox.wanted(d)[1]} for d in found])
+            tables.enqueue(
+                tx,
+                [
+                    {
+                        "mac": d["mac"],
+                        "vendor": d["vendor"],
+                        "op": "register" if outbox.wanted(d)[0] == "registered" else "deregister",
+                        "customer_id": outbox.wanted(d)[1],
+                    }
+                    for d in found
+                ],
+            )
         count = tables.retry(tx, macs=None if (mac is None and customer is None) else macs)
-        tx.add_event(actor=actor, action="redirect.retry", device_mac=fields.mac(mac) if mac else None,
-                     summary=f"redirect retry: {count} change(s) due now")
+        tx.add_event(
+            actor=actor,
+            action="redirect.retry",
+            device_mac=fields.mac(mac) if mac else None,
+            summary=f"redirect retry: {count} change(s) due now",
+        )
     return count
 
 
-async def sync(store: Store, actor: str, base_url: str, *, customer: Any = None, pacing: Pacing | None = None,
-               deliver: bool = True, logger: Any = None) -> dict[str, Any]:
+async def sync(
+    store: Store,
+    actor: str,
+    base_url: str,
+    *,
+    customer: Any = None,
+    pacing: Pacing | None = None,
+    deliver: bool = True,
+    logger: Any = None,
+) -> dict[str, Any]:
     """Read each device's entry at its vendor (checkDevice/checkPhone), queue what differs from what
     it should be, and (``deliver``) deliver it. Counts of what was found."""
     pacing = pacing or Pacing()
     worker = Worker(store, base_url, pacing, logger=logger)
+
     def load() -> tuple[dict[str, Any], list[dict[str, Any]], dict[int, str]]:
         with store.reading() as tx:
             customer_id = _customer_id(tx, customer)
@@ -101,8 +126,11 @@ async def sync(store: Store, actor: str, base_url: str, *, customer: Any = None,
             seen = await protocols.check(session, account, row["mac"], timeout=pacing.timeout)
             counts["checked"] += 1
             if seen.kind == protocols.AUTH:
-                raise Invalid(f"the {row['vendor']} redirect service refused the account ({seen.message}): "
-                              f"set it again with `provisioner redirect set {row['vendor']}`", field="account")
+                raise Invalid(
+                    f"the {row['vendor']} redirect service refused the account ({seen.message}): "
+                    f"set it again with `provisioner redirect set {row['vendor']}`",
+                    field="account",
+                )
             if seen.kind != protocols.OK:
                 counts["unreachable"] += 1
                 continue
@@ -116,12 +144,16 @@ async def sync(store: Store, actor: str, base_url: str, *, customer: Any = None,
                 counts["in_sync"] += 1
     for change in changes:
         counts[change["op"]] += 1
+
     def save() -> None:
         with store.transaction() as tx:
             tables.enqueue(tx, changes)
-            tx.add_event(actor=actor, action="redirect.sync",
-                         summary=f"redirect sync: {counts['checked']} checked, {counts['register']} to register, "
-                                 f"{counts['deregister']} to deregister")
+            tx.add_event(
+                actor=actor,
+                action="redirect.sync",
+                summary=f"redirect sync: {counts['checked']} checked, {counts['register']} to register, "
+                f"{counts['deregister']} to deregister",
+            )
 
     await asyncio.to_thread(save)
     if deliver:
@@ -140,8 +172,9 @@ def set_customer_url(store: Store, actor: str, customer: Any, url: Any) -> dict[
         value = str(url).strip()
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
-            raise Invalid("the customer's URL must be http(s)://host[:port]/[path] without credentials",
-                          field="public_url")
+            raise Invalid(
+                "the customer's URL must be http(s)://host[:port]/[path] without credentials", field="public_url"
+            )
     with store.transaction() as tx:
         customer_id = _customer_id(tx, customer)
         assert customer_id is not None
@@ -149,8 +182,14 @@ def set_customer_url(store: Store, actor: str, customer: Any, url: Any) -> dict[
         macs = [d["mac"] for d in tx.devices_of_customer(customer_id)]
         # the devices registered for it are registered again with the new URL
         rows = [r for r in tables.devices_for(tx, macs, tables.enabled_vendors(tx)) if r["desired"] == "registered"]
-        tables.enqueue(tx, [{"mac": r["mac"], "vendor": r["vendor"], "op": "register",
-                             "customer_id": r["customer_id"]} for r in rows])
-        tx.add_event(actor=actor, action="redirect.customer_url", customer_id=customer_id,
-                     summary=f"redirect URL of {customer}: {value or 'the public URL'}")
+        tables.enqueue(
+            tx,
+            [{"mac": r["mac"], "vendor": r["vendor"], "op": "register", "customer_id": r["customer_id"]} for r in rows],
+        )
+        tx.add_event(
+            actor=actor,
+            action="redirect.customer_url",
+            customer_id=customer_id,
+            summary=f"redirect URL of {customer}: {value or 'the public URL'}",
+        )
     return {"customer": customer, "public_url": value, "queued": len(rows)}

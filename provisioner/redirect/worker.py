@@ -43,8 +43,15 @@ class Pacing:
 
 
 class Worker:
-    def __init__(self, store: Store, base_url: str, pacing: Pacing | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, logger: Any = None):
+    def __init__(
+        self,
+        store: Store,
+        base_url: str,
+        pacing: Pacing | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        logger: Any = None,
+    ):
         self.log = logger or log  # the command line logs to stderr, its stdout being the answer
         self.store = store
         self.base_url = base_url
@@ -94,8 +101,11 @@ class Worker:
             tables.claim(tx, [r["id"] for r in rows], now + timedelta(seconds=self.pacing.claim))
             for row in rows:
                 if row["op"] == "register":
-                    row["url"] = (outbox.registered_url(tx, row["customer_id"], self.base_url)
-                                  if row["customer_id"] is not None else None)
+                    row["url"] = (
+                        outbox.registered_url(tx, row["customer_id"], self.base_url)
+                        if row["customer_id"] is not None
+                        else None
+                    )
         return accounts, rows
 
     def _release(self, row_id: int) -> None:
@@ -109,8 +119,9 @@ class Worker:
             await asyncio.sleep(wait)
         self._last_call[vendor] = self._clock()
 
-    async def _send(self, session: aiohttp.ClientSession, account: dict[str, Any],
-                    row: dict[str, Any]) -> protocols.Outcome:
+    async def _send(
+        self, session: aiohttp.ClientSession, account: dict[str, Any], row: dict[str, Any]
+    ) -> protocols.Outcome:
         await self._pace(account["vendor"])
         self.calls += 1
         if row["op"] == "register":
@@ -128,25 +139,45 @@ class Worker:
                 account["_broken"] = True
                 tables.update_account(tx, vendor, {"broken_at": now, "broken_reason": outcome.message})
                 tables.update_outbox(tx, row["id"], {"claimed_until": None, "last_error": outcome.message})
-                tx.add_event(actor="redirect", action="redirect.account_broken",
-                             summary=f"the {vendor} redirect service refused the account: deliveries held until "
-                                     f"`provisioner redirect set {vendor}` is run again ({outcome.message})")
+                tx.add_event(
+                    actor="redirect",
+                    action="redirect.account_broken",
+                    summary=f"the {vendor} redirect service refused the account: deliveries held until "
+                    f"`provisioner redirect set {vendor}` is run again ({outcome.message})",
+                )
                 self.log.warning("redirect_account_broken", vendor=vendor, message=outcome.message)
                 return 0
             if outcome.kind == protocols.RETRY:
                 attempts = row["attempts"] + 1
                 if attempts >= self.pacing.max_attempts:
-                    tables.update_outbox(tx, row["id"], {"attempts": attempts, "next_attempt_at": None,
-                                                         "claimed_until": None, "last_error": outcome.message})
+                    tables.update_outbox(
+                        tx,
+                        row["id"],
+                        {
+                            "attempts": attempts,
+                            "next_attempt_at": None,
+                            "claimed_until": None,
+                            "last_error": outcome.message,
+                        },
+                    )
                     tables.set_device_state(tx, mac, {"state": "failed", "message": outcome.message})
                     self.log.warning("redirect_failed", attempts=attempts, message=outcome.message, **fields)
                     return 1
                 delay = min(self.pacing.backoff * 2 ** (attempts - 1), self.pacing.backoff_cap)
-                tables.update_outbox(tx, row["id"], {"attempts": attempts, "claimed_until": None,
-                                                     "next_attempt_at": now + timedelta(seconds=delay),
-                                                     "last_error": outcome.message})
+                tables.update_outbox(
+                    tx,
+                    row["id"],
+                    {
+                        "attempts": attempts,
+                        "claimed_until": None,
+                        "next_attempt_at": now + timedelta(seconds=delay),
+                        "last_error": outcome.message,
+                    },
+                )
                 tables.set_device_state(tx, mac, {"state": "pending", "message": outcome.message})
-                self.log.info("redirect_retry_later", attempts=attempts, delay_s=delay, message=outcome.message, **fields)
+                self.log.info(
+                    "redirect_retry_later", attempts=attempts, delay_s=delay, message=outcome.message, **fields
+                )
                 return 0
             tables.done(tx, row["id"])
             more = tables.queued(tx, mac)
@@ -158,10 +189,15 @@ class Worker:
                 tables.set_device_state(tx, mac, values)
                 self.log.info("redirect_delivered", **fields)
             else:  # conflict, rejected: the vendor will not change its mind by itself
-                tables.set_device_state(tx, mac, {"state": "pending" if more else outcome.kind,
-                                                  "message": outcome.message})
-                tx.add_event(actor="redirect", action=f"redirect.{outcome.kind}", device_mac=mac,
-                             summary=f"{vendor} redirect {op} of {mac}: {outcome.kind}: {outcome.message}")
+                tables.set_device_state(
+                    tx, mac, {"state": "pending" if more else outcome.kind, "message": outcome.message}
+                )
+                tx.add_event(
+                    actor="redirect",
+                    action=f"redirect.{outcome.kind}",
+                    device_mac=mac,
+                    summary=f"{vendor} redirect {op} of {mac}: {outcome.kind}: {outcome.message}",
+                )
                 self.log.warning(f"redirect_{outcome.kind}", message=outcome.message, **fields)
             return 1
 
@@ -174,8 +210,11 @@ def base_url_for_cli(store: Store, given: str | None) -> str:
     with store.reading() as tx:
         stored = tables.setting(tx, PUBLIC_URL)
     if not stored:
-        raise Invalid("the server's public URL is not known yet: give --public-url (PROVISIONER_PUBLIC_URL) "
-                      "or start the server once", field="public_url")
+        raise Invalid(
+            "the server's public URL is not known yet: give --public-url (PROVISIONER_PUBLIC_URL) "
+            "or start the server once",
+            field="public_url",
+        )
     return stored
 
 
@@ -189,9 +228,13 @@ WORKER = web.AppKey("redirect_worker", Worker)
 
 
 def pacing_of(settings: Any) -> Pacing:
-    return Pacing(rate=settings.redirect_rate, backoff=settings.redirect_backoff,
-                  backoff_cap=settings.redirect_backoff_cap, max_attempts=settings.redirect_max_attempts,
-                  timeout=settings.redirect_timeout)
+    return Pacing(
+        rate=settings.redirect_rate,
+        backoff=settings.redirect_backoff,
+        backoff_cap=settings.redirect_backoff_cap,
+        max_attempts=settings.redirect_max_attempts,
+        timeout=settings.redirect_timeout,
+    )
 
 
 CONTRACTS_EVERY = 300.0  # seconds between looks for terminations whose day has come

@@ -30,9 +30,18 @@ _PREFIXES = ("device.", "customer.", "line.")
 
 
 class AfterChange:
-    def __init__(self, store: Store, *, enabled: bool, port: int = resync.SIP_PORT, rate: float = resync.RATE,
-                 settle: float = 1.0, dedup: float = 30.0, timeout: float = 4.0,
-                 send: Callable[..., Awaitable[list[resync.Outcome]]] = resync.resync_many):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        enabled: bool,
+        port: int = resync.SIP_PORT,
+        rate: float = resync.RATE,
+        settle: float = 1.0,
+        dedup: float = 30.0,
+        timeout: float = 4.0,
+        send: Callable[..., Awaitable[list[resync.Outcome]]] = resync.resync_many,
+    ):
         self.store = store
         self.enabled = enabled  # the server flag; a customer's column overrides it
         self.port, self.rate, self.settle, self.dedup, self.timeout = port, rate, settle, dedup, timeout
@@ -58,8 +67,9 @@ class AfterChange:
     def events(self, batch: Sequence[dict]) -> None:
         """The cache's callback: safe from any thread."""
         macs = {e["device_mac"] for e in batch if _counts(e) and e.get("device_mac")}
-        customers = {e["customer_code"] for e in batch
-                     if _counts(e) and not e.get("device_mac") and e.get("customer_code")}
+        customers = {
+            e["customer_code"] for e in batch if _counts(e) and not e.get("device_mac") and e.get("customer_code")
+        }
         if (macs or customers) and self._loop is not None:
             self._loop.call_soon_threadsafe(self._add, macs, customers)
 
@@ -89,13 +99,13 @@ class AfterChange:
         for target in fresh:
             self._last[target.mac] = now
         self.sent += len(fresh)
-        log.info("resync_after_change", phones=len(fresh), deduplicated=len(targets) - len(fresh),
-                 unreachable=len(skipped))
+        log.info(
+            "resync_after_change", phones=len(fresh), deduplicated=len(targets) - len(fresh), unreachable=len(skipped)
+        )
         outcomes = await self.send(fresh, rate=self.rate, timeout=self.timeout)
         failed = [o for o in outcomes if not o.ok]
         if failed:
-            log.warning("resync_after_change_unanswered", phones=len(failed),
-                        first=failed[0].describe())
+            log.warning("resync_after_change_unanswered", phones=len(failed), first=failed[0].describe())
 
     def _targets(self, macs: set[str], customers: set[str]) -> tuple[list[resync.Target], list]:
         """The reachable phones among those changed whose customer wants the NOTIFY."""

@@ -14,8 +14,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 MAGIC = "z9hG4bK"  # RFC 3261 branch prefix
-_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length",
-            "c": "content-type", "o": "event", "k": "supported", "s": "subject", "e": "content-encoding"}
+_COMPACT = {
+    "v": "via",
+    "f": "from",
+    "t": "to",
+    "i": "call-id",
+    "m": "contact",
+    "l": "content-length",
+    "c": "content-type",
+    "o": "event",
+    "k": "supported",
+    "s": "subject",
+    "e": "content-encoding",
+}
 
 
 class SipParseError(ValueError):
@@ -63,8 +74,7 @@ class Message:
         return m.group(1) if m else None
 
     def encode(self) -> bytes:
-        start = (f"{self.method} {self.uri} SIP/2.0" if self.is_request
-                 else f"SIP/2.0 {self.status} {self.reason}")
+        start = f"{self.method} {self.uri} SIP/2.0" if self.is_request else f"SIP/2.0 {self.status} {self.reason}"
         lines = [start]
         for key, value in self.headers:
             if key.lower() != "content-length":
@@ -113,7 +123,7 @@ def parse(data: bytes) -> Message:
     length = msg.get("Content-Length")
     if length is not None:
         try:
-            body = body[:max(0, int(length))]
+            body = body[: max(0, int(length))]
         except ValueError:
             raise SipParseError("bad Content-Length") from None
     msg.body = body
@@ -132,8 +142,9 @@ def new_call_id(host: str) -> str:
     return f"{secrets.token_hex(12)}@{host}"
 
 
-def response(request: Message, status: int, reason: str, *, to_tag: str | None = None,
-             extra: Iterable[tuple[str, str]] = ()) -> Message:
+def response(
+    request: Message, status: int, reason: str, *, to_tag: str | None = None, extra: Iterable[tuple[str, str]] = ()
+) -> Message:
     """A response copying Via, From, To (with our tag), Call-ID and CSeq from ``request``."""
     headers = [("Via", v) for v in request.get_all("Via")]
     headers.append(("From", request.get("From") or ""))
@@ -164,8 +175,16 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode("utf-8")).hexdigest()  # RFC 2617 mandates MD5
 
 
-def digest_response(challenge: dict[str, str], *, method: str, uri: str, username: str, password: str,
-                    nc: int = 1, cnonce: str | None = None) -> str:
+def digest_response(
+    challenge: dict[str, str],
+    *,
+    method: str,
+    uri: str,
+    username: str,
+    password: str,
+    nc: int = 1,
+    cnonce: str | None = None,
+) -> str:
     """The ``Authorization``/``Proxy-Authorization`` value answering ``challenge``."""
     algorithm = challenge.get("algorithm", "MD5")
     if algorithm.upper() not in ("MD5", "MD5-SESS"):

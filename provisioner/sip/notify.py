@@ -68,9 +68,17 @@ def _host_for_uri(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-async def send_notify(host: str, port: int, *, event: str, user: str | None = None,
-                      credentials: Credentials | None = None, timeout: float = TIMEOUT,
-                      t1: float = T1, t2: float = T2) -> Outcome:
+async def send_notify(
+    host: str,
+    port: int,
+    *,
+    event: str,
+    user: str | None = None,
+    credentials: Credentials | None = None,
+    timeout: float = TIMEOUT,
+    t1: float = T1,
+    t2: float = T2,
+) -> Outcome:
     """NOTIFY ``Event: event`` to ``host:port``; the phone's final answer, or why there was none."""
     target = f"{_host_for_uri(host)}:{port}"
     loop = asyncio.get_running_loop()
@@ -94,13 +102,25 @@ async def send_notify(host: str, port: int, *, event: str, user: str | None = No
             ("To", f"<{uri}>"),
             ("Call-ID", sip.new_call_id(_host_for_uri(local_host))),
         ]
-        extra = [("Contact", f"<sip:provisioner@{local}>"), ("Event", event),
-                 ("Subscription-State", "terminated"), ("User-Agent", f"provisioner/{__version__}")]
+        extra = [
+            ("Contact", f"<sip:provisioner@{local}>"),
+            ("Event", event),
+            ("Subscription-State", "terminated"),
+            ("User-Agent", f"provisioner/{__version__}"),
+        ]
         cseq, sent, auth = 1, 0, None
         while True:
-            request = sip.Message(method="NOTIFY", uri=uri, headers=[
-                ("Via", f"SIP/2.0/UDP {local};branch={sip.new_branch()};rport"), *base,
-                ("CSeq", f"{cseq} NOTIFY"), *extra, *([auth] if auth else [])])
+            request = sip.Message(
+                method="NOTIFY",
+                uri=uri,
+                headers=[
+                    ("Via", f"SIP/2.0/UDP {local};branch={sip.new_branch()};rport"),
+                    *base,
+                    ("CSeq", f"{cseq} NOTIFY"),
+                    *extra,
+                    *([auth] if auth else []),
+                ],
+            )
             answer, count = await _transaction(transport, endpoint, request, timeout, t1, t2)
             sent += count
             if isinstance(answer, str):
@@ -109,8 +129,13 @@ async def send_notify(host: str, port: int, *, event: str, user: str | None = No
                 header = "WWW-Authenticate" if answer.status == 401 else "Proxy-Authenticate"
                 try:
                     challenge = sip.parse_challenge(answer.get(header) or "")
-                    value = sip.digest_response(challenge, method="NOTIFY", uri=uri,
-                                                username=credentials.username, password=credentials.password)
+                    value = sip.digest_response(
+                        challenge,
+                        method="NOTIFY",
+                        uri=uri,
+                        username=credentials.username,
+                        password=credentials.password,
+                    )
                 except sip.SipParseError as exc:
                     return Outcome(target, answer.status, f"{answer.reason} (cannot answer: {exc})", sent)
                 auth = ("Authorization" if answer.status == 401 else "Proxy-Authorization", value)
@@ -124,8 +149,14 @@ async def send_notify(host: str, port: int, *, event: str, user: str | None = No
         transport.close()
 
 
-async def _transaction(transport: asyncio.DatagramTransport, endpoint: _Endpoint, request: sip.Message,
-                       timeout: float, t1: float, t2: float) -> tuple[sip.Message | str, int]:
+async def _transaction(
+    transport: asyncio.DatagramTransport,
+    endpoint: _Endpoint,
+    request: sip.Message,
+    timeout: float,
+    t1: float,
+    t2: float,
+) -> tuple[sip.Message | str, int]:
     """Run one client transaction: (final answer or why none, datagrams sent)."""
     loop = asyncio.get_running_loop()
     data = request.encode()
@@ -148,8 +179,11 @@ async def _transaction(transport: asyncio.DatagramTransport, endpoint: _Endpoint
         except TimeoutError:
             continue
         if isinstance(answer, OSError):
-            return ("nothing listens there (port unreachable)" if isinstance(answer, ConnectionRefusedError)
-                    else f"network error: {answer.strerror or answer}"), sent
+            return (
+                "nothing listens there (port unreachable)"
+                if isinstance(answer, ConnectionRefusedError)
+                else f"network error: {answer.strerror or answer}"
+            ), sent
         if answer.branch != branch or answer.cseq != (number, "NOTIFY"):
             continue  # a late answer to an earlier transaction
         if answer.status is not None and answer.status < 200:

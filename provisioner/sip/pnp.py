@@ -41,8 +41,13 @@ GROUP = "224.0.1.75"  # sip.mcast.net (RFC 3261 10.2.6, the vendors' PnP group)
 PORT = 5060
 _MAX_PENDING = 256  # NOTIFYs in flight at once: a flood of SUBSCRIBEs cannot grow without end
 _RECENT = 1024  # SUBSCRIBE transactions remembered, so a retransmission gets the 200 again, no second NOTIFY
-_VENDOR_NAMES = {"yealink": "yealink", "snom": "snom", "polycom": "polycom", "poly": "polycom",
-                 "grandstream": "grandstream"}
+_VENDOR_NAMES = {
+    "yealink": "yealink",
+    "snom": "snom",
+    "polycom": "polycom",
+    "poly": "polycom",
+    "grandstream": "grandstream",
+}
 _PARAM = re.compile(r';\s*([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|([^;\s]*))')
 
 
@@ -60,8 +65,7 @@ class Subscription:
 def event_params(value: str) -> tuple[str, dict[str, str]]:
     """``ua-profile;vendor="Yealink";model=T46U`` -> ("ua-profile", {"vendor": "Yealink", ...})."""
     name = value.split(";", 1)[0].strip().lower()
-    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-              for m in _PARAM.finditer(value)}
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _PARAM.finditer(value)}
     return name, params
 
 
@@ -78,8 +82,9 @@ def mac_of(msg: sip.Message, params: dict[str, str]) -> str | None:
     seen, else the From user, else a ``mac`` parameter of the event."""
     for user in (_uri_user(msg.uri), _uri_user(msg.get("From"))):
         if user:
-            m = re.fullmatch(r"(?:MAC:?)?([0-9A-Fa-f]{12}|(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2})", user.strip(),
-                             re.IGNORECASE)
+            m = re.fullmatch(
+                r"(?:MAC:?)?([0-9A-Fa-f]{12}|(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2})", user.strip(), re.IGNORECASE
+            )
             if m:
                 return macs.try_parse_mac(m.group(1))
     return macs.try_parse_mac(params.get("mac", ""))
@@ -101,8 +106,7 @@ def read_subscription(msg: sip.Message) -> Subscription | None:
         vendor = hinted.name if hinted else None
     if vendor is None:
         return None  # another maker's phone: leave it to its own server
-    return Subscription(mac, vendor, params.get("model") or None, params.get("version") or None,
-                        msg.get("User-Agent"))
+    return Subscription(mac, vendor, params.get("model") or None, params.get("version") or None, msg.get("User-Agent"))
 
 
 def _contact_address(msg: sip.Message, source: tuple[str, int]) -> tuple[str, int]:
@@ -124,9 +128,16 @@ class PnpResponder(asyncio.DatagramProtocol):
     """The plug-and-play UDP endpoint. ``known(mac)`` says whether the store has the device;
     ``unknown(subscription, ip)`` records one it has not (as an HTTP fetch of an unknown MAC is)."""
 
-    def __init__(self, url: str, *, known: Callable[[str], Awaitable[bool]],
-                 unknown: Callable[[Subscription, str], None], t1: float = T1, t2: float = T2,
-                 timeout: float = 4.0):
+    def __init__(
+        self,
+        url: str,
+        *,
+        known: Callable[[str], Awaitable[bool]],
+        unknown: Callable[[Subscription, str], None],
+        t1: float = T1,
+        t2: float = T2,
+        timeout: float = 4.0,
+    ):
         self.url = url
         self.known = known
         self.unknown = unknown
@@ -159,8 +170,12 @@ class PnpResponder(asyncio.DatagramProtocol):
                 join_group(sock)
                 self.multicast = True
             except OSError as exc:
-                log.warning("pnp_multicast_join_failed", group=GROUP, error=exc.strerror or str(exc),
-                            effect="plug-and-play answers unicast SUBSCRIBEs only")
+                log.warning(
+                    "pnp_multicast_join_failed",
+                    group=GROUP,
+                    error=exc.strerror or str(exc),
+                    effect="plug-and-play answers unicast SUBSCRIBEs only",
+                )
         await loop.create_datagram_endpoint(lambda: self, sock=sock)
         assert self.transport is not None
         self.port = self.transport.get_extra_info("sockname")[1]
@@ -198,8 +213,9 @@ class PnpResponder(asyncio.DatagramProtocol):
         self._recent[key] = tag
         if len(self._recent) > _RECENT:
             self._recent.popitem(last=False)
-        ok = sip.response(msg, 200, "OK", to_tag=tag, extra=[("Expires", "0"),
-                                                            ("User-Agent", f"provisioner/{__version__}")])
+        ok = sip.response(
+            msg, 200, "OK", to_tag=tag, extra=[("Expires", "0"), ("User-Agent", f"provisioner/{__version__}")]
+        )
         assert self.transport is not None
         self.transport.sendto(ok.encode(), addr)
         self.answered += 1
@@ -223,8 +239,16 @@ class PnpResponder(asyncio.DatagramProtocol):
             return
         if status is not None and 200 <= status < 300:
             self.notified += 1
-        log.info("pnp_answered", mac=sub.mac, vendor=sub.vendor, model=sub.model, ip=source[0],
-                 notify_to=f"{_host_for_uri(host)}:{port}", phone_answered=status, url=self.url)
+        log.info(
+            "pnp_answered",
+            mac=sub.mac,
+            vendor=sub.vendor,
+            model=sub.model,
+            ip=source[0],
+            notify_to=f"{_host_for_uri(host)}:{port}",
+            phone_answered=status,
+            url=self.url,
+        )
 
     async def _notify(self, subscribe: sip.Message, tag: str, host: str, port: int) -> int | None:
         """The NOTIFY with the URL, in the SUBSCRIBE's dialog, from a socket of its own."""
@@ -236,19 +260,24 @@ class PnpResponder(asyncio.DatagramProtocol):
             contact = re.search(r"<([^>]+)>", subscribe.get("Contact") or "")
             uri = contact.group(1) if contact else f"sip:{_host_for_uri(host)}:{port}"
             to = subscribe.get("To") or ""
-            request = sip.Message(method="NOTIFY", uri=uri, headers=[
-                ("Via", f"SIP/2.0/UDP {local};branch={sip.new_branch()};rport"),
-                ("Max-Forwards", "70"),
-                ("From", to if ";tag=" in to.lower() else f"{to};tag={tag}"),
-                ("To", subscribe.get("From") or ""),
-                ("Call-ID", subscribe.get("Call-ID") or ""),
-                ("CSeq", f"{subscribe.cseq[0] + 1} NOTIFY"),
-                ("Contact", f"<sip:provisioner@{local}>"),
-                ("Event", subscribe.get("Event") or "ua-profile"),
-                ("Subscription-State", "terminated;reason=timeout"),
-                ("Content-Type", "application/url"),
-                ("User-Agent", f"provisioner/{__version__}"),
-            ], body=self.url.encode("utf-8"))
+            request = sip.Message(
+                method="NOTIFY",
+                uri=uri,
+                headers=[
+                    ("Via", f"SIP/2.0/UDP {local};branch={sip.new_branch()};rport"),
+                    ("Max-Forwards", "70"),
+                    ("From", to if ";tag=" in to.lower() else f"{to};tag={tag}"),
+                    ("To", subscribe.get("From") or ""),
+                    ("Call-ID", subscribe.get("Call-ID") or ""),
+                    ("CSeq", f"{subscribe.cseq[0] + 1} NOTIFY"),
+                    ("Contact", f"<sip:provisioner@{local}>"),
+                    ("Event", subscribe.get("Event") or "ua-profile"),
+                    ("Subscription-State", "terminated;reason=timeout"),
+                    ("Content-Type", "application/url"),
+                    ("User-Agent", f"provisioner/{__version__}"),
+                ],
+                body=self.url.encode("utf-8"),
+            )
             answer, _ = await _transaction(transport, endpoint, request, self.timeout, self.t1, self.t2)
             return None if isinstance(answer, str) else answer.status
         finally:

@@ -66,17 +66,27 @@ def _target(device: dict, line_rows: Sequence[dict], *, to: str | None, reboot: 
     elif device.get("last_seen_ip"):
         host, port = device["last_seen_ip"], SIP_PORT
     else:
-        raise Conflict(f"no address known for {device['mac']}: it has never fetched a file; "
-                       f"give one with --to HOST[:PORT]", field="to")
+        raise Conflict(
+            f"no address known for {device['mac']}: it has never fetched a file; give one with --to HOST[:PORT]",
+            field="to",
+        )
     first = line_rows[0] if line_rows else None
     credentials = Credentials(first["auth_id"], first["password"]) if first and first["password"] else None
     event = REBOOT_EVENT if reboot else vendors.get(device["vendor"]).resync_event
-    return Target(mac=device["mac"], vendor=device["vendor"], host=host, port=port, event=event,
-                  user=first["sip_username"] if first else None, credentials=credentials)
+    return Target(
+        mac=device["mac"],
+        vendor=device["vendor"],
+        host=host,
+        port=port,
+        event=event,
+        user=first["sip_username"] if first else None,
+        credentials=credentials,
+    )
 
 
-def targets_of(store: Store, *, customer: str | None = None, macs: Sequence[str] = (),
-               reboot: bool = False, port: int = SIP_PORT) -> tuple[list[Target], list[tuple[str, str]]]:
+def targets_of(
+    store: Store, *, customer: str | None = None, macs: Sequence[str] = (), reboot: bool = False, port: int = SIP_PORT
+) -> tuple[list[Target], list[tuple[str, str]]]:
     """The phones of a customer and/or a list of MACs: those that can be reached, and (mac, why) the others."""
     if not customer and not macs:
         raise Invalid("name a customer or at least one MAC", field="customer")
@@ -106,12 +116,18 @@ def targets_of(store: Store, *, customer: str | None = None, macs: Sequence[str]
 
 
 async def resync(target: Target, *, timeout: float = TIMEOUT) -> Outcome:
-    return await send_notify(target.host, target.port, event=target.event, user=target.user,
-                             credentials=target.credentials, timeout=timeout)
+    return await send_notify(
+        target.host, target.port, event=target.event, user=target.user, credentials=target.credentials, timeout=timeout
+    )
 
 
-async def resync_many(targets: Sequence[Target], *, rate: float = RATE, timeout: float = TIMEOUT,
-                      done: Callable[[Target, Outcome], None] | None = None) -> list[Outcome]:
+async def resync_many(
+    targets: Sequence[Target],
+    *,
+    rate: float = RATE,
+    timeout: float = TIMEOUT,
+    done: Callable[[Target, Outcome], None] | None = None,
+) -> list[Outcome]:
     """NOTIFY every target, starting at most ``rate`` per second (the i-th no sooner than i/rate s
     after the first), each waiting for its own answer while the next ones start."""
     if rate <= 0:

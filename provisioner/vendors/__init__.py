@@ -13,8 +13,18 @@ from functools import cache
 
 from .base import Caps, ConfigFile, FileKind, UserAgent, Vendor
 
-__all__ = ["Caps", "ConfigFile", "FileKind", "UserAgent", "Vendor", "all_vendors", "get",
-           "parse_user_agent", "vendor_for_mac", "vendor_for_model"]
+__all__ = [
+    "Caps",
+    "ConfigFile",
+    "FileKind",
+    "UserAgent",
+    "Vendor",
+    "all_vendors",
+    "get",
+    "parse_user_agent",
+    "vendor_for_mac",
+    "vendor_for_model",
+]
 
 
 @cache
@@ -27,8 +37,10 @@ def all_vendors() -> tuple[Vendor, ...]:
         vendor = getattr(module, "VENDOR", None)
         if isinstance(vendor, Vendor):
             if vendor.name != info.name:
-                raise ValueError(f"vendors/{info.name}.py declares vendor {vendor.name!r}: a vendor's module, "
-                                 f"name and template folder (vendor_templates/<name>/) are one name")
+                raise ValueError(
+                    f"vendors/{info.name}.py declares vendor {vendor.name!r}: a vendor's module, "
+                    f"name and template folder (vendor_templates/<name>/) are one name"
+                )
             found.append(vendor)
     return tuple(found)
 

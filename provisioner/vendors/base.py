@@ -87,9 +87,7 @@ class Vendor:
     # Spreadsheet/CLI spelling of a model -> the key used in ``models`` ("vvx-350" -> "VVX350").
     normalize_model: Callable[[str], str | None]
     # Generic context -> extra template variables for this vendor's format.
-    extend_context: Callable[[Mapping[str, Any]], Mapping[str, Any]] = field(
-        default=lambda ctx: {}
-    )
+    extend_context: Callable[[Mapping[str, Any]], Mapping[str, Any]] = field(default=lambda ctx: {})
     # Programmable key types (provisioner.fields.KEY_TYPES) this vendor's templates write; the others
     # are refused for its phones (their parameters are not confirmed).
     key_types: frozenset[str] = frozenset()

@@ -28,8 +28,7 @@ MODELS = {
 }
 
 _MAC = r"(?P<mac>[0-9a-f]{12})"
-_MODEL_FILE = "|".join(sorted(name.lower() + ("[pw]?" if name.startswith("GRP") else "")
-                              for name in MODELS))
+_MODEL_FILE = "|".join(sorted(name.lower() + ("[pw]?" if name.startswith("GRP") else "") for name in MODELS))
 
 FILES = (
     ConfigFile(r"cfg" + _MAC + r"\.xml", FileKind.DEVICE, "cfg_mac.xml", XML),
@@ -47,20 +46,45 @@ FILES = (
 _UA = (
     # Grandstream Model HW GRP2614 SW 1.0.5.15 DevId c074ad0b63ee
     # Grandstream Model HW HT801 V1.1A SW 1.0.17.5 DevId c074ad273a10
-    re.compile(r"Grandstream Model HW (?P<model>\S+)(?:\s+V\S+)?\s+SW (?P<fw>\S+)"
-               r"\s+DevId (?P<mac>[0-9A-Fa-f:.\-]+)"),
+    re.compile(
+        r"Grandstream Model HW (?P<model>\S+)(?:\s+V\S+)?\s+SW (?P<fw>\S+)"
+        r"\s+DevId (?P<mac>[0-9A-Fa-f:.\-]+)"
+    ),
     # Grandstream GXP2000 (gxp2000e.bin:1.2.5.3/boot55e.bin:1.1.6.9) DevId 000b822726c8
-    re.compile(r"Grandstream (?P<model>[A-Za-z]+\d+\w*) \([^:)]*:(?P<fw>[\d.]+)[^)]*\)"
-               r"\s+DevId (?P<mac>[0-9A-Fa-f:.\-]+)"),
+    re.compile(
+        r"Grandstream (?P<model>[A-Za-z]+\d+\w*) \([^:)]*:(?P<fw>[\d.]+)[^)]*\)"
+        r"\s+DevId (?P<mac>[0-9A-Fa-f:.\-]+)"
+    ),
 )
-_MODEL = re.compile(r"(?:grandstream[\s_\-]*)?(?P<family>gxp|grp|gxv|ht|dp|wp|ghp)[\s_\-]*"
-                    r"(?P<number>\d{3,4})(?P<suffix>[a-z]*)", re.IGNORECASE)
+_MODEL = re.compile(
+    r"(?:grandstream[\s_\-]*)?(?P<family>gxp|grp|gxv|ht|dp|wp|ghp)[\s_\-]*"
+    r"(?P<number>\d{3,4})(?P<suffix>[a-z]*)",
+    re.IGNORECASE,
+)
 
 # P-values of account 1; account n >= 2 adds these offsets to its block.
-ACCOUNT_1 = {"active": 271, "name": 270, "server": 47, "proxy": 48, "user": 35,
-             "auth": 36, "password": 34, "display": 3, "transport": 130}
-OFFSETS = {"active": 1, "server": 2, "proxy": 3, "user": 4, "auth": 5, "password": 6,
-           "display": 7, "name": 17, "transport": 48}
+ACCOUNT_1 = {
+    "active": 271,
+    "name": 270,
+    "server": 47,
+    "proxy": 48,
+    "user": 35,
+    "auth": 36,
+    "password": 34,
+    "display": 3,
+    "transport": 130,
+}
+OFFSETS = {
+    "active": 1,
+    "server": 2,
+    "proxy": 3,
+    "user": 4,
+    "auth": 5,
+    "password": 6,
+    "display": 7,
+    "name": 17,
+    "transport": 48,
+}
 BLOCKS = {2: 400, 3: 500, 4: 600, 5: 1700, 6: 1800}  # not (n+2)00 past account 4
 TRANSPORTS = {"udp": 0, "tcp": 1, "tls": 2}  # P130 and its per-account twins
 PROTOCOLS = {"tftp": 0, "http": 1, "https": 2}  # P212, config upgrade via
@@ -75,7 +99,7 @@ _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def normalize_model(text: str) -> str | None:
-    """"gxp2170", "GXP 2170", "grp2612w" -> "GXP2170", "GXP2170", "GRP2612"."""
+    """ "gxp2170", "GXP 2170", "grp2612w" -> "GXP2170", "GXP2170", "GRP2612"."""
     m = _MODEL.fullmatch(text.strip())
     if not m:
         return None
@@ -89,9 +113,12 @@ def parse_user_agent(header: str) -> UserAgent | None:
     for pattern in _UA:
         m = pattern.match(header.strip())
         if m:
-            return UserAgent(vendor="grandstream",
-                             model=normalize_model(m["model"]) or m["model"].upper(),
-                             firmware=m["fw"], mac=try_parse_mac(m["mac"]))
+            return UserAgent(
+                vendor="grandstream",
+                model=normalize_model(m["model"]) or m["model"].upper(),
+                firmware=m["fw"],
+                mac=try_parse_mac(m["mac"]),
+            )
     return None
 
 
@@ -134,14 +161,28 @@ def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]
     for slot in extra["slots"]:  # every slot of the model; unused ones off and cleared
         c, acc = slot["codes"], slot["account"]
         if acc:
-            add(((c["active"], "1"), (c["name"], acc.label), (c["display"], acc.display_name),
-                 (c["user"], acc.sip_username), (c["auth"], acc.auth_id),
-                 (c["password"], acc.password)))
+            add(
+                (
+                    (c["active"], "1"),
+                    (c["name"], acc.label),
+                    (c["display"], acc.display_name),
+                    (c["user"], acc.sip_username),
+                    (c["auth"], acc.auth_id),
+                    (c["password"], acc.password),
+                )
+            )
         else:
-            add(((c["active"], "0"), (c["name"], ""), (c["display"], ""), (c["user"], ""),
-                 (c["auth"], ""), (c["password"], "")))
-        add(((c["server"], slot["server"]), (c["proxy"], ""),
-             (c["transport"], str(slot["transport"]))))
+            add(
+                (
+                    (c["active"], "0"),
+                    (c["name"], ""),
+                    (c["display"], ""),
+                    (c["user"], ""),
+                    (c["auth"], ""),
+                    (c["password"], ""),
+                )
+            )
+        add(((c["server"], slot["server"]), (c["proxy"], ""), (c["transport"], str(slot["transport"]))))
     first = extra["slots"][0]["account"] if extra["slots"] else None
     if first is not None:
         add((("P183", SRTP_FORCED if first.srtp else "0"), ("P33", first.voicemail or "")))
@@ -162,8 +203,7 @@ def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]
     check = extra["check"]
     # Check for new files on its own: P194 2 daily at hour P285, 1 every P193 minutes.
     if check is not None:
-        add((("P194", "2" if check.daily else "1"), ("P193", str(check.interval_minutes)),
-             ("P285", str(check.hour))))
+        add((("P194", "2" if check.daily else "1"), ("P193", str(check.interval_minutes)), ("P285", str(check.hour))))
     overrides = extra["overrides"]
     if overrides:
         return [pair for pair in pairs if pair[0] not in overrides]
@@ -177,12 +217,14 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
     slots = []
     for n in ctx["account_slots"]:
         account = by_slot.get(n)
-        slots.append({
-            "codes": dict(_ACCOUNT_CODES[n]),
-            "account": account,
-            "server": _host_port(account.server, account.port) if account else "",
-            "transport": TRANSPORTS[account.transport] if account else 0,
-        })
+        slots.append(
+            {
+                "codes": dict(_ACCOUNT_CODES[n]),
+                "account": account,
+                "server": _host_port(account.server, account.port) if account else "",
+                "transport": TRANSPORTS[account.transport] if account else 0,
+            }
+        )
     line_keys = []
     if caps is not None and caps.family == "gxp21xx":
         # Fixed VPK k: mode P1363+2(k-1) (0 = line), account P1364+2(k-1) (from 0),
@@ -191,9 +233,15 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
             if account.index > min(caps.line_keys, 6):
                 continue
             k = 2 * (account.index - 1)
-            line_keys.append({"mode": f"P{1363 + k}", "account": f"P{1364 + k}",
-                              "label": f"P{1465 + k}", "index": account.index - 1,
-                              "text": account.label})
+            line_keys.append(
+                {
+                    "mode": f"P{1363 + k}",
+                    "account": f"P{1364 + k}",
+                    "label": f"P{1465 + k}",
+                    "index": account.index - 1,
+                    "text": account.label,
+                }
+            )
     language = ctx["language"].strip().lower().replace("-", "_").split("_")[0]
     out = {
         "slots": slots,

@@ -51,9 +51,7 @@ FILES = (
     ConfigFile(r"(?:[\w.\-]+\.)?sip\.ld", FileKind.ABSENT),  # firmware: we do not serve it
 )
 
-_UA = re.compile(
-    r"FileTransport Polycom\w*-(?P<model>[A-Za-z]+_?\d+\w*)-UA/(?P<fw>[\d.]+)(?P<rest>.*)"
-)
+_UA = re.compile(r"FileTransport Polycom\w*-(?P<model>[A-Za-z]+_?\d+\w*)-UA/(?P<fw>[\d.]+)(?P<rest>.*)")
 _MODEL = re.compile(
     r"(?:poly(?:com)?[\s_\-]*(?:vvx|soundpointip|soundstationip)?[\s_\-]*)?"
     r"(?P<family>vvx|spip|ssip|ccx)[\s_\-]*(?P<number>\d{3,4})",
@@ -80,7 +78,7 @@ _XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def normalize_model(text: str) -> str | None:
-    """"VVX_350", "VVX 350", "vvx350", "PolycomVVX-VVX_350" -> "VVX350"."""
+    """ "VVX_350", "VVX 350", "vvx350", "PolycomVVX-VVX_350" -> "VVX350"."""
     m = _MODEL.fullmatch(text.strip())
     return f"{m['family'].upper()}{m['number']}" if m else None
 
@@ -136,8 +134,17 @@ def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, st
 
 
 # Attributes of account slot n, in the order settings.cfg writes them.
-REG_FIELDS = ("displayName", "label", "address", "auth.userId", "auth.password",
-              "server.1.address", "server.1.port", "server.1.transport", "server.1.register")
+REG_FIELDS = (
+    "displayName",
+    "label",
+    "address",
+    "auth.userId",
+    "auth.password",
+    "server.1.address",
+    "server.1.port",
+    "server.1.transport",
+    "server.1.register",
+)
 _SNTP = "tcpIpApp.sntp."
 
 
@@ -150,8 +157,7 @@ def _reg_keys(n: int) -> tuple[str, ...]:
 def _unused_reg(n: int) -> tuple[tuple[str, str], ...]:
     """A slot with no account: cleared and not registering."""
     name, label, address, user, password, server, _, _, register = _reg_keys(n)
-    return ((name, ""), (label, ""), (address, ""), (user, ""), (password, ""), (server, ""),
-            (register, "0"))
+    return ((name, ""), (label, ""), (address, ""), (user, ""), (password, ""), (server, ""), (register, "0"))
 
 
 @lru_cache(maxsize=256)
@@ -163,10 +169,13 @@ def _dst_params(posix: str) -> tuple[tuple[str, str], ...]:
         out.append((_SNTP + "daylightSavings.fixedDayEnable", "0"))
         for edge in ("start", "stop"):
             rule, at = dst[edge], f"{_SNTP}daylightSavings.{edge}."
-            out += [(at + "month", str(rule["month"])), (at + "date", str(rule["date"])),
-                    (at + "dayOfWeek", str(rule["dayOfWeek"])),
-                    (at + "dayOfWeek.lastInMonth", str(rule["lastInMonth"])),
-                    (at + "time", str(rule["time"]))]
+            out += [
+                (at + "month", str(rule["month"])),
+                (at + "date", str(rule["date"])),
+                (at + "dayOfWeek", str(rule["dayOfWeek"])),
+                (at + "dayOfWeek.lastInMonth", str(rule["lastInMonth"])),
+                (at + "time", str(rule["time"])),
+            ]
     return tuple(out)
 
 
@@ -181,18 +190,25 @@ def _params(ctx: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     def keep(pairs: Sequence[tuple[str, Any]]) -> Sequence[tuple[str, Any]]:
         return [pair for pair in pairs if pair[0] not in overrides] if overrides else pairs
 
-    device = [("device.set", "1"),
-              ("device.prov.serverType.set", "1"),
-              ("device.prov.serverType", extra["prov_server_type"]),
-              ("device.prov.serverName.set", "1"),
-              ("device.prov.serverName", extra["prov_server_name"])]
+    device = [
+        ("device.set", "1"),
+        ("device.prov.serverType.set", "1"),
+        ("device.prov.serverType", extra["prov_server_type"]),
+        ("device.prov.serverName.set", "1"),
+        ("device.prov.serverName", extra["prov_server_name"]),
+    ]
     if extra["prov_user"]:
-        device += [("device.prov.user.set", "1"), ("device.prov.user", extra["prov_user"]),
-                   ("device.prov.password.set", "1"),
-                   ("device.prov.password", extra["prov_password"] or "")]
+        device += [
+            ("device.prov.user.set", "1"),
+            ("device.prov.user", extra["prov_user"]),
+            ("device.prov.password.set", "1"),
+            ("device.prov.password", extra["prov_password"] or ""),
+        ]
     if ctx.get("admin_password"):  # the phone's web UI and menu (factory 456)
-        device += [("device.auth.localAdminPassword.set", "1"),
-                   ("device.auth.localAdminPassword", ctx["admin_password"])]
+        device += [
+            ("device.auth.localAdminPassword.set", "1"),
+            ("device.auth.localAdminPassword", ctx["admin_password"]),
+        ]
     regs = []
     for n, acc in extra["slots"]:
         if not acc:
@@ -202,39 +218,74 @@ def _params(ctx: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
         if transport is None:
             raise RenderError(f"polycom: unknown SIP transport {acc.transport!r}")
         name, label, address, user, password, server, port, transport_key, register = _reg_keys(n)
-        regs.append(keep([
-            (name, acc.display_name), (label, acc.label), (address, acc.sip_username),
-            (user, acc.auth_id), (password, acc.password), (server, acc.server),
-            (port, str(acc.port)), (transport_key, transport), (register, "1")]))
+        regs.append(
+            keep(
+                [
+                    (name, acc.display_name),
+                    (label, acc.label),
+                    (address, acc.sip_username),
+                    (user, acc.auth_id),
+                    (password, acc.password),
+                    (server, acc.server),
+                    (port, str(acc.port)),
+                    (transport_key, transport),
+                    (register, "1"),
+                ]
+            )
+        )
     tz = ctx["timezone"]
-    sntp = [(_SNTP + "address", ctx["ntp_server"]), (_SNTP + "address.overrideDHCP", "1"),
-            (_SNTP + "gmtOffset", str(extra["gmt_offset"])),
-            (_SNTP + "gmtOffset.overrideDHCP", "1"),
-            *_dst_params(tz.posix if tz.has_dst else "")]
+    sntp = [
+        (_SNTP + "address", ctx["ntp_server"]),
+        (_SNTP + "address.overrideDHCP", "1"),
+        (_SNTP + "gmtOffset", str(extra["gmt_offset"])),
+        (_SNTP + "gmtOffset.overrideDHCP", "1"),
+        *_dst_params(tz.posix if tz.has_dst else ""),
+    ]
     language = extra["polycom_language"]
     check = ctx.get("check")  # None in common files
-    prov = [] if check is None else [("prov.polling.enabled", "1"),
+    prov = (
+        []
+        if check is None
+        else [
+            ("prov.polling.enabled", "1"),
             # random: at a moment between time and timeRandomEnd, every period seconds
             ("prov.polling.mode", "random" if check.daily else "rel"),
             ("prov.polling.period", str(check.interval_seconds)),
-            ("prov.polling.time", check.begin), ("prov.polling.timeRandomEnd", check.end)]
+            ("prov.polling.time", check.begin),
+            ("prov.polling.timeRandomEnd", check.end),
+        ]
+    )
     notify = [("voIpProt.SIP.specialEvent.checkSync.alwaysReboot", "0")]  # reboot only if a change needs it
     # The baseline: MWI and the message key per registration, SRTP offered when a line uses TLS,
     # the customer's codec order. (element, its (key, value) pairs)
     mwi = []
     for n, acc in extra["slots"]:
         if acc and acc.voicemail:
-            mwi += [(f"msg.mwi.{n}.subscribe", acc.sip_username), (f"msg.mwi.{n}.callBackMode", "contact"),
-                    (f"msg.mwi.{n}.callBack", acc.voicemail)]
+            mwi += [
+                (f"msg.mwi.{n}.subscribe", acc.sip_username),
+                (f"msg.mwi.{n}.callBackMode", "contact"),
+                (f"msg.mwi.{n}.callBack", acc.voicemail),
+            ]
         else:
             mwi += [(f"msg.mwi.{n}.subscribe", ""), (f"msg.mwi.{n}.callBackMode", "disabled")]
     srtp = any(acc.srtp for _, acc in extra["slots"] if acc)
-    baseline = [("msg", keep(mwi)),
-                ("sec", keep([("sec.srtp.enable", "1" if srtp else "0"), ("sec.srtp.offer", "1" if srtp else "0")]))]
+    baseline = [
+        ("msg", keep(mwi)),
+        ("sec", keep([("sec.srtp.enable", "1" if srtp else "0"), ("sec.srtp.offer", "1" if srtp else "0")])),
+    ]
     order = [CODEC_NAMES[c] for c in ctx.get("codecs") or () if c in CODEC_NAMES]
     if order:
-        baseline.append(("voice", keep([(f"voice.codecPref.{name}", str(order.index(name) + 1) if name in order
-                                         else "0") for name in CODEC_NAMES.values()])))
+        baseline.append(
+            (
+                "voice",
+                keep(
+                    [
+                        (f"voice.codecPref.{name}", str(order.index(name) + 1) if name in order else "0")
+                        for name in CODEC_NAMES.values()
+                    ]
+                ),
+            )
+        )
     return {
         "prov_params": keep(prov),
         "voip_params": keep(notify),
@@ -279,8 +330,10 @@ def _attendant(keys: list[dict[str, Any]]) -> list[tuple[str, str]]:
     for key in keys:
         if key["module"] == 0 and key["type"] in ("blf", "park"):
             n = key["position"]
-            params += [(f"attendant.resourceList.{n}.address", key["value"]),
-                       (f"attendant.resourceList.{n}.label", key["label"] or "")]
+            params += [
+                (f"attendant.resourceList.{n}.address", key["value"]),
+                (f"attendant.resourceList.{n}.label", key["label"] or ""),
+            ]
     return params
 
 

@@ -52,40 +52,108 @@ FILES = (
 
 # <language> / <web_language> spellings.
 LANGUAGES = {
-    "en": "English", "it": "Italiano", "de": "Deutsch", "fr": "Français", "es": "Español",
-    "nl": "Nederlands", "pt": "Português", "da": "Dansk", "sv": "Svenska", "no": "Norsk",
-    "fi": "Suomi", "cs": "Čeština", "hu": "Magyar", "tr": "Türkçe", "ru": "Русский",
+    "en": "English",
+    "it": "Italiano",
+    "de": "Deutsch",
+    "fr": "Français",
+    "es": "Español",
+    "nl": "Nederlands",
+    "pt": "Português",
+    "da": "Dansk",
+    "sv": "Svenska",
+    "no": "Norsk",
+    "fi": "Suomi",
+    "cs": "Čeština",
+    "hu": "Magyar",
+    "tr": "Türkçe",
+    "ru": "Русский",
 }
 
 # IANA zone -> <timezone> code (country + standard offset; the code carries the DST rule).
 ZONES = {
-    "Europe/Rome": "ITA+1", "Europe/Vatican": "ITA+1", "Europe/San_Marino": "ITA+1",
-    "Europe/Berlin": "GER+1", "Europe/Paris": "FRA+1", "Europe/Monaco": "FRA+1",
-    "Europe/Madrid": "ESP+1", "Europe/London": "GBR-0", "Europe/Dublin": "IRL-0",
-    "Europe/Lisbon": "PRT-0", "Europe/Amsterdam": "NLD+1", "Europe/Brussels": "BEL+1",
-    "Europe/Luxembourg": "LUX+1", "Europe/Vienna": "AUT+1", "Europe/Zurich": "CHE+1",
-    "Europe/Prague": "CZE+1", "Europe/Bratislava": "SVK+1", "Europe/Budapest": "HUN+1",
-    "Europe/Warsaw": "POL+1", "Europe/Copenhagen": "DNK+1", "Europe/Stockholm": "SWE+1",
-    "Europe/Oslo": "NOR+1", "Europe/Zagreb": "HRV+1", "Europe/Tirane": "ALB+1",
-    "Europe/Gibraltar": "GIB+1", "Europe/Athens": "GRC+2", "Europe/Helsinki": "FIN+2",
-    "Europe/Bucharest": "ROU+2", "Europe/Sofia": "BGR+2", "Europe/Tallinn": "EST+2",
-    "Europe/Riga": "LVA+2", "Europe/Kiev": "UKR+2", "Europe/Kyiv": "UKR+2",
-    "Europe/Moscow": "RUS+3", "America/New_York": "USA-5", "America/Chicago": "USA-6",
-    "America/Denver": "USA-7", "America/Los_Angeles": "USA-8", "America/Anchorage": "USA-9",
-    "Pacific/Honolulu": "USA-10", "America/Toronto": "CAN-5", "America/Vancouver": "CAN-8",
-    "America/Halifax": "CAN-4", "America/Mexico_City": "MEX-6", "Asia/Tokyo": "JPN+9",
-    "Asia/Singapore": "SGP+8", "Asia/Kolkata": "IND+5.5", "Asia/Jerusalem": "ISR+2",
-    "Australia/Sydney": "AUS+10", "Australia/Perth": "AUS+8", "Pacific/Auckland": "NZL+12",
+    "Europe/Rome": "ITA+1",
+    "Europe/Vatican": "ITA+1",
+    "Europe/San_Marino": "ITA+1",
+    "Europe/Berlin": "GER+1",
+    "Europe/Paris": "FRA+1",
+    "Europe/Monaco": "FRA+1",
+    "Europe/Madrid": "ESP+1",
+    "Europe/London": "GBR-0",
+    "Europe/Dublin": "IRL-0",
+    "Europe/Lisbon": "PRT-0",
+    "Europe/Amsterdam": "NLD+1",
+    "Europe/Brussels": "BEL+1",
+    "Europe/Luxembourg": "LUX+1",
+    "Europe/Vienna": "AUT+1",
+    "Europe/Zurich": "CHE+1",
+    "Europe/Prague": "CZE+1",
+    "Europe/Bratislava": "SVK+1",
+    "Europe/Budapest": "HUN+1",
+    "Europe/Warsaw": "POL+1",
+    "Europe/Copenhagen": "DNK+1",
+    "Europe/Stockholm": "SWE+1",
+    "Europe/Oslo": "NOR+1",
+    "Europe/Zagreb": "HRV+1",
+    "Europe/Tirane": "ALB+1",
+    "Europe/Gibraltar": "GIB+1",
+    "Europe/Athens": "GRC+2",
+    "Europe/Helsinki": "FIN+2",
+    "Europe/Bucharest": "ROU+2",
+    "Europe/Sofia": "BGR+2",
+    "Europe/Tallinn": "EST+2",
+    "Europe/Riga": "LVA+2",
+    "Europe/Kiev": "UKR+2",
+    "Europe/Kyiv": "UKR+2",
+    "Europe/Moscow": "RUS+3",
+    "America/New_York": "USA-5",
+    "America/Chicago": "USA-6",
+    "America/Denver": "USA-7",
+    "America/Los_Angeles": "USA-8",
+    "America/Anchorage": "USA-9",
+    "Pacific/Honolulu": "USA-10",
+    "America/Toronto": "CAN-5",
+    "America/Vancouver": "CAN-8",
+    "America/Halifax": "CAN-4",
+    "America/Mexico_City": "MEX-6",
+    "Asia/Tokyo": "JPN+9",
+    "Asia/Singapore": "SGP+8",
+    "Asia/Kolkata": "IND+5.5",
+    "Asia/Jerusalem": "ISR+2",
+    "Australia/Sydney": "AUS+10",
+    "Australia/Perth": "AUS+8",
+    "Pacific/Auckland": "NZL+12",
     "UTC": "GBR-0",
 }
 # Fallback when the zone is not listed: a code with the same standard offset.
 OFFSET_ZONES = {
-    -36000: "USA-10", -32400: "USA-9", -28800: "USA-8", -25200: "USA-7", -21600: "USA-6",
-    -18000: "USA-5", -14400: "CAN-4", -12600: "CAN-3.5", -10800: "ARG-3", -7200: "BRA-2",
-    -3600: "PRT-1", 0: "GBR-0", 3600: "GER+1", 7200: "FIN+2", 10800: "RUS+3",
-    12600: "IRN+3.5", 14400: "RUS+4", 18000: "RUS+5", 19800: "IND+5.5", 21600: "RUS+6",
-    25200: "THA+7", 28800: "SGP+8", 32400: "JPN+9", 34200: "AUS+9.5", 36000: "AUS+10",
-    39600: "NCL+11", 43200: "NZL+12", 46800: "TON+13",
+    -36000: "USA-10",
+    -32400: "USA-9",
+    -28800: "USA-8",
+    -25200: "USA-7",
+    -21600: "USA-6",
+    -18000: "USA-5",
+    -14400: "CAN-4",
+    -12600: "CAN-3.5",
+    -10800: "ARG-3",
+    -7200: "BRA-2",
+    -3600: "PRT-1",
+    0: "GBR-0",
+    3600: "GER+1",
+    7200: "FIN+2",
+    10800: "RUS+3",
+    12600: "IRN+3.5",
+    14400: "RUS+4",
+    18000: "RUS+5",
+    19800: "IND+5.5",
+    21600: "RUS+6",
+    25200: "THA+7",
+    28800: "SGP+8",
+    32400: "JPN+9",
+    34200: "AUS+9.5",
+    36000: "AUS+10",
+    39600: "NCL+11",
+    43200: "NZL+12",
+    46800: "TON+13",
 }
 
 # <tone_scheme> (call-progress tones), by ISO country (fields.COUNTRIES).
@@ -93,8 +161,9 @@ TONE_SCHEMES = {"IT": "ITA", "DE": "GER", "FR": "FRA", "GB": "GBR", "NL": "NLD",
 # <codec_priority_list> names, by fields.CODECS name (opus left out: not confirmed for every model).
 CODEC_NAMES = {"g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729"}
 
-_UA = re.compile(r"\bsnom\s?(?P<model>[A-Z]*\d+[A-Z]*)-SIP\s+(?P<fw>\d+(?:\.\d+)+)(?P<rest>.*)",
-                 re.IGNORECASE | re.DOTALL)
+_UA = re.compile(
+    r"\bsnom\s?(?P<model>[A-Z]*\d+[A-Z]*)-SIP\s+(?P<fw>\d+(?:\.\d+)+)(?P<rest>.*)", re.IGNORECASE | re.DOTALL
+)
 _UA_MAC = re.compile(r"(?:^|\s)([0-9A-F]{12})(?=\s|\)|$)", re.IGNORECASE)
 _MODEL = re.compile(r"(?:SNOM[\s_-]*)?(?P<model>D?\d{3})")
 _SETTING = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?:\[(?P<idx>\d+)\])?")
@@ -150,9 +219,16 @@ FKEY_ACTIONS = {"line": "line", "blf": "blf", "speed-dial": "speed"}
 
 def _fkeys(keys: list[dict[str, Any]]) -> list[tuple[int, int, str, str]]:
     """(idx from 0, context = account, label, text) per key on the phone (Snom counts keys from 0)."""
-    return [(key["position"] - 1, key["line"], key["label"] or "",
-             FKEY_ACTIONS[key["type"]] + (f" {key['value']}" if key["value"] else ""))
-            for key in keys if key["module"] == 0]
+    return [
+        (
+            key["position"] - 1,
+            key["line"],
+            key["label"] or "",
+            FKEY_ACTIONS[key["type"]] + (f" {key['value']}" if key["value"] else ""),
+        )
+        for key in keys
+        if key["module"] == 0
+    ]
 
 
 VENDOR = Vendor(

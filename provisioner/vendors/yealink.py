@@ -61,50 +61,93 @@ TRANSPORT_CODES = {"udp": 0, "tcp": 1, "tls": 2}
 SRTP_COMPULSORY = 2  # account.N.srtp_encryption: 0 off, 1 optional, 2 compulsory
 
 # voice.tone.country (call-progress tones), by ISO country (fields.COUNTRIES).
-TONE_COUNTRIES = {"IT": "Italy", "DE": "Germany", "FR": "France", "GB": "Great Britain",
-                  "NL": "Netherlands", "US": "United States"}
+TONE_COUNTRIES = {
+    "IT": "Italy",
+    "DE": "Germany",
+    "FR": "France",
+    "GB": "Great Britain",
+    "NL": "Netherlands",
+    "US": "United States",
+}
 # account.N.codec.<name>.enable / .priority (firmware V81 and later), by fields.CODECS name.
 CODEC_NAMES = {"g722": "g722", "pcma": "pcma", "pcmu": "pcmu", "g729": "g729", "opus": "opus"}
 
 # lang.gui / lang.wui spellings.
 LANGUAGES = {
-    "en": "English", "it": "Italian", "de": "German", "fr": "French", "es": "Spanish",
-    "pt": "Portuguese", "pl": "Polish", "tr": "Turkish", "ru": "Russian", "zh": "Chinese_S",
+    "en": "English",
+    "it": "Italian",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "pt": "Portuguese",
+    "pl": "Polish",
+    "tr": "Turkish",
+    "ru": "Russian",
+    "zh": "Chinese_S",
 }
 
 # IANA zone -> local_time.time_zone_name (the name carries the DST rule).
 ZONE_NAMES = {
-    "Europe/Rome": "Italy(Rome)", "Europe/Vatican": "Italy(Rome)",
-    "Europe/San_Marino": "Italy(Rome)", "Europe/Berlin": "Germany(Berlin)",
-    "Europe/Vienna": "Germany(Berlin)", "Europe/Zurich": "Germany(Berlin)",
-    "Europe/Warsaw": "Germany(Berlin)", "Europe/Paris": "France(Paris)",
-    "Europe/Brussels": "France(Paris)", "Europe/Monaco": "France(Paris)",
-    "Europe/Madrid": "Spain(Madrid)", "Europe/London": "United Kingdom(London)",
-    "Europe/Dublin": "United Kingdom(London)", "Europe/Lisbon": "Portugal(Lisboa,Porto,Funchal)",
-    "Europe/Amsterdam": "Netherlands(Amsterdam)", "Europe/Luxembourg": "Luxembourg(Luxembourg)",
-    "Europe/Prague": "Czech Republic(Prague)", "Europe/Budapest": "Hungary(Budapest)",
-    "Europe/Copenhagen": "Denmark(Kopenhagen)", "Europe/Zagreb": "Croatia(Zagreb)",
-    "Europe/Athens": "Greece(Athens)", "Europe/Helsinki": "Finland(Helsinki)",
-    "Europe/Bucharest": "Romania(Bucharest)", "Europe/Tallinn": "Estonia(Tallinn)",
-    "Europe/Riga": "Latvia(Riga)", "Europe/Kiev": "Ukraine(Kyiv, Odessa)",
-    "Europe/Kyiv": "Ukraine(Kyiv, Odessa)", "Europe/Moscow": "Russia(Moscow)",
-    "America/New_York": "United States-Eastern Time", "America/Chicago": "United States-Central Time",
-    "America/Denver": "United States-Mountain Time", "America/Phoenix": "United States-MST no DST",
-    "America/Los_Angeles": "United States-Pacific Time", "America/Anchorage": "United States-Alaska Time",
+    "Europe/Rome": "Italy(Rome)",
+    "Europe/Vatican": "Italy(Rome)",
+    "Europe/San_Marino": "Italy(Rome)",
+    "Europe/Berlin": "Germany(Berlin)",
+    "Europe/Vienna": "Germany(Berlin)",
+    "Europe/Zurich": "Germany(Berlin)",
+    "Europe/Warsaw": "Germany(Berlin)",
+    "Europe/Paris": "France(Paris)",
+    "Europe/Brussels": "France(Paris)",
+    "Europe/Monaco": "France(Paris)",
+    "Europe/Madrid": "Spain(Madrid)",
+    "Europe/London": "United Kingdom(London)",
+    "Europe/Dublin": "United Kingdom(London)",
+    "Europe/Lisbon": "Portugal(Lisboa,Porto,Funchal)",
+    "Europe/Amsterdam": "Netherlands(Amsterdam)",
+    "Europe/Luxembourg": "Luxembourg(Luxembourg)",
+    "Europe/Prague": "Czech Republic(Prague)",
+    "Europe/Budapest": "Hungary(Budapest)",
+    "Europe/Copenhagen": "Denmark(Kopenhagen)",
+    "Europe/Zagreb": "Croatia(Zagreb)",
+    "Europe/Athens": "Greece(Athens)",
+    "Europe/Helsinki": "Finland(Helsinki)",
+    "Europe/Bucharest": "Romania(Bucharest)",
+    "Europe/Tallinn": "Estonia(Tallinn)",
+    "Europe/Riga": "Latvia(Riga)",
+    "Europe/Kiev": "Ukraine(Kyiv, Odessa)",
+    "Europe/Kyiv": "Ukraine(Kyiv, Odessa)",
+    "Europe/Moscow": "Russia(Moscow)",
+    "America/New_York": "United States-Eastern Time",
+    "America/Chicago": "United States-Central Time",
+    "America/Denver": "United States-Mountain Time",
+    "America/Phoenix": "United States-MST no DST",
+    "America/Los_Angeles": "United States-Pacific Time",
+    "America/Anchorage": "United States-Alaska Time",
     "Pacific/Honolulu": "United States-Hawaii-Aleutian",
-    "America/Toronto": "Canada(Montreal,Ottawa,Quebec)", "America/Vancouver": "Canada(Vancouver,Whitehorse)",
-    "America/Halifax": "Canada(Halifax,Saint John)", "America/Mexico_City": "Mexico(Mexico City,Acapulco)",
-    "Asia/Tokyo": "Japan(Tokyo)", "Asia/Shanghai": "China(Beijing)", "Asia/Hong_Kong": "China(Beijing)",
-    "Asia/Singapore": "Singapore(Singapore)", "Asia/Kolkata": "India(Calcutta)",
-    "Asia/Jerusalem": "Israel(Tel Aviv)", "Pacific/Auckland": "New Zealand(Wellington,Auckland)",
+    "America/Toronto": "Canada(Montreal,Ottawa,Quebec)",
+    "America/Vancouver": "Canada(Vancouver,Whitehorse)",
+    "America/Halifax": "Canada(Halifax,Saint John)",
+    "America/Mexico_City": "Mexico(Mexico City,Acapulco)",
+    "Asia/Tokyo": "Japan(Tokyo)",
+    "Asia/Shanghai": "China(Beijing)",
+    "Asia/Hong_Kong": "China(Beijing)",
+    "Asia/Singapore": "Singapore(Singapore)",
+    "Asia/Kolkata": "India(Calcutta)",
+    "Asia/Jerusalem": "Israel(Tel Aviv)",
+    "Pacific/Auckland": "New Zealand(Wellington,Auckland)",
     "UTC": "United Kingdom(London)",
 }
 # Fallback when the zone is not listed: a name with the same standard offset.
 OFFSET_NAMES = {
-    0: "United Kingdom(London)", 3600: "Germany(Berlin)", 7200: "Finland(Helsinki)",
-    10800: "Russia(Moscow)", 19800: "India(Calcutta)", 28800: "China(Beijing)",
-    32400: "Japan(Tokyo)", -18000: "United States-Eastern Time",
-    -21600: "United States-Central Time", -25200: "United States-Mountain Time",
+    0: "United Kingdom(London)",
+    3600: "Germany(Berlin)",
+    7200: "Finland(Helsinki)",
+    10800: "Russia(Moscow)",
+    19800: "India(Calcutta)",
+    28800: "China(Beijing)",
+    32400: "Japan(Tokyo)",
+    -18000: "United States-Eastern Time",
+    -21600: "United States-Central Time",
+    -25200: "United States-Mountain Time",
     -28800: "United States-Pacific Time",
 }
 
@@ -181,8 +224,7 @@ def _codecs(order: list[str]) -> list[tuple[str, int, int]]:
     if not order:
         return []
     listed = [CODEC_NAMES[n] for n in order if n in CODEC_NAMES]
-    return [(name, 1, listed.index(name) + 1) if name in listed else (name, 0, 0)
-            for name in CODEC_NAMES.values()]
+    return [(name, 1, listed.index(name) + 1) if name in listed else (name, 0, 0) for name in CODEC_NAMES.values()]
 
 
 # linekey.N.type / expansion_module.M.key.K.type codes (VENDORS.md; wazo-provd-plugins wazo_yealink).
@@ -194,17 +236,33 @@ def _keys(keys: list[dict[str, Any]]) -> list[tuple[str, int, int, str, str]]:
     """(prefix, type code, line, value, label) per key: ``linekey.N`` on the phone, ``expansion_module.M.key.K``."""
     found = []
     for key in keys:
-        prefix = (f"linekey.{key['position']}" if key["module"] == 0
-                  else f"expansion_module.{key['module']}.key.{key['position']}")
-        found.append((prefix, KEY_TYPE_CODES[key["type"]], key["line"], key["value"] or "%NULL%",
-                      key["label"] or "%NULL%"))
+        prefix = (
+            f"linekey.{key['position']}"
+            if key["module"] == 0
+            else f"expansion_module.{key['module']}.key.{key['position']}"
+        )
+        found.append(
+            (prefix, KEY_TYPE_CODES[key["type"]], key["line"], key["value"] or "%NULL%", key["label"] or "%NULL%")
+        )
     return found
 
 
 VENDOR = Vendor(
     name="yealink",
-    ouis=("001565", "805EC0", "805E0C", "249AD8", "44DBD2", "C4FC22",  # IEEE-registered
-          "E434D7", "3497D7", "644F56", "B061A9", "EC1DA9", "F01653"),  # seen in use
+    ouis=(
+        "001565",
+        "805EC0",
+        "805E0C",
+        "249AD8",
+        "44DBD2",
+        "C4FC22",  # IEEE-registered
+        "E434D7",
+        "3497D7",
+        "644F56",
+        "B061A9",
+        "EC1DA9",
+        "F01653",
+    ),  # seen in use
     files=FILES,
     models=MODELS,
     parse_user_agent=parse_user_agent,

@@ -12,8 +12,11 @@ def run() -> None:
     if connection is None:  # `alembic` command line: build an engine from the ini URL
         from sqlalchemy import engine_from_config, pool
 
-        engine = engine_from_config(context.config.get_section(context.config.config_ini_section) or {},
-                                    prefix="sqlalchemy.", poolclass=pool.NullPool)
+        engine = engine_from_config(
+            context.config.get_section(context.config.config_ini_section) or {},
+            prefix="sqlalchemy.",
+            poolclass=pool.NullPool,
+        )
         with engine.connect() as connection:
             _migrate(connection)
         return
@@ -21,8 +24,9 @@ def run() -> None:
 
 
 def _migrate(connection) -> None:  # type: ignore[no-untyped-def]
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite")
+    context.configure(
+        connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite"
+    )
     with context.begin_transaction():
         context.run_migrations()
 

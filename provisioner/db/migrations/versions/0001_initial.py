@@ -71,8 +71,7 @@ def upgrade() -> None:
         "device_lines",
         sa.Column("device_id", sa.Integer, sa.ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("position", sa.Integer, primary_key=True),
-        sa.Column("line_id", sa.Integer, sa.ForeignKey("lines.id", ondelete="CASCADE"), nullable=False,
-                  unique=True),
+        sa.Column("line_id", sa.Integer, sa.ForeignKey("lines.id", ondelete="CASCADE"), nullable=False, unique=True),
     )
     op.create_table(
         "events",
@@ -123,6 +122,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("uploads", "downloads", "unknown_devices", "events", "device_lines", "devices", "lines",
-                  "customers"):
+    for table in ("uploads", "downloads", "unknown_devices", "events", "device_lines", "devices", "lines", "customers"):
         op.drop_table(table)

@@ -22,8 +22,9 @@ TS = sa.DateTime(timezone=True)
 def _sealer():  # type: ignore[no-untyped-def]
     sealer = op.get_context().config.attributes.get("sealer")
     if sealer is None:
-        raise RuntimeError("migration 0003 seals passwords: run it through provisioner (Store.open), "
-                           "which holds the secret key")
+        raise RuntimeError(
+            "migration 0003 seals passwords: run it through provisioner (Store.open), which holds the secret key"
+        )
     return sealer
 
 
@@ -32,9 +33,10 @@ def _passwords(conn, change) -> None:  # type: ignore[no-untyped-def]
     lines = sa.table("lines", sa.column("id", sa.Integer), sa.column("password", sa.Text))
     rows = conn.execute(sa.select(lines.c.id, lines.c.password)).fetchall()
     if rows:
-        conn.execute(lines.update().where(lines.c.id == sa.bindparam("b_id"))
-                     .values(password=sa.bindparam("b_password")),
-                     [{"b_id": r.id, "b_password": change(r.password)} for r in rows])
+        conn.execute(
+            lines.update().where(lines.c.id == sa.bindparam("b_id")).values(password=sa.bindparam("b_password")),
+            [{"b_id": r.id, "b_password": change(r.password)} for r in rows],
+        )
 
 
 def upgrade() -> None:
@@ -63,10 +65,13 @@ def upgrade() -> None:
     with op.batch_alter_table("lines") as batch:  # a sealed password is longer than 255 characters
         batch.alter_column("password", type_=sa.Text, existing_type=sa.String(255), existing_nullable=False)
     _passwords(conn, sealer.seal)
-    op.bulk_insert(server_secrets, [
-        {"name": "canary", "value": sealer.seal("provisioner")},
-        {"name": "hmac", "value": sealer.seal(secrets.token_urlsafe(32))},
-    ])
+    op.bulk_insert(
+        server_secrets,
+        [
+            {"name": "canary", "value": sealer.seal("provisioner")},
+            {"name": "hmac", "value": sealer.seal(secrets.token_urlsafe(32))},
+        ],
+    )
 
 
 def downgrade() -> None:

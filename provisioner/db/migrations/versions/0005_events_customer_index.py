@@ -22,8 +22,9 @@ NOT_NULL = sa.text("customer_id IS NOT NULL")
 
 def upgrade() -> None:
     op.drop_index("ix_events_customer_id", table_name="events")
-    op.create_index("ix_events_customer_id", "events", ["customer_id"], sqlite_where=NOT_NULL,
-                    postgresql_where=NOT_NULL)
+    op.create_index(
+        "ix_events_customer_id", "events", ["customer_id"], sqlite_where=NOT_NULL, postgresql_where=NOT_NULL
+    )
 
 
 def downgrade() -> None:

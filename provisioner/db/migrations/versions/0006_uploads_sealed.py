@@ -23,8 +23,9 @@ depends_on = None
 def _sealer():  # type: ignore[no-untyped-def]
     sealer = op.get_context().config.attributes.get("sealer")
     if sealer is None:
-        raise RuntimeError("migration 0006_uploads seals uploads: run it through provisioner (Store.open), "
-                           "which holds the secret key")
+        raise RuntimeError(
+            "migration 0006_uploads seals uploads: run it through provisioner (Store.open), which holds the secret key"
+        )
     return sealer
 
 
@@ -40,8 +41,9 @@ def upgrade() -> None:
     rows = conn.execute(sa.select(t.c.device_mac, t.c.name, t.c.body)).fetchall()
     for row in rows:
         sealed = sealer.seal(base64.b64encode(bytes(row.body)).decode("ascii"))
-        conn.execute(t.update().where(t.c.device_mac == row.device_mac, t.c.name == row.name)
-                     .values(sealed_body=sealed))
+        conn.execute(
+            t.update().where(t.c.device_mac == row.device_mac, t.c.name == row.name).values(sealed_body=sealed)
+        )
     with op.batch_alter_table("uploads") as batch:
         batch.drop_column("body")
         batch.alter_column("sealed_body", existing_type=sa.Text, nullable=False)

@@ -31,8 +31,13 @@ depends_on = None
 _ALPHABET = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _LENGTH = 12
 
-CUSTOMER_COLUMNS = (("admin_password", sa.Text), ("country", sa.String(2)), ("codecs", sa.String(100)),
-                    ("check_hour", sa.Integer), ("check_interval_hours", sa.Integer))
+CUSTOMER_COLUMNS = (
+    ("admin_password", sa.Text),
+    ("country", sa.String(2)),
+    ("codecs", sa.String(100)),
+    ("check_hour", sa.Integer),
+    ("check_interval_hours", sa.Integer),
+)
 
 
 def upgrade() -> None:
@@ -47,8 +52,10 @@ def upgrade() -> None:
     config = op.get_context().config
     sealer = config.attributes.get("sealer") if config is not None else None
     if sealer is None:
-        raise RuntimeError("migration 0009_phone_baseline gives each customer a sealed admin password: run it "
-                           "through provisioner (Store.open, `provisioner db upgrade`), which holds the secret key")
+        raise RuntimeError(
+            "migration 0009_phone_baseline gives each customer a sealed admin password: run it "
+            "through provisioner (Store.open, `provisioner db upgrade`), which holds the secret key"
+        )
     for customer_id in ids:
         password = "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
         conn.execute(t.update().where(t.c.id == customer_id).values(admin_password=sealer.seal(password)))
