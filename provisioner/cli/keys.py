@@ -47,6 +47,32 @@ def _describe(key: dict[str, Any]) -> str:
     return f"  key {place:<8} {key['type']:<10}{value:<16} label {key['label'] or '-'}  line {key['line']}{source}"
 
 
+def _set_or_remove(
+    set_key: Callable[..., dict[str, Any]],
+    remove_key: Callable[..., Any],
+    store: Store,
+    owner: str,
+    shown: str,
+    position: int,
+    type_: str | None,
+    remove: bool,
+    *,
+    value: str,
+    label: str | None,
+    line: int | None,
+    module: int,
+) -> None:
+    """One key of a phone or a customer's profile (``owner``, named ``shown`` in what is printed)."""
+    if remove:
+        remove_key(store, actor(), owner, position, module)
+        click.echo(f"key {position} of {shown} removed")
+        return
+    if not type_:
+        raise click.UsageError("--type is required (or --remove)")
+    key = set_key(store, actor(), owner, position, type=type_, value=value, label=label, line=line, module=module)
+    click.echo(f"{shown}:" + _describe(key))
+
+
 @device.command("key")
 @click.argument("mac")
 @click.argument("position", type=int)
@@ -64,16 +90,20 @@ def device_key(
     remove: bool,
 ) -> None:
     """Set (or --remove) the phone's own key at POSITION (from 1); it wins over its customer's profile."""
-    if remove:
-        function_keys.remove_device_key(store, actor(), mac, position, module)
-        click.echo(f"key {position} of {fields.mac(mac)} removed")
-        return
-    if not type_:
-        raise click.UsageError("--type is required (or --remove)")
-    key = function_keys.set_device_key(
-        store, actor(), mac, position, type=type_, value=value, label=label, line=line, module=module
+    _set_or_remove(
+        function_keys.set_device_key,
+        function_keys.remove_device_key,
+        store,
+        mac,
+        fields.mac(mac),
+        position,
+        type_,
+        remove,
+        value=value,
+        label=label,
+        line=line,
+        module=module,
     )
-    click.echo(f"{fields.mac(mac)}:" + _describe(key))
 
 
 @device.command("keys")
@@ -109,16 +139,20 @@ def customer_key(
     remove: bool,
 ) -> None:
     """Set (or --remove) a key of the customer's profile, which every phone of the customer inherits."""
-    if remove:
-        function_keys.remove_customer_key(store, actor(), code, position, module)
-        click.echo(f"profile key {position} of {code} removed")
-        return
-    if not type_:
-        raise click.UsageError("--type is required (or --remove)")
-    key = function_keys.set_customer_key(
-        store, actor(), code, position, type=type_, value=value, label=label, line=line, module=module
+    _set_or_remove(
+        function_keys.set_customer_key,
+        function_keys.remove_customer_key,
+        store,
+        code,
+        f"{code} profile",
+        position,
+        type_,
+        remove,
+        value=value,
+        label=label,
+        line=line,
+        module=module,
     )
-    click.echo(f"{code} profile:" + _describe(key))
 
 
 @customer.command("keys")
