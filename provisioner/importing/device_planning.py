@@ -12,6 +12,7 @@ from typing import Any
 from .. import changes, vendors
 from .columns import ALIASES
 from .entries import Checked, Entry
+from .keys import plan_keys
 from .plans import Change, CustomerRef, LineRef, Snapshot
 from .problems import Problem
 
@@ -179,6 +180,12 @@ class DevicePlanning:
                     )
                 )
         self.changes.extend(line_changes)
+        if self.checked.keys:
+            key_changes = plan_keys(
+                self.checked, mac, entries, vendor, model, self.snap.device_keys.get(mac, ()), self.fail
+            )
+            if key_changes is not None:
+                self.changes.extend(key_changes)
 
     def _line(
         self, mac: str, e: Entry, customer_ref: CustomerRef, in_file: set[str]

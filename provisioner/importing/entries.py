@@ -47,6 +47,7 @@ class Checked:
     bad_rows: dict[int, str | None]  # row -> its MAC when readable: rows with problems
     given: frozenset[str]  # fields the file has a column for
     notes: list[str] = field(default_factory=list)
+    keys: dict[int, dict[int, dict[str, Any] | None]] = field(default_factory=dict)  # row -> position -> key cell
 
     @property
     def header(self) -> Header:

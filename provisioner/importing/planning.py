@@ -207,7 +207,7 @@ class _Planner(DevicePlanning):
     def _touches_bad(self, change: Change) -> bool:
         if change.kind == "device":
             return change.key in self.bad_macs
-        if change.kind == "line":
+        if change.kind in ("line", "key"):
             return change.device in self.bad_macs
         return False
 

@@ -29,6 +29,7 @@ class Snapshot:
     lines: dict[tuple[int, str], dict[str, Any]]  # (customer id, extension) -> line row + "holder" (MAC or None)
     devices: dict[str, dict[str, Any]]  # MAC -> device row + "line_ids" (by slot) + "settings_json"
     line_names: dict[int, tuple[int, str]]  # line id -> (customer id, extension) of every line above
+    device_keys: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # MAC -> its own keys (key columns)
 
 
 class Change(msgspec.Struct, gc=False):
@@ -84,8 +85,11 @@ class Plan:
             kind: {"create": 0, "update": 0, "unchanged": self.unchanged.get(kind, 0)}
             for kind in ("customer", "line", "device")
         }
+        keys = {"create": 0, "update": 0, "delete": 0, "unchanged": self.unchanged.get("key", 0)}
         for change in self.changes:
-            out[change.kind][change.action] += 1
+            (keys if change.kind == "key" else out[change.kind])[change.action] += 1
+        if any(keys.values()):
+            out["key"] = keys
         return out
 
     @property
@@ -120,4 +124,9 @@ class Plan:
         for kind, plural in (("customer", "customers"), ("device", "devices"), ("line", "lines")):
             c = counts[kind]
             parts.append(f"{plural}: {c['create']} to create, {c['update']} to update, {c['unchanged']} unchanged")
+        if "key" in counts:
+            k = counts["key"]
+            parts.append(
+                f"keys: {k['create'] + k['update']} to set, {k['delete']} to remove, {k['unchanged']} unchanged"
+            )
         return "; ".join(parts)

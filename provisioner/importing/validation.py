@@ -19,6 +19,7 @@ from . import cells
 from .bulk_checks import Columns, FastPath
 from .columns import letter
 from .entries import KEPT_WHEN_EMPTY, Checked, Entry, shown
+from .keys import read_keys
 from .reading import Table
 from .row_checks import check_row
 
@@ -97,4 +98,5 @@ def check(table: Table, *, progress: Callable[[int], None] | None = None, bulk: 
                 f"row {entry.row}: the MAC cell {shown(checked.cell(entry.row, 'mac'))} is a number "
                 f"(Excel dropped its leading zeros): read as {entry.mac}"
             )
+    read_keys(checked)
     return checked
