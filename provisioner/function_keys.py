@@ -17,9 +17,11 @@ from . import fields, vendors
 from .changes import find_customer, find_device
 from .db import Store, Tx
 from .errors import Invalid, NotFound
-from .vendors import Caps, Vendor
+from .vendors import Caps, Vendor, grandstream
 
 KEY_FIELDS = ("module", "position", "type", "value", "label", "line")
+# Vendors whose files carry keys only up to a position: (last position, why).
+_WRITTEN_UP_TO = {"grandstream": (grandstream.KEY_LIMIT, grandstream.KEY_LIMIT_REASON)}
 
 
 def _where(module: int, position: int) -> str:
@@ -36,6 +38,9 @@ def check_fits(vendor: Vendor, model: str, key: Mapping[str, Any]) -> None:
             f"{', '.join(sorted(vendor.key_types)) or 'none yet'})",
             field="type",
         )
+    limit = _WRITTEN_UP_TO.get(vendor.name)
+    if limit is not None and (module > 0 or position > limit[0]):
+        raise Invalid(f"{limit[1]}: no key {position}", field="position")
     if module == 0 and position > caps.line_keys:
         raise Invalid(f"the {model} has {caps.line_keys} programmable keys: no key {position}", field="position")
     if module > 0 and module > caps.expansion_modules:
@@ -52,6 +57,9 @@ def check_fits(vendor: Vendor, model: str, key: Mapping[str, Any]) -> None:
 
 def _fits(caps: Caps, vendor: Vendor, key: Mapping[str, Any]) -> bool:
     if key["type"] not in vendor.key_types or key["line"] > caps.accounts:
+        return False
+    limit = _WRITTEN_UP_TO.get(vendor.name)
+    if limit is not None and (key["module"] > 0 or key["position"] > limit[0]):
         return False
     if key["module"] == 0:
         return key["position"] <= caps.line_keys

@@ -157,8 +157,8 @@ async def test_polycom_attendant_resources(server, store, run_cli):
             "key line 17 must be a whole number from 1 to 16",
         ),
         (
-            ("device", "key", "C074ADA1B2C3", "1", "--type", "blf", "--value", "202"),
-            "grandstream phones take no 'blf' keys",
+            ("device", "key", "C074ADA1B2C3", "1", "--type", "park", "--value", "700"),
+            "grandstream phones take no 'park' keys",
         ),
         (("device", "key", SNOM, "2", "--type", "park", "--value", "700"), "snom phones take no 'park' keys"),
         (

@@ -246,7 +246,7 @@ def test_an_import_commits_then_sqlite_copies_its_log_in_the_background_and_a_fa
     ],
 )
 def test_sheet_extent_is_checked_to_the_last_row_and_column_allowed(ref, refused_for):
-    from provisioner.importing import reading
+    from provisioner.importing import workbooks
 
     row = ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     xml = (
@@ -254,10 +254,10 @@ def test_sheet_extent_is_checked_to_the_last_row_and_column_allowed(ref, refused
         f'<row r="{row}"><c r="{ref}"><v>1</v></c></row></sheetData></worksheet>'
     ).encode()
     if refused_for is None:
-        reading._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())
+        workbooks._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())
         return
     with pytest.raises(importing.SheetError, match=f"beyond {refused_for}"):
-        reading._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())
+        workbooks._check_xlsx_extent(xml, "f.xlsx", "S", importing.Limits())
 
 
 def lying_sizes(source: Path, target: Path, part: str, content: bytes, *, claimed_ratio: int = 199) -> None:

@@ -23,6 +23,7 @@ from typing import Any, cast
 from .. import access, changes, services
 from ..db import Tx
 from ..redirect import outbox as redirect_outbox
+from . import keys
 from .planning import Change, CustomerRef, Plan, Snapshot, normalize_name
 from .validation import Checked
 
@@ -36,11 +37,18 @@ def snapshot(tx: Tx, checked: Checked) -> Snapshot:
     devices = tx.devices_by_mac(sorted({e.mac for e in checked.entries}))
     current = sorted({lid for device in devices.values() for lid in device["line_ids"]})
     rows = tx.lines_with_holders(customer_ids=involved, line_ids=current)
+    device_keys: dict[str, list[dict[str, Any]]] = {}
+    if checked.keys:
+        macs = {e.mac for e in checked.entries if e.row in checked.keys}
+        ids = {device["id"]: mac for mac, device in devices.items() if mac in macs}
+        by_device, _ = tx.keys_for_render(ids, [])
+        device_keys = {ids[i]: rows for i, rows in by_device.items()}
     return Snapshot(
         customers=customers,
         lines={(r["customer_id"], r["extension"]): r for r in rows},
         devices=devices,
         line_names={r["id"]: (r["customer_id"], r["extension"]) for r in rows},
+        device_keys=device_keys,
     )
 
 
@@ -168,6 +176,12 @@ def apply(tx: Tx, plan: Plan, *, actor: str, source: str, progress: Callable[[in
         tx.replace_device_lines(assignments, new=device_ids)
         del assignments, device_ids
         tx.add_events([{}] * len(events.action), actor=actor, columns=vars(events))
+    keys.apply_keys(
+        tx,
+        by_kind.get(("key", "create"), []) + by_kind.get(("key", "update"), []) + by_kind.get(("key", "delete"), []),
+        actor=actor,
+        via=via,
+    )
     redirect_outbox.devices_changed(
         tx, [c.key for kind in (("device", "create"), ("device", "update")) for c in by_kind.get(kind, [])]
     )

@@ -8,6 +8,7 @@ rows above it are skipped.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,11 +52,19 @@ for _field, _names in ALIASES.items():
         _LOOKUP.setdefault(normalize(_name), _field)
 
 
+# Key columns: "Key 3", "Key3", "Tasto 3" -> the field key3 (importing.keys reads them).
+_KEY_HEADER = re.compile(r"(?:key|tasto)([0-9]{1,3})")
+
+
 def field_for(header: Any) -> str | None:
     """The field a header names, or None."""
     if header is None:
         return None
-    return _LOOKUP.get(normalize(header))
+    name = normalize(header)
+    found = _LOOKUP.get(name)
+    if found is None and (match := _KEY_HEADER.fullmatch(name)) and 1 <= int(match.group(1)) <= 200:
+        return f"key{int(match.group(1))}"
+    return found
 
 
 def letter(index: int) -> str:

@@ -20,153 +20,37 @@ The rules, in the order they are checked:
   extensions or customers; one that is due back, charged or retired is a conflict. Devices and
   lines the file does not mention are left as they are.
 
-A plan's :attr:`Plan.fingerprint` is a digest of every change with its before and after: the
-same file planned against an unchanged database gives the same fingerprint.
+The plan object is :mod:`.plans`'s; the devices and lines against the database are
+:mod:`.device_planning`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
-import msgspec
-
-from .. import changes, fields, vendors
-from .columns import ALIASES
+from .. import fields
+from .device_planning import ALLOWED_STATES, DEVICE_KEYS, LINE_KEYS, DevicePlanning
+from .entries import Checked, Entry
+from .plans import Change, CustomerRef, LineRef, Plan, Snapshot
 from .problems import Problem
-from .validation import Checked, Entry
 
-# (customer reference, extension); a customer reference is an id, or "new:<code>" for one to create
-CustomerRef = int | str
-LineRef = int | tuple[CustomerRef, str]
-
-ALLOWED_STATES = ("in_stock", "deployed")
-LINE_KEYS = (
-    "extension",
-    "display_name",
-    "sip_username",
-    "auth_id",
-    "password",
-    "label",
-    "sip_server",
-    "sip_port",
-    "sip_transport",
-)
-DEVICE_KEYS = ("vendor", "model", "serial", "ownership", "state", "customer_id")
-_STATE_HINTS = {
-    "return_due": "it is due back from its customer: record its return (provisioner device return MAC) first",
-    "returned": "record where it went (provisioner device return MAC) first",
-    "charged": "its customer was charged for it: record its return first",
-    "retired": "it was retired as faulty: import another phone",
-}
-
-
-@dataclass
-class Snapshot:
-    """What the database holds of the customers, lines and devices a file names."""
-
-    customers: list[dict[str, Any]]  # every customer: id, code, name, sip_server
-    lines: dict[tuple[int, str], dict[str, Any]]  # (customer id, extension) -> line row + "holder" (MAC or None)
-    devices: dict[str, dict[str, Any]]  # MAC -> device row + "line_ids" (by slot) + "settings_json"
-    line_names: dict[int, tuple[int, str]]  # line id -> (customer id, extension) of every line above
-
-
-class Change(msgspec.Struct, gc=False):
-    """One customer, line or device the plan creates or updates, with what to write (a Struct, as
-    :class:`~.validation.Entry`: a large file's plan has 200,000 of them)."""
-
-    kind: str  # customer | line | device
-    action: str  # create | update
-    key: str  # customer code, "CODE extension", or MAC
-    rows: tuple[int, ...]
-    before: dict[str, Any] | None
-    after: dict[str, Any]
-    ref: int | None = None  # the existing row's id (updates)
-    values: dict[str, Any] = msgspec.field(default_factory=dict)  # columns to write
-    customer: CustomerRef | None = None
-    lines: tuple[LineRef, ...] = ()  # devices: their lines by slot
-    device: str | None = None  # lines: the MAC of the phone they end up on
-    new_lines: list[dict[str, Any]] | None = None  # devices: the afters of the lines created for them, by slot
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "action": self.action,
-            "key": self.key,
-            "rows": list(self.rows),
-            "before": self.before,
-            "after": self.after,
-        }
-
-
-# A plan's changes as JSON with sorted keys, for its fingerprint: msgspec, because json.dumps(sort_keys=True)
-# took 1.2 s for the 190,000 changes of a 100,000-phone file (computed for the preview and again on apply).
-_FINGERPRINT_JSON = msgspec.json.Encoder(order="sorted", enc_hook=str)
-
-
-@dataclass
-class Plan:
-    changes: list[Change]
-    unchanged: Counter[str]  # kind -> count
-    problems: list[Problem]
-    skipped_rows: list[int]  # rows left out (--skip-invalid)
-    rows: int  # data rows in the file
-    skip_invalid: bool
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> bool:
-        """True when nothing may be applied: problems, and not told to skip them."""
-        return bool(self.problems) and not self.skip_invalid
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        out = {
-            kind: {"create": 0, "update": 0, "unchanged": self.unchanged.get(kind, 0)}
-            for kind in ("customer", "line", "device")
-        }
-        for change in self.changes:
-            out[change.kind][change.action] += 1
-        return out
-
-    @property
-    def change_count(self) -> int:
-        return len(self.changes)
-
-    @property
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        encode = _FINGERPRINT_JSON.encode
-        for change in self.changes:
-            digest.update(
-                encode(
-                    (
-                        change.kind,
-                        change.action,
-                        change.key,
-                        change.before,
-                        change.values,
-                        change.customer,
-                        change.lines,
-                    )
-                )
-            )
-        for problem in self.problems:
-            digest.update(encode(problem.to_dict()))
-        return digest.hexdigest()[:32]
-
-    def summary(self) -> str:
-        counts = self.counts()
-        parts = []
-        for kind, plural in (("customer", "customers"), ("device", "devices"), ("line", "lines")):
-            c = counts[kind]
-            parts.append(f"{plural}: {c['create']} to create, {c['update']} to update, {c['unchanged']} unchanged")
-        return "; ".join(parts)
+__all__ = [
+    "ALLOWED_STATES",
+    "DEVICE_KEYS",
+    "LINE_KEYS",
+    "Change",
+    "CustomerRef",
+    "LineRef",
+    "Plan",
+    "Snapshot",
+    "customer_code",
+    "normalize_name",
+    "plan",
+]
 
 
 def plan(checked: Checked, snapshot: Snapshot, *, skip_invalid: bool = False) -> Plan:
@@ -245,7 +129,7 @@ def customer_code(name: str, taken: set[str]) -> str:
     return fields.code(code, "customer")
 
 
-class _Planner:
+class _Planner(DevicePlanning):
     """One pass over the rows not excluded."""
 
     def __init__(self, checked: Checked, snapshot: Snapshot, excluded: set[str]):
@@ -323,7 +207,7 @@ class _Planner:
     def _touches_bad(self, change: Change) -> bool:
         if change.kind == "device":
             return change.key in self.bad_macs
-        if change.kind == "line":
+        if change.kind in ("line", "key"):
             return change.device in self.bad_macs
         return False
 
@@ -522,235 +406,3 @@ class _Planner:
 
     def _code(self, ref: CustomerRef) -> str:
         return self.customer_rows[ref]["code"]
-
-    # --- against the database -----------------------------------------------------------------
-
-    def _device(self, mac: str, entries: list[Entry], in_file: set[str]) -> None:
-        first = entries[0]
-        existing = self.snap.devices.get(mac)
-        model: str | None
-        vendor: str | None
-        if first.model is not None:
-            model, vendor = first.model, first.vendor
-        else:
-            model = vendor = None
-            for e in entries:
-                if e.model is not None:
-                    model, vendor = e.model, e.vendor
-                    break
-            if model is None:
-                if existing is None:
-                    self.fail(
-                        first,
-                        "model",
-                        "model missing: a new phone needs its model"
-                        if "model" in self.given
-                        else "model missing: add a Model column (a new phone needs its model)",
-                    )
-                    return
-                vendor, model = existing["vendor"], existing["model"]
-        accounts = self.accounts.get((vendor, model))  # type: ignore[arg-type]
-        if accounts is None:
-            caps = vendors.get(vendor).caps(model)  # type: ignore[arg-type]
-            accounts = self.accounts[(vendor, model)] = caps.accounts  # type: ignore[index]
-        if len(entries) > accounts:
-            self.fail(
-                entries[accounts],
-                "line",
-                f"{model} has {accounts} SIP account{'s' * (accounts > 1)}; {len(entries)} lines given",
-                "give this phone fewer lines, or use a model with more accounts",
-            )
-            return
-        customer_ref = None
-        if first.customer is not None:
-            customer_ref = self.customers.get(first.customer)
-            if customer_ref is None:
-                return  # the customer has a problem, reported on these rows
-        if first.line is None and existing is not None and existing["state"] == "deployed":
-            owner = self.customer_rows.get(existing["customer_id"], {}).get("code", "a customer")
-            self.fail(
-                first,
-                "customer",
-                f"device {mac} is deployed to {owner}; this row gives it no customer and no line",
-                f"fill in its customer and extension, or take it back first (provisioner device unassign {mac})",
-            )
-            return
-
-        line_refs: list[LineRef] = []
-        line_changes: list[Change] = []
-        new_lines: list[dict[str, Any]] = []  # the afters of the lines created for it: in its event
-        for e in entries:
-            if e.line is None:
-                continue
-            ref, change = self._line(mac, e, customer_ref, in_file)  # type: ignore[arg-type]
-            if ref is None:
-                return
-            line_refs.append(ref)
-            if change is not None:
-                line_changes.append(change)
-                if change.action == "create":
-                    new_lines.append(change.after)
-
-        values = {
-            "vendor": vendor,
-            "model": model,
-            "serial": first.serial if "serial" in self.given else existing["serial"] if existing else None,
-            "ownership": first.ownership
-            or (existing["ownership"] if existing and "ownership" not in self.given else "rental"),
-            "state": "deployed" if customer_ref is not None else "in_stock",
-            "customer_id": customer_ref,
-        }
-        rows = (first.row,) if len(entries) == 1 else tuple(e.row for e in entries)
-        if customer_ref.__class__ is str:
-            self.new_used[customer_ref] = None  # type: ignore[index]
-        if existing is None:
-            after = self._device_view(mac, values, line_refs, {})
-            self.changes.append(
-                Change(
-                    "device",
-                    "create",
-                    mac,
-                    rows,
-                    None,
-                    after,
-                    values=values,
-                    customer=customer_ref,
-                    lines=tuple(line_refs),
-                    new_lines=new_lines or None,
-                )
-            )
-        else:
-            old = {k: existing[k] for k in DEVICE_KEYS}
-            if old == values and existing["line_ids"] == line_refs:
-                self.unchanged["device"] += 1
-            elif existing["state"] not in ALLOWED_STATES:
-                self.fail(
-                    first,
-                    "mac",
-                    f"device {mac} is {existing['state']}: an import cannot change it",
-                    _STATE_HINTS.get(existing["state"], "change it with the device commands"),
-                )
-                return
-            else:
-                settings = json.loads(existing["settings_json"] or "{}")
-                before = self._device_view(mac, old, existing["line_ids"], settings)
-                after = self._device_view(mac, values, line_refs, settings)
-                self.changes.append(
-                    Change(
-                        "device",
-                        "update",
-                        mac,
-                        rows,
-                        before,
-                        after,
-                        ref=existing["id"],
-                        values=values,
-                        customer=customer_ref,
-                        lines=tuple(line_refs),
-                        new_lines=new_lines or None,
-                    )
-                )
-        self.changes.extend(line_changes)
-
-    def _line(
-        self, mac: str, e: Entry, customer_ref: CustomerRef, in_file: set[str]
-    ) -> tuple[LineRef | None, Change | None]:
-        assert e.line is not None
-        wanted = e.line
-        ext = wanted["extension"]
-        customer = self.customer_rows[customer_ref]
-        default = customer["sip_server"]
-        existing = self.snap.lines.get((customer_ref, ext)) if isinstance(customer_ref, int) else None
-        key = f"{customer['code']} {ext}"
-        if existing is None:
-            for name in e.missing:
-                self.fail(
-                    e, name, f"{name} missing" + ("" if name in self.given else f": add a '{ALIASES[name][0]}' column")
-                )
-            if e.missing:
-                return None, None
-            values = wanted  # the row's own dict (no copy per line: 100,000 of them) unless changed
-            server = values["sip_server"]
-            if server and default and (server == default or server.lower() == default.lower()):
-                values = {**wanted, "sip_server": None}
-            if not values["sip_server"] and not default and isinstance(customer_ref, int):
-                self.fail(
-                    e,
-                    "sip_server",
-                    f"customer {customer['code']} has no SIP server and this row gives none",
-                    "fill in the SIP server, or set the customer's (provisioner customer update)",
-                )
-                return None, None
-            # What the new line has (changes.LINE_FIELDS, in their order): the values set, never the password.
-            after = {k: v for k, v in values.items() if v is not None and k != "password"}
-            change = Change(
-                "line", "create", key, (e.row,), None, after, values=values, customer=customer_ref, device=mac
-            )
-            return (customer_ref, ext), change
-        holder = existing.get("holder")
-        if holder is not None and holder != mac and holder not in in_file:
-            self.fail(
-                e,
-                "extension",
-                f"extension {ext} of {customer['code']} is on device {holder}, which this file does not list",
-                f"take it off that phone first (provisioner device unassign {holder}), "
-                "or list that phone in the file too",
-            )
-            return None, None
-        values = {k: existing[k] for k in LINE_KEYS}
-        for k in ("display_name", "sip_username", "auth_id", "label"):
-            if k in self.given:
-                values[k] = wanted[k]
-        if (
-            "sip_username" in self.given
-            and "auth_id" not in self.given
-            and existing["auth_id"] == existing["sip_username"]
-        ):
-            values["auth_id"] = wanted["auth_id"]  # it followed the SIP user, and still does
-        if "display_name" in e.missing:
-            values["display_name"] = existing["display_name"]
-        if "sip_password" in self.given and "sip_password" not in e.missing:
-            values["password"] = wanted["password"]
-        if "sip_server" in self.given:
-            server = wanted["sip_server"]
-            current = existing["sip_server"] or default
-            if server and current and server.lower() == current.lower():
-                server = existing["sip_server"]
-            elif server and default and server.lower() == default.lower():
-                server = None
-            values["sip_server"] = server
-        old = {k: existing[k] for k in LINE_KEYS}
-        if values == old:
-            self.unchanged["line"] += 1
-            return existing["id"], None
-        before = {k: old[k] for k in changes.LINE_FIELDS}
-        after = {k: values[k] for k in changes.LINE_FIELDS}
-        if values["password"] != old["password"]:
-            after["password_changed"] = True
-        change = Change(
-            "line",
-            "update",
-            key,
-            (e.row,),
-            before,
-            after,
-            ref=existing["id"],
-            values=values,
-            customer=customer_ref,
-            device=mac,
-        )
-        return existing["id"], change
-
-    def _device_view(
-        self, mac: str, values: dict[str, Any], line_refs: Sequence[LineRef], settings: dict[str, Any]
-    ) -> dict[str, Any]:
-        """What an audit event records of a device (:func:`changes.device_view`, from the plan's rows)."""
-        ref = values.get("customer_id")
-        names = self.snap.line_names
-        return changes.device_view(
-            values,
-            self.customer_rows[ref]["code"] if ref is not None and ref in self.customer_rows else None,
-            [r[1] if r.__class__ is tuple else names[r][1] for r in line_refs],  # type: ignore[index]
-            mac=mac,
-            settings=settings,
-        )

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from . import cells
+from . import cells, keys
 from .planning import Change, Plan
 from .problems import Problem
 from .reading import Table
@@ -133,6 +133,8 @@ def plan_dict(table: Table, plan: Plan, *, applied: bool, dry_run: bool) -> dict
 def describe(change: Change) -> str:
     rows = ", ".join(map(str, change.rows[:5])) + (", ..." if len(change.rows) > 5 else "")
     where = f" (row{'s' if len(change.rows) > 1 else ''} {rows})" if change.rows else ""
+    if change.kind == "key":
+        return keys.describe(change) + where
     if change.action == "create":
         after = change.after
         if change.kind == "device":
@@ -163,7 +165,7 @@ def text_lines(table: Table, plan: Plan, *, applied: bool, dry_run: bool, verbos
     if plan.problems:
         out.append(f"{len(plan.problems)} problem{'s' * (len(plan.problems) > 1)}:")
         out += [f"  {p}" for p in plan.problems]
-    listed = [c for c in plan.changes if verbose or c.action == "update"]
+    listed = [c for c in plan.changes if verbose or c.action != "create" or c.kind == "key"]
     if listed:
         out.append("changes:")
         out += [f"  {describe(c)}" for c in listed[:MAX_LISTED]]

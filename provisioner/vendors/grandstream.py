@@ -190,6 +190,7 @@ def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]
         add(zip(VOCODER_CHOICES, order, strict=False))
     if extra["admin_password"]:
         pairs.append(("P2", extra["admin_password"]))  # the phone's web UI and menu (factory admin)
+    pairs.extend(extra["key_pvalues"])
     for key in extra["line_keys"]:
         add(((key["mode"], "0"), (key["account"], str(key["index"])), (key["label"], key["text"])))
     pairs.append(("P30", ntp_server))
@@ -208,6 +209,34 @@ def _pvalues(ntp_server: str, extra: Mapping[str, Any]) -> list[tuple[str, Any]]
     if overrides:
         return [pair for pair in pairs if pair[0] not in overrides]
     return pairs
+
+
+# Programmable (multi-purpose) key n, n = 1..7: mode P32(n+2), account P3(3n-2) (from 0), label
+# P3(3n-1), value P3(3n) (VENDORS.md for key 1; wazo-provd-plugins' Grandstream plugin for 1..7).
+# Mode 1 = BLF (VENDORS.md), 0 = speed dial (Grandstream's MPK mode list only: one source).
+# Past key 7 the numbering changes and is not confirmed here: those keys are refused.
+KEY_MODES = {"blf": "1", "speed-dial": "0"}
+KEY_LIMIT = 7
+KEY_LIMIT_REASON = "Grandstream keys 8 and up use a numbering not confirmed here"
+
+
+def _key_pvalues(keys: list[dict[str, Any]], caps: Caps | None) -> list[tuple[str, str]]:
+    """The P-values of the phone's own programmable keys (module 0, positions 1..7)."""
+    if caps is None:
+        return []
+    limit = min(caps.line_keys, KEY_LIMIT)
+    out: list[tuple[str, str]] = []
+    for key in keys:
+        n = key["position"]
+        if key["module"] != 0 or n > limit or key["type"] not in KEY_MODES:
+            continue
+        out += [
+            (f"P{320 + n + 2}", KEY_MODES[key["type"]]),
+            (f"P3{3 * n - 2:02d}", str(key["line"] - 1)),
+            (f"P3{3 * n - 1:02d}", key["label"] or ""),
+            (f"P3{3 * n:02d}", key["value"]),
+        ]
+    return out
 
 
 def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
@@ -258,6 +287,7 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         "admin_password": ctx.get("admin_password"),
         "codecs": ctx.get("codecs") or [],
     }
+    out["key_pvalues"] = _key_pvalues(ctx.get("function_keys") or [], caps)
     # All of the above as the flat list cfg_mac.xml writes: no per-value work in Jinja.
     out["pvalues"] = _pvalues(ctx["ntp_server"], out)
     return out
@@ -272,4 +302,5 @@ VENDOR = Vendor(
     normalize_model=normalize_model,
     extend_context=extend_context,
     resync_event="resync",
+    key_types=frozenset(KEY_MODES),
 )
