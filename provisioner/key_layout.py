@@ -17,34 +17,30 @@ KEY_FIELDS = ("module", "position", "type", "value", "label", "line")
 
 def check_fits(vendor: Vendor, model: str, key: Mapping[str, Any]) -> None:
     """Refuse a key the model cannot hold or the vendor's files cannot carry, naming the capacity."""
-    caps = vendor.caps(model)
+    misfit = _misfit(vendor, model, vendor.caps(model), key)
+    if misfit is not None:
+        raise Invalid(misfit[0], field=misfit[1])
+
+
+def _misfit(vendor: Vendor, model: str, caps: Caps, key: Mapping[str, Any]) -> tuple[str, str] | None:
+    """Why the model cannot hold ``key`` and the field at fault, or None when it fits: the one home of
+    the capacity rule, which writes refuse with and the renderer leaves keys out by."""
     module, position = key["module"], key["position"]
     if key["type"] not in vendor.key_types:
-        raise Invalid(
+        return (
             f"{vendor.name} phones take no {key['type']!r} keys (they take: "
             f"{', '.join(sorted(vendor.key_types)) or 'none yet'})",
-            field="type",
+            "type",
         )
     if module == 0 and position > caps.line_keys:
-        raise Invalid(f"the {model} has {caps.line_keys} programmable keys: no key {position}", field="position")
+        return f"the {model} has {caps.line_keys} programmable keys: no key {position}", "position"
     if module > 0 and module > caps.expansion_modules:
-        raise Invalid(
-            f"the {model} takes {caps.expansion_modules} expansion modules: no module {module}", field="module"
-        )
+        return f"the {model} takes {caps.expansion_modules} expansion modules: no module {module}", "module"
     if module > 0 and position > caps.expansion_keys:
-        raise Invalid(
-            f"an expansion module of the {model} has {caps.expansion_keys} keys: no key {position}", field="position"
-        )
+        return f"an expansion module of the {model} has {caps.expansion_keys} keys: no key {position}", "position"
     if key["line"] > caps.accounts:
-        raise Invalid(f"the {model} has {caps.accounts} SIP accounts: no line {key['line']}", field="line")
-
-
-def _fits(caps: Caps, vendor: Vendor, key: Mapping[str, Any]) -> bool:
-    if key["type"] not in vendor.key_types or key["line"] > caps.accounts:
-        return False
-    if key["module"] == 0:
-        return key["position"] <= caps.line_keys
-    return key["module"] <= caps.expansion_modules and key["position"] <= caps.expansion_keys
+        return f"the {model} has {caps.accounts} SIP accounts: no line {key['line']}", "line"
+    return None
 
 
 def effective(
@@ -67,7 +63,7 @@ def effective(
     keys = []
     for place in sorted(placed):
         key = placed[place]
-        if not _fits(caps, vendor, key) or (key["type"] == "blf" and key["value"] in mine):
+        if _misfit(vendor, model, caps, key) is not None or (key["type"] == "blf" and key["value"] in mine):
             continue
         if key["label"] is None:
             key["label"] = line_names.get(key["value"], key["value"]) if key["type"] == "blf" else key["value"]
