@@ -33,7 +33,7 @@ SERVICES = {
     "function_keys",
     "phonebook",
     "firmware",
-    "keys",
+    "keys",  # the app's typed state keys: auth and the redirect worker's cleanup_ctx read them
     "queries",
     "changes",
     "importing",
