@@ -22,6 +22,7 @@ from .errors import Unavailable
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
 from .settings import Settings
+from .tasks import cancel_and_wait
 
 log = structlog.get_logger("provisioner")
 
@@ -83,11 +84,7 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     if await asyncio.to_thread(_no_users, db):
         log.warning("no_users_yet", fix="create the first admin: provisioner user add NAME --role admin")
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_and_wait(tasks)
     if not await activity.flush():
         log.error(
             "activity_lost_at_shutdown",

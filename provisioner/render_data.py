@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from . import access, function_keys, rentals, vendors
+from . import access, key_layout, rentals, vendors
 from .db import Tx
 from .fields import DEFAULT_COUNTRY
 from .rendering import Account, Contact, DeviceData
@@ -132,7 +132,7 @@ def _with_keys(tx: Tx, rows: Mapping[str, Any], found: dict[str, DeviceData]) ->
         if not own and not profile:
             continue
         line_names = {ext: name for (cid, ext), name in names.items() if cid == data.customer_id}
-        keys = function_keys.effective(
+        keys = key_layout.effective(
             vendors.get(data.vendor), data.model, own, profile, (a.extension for a in data.accounts), line_names
         )
         found[mac] = replace(data, keys=tuple(keys))

@@ -119,7 +119,7 @@ class DeviceData:
     check_defaults: Mapping[str, str] = field(default_factory=dict)
     # The customer's phonebook (extensions first, then contacts); empty when deprovisioned.
     phonebook: tuple[Contact, ...] = ()
-    # Programmable keys as the phone gets them (provisioner.function_keys.effective): dicts with
+    # Programmable keys as the phone gets them (provisioner.key_layout.effective): dicts with
     # module, position, type, value, label, line; empty when deprovisioned.
     keys: tuple[Mapping[str, Any], ...] = ()
 

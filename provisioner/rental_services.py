@@ -2,199 +2,50 @@
 
 The rules (states, dates, money) are :mod:`provisioner.rentals`; this module
 applies them in one transaction per operation, validating the state *inside*
+applies them in one transaction per operation, validating the state *inside*
 the transaction (writers are serial on SQLite, rows are locked on PostgreSQL),
 so two concurrent swaps of one device cannot both succeed. Every change appends
 audit events with ``device_mac`` and ``customer_id`` set: they are the device's
 history and what tells every config cache to drop the device's files.
 
-Effective state. A termination stores only the customer's ``contract_end``. A
-``deployed`` rented device of that customer *is* ``return_due`` from that date
-on (derived in :func:`rentals.standing`), and the phone-facing side stops
-serving its lines from the start of that date in Europe/Rome
-(:func:`render_data.device_data`), so a termination dated in the future needs no
-job to take effect. Its devices keep their lines until their return is
-recorded, so ``--cancel`` before the date restores everything as it was.
+This module holds deploying (assign, unassign, swap) and the one-step move, and
+is the one name callers use: contract end is :mod:`provisioner.rental_contracts`,
+returns and charges :mod:`provisioner.rental_returns`, history and reports
+:mod:`provisioner.rental_history`; where a device stands is
+:mod:`provisioner.rental_standing`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date
-from decimal import Decimal
 from typing import Any, cast
 
 from . import fields, rentals, services, vendors
-from .changes import DeviceChange, find_customer, find_device, public
+from .changes import DeviceChange, find_customer, find_device
 from .db import Store, Tx
 from .errors import Conflict, Invalid
 from .redirect import outbox as redirect_outbox
-from .rental_terms import cost_of, cost_table, default_policy, policy_of
-from .rentals import Policy
+from .rental_contracts import cancel_termination, terminate
+from .rental_history import REPORT_COLUMNS, REPORTS, history, report
+from .rental_returns import charge, return_device
+from .rental_standing import _holder, _iso, _load, _past_date, _state_on, _today
+from .rental_terms import policy_of
 
-REPORTS = ("due", "overdue", "charged")
-
-
-# --- reading helpers -----------------------------------------------------------------
-
-
-def _today() -> date:
-    return rentals.today()
-
-
-def _past_date(value: Any, field: str = "on") -> date:
-    """A date an event happened on: given or today, never in the future."""
-    if value in (None, ""):
-        return _today()
-    day = rentals.parse_date(value, field)
-    if day > _today():
-        raise Invalid(f"{field} {day.isoformat()} is in the future: record it on the day it happens", field=field)
-    return day
-
-
-def _holder(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any] | None:
-    return tx.customer_by_id(device["customer_id"]) if device["customer_id"] is not None else None
-
-
-def _state_on(device: Mapping[str, Any], holder: Mapping[str, Any] | None, day: date) -> str:
-    """The device's state on ``day``: a terminated contract's rented phones are due back from its end."""
-    return rentals.effective_state(
-        device["state"], device["ownership"], holder["contract_end"] if holder else None, day
-    )
-
-
-def _standing(
-    tx: Tx, device: Mapping[str, Any], customer: Mapping[str, Any] | None, as_of: date, policy: Policy | None = None
-) -> rentals.Standing:
-    return rentals.standing(
-        state=device["state"],
-        ownership=device["ownership"],
-        contract_end=customer["contract_end"] if customer else None,
-        due_from=device["due_from"],
-        due_reason=device["due_reason"],
-        charged=rentals.from_cents(device["charged_cents"]),
-        policy=policy or (policy_of(tx, customer) if customer else default_policy(tx)),
-        replacement_cost=cost_of(cost_table(tx), device["vendor"], device["model"]),
-        as_of=as_of,
-    )
-
-
-def _rental_only(device: Mapping[str, Any], what: str) -> None:
-    if device["ownership"] != rentals.RENTAL:
-        raise Conflict(
-            f"device {device['mac']} is customer-owned: it takes no part in returns, so it cannot be {what}",
-            field="mac",
-        )
-
-
-# --- contract end --------------------------------------------------------------------
-
-
-def terminate(store: Store, actor: str, code: str, on: Any) -> dict[str, Any]:
-    """End CUSTOMER's contract on ``on``: from that day its phones get no credentials and its rented
-    devices are return_due, each with its deadline. A date not yet reached can be moved or cancelled."""
-    end = rentals.parse_date(on, "on")
-    today = _today()
-    with store.transaction() as tx:
-        customer = find_customer(tx, code)
-        previous = customer["contract_end"]
-        if rentals.contract_ended(previous, today):
-            raise Conflict(
-                f"the contract of {customer['code']} already ended on {previous.isoformat()}", field="customer"
-            )
-        tx.update_customer(customer["id"], {"contract_end": end})
-        policy = policy_of(tx, customer)
-        affected = []
-        for device in tx.devices_of_customer(customer["id"]):
-            if device["state"] != rentals.DEPLOYED:
-                continue  # already awaiting return (swapped out, unassigned) or charged: its own deadline holds
-            entry: dict[str, Any] = {
-                "mac": device["mac"],
-                "model": device["model"],
-                "ownership": device["ownership"],
-                "deadline": None,
-            }
-            if device["ownership"] == rentals.RENTAL:
-                rentals.transition(rentals.DEPLOYED, "contract_end", device["mac"])
-                entry["deadline"] = rentals.deadline(end, policy.window_days)
-                what = f"return due by {entry['deadline'].isoformat()}"
-            else:
-                what = "customer-owned, no return"
-            affected.append(entry)
-            change = DeviceChange(tx, device, rental=True)  # its lines stay: after is before, plus the dates
-            change.emit(
-                actor,
-                "device.contract_ended",
-                f"contract of {customer['code']} ends {end.isoformat()}: lines stop, {what}",
-                customer_id=customer["id"],
-                after=change.before,
-                extra={"contract_end": end.isoformat(), "return_deadline": _iso(entry["deadline"])},
-            )
-        redirect_outbox.devices_changed(tx, [e["mac"] for e in affected])  # deregistered once the date has come
-        tx.add_event(
-            actor=actor,
-            action="customer.terminated",
-            customer_id=customer["id"],
-            summary=f"contract of {customer['code']} ends {end.isoformat()} "
-            f"({len(affected)} devices stop; {policy.describe()})",
-            before={"contract_end": _iso(previous)},
-            after={
-                "contract_end": end.isoformat(),
-                "policy": policy.as_dict(),
-                "devices": [{**e, "deadline": _iso(e["deadline"])} for e in affected],
-            },
-        )
-        return {
-            "customer": customer["code"],
-            "contract_end": end,
-            "effective": end <= today,
-            "policy": policy.as_dict(),
-            "devices": affected,
-        }
-
-
-def cancel_termination(store: Store, actor: str, code: str) -> dict[str, Any]:
-    """Undo a termination whose date has not come yet."""
-    today = _today()
-    with store.transaction() as tx:
-        customer = find_customer(tx, code)
-        end = customer["contract_end"]
-        if end is None:
-            raise Conflict(f"customer {customer['code']} has no termination to cancel", field="customer")
-        if rentals.contract_ended(end, today):
-            raise Conflict(
-                f"the contract of {customer['code']} ended on {end.isoformat()}: a termination can "
-                f"only be cancelled before its date",
-                field="customer",
-            )
-        tx.update_customer(customer["id"], {"contract_end": None})
-        macs = []
-        for device in tx.devices_of_customer(customer["id"]):
-            if device["state"] == rentals.DEPLOYED:
-                macs.append(device["mac"])
-                tx.add_event(
-                    actor=actor,
-                    action="device.contract_end_cancelled",
-                    device_mac=device["mac"],
-                    customer_id=customer["id"],
-                    summary=f"termination of {customer['code']} on {end.isoformat()} cancelled: lines stay",
-                    before={"contract_end": end.isoformat()},
-                    after={"contract_end": None},
-                )
-        redirect_outbox.devices_changed(tx, macs)
-        tx.add_event(
-            actor=actor,
-            action="customer.termination_cancelled",
-            customer_id=customer["id"],
-            summary=f"termination of {customer['code']} on {end.isoformat()} cancelled",
-            before={"contract_end": end.isoformat()},
-            after={"contract_end": None, "devices": macs},
-        )
-        return {"customer": customer["code"], "cancelled": end, "devices": macs}
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None
+__all__ = [
+    "REPORTS",
+    "REPORT_COLUMNS",
+    "assign",
+    "cancel_termination",
+    "charge",
+    "history",
+    "move",
+    "report",
+    "return_device",
+    "swap",
+    "terminate",
+    "unassign",
+]
 
 
 # --- assign, unassign, swap ------------------------------------------------------------
@@ -212,11 +63,8 @@ def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[st
         raise Invalid("a customer is required (--customer)", field="customer")
     today = _today()
     with store.transaction() as tx:
-        change = DeviceChange.of(tx, mac, rental=True)
-        device = change.device
-        assert device is not None
+        change, device, holder, state = _load(tx, mac, today)
         target = find_customer(tx, customer)
-        holder = _holder(tx, device)
         if rentals.contract_ended(target["contract_end"], today):
             raise Conflict(
                 f"the contract of {target['code']} ended on {target['contract_end'].isoformat()}: "
@@ -231,7 +79,6 @@ def assign(store: Store, actor: str, mac: Any, customer: Any, lines: Sequence[st
                 f"record its return before assigning it elsewhere",
                 field="mac",
             )
-        state = _state_on(device, holder, today)
         new_state = rentals.transition(state, "assign", device["mac"])
         _check_accounts(device, len(lines))
         line_ids = services.resolve_lines(tx, target, list(lines), device["id"])
@@ -256,11 +103,7 @@ def unassign(store: Store, actor: str, mac: Any, on: Any = None) -> dict[str, An
     day = _past_date(on)
     today = _today()
     with store.transaction() as tx:
-        change = DeviceChange.of(tx, mac, rental=True)
-        device = change.device
-        assert device is not None
-        holder = _holder(tx, device)
-        state = _state_on(device, holder, today)
+        change, device, holder, state = _load(tx, mac, today)
         if holder is None:
             raise Conflict(f"device {device['mac']} is {state}: it is not assigned to anyone", field="mac")
         values: dict[str, Any] = {}
@@ -306,11 +149,7 @@ def swap(
     serial_ = fields.text(serial, "serial", required=False, max_len=64)
     wanted = fields.model(model) if model else None
     with store.transaction() as tx:
-        old_change = DeviceChange.of(tx, old_canonical, "old_mac", rental=True)
-        old = old_change.device
-        assert old is not None
-        holder = _holder(tx, old)
-        old_state = _state_on(old, holder, today)
+        old_change, old, holder, old_state = _load(tx, old_canonical, today, "old_mac")
         if old["ownership"] == rentals.RENTAL:
             rentals.transition(old_state, "swap_out", old["mac"])
         if holder is None:
@@ -396,130 +235,6 @@ def swap(
         return {"old": old_after, "new": new_after, "created": created, "return_deadline": deadline}
 
 
-# --- returns and charges -----------------------------------------------------------------
-
-
-def return_device(store: Store, actor: str, mac: Any, *, on: Any = None, condition: Any = "ok") -> dict[str, Any]:
-    """Record that MAC came back on ``on``: ``ok`` puts it in stock, ``faulty`` retires it."""
-    day = _past_date(on)
-    cond = fields.choice(condition or "ok", rentals.CONDITIONS, "condition")
-    today = _today()
-    with store.transaction() as tx:
-        change = DeviceChange.of(tx, mac, rental=True)
-        device = change.device
-        assert device is not None
-        _rental_only(device, "returned")
-        holder = _holder(tx, device)
-        state = _state_on(device, holder, today)
-        returned = rentals.transition(state, "return", device["mac"])
-        final = rentals.transition(returned, "restock" if cond == "ok" else "retire", device["mac"])
-        policy = policy_of(tx, holder) if holder else default_policy(tx)
-        standing = _standing(tx, device, holder, max(day, today), policy)
-        late = rentals.days_late(standing.deadline, day) if standing.deadline else 0
-        penalty = policy.owed(late, None, returned=True) if late else Decimal("0.00")
-        tx.set_device_lines(device["id"], [])
-        tx.update_device(
-            device["id"],
-            {
-                "state": final,
-                "customer_id": None,
-                "due_from": None,
-                "due_reason": None,
-                "charged_cents": None,
-                "charged_on": None,
-            },
-        )
-        redirect_outbox.devices_changed(tx, [device["mac"]])
-        after = change.after()
-        outcome = {
-            "returned_on": day.isoformat(),
-            "condition": cond,
-            "from_customer": holder["code"] if holder else None,
-            "deadline": _iso(standing.deadline),
-            "days_late": late,
-            "late_penalty": str(penalty),
-            "charged_before": str(standing.charged),
-        }
-        change.emit(
-            actor,
-            "device.returned",
-            f"device {device['mac']} returned {day.isoformat()} by "
-            f"{holder['code'] if holder else '-'} ({cond}): {final}" + (f", {late} days late" if late else ""),
-            customer_id=holder["id"] if holder else None,
-            after=after,
-            extra=outcome,
-        )
-        return {
-            **after,
-            **outcome,
-            "deadline": standing.deadline,
-            "late_penalty": penalty,
-            "charged_before": standing.charged,
-        }
-
-
-def charge(store: Store, actor: str, mac: Any, *, amount: Any = None, on: Any = None) -> dict[str, Any]:
-    """Record that MAC's customer was billed ``amount`` (default: what the policy says is owed on ``on``
-    and not billed yet)."""
-    day = _past_date(on)
-    given = rentals.parse_amount(amount, "amount") if amount not in (None, "") else None
-    if given is not None and given <= 0:
-        raise Invalid("amount must be more than 0.00 EUR", field="amount")
-    today = _today()
-    with store.transaction() as tx:
-        change = DeviceChange.of(tx, mac, rental=True)
-        device = change.device
-        assert device is not None
-        _rental_only(device, "charged")
-        holder = _holder(tx, device)
-        state = _state_on(device, holder, today)
-        new_state = rentals.transition(state, "charge", device["mac"])
-        assert holder is not None  # return_due and charged devices keep their customer
-        standing = _standing(tx, device, holder, day)
-        if given is None:
-            if standing.owed is None:
-                raise Invalid(
-                    f"no replacement cost is known for {device['vendor']} {device['model']}: set one "
-                    f"with `provisioner rentals set-cost {device['model']} EUR` or give --amount",
-                    field="amount",
-                )
-            given = standing.owed - standing.charged
-            if given <= 0:
-                raise Invalid(
-                    f"nothing is owed for {device['mac']} as of {day.isoformat()} (deadline "
-                    f"{_iso(standing.deadline) or '-'}, already charged {rentals.eur(standing.charged)}); "
-                    f"give --amount to charge anyway",
-                    field="amount",
-                )
-        total = standing.charged + given
-        tx.update_device(
-            device["id"],
-            {
-                "state": new_state,
-                "charged_cents": rentals.to_cents(total),
-                "charged_on": day,
-                "due_from": standing.due_from or device["due_from"],
-                "due_reason": standing.reason or device["due_reason"],
-            },
-        )
-        after = change.emit(
-            actor,
-            "device.charged",
-            f"{holder['code']} charged {rentals.eur(given)} for device "
-            f"{device['mac']} ({standing.days_late} days late on {day.isoformat()})",
-            customer_id=holder["id"],
-            extra={"amount": str(given), "charged_on": day.isoformat(), "days_late": standing.days_late},
-        )
-        return {
-            **after,
-            "amount": given,
-            "total_charged": total,
-            "charged_on": day,
-            "days_late": standing.days_late,
-            "customer": holder["code"],
-        }
-
-
 # --- the one-step move ----------------------------------------------------------------------
 
 
@@ -557,88 +272,3 @@ def move(
         returned = return_device(joined, actor, device["mac"], condition=condition)
         assigned = assign(joined, actor, device["mac"], customer, lines)
     return {"returned": returned, "assigned": assigned}
-
-
-# --- history and reports ---------------------------------------------------------------
-
-
-def history(store: Store, mac: Any) -> list[dict[str, Any]]:
-    """Every event of the device, oldest first (no secrets: snapshots never hold passwords)."""
-    canonical = fields.mac(mac)
-    with store.reading() as tx:
-        events = tx.events_of_device(canonical)
-        if not events:
-            find_device(tx, canonical, lock=False)  # NotFound unless the device exists
-    return [public(e, "at", "actor", "action", "summary", "before", "after") for e in events]  # type: ignore[misc]
-
-
-REPORT_COLUMNS = (
-    "mac",
-    "customer",
-    "customer_name",
-    "vendor",
-    "model",
-    "serial",
-    "status",
-    "reason",
-    "contract_end",
-    "due_from",
-    "deadline",
-    "days_late",
-    "owed",
-    "charged",
-    "outstanding",
-)
-
-
-def report(store: Store, kind: str, *, as_of: Any = None, customer: Any = None) -> list[dict[str, Any]]:
-    """Rented devices awaiting return (``due``: within the window; ``overdue``: past the deadline,
-    not charged) or ``charged``, as of a date (default today), with what is owed to that date."""
-    kind = fields.choice(kind, REPORTS, "report")
-    day = rentals.parse_date(as_of, "as_of") if as_of not in (None, "") else _today()
-    wanted = {"due": rentals.RETURN_DUE, "overdue": rentals.OVERDUE, "charged": rentals.CHARGED}[kind]
-    with store.reading() as tx:
-        customer_id = find_customer(tx, customer)["id"] if customer else None
-        default = default_policy(tx)
-        table = cost_table(tx)
-        policies: dict[int, Policy] = {}
-        rows = []
-        for device in tx.rented_out(customer_id):
-            policy = policies.get(device["customer_id"])
-            if policy is None:
-                policy = policies[device["customer_id"]] = policy_of(tx, device, default)
-            at = rentals.standing(
-                state=device["state"],
-                ownership=device["ownership"],
-                contract_end=device["contract_end"],
-                due_from=device["due_from"],
-                due_reason=device["due_reason"],
-                charged=rentals.from_cents(device["charged_cents"]),
-                policy=policy,
-                replacement_cost=cost_of(table, device["vendor"], device["model"]),
-                as_of=day,
-            )
-            if at.status != wanted:
-                continue
-            outstanding = None if at.owed is None else max(at.owed - at.charged, Decimal("0.00"))
-            rows.append(
-                {
-                    "mac": device["mac"],
-                    "customer": device["customer_code"],
-                    "customer_name": device["customer_name"],
-                    "vendor": device["vendor"],
-                    "model": device["model"],
-                    "serial": device["serial"],
-                    "status": at.status,
-                    "reason": at.reason,
-                    "contract_end": device["contract_end"],
-                    "due_from": at.due_from,
-                    "deadline": at.deadline,
-                    "days_late": at.days_late,
-                    "owed": at.owed,
-                    "charged": at.charged,
-                    "outstanding": outstanding,
-                }
-            )
-    rows.sort(key=lambda r: (r["customer"], r["deadline"], r["mac"]))
-    return rows

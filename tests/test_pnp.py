@@ -262,3 +262,16 @@ def test_serve_flags_reach_the_settings(monkeypatch, data_dir):
     assert (s.pnp, s.pnp_port, s.mdns) == (False, 5062, False)
     result = runner.invoke(cli, ["serve", "--pnp-port", "70000"])
     assert result.exit_code == 2 and "--pnp-port" in result.output
+
+
+def test_a_vendor_added_to_the_registry_is_recognised_in_pnp(monkeypatch):
+    """A fifth vendor is one module (CONTRIBUTING.md): PnP knows it from the registry, no list to extend."""
+    from provisioner import vendors
+
+    acme = dataclasses.replace(vendors.get("snom"), name="acme")
+    known = vendors.all_vendors()
+    monkeypatch.setattr(vendors, "all_vendors", lambda: (*known, acme))
+    said = {v: pnp.read_subscription(_subscribe(5060, "MAC001565AABBCC", v, "X1")) for v in ("acme", "poly", "cisco")}
+    assert said["acme"] is not None and said["acme"].vendor == "acme"
+    assert said["poly"] is not None and said["poly"].vendor == "polycom"
+    assert said["cisco"] is None

@@ -20,6 +20,18 @@ from .schema import (
 )
 
 
+def _effective_state(holder: Any, today: Any) -> Any:
+    """A device's state as of ``today`` in SQL (:func:`provisioner.rentals.effective_state`): a deployed
+    rental whose ``holder`` customer's contract ended by then is ``return_due``."""
+    ended = sa.and_(
+        devices.c.state == "deployed",
+        devices.c.ownership == "rental",
+        holder.c.contract_end.is_not(None),
+        holder.c.contract_end <= today,
+    )
+    return sa.case((ended, sa.literal("return_due")), else_=devices.c.state)
+
+
 class DeviceQueries(Queries):
     # --- devices -----------------------------------------------------------------
 
@@ -143,13 +155,7 @@ class DeviceQueries(Queries):
         keeps devices last seen before that time or never. ``sort`` is a key of :data:`SORTS`.
         """
         holder = customers.alias("holder")
-        ended = sa.and_(
-            devices.c.state == "deployed",
-            devices.c.ownership == "rental",
-            holder.c.contract_end.is_not(None),
-            holder.c.contract_end <= today,
-        )
-        effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state)
+        effective = _effective_state(holder, today)
         conds = []
         if customer_id is not None:
             conds.append(devices.c.customer_id == customer_id)
@@ -250,13 +256,7 @@ class DeviceQueries(Queries):
 
     def count_devices_by_state(self, today: Any) -> dict[str, int]:
         holder = customers.alias("holder")
-        ended = sa.and_(
-            devices.c.state == "deployed",
-            devices.c.ownership == "rental",
-            holder.c.contract_end.is_not(None),
-            holder.c.contract_end <= today,
-        )
-        effective = sa.case((ended, sa.literal("return_due")), else_=devices.c.state).label("state")
+        effective = _effective_state(holder, today).label("state")
         q = (
             sa.select(effective, sa.func.count())
             .select_from(devices.outerjoin(holder, holder.c.id == devices.c.customer_id))

@@ -10,7 +10,6 @@ delivers it again, which registering and deregistering allow (both are idempoten
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from aiohttp import web
 from ..db import Store, utcnow
 from ..db import redirect as tables
 from ..errors import Invalid
+from ..tasks import cancel_and_wait
 from . import outbox, protocols
 
 log = structlog.get_logger("provisioner.redirect")
@@ -262,11 +262,7 @@ async def serve(app: Any) -> Any:
 
     tasks = [asyncio.create_task(worker.run(settings.redirect_poll)), asyncio.create_task(contracts())]
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_and_wait(tasks)
 
 
 def _contracts_ended(store: Store) -> None:

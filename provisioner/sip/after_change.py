@@ -13,13 +13,13 @@ than ``dedup`` seconds ago is skipped, and the rest go out paced by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
 from ..db import Store
+from ..tasks import cancel_and_wait
 from . import resync
 
 log = structlog.get_logger("provisioner.resync")
@@ -59,10 +59,7 @@ class AfterChange:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait([self._task])
 
     def events(self, batch: Sequence[dict]) -> None:
         """The cache's callback: safe from any thread."""

@@ -41,13 +41,8 @@ GROUP = "224.0.1.75"  # sip.mcast.net (RFC 3261 10.2.6, the vendors' PnP group)
 PORT = 5060
 _MAX_PENDING = 256  # NOTIFYs in flight at once: a flood of SUBSCRIBEs cannot grow without end
 _RECENT = 1024  # SUBSCRIBE transactions remembered, so a retransmission gets the 200 again, no second NOTIFY
-_VENDOR_NAMES = {
-    "yealink": "yealink",
-    "snom": "snom",
-    "polycom": "polycom",
-    "poly": "polycom",
-    "grandstream": "grandstream",
-}
+# What phones call their vendor in a PnP SUBSCRIBE, where it is not the vendor module's name.
+_VENDOR_ALIASES = {"poly": "polycom"}
 _PARAM = re.compile(r';\s*([A-Za-z0-9_-]+)\s*=\s*(?:"([^"]*)"|([^;\s]*))')
 
 
@@ -100,7 +95,9 @@ def read_subscription(msg: sip.Message) -> Subscription | None:
     mac = mac_of(msg, params)
     if mac is None:
         return None
-    vendor = _VENDOR_NAMES.get((params.get("vendor") or "").strip().lower())
+    said = (params.get("vendor") or "").strip().lower()
+    said = _VENDOR_ALIASES.get(said, said)
+    vendor = said if said in {v.name for v in vendors.all_vendors()} else None
     if vendor is None and not params.get("vendor"):
         hinted = vendors.vendor_for_mac(mac)
         vendor = hinted.name if hinted else None

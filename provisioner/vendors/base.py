@@ -91,6 +91,9 @@ class Vendor:
     # Programmable key types (provisioner.fields.KEY_TYPES) this vendor's templates write; the others
     # are refused for its phones (their parameters are not confirmed).
     key_types: frozenset[str] = frozenset()
+    # The last main-key position its files can carry and why, where its numbering is confirmed only up
+    # to there (expansion modules refused too); None: the model's capacity is the only limit.
+    key_limit: tuple[int, str] | None = None
     # SIP NOTIFY event that makes the phone re-fetch its files.
     resync_event: str = "check-sync;reboot=false"
 

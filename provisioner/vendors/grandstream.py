@@ -303,4 +303,5 @@ VENDOR = Vendor(
     extend_context=extend_context,
     resync_event="resync",
     key_types=frozenset(KEY_MODES),
+    key_limit=(KEY_LIMIT, KEY_LIMIT_REASON),
 )
