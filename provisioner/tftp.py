@@ -60,7 +60,7 @@ _FD_HEADROOM = 1024
 # Seconds between two log lines about requests dropped unanswered.
 _DROP_LOG_EVERY = 10.0
 
-Handler = Callable[[str, str], Awaitable[bytes]]
+Handler = Callable[[str, str], Awaitable[bytes | memoryview]]
 """``(filename as requested, client IP) -> file bytes``; raises :class:`TftpError`."""
 
 Address = tuple[Any, ...]  # (host, port) for IPv4, (host, port, flowinfo, scope_id) for IPv6
@@ -246,7 +246,7 @@ class _ReadSession:
     def __init__(
         self,
         request: _ReadRequest,
-        content: bytes,
+        content: bytes | memoryview,
         *,
         host: str,
         limits: _Limits,
@@ -311,13 +311,13 @@ class _ReadSession:
             ms=round((time.monotonic() - started) * 1000, 1),
         )
 
-    async def _send_blocks(self, content: bytes, options: TransferOptions) -> int:
+    async def _send_blocks(self, content: bytes | memoryview, options: TransferOptions) -> int:
         """Send DATA 1..n; the last block is short, empty if the size is a
         multiple of blksize. Block numbers wrap from 65535 to 0."""
         size = options.blksize
         block, offset, sent = 1, 0, 0
         while True:
-            chunk = content[offset : offset + size]
+            chunk = bytes(content[offset : offset + size])
             await self._exchange(_data_packet(block, chunk), block, options.timeout)
             sent += 1
             if len(chunk) < size:
@@ -686,7 +686,7 @@ class TftpServer:
         finally:
             acknowledged()
 
-    async def _lookup(self, request: _ReadRequest, listener: _Listener) -> bytes | None:
+    async def _lookup(self, request: _ReadRequest, listener: _Listener) -> bytes | memoryview | None:
         """The file as it goes on the wire, or None once an ERROR was sent (from the listener)."""
         context = _context(request)
         try:
@@ -703,6 +703,8 @@ class TftpServer:
             self._log.error("tftp_handler_bad_result", **context, type=type(content).__name__)
             listener.reply(error_packet(ERR_NOT_DEFINED, "internal error"), request.peer)
             return None
+        if isinstance(content, memoryview) and request.mode != "netascii":
+            return content  # a firmware image mapped from disk: sent block by block, never copied whole
         content = bytes(content)
         return to_netascii(content) if request.mode == "netascii" else content
 
