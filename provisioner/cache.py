@@ -110,6 +110,8 @@ class ConfigCache:
         self._syncs_done = 0  # the number of the last sync that finished
         # Told (on the event loop, by sync) of every batch of committed events: lifecycle sets it.
         self.on_change: Callable[[list[dict]], None] | None = None
+        # Also told of every batch (the firmware rollout reloads its targets on firmware events).
+        self.listeners: list[Callable[[list[dict]], None]] = []
 
     # --- lookups -------------------------------------------------------------------
 
@@ -186,15 +188,20 @@ class ConfigCache:
             deprovisioned=entry.data.deprovisioned,
         )
 
-    def device_file(self, entry: DeviceEntry, spec: ConfigFile, name: str) -> Rendered:
-        """The bytes of a per-device file; renders on the first request only."""
-        key = name.lower()
+    def device_file(
+        self, entry: DeviceEntry, spec: ConfigFile, name: str, *, firmware_url: str | None = None
+    ) -> Rendered:
+        """The bytes of a per-device file; renders on the first request only. With ``firmware_url``
+        (an upgrade is due, provisioner.firmware_rollout) the variant carrying the directive, kept
+        next to the plain one: the choice between them is made per request without rendering."""
+        key = name.lower() if firmware_url is None else f"{name.lower()} {firmware_url}"
         rendered = entry.files.get(key)
         if rendered is None:
             vendor = get_vendor(entry.data.vendor)
             context = device_context(
                 vendor, entry.data, self.provisioning_url_of(entry), phonebook_refresh=self.phonebook_refresh
             )
+            context["firmware_url"] = firmware_url
             rendered = self._render(vendor, spec, context)
             if not entry.data.deprovisioned and _holds_password(rendered.body, entry.data):
                 rendered = dataclasses.replace(rendered, credentials=True)
@@ -297,6 +304,8 @@ class ConfigCache:
             self.invalidate_customer(customer_code)
         if self.on_change is not None and fresh:  # --resync-after-change
             self.on_change([{**e, "customer_code": codes.get(e["customer_id"])} for e in fresh])
+        for listener in self.listeners if fresh else ():
+            listener(fresh)
         horizon = now - _LATE_COMMIT_WINDOW * 2  # type: ignore[operator]
         self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
         return len(fresh)

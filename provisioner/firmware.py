@@ -6,8 +6,7 @@ copy leaves nothing behind. Targets say which version a model's phones should ru
 customer or for one (which wins). The version a phone runs is the one its User-Agent reported
 at its last fetch (``devices.firmware``, written by the activity flush).
 
-Not done yet (see README "Firmware"): telling a phone to upgrade in its config, serving the
-image to phones over HTTP/TFTP, and pacing a rollout.
+Telling phones to upgrade, pacing and serving the images: :mod:`provisioner.firmware_rollout`.
 """
 
 from __future__ import annotations
@@ -179,7 +178,16 @@ def targets(store: Store) -> list[dict[str, Any]]:
 
 
 def report(store: Store, customer: str | None = None) -> list[dict[str, Any]]:
-    """(vendor, model, version reported, count) of the devices, of one customer or all."""
+    """(vendor, model, version reported, count, target, due) of the devices, of one customer or all
+    (for all, the target is the one for every customer; a customer's own target shows with --customer)."""
     with store.reading() as tx:
         customer_id = find_customer(tx, customer)["id"] if customer else None
-        return tx.firmware_report(customer_id)
+        rows = tx.firmware_report(customer_id)
+        wanted = {(t["vendor"], t["model"], t["customer_id"]): t["version"] for t in tx.firmware_targets()}
+    for row in rows:
+        key = (row["vendor"], row["model"])
+        target = wanted.get((*key, customer_id)) if customer_id is not None else None
+        row["target"] = target or wanted.get((*key, None))
+        # Due: it reported a version and it is not the target (the server tells it, a few at a time).
+        row["due"] = row["count"] if row["target"] and row["firmware"] and row["firmware"] != row["target"] else 0
+    return rows

@@ -19,6 +19,7 @@ from .activity import Activity
 from .cache import ConfigCache
 from .db import Store, database_exists, describe, unavailable
 from .errors import Unavailable
+from .firmware_rollout import Rollout
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
 from .settings import Settings
@@ -62,7 +63,16 @@ async def store(app: web.Application) -> AsyncIterator[None]:
             unknown_burst=settings.scan_unknown_burst,
         )
     )
-    app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard)
+    rollout = Rollout(
+        settings.firmware_folder,
+        max_concurrent=settings.firmware_max_concurrent,
+        slot_timeout=settings.firmware_slot_timeout,
+    )
+    await asyncio.to_thread(rollout.load, db)
+    cache.listeners.append(rollout.watch(db))  # read again when a firmware event is synced
+    app[keys.RESOLVER] = Resolver(
+        db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard, rollout=rollout
+    )
     tasks = [
         asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),
         asyncio.create_task(
@@ -168,7 +178,7 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
 
     resolver = app[keys.RESOLVER]
 
-    async def handle(filename: str, client_ip: str) -> bytes:
+    async def handle(filename: str, client_ip: str) -> bytes | memoryview:
         try:
             reply: Reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
         except Unavailable as exc:  # an uncached file with the database down: the phone retries

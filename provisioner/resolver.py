@@ -49,17 +49,21 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 
-from . import access, uploads, vendors
+from . import access, firmware_rollout, vendors
 from .access import Digest, ScanGuard, Verdict
 from .activity import Activity, Fetch
-from .cache import ConfigCache, DeviceEntry, Rendered
+from .cache import ConfigCache, DeviceEntry
 from .db import Store, utcnow
 from .errors import RenderError
+from .firmware_rollout import Rollout
+from .firmware_serving import FirmwareRoute
+from .phone_reply import Reply, Request
+from .upload_route import UPLOAD_AFTER_FETCH as UPLOAD_AFTER_FETCH
+from .upload_route import UploadRoute
 from .vendors import ConfigFile, FileKind, UserAgent, Vendor
 
 log = structlog.get_logger("provisioner.resolver")
@@ -81,43 +85,10 @@ FAILURES = frozenset(
         "bad-upload",
     }
 )
-# An upload for a device of a customer without rules is taken only from the address that fetched the
-# device's config within this many seconds; at most this many devices' last fetch are remembered.
-UPLOAD_AFTER_FETCH = 600.0
+# At most this many devices' last fetch are remembered (uploads check it, UPLOAD_AFTER_FETCH).
 MAX_REMEMBERED_FETCHES = 200_000
 # Windows taken by another address already reported (an audit event each): at most this many kept.
 MAX_REPORTED_THEFTS = 10_000
-
-
-@dataclass(frozen=True)
-class Request:
-    path: str
-    client_ip: str
-    user_agent: str | None = None
-    transport: str = "http"  # "http" | "tftp"
-    method: str = "GET"  # GET | HEAD | PUT
-    body: bytes | None = None
-    authorization: str | None = None  # the Authorization header (HTTP)
-    secure: bool = False  # over TLS: Basic credentials are accepted
-    trusted: bool = False  # staff looking at a file (CLI): no checks, no counting
-    # The client certificate the TLS handshake verified against --client-ca (getpeercert()'s dict).
-    peer_cert: dict | None = None
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    reason: str
-    body: bytes = b""
-    content_type: str = "text/plain; charset=utf-8"
-    etag: str | None = None
-    mac: str | None = None
-    challenge: str | None = None  # WWW-Authenticate of a 401
-    detail: str | None = None  # what failed, for the operator (`device config`); never sent to a phone
-
-    @classmethod
-    def of(cls, rendered: Rendered, mac: str | None) -> Reply:
-        return cls(200, "served", rendered.body, rendered.content_type, rendered.etag, mac)
 
 
 def split_path(path: str) -> tuple[str | None, str | None, str | None]:
@@ -164,7 +135,7 @@ def _parse_user_agent(header: str | None) -> UserAgent | None:
     return _parse_cached(header) if header is None or len(header) <= 400 else vendors.parse_user_agent(header)
 
 
-class Resolver:
+class Resolver(UploadRoute, FirmwareRoute):
     def __init__(
         self,
         store: Store,
@@ -175,8 +146,10 @@ class Resolver:
         guard: ScanGuard | None = None,
         now: Callable[[], datetime] = utcnow,
         digest: Digest | None = None,
+        rollout: Rollout | None = None,
     ):
         self.store = store
+        self.rollout = rollout  # firmware targets and upgrade slots (None: phones are never told)
         self.cache = cache
         self.activity = activity
         self.upload_max_bytes = upload_max_bytes
@@ -211,6 +184,9 @@ class Resolver:
         return reply
 
     async def _resolve(self, req: Request) -> Reply:
+        image = firmware_rollout.parse_path(req.path)
+        if image is not None:
+            return await self._firmware_image(req, image, _parse_user_agent(req.user_agent))
         key, token, name = split_path(req.path)
         if name is None:
             return Reply(404, "bad-name")
@@ -352,7 +328,7 @@ class Resolver:
             self.activity.fetched(fetch, download=False)
             return Reply(404, "absent", mac=mac)
         try:
-            rendered = self.cache.device_file(entry, spec, name)
+            rendered = self.cache.device_file(entry, spec, name, firmware_url=self._firmware_url(entry, spec, ua))
         except RenderError as exc:
             log.error("render_failed", mac=mac, file=name, template=spec.template, error=str(exc))
             return Reply(500, "render-error", mac=mac, detail=str(exc))
@@ -429,18 +405,6 @@ class Resolver:
             fetched.popitem(last=False)
         fetched[mac] = (ip, self.clock())
 
-    def _upload_allowed(self, req: Request, entry: DeviceEntry) -> bool:
-        """Whether this request would be given the device's config: the customer's rules already
-        passed (``_refused``); without rules, only the address that fetched it lately qualifies."""
-        if req.trusted:
-            return True
-        if entry.data.deprovisioned:
-            return False  # a stored override must never undo a deprovisioning
-        if entry.access is not None:
-            return True
-        last = self._fetched.get(entry.data.mac)
-        return last is not None and last[0] == req.client_ip and self.clock() - last[1] <= UPLOAD_AFTER_FETCH
-
     def _common_file(
         self,
         req: Request,
@@ -466,49 +430,6 @@ class Resolver:
         except RenderError as exc:
             log.error("render_failed", file=name, template=spec.template, error=str(exc))
             return Reply(500, "render-error", detail=str(exc))
-
-    async def _upload(self, req: Request, fetch: Fetch, name: str, spec: ConfigFile, entry: DeviceEntry) -> Reply:
-        """A file the phone writes (logs, its own overrides): kept per device (sealed), given back only to
-        a request that would be given the device's config, never with provisioning or SIP server keys."""
-        self.activity.fetched(fetch, download=False)
-        key = name.lower()
-        if not self._upload_allowed(req, entry):
-            log.warning(
-                "upload_refused",
-                mac=fetch.mac,
-                ip=req.client_ip,
-                file=name,
-                method=req.method,
-                deprovisioned=entry.data.deprovisioned,
-                transport=req.transport,
-            )
-            return Reply(403, "upload-refused", mac=fetch.mac)
-        if req.method == "PUT":
-            body = req.body or b""
-            if len(body) > self.upload_max_bytes:
-                return Reply(413, "too-large", mac=fetch.mac)
-            try:
-                body, dropped = uploads.clean(entry.data.vendor, key, body)
-            except uploads.BadUpload as exc:
-                log.warning("upload_unreadable", mac=fetch.mac, ip=req.client_ip, file=name, error=str(exc))
-                return Reply(400, "bad-upload", f"{name}: {exc}\n".encode(), mac=fetch.mac)
-            if dropped:
-                # The key names only, never their values (a password may be among them).
-                log.warning("upload_keys_dropped", mac=fetch.mac, ip=req.client_ip, file=name, keys=sorted(dropped))
-            await asyncio.to_thread(self._save_upload, fetch.mac, key, body)
-            return Reply(201, "uploaded", mac=fetch.mac)
-        stored = await asyncio.to_thread(self._read_upload, fetch.mac, key)
-        if stored is None:
-            return Reply(404, "absent", mac=fetch.mac)
-        return Reply(200, "served", stored, spec.content_type, None, fetch.mac)
-
-    def _save_upload(self, mac: str, name: str, body: bytes) -> None:
-        with self.store.transaction() as tx:
-            tx.save_upload(mac, name, body)
-
-    def _read_upload(self, mac: str, name: str) -> bytes | None:
-        with self.store.reading() as tx:
-            return tx.upload(mac, name)
 
 
 def _remember(mapping: OrderedDict, key, value, limit: int) -> None:  # type: ignore[no-untyped-def]

@@ -70,6 +70,15 @@ class Settings:
     scan_unknown_burst: int = 200
     # Seconds between a phone's fetches of its phonebook (written into every config).
     phonebook_refresh: int = 3600
+    # Firmware: where images are kept (None: firmware/ in the data dir), how many phones of one
+    # customer are told to upgrade at once, and after how many seconds a slot is given back.
+    firmware_dir: Path | None = None
+    firmware_max_concurrent: int = 2
+    firmware_slot_timeout: float = 1800.0
+
+    @property
+    def firmware_folder(self) -> Path:
+        return self.firmware_dir if self.firmware_dir is not None else self.data_dir / "firmware"
 
     @property
     def templates_dir(self) -> Path:

@@ -54,7 +54,7 @@ _FD_HEADROOM = 1024
 # Seconds between two log lines about requests dropped unanswered.
 _DROP_LOG_EVERY = 10.0
 
-Handler = Callable[[str, str], Awaitable[bytes]]
+Handler = Callable[[str, str], Awaitable[bytes | memoryview]]
 """``(filename as requested, client IP) -> file bytes``; raises :class:`TftpError`."""
 
 
@@ -245,7 +245,7 @@ class TftpServer:
         finally:
             acknowledged()
 
-    async def _lookup(self, request: _ReadRequest, listener: _Listener) -> bytes | None:
+    async def _lookup(self, request: _ReadRequest, listener: _Listener) -> bytes | memoryview | None:
         """The file as it goes on the wire, or None once an ERROR was sent (from the listener)."""
         context = _context(request)
         try:
@@ -262,6 +262,8 @@ class TftpServer:
             self._log.error("tftp_handler_bad_result", **context, type=type(content).__name__)
             listener.reply(error_packet(ERR_NOT_DEFINED, "internal error"), request.peer)
             return None
+        if isinstance(content, memoryview) and request.mode != "netascii":
+            return content  # a firmware image mapped from disk: sent block by block, never copied whole
         content = bytes(content)
         return to_netascii(content) if request.mode == "netascii" else content
 

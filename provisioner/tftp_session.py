@@ -194,7 +194,7 @@ class _ReadSession:
     def __init__(
         self,
         request: _ReadRequest,
-        content: bytes,
+        content: bytes | memoryview,
         *,
         host: str,
         limits: _Limits,
@@ -259,13 +259,13 @@ class _ReadSession:
             ms=round((time.monotonic() - started) * 1000, 1),
         )
 
-    async def _send_blocks(self, content: bytes, options: TransferOptions) -> int:
+    async def _send_blocks(self, content: bytes | memoryview, options: TransferOptions) -> int:
         """Send DATA 1..n; the last block is short, empty if the size is a
         multiple of blksize. Block numbers wrap from 65535 to 0."""
         size = options.blksize
         block, offset, sent = 1, 0, 0
         while True:
-            chunk = content[offset : offset + size]
+            chunk = bytes(content[offset : offset + size])
             await self._exchange(_data_packet(block, chunk), block, options.timeout)
             sent += 1
             if len(chunk) < size:

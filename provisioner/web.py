@@ -114,6 +114,9 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
     if reply.status != 200:
         headers = {"WWW-Authenticate": reply.challenge} if reply.challenge else None
         return web.Response(status=reply.status, text=_REASONS.get(reply.status, "error") + "\n", headers=headers)
+    if reply.file is not None:
+        # A firmware image: streamed from disk; Range, If-Range, 206 and 416 come with FileResponse.
+        return web.FileResponse(reply.file, headers={"Content-Type": reply.content_type})
     # A device's file holds passwords: no shared cache may keep it.
     headers = {"Cache-Control": "no-store"}
     if reply.etag:

@@ -51,8 +51,9 @@ def test_add_list_target_and_report(run_cli, store, data_dir, tmp_path):
         )
     report = json.loads(run_cli("devices", "firmware", "--json").output)
     assert [(r["model"], r["firmware"], r["count"]) for r in report] == [("T46U", "108.86.0.20", 2), ("T46U", None, 1)]
+    assert [(r["target"], r["due"]) for r in report] == [("108.86.0.30", 2), ("108.86.0.30", 0)]
     text = run_cli("devices", "firmware", "--customer", "ROSSI").output
-    assert "108.86.0.20" in text and "(not seen yet)" not in text
+    assert "108.86.0.20" in text and "(not seen yet)" not in text and "target 108.86.0.30, 2 due" in text
 
 
 def test_bad_input_is_named_and_changes_nothing(run_cli, store, data_dir, tmp_path):

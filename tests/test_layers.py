@@ -39,6 +39,10 @@ SERVICES = {
     "importing",
     "redirect",
     "resolver",  # the phone-facing use case; keys and the redirect worker call it
+    "phone_reply",
+    "upload_route",
+    "firmware_rollout",
+    "firmware_serving",
     "activity",
     "sip",
 }

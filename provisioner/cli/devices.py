@@ -130,7 +130,7 @@ async def _fetch(store: Store, settings: Settings, filename: str) -> bytes:
     if reply.status != 200:
         detail = f": {reply.detail}" if reply.detail else ""
         raise click.ClickException(f"the phone would get {reply.status} for {filename} ({reply.reason}){detail}")
-    return reply.body
+    return bytes(reply.body)
 
 
 @device.command("set")

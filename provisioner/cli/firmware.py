@@ -86,10 +86,12 @@ def firmware_target(store: Store, model: str, version: str, customer: str | None
 @json_option
 @store_options(existing=True)
 def devices_firmware(store: Store, customer: str | None, as_json: bool) -> None:
-    """How many phones of each model run each version (as they last reported it)."""
+    """How many phones of each model run each version (as they last reported it), and how many are due
+    an upgrade to their target."""
     rows = firmwares.report(store, customer)
     if as_json:
         print_json(rows)
         return
     for r in rows:
-        click.echo(f"{r['vendor']:<12} {r['model']:<10} {r['firmware'] or '(not seen yet)':<20} {r['count']:>6}")
+        due = f"  target {r['target']}, {r['due']} due" if r["target"] else ""
+        click.echo(f"{r['vendor']:<12} {r['model']:<10} {r['firmware'] or '(not seen yet)':<20} {r['count']:>6}{due}")

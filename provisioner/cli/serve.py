@@ -256,6 +256,31 @@ def _port_or_off(value: str) -> int | None:
     help="Seconds between a phone's fetches of its phonebook (written into each config).",
 )
 @click.option(
+    "--firmware-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="PROVISIONER_FIRMWARE_DIR",
+    show_envvar=True,
+    help="Where firmware images are kept (default: firmware/ in the data dir).",
+)
+@click.option(
+    "--firmware-max-concurrent",
+    type=click.IntRange(min=1),
+    default=2,
+    envvar="PROVISIONER_FIRMWARE_MAX_CONCURRENT",
+    show_default=True,
+    show_envvar=True,
+    help="Phones of one customer told to upgrade at once (per server node).",
+)
+@click.option(
+    "--firmware-slot-timeout",
+    type=click.IntRange(min=60),
+    default=1800,
+    envvar="PROVISIONER_FIRMWARE_SLOT_TIMEOUT",
+    show_default=True,
+    show_envvar=True,
+    help="Seconds after which a phone that has not reported its target version frees its slot.",
+)
+@click.option(
     "--log-level",
     default="info",
     envvar="PROVISIONER_LOG_LEVEL",
@@ -302,6 +327,9 @@ def serve(
     resync_after_change: str = "off",
     resync_port: int = 5060,
     phonebook_refresh: int = 3600,
+    firmware_dir: Path | None = None,
+    firmware_max_concurrent: int = 2,
+    firmware_slot_timeout: int = 1800,
 ) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
@@ -357,6 +385,9 @@ def serve(
         scan_unknown_rate=scan_unknown_rate,
         scan_unknown_burst=scan_unknown_burst,
         phonebook_refresh=phonebook_refresh,
+        firmware_dir=firmware_dir,
+        firmware_max_concurrent=firmware_max_concurrent,
+        firmware_slot_timeout=float(firmware_slot_timeout),
     )
     try:
         ssl_context = tls_context(settings) if https is not None else None
