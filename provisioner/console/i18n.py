@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import rentals
+from .i18n_pages import IT_PAGES
 
 LANGS = ("it", "en")
 DEFAULT = "it"
@@ -474,4 +475,5 @@ IT: dict[str, str] = {
     "enabled": "abilitato",
     "keep access": "accesso invariato",
     "{n} queued": "{n} in coda",
+    **IT_PAGES,
 }
