@@ -188,6 +188,10 @@ async def test_every_page_reads_in_italian(server, store, yealink):  # noqa: F81
         "/console/users",
         "/console/redirect",
         "/console/search?q=0015",
+        "/console/customers/ROSSI/settings",
+        "/console/customers/ROSSI/keys",
+        "/console/customers/ROSSI/phonebook",
+        f"/console/devices/{YEALINK_MAC}/keys",
     ):
         response = await client.get(path)
         assert response.status == 200, path
