@@ -157,6 +157,10 @@ async def test_api_tokens_expire_after_their_last_day(server, store, run_cli, mo
     # the CLI: --expires DATE or --expires-in 90d
     out = run_cli("user", "token", "bot", "--label", "cli", "--expires-in", "90d")
     assert f"valid through {(rentals.today() + timedelta(days=90)).isoformat()}" in out.output
+    out = run_cli("user", "token", "bot", "--label", "cli1", "--expires-in", "30")
+    assert f"valid through {(rentals.today() + timedelta(days=30)).isoformat()}" in out.output
+    out = run_cli("user", "token", "bot", "--label", "cli2", "--expires-in", "soon", ok=False)
+    assert out.exit_code == 1 and "--expires-in must be a date like 2027-01-31, a number of days" in out.output
     out = run_cli("user", "token", "bot", "--label", "cli2", "--expires", "yesterday", ok=False)
     assert out.exit_code == 1 and "--expires must be a date like 2027-01-31" in out.output
 

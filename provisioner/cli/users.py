@@ -94,9 +94,8 @@ def user_token(store: Store, name: str, label: str, expires: str | None, expires
     if expires and expires_in:
         raise click.UsageError("give --expires or --expires-in, not both")
     if expires_in:
-        last = accounts.parse_expiry(
-            expires_in if expires_in.lower().endswith("d") else expires_in + "d", "--expires-in"
-        )
+        days = expires_in.strip()
+        last = accounts.parse_expiry(days + "d" if days.isdigit() else days, "--expires-in")
     else:
         last = accounts.parse_expiry(expires, "--expires")
     token, record = accounts.create_token(store, actor(), name, label, last)
