@@ -15,12 +15,13 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from . import rentals
 from .db import Store, Tx, utcnow
 from .errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 
@@ -237,20 +238,74 @@ def authenticate(store: Store, name: str, password: str) -> User | None:
 # --- API tokens ------------------------------------------------------------------
 
 
-def create_token(store: Store, actor: str, name: str, label: str) -> tuple[str, dict[str, Any]]:
-    """A new API token for user ``name``: (the token, shown once; its record)."""
+#: The longest a token may be given: past this, "never" says what is meant.
+TOKEN_MAX_DAYS = 3660
+_EXPIRES_IN = re.compile(r"(\d{1,5})\s*d(ays?)?")
+
+
+def parse_expiry(text: str | None, field: str = "expires") -> date | None:
+    """The last day a token works, from ``2027-01-31``, ``90d`` (days from today) or ``never``/empty (None)."""
+    value = (text or "").strip().lower()
+    if value in ("", "never", "mai"):
+        return None
+    if match := _EXPIRES_IN.fullmatch(value):
+        return rentals.today() + timedelta(days=int(match.group(1)))
+    try:
+        return rentals.parse_date(value, field)
+    except Invalid:
+        raise Invalid(
+            f"{field} must be a date like 2027-01-31, a number of days like 90d, or 'never' (got {text!r})",
+            field=field,
+        ) from None
+
+
+def _expires_at(expires: date | None) -> datetime | None:
+    """The instant a token stops working: the end of its last day in the provider's zone."""
+    if expires is None:
+        return None
+    today = rentals.today()
+    if expires < today:
+        raise Invalid(f"expires: {expires.isoformat()} is in the past; give today or a later date", field="expires")
+    if expires > today + timedelta(days=TOKEN_MAX_DAYS):
+        raise Invalid(f"expires: {expires.isoformat()} is more than 10 years away; use 'never'", field="expires")
+    return rentals.start_of_day(expires + timedelta(days=1))
+
+
+def last_day(expires_at: datetime | None) -> date | None:
+    """The last calendar day (provider's zone) a token expiring at ``expires_at`` works."""
+    return None if expires_at is None else rentals.today(expires_at - timedelta(seconds=1))
+
+
+def is_expired(expires_at: datetime | None) -> bool:
+    return expires_at is not None and utcnow() >= expires_at
+
+
+def create_token(
+    store: Store, actor: str, name: str, label: str, expires: date | None = None
+) -> tuple[str, dict[str, Any]]:
+    """A new API token for user ``name``: (the token, shown once; its record).
+
+    ``expires`` is the last day (provider's zone) it works; None: until revoked.
+    """
     label = (label or "").strip()
     if not label or len(label) > 100 or any(ord(ch) < 32 for ch in label):
         raise Invalid("label must be 1-100 characters on one line", field="label")
+    expires_at = _expires_at(expires)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with store.transaction() as tx:
         row = _user(tx, name)
-        token_id = tx.insert_token(row["id"], label, digest(token))
+        token_id = tx.insert_token(row["id"], label, digest(token), expires_at)
         tx.add_event(
             actor=actor,
             action="token.created",
-            summary=f"API token {label!r} created for {row['name']}",
-            after={"user": row["name"], "token_id": token_id, "label": label},
+            summary=f"API token {label!r} created for {row['name']}"
+            + (f", valid through {expires.isoformat()}" if expires else ""),
+            after={
+                "user": row["name"],
+                "token_id": token_id,
+                "label": label,
+                "expires": expires.isoformat() if expires else None,
+            },
         )
         record = next(t for t in tx.tokens_of_user(row["id"]) if t["id"] == token_id)
     return token, record
@@ -285,11 +340,34 @@ def user_for_token(store: Store, token: str) -> User | None:
         user = tx.user_by_id(row["user_id"]) if row else None
     if row is None or user is None or row["revoked_at"] is not None or user["disabled"]:
         return None
+    if is_expired(row["expires_at"]):
+        _refuse_expired(store, row)
     last = row["last_used_at"]
     if last is None or utcnow() - last > _TOUCH_EVERY:
         with store.transaction() as tx:
             tx.touch_token(row["id"])
     return User(user["id"], user["name"], user["role"])
+
+
+_refused_at: dict[int, float] = {}  # token id -> monotonic time its refusal was last recorded
+
+
+def _refuse_expired(store: Store, row: dict[str, Any]) -> None:
+    """Refuse an expired token (401); the refusal is an audit event, at most once a minute per token."""
+    ended = last_day(row["expires_at"])
+    now = time.monotonic()
+    if now - _refused_at.get(row["id"], -_TOUCH_EVERY.total_seconds()) >= _TOUCH_EVERY.total_seconds():
+        _refused_at[row["id"]] = now
+        with store.transaction() as tx:
+            tx.add_event(
+                actor=f"user:{row['user_name']}",
+                action="token.expired",
+                summary=f"API token {row['label']!r} of {row['user_name']} refused: it expired after {ended}",
+                after={"user": row["user_name"], "token_id": row["id"], "expired": str(ended)},
+            )
+    raise Unauthorized(
+        f"this API token ({row['label']!r}) expired after {ended}: ask an admin for a new one", field="token"
+    )
 
 
 # --- sessions --------------------------------------------------------------------

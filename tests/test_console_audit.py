@@ -6,8 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, datetime, timedelta
 
-from provisioner import accounts
+from provisioner import accounts, queries, rentals
 
 from .conftest import ACTOR, add_customer
 from .test_console import (  # noqa: F401
@@ -100,3 +101,76 @@ async def test_only_admins_see_and_use_the_tokens_page(server, store):
     assert (await client.get("/console/tokens")).status == 403
     assert "/console/tokens" not in await (await client.get("/console/")).text()
     assert "/console/audit" in await (await client.get("/console/")).text()
+
+
+async def test_api_tokens_expire_after_their_last_day(server, store, run_cli, monkeypatch):
+    add_user(store, "root", "admin")
+    add_user(store, "bot", "viewer")
+    await sign_in(client := server.client, "root", lang="en")
+    last = rentals.today() + timedelta(days=30)
+    response = await client.post(
+        "/console/tokens",
+        data={
+            "csrf_token": await csrf_of(client, "/console/tokens"),
+            "user": "bot",
+            "label": "quarter report",
+            "expires": last.isoformat(),
+        },
+    )
+    value = re.search(r'value="(prov_[^"]+)" size="60" id="token-value"', await response.text()).group(1)
+    csrf = await csrf_of(client, "/console/tokens")
+    never = await client.post("/console/tokens", data={"csrf_token": csrf, "user": "bot", "label": "forever"})
+    assert never.status == 200
+    listing = await (await client.get("/console/tokens")).text()
+    assert f"after {last.isoformat()}" in listing and "never expires" in listing and ">expired<" not in listing
+    tokens = {t["label"]: t for t in accounts.get_user(store, "bot")["tokens"]}
+    assert accounts.last_day(tokens["quarter report"]["expires_at"]) == last
+    assert tokens["forever"]["expires_at"] is None
+    assert (await client.get("/api/v1/devices", headers={"Authorization": f"Bearer {value}"})).status == 200
+
+    # a past date or a word that is no date: refused, nothing made
+    page = await post(client, "/console/tokens", {"user": "bot", "label": "old", "expires": "2020-01-01"})
+    assert flash(await page.text()) == (
+        "error: Nothing was changed: expires: 2020-01-01 is in the past; give today or a later date"
+    )
+    page = await post(client, "/console/tokens", {"user": "bot", "label": "odd", "expires": "soon"})
+    assert "expires must be a date like 2027-01-31" in flash(await page.text())
+    assert len(accounts.get_user(store, "bot")["tokens"]) == 2
+
+    # the day after its last day: 401 saying why, an audit event, the list says "expired"
+    later = accounts.utcnow() + timedelta(days=32)
+    monkeypatch.setattr(accounts, "utcnow", lambda: later)
+    for _ in range(3):
+        api = await client.get("/api/v1/devices", headers={"Authorization": f"Bearer {value}"})
+        assert api.status == 401
+    body = await api.json()
+    assert body["message"] == (
+        f"this API token ('quarter report') expired after {last.isoformat()}: ask an admin for a new one"
+    )
+    assert value not in body["message"]
+    events = queries.events(store, action="token.expired")["items"]
+    assert len(events) == 1 and events[0]["actor"] == "user:bot"  # once a minute, not once a call
+    await sign_in(client, "root", lang="en")  # a month later: the session has ended too
+    listing = await (await client.get("/console/tokens")).text()
+    assert "<strong>expired</strong>" in listing
+
+    # the CLI: --expires DATE or --expires-in 90d
+    out = run_cli("user", "token", "bot", "--label", "cli", "--expires-in", "90d")
+    assert f"valid through {(rentals.today() + timedelta(days=90)).isoformat()}" in out.output
+    out = run_cli("user", "token", "bot", "--label", "cli1", "--expires-in", "30")
+    assert f"valid through {(rentals.today() + timedelta(days=30)).isoformat()}" in out.output
+    out = run_cli("user", "token", "bot", "--label", "cli2", "--expires-in", "soon", ok=False)
+    assert out.exit_code == 1 and "--expires-in must be a date like 2027-01-31, a number of days" in out.output
+    out = run_cli("user", "token", "bot", "--label", "cli2", "--expires", "yesterday", ok=False)
+    assert out.exit_code == 1 and "--expires must be a date like 2027-01-31" in out.output
+
+
+async def test_api_creates_a_token_with_an_expiry(api):
+    last = (rentals.today() + timedelta(days=90)).isoformat()
+    body = await api.post("/users/viewer-user/tokens", {"label": "ninety", "expires": last}, expect=201)
+    assert body["expires_at"] is not None and accounts.last_day(datetime.fromisoformat(body["expires_at"])) == (
+        date.fromisoformat(last)
+    )
+    past = await api.post("/users/viewer-user/tokens", {"label": "old", "expires": "2020-01-01"}, expect=400)
+    assert past["field"] == "expires" and "in the past" in past["message"]
+    assert [t["label"] for t in (await api.get("/users/viewer-user"))["tokens"]] == ["tests", "ninety"]

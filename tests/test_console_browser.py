@@ -472,6 +472,128 @@ def test_keyboard_slash_search_enter_opens_the_single_result_and_confirm_without
     expect(page.locator("#flash")).to_contain_text("is cancelled")
 
 
+def _checked_context(browser: Browser, locale: str) -> Any:
+    """A context whose pages may run axe (the console's CSP allows no injected script otherwise)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale, bypass_csp=True)
+    context.set_default_timeout(15_000)
+    return context
+
+
+def test_keys_of_a_profile_and_a_phone_with_the_error_next_to_the_field(browser: Browser, server: Server) -> None:
+    context = _checked_context(browser, "en-US")
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        sign_in(page, server)
+        page.goto(server.url + "/console/customers/BIANCHI")
+        page.get_by_role("link", name="Key profile").click()
+        form = page.get_by_role("form", name="Set a key")
+        form.get_by_label("Position (from 1)").fill("5")
+        form.get_by_label("Type").select_option("speed-dial")
+        form.get_by_label("Value (number, extension, DTMF or URL)").fill("0612345678")
+        form.get_by_label("Label on the phone").fill("Centralino")
+        form.get_by_role("button", name="Save the key").click()
+        expect(page.locator("#flash")).to_have_text("Key 5 is now speed dial.")
+        expect(page.locator("#keys")).to_contain_text("Centralino")
+        assert axe_problems(page) == []
+        screenshot(page, "console-key-profile.png")
+
+        page.goto(server.url + "/console/devices/805EC0000011")
+        page.get_by_role("link", name="Programmable keys").click()
+        expect(page.locator("#keys")).to_contain_text("the customer’s profile")
+        form = page.get_by_role("form", name="Set a key")
+        form.get_by_label("Position (from 1)").fill("6")
+        form.get_by_label("Type").select_option("blf")
+        form.get_by_label("Value (number, extension, DTMF or URL)").fill("201")  # its own line
+        form.get_by_role("button", name="Save the key").click()
+        error = page.locator("#error-value")
+        expect(error).to_contain_text("would watch itself")
+        expect(page.get_by_label("Value (number, extension, DTMF or URL)")).to_have_attribute("aria-invalid", "true")
+        expect(page.get_by_label("Value (number, extension, DTMF or URL)")).to_have_value("201")
+        assert axe_problems(page) == []
+        screenshot(page, "console-device-key-error.png")
+        page.get_by_label("Value (number, extension, DTMF or URL)").fill("0698765432")
+        page.get_by_label("Type").select_option("speed-dial")
+        page.get_by_role("button", name="Save the key").click()
+        expect(page.locator("#flash")).to_have_text("Key 6 is now speed dial.")
+        page.get_by_role("button", name="Remove key 6").click()
+        expect(page.locator("#flash")).to_have_text("Key 6 removed.")
+        expect(page.locator("#keys")).not_to_contain_text("0698765432")
+    finally:
+        context.close()
+
+
+def test_phonebook_and_phone_settings_in_italian(browser: Browser, server: Server, tmp_path: Path) -> None:
+    context = _checked_context(browser, "it-IT")
+    page = context.new_page()
+    asked: list[str] = []
+
+    def accept(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
+    try:
+        page.goto(server.url + "/")
+        page.get_by_label("Nome").fill(ADMIN)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Accedi").click()
+        page.goto(server.url + "/console/customers/BIANCHI")
+        page.get_by_role("link", name="Rubrica").click()
+        expect(page.locator("#phonebook")).to_contain_text("Reception BIANCHI")  # its extensions
+        form = page.get_by_role("form", name="Aggiungi un contatto")
+        form.get_by_label("Nome").fill("Idraulico Neri")
+        form.get_by_label("Numero").fill("+39 06 1234 5678")
+        form.get_by_label("Gruppo").fill("Fornitori")
+        form.get_by_role("button", name="Aggiungi il contatto").click()
+        expect(page.locator("#flash")).to_have_text("Idraulico Neri aggiunto alla rubrica.")
+        sheet = tmp_path / "contatti.csv"
+        sheet.write_text("nome;numero;gruppo\nElettricista Rossi;0698765432;Fornitori\n", encoding="utf-8")
+        page.get_by_label("File dei contatti").set_input_files(str(sheet))
+        page.get_by_role("button", name="Importa i contatti").click()
+        expect(page.locator("#flash")).to_have_text("Rubrica importata: 1 contatto/i aggiunti, 0 già presenti.")
+        with page.expect_download() as download:
+            page.get_by_role("link", name="Scarica la rubrica (CSV)").click()
+        assert "Elettricista Rossi;0698765432" in Path(download.value.path()).read_text("utf-8-sig").replace(",", ";")
+        page.get_by_role("button", name="Togli Idraulico Neri").click()
+        expect(page.locator("#flash")).to_have_text("1 contatto/i tolti dalla rubrica.")
+        assert asked[-1] == "Togliere Idraulico Neri (+390612345678) dalla rubrica?"
+        assert axe_problems(page) == []
+        screenshot(page, "console-phonebook-it.png")
+
+        page.goto(server.url + "/console/customers/BIANCHI")
+        page.get_by_role("link", name="Impostazioni dei telefoni").click()
+        expect(page.locator("#admin-password-state")).to_contain_text("Impostata")
+        settings = page.get_by_role("form", name="Impostazioni di base")
+        settings.get_by_label("Toni di chiamata (paese)").select_option("DE")
+        settings.get_by_label("Ora in cui i telefoni cercano modifiche (0-23, vuoto: 3)").fill("5")
+        settings.get_by_label("Invia subito ogni modifica ai telefoni").select_option("on")
+        settings.get_by_role("button", name="Salva le impostazioni").click()
+        expect(page.locator("#flash")).to_contain_text("Impostazioni dei telefoni di BIANCHI salvate")
+        expect(page.get_by_label("Toni di chiamata (paese)")).to_have_value("DE")
+        page.get_by_role("button", name="Genera una nuova password di amministrazione").click()
+        expect(page.locator("#flash")).to_contain_text("Generata una nuova password di amministrazione")
+        assert asked[-1] == "Generare una nuova password di amministrazione per ogni telefono di BIANCHI?"
+        assert axe_problems(page) == []
+        screenshot(page, "console-phone-settings-it.png")
+    finally:
+        context.close()
+
+
+def test_an_api_token_with_an_expiry_date(page: Page, server: Server) -> None:
+    sign_in(page, server)
+    page.get_by_role("link", name="API tokens").click()
+    form = page.get_by_role("form", name="New API token")
+    form.get_by_label("For user").select_option(ADMIN)
+    form.get_by_label("What it is for").fill("quarterly export")
+    last = (rentals.today() + timedelta(days=90)).isoformat()
+    form.get_by_label("Last day it works (empty: never expires)").fill(last)
+    form.get_by_role("button", name="Create the token").click()
+    expect(page.get_by_label("New token")).to_have_value(re.compile(r"^prov_"))
+    expect(page.locator("#tokens tr", has_text="quarterly export")).to_contain_text(f"after {last}")
+    screenshot(page, "console-token-expiry.png")
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -485,6 +607,10 @@ def test_keyboard_slash_search_enter_opens_the_single_result_and_confirm_without
         "/console/tokens",
         "/console/imports",
         "/console/users",
+        "/console/customers/BIANCHI/settings",
+        "/console/customers/BIANCHI/keys",
+        "/console/customers/BIANCHI/phonebook",
+        "/console/devices/805EC0000011/keys",
     ],
 )
 def test_main_pages_have_no_serious_accessibility_violations(browser: Browser, server: Server, path: str) -> None:

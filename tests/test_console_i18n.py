@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -9,8 +11,9 @@ from pathlib import Path
 from provisioner import rental_services, rentals
 from provisioner.console import i18n
 
-from .conftest import ACTOR
-from .test_console import add_user, deployed_phone, flash, post, settings, sign_in  # noqa: F401
+from .conftest import ACTOR, SAMPLES
+from .test_console import CSRF, add_user, deployed_phone, flash, post, settings, sign_in  # noqa: F401
+from .test_redirect import yealink  # noqa: F401
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "provisioner" / "console" / "templates"
 
@@ -110,3 +113,98 @@ async def test_times_are_labelled_and_relative(server, store):
     assert "online" in seen and "just now" in seen
     for row in re.findall(r"<tr><td>(\d{4}-[^<]*)</td><td>[^<]*</td><td class=\"mono\">", text):
         assert row.endswith(("CET", "CEST")), row
+
+
+def _visible(html_text: str) -> str:
+    """The page's words: no tags, scripts or attribute values (a placeholder is checked apart)."""
+    body = re.sub(r"<script.*?</script>|<style.*?</style>", " ", html_text, flags=re.S)
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
+
+
+# Sentences these pages said in English only, whatever the language (issue 17).
+ENGLISH_ONLY = (
+    "Import a spreadsheet",
+    "The file is read and checked against the data first",
+    "Skip the bad rows",
+    "Upload and preview",
+    "header on row",
+    "nothing can be applied",
+    "Download the error report",
+    "Upload another file",
+    "Rows with problems",
+    "(no such column)",
+    "Vendor redirect",
+    "attempt(s)",
+    "Last error:",
+    "Retry",
+    "No user exists yet",
+    "never expires",
+)
+
+
+def _english_left(text: str) -> list[str]:
+    """English sentences of the catalog (and the known English-only ones) still on an Italian page."""
+    words = _visible(text)
+    catalog = [k for k, v in i18n.IT.items() if len(k) >= 14 and "{" not in k and k != v]
+    return sorted({s for s in (*ENGLISH_ONLY, *catalog) if s in words})
+
+
+async def test_every_page_reads_in_italian(server, store, yealink):  # noqa: F811 (the fixture)
+    from provisioner import services
+    from provisioner.redirect import accounts as redirect_accounts
+
+    from .conftest import add_customer
+    from .test_console import upload
+    from .test_redirect import YEALINK_MAC
+
+    client = server.client
+    login = await (await client.get("/console/login", headers={"Accept-Language": "it"})).text()
+    assert "Non esiste ancora nessun utente" in login and _english_left(login) == []
+
+    add_user(store, "root", "admin")
+    redirect_accounts.set_account(
+        store, ACTOR, "yealink", rpc_url=yealink.url, username=yealink.username, password=yealink.password
+    )
+    yealink.down = True  # the vendor answers 503: the device page shows attempts and the last error
+    add_customer(store)
+    services.add_device(store, ACTOR, YEALINK_MAC, model="T46U", customer="ROSSI")
+    await sign_in(client, "root", lang="it")
+    for _ in range(200):
+        if yealink.calls:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+
+    pages = {}
+    for path in (
+        "/console/",
+        "/console/imports",
+        "/console/tokens",
+        "/console/audit",
+        "/console/returns",
+        "/console/customers",
+        "/console/customers/ROSSI",
+        f"/console/devices/{YEALINK_MAC}",
+        "/console/users",
+        "/console/redirect",
+        "/console/search?q=0015",
+        "/console/customers/ROSSI/settings",
+        "/console/customers/ROSSI/keys",
+        "/console/customers/ROSSI/phonebook",
+        f"/console/devices/{YEALINK_MAC}/keys",
+    ):
+        response = await client.get(path)
+        assert response.status == 200, path
+        pages[path] = await response.text()
+    assert "Importa un foglio di calcolo" in pages["/console/imports"]
+    assert 'placeholder="quello con la riga di intestazione"' in pages["/console/imports"]
+    device = pages[f"/console/devices/{YEALINK_MAC}"]
+    assert "Redirect del produttore" in _visible(device) and "Ultimo errore:" in _visible(device), _visible(device)
+    assert "tentativo/i" in _visible(device) and "Riprova" in _visible(device)
+
+    token = CSRF.search(pages["/console/imports"]).group(1)
+    plan = await upload(client, "with_mistakes.csv", (SAMPLES / "with_mistakes.csv").read_bytes(), token)
+    pages["plan"] = await plan.text()
+    assert "intestazione alla riga 1" in pages["plan"] and "Il foglio" in pages["plan"]
+    assert "<th>dispositivi</th>" in pages["plan"]
+    assert {path: _english_left(text) for path, text in pages.items()} == {path: [] for path in pages}

@@ -369,6 +369,14 @@ def _write_nothing(conn: sa.Connection) -> None:
 
 
 # Per revision: the rows a database at that revision holds beyond the earlier ones' (they run in order).
+def _write_0012_token_expiry(conn: sa.Connection) -> None:
+    _put(
+        conn,
+        "api_tokens",
+        {"id": 2, "user_id": 1, "label": "quarter", "digest": "e" * 64, "created_at": T0, "expires_at": T0},
+    )
+
+
 WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0001": _write_0001,
     "0002": _write_0002,
@@ -381,6 +389,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0009_phone_baseline": _write_0009,
     "0010_phonebook_firmware": _write_0010,
     "0011_keys": _write_0011_keys,
+    "0012_token_expiry": _write_0012_token_expiry,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->

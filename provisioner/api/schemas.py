@@ -362,7 +362,14 @@ USER = answer(
     ("name", "role", "disabled"),
 )
 TOKEN = answer(
-    {"id": integer(), "label": TEXT, "created_at": TEXT, "last_used_at": TIME_OR_NULL, "revoked_at": TIME_OR_NULL},
+    {
+        "id": integer(),
+        "label": TEXT,
+        "created_at": TEXT,
+        "last_used_at": TIME_OR_NULL,
+        "revoked_at": TIME_OR_NULL,
+        "expires_at": {**TIME_OR_NULL, "description": "from then on the token opens nothing; null: never"},
+    },
     ("id", "label", "created_at", "revoked_at"),
 )
 USER_DETAIL = {
@@ -375,7 +382,17 @@ PASSWORD = {**string(accounts.PASSWORD_MAX, min_length=accounts.PASSWORD_MIN), "
 USER_CREATE = body({"name": USER_NAME, "role": ROLE, "password": PASSWORD}, ("name", "role", "password"))
 USER_UPDATE = body({"role": ROLE, "disabled": {"type": "boolean"}})
 PASSWORD_UPDATE = body({"password": PASSWORD}, ("password",))
-TOKEN_CREATE = body({"label": string(100, min_length=1)}, ("label",))
+TOKEN_CREATE = body(
+    {
+        "label": string(100, min_length=1),
+        "expires": string(
+            fmt="date",
+            nullable=True,
+            description="last day the token works (YYYY-MM-DD, Europe/Rome); null or absent: never",
+        ),
+    },
+    ("label",),
+)
 NEW_TOKEN = {
     **TOKEN,
     "properties": {

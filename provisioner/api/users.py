@@ -133,8 +133,9 @@ async def set_password(request: web.Request, a: Args) -> web.Response:
     errors=(404,),
 )
 async def create_token(request: web.Request, a: Args) -> web.Response:
+    expires = accounts.parse_expiry(a.body.get("expires"))
     token, record = await call(
-        request, accounts.create_token, store(request), actor(request), a.path["name"], a.body["label"]
+        request, accounts.create_token, store(request), actor(request), a.path["name"], a.body["label"], expires
     )
     return reply({**record, "token": token}, 201, {"Cache-Control": "no-store"})
 

@@ -86,11 +86,21 @@ def user_update(store: Store, name: str, role_: str | None, disabled: bool | Non
 @user.command("token")
 @click.argument("name")
 @click.option("--label", required=True, help="What the token is for, e.g. 'billing export script'.")
+@click.option("--expires", metavar="DATE", help="Last day it works, YYYY-MM-DD (Europe/Rome), or 'never' (default).")
+@click.option("--expires-in", metavar="DAYS", help="Works for this many days from today, e.g. 90d.")
 @store_options
-def user_token(store: Store, name: str, label: str) -> None:
+def user_token(store: Store, name: str, label: str, expires: str | None, expires_in: str | None) -> None:
     """Create an API token for NAME. It is shown once; keep it in the script's secret store."""
-    token, record = accounts.create_token(store, actor(), name, label)
-    click.echo(f"token {record['id']} ({record['label']}) for {name}:", err=True)
+    if expires and expires_in:
+        raise click.UsageError("give --expires or --expires-in, not both")
+    if expires_in:
+        days = expires_in.strip()
+        last = accounts.parse_expiry(days + "d" if days.isdigit() else days, "--expires-in")
+    else:
+        last = accounts.parse_expiry(expires, "--expires")
+    token, record = accounts.create_token(store, actor(), name, label, last)
+    until = f", valid through {last.isoformat()}" if last else ", never expires"
+    click.echo(f"token {record['id']} ({record['label']}) for {name}{until}:", err=True)
     click.echo(token)
 
 

@@ -262,7 +262,21 @@ def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
     files and middleware (``middlewares``, then ours), which phone requests never pass through.
     The root's redirect (``/``) stays on ``app``, with our middleware around it alone."""
     from ..subapps import outside, relative
-    from . import audit, bulk, customers, devices, editing, imports, login, pages, redirects, users
+    from . import (
+        audit,
+        bulk,
+        customer_settings,
+        customers,
+        devices,
+        editing,
+        imports,
+        key_pages,
+        login,
+        pages,
+        phonebook_page,
+        redirects,
+        users,
+    )
 
     sub = web.Application(middlewares=[*middlewares, middleware])
     env = aiohttp_jinja2.setup(
@@ -275,7 +289,21 @@ def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
     env.filters.update(mac=_mac, when=i18n.when, eur=_eur, cents=_cents)
     env.globals.update(states=rentals.STATES)
     sub[LIMITER] = accounts.LoginLimiter()
-    for module in (login, pages, devices, customers, editing, imports, users, redirects, bulk, audit):
+    for module in (
+        login,
+        pages,
+        devices,
+        customers,
+        editing,
+        imports,
+        users,
+        redirects,
+        bulk,
+        audit,
+        key_pages,
+        phonebook_page,
+        customer_settings,
+    ):
         sub.add_routes(relative(PREFIX, module.routes))
         for route in outside(PREFIX, module.routes):
             app.router.add_route(

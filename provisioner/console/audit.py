@@ -67,7 +67,15 @@ def _all_tokens(db: Any) -> tuple[list[dict[str, Any]], list[str]]:
     tokens = []
     for user in users:
         for token in accounts.get_user(db, user["name"])["tokens"]:
-            tokens.append({**token, "user": user["name"]})
+            ends = token.get("expires_at")
+            tokens.append(
+                {
+                    **token,
+                    "user": user["name"],
+                    "last_day": accounts.last_day(ends),
+                    "expired": accounts.is_expired(ends),
+                }
+            )
     return tokens, [u["name"] for u in users if not u.get("disabled")]
 
 
@@ -88,8 +96,15 @@ async def create(request: web.Request) -> web.Response:
     data = await form(request)
     user = await acting(request, "users", data)
     try:
+        expires = accounts.parse_expiry(data.get("expires"))
         token, record = await call(
-            request, accounts.create_token, store(request), user.actor, data.get("user", ""), data.get("label", "")
+            request,
+            accounts.create_token,
+            store(request),
+            user.actor,
+            data.get("user", ""),
+            data.get("label", ""),
+            expires,
         )
     except (Invalid, NotFound, Conflict) as exc:
         return done(request, TOKENS, say(request, "Nothing was changed: {reason}", reason=exc.message), "error")

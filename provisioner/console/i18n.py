@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import rentals
+from .i18n_pages import EN_PAGES, IT_PAGES
 
 LANGS = ("it", "en")
 DEFAULT = "it"
@@ -115,6 +116,7 @@ EN: dict[str, str] = {
     "role technician": "technician",
     "role support": "support",
     "role viewer": "viewer",
+    **EN_PAGES,
 }
 
 IT: dict[str, str] = {
@@ -474,4 +476,5 @@ IT: dict[str, str] = {
     "enabled": "abilitato",
     "keep access": "accesso invariato",
     "{n} queued": "{n} in coda",
+    **IT_PAGES,
 }

@@ -124,7 +124,11 @@ def plan_view(pending: Any) -> dict[str, Any]:
 async def show(request: web.Request) -> web.Response:
     await auth.require(request, "imports")
     pending = registry.plans(request).get(request.match_info["id"])
-    return page(request, "import_plan.html", {"title": f"Import {pending.table.name}", **plan_view(pending)})
+    return page(
+        request,
+        "import_plan.html",
+        {"title": say(request, "Import {name}", name=pending.table.name), **plan_view(pending)},
+    )
 
 
 @routes.get(PREFIX + "/imports/{id}/report")

@@ -49,9 +49,11 @@ class AccountQueries(Queries):
     def touch_login(self, user_id: int) -> None:
         self.conn.execute(users.update().where(users.c.id == user_id).values(last_login_at=utcnow()))
 
-    def insert_token(self, user_id: int, label: str, digest: str) -> int:
+    def insert_token(self, user_id: int, label: str, digest: str, expires_at: datetime | None = None) -> int:
         result = self.conn.execute(
-            api_tokens.insert().values(user_id=user_id, label=label, digest=digest, created_at=utcnow())
+            api_tokens.insert().values(
+                user_id=user_id, label=label, digest=digest, created_at=utcnow(), expires_at=expires_at
+            )
         )
         return self._inserted_id(result)
 
@@ -64,6 +66,7 @@ class AccountQueries(Queries):
         row = _row(self.conn.execute(q).first())
         if row is not None:
             row["last_used_at"] = _as_utc(row["last_used_at"])
+            row["expires_at"] = _as_utc(row["expires_at"])
         return row
 
     def tokens_of_user(self, user_id: int) -> list[dict[str, Any]]:
@@ -74,11 +77,15 @@ class AccountQueries(Queries):
                 api_tokens.c.created_at,
                 api_tokens.c.last_used_at,
                 api_tokens.c.revoked_at,
+                api_tokens.c.expires_at,
             )
             .where(api_tokens.c.user_id == user_id)
             .order_by(api_tokens.c.id)
         )
-        return self._dicts(q)
+        rows = self._dicts(q)
+        for row in rows:
+            row["expires_at"] = _as_utc(row["expires_at"])
+        return rows
 
     def touch_token(self, token_id: int) -> None:
         self.conn.execute(api_tokens.update().where(api_tokens.c.id == token_id).values(last_used_at=utcnow()))
