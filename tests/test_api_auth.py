@@ -25,6 +25,7 @@ SAMPLE_PATH = {
     "kind": "due",
     "model": "T46U",
     "vendor": "yealink",
+    "position": "3",
 }
 
 

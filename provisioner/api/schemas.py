@@ -404,3 +404,40 @@ NEW_TOKEN = {
 ME = answer(
     {"name": TEXT, "role": ROLE, "actor": TEXT, "permissions": array(TEXT)}, ("name", "role", "actor", "permissions")
 )
+
+# --- programmable keys ---------------------------------------------------------------------
+
+POSITION_PARAM = path_param("position", integer(1, 200), "the key's position, from 1 (on the phone or on the module)")
+MODULE = query("module", integer(0, 6), "0 (default): the phone; 1..6: its expansion modules")
+KEY_SET = body(
+    {
+        "type": string(enum=fields.KEY_TYPES, description="what the key does"),
+        "value": string(
+            300,
+            nullable=True,
+            description="extension to watch (blf), number (speed-dial, park), digits (dtmf), URL (url); "
+            "none for line and none keys",
+        ),
+        "label": string(100, nullable=True, description="text beside the key; blf default: the watched line's name"),
+        "line": integer(1, 16, nullable=True, description="the SIP account the key uses (default 1)"),
+    },
+    ("type",),
+)
+KEY = answer(
+    {
+        "module": integer(0),
+        "position": integer(1),
+        "type": TEXT,
+        "value": TEXT,
+        "label": nullable(TEXT),
+        "line": integer(1),
+    },
+    ("module", "position", "type", "value", "label", "line"),
+)
+DEVICE_KEY = answer(
+    {
+        **KEY["properties"],
+        "source": string(enum=("device", "customer"), description="device: its own key; customer: the profile's"),
+    },
+    (*KEY["required"], "source"),
+)
