@@ -70,6 +70,9 @@ class Settings:
     scan_unknown_burst: int = 200
     # Seconds between a phone's fetches of its phonebook (written into every config).
     phonebook_refresh: int = 3600
+    # serve --workers N: which worker this process is. Jobs that must run once (the PnP responder,
+    # mDNS, the NOTIFY after a change) run in worker 0 only.
+    worker: int = 0
 
     @property
     def templates_dir(self) -> Path:
