@@ -189,7 +189,7 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
     server = TftpServer(
         handle, max_sessions=settings.tftp_max_sessions, max_unacked_per_ip=settings.tftp_max_unacked_per_ip
     )
-    port = await server.start(settings.host, settings.tftp_port)
+    port = await server.start(settings.host, settings.tftp_port, reuse_port=settings.reuse_port)
     app[keys.TFTP_PORT] = port
     log.info("tftp_listening", host=settings.host, port=port)
     yield

@@ -73,6 +73,7 @@ class Settings:
     # serve --workers N: which worker this process is. Jobs that must run once (the PnP responder,
     # mDNS, the NOTIFY after a change) run in worker 0 only.
     worker: int = 0
+    reuse_port: bool = False  # bind HTTP(S) and TFTP with SO_REUSEPORT (the workers share the ports)
 
     @property
     def templates_dir(self) -> Path:

@@ -403,7 +403,9 @@ class _DrainingSocket:
         protocol.connection_made(self)  # type: ignore[arg-type]
 
     @classmethod
-    async def bind(cls, host: str, port: int, protocol: asyncio.DatagramProtocol) -> _DrainingSocket:
+    async def bind(
+        cls, host: str, port: int, protocol: asyncio.DatagramProtocol, *, reuse_port: bool = False
+    ) -> _DrainingSocket:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
         error: OSError | None = None
@@ -411,6 +413,8 @@ class _DrainingSocket:
             sock = socket.socket(family, kind, proto)
             try:
                 sock.setblocking(False)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind(sockaddr)
             except OSError as exc:
                 sock.close()
@@ -584,8 +588,9 @@ class TftpServer:
         """Requests sending a file (each holds a session slot and a socket)."""
         return self._transfers
 
-    async def start(self, host: str, port: int) -> int:
-        """Bind the listening socket; returns its port (``port=0``: the OS picks)."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Bind the listening socket; returns its port (``port=0``: the OS picks). ``reuse_port``:
+        SO_REUSEPORT, several processes on one port (serve --workers)."""
         if self._listener is not None:
             raise RuntimeError("TFTP server already started")
         _ensure_fd_limit(self._max_sessions + _FD_HEADROOM, self._log)
@@ -593,7 +598,7 @@ class TftpServer:
         listener = _Listener(self._accept, self._log)
         endpoint: _DrainingSocket | asyncio.BaseTransport
         try:
-            endpoint = await _DrainingSocket.bind(host, port, listener)
+            endpoint = await _DrainingSocket.bind(host, port, listener, reuse_port=reuse_port)
         except NotImplementedError:  # an event loop without add_reader (Windows Proactor)
             endpoint, _ = await asyncio.get_running_loop().create_datagram_endpoint(
                 lambda: listener, local_addr=(host, port)
