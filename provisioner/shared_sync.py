@@ -81,6 +81,7 @@ async def run(db: Store, cache: ConfigCache, guard: ScanGuard, interval: float, 
         nonlocal listening
         listening = up
 
+    guard.on_ban = wake.set  # a ban made here is written (and, on PostgreSQL, notified) at once
     listener = None
     if listen and not db.is_sqlite:
         from .db import notify

@@ -55,6 +55,7 @@ class ScanGuard:
         self._unknown_at = clock()
         # Bans decided here and not yet shared with the other processes: (ip, seconds, reason).
         self._new_bans: list[tuple[str, float, str]] = []
+        self.on_ban: Callable[[], None] | None = None  # told of each new ban (shared_sync writes it at once)
 
     def _refill(self) -> float:
         s = self.settings
@@ -110,6 +111,8 @@ class ScanGuard:
         self._banned[ip] = now + s.ban
         if len(self._new_bans) < s.max_tracked:
             self._new_bans.append((ip, s.ban, reason))
+            if self.on_ban is not None:
+                self.on_ban()
         # One stable line per ban, for fail2ban (see README, "Securing provisioning").
         log.warning(
             "phone_ip_banned", ip=ip, failures=s.failures, window_s=int(s.window), ban_s=int(s.ban), last_reason=reason
