@@ -63,7 +63,7 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     )
     app[keys.RESOLVER] = Resolver(db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard)
     tasks = [
-        asyncio.create_task(shared_sync.run(db, cache, guard, settings.sync_interval)),  # + bans, LISTEN
+        asyncio.create_task(shared_sync.run(db, cache, guard, settings.sync_interval, listen=settings.pg_listen)),
         asyncio.create_task(
             _every(settings.flush_interval, functools.partial(activity.flush, due=True), "activity_flush_failed")
         ),

@@ -74,6 +74,8 @@ class Settings:
     # mDNS, the NOTIFY after a change) run in worker 0 only.
     worker: int = 0
     reuse_port: bool = False  # bind HTTP(S) and TFTP with SO_REUSEPORT (the workers share the ports)
+    # PostgreSQL: LISTEN for the other nodes' changes (sync at once); polling stays as the fallback.
+    pg_listen: bool = True
 
     @property
     def templates_dir(self) -> Path:

@@ -272,3 +272,30 @@ def test_a_worker_that_cannot_start_stops_everything_with_status_1(data_dir, pho
         taken.close()
     assert proc.returncode == 1
     assert "worker_failed_to_start" in proc.stderr
+
+
+async def test_a_window_closed_by_one_process_is_closed_on_the_other(aiohttp_client, settings, store):
+    """Two servers over one SQLite file (as two workers): the phone's first fetch on one closes its
+    first-contact window; the other sees it closed (the write's event syncs its cache) and refuses
+    the same MAC asked from another address."""
+    from provisioner import keys, security_services
+    from provisioner.web import create_app
+    from tests.test_phone_security import has_password, session
+    from tests.test_phones import PHONES, provision
+
+    phone = PHONES["yealink"][0]
+    add_customer(store)
+    provision(store, phone, 200)
+    security_services.set_customer_security(store, ACTOR, "ROSSI", window_hours=24)
+    first, second = [await aiohttp_client(create_app(settings)) for _ in range(2)]
+    path = "/" + phone.files[-1]
+    async with session("127.0.0.2") as office:
+        resp = await office.get(f"http://127.0.0.1:{first.server.port}{path}", headers={"User-Agent": phone.user_agent})
+        assert resp.status == 200 and has_password(await resp.read())
+    await first.app[keys.ACTIVITY].flush()  # the close is written (each second in production)
+    await second.app[keys.CACHE].sync()  # what the second one's sync tick does
+    async with session("127.0.0.3") as stranger:
+        resp = await stranger.get(
+            f"http://127.0.0.1:{second.server.port}{path}", headers={"User-Agent": phone.user_agent}
+        )
+        assert resp.status == 403 and not has_password(await resp.read())

@@ -379,13 +379,14 @@ def serve(
 
 def _supervise(settings: Settings, count: int) -> int:
     """``--workers`` over 1: migrate once here, then the workers (:mod:`provisioner.supervisor`)."""
-    from ..db import Store
+    from .. import lifecycle
 
-    try:
-        Store.open(settings.data_dir, settings.database_url).close()
+    try:  # a database not reachable yet is waited for, as with one process ("When the database is down")
+        asyncio.run(lifecycle._open_store(settings)).close()
     except Exception as exc:
         structlog.get_logger("provisioner").error("database_cannot_open", error=type(exc).__name__)
-        raise click.ClickException(f"cannot open the database: {exc}") from None
+        first_line = (str(exc).splitlines() or [""])[0][:200]  # a driver's detail may quote statement values
+        raise click.ClickException(f"cannot open or migrate the database: {type(exc).__name__}: {first_line}") from None
     return supervisor.serve(settings, count)
 
 
