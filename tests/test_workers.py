@@ -299,3 +299,28 @@ async def test_a_window_closed_by_one_process_is_closed_on_the_other(aiohttp_cli
             f"http://127.0.0.1:{second.server.port}{path}", headers={"User-Agent": phone.user_agent}
         )
         assert resp.status == 403 and not has_password(await resp.read())
+
+
+def test_a_database_that_cannot_be_opened_stops_the_supervisor_before_any_worker(data_dir):
+    (data_dir / "provisioner.sqlite3").write_bytes(b"not a database " * 20)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "server.py",
+            "--http-port",
+            str(free_port(socket.SOCK_STREAM)),
+            "--tftp-port",
+            "off",
+            "--data-dir",
+            str(data_dir),
+            "--workers",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "cannot open or migrate the database: DatabaseError" in proc.stderr
+    assert "worker_started" not in proc.stderr  # migrations run once, in the supervisor, first
