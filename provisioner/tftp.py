@@ -598,10 +598,10 @@ class TftpServer:
         listener = _Listener(self._accept, self._log)
         endpoint: _DrainingSocket | asyncio.BaseTransport
         try:
-            endpoint = await _DrainingSocket.bind(host, port, listener, reuse_port=reuse_port)
+            endpoint = await _DrainingSocket.bind(host, port, listener, **({"reuse_port": True} if reuse_port else {}))
         except NotImplementedError:  # an event loop without add_reader (Windows Proactor)
             endpoint, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: listener, local_addr=(host, port)
+                lambda: listener, local_addr=(host, port), reuse_port=reuse_port or None
             )
         self._listener, self._endpoint = listener, endpoint
         sockname = endpoint.get_extra_info("sockname")
