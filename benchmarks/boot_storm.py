@@ -271,9 +271,13 @@ def lag_line(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
-def cached(base: str) -> int:
-    with urllib.request.urlopen(base + "/healthz", timeout=10) as resp:
-        return int(json.loads(resp.read())["cached_files"])
+def cached(base: str, tries: int = 12) -> int:
+    """Files cached, in the least warm worker (``--workers``: each new connection may reach another)."""
+    counts = []
+    for _ in range(tries):
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as resp:
+            counts.append(int(json.loads(resp.read())["cached_files"]))
+    return min(counts)
 
 
 def start(args: list[str], base: str) -> subprocess.Popen:

@@ -5,9 +5,13 @@ serving them in a separate process on a free port and, in the same run, tftpd-hp
 (``/usr/sbin/in.tftpd -L -s DIR``, foreground) on another; for each, opens N client sockets,
 sends all N read requests in one go, verifies every transfer's bytes and prints
 completed/lost, wall time, transfers/s and p50/p99 latency, then the ratio ours / tftpd-hpa.
-The client is Python (tests/tftp_client.py) on the same cores: both servers get the same one.
+The client is C by default (benchmarks/tftp_burst_client.c, built here with gcc: it costs the
+shared cores little), or ``--client python`` (tests/tftp_client.py); both servers get the same one.
+Ours runs as ``--server-workers`` processes on one port (SO_REUSEPORT, as ``serve --workers``;
+default: one per core).
 
     .venv/bin/python benchmarks/tftp_burst.py [--count 1100] [--size 2048] [--blksize N] [--no-tftpd]
+        [--client c|python] [--server-workers N]
     .venv/bin/python benchmarks/tftp_burst.py --in-process   # the old in-process measurement
 """
 
@@ -70,7 +74,7 @@ async def main():
     # One client address stands for a fleet: let all its requests in (phones are many addresses).
     server = TftpServer(handler, max_sessions=max(4096, len(files)), max_unacked_per_ip=len(files),
                         max_lookups=max(4096, len(files)), log=Quiet())
-    await server.start("127.0.0.1", int(sys.argv[2]))
+    await server.start("127.0.0.1", int(sys.argv[2]), reuse_port=True)
     print("ready", flush=True)
     await asyncio.Event().wait()
 asyncio.run(main())
@@ -115,27 +119,84 @@ async def burst(
     return rate, lost
 
 
-async def compare(count: int, size: int, blksize: int | None, timeout: float, retries: int, tftpd: bool) -> int:
+CLIENT_C = Path(__file__).resolve().parent / "tftp_burst_client.c"
+
+
+def build_client(folder: str) -> str:
+    """gcc -O2 the C client into ``folder``; its path."""
+    binary = str(Path(folder) / "tftp_burst_client")
+    subprocess.run(["gcc", "-O2", "-o", binary, str(CLIENT_C)], check=True)
+    return binary
+
+
+def burst_c(
+    client: str,
+    label: str,
+    address: tuple[str, int],
+    folder: str,
+    names: list[str],
+    blksize: int | None,
+    timeout: float,
+    retries: int,
+) -> tuple[float, int]:
+    """The same burst through the C client: prints the figures, returns (transfers/s, lost)."""
+    out = subprocess.run(
+        [client, address[0], str(address[1]), folder, str(blksize or 0), str(int(timeout * 1000)), str(retries)],
+        input="".join(name + "\n" for name in names),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    r = dict(zip(out[::2], out[1::2], strict=True))
+    print(
+        f"{label:<10} {r['requested']} requested, {r['completed']} completed, {r['lost']} lost, {r['wall_s']} s, "
+        f"{r['rate']} transfers/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, client resends {r['resends']}"
+    )
+    return float(r["rate"]), int(r["lost"])
+
+
+async def compare(
+    count: int,
+    size: int,
+    blksize: int | None,
+    timeout: float,
+    retries: int,
+    tftpd: bool,
+    client: str = "python",
+    server_workers: int = 1,
+) -> int:
     names = [f"y{i:012x}.cfg" for i in range(count)]
     expected = {name: _config(name, size) for name in names}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory() as build:
         os.chmod(folder, 0o755)  # tftpd-hpa reads as its --user
         for name, data in expected.items():
             Path(folder, name).write_bytes(data)
+        binary = build_client(build) if client == "c" else ""
+
+        async def run_burst(label: str, address: tuple[str, int]) -> tuple[float, int]:
+            if binary:
+                return burst_c(binary, label, address, folder, names, blksize, timeout, retries)
+            return await burst(label, address, expected, blksize, timeout, retries)
+
         print(
-            f"{count} transfers at once, {size} bytes each, blksize {blksize or 512}, 2 cores shared by "
-            "client and server"
+            f"{count} transfers at once, {size} bytes each, blksize {blksize or 512}, {client} client, "
+            f"ours in {server_workers} process(es), {os.cpu_count()} cores shared by client and server"
         )
         port = _free_udp_port()
-        ours = subprocess.Popen(
-            [sys.executable, "-c", _SERVE, folder, str(port), str(ROOT)], stdout=subprocess.PIPE, text=True
-        )
+        ours = [
+            subprocess.Popen(
+                [sys.executable, "-c", _SERVE, folder, str(port), str(ROOT)], stdout=subprocess.PIPE, text=True
+            )
+            for _ in range(server_workers)
+        ]
         try:
-            assert ours.stdout is not None and ours.stdout.readline().strip() == "ready"
-            rate, lost = await burst("ours", ("127.0.0.1", port), expected, blksize, timeout, retries)
+            for proc in ours:
+                assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            rate, lost = await run_burst("ours", ("127.0.0.1", port))
         finally:
-            ours.terminate()
-            ours.wait()
+            for proc in ours:
+                proc.terminate()
+                proc.wait()
         if not tftpd:
             return 0 if lost == 0 else 1
         if not os.access(TFTPD, os.X_OK) or shutil.which("in.tftpd", path="/usr/sbin") is None:
@@ -145,7 +206,7 @@ async def compare(count: int, size: int, blksize: int | None, timeout: float, re
         other = subprocess.Popen([TFTPD, "-L", "-s", folder, "-a", f"127.0.0.1:{port}", "-u", _tftpd_user()])
         try:
             time.sleep(0.3)
-            their_rate, their_lost = await burst("tftpd-hpa", ("127.0.0.1", port), expected, blksize, timeout, retries)
+            their_rate, their_lost = await run_burst("tftpd-hpa", ("127.0.0.1", port))
         finally:
             other.terminate()
             other.wait()
@@ -225,11 +286,26 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=5.0, help="client timeout, seconds")
     parser.add_argument("--retries", type=int, default=10, help="client resends before giving up")
     parser.add_argument("--no-tftpd", action="store_true", help="skip the tftpd-hpa comparison")
+    parser.add_argument("--client", choices=("c", "python"), default="c", help="the burst client (C: built with gcc)")
+    parser.add_argument(
+        "--server-workers", type=int, default=os.cpu_count() or 1, help="our server processes on the one port"
+    )
     parser.add_argument("--in-process", action="store_true", help="server and client in one process and loop")
     args = parser.parse_args()
     if args.in_process:
         return asyncio.run(run(args.count, args.size, args.blksize, args.timeout, args.retries))
-    return asyncio.run(compare(args.count, args.size, args.blksize, args.timeout, args.retries, not args.no_tftpd))
+    return asyncio.run(
+        compare(
+            args.count,
+            args.size,
+            args.blksize,
+            args.timeout,
+            args.retries,
+            not args.no_tftpd,
+            args.client,
+            args.server_workers,
+        )
+    )
 
 
 if __name__ == "__main__":

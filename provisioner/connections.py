@@ -154,8 +154,10 @@ class GuardedSite(web.BaseSite):
         *,
         ssl_context: ssl.SSLContext | None = None,
         backlog: int = 1024,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner, ssl_context=ssl_context, backlog=backlog)
+        self._reuse_port = reuse_port  # serve --workers: every worker listens on the same port
         self._host = host
         self._port = port
         self._guard = guard
@@ -176,6 +178,7 @@ class GuardedSite(web.BaseSite):
             ssl=self._ssl_context,
             backlog=self._backlog,
             reuse_address=True,
+            reuse_port=self._reuse_port or None,
             # A TLS handshake that never ends is a slowloris too; asyncio's default is 60 s.
             ssl_handshake_timeout=self._guard.head_timeout if self._ssl_context else None,
         )

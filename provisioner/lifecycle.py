@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import Histogram
 
-from . import access, keys
+from . import access, keys, shared_sync
 from .access import ScanGuard, ScanSettings
 from .activity import Activity
 from .cache import ConfigCache
@@ -74,7 +74,7 @@ async def store(app: web.Application) -> AsyncIterator[None]:
         db, cache, activity, upload_max_bytes=settings.upload_max_bytes, guard=guard, rollout=rollout
     )
     tasks = [
-        asyncio.create_task(_every(settings.sync_interval, cache.sync, "cache_sync_failed")),
+        asyncio.create_task(shared_sync.run(db, cache, guard, settings.sync_interval, listen=settings.pg_listen)),
         asyncio.create_task(
             _every(settings.flush_interval, functools.partial(activity.flush, due=True), "activity_flush_failed")
         ),
@@ -196,7 +196,7 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
     server = TftpServer(
         handle, max_sessions=settings.tftp_max_sessions, max_unacked_per_ip=settings.tftp_max_unacked_per_ip
     )
-    port = await server.start(settings.host, settings.tftp_port)
+    port = await server.start(settings.host, settings.tftp_port, reuse_port=settings.reuse_port)
     app[keys.TFTP_PORT] = port
     log.info("tftp_listening", host=settings.host, port=port)
     yield
@@ -234,14 +234,16 @@ async def discovery(app: web.Application) -> AsyncIterator[None]:
     after_change = AfterChange(
         app[keys.STORE], enabled=settings.resync_after_change, port=settings.resync_port, rate=settings.resync_rate
     )
-    after_change.start()
-    app[AFTER_CHANGE] = after_change
-    app[keys.CACHE].on_change = after_change.events
+    if settings.worker == 0:  # serve --workers N: one NOTIFY per change, from worker 0
+        after_change.start()
+        app[AFTER_CHANGE] = after_change
+        app[keys.CACHE].on_change = after_change.events
     try:
         yield
     finally:
         app[keys.CACHE].on_change = None
-        await after_change.stop()
+        if settings.worker == 0:
+            await after_change.stop()
         if responder is not None:
             await responder.stop()
         if advertiser is not None and mdns_task is not None:

@@ -80,6 +80,13 @@ class Settings:
     def firmware_folder(self) -> Path:
         return self.firmware_dir if self.firmware_dir is not None else self.data_dir / "firmware"
 
+    # serve --workers N: which worker this process is. Jobs that must run once (the PnP responder,
+    # mDNS, the NOTIFY after a change) run in worker 0 only.
+    worker: int = 0
+    reuse_port: bool = False  # bind HTTP(S) and TFTP with SO_REUSEPORT (the workers share the ports)
+    # PostgreSQL: LISTEN for the other nodes' changes (sync at once); polling stays as the fallback.
+    pg_listen: bool = True
+
     @property
     def templates_dir(self) -> Path:
         """The deployment's template overrides, searched before the shipped ones."""

@@ -143,8 +143,9 @@ class TftpServer:
         """Requests sending a file (each holds a session slot and a socket)."""
         return self._transfers
 
-    async def start(self, host: str, port: int) -> int:
-        """Bind the listening socket; returns its port (``port=0``: the OS picks)."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Bind the listening socket; returns its port (``port=0``: the OS picks). ``reuse_port``:
+        SO_REUSEPORT, several processes on one port (serve --workers)."""
         if self._listener is not None:
             raise RuntimeError("TFTP server already started")
         _ensure_fd_limit(self._max_sessions + _FD_HEADROOM, self._log)
@@ -152,10 +153,10 @@ class TftpServer:
         listener = _Listener(self._accept, self._log)
         endpoint: _DrainingSocket | asyncio.BaseTransport
         try:
-            endpoint = await _DrainingSocket.bind(host, port, listener)
+            endpoint = await _DrainingSocket.bind(host, port, listener, **({"reuse_port": True} if reuse_port else {}))
         except NotImplementedError:  # an event loop without add_reader (Windows Proactor)
             endpoint, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-                lambda: listener, local_addr=(host, port)
+                lambda: listener, local_addr=(host, port), reuse_port=reuse_port or None
             )
         self._listener, self._endpoint = listener, endpoint
         sockname = endpoint.get_extra_info("sockname")

@@ -57,7 +57,9 @@ class _DrainingSocket:
         protocol.connection_made(self)  # type: ignore[arg-type]
 
     @classmethod
-    async def bind(cls, host: str, port: int, protocol: asyncio.DatagramProtocol) -> _DrainingSocket:
+    async def bind(
+        cls, host: str, port: int, protocol: asyncio.DatagramProtocol, *, reuse_port: bool = False
+    ) -> _DrainingSocket:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM, flags=socket.AI_PASSIVE)
         error: OSError | None = None
@@ -65,6 +67,8 @@ class _DrainingSocket:
             sock = socket.socket(family, kind, proto)
             try:
                 sock.setblocking(False)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 sock.bind(sockaddr)
             except OSError as exc:
                 sock.close()

@@ -23,6 +23,8 @@ from provisioner.web import create_app
 # interfaces: tests of those features turn them on with their own ports and 127.0.0.1.
 os.environ.setdefault("PROVISIONER_PNP", "off")
 os.environ.setdefault("PROVISIONER_MDNS", "off")
+# One server process, not one per core (serve --workers): tests of the workers ask for them.
+os.environ.setdefault("PROVISIONER_WORKERS", "1")
 
 
 @pytest.fixture(autouse=True)

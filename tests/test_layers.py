@@ -17,7 +17,7 @@ import provisioner
 PACKAGE = Path(provisioner.__file__).parent
 
 # Top-level names of provisioner/ (a module or a package), by layer.
-INTERFACES = {"cli", "__main__"}
+INTERFACES = {"cli", "__main__", "supervisor"}  # supervisor: serve --workers, runs cli.serve in each worker
 ADAPTERS = {"web", "lifecycle", "console", "api", "tftp", "tftp_session", "tftp_listener", "tftp_codec", "mdns"}
 SERVICES = {
     "services",
@@ -43,6 +43,7 @@ SERVICES = {
     "upload_route",
     "firmware_rollout",
     "firmware_serving",
+    "shared_sync",  # the background sync of what other processes wrote: cache events and bans
     "activity",
     "sip",
 }

@@ -364,6 +364,10 @@ def _write_0011_keys(conn: sa.Connection) -> None:
     )
 
 
+def _write_0013_shared_bans(conn: sa.Connection) -> None:
+    _put(conn, "bans", {"id": 1, "ip": "198.51.100.7", "until": T0, "reason": "unknown_mac", "at": T0})
+
+
 def _write_nothing(conn: sa.Connection) -> None:
     """A migration that adds no table and no column (an index, say)."""
 
@@ -390,6 +394,7 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0010_phonebook_firmware": _write_0010,
     "0011_keys": _write_0011_keys,
     "0012_token_expiry": _write_0012_token_expiry,
+    "0013_shared_bans": _write_0013_shared_bans,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->

@@ -53,6 +53,9 @@ class ScanGuard:
         self._banned: OrderedDict[str, float] = OrderedDict()
         self._unknown_tokens = float(self.settings.unknown_burst)
         self._unknown_at = clock()
+        # Bans decided here and not yet shared with the other processes: (ip, seconds, reason).
+        self._new_bans: list[tuple[str, float, str]] = []
+        self.on_ban: Callable[[], None] | None = None  # told of each new ban (shared_sync writes it at once)
 
     def _refill(self) -> float:
         s = self.settings
@@ -106,11 +109,32 @@ class ScanGuard:
         if len(self._banned) >= s.max_tracked:
             self._banned.popitem(last=False)
         self._banned[ip] = now + s.ban
+        if len(self._new_bans) < s.max_tracked:
+            self._new_bans.append((ip, s.ban, reason))
+            if self.on_ban is not None:
+                self.on_ban()
         # One stable line per ban, for fail2ban (see README, "Securing provisioning").
         log.warning(
             "phone_ip_banned", ip=ip, failures=s.failures, window_s=int(s.window), ban_s=int(s.ban), last_reason=reason
         )
         return True
+
+    def take_new_bans(self) -> list[tuple[str, float, str]]:
+        """The bans made here since the last call, ``(ip, seconds, reason)``, to share with the others."""
+        new, self._new_bans = self._new_bans, []
+        return new
+
+    def apply_ban(self, ip: str, seconds: float) -> None:
+        """A ban another process made: ``ip`` (already its bucket) gets nothing for ``seconds``."""
+        if not self.settings.enabled or seconds <= 0:
+            return
+        until = self.clock() + seconds
+        if self._banned.get(ip, 0.0) >= until:
+            return
+        if ip not in self._banned and len(self._banned) >= self.settings.max_tracked:
+            self._banned.popitem(last=False)
+        self._banned[ip] = until
+        self._failures.pop(ip, None)
 
     def unban(self, ip: str) -> None:
         ip = _bucket(ip)

@@ -10,7 +10,7 @@ import click
 import structlog
 from aiohttp import web
 
-from .. import access, connections, logs
+from .. import access, connections, logs, supervisor
 from ..settings import Settings
 from .base import cli
 
@@ -281,6 +281,14 @@ def _port_or_off(value: str) -> int | None:
     help="Seconds after which a phone that has not reported its target version frees its slot.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=256),
+    default=None,
+    envvar="PROVISIONER_WORKERS",
+    show_envvar=True,
+    help="Server processes sharing the ports and the database (default: one per core).",
+)
+@click.option(
     "--log-level",
     default="info",
     envvar="PROVISIONER_LOG_LEVEL",
@@ -330,6 +338,7 @@ def serve(
     firmware_dir: Path | None = None,
     firmware_max_concurrent: int = 2,
     firmware_slot_timeout: int = 1800,
+    workers: int | None = None,
 ) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
@@ -393,7 +402,23 @@ def serve(
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise click.UsageError(f"cannot load --tls-cert/--tls-key/--client-ca: {exc}") from None
+    count = workers or supervisor.default_workers()
+    if count > 1:
+        raise SystemExit(_supervise(settings, count))
     asyncio.run(_run(create_app(settings), settings, ssl_context))
+
+
+def _supervise(settings: Settings, count: int) -> int:
+    """``--workers`` over 1: migrate once here, then the workers (:mod:`provisioner.supervisor`)."""
+    from .. import lifecycle
+
+    try:  # a database not reachable yet is waited for, as with one process ("When the database is down")
+        asyncio.run(lifecycle._open_store(settings)).close()
+    except Exception as exc:
+        structlog.get_logger("provisioner").error("database_cannot_open", error=type(exc).__name__)
+        first_line = (str(exc).splitlines() or [""])[0][:200]  # a driver's detail may quote statement values
+        raise click.ClickException(f"cannot open or migrate the database: {type(exc).__name__}: {first_line}") from None
+    return supervisor.serve(settings, count)
 
 
 def _port(value: str, name: str, *, zero_is_off: bool = False) -> int | None:
@@ -406,8 +431,8 @@ def _port(value: str, name: str, *, zero_is_off: bool = False) -> int | None:
     return None if zero_is_off and port == 0 else port
 
 
-async def _run(app: web.Application, settings: Settings, ssl_context) -> None:  # type: ignore[no-untyped-def]
-    """HTTP and HTTPS sites on one runner, until SIGTERM or SIGINT."""
+async def _run(app: web.Application, settings: Settings, ssl_context, ready=None) -> None:  # type: ignore[no-untyped-def]
+    """HTTP and HTTPS sites on one runner, until SIGTERM or SIGINT; ``ready()`` once listening."""
     limits = connections.raise_fd_limit()
     if limits is not None:
         structlog.get_logger("provisioner").info("fd_limit", soft_was=limits[0], soft=limits[1], hard=limits[2])
@@ -423,14 +448,23 @@ async def _run(app: web.Application, settings: Settings, ssl_context) -> None:  
         loop.add_signal_handler(sig, stop.set)
     try:
         if settings.http_port is not None:
-            await connections.GuardedSite(runner, settings.host, settings.http_port, guard).start()
+            await connections.GuardedSite(
+                runner, settings.host, settings.http_port, guard, reuse_port=settings.reuse_port
+            ).start()
         if settings.https_port is not None:
             await connections.GuardedSite(
-                runner, settings.host, settings.https_port, guard, ssl_context=ssl_context
+                runner,
+                settings.host,
+                settings.https_port,
+                guard,
+                ssl_context=ssl_context,
+                reuse_port=settings.reuse_port,
             ).start()
         structlog.get_logger("provisioner").info(
             "http_listening", host=settings.host, http_port=settings.http_port, https_port=settings.https_port
         )
+        if ready is not None:
+            ready()
         await stop.wait()
     finally:
         await runner.cleanup()

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 
 from .accounts import AccountQueries
 from .activity import ActivityQueries
+from .bans import BanQueries
 from .bulk import BulkQueries, _Loader
 from .customers import CustomerQueries
 from .devices import DeviceQueries
@@ -34,6 +35,7 @@ class Tx(
     PhonebookQueries,
     FirmwareQueries,
     KeyQueries,
+    BanQueries,
 ):
     """The queries, on one connection. Rows come back as plain dicts."""
 
