@@ -35,10 +35,32 @@ def vendors_of(count: int) -> list[str]:
     return [fields.model(FLEET[i % len(FLEET)][0])[0] for i in range(count)]
 
 
+def memory(store: Store, cache: ConfigCache, wanted: list) -> tuple[float, float]:
+    """Bytes per cached device as Python allocates them (tracemalloc), and as the cache counts them:
+    the devices' entries and rendered files, the customer's shared phonebook left out."""
+    import tracemalloc
+
+    books: dict = {}
+    with store.reading() as tx:  # the phonebook read first: shared, not per device
+        render_data.devices_data(tx, [wanted[0][0]], ntp_server=cache.ntp_server, books=books)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    with store.reading() as tx:
+        found = render_data.devices_data(tx, [m for m, _s, _n in wanted], ntp_server=cache.ntp_server, books=books)
+    for mac, spec, name in wanted:
+        entry = cache._entry(found.pop(mac))
+        cache.put(mac, entry)
+        cache.device_file(entry, spec, name)
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return (after - before) / len(wanted), cache.bytes / len(wanted)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--batch", type=int, default=500, help="MACs per store read")
+    parser.add_argument("--memory-sample", type=int, default=2000, help="devices measured with tracemalloc")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
@@ -67,12 +89,18 @@ def main() -> None:
                 size += len(cache.device_file(cache._entry(found[mac]), spec, name).body)
             render_s += time.perf_counter() - t1
             load_s += t1 - t0
+        per_device, counted = memory(store, cache, wanted[: args.memory_sample])
         store.close()
     n = len(wanted)
     print(f"{n} devices, batches of {args.batch}, mean file {size // n} bytes, one core")
     print(f"load   {n / load_s:>8.0f} devices/s  ({load_s:.2f} s)")
     print(f"render {n / render_s:>8.0f} files/s    ({render_s:.2f} s)")
     print(f"both   {n / (load_s + render_s):>8.0f} devices/s  (the cold path per core, without HTTP)")
+    print(
+        f"memory {per_device:>8.0f} bytes per cached device, measured (tracemalloc, {args.memory_sample} devices); "
+        f"the cache counts {counted:.0f} toward --cache-max-bytes"
+    )
+    print(f"       1,000,000 devices: {per_device * 1e6 / 2**30:.1f} GiB")
 
 
 if __name__ == "__main__":

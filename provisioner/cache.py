@@ -129,6 +129,8 @@ class ConfigCache:
         self._syncs_done = 0  # the number of the last sync that finished
         # Told (on the event loop, by sync) of every batch of committed events: lifecycle sets it.
         self.on_change: Callable[[list[dict]], None] | None = None
+        # Told (on the event loop, by sync) of the devices a batch of changes dropped: the pre-warm.
+        self.on_dropped: Callable[[list[str]], None] | None = None
 
     # --- lookups -------------------------------------------------------------------
 
@@ -278,13 +280,16 @@ class ConfigCache:
         self._drop(mac)
         self._books.clear()  # a line's name or extension is in its customer's phonebook
 
-    def invalidate_customer(self, customer_code: str | None) -> None:
+    def invalidate_customer(self, customer_code: str | None) -> list[str]:
+        """Drop the devices of a customer; returns their MACs."""
         self._generation += 1
         self._books.clear()
         if customer_code is None:
-            return
-        for mac in [m for m, e in self._devices.items() if e.customer_code == customer_code]:
+            return []
+        dropped = [m for m, e in self._devices.items() if e.customer_code == customer_code]
+        for mac in dropped:
             self._drop(mac)
+        return dropped
 
     def clear(self) -> None:
         self._generation += 1
@@ -349,14 +354,18 @@ class ConfigCache:
         if fresh:
             self._generation += 1  # a load that read before these changes must not keep what it read
             self._books.clear()  # phonebooks: any change may touch one (lines, contacts)
+        dropped: dict[str, None] = {}
         for event in fresh:
             self._recent_ids[event["id"]] = now
             self._last_event_id = max(self._last_event_id or 0, event["id"])
             if event["device_mac"]:
                 self.invalidate_device(event["device_mac"])
+                dropped[event["device_mac"]] = None
         # Each customer once per sync: a 190,000-event import must not scan the cache per event.
         for customer_code in {codes.get(e["customer_id"]) for e in fresh if e["customer_id"] is not None}:
-            self.invalidate_customer(customer_code)
+            dropped.update(dict.fromkeys(self.invalidate_customer(customer_code)))
+        if self.on_dropped is not None and dropped:
+            self.on_dropped(list(dropped))
         if self.on_change is not None and fresh:  # --resync-after-change
             self.on_change([{**e, "customer_code": codes.get(e["customer_id"])} for e in fresh])
         horizon = now - _LATE_COMMIT_WINDOW * 2  # type: ignore[operator]

@@ -8,6 +8,7 @@ from prometheus_client import Counter
 from .activity import Activity
 from .cache import ConfigCache
 from .db import Store
+from .prewarm import Prewarmer
 from .resolver import Reply, Resolver
 from .settings import Settings
 
@@ -17,6 +18,7 @@ CACHE = web.AppKey("cache", ConfigCache)
 ACTIVITY = web.AppKey("activity", Activity)
 RESOLVER = web.AppKey("resolver", Resolver)
 TFTP_PORT = web.AppKey("tftp_port", int)
+PREWARM = web.AppKey("prewarm", Prewarmer)
 
 PHONE_REQUESTS = Counter(
     "provisioner_phone_requests", "Phone file requests by transport and outcome", ["transport", "status", "reason"]

@@ -13,12 +13,13 @@ import structlog
 from aiohttp import web
 from prometheus_client import Histogram
 
-from . import access, keys
+from . import access, cache_metrics, keys
 from .access import ScanGuard, ScanSettings
 from .activity import Activity
 from .cache import ConfigCache
 from .db import Store, database_exists, describe, unavailable
 from .errors import Unavailable
+from .prewarm import Prewarmer
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
 from .settings import Settings
@@ -44,9 +45,15 @@ async def store(app: web.Application) -> AsyncIterator[None]:
         ntp_server=settings.ntp_server,
         template_dirs=(settings.templates_dir, SHIPPED_TEMPLATES),
         phonebook_refresh=settings.phonebook_refresh,
+        max_bytes=settings.cache_max_bytes,
     )
     activity = Activity(db)
     await cache.sync()
+    prewarmer = Prewarmer(cache)
+    app[keys.PREWARM] = prewarmer
+    cache_metrics.watch(cache, prewarmer)
+    if settings.prewarm:
+        prewarmer.start()
     app[keys.STORE] = db
     app[keys.CACHE] = cache
     app[keys.ACTIVITY] = activity
@@ -83,6 +90,7 @@ async def store(app: web.Application) -> AsyncIterator[None]:
     if await asyncio.to_thread(_no_users, db):
         log.warning("no_users_yet", fix="create the first admin: provisioner user add NAME --role admin")
     yield
+    await prewarmer.stop()
     for task in tasks:
         task.cancel()
     for task in tasks:

@@ -70,6 +70,10 @@ class Settings:
     scan_unknown_burst: int = 200
     # Seconds between a phone's fetches of its phonebook (written into every config).
     phonebook_refresh: int = 3600
+    # The config cache's bound (rendered files + per-device overhead), and whether every device's
+    # files are rendered at start and after a large import, before phones ask.
+    cache_max_bytes: int = 512 * 1024 * 1024
+    prewarm: bool = True
 
     @property
     def templates_dir(self) -> Path:

@@ -256,6 +256,24 @@ def _port_or_off(value: str) -> int | None:
     help="Seconds between a phone's fetches of its phonebook (written into each config).",
 )
 @click.option(
+    "--cache-max-bytes",
+    default="512M",
+    envvar="PROVISIONER_CACHE_MAX_BYTES",
+    show_default=True,
+    show_envvar=True,
+    help="Bound of the rendered-config cache (K, M, G suffixes); past it the least recently asked "
+    "devices are dropped and rendered again when asked. About 8 KB per device: see README Performance.",
+)
+@click.option(
+    "--prewarm",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    envvar="PROVISIONER_PREWARM",
+    show_default=True,
+    show_envvar=True,
+    help="Render every device's files at start and after a large import, before phones ask.",
+)
+@click.option(
     "--log-level",
     default="info",
     envvar="PROVISIONER_LOG_LEVEL",
@@ -302,6 +320,8 @@ def serve(
     resync_after_change: str = "off",
     resync_port: int = 5060,
     phonebook_refresh: int = 3600,
+    cache_max_bytes: str = "512M",
+    prewarm: str = "on",
 ) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
@@ -357,12 +377,24 @@ def serve(
         scan_unknown_rate=scan_unknown_rate,
         scan_unknown_burst=scan_unknown_burst,
         phonebook_refresh=phonebook_refresh,
+        cache_max_bytes=_bytes(cache_max_bytes, "--cache-max-bytes"),
+        prewarm=prewarm == "on",
     )
     try:
         ssl_context = tls_context(settings) if https is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise click.UsageError(f"cannot load --tls-cert/--tls-key/--client-ca: {exc}") from None
     asyncio.run(_run(create_app(settings), settings, ssl_context))
+
+
+def _bytes(value: str, name: str) -> int:
+    """``512M``, ``2G``, ``65536``: a size in bytes (1 MiB at least)."""
+    text = value.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit() or int(digits) * scale < 1 << 20:
+        raise click.BadParameter(f"{value!r} is not a size of 1M or more (e.g. 512M, 2G)", param_hint=name)
+    return int(digits) * scale
 
 
 def _port(value: str, name: str, *, zero_is_off: bool = False) -> int | None:
