@@ -154,7 +154,8 @@ class Activity:
         seen, downloads, unknown, windows = self._seen, self._downloads, self._unknown, self._windows
         self._seen, self._downloads, self._unknown, self._windows = {}, [], {}, {}
         try:
-            await asyncio.to_thread(self._write, list(seen.values()), downloads, list(unknown.values()), windows)
+            # Handed over as they are (O(1) here): the thread makes the rows.
+            await asyncio.to_thread(self._write, seen, downloads, unknown, windows)
         except Exception as exc:
             self._keep(seen, downloads, unknown, windows)
             self._failed(exc)
@@ -228,15 +229,15 @@ class Activity:
 
     def _write(
         self,
-        seen: list[tuple],
+        seen: dict[str, tuple],
         downloads: list[tuple],
-        unknown: list[dict[str, Any]],
+        unknown: dict[str, dict[str, Any]],
         windows: dict[str, tuple[datetime, int | None]] | None = None,
     ) -> None:
-        seen, downloads = _datetimes(seen), _datetimes(downloads)
+        seen_rows, download_rows = _datetimes(list(seen.values())), _datetimes(downloads)
         with self.store.transaction() as tx:
-            tx.record_activity(seen, downloads)
-            tx.record_unknown(unknown)
+            tx.record_activity(seen_rows, download_rows)
+            tx.record_unknown(list(unknown.values()))
             if windows:
                 # An event per closed window: every node's cache drops the device and sees it closed.
                 for row in tx.close_windows({mac: at for mac, (at, _) in windows.items()}):

@@ -48,6 +48,8 @@ from .vendors import get as get_vendor
 # taking ids after the last committed: there, the ids after the last seen are all a sync reads (a
 # 100,000-phone import is 91,000 events: read again every half second for 10 s, 1 s each time).
 _LATE_COMMIT_WINDOW = timedelta(seconds=10)
+# Events applied to the cache between two yields to the event loop.
+APPLY_CHUNK = 2_000
 # The default bound of the cache (--cache-max-bytes): 512 MiB.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 # What a cached device costs besides its files' bytes (its render input, its entry, the dict slot):
@@ -316,7 +318,7 @@ class ConfigCache:
                 stamp, secret, last_id, fresh, codes, now = await asyncio.to_thread(
                     self._read_changes, self._last_event_id
                 )
-                return self._apply_changes(stamp, secret, last_id, fresh, codes, now)
+                return await self._apply_changes(stamp, secret, last_id, fresh, codes, now)
             finally:
                 self._syncs_done = number
 
@@ -337,10 +339,12 @@ class ConfigCache:
                     codes[event["customer_id"]] = row["code"] if row else None
         return stamp, secret, last_event_id, fresh, codes, now
 
-    def _apply_changes(
+    async def _apply_changes(
         self, stamp: tuple, secret: str | None, last_id: int, fresh: list | None, codes: dict, now: object
     ) -> int:
-        """On the event loop: drop what the events read by :meth:`_read_changes` made wrong."""
+        """On the event loop: drop what the events read by :meth:`_read_changes` made wrong,
+        :data:`APPLY_CHUNK` events at a time with a yield between (an import's 100,000 events must
+        not hold phones' requests for the whole of it)."""
         if stamp != self._template_stamp:
             if self._template_stamp is not None:
                 self.clear()
@@ -355,7 +359,9 @@ class ConfigCache:
             self._generation += 1  # a load that read before these changes must not keep what it read
             self._books.clear()  # phonebooks: any change may touch one (lines, contacts)
         dropped: dict[str, None] = {}
-        for event in fresh:
+        for number, event in enumerate(fresh):
+            if number and not number % APPLY_CHUNK:
+                await asyncio.sleep(0)
             self._recent_ids[event["id"]] = now
             self._last_event_id = max(self._last_event_id or 0, event["id"])
             if event["device_mac"]:
@@ -368,8 +374,15 @@ class ConfigCache:
             self.on_dropped(list(dropped))
         if self.on_change is not None and fresh:  # --resync-after-change
             self.on_change([{**e, "customer_code": codes.get(e["customer_id"])} for e in fresh])
+        # Oldest first (each sync's ``now`` is later): drop from the front, O(what goes), not a copy of
+        # all the ids an import just wrote at every sync.
         horizon = now - _LATE_COMMIT_WINDOW * 2  # type: ignore[operator]
-        self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
+        recent = self._recent_ids
+        while recent:
+            first = next(iter(recent))
+            if recent[first] >= horizon:  # type: ignore[operator]
+                break
+            del recent[first]
         return len(fresh)
 
     def _template_fingerprint(self) -> tuple:

@@ -4,12 +4,16 @@ Real server on a free port, real SQLite file, real HTTP; counts, never timings."
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
+from datetime import timedelta
 
 import pytest
 
 from provisioner import keys, services
+from provisioner.cache import APPLY_CHUNK
+from provisioner.db import utcnow
 from provisioner.settings import Settings
 from provisioner.web import create_app
 from tests.conftest import ACTOR, Running, add_customer, add_line, key_path
@@ -120,3 +124,30 @@ def test_cache_max_bytes_must_be_a_size(run_cli, value: str) -> None:
     assert result.exit_code == 2
     assert "--cache-max-bytes" in result.output
     assert f"{value!r} is not a size" in result.output
+
+
+async def test_a_large_sync_yields_to_phones_between_chunks_and_forgets_old_ids(server: Running) -> None:
+    cache = server.app[keys.CACHE]
+    ticks = 0
+
+    async def ticker() -> None:  # a phone's request, as far as the event loop is concerned
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    before = ticks
+    first = (cache._last_event_id or 0) + 1
+    events = [{"id": first + n, "device_mac": f"001565{n:06X}", "customer_id": None} for n in range(10_000)]
+    then = utcnow()
+    seen = await cache._apply_changes(cache._template_stamp, cache.secret, 0, events, {}, then)
+    task.cancel()
+    assert seen == 10_000
+    assert ticks - before >= 10_000 // APPLY_CHUNK - 1  # other tasks ran while the events were applied
+    assert len(cache._recent_ids) == 10_000
+    # A later sync forgets the ids older than the late-commit horizon, and only those.
+    later = [{"id": first + 10_000, "device_mac": None, "customer_id": None}]
+    await cache._apply_changes(cache._template_stamp, cache.secret, 0, later, {}, then + timedelta(minutes=5))
+    assert list(cache._recent_ids) == [first + 10_000]
