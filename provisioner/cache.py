@@ -34,8 +34,8 @@ from .access import DeviceAccess
 from .db import Store, Tx, utcnow
 from .rendering import (
     PHONEBOOK_REFRESH,
-    DeviceData,
     Contact,
+    DeviceData,
     Renderer,
     common_context,
     device_context,

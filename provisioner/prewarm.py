@@ -138,9 +138,7 @@ class Prewarmer:
                 vendor = get_vendor(data.vendor)
                 for spec in vendor.files:
                     if spec.kind is FileKind.DEVICE and spec.template and spec.template not in SKIPPED_TEMPLATES:
-                        try:
+                        with contextlib.suppress(RenderError):  # logged with the MAC when the phone asks
                             cache.device_file(entry, spec, spec.template)
-                        except RenderError:
-                            pass  # logged with the MAC when the phone asks
                 self._last_size = entry.size
                 self.rendered += 1
