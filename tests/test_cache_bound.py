@@ -11,9 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from provisioner import keys, services
+from provisioner import keys, rendering, services
 from provisioner.cache import APPLY_CHUNK
 from provisioner.db import utcnow
+from provisioner.db.phonebook import PhonebookQueries
 from provisioner.settings import Settings
 from provisioner.web import create_app
 from tests.conftest import ACTOR, Running, add_customer, add_line, key_path
@@ -151,3 +152,29 @@ async def test_a_large_sync_yields_to_phones_between_chunks_and_forgets_old_ids(
     later = [{"id": first + 10_000, "device_mac": None, "customer_id": None}]
     await cache._apply_changes(cache._template_stamp, cache.secret, 0, later, {}, then + timedelta(minutes=5))
     assert list(cache._recent_ids) == [first + 10_000]
+
+
+async def test_a_customers_phonebook_is_read_and_grouped_once_for_all_its_phones(
+    aiohttp_client, settings: Settings, store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devices = seed(store, 6)
+    reads: list[set[int]] = []
+    grouped: list[int] = []
+    read, group = PhonebookQueries.phonebooks, rendering._group
+
+    def counting_read(self, ids):  # type: ignore[no-untyped-def]
+        reads.append(set(ids))
+        return read(self, ids)
+
+    def counting_group(contacts):  # type: ignore[no-untyped-def]
+        grouped.append(len(contacts))
+        return group(contacts)
+
+    monkeypatch.setattr(PhonebookQueries, "phonebooks", counting_read)
+    monkeypatch.setattr(rendering, "_group", counting_group)
+    server = await start(aiohttp_client, dataclasses.replace(settings, prewarm=False))
+    for n, mac in enumerate(devices):  # one after the other: six loads, six renders
+        assert f"account.1.password = pw-{n}-secret" in await fetch(server, store, mac)
+    assert server.app[keys.CACHE].loads == 6
+    assert len(reads) == 1  # the customer's phonebook read by the first load, kept for the others
+    assert grouped == [6]  # and grouped once: six extensions
