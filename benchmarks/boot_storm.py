@@ -5,13 +5,17 @@ Starts the real server (``python server.py``) in a subprocess on an SQLite file 
 runs ``boot_storm.lua``: one request per device, each the device's own file with its real
 User-Agent, the threads starting at different offsets.
 
-- cold pass: each thread walks its share of devices once (first fetches: load + render);
+- cold pass: each thread walks its share of devices once (first fetches: load + render; the
+  server runs with ``--prewarm off`` so that they are misses);
 - fill: every device fetched at least once (checked through /healthz);
 - warm pass: every request a cache hit;
 - bare: in the same run, a bare aiohttp handler returning a body of the same size.
 
-Prints req/s, p50, p99 and non-2xx for each, the ratios, and the server's event-loop lag
-(``provisioner_loop_lag_seconds`` from /metrics) during the cold and warm passes.
+- pre-warm: a second server, pre-warm on, timed until every device is rendered.
+
+Prints req/s, p50, p99 and non-2xx for each, the ratios, the server's event-loop lag
+(``provisioner_loop_lag_seconds`` from /metrics) during the cold and warm passes, the cache's
+bytes per device (``provisioner_cache_bytes`` / ``provisioner_cache_devices``) and the pre-warm rate.
 
     python benchmarks/boot_storm.py [--devices 10000] [--workers N] [--database-url URL]
     python benchmarks/boot_storm.py --python-client   # fallback without wrk (client-bound)
@@ -258,6 +262,28 @@ def metrics(base: str) -> dict[str, float]:
     return out
 
 
+def gauge(base: str, name: str) -> float:
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as resp:
+        m = re.search(rf"^{name} (\S+)$", resp.read().decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def prewarm_rate(command: list[str], base: str, devices: int) -> tuple[float, float]:
+    """Start a server with pre-warm on; devices rendered per second from its start until all are."""
+    t0 = time.perf_counter()
+    server = start(command, base)
+    try:
+        while gauge(base, "provisioner_prewarm_devices_total") < devices:
+            if time.perf_counter() - t0 > 300:
+                break
+            time.sleep(0.05)
+        done = gauge(base, "provisioner_prewarm_devices_total")
+        return done / (time.perf_counter() - t0), gauge(base, "provisioner_cache_bytes")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 def lag_line(before: dict[str, float], after: dict[str, float]) -> str:
     if not after:
         return "loop lag: not exported by this server"
@@ -344,7 +370,7 @@ def main() -> None:
         if args.database_url:
             command += ["--database-url", args.database_url]
         wrk_args = dict(threads=args.threads, connections=args.connections)
-        server = start(command, base)
+        server = start([*command, "--prewarm", "off"], base)
         try:
             lag0 = metrics(base)
             cold = wrk(base, requests_file, seconds=args.cold_seconds, once=True, **wrk_args)
@@ -358,9 +384,12 @@ def main() -> None:
             warm = wrk(base, requests_file, seconds=args.seconds, **wrk_args)
             lag3 = metrics(base)
             size = int(warm["mean_size"])
+            per_device = gauge(base, "provisioner_cache_bytes_per_device")
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+        warmed_rate, warmed_bytes = prewarm_rate(command, base, args.devices)
 
         bare_port = free_port()
         bare_base = f"http://127.0.0.1:{bare_port}"
@@ -388,6 +417,12 @@ def main() -> None:
     print(f"\nwarm / bare      = {warm['rps'] / baseline['rps']:.2f}x req/s  (target >= 0.8)")
     print(f"warm p99 / bare  = {warm['p99_ms'] / max(baseline['p99_ms'], 1e-6):.2f}x  (target <= 2)")
     print(f"cold / bare      = {cold['rps'] / baseline['rps']:.2f}x req/s  (cold {cold['rps']:.0f} renders/s)")
+    print(f"pre-warm         = {warmed_rate:.0f} devices/s from the server's start (all their files but phonebooks)")
+    print(
+        f"cache            = {per_device:.0f} bytes per cached device after the warm pass "
+        f"(files asked + overhead); {per_device * 1e6 / 2**30:.1f} GiB for 1,000,000 devices; "
+        f"pre-warmed: {warmed_bytes / args.devices:.0f} bytes per device"
+    )
 
 
 async def python_client_main(args: argparse.Namespace) -> None:

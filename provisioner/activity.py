@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -31,6 +30,15 @@ _MAX_LAST_DOWNLOADS = 200_000
 # After a failed flush the periodic one waits this long, doubling per failure up to _RETRY_MAX seconds.
 _RETRY_FIRST = 1.0
 _RETRY_MAX = 30.0
+_TWO_IPS_SECONDS = TWO_IPS_WITHIN.total_seconds()
+_now = time.time
+
+
+def _datetimes(rows: list[tuple]) -> list[tuple]:
+    """Rows with their first field (time.time()) as the UTC datetime the store takes: in the flush's
+    worker thread, not per request on the event loop."""
+    stamp = datetime.fromtimestamp
+    return [(stamp(r[0], UTC), *r[1:]) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -46,13 +54,15 @@ class Fetch:
 class Activity:
     def __init__(self, store: Store):
         self.store = store
-        # mac -> (at, ip, user_agent, firmware, mac); downloads as (at, mac, file, ip, user_agent, transport)
+        # mac -> (at, ip, user_agent, firmware, mac); downloads as (at, mac, file, ip, user_agent, transport).
+        # ``at`` is time.time() (a float: no datetime per request), made a datetime by the flush.
         self._seen: dict[str, tuple] = {}
         self._downloads: list[tuple] = []
         self._unknown: dict[str, dict[str, Any]] = {}
         self._windows: dict[str, tuple[datetime, int | None]] = {}
-        # Last download per device (IP, time): a second IP within the hour is logged at once.
-        self._last_download: OrderedDict[str, tuple[str, datetime]] = OrderedDict()
+        # Last download per device (IP, time.time()): a second IP within the hour is logged at once.
+        # A plain dict (no reordering per request); past its bound the oldest entered go first.
+        self._last_download: dict[str, tuple[str, float]] = {}
         self.dropped = 0
         self._flushing = asyncio.Lock()
         self.failures = 0  # flushes failed in a row (the database is down, locked or full)
@@ -60,7 +70,7 @@ class Activity:
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         """O(1) and one tuple per kind: this runs on every phone request."""
-        at = utcnow()
+        at = _now()
         mac = fetch.mac
         said = ua = fetch.user_agent[:400] if fetch.user_agent else None
         if ua is None or fetch.firmware is None:  # a TFTP fetch carries no User-Agent: keep what HTTP said
@@ -75,8 +85,9 @@ class Activity:
         # (at, ip, user_agent, firmware, mac): the order of Tx.record_activity's UPDATE
         self._seen[mac] = (at, fetch.ip, ua, firmware, mac)
         if download:
-            last = self._last_download.get(mac)
-            if last is not None and last[0] != fetch.ip and at - last[1] < TWO_IPS_WITHIN:
+            last_download = self._last_download
+            last = last_download.get(mac)
+            if last is not None and last[0] != fetch.ip and at - last[1] < _TWO_IPS_SECONDS:
                 log.warning(
                     "device_fetched_from_two_ips",
                     mac=mac,
@@ -85,10 +96,9 @@ class Activity:
                     file=fetch.file,
                     transport=fetch.transport,
                 )
-            self._last_download[mac] = (fetch.ip, at)
-            self._last_download.move_to_end(mac)
-            if len(self._last_download) > _MAX_LAST_DOWNLOADS:
-                self._last_download.popitem(last=False)
+            if last is None and len(last_download) >= _MAX_LAST_DOWNLOADS:
+                del last_download[next(iter(last_download))]
+            last_download[mac] = (fetch.ip, at)
             if len(self._downloads) >= MAX_PENDING:
                 self.dropped += 1
                 return
@@ -144,7 +154,8 @@ class Activity:
         seen, downloads, unknown, windows = self._seen, self._downloads, self._unknown, self._windows
         self._seen, self._downloads, self._unknown, self._windows = {}, [], {}, {}
         try:
-            await asyncio.to_thread(self._write, list(seen.values()), downloads, list(unknown.values()), windows)
+            # Handed over as they are (O(1) here): the thread makes the rows.
+            await asyncio.to_thread(self._write, seen, downloads, unknown, windows)
         except Exception as exc:
             self._keep(seen, downloads, unknown, windows)
             self._failed(exc)
@@ -218,14 +229,15 @@ class Activity:
 
     def _write(
         self,
-        seen: list[tuple],
+        seen: dict[str, tuple],
         downloads: list[tuple],
-        unknown: list[dict[str, Any]],
+        unknown: dict[str, dict[str, Any]],
         windows: dict[str, tuple[datetime, int | None]] | None = None,
     ) -> None:
+        seen_rows, download_rows = _datetimes(list(seen.values())), _datetimes(downloads)
         with self.store.transaction() as tx:
-            tx.record_activity(seen, downloads)
-            tx.record_unknown(unknown)
+            tx.record_activity(seen_rows, download_rows)
+            tx.record_unknown(list(unknown.values()))
             if windows:
                 # An event per closed window: every node's cache drops the device and sees it closed.
                 for row in tx.close_windows({mac: at for mac, (at, _) in windows.items()}):

@@ -2,7 +2,10 @@
 
 A phone fetch, once warm, is a dict lookup. A miss loads the device's render
 input from the store (in a worker thread), renders, and keeps both; concurrent
-misses for the same device share one load.
+misses for the same device share one load. The server fills the cache before
+phones ask (:mod:`provisioner.prewarm`), and bounds it by bytes: past
+``max_bytes`` (``--cache-max-bytes``) the least recently asked devices are
+dropped, and load again on their next request.
 
 Invalidation comes from the audit events: every write appends one in its own
 transaction, so :meth:`ConfigCache.sync` (run every ``sync_interval`` by the
@@ -18,6 +21,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -30,6 +34,7 @@ from .access import DeviceAccess
 from .db import Store, Tx, utcnow
 from .rendering import (
     PHONEBOOK_REFRESH,
+    Contact,
     DeviceData,
     Renderer,
     common_context,
@@ -43,6 +48,13 @@ from .vendors import get as get_vendor
 # taking ids after the last committed: there, the ids after the last seen are all a sync reads (a
 # 100,000-phone import is 91,000 events: read again every half second for 10 s, 1 s each time).
 _LATE_COMMIT_WINDOW = timedelta(seconds=10)
+# Events applied to the cache between two yields to the event loop.
+APPLY_CHUNK = 2_000
+# The default bound of the cache (--cache-max-bytes): 512 MiB.
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
+# What a cached device costs besides its files' bytes (its render input, its entry, the dict slot):
+# measured with tracemalloc by benchmarks/render_throughput.py (two lines, a shared phonebook).
+ENTRY_OVERHEAD = 3_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,7 @@ class DeviceEntry:
     files: dict[str, Rendered] = field(default_factory=dict)
     # The customer's rules and this device's token and window, checked per request in memory.
     access: DeviceAccess | None = None
+    size: int = ENTRY_OVERHEAD  # what it counts toward the cache's bound: overhead + files' bytes
 
 
 def _holds_password(body: bytes, data: DeviceData) -> bool:
@@ -86,6 +99,7 @@ class ConfigCache:
         ntp_server: str,
         template_dirs: tuple[Path, ...] = (),
         phonebook_refresh: int = PHONEBOOK_REFRESH,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ):
         self.store = store
         self.phonebook_refresh = phonebook_refresh
@@ -93,7 +107,14 @@ class ConfigCache:
         self.provisioning_url = provisioning_url
         self.ntp_server = ntp_server
         self.template_dirs = template_dirs
-        self._devices: dict[str, DeviceEntry] = {}
+        # Least recently asked first: what goes when the cache is over max_bytes.
+        self._devices: OrderedDict[str, DeviceEntry] = OrderedDict()
+        # Each customer's phonebook, read once and shared by its phones; dropped at any change.
+        self._books: dict[int, tuple[Contact, ...]] = {}
+        self.max_bytes = max_bytes
+        self.bytes = 0  # overhead + files' bytes of the cached devices (common files not counted)
+        self.evictions = 0
+        self.loads = 0  # devices read from the store
         self._common: dict[tuple[str, str], Rendered] = {}
         self._loading: dict[str, asyncio.Future[DeviceEntry | None]] = {}
         self._queued: list[str] = []
@@ -112,6 +133,8 @@ class ConfigCache:
         self.on_change: Callable[[list[dict]], None] | None = None
         # Also told of every batch (the firmware rollout reloads its targets on firmware events).
         self.listeners: list[Callable[[list[dict]], None]] = []
+        # Told (on the event loop, by sync) of the devices a batch of changes dropped: the pre-warm.
+        self.on_dropped: Callable[[list[str]], None] | None = None
 
     # --- lookups -------------------------------------------------------------------
 
@@ -120,8 +143,9 @@ class ConfigCache:
         if entry is not None:
             until = entry.data.valid_until
             if until is None or utcnow() < until:
+                self._devices.move_to_end(mac)
                 return entry
-            del self._devices[mac]  # its files change at a known instant (a contract end): load again
+            self._drop(mac)  # its files change at a known instant (a contract end): load again
         future = self._loading.get(mac)
         if future is None:
             future = self._loading[mac] = asyncio.get_running_loop().create_future()
@@ -138,26 +162,54 @@ class ConfigCache:
                 macs, self._queued = self._queued, []
                 generation = self._generation
                 try:
-                    found = await asyncio.to_thread(self._load, macs)
+                    found, books = await asyncio.to_thread(self._load, macs, dict(self._books))
                 except Exception as exc:
                     for mac in macs:
                         future = self._loading.pop(mac)
                         future.set_exception(exc)
                         future.exception()  # retrieved by each waiter; not "never retrieved"
                     continue
+                self.loads += len(found)
+                current = generation == self._generation
+                if current:
+                    self._books = books
                 for mac in macs:
                     data = found.get(mac)
                     entry = self._entry(data) if data else None
-                    if entry is not None and generation == self._generation:
-                        self._devices[mac] = entry
+                    if entry is not None and current:
+                        self.put(mac, entry)
                     self._loading.pop(mac).set_result(entry)
         finally:
             self._loader = None
 
-    def _load(self, macs: list[str]) -> dict[str, DeviceData]:
+    def _load(
+        self, macs: list[str], books: dict[int, tuple[Contact, ...]]
+    ) -> tuple[dict[str, DeviceData], dict[int, tuple[Contact, ...]]]:
+        """In a worker thread: the render input of ``macs``, and ``books`` with the phonebooks read."""
         with self.store.reading() as tx:
             self._read_secret(tx)
-            return render_data.devices_data(tx, macs, ntp_server=self.ntp_server)
+            found = render_data.devices_data(tx, macs, ntp_server=self.ntp_server, books=books)
+        return found, books
+
+    def put(self, mac: str, entry: DeviceEntry) -> None:
+        """Keep a loaded device (the most recently asked), dropping the least recently asked ones
+        while the cache is over its bound."""
+        self._drop(mac)
+        self._devices[mac] = entry
+        self.bytes += entry.size
+        self._evict()
+
+    def _drop(self, mac: str) -> None:
+        entry = self._devices.pop(mac, None)
+        if entry is not None:
+            self.bytes -= entry.size
+
+    def _evict(self) -> None:
+        devices = self._devices
+        while self.bytes > self.max_bytes and len(devices) > 1:
+            _mac, entry = devices.popitem(last=False)
+            self.bytes -= entry.size
+            self.evictions += 1
 
     def _read_secret(self, tx: Tx) -> None:
         if self.secret is None:
@@ -191,10 +243,12 @@ class ConfigCache:
     def device_file(
         self, entry: DeviceEntry, spec: ConfigFile, name: str, *, firmware_url: str | None = None
     ) -> Rendered:
-        """The bytes of a per-device file; renders on the first request only. With ``firmware_url``
+        """The bytes of a per-device file; renders on the first request only. Kept by template: a
+        device's file is the same whatever spelling of its name a phone asks. With ``firmware_url``
         (an upgrade is due, provisioner.firmware_rollout) the variant carrying the directive, kept
         next to the plain one: the choice between them is made per request without rendering."""
-        key = name.lower() if firmware_url is None else f"{name.lower()} {firmware_url}"
+        base = spec.template or name.lower()
+        key = base if firmware_url is None else f"{base} {firmware_url}"
         rendered = entry.files.get(key)
         if rendered is None:
             vendor = get_vendor(entry.data.vendor)
@@ -206,6 +260,11 @@ class ConfigCache:
             if not entry.data.deprovisioned and _holds_password(rendered.body, entry.data):
                 rendered = dataclasses.replace(rendered, credentials=True)
             entry.files[key] = rendered
+            size = len(rendered.body)
+            entry.size += size
+            if self._devices.get(entry.data.mac) is entry:
+                self.bytes += size
+                self._evict()
         return rendered
 
     def common_file(self, vendor: Vendor, spec: ConfigFile, name: str, model: str | None) -> Rendered:
@@ -227,18 +286,25 @@ class ConfigCache:
 
     def invalidate_device(self, mac: str) -> None:
         self._generation += 1
-        self._devices.pop(mac, None)
+        self._drop(mac)
+        self._books.clear()  # a line's name or extension is in its customer's phonebook
 
-    def invalidate_customer(self, customer_code: str | None) -> None:
+    def invalidate_customer(self, customer_code: str | None) -> list[str]:
+        """Drop the devices of a customer; returns their MACs."""
         self._generation += 1
+        self._books.clear()
         if customer_code is None:
-            return
-        for mac in [m for m, e in self._devices.items() if e.customer_code == customer_code]:
-            del self._devices[mac]
+            return []
+        dropped = [m for m, e in self._devices.items() if e.customer_code == customer_code]
+        for mac in dropped:
+            self._drop(mac)
+        return dropped
 
     def clear(self) -> None:
         self._generation += 1
         self._devices.clear()
+        self.bytes = 0
+        self._books.clear()
         self._common.clear()
         self.renderer.clear()
 
@@ -259,7 +325,7 @@ class ConfigCache:
                 stamp, secret, last_id, fresh, codes, now = await asyncio.to_thread(
                     self._read_changes, self._last_event_id
                 )
-                return self._apply_changes(stamp, secret, last_id, fresh, codes, now)
+                return await self._apply_changes(stamp, secret, last_id, fresh, codes, now)
             finally:
                 self._syncs_done = number
 
@@ -280,10 +346,12 @@ class ConfigCache:
                     codes[event["customer_id"]] = row["code"] if row else None
         return stamp, secret, last_event_id, fresh, codes, now
 
-    def _apply_changes(
+    async def _apply_changes(
         self, stamp: tuple, secret: str | None, last_id: int, fresh: list | None, codes: dict, now: object
     ) -> int:
-        """On the event loop: drop what the events read by :meth:`_read_changes` made wrong."""
+        """On the event loop: drop what the events read by :meth:`_read_changes` made wrong,
+        :data:`APPLY_CHUNK` events at a time with a yield between (an import's 100,000 events must
+        not hold phones' requests for the whole of it)."""
         if stamp != self._template_stamp:
             if self._template_stamp is not None:
                 self.clear()
@@ -294,20 +362,36 @@ class ConfigCache:
             self._last_event_id = last_id
             return 0
         fresh = [e for e in fresh if e["id"] not in self._recent_ids]
-        for event in fresh:
+        if fresh:
+            self._generation += 1  # a load that read before these changes must not keep what it read
+            self._books.clear()  # phonebooks: any change may touch one (lines, contacts)
+        dropped: dict[str, None] = {}
+        for number, event in enumerate(fresh):
+            if number and not number % APPLY_CHUNK:
+                await asyncio.sleep(0)
             self._recent_ids[event["id"]] = now
             self._last_event_id = max(self._last_event_id or 0, event["id"])
             if event["device_mac"]:
                 self.invalidate_device(event["device_mac"])
+                dropped[event["device_mac"]] = None
         # Each customer once per sync: a 190,000-event import must not scan the cache per event.
         for customer_code in {codes.get(e["customer_id"]) for e in fresh if e["customer_id"] is not None}:
-            self.invalidate_customer(customer_code)
+            dropped.update(dict.fromkeys(self.invalidate_customer(customer_code)))
+        if self.on_dropped is not None and dropped:
+            self.on_dropped(list(dropped))
         if self.on_change is not None and fresh:  # --resync-after-change
             self.on_change([{**e, "customer_code": codes.get(e["customer_id"])} for e in fresh])
         for listener in self.listeners if fresh else ():
             listener(fresh)
+        # Oldest first (each sync's ``now`` is later): drop from the front, O(what goes), not a copy of
+        # all the ids an import just wrote at every sync.
         horizon = now - _LATE_COMMIT_WINDOW * 2  # type: ignore[operator]
-        self._recent_ids = {i: t for i, t in self._recent_ids.items() if t >= horizon}  # type: ignore[operator]
+        recent = self._recent_ids
+        while recent:
+            first = next(iter(recent))
+            if recent[first] >= horizon:  # type: ignore[operator]
+                break
+            del recent[first]
         return len(fresh)
 
     def _template_fingerprint(self) -> tuple:

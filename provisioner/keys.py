@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from aiohttp import web
-from prometheus_client import Counter
+from prometheus_client.core import REGISTRY, CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from .activity import Activity
 from .cache import ConfigCache
 from .db import Store
+from .prewarm import Prewarmer
 from .resolver import Reply, Resolver
 from .settings import Settings
 
@@ -17,16 +21,31 @@ CACHE = web.AppKey("cache", ConfigCache)
 ACTIVITY = web.AppKey("activity", Activity)
 RESOLVER = web.AppKey("resolver", Resolver)
 TFTP_PORT = web.AppKey("tftp_port", int)
+PREWARM = web.AppKey("prewarm", Prewarmer)
 
-PHONE_REQUESTS = Counter(
-    "provisioner_phone_requests", "Phone file requests by transport and outcome", ["transport", "status", "reason"]
-)
-_counters: dict[tuple[str, int, str], Counter] = {}
+# Phone requests by (transport, status, reason): plain ints on the request path, turned into the
+# provisioner_phone_requests counter when /metrics is scraped (no lock, no label lookup per request).
+_counts: dict[tuple[str, int, str], int] = {}
 
 
 def count(reply: Reply, transport: str) -> None:
     key = (transport, reply.status, reply.reason)
-    counter = _counters.get(key)
-    if counter is None:
-        counter = _counters[key] = PHONE_REQUESTS.labels(transport, str(reply.status), reply.reason)
-    counter.inc()
+    try:
+        _counts[key] += 1
+    except KeyError:
+        _counts[key] = 1
+
+
+class _PhoneRequests(Collector):
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(
+            "provisioner_phone_requests",
+            "Phone file requests by transport and outcome",
+            labels=["transport", "status", "reason"],
+        )
+        for (transport, status, reason), n in list(_counts.items()):
+            family.add_metric([transport, str(status), reason], n)
+        yield family
+
+
+REGISTRY.register(_PhoneRequests())

@@ -26,14 +26,19 @@ def device_data(tx: Tx, mac: str, *, ntp_server: str) -> DeviceData | None:
     return devices_data(tx, [mac], ntp_server=ntp_server).get(mac)
 
 
-def devices_data(tx: Tx, macs: Sequence[str], *, ntp_server: str) -> dict[str, DeviceData]:
-    """The render input of each known MAC among ``macs`` (unknown ones are left out)."""
+def devices_data(
+    tx: Tx, macs: Sequence[str], *, ntp_server: str, books: dict[int, tuple[Contact, ...]] | None = None
+) -> dict[str, DeviceData]:
+    """The render input of each known MAC among ``macs`` (unknown ones are left out).
+
+    ``books``: phonebooks by customer id already read (the config cache keeps them between
+    batches); those missing are read and added to it."""
     rows = tx.render_rows(macs)
-    # Each customer's phonebook once per batch, shared by all its phones (one tuple in memory).
-    books = {
-        cid: _phonebook(*parts)
-        for cid, parts in tx.phonebooks({r[1]["id"] for r in rows.values() if r[1] is not None}).items()
-    }
+    # Each customer's phonebook once per batch at most, shared by all its phones (one tuple in memory).
+    books = {} if books is None else books
+    wanted = {r[1]["id"] for r in rows.values() if r[1] is not None} - books.keys()
+    if wanted:
+        books.update((cid, _phonebook(*parts)) for cid, parts in tx.phonebooks(wanted).items())
     found = {}
     for mac, (device, customer, line_rows) in rows.items():
         data = _device_data(device, customer, line_rows, ntp_server=ntp_server)

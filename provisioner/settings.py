@@ -86,6 +86,10 @@ class Settings:
     reuse_port: bool = False  # bind HTTP(S) and TFTP with SO_REUSEPORT (the workers share the ports)
     # PostgreSQL: LISTEN for the other nodes' changes (sync at once); polling stays as the fallback.
     pg_listen: bool = True
+    # The config cache's bound (rendered files + per-device overhead), and whether every device's
+    # files are rendered at start and after a large import, before phones ask.
+    cache_max_bytes: int = 512 * 1024 * 1024
+    prewarm: bool = True
 
     @property
     def templates_dir(self) -> Path:

@@ -49,7 +49,17 @@ SERVICES = {
 }
 # Plain rules: no I/O, no store (DESIGN: "Domain logic is plain code").
 DOMAIN = {"rentals", "access", "macs", "timezones", "errors", "polling", "uploads", "sealing"}
-RENDERING = {"rendering", "render_data", "cache", "vendors", "key_layout", "fields", "rental_reports"}
+RENDERING = {
+    "rendering",
+    "render_data",
+    "cache",
+    "prewarm",
+    "cache_metrics",
+    "vendors",
+    "key_layout",
+    "fields",
+    "rental_reports",
+}
 
 
 def _module_name(path: Path) -> list[str]:

@@ -129,7 +129,8 @@ async def test_with_postgres_stopped_cached_files_are_served_and_every_download_
         add_line(store, "ROSSI", "202", "Office", "Pw-202!")
         services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
         services.add_device(store, ACTOR, OTHER, model="T46U", customer="ROSSI", lines=["202"])
-        app = create_app(dataclasses.replace(settings, database_url=postgres.url))
+        # No pre-warm: OTHER must still be uncached when the database goes away.
+        app = create_app(dataclasses.replace(settings, database_url=postgres.url, prewarm=False))
         node = Running(await aiohttp_client(app), app)
         activity = app[keys.ACTIVITY]
         await node.sync()  # the events of the setup seen (on PostgreSQL, recent ones are read again once)

@@ -289,6 +289,24 @@ def _port_or_off(value: str) -> int | None:
     help="Server processes sharing the ports and the database (default: one per core).",
 )
 @click.option(
+    "--cache-max-bytes",
+    default="512M",
+    envvar="PROVISIONER_CACHE_MAX_BYTES",
+    show_default=True,
+    show_envvar=True,
+    help="Bound of the rendered-config cache (K, M, G suffixes); past it the least recently asked "
+    "devices are dropped and rendered again when asked. About 8 KB per device: see README Performance.",
+)
+@click.option(
+    "--prewarm",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    envvar="PROVISIONER_PREWARM",
+    show_default=True,
+    show_envvar=True,
+    help="Render every device's files at start and after a large import, before phones ask.",
+)
+@click.option(
     "--log-level",
     default="info",
     envvar="PROVISIONER_LOG_LEVEL",
@@ -339,6 +357,8 @@ def serve(
     firmware_max_concurrent: int = 2,
     firmware_slot_timeout: int = 1800,
     workers: int | None = None,
+    cache_max_bytes: str = "512M",
+    prewarm: str = "on",
 ) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
     from ..web import create_app, tls_context
@@ -397,6 +417,8 @@ def serve(
         firmware_dir=firmware_dir,
         firmware_max_concurrent=firmware_max_concurrent,
         firmware_slot_timeout=float(firmware_slot_timeout),
+        cache_max_bytes=_bytes(cache_max_bytes, "--cache-max-bytes"),
+        prewarm=prewarm == "on",
     )
     try:
         ssl_context = tls_context(settings) if https is not None else None
@@ -419,6 +441,16 @@ def _supervise(settings: Settings, count: int) -> int:
         first_line = (str(exc).splitlines() or [""])[0][:200]  # a driver's detail may quote statement values
         raise click.ClickException(f"cannot open or migrate the database: {type(exc).__name__}: {first_line}") from None
     return supervisor.serve(settings, count)
+
+
+def _bytes(value: str, name: str) -> int:
+    """``512M``, ``2G``, ``65536``: a size in bytes (1 MiB at least)."""
+    text = value.strip().upper().removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    digits = text[:-1] if scale > 1 else text
+    if not digits.isdigit() or int(digits) * scale < 1 << 20:
+        raise click.BadParameter(f"{value!r} is not a size of 1M or more (e.g. 512M, 2G)", param_hint=name)
+    return int(digits) * scale
 
 
 def _port(value: str, name: str, *, zero_is_off: bool = False) -> int | None:

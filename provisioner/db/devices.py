@@ -87,6 +87,17 @@ class DeviceQueries(Queries):
     def count_devices(self) -> int:
         return int(self.conn.execute(sa.select(sa.func.count()).select_from(devices)).scalar_one())
 
+    def assigned_macs(self, after: str = "", limit: int = 1000) -> list[str]:
+        """MACs of the devices given to a customer, in order, the first ``limit`` after ``after``
+        (keyset pages: the config cache's pre-warm walks them all)."""
+        q = (
+            sa.select(devices.c.mac)
+            .where(devices.c.customer_id.is_not(None), devices.c.mac > after)
+            .order_by(devices.c.mac)
+            .limit(limit)
+        )
+        return list(self.conn.execute(q).scalars())
+
     def render_rows(self, macs: Sequence[str]) -> dict[str, RenderRows]:
         """Device, customer and lines (in slot order) of each known MAC: what a render needs.
 
