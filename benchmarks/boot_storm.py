@@ -225,7 +225,7 @@ def wrk(
             "-c",
             str(connections),
             "-d",
-            f"{seconds:g}s",
+            f"{max(1, round(seconds))}s",  # wrk takes whole seconds only
             "--timeout",
             "10s",
             "-s",
