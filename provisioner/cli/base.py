@@ -27,6 +27,27 @@ def cli() -> None:
     """Phone auto-provisioning server: phones, lines, customers and their files."""
 
 
+def database_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--data-dir and --database-url, the one declaration every command that reaches the store uses
+    (``store_options``, ``serve``, ``db ...``): where the data lives is said the same way everywhere."""
+    func = click.option(
+        "--database-url",
+        envvar="PROVISIONER_DATABASE_URL",
+        show_envvar=True,
+        default=None,
+        help="postgresql://user@host/db to share one database between nodes (default: SQLite in --data-dir).",
+    )(func)
+    return click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("data"),
+        envvar="PROVISIONER_DATA_DIR",
+        show_default=True,
+        show_envvar=True,
+        help="Folder for the embedded SQLite database, the secret key and template overrides.",
+    )(func)
+
+
 def store_options(func: Callable[..., Any] | None = None, *, existing: bool = False) -> Any:
     """--data-dir / --database-url on a command; the command receives ``store``.
 
@@ -37,22 +58,7 @@ def store_options(func: Callable[..., Any] | None = None, *, existing: bool = Fa
     if func is None:
         return functools.partial(store_options, existing=existing)
 
-    @click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("data"),
-        envvar="PROVISIONER_DATA_DIR",
-        show_default=True,
-        show_envvar=True,
-        help="Folder for the embedded SQLite database and template overrides.",
-    )
-    @click.option(
-        "--database-url",
-        envvar="PROVISIONER_DATABASE_URL",
-        show_envvar=True,
-        default=None,
-        help="postgresql://user@host/db to share one database between nodes.",
-    )
+    @database_options
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Path, database_url: str | None, **kwargs: Any) -> Any:
         try:

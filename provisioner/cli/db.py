@@ -16,7 +16,7 @@ import click
 from ..db import Store
 from ..db import migrate as migrating
 from ..errors import ProvisionerError
-from .base import _first_line, cli
+from .base import _first_line, cli, database_options
 
 
 @cli.group("db")
@@ -27,22 +27,7 @@ def db() -> None:
 def _unmigrated_store(func: Callable[..., Any]) -> Callable[..., Any]:
     """Like ``store_options``, but the store is opened as it is: not upgraded."""
 
-    @click.option(
-        "--data-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("data"),
-        envvar="PROVISIONER_DATA_DIR",
-        show_default=True,
-        show_envvar=True,
-        help="Folder for the embedded SQLite database.",
-    )
-    @click.option(
-        "--database-url",
-        envvar="PROVISIONER_DATABASE_URL",
-        show_envvar=True,
-        default=None,
-        help="postgresql://user@host/db when the nodes share one database.",
-    )
+    @database_options
     @functools.wraps(func)
     def wrapper(*args: Any, data_dir: Path, database_url: str | None, **kwargs: Any) -> Any:
         try:

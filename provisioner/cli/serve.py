@@ -12,7 +12,7 @@ from aiohttp import web
 
 from .. import access, connections, logs, supervisor
 from ..settings import Settings
-from .base import cli
+from .base import cli, database_options
 
 
 def _port_or_off(value: str) -> int | None:
@@ -131,20 +131,7 @@ def _port_or_off(value: str) -> int | None:
     show_envvar=True,
     help="UDP port for TFTP, or 'off'.",
 )
-@click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("data"),
-    envvar="PROVISIONER_DATA_DIR",
-    show_default=True,
-    show_envvar=True,
-)
-@click.option(
-    "--database-url",
-    envvar="PROVISIONER_DATABASE_URL",
-    show_envvar=True,
-    help="postgresql://... to share one database between nodes (default: SQLite in --data-dir).",
-)
+@database_options
 @click.option(
     "--public-url",
     envvar="PROVISIONER_PUBLIC_URL",
