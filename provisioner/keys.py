@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aiohttp import web
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from .activity import Activity
 from .cache import ConfigCache
@@ -30,3 +30,9 @@ def count(reply: Reply, transport: str) -> None:
     if counter is None:
         counter = _counters[key] = PHONE_REQUESTS.labels(transport, str(reply.status), reply.reason)
     counter.inc()
+
+
+# Set from the rollout's slots when /metrics is read (they are per node, in memory).
+FIRMWARE_UPGRADING = Gauge(
+    "provisioner_firmware_upgrading", "Phones told to upgrade and not yet done, on this node, by customer", ["customer"]
+)
