@@ -16,12 +16,14 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from . import vendors
 from .changes import find_customer
-from .db import Store
+from .db import Store, Tx
 from .errors import Invalid, NotFound
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -171,6 +173,31 @@ def set_target(
     }
 
 
+def target_version(
+    targets: Mapping[tuple[str, str, int | None], str], vendor: str, model: str, customer_id: int | None
+) -> str | None:
+    """The version a device should run: its customer's target for its model, else the one for every
+    customer, else None. ``targets`` maps (vendor, model, customer_id or None) to a version. The one
+    rule: the phone path (:class:`provisioner.firmware_rollout.Rollout`), ``device show`` and the
+    ``devices firmware`` report all ask it."""
+    version = targets.get((vendor, model, customer_id)) if customer_id is not None else None
+    return version if version is not None else targets.get((vendor, model, None))
+
+
+def upgrade_due(reported: str | None, target: str | None) -> bool:
+    """Whether a phone should be told to upgrade: it reported a version and it is not its target (a
+    phone that never reported one is not judged)."""
+    return bool(target and reported and reported != target)
+
+
+def device_status(tx: Tx, device: Mapping[str, Any]) -> dict[str, Any]:
+    """A device's firmware: the version it reported, its target and whether an upgrade is due."""
+    wanted = {(t["vendor"], t["model"], t["customer_id"]): t["version"] for t in tx.firmware_targets()}
+    target = target_version(wanted, device["vendor"], device["model"], device["customer_id"])
+    reported = device.get("firmware")
+    return {"firmware": reported, "firmware_target": target, "firmware_upgrade_due": upgrade_due(reported, target)}
+
+
 def targets(store: Store) -> list[dict[str, Any]]:
     with store.reading() as tx:
         codes = {c["id"]: c["code"] for c in tx.list_customers()}
@@ -185,9 +212,31 @@ def report(store: Store, customer: str | None = None) -> list[dict[str, Any]]:
         rows = tx.firmware_report(customer_id)
         wanted = {(t["vendor"], t["model"], t["customer_id"]): t["version"] for t in tx.firmware_targets()}
     for row in rows:
-        key = (row["vendor"], row["model"])
-        target = wanted.get((*key, customer_id)) if customer_id is not None else None
-        row["target"] = target or wanted.get((*key, None))
+        row["target"] = target_version(wanted, row["vendor"], row["model"], customer_id)
         # Due: it reported a version and it is not the target (the server tells it, a few at a time).
-        row["due"] = row["count"] if row["target"] and row["firmware"] and row["firmware"] != row["target"] else 0
+        row["due"] = row["count"] if upgrade_due(row["firmware"], row["target"]) else 0
     return rows
+
+
+def upgrading(store: Store, slots: Sequence[tuple[int | None, str, str, float]]) -> list[dict[str, Any]]:
+    """The phones this node is letting upgrade now, per customer (code and name; None: no customer),
+    from :meth:`provisioner.firmware_rollout.Rollout.slots_now`: MAC, target version, since when (UTC)."""
+    now = datetime.now(UTC)
+    by_customer: dict[int | None, list[dict[str, Any]]] = {}
+    for customer_id, mac, version, age in sorted(slots, key=lambda s: (-s[3], s[1])):
+        since = (now - timedelta(seconds=age)).replace(microsecond=0)
+        by_customer.setdefault(customer_id, []).append({"mac": mac, "version": version, "since": since.isoformat()})
+    with store.reading() as tx:
+        customers = {cid: tx.customer_by_id(cid) if cid is not None else None for cid in by_customer}
+    out = []
+    for cid, phones in by_customer.items():
+        customer = customers[cid]
+        out.append(
+            {
+                "customer": customer["code"] if customer else None,
+                "customer_name": customer["name"] if customer else None,
+                "upgrading": len(phones),
+                "phones": phones,
+            }
+        )
+    return sorted(out, key=lambda c: c["customer"] or "")

@@ -32,6 +32,7 @@ from typing import Any
 import structlog
 
 from .db import Store
+from .firmware import target_version
 
 log = structlog.get_logger("provisioner.firmware")
 
@@ -159,9 +160,7 @@ class Rollout:
     # --- the decision, per request ----------------------------------------------------------
 
     def target(self, vendor: str, model: str, customer_id: int | None) -> Image | None:
-        version = self._targets.get((vendor, model, customer_id)) if customer_id is not None else None
-        if version is None:
-            version = self._targets.get((vendor, model, None))
+        version = target_version(self._targets, vendor, model, customer_id)
         if version is None:
             return None
         return self._by_model.get((vendor, version, model))
@@ -205,6 +204,17 @@ class Rollout:
         now = self.clock()
         groups = self._slots.values() if customer_id is None else [self._slots.get(customer_id, {})]
         return {m: v for g in groups for m, (v, since) in g.items() if now - since < self.slot_timeout}
+
+    def slots_now(self) -> list[tuple[int | None, str, str, float]]:
+        """(customer_id, MAC, version, seconds since it was told) of every phone holding a slot now,
+        timed-out ones left out: a snapshot to take on the event loop (the slots change there)."""
+        now = self.clock()
+        return [
+            (customer_id, mac, version, now - since)
+            for customer_id, group in self._slots.items()
+            for mac, (version, since) in group.items()
+            if now - since < self.slot_timeout
+        ]
 
     # --- the image --------------------------------------------------------------------------
 

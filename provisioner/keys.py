@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from aiohttp import web
+from prometheus_client import Gauge
 from prometheus_client.core import REGISTRY, CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -49,3 +50,9 @@ class _PhoneRequests(Collector):
 
 
 REGISTRY.register(_PhoneRequests())
+
+
+# Set from the rollout's slots when /metrics is read (they are per node, in memory).
+FIRMWARE_UPGRADING = Gauge(
+    "provisioner_firmware_upgrading", "Phones told to upgrade and not yet done, on this node, by customer", ["customer"]
+)

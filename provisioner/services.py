@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from . import access, fields, rentals, vendors
+from . import access, fields, firmware, rentals, vendors
 from .activity import flag_downloads
 from .changes import (
     CUSTOMER_FIELDS,
@@ -314,7 +314,7 @@ def show_device(store: Store, mac: str) -> dict[str, Any]:
         ]
         history = tx.events_of_device(device["mac"])
         downloads = flag_downloads(tx.downloads_of_device(device["mac"]))
-    view = public(device) or {}
+        view = {**(public(device) or {}), **firmware.device_status(tx, device)}
     flagged = sorted({d["ip"] for d in downloads if d["flagged"]})
     # Where its credentials went: a second address within the hour is a warning sign.
     view["downloads"] = {

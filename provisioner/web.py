@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import api, console, keys, lifecycle
+from . import api, console, firmware, keys, lifecycle
 from .db import counting_commits, unavailable
 from .errors import ProvisionerError, Unavailable
 from .redirect import worker as redirect_worker
@@ -87,10 +87,22 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
-async def metrics(_request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.Response:
+    await _firmware_gauge(request.app)
     response = web.Response(body=generate_latest())
     response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return response
+
+
+async def _firmware_gauge(app: web.Application) -> None:
+    """``provisioner_firmware_upgrading{customer=CODE}`` from this node's upgrade slots (CODE "": phones
+    of no customer)."""
+    rollout = app[keys.RESOLVER].rollout if keys.RESOLVER in app else None
+    slots = rollout.slots_now() if rollout is not None else []
+    counts = await asyncio.to_thread(firmware.upgrading, app[keys.STORE], slots) if slots else []
+    keys.FIRMWARE_UPGRADING.clear()
+    for row in counts:
+        keys.FIRMWARE_UPGRADING.labels(row["customer"] or "").set(row["upgrading"])
 
 
 @phone_routes.route("GET", "/{path:.*}")

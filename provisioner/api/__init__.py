@@ -112,9 +112,9 @@ def setup(app: web.Application, middlewares: tuple[Any, ...] = ()) -> None:
     """Mount the API as a sub-application under :data:`PREFIX` with its own middleware (``guard``
     first, then ``middlewares``): phone requests never pass through them."""
     from ..subapps import relative
-    from . import core, function_keys, imports, meta, redirect, rentals, resync, security, users
+    from . import core, firmware, function_keys, imports, meta, redirect, rentals, resync, security, users
 
     sub = web.Application(middlewares=[guard, *middlewares])  # the body limit is the root's
-    for module in (meta, resync, core, rentals, imports, users, security, redirect, function_keys):
+    for module in (meta, resync, core, rentals, imports, users, security, redirect, function_keys, firmware):
         sub.add_routes(relative(PREFIX, module.routes))
     app.add_subapp(PREFIX, sub)

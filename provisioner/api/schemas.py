@@ -263,7 +263,11 @@ DEVICE = answer(
         "last_seen_at": TIME_OR_NULL,
         "last_seen_ip": nullable(TEXT),
         "last_seen_user_agent": nullable(TEXT),
-        "firmware": nullable(TEXT),
+        "firmware": nullable({**TEXT, "description": "the version its User-Agent reported at its last fetch"}),
+        "firmware_target": nullable(
+            {**TEXT, "description": "the version it should run: its customer's target, else every customer's"}
+        ),
+        "firmware_upgrade_due": {"type": "boolean", "description": "it reported a version other than its target"},
         "history": array(HISTORY_ITEM),
     },
     ("mac", "vendor", "model", "ownership", "state", "customer", "lines", "history"),

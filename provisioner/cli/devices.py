@@ -81,6 +81,11 @@ def device_show(store: Store, mac: str, as_json: bool) -> None:
         f"last seen {seen or 'never'}"
         + (f" from {data['last_seen_ip']} ({data['last_seen_user_agent']})" if seen else "")
     )
+    target = data["firmware_target"]
+    click.echo(
+        f"firmware {data['firmware'] or 'not reported'}, target {target or 'none'}"
+        + (" (upgrade due)" if data["firmware_upgrade_due"] else " (up to date)" if target and data["firmware"] else "")
+    )
     downloads = data["downloads"]
     click.echo(
         f"config downloads {downloads['count']}"
