@@ -23,7 +23,7 @@ from .test_console_browser import (  # noqa: F401  (fixtures)
 TYPED = "Typed-Admin-Pw-4711"
 
 
-def test_type_an_admin_password_for_a_customers_phones(browser: Browser, server: Server) -> None:
+def test_type_an_admin_password_for_a_customers_phones(browser: Browser, server: Server) -> None:  # noqa: F811
     context = _checked_context(browser, "en-US")
     page = context.new_page()
     try:
@@ -32,7 +32,7 @@ def test_type_an_admin_password_for_a_customers_phones(browser: Browser, server:
         context.close()
 
 
-def _steps(page: Any, server: Server) -> None:
+def _steps(page: Any, server: Server) -> None:  # noqa: F811
     sign_in(page, server)
     page.goto(server.url + "/console/customers/BIANCHI/settings")
     box = page.get_by_label("Admin password (8 characters or more)")
