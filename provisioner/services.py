@@ -118,21 +118,42 @@ def update_customer(store: Store, actor: str, code: str, **data: Any) -> dict[st
         return after  # type: ignore[return-value]
 
 
-def admin_password(store: Store, actor: str, code: str, *, new: bool = False) -> str | None:
-    """The admin password of customer ``code``'s phones; ``new=True`` generates another (an event
-    says so, never the password). None: none set, the phones keep their own."""
-    if not new:
+ADMIN_PASSWORD_MIN = 8
+ADMIN_PASSWORD_MAX = 64
+
+
+def typed_admin_password(value: Any) -> str:
+    """A typed admin password: one line, 8 to 64 characters. The error never holds the password."""
+    text_ = "" if value is None else str(value)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text_):
+        raise Invalid("admin_password must be one line", field="admin_password")
+    if len(text_) < ADMIN_PASSWORD_MIN:
+        raise Invalid(f"admin_password must be at least {ADMIN_PASSWORD_MIN} characters", field="admin_password")
+    if len(text_) > ADMIN_PASSWORD_MAX:
+        raise Invalid(f"admin_password must be at most {ADMIN_PASSWORD_MAX} characters", field="admin_password")
+    return text_
+
+
+def admin_password(
+    store: Store, actor: str, code: str, *, new: bool = False, password: str | None = None
+) -> str | None:
+    """The admin password of customer ``code``'s phones; ``new=True`` generates another, ``password``
+    sets a typed one (an event says so, never the password). None: none set, the phones keep their own."""
+    if password is not None:
+        password = typed_admin_password(password)
+    elif not new:
         with store.reading() as tx:
             return find_customer(tx, code)["admin_password"]  # type: ignore[no-any-return]
     with store.transaction() as tx:
         row = find_customer(tx, code)
-        password = new_admin_password()
+        typed = password is not None
+        password = password if password is not None else new_admin_password()
         tx.update_customer(row["id"], {"admin_password": password})
         tx.add_event(
             actor=actor,
             action="customer.admin_password",
             customer_id=row["id"],
-            summary=f"new admin password for the phones of {row['code']}",
+            summary=f"{'typed' if typed else 'new'} admin password for the phones of {row['code']}",
             after={"admin_password_changed": True},
         )
         return password

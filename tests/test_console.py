@@ -554,7 +554,7 @@ async def test_import_shows_bad_rows_then_applies_the_fixed_file(server, store):
     )
     page = await upload(client, "fixed.csv", good, token)
     text = await page.text()
-    assert "Ready:" in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>" not in text
+    assert "Ready to apply." in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text and "<script>" not in text
     assert "Secret-702" not in text
     applied = await post(client, page.url.path + "/apply", {}, token=token)
     assert "fixed.csv applied in one transaction" in flash(await applied.text())
@@ -603,14 +603,14 @@ async def test_apply_after_the_data_changed_shows_the_new_plan_first(server, sto
     await sign_in(client, "tina")
     token = await csrf_of(client, "/console/imports")
     page = await upload(client, "it_excel_export.csv", (SAMPLES / "it_excel_export.csv").read_bytes(), token)
-    assert "customers: 1 to create" in await page.text()
+    assert "Customers: 1 will be created" in await page.text()
     services.add_customer(
         store, ACTOR, "STUDIO-ROSSI-ASSOCIATI", name="Studio Rossi & Associati", sip_server="pbx.rossi.example.net"
     )  # someone else, meanwhile
     stale = await post(client, page.url.path + "/apply", {}, token=token)
     text = await stale.text()
     assert flash(text).startswith("error: Nothing was applied: the data changed since this plan was made")
-    assert "customers: 0 to create" in text
+    assert "Customers: 0 will be created" in text
     with store.reading() as tx:
         assert tx.count_devices() == 0
     applied = await post(client, page.url.path + "/apply", {}, token=token)
@@ -694,7 +694,7 @@ async def test_an_xlsx_with_a_title_row_previews_and_applies(server, store):
     token = await csrf_of(client, "/console/imports")
     page = await upload(client, "deployment.xlsx", (SAMPLES / "deployment.xlsx").read_bytes(), token)
     text = await page.text()
-    assert "XLSX" in text and "header on row 3" in text and "Ready:" in text
+    assert "XLSX" in text and "header on row 3" in text and "Ready to apply." in text
     assert "erkkdm3WfpNGav" not in text and "(hidden)" in text  # password cells stay on the server
     applied = await post(client, page.url.path + "/apply", {}, token=token)
     assert flash(await applied.text()) == (

@@ -318,7 +318,7 @@ def test_upload_see_bad_rows_upload_the_fixed_file_and_apply(page: Page, server:
     page.get_by_role("link", name="Upload another file").click()
     page.get_by_label("Spreadsheet").set_input_files(str(fixed))
     page.get_by_role("button", name="Upload and preview").click()
-    expect(page.locator("#plan-status")).to_contain_text("devices: 10 to create")
+    expect(page.locator("#plan-status")).to_contain_text("Devices: 10 will be created")
     expect(page.locator("table.sheet tr.bad")).to_have_count(0)
     expect(page.locator("table.sheet")).to_contain_text('=HYPERLINK("http://evil.example","click")')
     page.locator("#apply-form button").click()

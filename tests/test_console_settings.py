@@ -209,3 +209,47 @@ async def test_phonebook_lists_adds_imports_exports_and_removes(server, store, t
     )
     assert flash(await page.text()) == "ok: 1 contact(s) removed from the phonebook."
     assert "Idraulico Bianchi" not in [e["name"] for e in phonebook.entries(store, "ROSSI")]
+
+
+async def test_a_typed_admin_password_is_set_checked_and_never_shown(server, store, caplog):
+    add_user(store, "sue", "support")
+    add_customer(store, "ROSSI")
+    await sign_in(client := server.client, "sue")
+    text = await (await client.get("/console/customers/ROSSI/settings")).text()
+    assert 'type="password" name="admin_password" autocomplete="new-password"' in text
+    assert 'name="how" value="generate"' in text and 'name="how" value="set"' in text
+
+    typed = "Typed-Admin-Pw-4711"
+    page = await post(client, "/console/customers/ROSSI/admin-password", {"how": "set", "admin_password": typed})
+    text = await page.text()
+    assert flash(text) == (
+        "ok: The admin password you typed is set for the phones of ROSSI; they get it at their next check."
+    )
+    assert typed not in text and services.admin_password(store, ACTOR, "ROSSI") == typed
+    events = queries.events(store, customer="ROSSI", action="customer.admin_password")["items"]
+    assert events[0]["summary"] == "typed admin password for the phones of ROSSI" and typed not in str(events)
+
+    # too short, two lines: refused with the reason, nothing changed, the bad value not echoed
+    for bad, reason in (
+        ("short12", "admin_password must be at least 8 characters"),
+        ("two\nlines-here", "admin_password must be one line"),
+    ):
+        page = await post(client, "/console/customers/ROSSI/admin-password", {"how": "set", "admin_password": bad})
+        text = await page.text()
+        assert flash(text) == f"error: Nothing was changed: {reason}"
+        assert bad not in text and services.admin_password(store, ACTOR, "ROSSI") == typed
+    assert typed not in caplog.text
+
+
+def test_cli_admin_password_set_asks_twice_hidden(store, run_cli):
+    add_customer(store, "ROSSI")
+    result = run_cli("customer", "admin-password", "ROSSI", "--set", input="Cli-Admin-Pw-1\nCli-Admin-Pw-1\n")
+    assert "new admin password for the phones of ROSSI" in result.output
+    assert "Cli-Admin-Pw-1" not in result.output  # hidden input, not echoed
+    assert services.admin_password(store, ACTOR, "ROSSI") == "Cli-Admin-Pw-1"
+    refused = run_cli("customer", "admin-password", "ROSSI", "--set", input="short\nshort\n", ok=False)
+    assert refused.exit_code != 0 and "admin_password must be at least 8 characters" in refused.output
+    assert "short" not in refused.output.replace("at least", "")
+    assert services.admin_password(store, ACTOR, "ROSSI") == "Cli-Admin-Pw-1"
+    both = run_cli("customer", "admin-password", "ROSSI", "--set", "--new", ok=False)
+    assert both.exit_code == 2 and "not both" in both.output

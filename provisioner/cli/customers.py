@@ -125,12 +125,16 @@ def customer_update(store: Store, code: str, transport: str | None, **fields: ob
 @customer.command("admin-password")
 @click.argument("code")
 @click.option("--new", "new", is_flag=True, help="Generate another one; its phones get it at their next fetch.")
+@click.option("--set", "set_", is_flag=True, help="Type one (asked twice, not shown); at least 8 characters.")
 @click.option("--reveal", is_flag=True, help="Print it.")
 @store_options
-def customer_admin_password(store: Store, code: str, new: bool, reveal: bool) -> None:
+def customer_admin_password(store: Store, code: str, new: bool, set_: bool, reveal: bool) -> None:
     """The admin password of the web UI and menu of CODE's phones (sealed; printed only with --reveal)."""
-    password = services.admin_password(store, actor(), code, new=new)
-    if new:
+    if new and set_:
+        raise click.UsageError("give --new (generate one) or --set (type one), not both")
+    typed = click.prompt("Admin password", hide_input=True, confirmation_prompt=True) if set_ else None
+    password = services.admin_password(store, actor(), code, new=new, password=typed)
+    if new or set_:
         click.echo(f"new admin password for the phones of {code}; they get it at their next fetch")
     if password is None:
         click.echo("no admin password: its phones keep their own (`--new` sets one)")

@@ -33,7 +33,7 @@ from .. import accounts, auth, keys, rentals
 from ..accounts import User
 from ..db import Store
 from ..errors import NotFound, ProvisionerError, RateLimited, Unauthorized, Unavailable
-from . import i18n
+from . import i18n, i18n_reasons
 
 log = structlog.get_logger("provisioner.console")
 
@@ -215,6 +215,9 @@ def _base_context(request: web.Request, context: dict[str, Any]) -> dict[str, An
         "path_qs": request.path_qs,
         "t": lambda text, **params: i18n.translate(language, text, **params),
         "ago": lambda value: i18n.ago(language, value),
+        "reason": lambda text: i18n_reasons.reason(text, language),
+        "fix": lambda field, text: i18n_reasons.fix(field, text, language),
+        "plan_summary": lambda counts: i18n_reasons.plan_summary(counts, language),
         "presence": i18n.presence,
         "zone_name": rentals.PROVIDER_TZ,
         "zone_label": i18n.zone_label(),

@@ -18,7 +18,7 @@ from .. import queries, rental_reports, rental_services, rentals
 from ..errors import Conflict, Invalid, NotFound
 from ..macs import try_parse_mac
 from ..sip import resync as sip_resync
-from . import PREFIX, acting, call, form, local_next, page, say, store
+from . import PREFIX, acting, call, form, i18n_reasons, lang, local_next, page, say, store
 
 routes = web.RouteTableDef()
 
@@ -113,7 +113,7 @@ async def _one(request: web.Request, action: str, actor: str, mac: str, data: di
             )
         return {"mac": result["mac"], "ok": True, "what": what}
     except (Invalid, NotFound, Conflict) as exc:
-        return {"mac": try_parse_mac(mac) or mac, "ok": False, "what": exc.message}
+        return {"mac": try_parse_mac(mac) or mac, "ok": False, "what": i18n_reasons.reason(exc.message, lang(request))}
 
 
 async def _resync(request: web.Request, macs: list[str]) -> list[dict[str, Any]]:
@@ -123,7 +123,9 @@ async def _resync(request: web.Request, macs: list[str]) -> list[dict[str, Any]]
         try:
             target = await asyncio.to_thread(sip_resync.target_of, store(request), mac)
         except (Invalid, NotFound, Conflict) as exc:
-            results.append({"mac": try_parse_mac(mac) or mac, "ok": False, "what": exc.message})
+            results.append(
+                {"mac": try_parse_mac(mac) or mac, "ok": False, "what": i18n_reasons.reason(exc.message, lang(request))}
+            )
             continue
         targets.append((len(results), target))
         results.append({"mac": target.mac, "ok": False, "what": ""})

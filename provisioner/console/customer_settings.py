@@ -1,7 +1,7 @@
 """A customer's phone settings in the console: the baseline its phones get (time zone, language,
 tones, codecs, NTP, when they check for changes, whether a change is pushed at once) and the
-phones' admin password (generated, never shown: only whether one is set). The same services as
-``provisioner customer update`` and ``customer admin-password --new``."""
+phones' admin password (generated or typed, never shown: only whether one is set). The same services
+as ``provisioner customer update`` and ``customer admin-password --new`` / ``--set``."""
 
 from __future__ import annotations
 
@@ -76,16 +76,17 @@ async def new_admin_password(request: web.Request) -> web.Response:
     code = request.match_info["code"]
     data = await form(request)
     user = await acting(request, "customers.write", data)
+    typed = data.get("admin_password") if data.get("how") == "set" else None
     try:
-        await call(request, services.admin_password, store(request), user.actor, code, new=True)
+        if typed is not None:
+            await call(request, services.admin_password, store(request), user.actor, code, password=typed)
+        else:
+            await call(request, services.admin_password, store(request), user.actor, code, new=True)
     except (Invalid, NotFound) as exc:
         return done(request, _url(code), say(request, "Nothing was changed: {reason}", reason=exc.message), "error")
-    return done(
-        request,
-        _url(code),
-        say(
-            request,
-            "A new admin password was generated for the phones of {code}; they get it at their next check.",
-            code=code,
-        ),
+    said = (
+        "The admin password you typed is set for the phones of {code}; they get it at their next check."
+        if typed is not None
+        else "A new admin password was generated for the phones of {code}; they get it at their next check."
     )
+    return done(request, _url(code), say(request, said, code=code))

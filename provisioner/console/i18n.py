@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .. import rentals
+from . import i18n_reasons
 from .i18n_pages import EN_PAGES, IT_PAGES
 
 LANGS = ("it", "en")
@@ -47,6 +48,10 @@ def choose(cookie: str | None, accept_language: str | None) -> str:
 
 
 def translate(lang: str, text: str, /, **params: Any) -> str:
+    """``text`` in ``lang`` with ``params``; a ``reason`` (a service's or the import's English message)
+    is given in ``lang`` too (:func:`.i18n_reasons.reason`)."""
+    if "reason" in params:
+        params["reason"] = i18n_reasons.reason(params["reason"], lang)
     template = IT.get(text, text) if lang == "it" else EN.get(text, text)
     return template.format(**params) if params else template
 

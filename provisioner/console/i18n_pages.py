@@ -68,6 +68,14 @@ IT_PAGES: dict[str, str] = {
     "Or upload it with “skip the bad rows”.": "Oppure caricalo con “salta le righe errate”.",
     "Ready:": "Pronto:",
     "{n} bad row(s) will be left out": "{n} riga/e errate saranno escluse",
+    "Ready to apply.": "Pronto da applicare.",
+    "Type an admin password": "Scrivi una password di amministrazione",
+    "Admin password (8 characters or more)": "Password di amministrazione (almeno 8 caratteri)",
+    "Set this admin password": "Imposta questa password di amministrazione",
+    "The admin password you typed is set for the phones of {code}; they get it at their next check.": "La "
+    "password di amministrazione che hai scritto è impostata per i telefoni di {code}; la ricevono al prossimo "
+    "controllo.",
+    "{n} bad row(s) will be left out.": "{n} riga/e errate saranno escluse.",
     "Apply {n} change(s)": "Applica {n} modifica/e",
     "Download the error report (XLSX)": "Scarica il rapporto degli errori (XLSX)",
     "Upload another file": "Carica un altro file",
