@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -33,6 +34,16 @@ def sqlite_stamp(at: float | datetime, prefixes: dict[int, str]) -> str:
     if prefix is None:
         prefix = prefixes[sec] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(sec))
     return f"{prefix}.{micro:06d}"
+
+
+# SQLite's limit of bound parameters per statement is 32,766 (since 3.32).
+_SQLITE_MAX_PARAMS = 32_000
+
+
+def _chunks(rows: list[tuple], width: int) -> Iterable[list[tuple]]:
+    step = _SQLITE_MAX_PARAMS // width
+    for start in range(0, len(rows), step):
+        yield rows[start : start + step]
 
 
 def _stamped(rows: Sequence[tuple], sqlite: bool, prefixes: dict[int, str]) -> list[tuple]:
@@ -84,6 +95,9 @@ class ActivityQueries(Queries):
         sqlite, prefixes = self.conn.dialect.name == "sqlite", {}
         seen = _stamped(seen, sqlite, prefixes)
         downloads = _stamped(downloads, sqlite, prefixes)
+        if sqlite:
+            self._record_activity_sqlite(seen, downloads)
+            return
         if seen:
             self.conn.exec_driver_sql(
                 f"UPDATE devices SET last_seen_at = {mark}, last_seen_ip = {mark}, "
@@ -96,6 +110,25 @@ class ActivityQueries(Queries):
                 f"INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport) "
                 f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})",
                 list(downloads),
+            )
+
+    def _record_activity_sqlite(self, seen: list[tuple], downloads: list[tuple]) -> None:
+        """SQLite: thousands of rows per statement (multi-row VALUES, UPDATE ... FROM), not one
+        ``executemany`` step per row: each step releases and takes back the GIL, and under load
+        every take-back waits for the serving loop's switch interval (its p99)."""
+        for chunk in _chunks(seen, 5):  # one row per device: the flush keeps the last per MAC
+            self.conn.exec_driver_sql(
+                "UPDATE devices SET last_seen_at = v.column1, last_seen_ip = v.column2, "
+                "last_seen_user_agent = COALESCE(v.column3, devices.last_seen_user_agent), "
+                "firmware = COALESCE(v.column4, devices.firmware) "
+                f"FROM (VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS v WHERE devices.mac = v.column5",
+                tuple(itertools.chain.from_iterable(chunk)),
+            )
+        for chunk in _chunks(downloads, 6):
+            self.conn.exec_driver_sql(
+                "INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport) "
+                f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))}",
+                tuple(itertools.chain.from_iterable(chunk)),
             )
 
     def record_unknown(self, seen: Iterable[Mapping[str, Any]]) -> None:
