@@ -65,3 +65,26 @@ async def test_fetch_times_reach_the_store_exactly(server, store, monkeypatch):
     shown = services.show_device(store, MAC)
     assert shown["last_seen_at"] == "2026-01-01T00:00:00+00:00"
     assert (shown["last_seen_ip"], shown["firmware"]) == ("127.0.0.1", "108.86.0.20")
+
+
+async def test_cache_freezes_what_it_holds_at_each_doubling(server, store, monkeypatch):
+    """The cached devices are moved out of the cyclic collector's reach (its full passes walked
+    them all during a boot storm: the warm p99) at 2, 4, 8... devices here, not at every one."""
+    from provisioner import cache as cache_module, keys
+
+    gc_freezes = []
+    monkeypatch.setattr(cache_module.gc, "freeze", lambda: gc_freezes.append(1))
+    add_customer(store)
+    macs = [f"001565A1B2{i:02X}" for i in range(9)]
+    for mac in macs:
+        services.add_device(store, ACTOR, mac, model="T46U", customer="ROSSI")
+    await server.sync()
+    config_cache = server.app[keys.CACHE]
+    config_cache._freeze_at = 2
+    for mac in macs:
+        colon = ":".join(mac[j : j + 2] for j in range(0, 12, 2)).lower()
+        resp = await server.client.get(f"/{mac.lower()}.cfg", headers={"User-Agent": f"Yealink SIP-T46U 1 {colon}"})
+        assert resp.status == 200
+    assert config_cache.size >= 9
+    assert (config_cache.freezes, len(gc_freezes)) == (3, 3)  # at 2, 4 and 8 devices
+    assert config_cache._freeze_at == 16
