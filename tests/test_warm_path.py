@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from provisioner import activity, services
+from provisioner import activity, keys, services
+from provisioner import cache as cache_module
 from provisioner.activity import Fetch
 from provisioner.db.activity import sqlite_stamp
 from tests.conftest import ACTOR, add_customer, add_line
@@ -70,8 +71,6 @@ async def test_fetch_times_reach_the_store_exactly(server, store, monkeypatch):
 async def test_cache_freezes_what_it_holds_at_each_doubling(server, store, monkeypatch):
     """The cached devices are moved out of the cyclic collector's reach (its full passes walked
     them all during a boot storm: the warm p99) at 2, 4, 8... devices here, not at every one."""
-    from provisioner import cache as cache_module, keys
-
     gc_freezes = []
     monkeypatch.setattr(cache_module.gc, "freeze", lambda: gc_freezes.append(1))
     add_customer(store)

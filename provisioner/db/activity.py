@@ -92,7 +92,8 @@ class ActivityQueries(Queries):
         held the GIL for the serving loop's thread; so did a datetime and a strftime per row (half
         of the flush's CPU at 5,000 rows): the time is formatted once per second now."""
         mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
-        sqlite, prefixes = self.conn.dialect.name == "sqlite", {}
+        sqlite = self.conn.dialect.name == "sqlite"
+        prefixes: dict[int, str] = {}
         seen = _stamped(seen, sqlite, prefixes)
         downloads = _stamped(downloads, sqlite, prefixes)
         if sqlite:
