@@ -321,6 +321,7 @@ class ConfigCache:
         self._generation += 1
         self._devices.clear()
         self.bytes = 0
+        self._freeze_at = FREEZE_FIRST  # the devices loaded again are frozen again as they come
         self._books.clear()
         self._common.clear()
         self.renderer.clear()

@@ -80,6 +80,7 @@ async def test_cache_freezes_what_it_holds_at_each_doubling(server, store, monke
     await server.sync()
     config_cache = server.app[keys.CACHE]
     config_cache._freeze_at = 2
+    monkeypatch.setattr(cache_module, "FREEZE_FIRST", 2)
     for mac in macs:
         colon = ":".join(mac[j : j + 2] for j in range(0, 12, 2)).lower()
         resp = await server.client.get(f"/{mac.lower()}.cfg", headers={"User-Agent": f"Yealink SIP-T46U 1 {colon}"})
@@ -87,3 +88,10 @@ async def test_cache_freezes_what_it_holds_at_each_doubling(server, store, monke
     assert config_cache.size >= 9
     assert (config_cache.freezes, len(gc_freezes)) == (3, 3)  # at 2, 4 and 8 devices
     assert config_cache._freeze_at == 16
+    # Emptied (a template changed), it freezes the devices it loads again from the first doubling.
+    config_cache.clear()
+    for mac in macs[:2]:
+        colon = ":".join(mac[j : j + 2] for j in range(0, 12, 2)).lower()
+        resp = await server.client.get(f"/{mac.lower()}.cfg", headers={"User-Agent": f"Yealink SIP-T46U 1 {colon}"})
+        assert resp.status == 200
+    assert config_cache.freezes == 4
