@@ -204,6 +204,54 @@ BARE = textwrap.dedent("""
 
 LUA = Path(__file__).with_suffix(".lua")
 
+# --ablate: the server started through this, with the named parts of the warm path taken out
+# (monkeypatched in the server process; the product has no switch for them). Measures, per part,
+# what it costs a warm request; "all" takes out every one of them.
+ABLATE = textwrap.dedent("""
+    import runpy, sys
+    off = set(sys.argv.pop(1).split("+")) - {"none"}
+    if "all" in off:
+        off |= {"activity", "guard", "middleware", "headers", "resolver"}
+    from aiohttp import web
+    from provisioner import activity, connections, keys, resolver
+    from provisioner import web as pweb
+    if "activity" in off:  # no last-seen, no download rows, no flush
+        activity.Activity.fetched = lambda self, fetch, *, download: None
+    if "gc" in off:  # no cyclic garbage collection (full ones walk every cached object)
+        import gc
+        gc.disable()
+    if "write" in off:  # recorded in memory per request as usual, but the flush writes nothing
+        activity.Activity._write = lambda self, *args: None
+    if "guard" in off:  # aiohttp's protocol straight on the socket
+        connections.ConnectionGuard.factory = lambda self, server: server
+    if "middleware" in off:  # the root application's error middleware
+        create_app = pweb.create_app
+        def bare_app(settings):
+            app = create_app(settings)
+            app.middlewares.clear()
+            return app
+        pweb.create_app = bare_app
+    if "resolver" in off:  # the first reply of each path, answered again without resolving
+        resolve, seen = resolver.Resolver.resolve, {}
+        async def remembered(self, req):
+            reply = seen.get(req.path)
+            if reply is None:
+                reply = seen[req.path] = await resolve(self, req)
+            return reply
+        resolver.Resolver.resolve = remembered
+    if "headers" in off:  # the bare handler's response: body and Content-Type only
+        async def plain(request):
+            reply = await request.app[keys.RESOLVER].resolve(
+                resolver.Request(request.match_info["path"], request.remote or "", request.headers.get("User-Agent"))
+            )
+            return web.Response(body=reply.body, content_type="text/plain", status=reply.status)
+        items = pweb.phone_routes._items
+        for i, r in enumerate(items):
+            items[i] = web.RouteDef(r.method, r.path, plain, r.kwargs)
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+""")
+
 
 def line(name: str, r: dict[str, float]) -> str:
     return (
@@ -331,7 +379,18 @@ def main() -> None:
         action="store_true",
         help="fallback without wrk: the aiohttp client (bound by the client, not the server)",
     )
+    parser.add_argument(
+        "--ablate",
+        default=None,
+        help="warm pass only, once per variant, each a '+'-joined set of parts taken out of the server "
+        "(none, activity, write, gc, guard, middleware, headers, resolver, all), e.g. none,activity,guard,all; "
+        "one bare pass per round; one worker",
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="with --ablate: rounds of every variant")
     args = parser.parse_args()
+    if args.ablate:
+        ablate_main(args)
+        return
     if args.python_client or shutil.which("wrk") is None:
         if not args.python_client:
             print("wrk not found (apt-get install -y wrk): falling back to the Python client")
@@ -423,6 +482,61 @@ def main() -> None:
         f"(files asked + overhead); {per_device * 1e6 / 2**30:.1f} GiB for 1,000,000 devices; "
         f"pre-warmed: {warmed_bytes / args.devices:.0f} bytes per device"
     )
+
+
+def ablate_main(args: argparse.Namespace) -> None:
+    """--ablate: the warm pass of each variant and a bare pass, per round, in one run."""
+    variants = args.ablate.split(",")
+    wrk_args = dict(threads=args.threads, connections=args.connections)
+    rows: list[tuple[int, str, dict[str, float], dict[str, float]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        requests = seed(data_dir, args.devices, args.database_url)
+        requests_file = Path(tmp) / "requests.tsv"
+        requests_file.write_text("".join(f"{p}\t{ua}\n" for p, ua in requests))
+        for round_ in range(args.rounds):
+            results: dict[str, dict[str, float]] = {}
+            size = 0
+            for variant in variants:
+                port = free_port()
+                base = f"http://127.0.0.1:{port}"
+                command = [sys.executable, "-c", ABLATE, variant, str(ROOT / "server.py"), "--host", "127.0.0.1"]
+                command += ["--http-port", str(port), "--tftp-port", "off", "--data-dir", str(data_dir)]
+                command += ["--log-level", "warning", "--workers", "1", "--prewarm", "off"]
+                command += ["--http-max-connections-per-ip", str(max(64, args.connections * 2))]
+                if args.database_url:
+                    command += ["--database-url", args.database_url]
+                server = start(command, base)
+                try:
+                    deadline = time.monotonic() + 300
+                    while cached(base, tries=1) < args.devices and time.monotonic() < deadline:
+                        wrk(base, requests_file, seconds=max(2.0, args.devices / 2000), **wrk_args)
+                    results[variant] = wrk(base, requests_file, seconds=args.seconds, **wrk_args)
+                    size = int(results[variant]["mean_size"])
+                finally:
+                    server.terminate()
+                    server.wait(timeout=30)
+                print(line(f"round {round_ + 1} {variant}", results[variant]), flush=True)
+            bare_port = free_port()
+            bare_base = f"http://127.0.0.1:{bare_port}"
+            bare = start([sys.executable, "-c", BARE, str(bare_port), str(size)], bare_base)
+            try:
+                baseline = wrk(bare_base, requests_file, seconds=args.seconds, **wrk_args)
+            finally:
+                bare.terminate()
+                bare.wait(timeout=30)
+            print(line(f"round {round_ + 1} bare", baseline), flush=True)
+            rows += [(round_ + 1, v, r, baseline) for v, r in results.items()]
+    print(
+        f"\n{args.devices} devices, wrk -t{args.threads} -c{args.connections}, one worker, {args.seconds:.0f} s passes"
+    )
+    print("| round | taken out | warm req/s (p99) | bare req/s (p99) | warm / bare | p99 / bare p99 |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for round_, variant, r, b in rows:
+        print(
+            f"| {round_} | {variant} | {r['rps']:,.0f} ({r['p99_ms']:.1f} ms) | {b['rps']:,.0f} ({b['p99_ms']:.1f} ms) "
+            f"| {r['rps'] / b['rps']:.2f}x | {r['p99_ms'] / max(b['p99_ms'], 1e-6):.1f}x |"
+        )
 
 
 async def python_client_main(args: argparse.Namespace) -> None:

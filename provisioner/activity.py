@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -34,15 +33,10 @@ _TWO_IPS_SECONDS = TWO_IPS_WITHIN.total_seconds()
 _now = time.time
 
 
-def _datetimes(rows: list[tuple]) -> list[tuple]:
-    """Rows with their first field (time.time()) as the UTC datetime the store takes: in the flush's
-    worker thread, not per request on the event loop."""
-    stamp = datetime.fromtimestamp
-    return [(stamp(r[0], UTC), *r[1:]) for r in rows]
+class Fetch(NamedTuple):
+    """One phone fetch, as the resolver tells it (a tuple: made on every request, a frozen
+    dataclass's ``__init__`` cost more than recording it)."""
 
-
-@dataclass(frozen=True)
-class Fetch:
     mac: str
     file: str
     ip: str
@@ -234,9 +228,9 @@ class Activity:
         unknown: dict[str, dict[str, Any]],
         windows: dict[str, tuple[datetime, int | None]] | None = None,
     ) -> None:
-        seen_rows, download_rows = _datetimes(list(seen.values())), _datetimes(downloads)
+        # ``at`` stays a time.time() float: the store formats it (once per second, not per row).
         with self.store.transaction() as tx:
-            tx.record_activity(seen_rows, download_rows)
+            tx.record_activity(list(seen.values()), downloads)
             tx.record_unknown(list(unknown.values()))
             if windows:
                 # An event per closed window: every node's cache drops the device and sees it closed.

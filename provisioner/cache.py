@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import hashlib
 import os
 from collections import OrderedDict
@@ -55,6 +56,8 @@ DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 # What a cached device costs besides its files' bytes (its render input, its entry, the dict slot):
 # measured with tracemalloc by benchmarks/render_throughput.py (two lines, a shared phonebook).
 ENTRY_OVERHEAD = 3_000
+# The cache's size at its first gc.freeze(), then at each doubling (see ConfigCache._freeze).
+FREEZE_FIRST = 1_024
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,8 @@ class ConfigCache:
         # The secret every node shares (server_secrets "hmac"): device tokens, digest nonces.
         self.secret: str | None = None
         self.renders = 0  # how many renders this cache did: the benchmarks read it
+        self.freezes = 0  # gc.freeze() calls (see _freeze)
+        self._freeze_at = FREEZE_FIRST
         self._sync_lock = asyncio.Lock()
         self._syncs_started = 0
         self._syncs_done = 0  # the number of the last sync that finished
@@ -198,6 +203,18 @@ class ConfigCache:
         self._devices[mac] = entry
         self.bytes += entry.size
         self._evict()
+        if len(self._devices) >= self._freeze_at:
+            self._freeze()
+
+    def _freeze(self) -> None:
+        """Move every object alive now (the cached devices, the phonebooks, the templates) out of
+        the cyclic collector's reach (``gc.freeze()``; reference counting still frees them when
+        dropped). A full collection walked all of them, on the loop, every few seconds of a
+        boot storm: warm p99 139 ms with it, 28 ms without, same run. At each doubling of the
+        cache only (1,024, 2,048, ...): a cycle of garbage alive at that moment stays (bounded)."""
+        gc.freeze()
+        self.freezes += 1
+        self._freeze_at = 2 * len(self._devices)
 
     def _drop(self, mac: str) -> None:
         entry = self._devices.pop(mac, None)
@@ -304,6 +321,7 @@ class ConfigCache:
         self._generation += 1
         self._devices.clear()
         self.bytes = 0
+        self._freeze_at = FREEZE_FIRST  # the devices loaded again are frozen again as they come
         self._books.clear()
         self._common.clear()
         self.renderer.clear()
