@@ -69,7 +69,11 @@ class Workers:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        ready = self.wait_for(lambda e: e["event"] == "workers_ready")
+        try:  # a busy machine can take long to spawn two workers; a start that fails leaves no process
+            ready = self.wait_for(lambda e: e["event"] == "workers_ready", timeout=120.0)
+        except BaseException:
+            self.stop()
+            raise
         self.tftp_port = ready["tftp_port"]
         self.pids = ready["pids"]
 
