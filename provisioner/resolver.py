@@ -73,6 +73,9 @@ MAX_NAME = 128
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PHONEBOOK_DIR = re.compile(r"pb[0-9A-Fa-f]{12}")
+# Looked up once here, not through the enum's class on every request.
+_UPLOAD = FileKind.UPLOAD
+_ABSENT = FileKind.ABSENT
 # Reasons counted toward a ban of the client IP.
 FAILURES = frozenset(
     {
@@ -377,11 +380,12 @@ class Resolver(UploadRoute, FirmwareRoute):
                     transport=req.transport,
                 )
             return refused
-        if spec.kind is FileKind.UPLOAD:
+        kind = spec.kind
+        if kind is _UPLOAD:
             return await self._upload(req, fetch, name, spec, entry)
         if req.method == "PUT":
             return Reply(405, "method", mac=mac)
-        if spec.kind is FileKind.ABSENT:
+        if kind is _ABSENT:
             self.activity.fetched(fetch, download=False)
             return Reply(404, "absent", mac=mac)
         try:
@@ -405,7 +409,7 @@ class Resolver(UploadRoute, FirmwareRoute):
         if not req.trusted:
             self.activity.fetched(fetch, download=True)
             self._remember_fetch(mac, req.client_ip)
-        return Reply.of(rendered, mac)
+        return Reply(200, "served", rendered.body, rendered.content_type, rendered.etag, mac)  # Reply.of, inlined
 
     async def _window_taken(self, req: Request, entry: DeviceEntry, mac: str, name: str) -> None:
         """The device's window is closed and a request naming its MAC asks without the token: the
