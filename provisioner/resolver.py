@@ -50,6 +50,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import structlog
 
@@ -59,7 +60,7 @@ from .activity import Activity, Fetch
 from .cache import ConfigCache, DeviceEntry
 from .db import Store, utcnow
 from .errors import RenderError
-from .firmware_rollout import Rollout
+from .firmware_rollout import ImageRequest, Rollout
 from .firmware_serving import FirmwareRoute
 from .phone_reply import Reply, Request
 from .upload_route import UPLOAD_AFTER_FETCH as UPLOAD_AFTER_FETCH
@@ -72,6 +73,9 @@ MAX_NAME = 128
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PHONEBOOK_DIR = re.compile(r"pb[0-9A-Fa-f]{12}")
+# Looked up once here, not through the enum's class on every request.
+_UPLOAD = FileKind.UPLOAD
+_ABSENT = FileKind.ABSENT
 # Reasons counted toward a ban of the client IP.
 FAILURES = frozenset(
     {
@@ -115,16 +119,67 @@ def file_name(path: str) -> str | None:
     return name
 
 
+class Route(NamedTuple):
+    """A request path, split and checked once per distinct path (:func:`_route`)."""
+
+    image: ImageRequest | None  # a firmware image's path
+    key: str | None
+    token: str | None
+    name: str | None  # None: not a name we could serve
+
+
+class Match(NamedTuple):
+    """What a file name is, worked out once per distinct name (:func:`_candidates`)."""
+
+    candidates: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...]
+    # The candidates for a fixed name (000000000000.cfg): they win over a per-device pattern.
+    common: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...]
+    mac: str | None  # the MAC a per-device name carries (upper case)
+    specs: dict[str, ConfigFile]  # vendor name -> the first of its specs that name fits
+
+    def __bool__(self) -> bool:
+        return bool(self.candidates)
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+
+# Paths up to this long are remembered (a scanner's longer ones are split each time).
+MAX_ROUTE_PATH = 256
+
+
+@functools.lru_cache(maxsize=100_000)
+def _route_cached(path: str) -> Route:
+    image = firmware_rollout.parse_path(path)
+    if image is not None:
+        return Route(image, None, None, None)
+    return Route(None, *split_path(path))
+
+
+def _route(path: str) -> Route:
+    if len(path) <= MAX_ROUTE_PATH:
+        return _route_cached(path)
+    image = firmware_rollout.parse_path(path)
+    return Route(image, None, None, None) if image is not None else Route(None, *split_path(path))
+
+
 # A warm phone asks for the same name with the same User-Agent at every boot: both parsed once per
 # distinct value (bounded: a scanner's random names and headers evict, they do not grow memory).
 @functools.lru_cache(maxsize=100_000)
-def _candidates(name: str) -> tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...]:
+def _candidates(name: str) -> Match:
     found = []
     for vendor in vendors.all_vendors():
         hit = vendor.match_file(name)
         if hit is not None:
             found.append((vendor, *hit))
-    return tuple(found)
+    common = tuple(c for c in found if "mac" not in c[2].groupdict())
+    mac = None
+    if found and not common:
+        mac = found[0][2].group("mac").upper()
+    specs: dict[str, ConfigFile] = {}
+    for vendor, spec, _match in found:
+        specs.setdefault(vendor.name, spec)
+    return Match(tuple(found), common, mac, specs)
 
 
 _parse_cached = functools.lru_cache(maxsize=100_000)(vendors.parse_user_agent)
@@ -172,34 +227,38 @@ class Resolver(UploadRoute, FirmwareRoute):
         return self._digest
 
     async def resolve(self, req: Request) -> Reply:
-        if not req.trusted and self.guard.banned(req.client_ip):
-            return Reply(403, "banned")
-        if not req.trusted and self.guard.slowed(req.client_ip):
-            return Reply(403, "slowed")
+        trusted = req.trusted
+        if not trusted:
+            guard = self.guard
+            if guard.banned(req.client_ip):
+                return Reply(403, "banned")
+            if guard.slowed(req.client_ip):
+                return Reply(403, "slowed")
         reply = await self._resolve(req)
-        if reply.reason == "unknown-device" and not req.trusted:
+        if reply.status == 200 or trusted:
+            return reply
+        if reply.reason == "unknown-device":
             self.guard.unknown_answered()
-        if reply.reason in FAILURES and not req.trusted:
+        if reply.reason in FAILURES:
             self.guard.failed(req.client_ip, reply.reason)
         return reply
 
     async def _resolve(self, req: Request) -> Reply:
-        image = firmware_rollout.parse_path(req.path)
-        if image is not None:
-            return await self._firmware_image(req, image, _parse_user_agent(req.user_agent))
-        key, token, name = split_path(req.path)
+        route = _route(req.path)
+        if route.image is not None:
+            return await self._firmware_image(req, route.image, _parse_user_agent(req.user_agent))
+        name = route.name
         if name is None:
             return Reply(404, "bad-name")
-        candidates = _candidates(name)
-        if not candidates:
+        match = _candidates(name)
+        if not match.candidates:
             return Reply(404, "no-such-file")
         ua = _parse_user_agent(req.user_agent)
         # A fixed name (000000000000.cfg) wins over a per-device pattern it happens to fit.
         # Common files hold no secret: served whatever the path key (see README).
-        common = [c for c in candidates if "mac" not in c[2].groupdict()]
-        if common:
-            return self._common_file(req, name, common, ua)
-        return await self._device_file(req, name, candidates, ua, key, token)
+        if match.common:
+            return self._common_file(req, name, match.common, ua)
+        return await self._device_file(req, name, match, ua, route.key, route.token)
 
     def _refused(
         self,
@@ -261,12 +320,13 @@ class Resolver(UploadRoute, FirmwareRoute):
         self,
         req: Request,
         name: str,
-        candidates: tuple[tuple[Vendor, ConfigFile, re.Match[str]], ...],
+        match: Match,
         ua: UserAgent | None,
         key: str | None = None,
         token: str | None = None,
     ) -> Reply:
-        mac = candidates[0][2].group("mac").upper()
+        mac = match.mac
+        assert mac is not None
         fetch = Fetch(mac, name, req.client_ip, req.user_agent, ua.firmware if ua else None, req.transport)
         if ua is not None and ua.mac is not None and ua.mac != mac:
             log.warning(
@@ -280,6 +340,7 @@ class Resolver(UploadRoute, FirmwareRoute):
             return Reply(403, "ua-mismatch", mac=mac)
         entry = await self.cache.device(mac)
         if entry is None:
+            candidates = match.candidates
             guess = ua.vendor if ua else (candidates[0][0].name if len(candidates) == 1 else None)
             if guess is None:
                 hinted = vendors.vendor_for_mac(mac)
@@ -287,12 +348,11 @@ class Resolver(UploadRoute, FirmwareRoute):
             self.activity.unknown(fetch, vendor=guess, model=ua.model if ua else None)
             log.debug("unknown_device", mac=mac, ip=req.client_ip, file=name, transport=req.transport)
             return Reply(404, "unknown-device", mac=mac)
-        matching = [(spec, m) for vendor, spec, m in candidates if vendor.name == entry.data.vendor]
-        if not matching:
+        spec = match.specs.get(entry.data.vendor)
+        if spec is None:
             self.activity.fetched(fetch, download=False)
             return Reply(404, "no-such-file", mac=mac)
-        spec, _match = matching[0]
-        refused = self._refused(req, entry, key, token, mac, ua)
+        refused = None if entry.access is None else self._refused(req, entry, key, token, mac, ua)
         if refused is not None:
             if refused.reason == "window-proof":
                 # Never a silent lock-out: say why, and what the operator can do.
@@ -320,11 +380,12 @@ class Resolver(UploadRoute, FirmwareRoute):
                     transport=req.transport,
                 )
             return refused
-        if spec.kind is FileKind.UPLOAD:
+        kind = spec.kind
+        if kind is _UPLOAD:
             return await self._upload(req, fetch, name, spec, entry)
         if req.method == "PUT":
             return Reply(405, "method", mac=mac)
-        if spec.kind is FileKind.ABSENT:
+        if kind is _ABSENT:
             self.activity.fetched(fetch, download=False)
             return Reply(404, "absent", mac=mac)
         try:
@@ -348,7 +409,7 @@ class Resolver(UploadRoute, FirmwareRoute):
         if not req.trusted:
             self.activity.fetched(fetch, download=True)
             self._remember_fetch(mac, req.client_ip)
-        return Reply.of(rendered, mac)
+        return Reply(200, "served", rendered.body, rendered.content_type, rendered.etag, mac)  # Reply.of, inlined
 
     async def _window_taken(self, req: Request, entry: DeviceEntry, mac: str, name: str) -> None:
         """The device's window is closed and a request naming its MAC asks without the token: the

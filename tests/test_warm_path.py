@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import random
 from datetime import UTC, datetime
 
-from provisioner import activity, keys, services
+from provisioner import activity, keys, lifecycle, resolver, security_services, services
 from provisioner import cache as cache_module
 from provisioner.activity import Fetch
 from provisioner.db.activity import sqlite_stamp
+from provisioner.phone_reply import Reply, Request
 from tests.conftest import ACTOR, add_customer, add_line
 
 MAC = "001565A1B2C3"
@@ -95,3 +97,83 @@ async def test_cache_freezes_what_it_holds_at_each_doubling(server, store, monke
         resp = await server.client.get(f"/{mac.lower()}.cfg", headers={"User-Agent": f"Yealink SIP-T46U 1 {colon}"})
         assert resp.status == 200
     assert config_cache.freezes == 4
+
+
+def test_request_and_reply_are_plain_tuples():
+    """One of each per phone request: NamedTuples, not frozen dataclasses (their ``__init__`` set
+    each field with ``object.__setattr__``, more than the warm lookup itself)."""
+    req = Request("001565a1b2c3.cfg", "10.0.0.7", UA)
+    reply = Reply(200, "served", b"x", mac=MAC)
+    assert isinstance(req, tuple) and isinstance(reply, tuple)
+    assert (req.transport, req.method, req.trusted, req.peer_cert) == ("http", "GET", False, None)
+    assert (reply.content_type, reply.etag, reply.file) == ("text/plain; charset=utf-8", None, None)
+
+
+async def test_a_warm_fetch_splits_its_path_once_and_long_paths_are_not_kept(server, store):
+    """The path is split and checked once per distinct path (a bounded LRU); a path longer than a
+    phone's is worked out each time and never kept, so a scanner's long paths cannot fill memory."""
+    add_customer(store)
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI")
+    await server.sync()
+    resolver._route_cached.cache_clear()
+    for _ in range(4):
+        resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": UA})
+        assert resp.status == 200
+    assert (resolver._route_cached.cache_info().misses, resolver._route_cached.cache_info().hits) == (1, 3)
+    assert resolver._route_cached.cache_info().maxsize == 100_000
+    long_path = "/" + "a" * (resolver.MAX_ROUTE_PATH + 10) + ".cfg"
+    for _ in range(2):
+        assert (await server.client.get(long_path, headers={"User-Agent": UA})).status == 404
+    assert resolver._route_cached.cache_info().currsize == 1
+    # What is kept per name is the same answer a fresh parse gives, and the MAC is the name's.
+    match = resolver._candidates("001565a1b2c3.cfg")
+    assert match.mac == MAC and match.common == () and match.specs["yealink"].template is not None
+
+
+async def test_a_rule_change_applies_to_the_next_request_after_a_sync(server, store):
+    """Nothing the warm path keeps per path or name carries an access decision: a path key set on
+    the customer refuses the next keyless request after the sync, and the key is then required."""
+    add_customer(store)
+    add_line(store, "ROSSI", "201", "Rossi", "p9MrgPW*UfhMg+&<x>")
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
+    await server.sync()
+    headers = {"User-Agent": UA}
+    for _ in range(2):
+        resp = await server.client.get("/001565a1b2c3.cfg", headers=headers)
+        assert resp.status == 200 and b"p9MrgPW" in await resp.read()
+    made = security_services.set_customer_security(store, ACTOR, "ROSSI", path_key="new")
+    key = made["new_secrets"]["path_key"]
+    await server.sync()
+    assert (await server.client.get("/001565a1b2c3.cfg", headers=headers)).status == 403
+    resp = await server.client.get(f"/p/{key}/001565a1b2c3.cfg", headers=headers)
+    assert resp.status == 200 and b"p9MrgPW" in await resp.read()
+    # And taken off again: the keyless path serves at once after the next sync.
+    security_services.set_customer_security(store, ACTOR, "ROSSI", path_key="none")
+    await server.sync()
+    assert (await server.client.get("/001565a1b2c3.cfg", headers=headers)).status == 200
+
+
+async def test_a_warm_boot_storm_runs_few_young_collections(server, store):
+    """While serving, the cyclic collector runs its young pass every 50,000 allocations, not
+    CPython's 700 (which made ~55 collections a second in a warm boot storm): counted with
+    gc.callbacks over 1,000 warm fetches (the test's own client allocates in this process too)."""
+    assert gc.get_threshold() == lifecycle.GC_THRESHOLDS
+    add_customer(store)
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI")
+    await server.sync()
+    assert (await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": UA})).status == 200
+    young = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 0:
+            young.append(1)
+
+    gc.callbacks.append(count)
+    try:
+        for _ in range(1_000):
+            resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": UA})
+            assert resp.status == 200
+            await resp.read()
+    finally:
+        gc.callbacks.remove(count)
+    assert len(young) <= 2, len(young)

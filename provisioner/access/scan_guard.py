@@ -79,6 +79,8 @@ class ScanGuard:
         return self._refill() < 1.0
 
     def banned(self, ip: str) -> bool:
+        if not self._banned:  # the warm path: nobody banned, nothing to work out
+            return False
         ip = _bucket(ip)
         until = self._banned.get(ip)
         if until is None:
