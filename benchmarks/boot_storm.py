@@ -360,6 +360,18 @@ def start(args: list[str], base: str) -> subprocess.Popen:
     return proc
 
 
+def bare_pass(size: int, requests_file: Path, seconds: float, wrk_args: dict) -> dict[str, float]:
+    """The baseline: wrk against a bare aiohttp handler returning a body of ``size`` bytes."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    bare = start([sys.executable, "-c", BARE, str(port), str(size)], base)
+    try:
+        return wrk(base, requests_file, seconds=seconds, **wrk_args)
+    finally:
+        bare.terminate()
+        bare.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=10_000)
@@ -450,14 +462,7 @@ def main() -> None:
 
         warmed_rate, warmed_bytes = prewarm_rate(command, base, args.devices)
 
-        bare_port = free_port()
-        bare_base = f"http://127.0.0.1:{bare_port}"
-        bare = start([sys.executable, "-c", BARE, str(bare_port), str(size)], bare_base)
-        try:
-            baseline = wrk(bare_base, requests_file, seconds=args.seconds, **wrk_args)
-        finally:
-            bare.terminate()
-            bare.wait(timeout=30)
+        baseline = bare_pass(size, requests_file, args.seconds, wrk_args)
 
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(
@@ -517,14 +522,7 @@ def ablate_main(args: argparse.Namespace) -> None:
                     server.terminate()
                     server.wait(timeout=30)
                 print(line(f"round {round_ + 1} {variant}", results[variant]), flush=True)
-            bare_port = free_port()
-            bare_base = f"http://127.0.0.1:{bare_port}"
-            bare = start([sys.executable, "-c", BARE, str(bare_port), str(size)], bare_base)
-            try:
-                baseline = wrk(bare_base, requests_file, seconds=args.seconds, **wrk_args)
-            finally:
-                bare.terminate()
-                bare.wait(timeout=30)
+            baseline = bare_pass(size, requests_file, args.seconds, wrk_args)
             print(line(f"round {round_ + 1} bare", baseline), flush=True)
             rows += [(round_ + 1, v, r, baseline) for v, r in results.items()]
     print(
