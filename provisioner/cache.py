@@ -48,7 +48,7 @@ from .vendors import get as get_vendor
 # earlier can commit an event id lower than one already seen. SQLite has one writer at a time, each
 # taking ids after the last committed: there, the ids after the last seen are all a sync reads (a
 # 100,000-phone import is 91,000 events: read again every half second for 10 s, 1 s each time).
-_LATE_COMMIT_WINDOW = timedelta(seconds=10)
+LATE_COMMIT_WINDOW = timedelta(seconds=10)
 # Events applied to the cache between two yields to the event loop.
 APPLY_CHUNK = 2_000
 # The default bound of the cache (--cache-max-bytes): 512 MiB.
@@ -355,7 +355,7 @@ class ConfigCache:
             if last_event_id is None:
                 return stamp, secret, tx.last_event_id(), None, {}, utcnow()
             now = utcnow()
-            since = None if self.store.is_sqlite else now - _LATE_COMMIT_WINDOW
+            since = None if self.store.is_sqlite else now - LATE_COMMIT_WINDOW
             fresh = tx.events_since(last_event_id, since=since)
             codes = {}
             for event in fresh:
@@ -403,7 +403,7 @@ class ConfigCache:
             listener(fresh)
         # Oldest first (each sync's ``now`` is later): drop from the front, O(what goes), not a copy of
         # all the ids an import just wrote at every sync.
-        horizon = now - _LATE_COMMIT_WINDOW * 2  # type: ignore[operator]
+        horizon = now - LATE_COMMIT_WINDOW * 2  # type: ignore[operator]
         recent = self._recent_ids
         while recent:
             first = next(iter(recent))

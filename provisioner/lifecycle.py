@@ -26,7 +26,7 @@ from .prewarm import Prewarmer
 from .rendering import SHIPPED_TEMPLATES, Renderer
 from .resolver import Reply, Request, Resolver
 from .settings import Settings
-from .tasks import cancel_and_wait
+from .tasks import FailuresInARow, cancel_and_wait
 
 log = structlog.get_logger("provisioner")
 
@@ -343,22 +343,15 @@ async def _watch_loop_lag() -> None:
 
 
 async def _every(seconds: float, job: Callable[[], Awaitable[object]], failure: str) -> None:
-    failures = 0  # in a row: a database that is down is logged once, and again when it is back
+    failures = FailuresInARow(failure)
     while True:
         await asyncio.sleep(seconds)
         try:
             await job()
         except Exception as exc:
-            failures += 1
-            busy = unavailable(exc)
-            if busy is None:
-                log.exception(failure)
-            elif failures == 1:
-                log.warning(failure, reason=busy.reason, error=type(exc).__name__)
+            failures.failed(exc)
             continue
-        if failures:
-            log.info(failure.replace("_failed", "_recovered"), failures=failures)
-            failures = 0
+        failures.succeeded()
 
 
 def _no_users(db: Store) -> bool:

@@ -137,12 +137,6 @@ class Match(NamedTuple):
     mac: str | None  # the MAC a per-device name carries (upper case)
     specs: dict[str, ConfigFile]  # vendor name -> the first of its specs that name fits
 
-    def __bool__(self) -> bool:
-        return bool(self.candidates)
-
-    def __len__(self) -> int:
-        return len(self.candidates)
-
 
 # Paths up to this long are remembered (a scanner's longer ones are split each time).
 MAX_ROUTE_PATH = 256

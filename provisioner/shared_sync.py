@@ -15,16 +15,12 @@ import asyncio
 import contextlib
 from datetime import datetime, timedelta
 
-import structlog
-
 from .access import ScanGuard
-from .cache import ConfigCache
-from .db import Store, unavailable, utcnow
-
-log = structlog.get_logger("provisioner")
+from .cache import LATE_COMMIT_WINDOW, ConfigCache
+from .db import Store, utcnow
+from .tasks import FailuresInARow
 
 PG_POLL_FACTOR = 10  # with LISTEN up, a poll every 10 sync intervals catches a missed notification
-_LATE_COMMIT_WINDOW = timedelta(seconds=10)  # as the cache's: PostgreSQL ids may commit out of order
 
 
 class SharedBans:
@@ -42,8 +38,7 @@ class SharedBans:
         try:
             rows = await asyncio.to_thread(self._exchange, new)
         except BaseException:
-            for ban in new:  # tried again at the next tick
-                self.guard._new_bans.append(ban)
+            self.guard.requeue_bans(new)  # tried again at the next tick
             raise
         applied = 0
         now = utcnow()
@@ -63,7 +58,7 @@ class SharedBans:
         with self.db.reading() as tx:
             if self._last_id is None:
                 self._last_id = 0  # the first sync: every ban still running applies here too
-            since: datetime | None = None if self.db.is_sqlite else utcnow() - _LATE_COMMIT_WINDOW
+            since: datetime | None = None if self.db.is_sqlite else utcnow() - LATE_COMMIT_WINDOW
             rows = tx.bans_since(self._last_id, since=since)
         if rows:
             self._last_id = max(self._last_id, max(r["id"] for r in rows))
@@ -87,7 +82,7 @@ async def run(db: Store, cache: ConfigCache, guard: ScanGuard, interval: float, 
         from .db import notify
 
         listener = asyncio.create_task(notify.listen(db.url, wake.set, state))
-    failures = 0
+    failures = FailuresInARow("cache_sync_failed")
     try:
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -97,16 +92,9 @@ async def run(db: Store, cache: ConfigCache, guard: ScanGuard, interval: float, 
                 await cache.sync()
                 await bans.sync()
             except Exception as exc:
-                failures += 1
-                busy = unavailable(exc)
-                if busy is None:
-                    log.exception("cache_sync_failed")
-                elif failures == 1:
-                    log.warning("cache_sync_failed", reason=busy.reason, error=type(exc).__name__)
+                failures.failed(exc)
                 continue
-            if failures:
-                log.info("cache_sync_recovered", failures=failures)
-                failures = 0
+            failures.succeeded()
     finally:
         if listener is not None:
             listener.cancel()

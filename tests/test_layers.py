@@ -43,6 +43,7 @@ SERVICES = {
     "upload_route",
     "firmware_rollout",
     "firmware_serving",
+    "tasks",  # background jobs: how they stop and how their failures are logged
     "shared_sync",  # the background sync of what other processes wrote: cache events and bans
     "activity",
     "sip",

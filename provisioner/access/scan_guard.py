@@ -126,6 +126,10 @@ class ScanGuard:
         new, self._new_bans = self._new_bans, []
         return new
 
+    def requeue_bans(self, bans: list[tuple[str, float, str]]) -> None:
+        """Bans taken by :meth:`take_new_bans` that could not be shared: handed back, first in line."""
+        self._new_bans[:0] = bans
+
     def apply_ban(self, ip: str, seconds: float) -> None:
         """A ban another process made: ``ip`` (already its bucket) gets nothing for ``seconds``."""
         if not self.settings.enabled or seconds <= 0:
