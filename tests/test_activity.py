@@ -9,6 +9,7 @@ calls; ``flush()`` what shutdown and the API call.
 from __future__ import annotations
 
 import dataclasses
+import json
 import signal
 import subprocess
 import sys
@@ -288,3 +289,47 @@ async def test_on_postgresql_a_row_is_inserted_then_its_count_updated_in_place(
         ("127.0.0.2", 1, utc(T0 + 62), None),
     ]
     assert _seen(pg_store) == (utc(T0 + 62), "127.0.0.1")
+
+
+async def test_cli_api_and_console_show_the_count_and_the_last_time(server, store, clock, run_cli, api):
+    from tests.test_console import add_user, sign_in
+
+    _phone(store)
+    await server.sync()
+    for i in range(4):
+        clock.now = T0 + 10 * i
+        await _fetch(server)
+    clock.now = T0 + 40
+    await _fetch(server, "127.0.0.2")
+    await server.flush()
+
+    rows = json.loads(run_cli("device", "downloads", MAC, "--json").output)
+    assert [(r["ip"], r["count"], r["at"], r["last_at"], r["flagged"]) for r in rows] == [
+        ("127.0.0.1", 4, "2026-01-01T00:00:00+00:00", "2026-01-01T00:00:30+00:00", True),
+        ("127.0.0.2", 1, "2026-01-01T00:00:40+00:00", None, True),
+    ]
+    table = run_cli("device", "downloads", MAC).output.splitlines()
+    assert "x 4, 00:00:30" in table[1] and "127.0.0.1" in table[1]
+    assert "127.0.0.2" in table[2] and "x " not in table[2]
+    assert "config downloads 5, last 2026-01-01T00:00:40+00:00 from 127.0.0.2" in run_cli("device", "show", MAC).output
+
+    items = (await api.as_("viewer").get(f"/devices/{MAC}/downloads"))["items"]
+    assert [(i["ip"], i["count"], i["last_at"]) for i in items] == [
+        ("127.0.0.1", 4, "2026-01-01T00:00:30+00:00"),
+        ("127.0.0.2", 1, None),
+    ]
+
+    add_user(store, "alice", "admin")
+    await sign_in(server.client, "alice")
+    for lang, title, warning in (
+        ("it", "Scaricamenti della configurazione", "Scaricata da indirizzi diversi entro un&#39;ora"),
+        ("en", "Config downloads", "Fetched from different addresses within an hour"),
+    ):
+        server.client.session.cookie_jar.update_cookies({"provisioner_lang": lang})
+        page = await (await server.client.get(f"/console/devices/{MAC}")).text()
+        card = page.split('id="downloads"')[1].split("</section>")[0]
+        assert title in card and warning in card
+        rows_html = card.split("<tbody>")[1].split("</tbody>")[0].split("</tr>")
+        # Newest first: the other address's single fetch, then the four repeats with their last time (CET).
+        assert '<td class="count">1</td><td class="last">-</td>' in rows_html[0]
+        assert '<td class="count">4</td><td class="last">2026-01-01 01:00 CET</td>' in rows_html[1]
