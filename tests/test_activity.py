@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -333,3 +333,13 @@ async def test_cli_api_and_console_show_the_count_and_the_last_time(server, stor
         # Newest first: the other address's single fetch, then the four repeats with their last time (CET).
         assert '<td class="count">1</td><td class="last">-</td>' in rows_html[0]
         assert '<td class="count">4</td><td class="last">2026-01-01 01:00 CET</td>' in rows_html[1]
+
+
+def test_two_addresses_are_flagged_by_the_gap_between_merged_rows_not_their_first_times():
+    t = utc(T0)
+    rows = [
+        {"at": t, "last_at": t + timedelta(minutes=50), "ip": "a", "count": 40},
+        {"at": t + timedelta(minutes=100), "last_at": None, "ip": "b", "count": 1},  # 50 min after a's last
+        {"at": t + timedelta(minutes=200), "last_at": None, "ip": "c", "count": 1},  # 100 min after b
+    ]
+    assert [r["flagged"] for r in activity.flag_downloads(rows)] == [True, True, False]
