@@ -343,3 +343,12 @@ def test_two_addresses_are_flagged_by_the_gap_between_merged_rows_not_their_firs
         {"at": t + timedelta(minutes=200), "last_at": None, "ip": "c", "count": 1},  # 100 min after b
     ]
     assert [r["flagged"] for r in activity.flag_downloads(rows)] == [True, True, False]
+
+
+def test_serve_refuses_a_resolution_out_of_range_naming_the_option(run_cli, monkeypatch):
+    for bad in ("-1", "3601", "soon"):
+        result = run_cli("serve", "--activity-resolution", bad, ok=False)
+        assert result.exit_code == 2 and "--activity-resolution" in result.output, result.output
+    monkeypatch.setenv("PROVISIONER_ACTIVITY_RESOLUTION", "-1")  # the environment variable is the same setting
+    result = run_cli("serve", ok=False)
+    assert result.exit_code == 2 and "--activity-resolution" in result.output, result.output
