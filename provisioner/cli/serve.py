@@ -249,8 +249,7 @@ def _port_or_off(value: str) -> int | None:
     envvar="PROVISIONER_ACTIVITY_RESOLUTION",
     show_default=True,
     show_envvar=True,
-    help="Seconds: a device's unchanged last seen is written at most this often, and repeats of one "
-    "download within it are one row with a count (0: every fetch written).",
+    help="Seconds: unchanged last seen written at most this often; repeats within it one row (0: every fetch).",
 )
 @click.option(
     "--firmware-dir",
