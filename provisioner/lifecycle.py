@@ -73,7 +73,7 @@ async def _serving(app: web.Application, settings: Settings) -> AsyncIterator[No
         phonebook_refresh=settings.phonebook_refresh,
         max_bytes=settings.cache_max_bytes,
     )
-    activity = Activity(db)
+    activity = Activity(db, resolution=settings.activity_resolution)
     await cache.sync()
     prewarmer = Prewarmer(cache)
     app[keys.PREWARM] = prewarmer

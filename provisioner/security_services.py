@@ -212,6 +212,9 @@ def device_downloads(store: Store, mac: str) -> list[dict[str, Any]]:
             "ip": r["ip"],
             "user_agent": r["user_agent"],
             "transport": r["transport"],
+            # Repeats of one fetch are one row: how many, and the last one's time (when more than one).
+            "count": r["count"],
+            "last_at": (r["last_at"] or r["at"]) if r["count"] > 1 else None,
             "flagged": r["flagged"],
         }
         for r in flag_downloads(rows)

@@ -338,10 +338,12 @@ def show_device(store: Store, mac: str) -> dict[str, Any]:
         view = {**(public(device) or {}), **firmware.device_status(tx, device)}
     flagged = sorted({d["ip"] for d in downloads if d["flagged"]})
     # Where its credentials went: a second address within the hour is a warning sign.
+    # A row stands for ``count`` repeats of one fetch, the last at ``last_at`` (NULL: at ``at``).
+    latest = max(downloads, key=lambda d: d["last_at"] or d["at"], default=None)
     view["downloads"] = {
-        "count": len(downloads),
-        "last_at": downloads[-1]["at"].isoformat() if downloads else None,
-        "last_ip": downloads[-1]["ip"] if downloads else None,
+        "count": sum(d["count"] for d in downloads),
+        "last_at": (latest["last_at"] or latest["at"]).isoformat() if latest else None,
+        "last_ip": latest["ip"] if latest else None,
         "flagged": bool(flagged),
         "flagged_ips": flagged,
     }

@@ -26,6 +26,9 @@ class Settings:
     upload_max_bytes: int = 1024 * 1024  # per phone upload (Polycom logs and overrides)
     sync_interval: float = 0.5  # seconds between checks for changes made elsewhere
     flush_interval: float = 1.0  # seconds between writes of last-seen, downloads, unknown devices
+    # Seconds: an unchanged last seen is written at most this often per device, and repeats of one
+    # download within it are one row with a count (provisioner.activity); 0: every fetch written.
+    activity_resolution: float = 60.0
     # Scan defence: this many failed phone requests from one IP within scan_window seconds ban it
     # for scan_ban seconds (0 failures: off).
     scan_failures: int = 10

@@ -368,6 +368,38 @@ def _write_0013_shared_bans(conn: sa.Connection) -> None:
     _put(conn, "bans", {"id": 1, "ip": "198.51.100.7", "until": T0, "reason": "unknown_mac", "at": T0})
 
 
+def _write_0013_downloads(conn: sa.Connection) -> None:
+    """A download written at 0013 (one row per fetch): after 0014 it is a row of count 1, last_at NULL."""
+    _put(
+        conn,
+        "downloads",
+        {"id": 2, "at": T0, "device_mac": MAC, "file": "y000000000028.cfg", "ip": "10.0.0.6", "transport": "tftp"},
+    )
+
+
+def _write_0013(conn: sa.Connection) -> None:
+    _write_0013_shared_bans(conn)
+    _write_0013_downloads(conn)
+
+
+def _write_0014_download_count(conn: sa.Connection) -> None:
+    _put(
+        conn,
+        "downloads",
+        {
+            "id": 3,
+            "at": T0,
+            "device_mac": MAC,
+            "file": "001565a1b2c3.cfg",
+            "ip": "10.0.0.7",
+            "user_agent": UA,
+            "transport": "http",
+            "count": 12,
+            "last_at": datetime(2026, 3, 1, 9, 58, tzinfo=UTC),
+        },
+    )
+
+
 def _write_nothing(conn: sa.Connection) -> None:
     """A migration that adds no table and no column (an index, say)."""
 
@@ -394,7 +426,8 @@ WRITERS: dict[str, Callable[[sa.Connection], None]] = {
     "0010_phonebook_firmware": _write_0010,
     "0011_keys": _write_0011_keys,
     "0012_token_expiry": _write_0012_token_expiry,
-    "0013_shared_bans": _write_0013_shared_bans,
+    "0013_shared_bans": _write_0013,
+    "0014_download_count": _write_0014_download_count,
 }
 
 # Values a migration changes on purpose (or moves to another column): (revision, table, column) ->
@@ -504,6 +537,19 @@ async def test_upgrading_from_an_earlier_revision_keeps_every_row_and_serves_the
         "server": "pbx2.rossi.example.net",
         "port": "5070",
     }
+
+
+def test_0014_keeps_every_download_as_a_row_of_count_1_with_no_last_time(data_dir):
+    _build(data_dir, "0013_shared_bans")
+    store = Store.open(data_dir)
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT id, file, count, last_at FROM downloads ORDER BY id").fetchall()
+        assert [tuple(r) for r in rows] == [(1, "001565a1b2c3.cfg", 1, None), (2, "y000000000028.cfg", 1, None)]
+        with store.reading() as tx:
+            assert [(d["count"], d["last_at"]) for d in tx.downloads_of_device(MAC)] == [(1, None), (1, None)]
+    finally:
+        store.close()
 
 
 async def test_0009_gives_every_existing_customer_a_sealed_admin_password_its_phones_get(data_dir, aiohttp_client):

@@ -20,7 +20,8 @@ from provisioner import activity as activity_module
 from provisioner import importing, keys, services
 from provisioner.db import Store
 from provisioner.importing import planning
-from tests.conftest import ACTOR, add_customer, add_line
+from provisioner.web import create_app
+from tests.conftest import ACTOR, Running, add_customer, add_line
 from tests.test_import_loading import write_phones
 
 MAC = "001565A1B2C3"
@@ -51,9 +52,10 @@ def _phone(store: Store) -> None:
     services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
 
 
-def _downloads(store: Store) -> int:
+def _downloads(store: Store) -> list[int]:
+    """The count of each downloads row of the phone (repeats of one fetch are one row)."""
     with store.reading() as tx:
-        return len(tx.downloads_of_device(MAC))
+        return [d["count"] for d in tx.downloads_of_device(MAC)]
 
 
 # --- item 2: a failed flush keeps its batch ---------------------------------------------------------
@@ -65,28 +67,31 @@ async def test_downloads_served_while_the_database_is_locked_are_all_stored_once
     _phone(store)
     assert (await server.client.get(FILE)).status == 200  # warm: the file is cached from now on
     await server.flush()
-    assert _downloads(store) == 1
+    assert _downloads(store) == [1]
     activity = server.app[keys.ACTIVITY]
     lock = Locked(data_dir)
     try:
         for _ in range(30):
             assert (await server.client.get(FILE)).status == 200
         assert await activity.flush() is False  # the write met the lock: kept, not dropped
-        assert len(activity._downloads) == 30 and activity.failures >= 1
+        assert len(activity._repeats) == 1 and activity.failures >= 1  # the row's new count, to write
         for _ in range(20):
             assert (await server.client.get(FILE)).status == 200
     finally:
         lock.release()
     assert await activity.flush() is True
-    assert _downloads(store) == 1 + 50
+    assert _downloads(store) == [1 + 50]  # the same fetch repeated: one row, every fetch counted
     assert activity.failures == 0 and activity.pending == 0
     with store.reading() as tx:
         assert tx.device(MAC)["last_seen_at"] is not None
 
 
 async def test_beyond_the_pending_bound_downloads_are_dropped_and_counted(
-    short_busy_timeout, server, store, data_dir, monkeypatch
+    short_busy_timeout, aiohttp_client, settings, store, data_dir, monkeypatch
 ):
+    # --activity-resolution 0: a row per fetch, as a scanner varying what it sends would make.
+    app = create_app(dataclasses.replace(settings, activity_resolution=0))
+    server = Running(await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"}), app)
     monkeypatch.setattr(activity_module, "MAX_PENDING", 40)
     _phone(store)
     assert (await server.client.get(FILE)).status == 200
@@ -113,7 +118,7 @@ async def test_beyond_the_pending_bound_downloads_are_dropped_and_counted(
     finally:
         lock.release()
     assert await activity.flush() is True
-    assert _downloads(store) == 1 + 40  # the oldest 40 kept, 20 dropped and said so
+    assert _downloads(store) == [1] * (1 + 40)  # the oldest 40 kept, 20 dropped and said so
     assert sum(dropped) == 20
 
 

@@ -44,8 +44,8 @@ def test_fetch_is_a_plain_tuple():
 
 
 async def test_fetch_times_reach_the_store_exactly(server, store, monkeypatch):
-    """Three fetches over real HTTP, one flush: three download rows and the device's last seen, at
-    the times recorded (the last one rounding into the next second)."""
+    """Three fetches over real HTTP, one flush: one download row of count 3 and the device's last
+    seen, at the times recorded (the last one rounding into the next second)."""
     add_customer(store)
     add_line(store, "ROSSI", "201", "Rossi & Figli <Reception>", "p9MrgPW*UfhMg+&<x>")
     services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
@@ -59,10 +59,13 @@ async def test_fetch_times_reach_the_store_exactly(server, store, monkeypatch):
     await server.flush()
     with store.reading() as tx:
         downloads = tx.downloads_of_device(MAC)
-    assert [d["at"] for d in downloads] == [
-        datetime(2025, 12, 31, 23, 59, 58, 250000, tzinfo=UTC),
-        datetime(2025, 12, 31, 23, 59, 59, 500000, tzinfo=UTC),
-        datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC),
+    # The same fetch three times within the activity resolution: one row, first and last time, count.
+    assert [(d["at"], d["last_at"], d["count"]) for d in downloads] == [
+        (
+            datetime(2025, 12, 31, 23, 59, 58, 250000, tzinfo=UTC),
+            datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC),
+            3,
+        )
     ]
     assert {(d["file"], d["ip"], d["transport"]) for d in downloads} == {("001565a1b2c3.cfg", "127.0.0.1", "http")}
     shown = services.show_device(store, MAC)

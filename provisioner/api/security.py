@@ -12,7 +12,8 @@ PUT      /customers/{code}/security      ``{"auth": "digest"|"none", "username",
                                          "path_key": "new"|"none", "window_hours": 24|null,
                                          "allow": ["203.0.113.0/24"]}`` (each optional)
 GET      /devices/{mac}/downloads        ``{"items": [{"at", "file", "ip", "user_agent", "transport",
-                                         "flagged"}]}``
+                                         "count", "last_at", "flagged"}]}`` (repeats of one fetch
+                                         are one item: ``count``, ``last_at`` when over 1)
 =======  ==============================  ===========================================================
 """
 
@@ -78,9 +79,15 @@ DOWNLOAD = s.answer(
         "ip": s.nullable(s.TEXT),
         "user_agent": s.nullable(s.TEXT),
         "transport": s.TEXT,
+        "count": s.integer(
+            1,
+            description="fetches this item stands for: the same file, address, User-Agent "
+            "and transport again within the activity resolution (up to an hour from 'at')",
+        ),
+        "last_at": {**s.TIME_OR_NULL, "description": "the last of them (null when count is 1)"},
         "flagged": {"type": "boolean"},
     },
-    ("at", "file", "transport", "flagged"),
+    ("at", "file", "transport", "count", "last_at", "flagged"),
 )
 
 

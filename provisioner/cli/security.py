@@ -146,7 +146,7 @@ def customer_show(store: Store, code: str, reveal: bool, as_json: bool) -> None:
 @store_options(existing=True)
 def device_downloads(store: Store, mac: str, as_json: bool) -> None:
     """Every config download of MAC: when, from where, how; '!' marks fetches from two addresses
-    within an hour."""
+    within an hour. Repeats of one fetch are one line: 'x N' and the last time."""
     rows = security_services.device_downloads(store, mac)
     if as_json:
         print_json(rows)
@@ -154,12 +154,18 @@ def device_downloads(store: Store, mac: str, as_json: bool) -> None:
     if not rows:
         click.echo("no downloads recorded")
         return
-    click.echo(f"  {'at (UTC)':<26} {'ip':<40} {'via':<5} {'file':<32} user agent")
+    click.echo(f"  {'at (UTC)':<19} {'times, last':<18} {'ip':<40} {'via':<5} {'file':<32} user agent")
     for r in rows:
         mark = "!" if r["flagged"] else " "
+        last = r["last_at"]
+        repeated = (
+            f"x {r['count']}, {last.strftime('%H:%M:%S' if last.date() == r['at'].date() else '%m-%d %H:%M')}"
+            if last
+            else ""
+        )
         click.echo(
-            f"{mark} {r['at'].strftime('%Y-%m-%d %H:%M:%S'):<26} {r['ip'] or '-':<40} {r['transport']:<5} "
-            f"{r['file']:<32} {r['user_agent'] or '-'}"
+            f"{mark} {r['at'].strftime('%Y-%m-%d %H:%M:%S'):<19} {repeated:<18} {r['ip'] or '-':<40} "
+            f"{r['transport']:<5} {r['file']:<32} {r['user_agent'] or '-'}"
         )
     if any(r["flagged"] for r in rows):
         click.echo("! fetched from different addresses within an hour: check where the phone is")

@@ -243,6 +243,15 @@ def _port_or_off(value: str) -> int | None:
     help="Seconds between a phone's fetches of its phonebook (written into each config).",
 )
 @click.option(
+    "--activity-resolution",
+    type=click.FloatRange(min=0, max=3600),
+    default=60.0,
+    envvar="PROVISIONER_ACTIVITY_RESOLUTION",
+    show_default=True,
+    show_envvar=True,
+    help="Seconds: unchanged last seen written at most this often; repeats within it one row (0: every fetch).",
+)
+@click.option(
     "--firmware-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="PROVISIONER_FIRMWARE_DIR",
@@ -340,6 +349,7 @@ def serve(
     resync_after_change: str = "off",
     resync_port: int = 5060,
     phonebook_refresh: int = 3600,
+    activity_resolution: float = 60.0,
     firmware_dir: Path | None = None,
     firmware_max_concurrent: int = 2,
     firmware_slot_timeout: int = 1800,
@@ -401,6 +411,7 @@ def serve(
         scan_unknown_rate=scan_unknown_rate,
         scan_unknown_burst=scan_unknown_burst,
         phonebook_refresh=phonebook_refresh,
+        activity_resolution=activity_resolution,
         firmware_dir=firmware_dir,
         firmware_max_concurrent=firmware_max_concurrent,
         firmware_slot_timeout=float(firmware_slot_timeout),

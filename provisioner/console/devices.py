@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .. import access, fields, keys, render_data, rental_services, rentals, services, vendors
+from .. import access, fields, keys, render_data, rental_services, rentals, security_services, services, vendors
 from ..cache import ConfigCache
 from ..db import Store
 from ..errors import Conflict, Invalid, NotFound
@@ -107,6 +107,9 @@ def masked_files(db: Store, cache: ConfigCache, mac: str) -> list[dict[str, Any]
     return files
 
 
+DOWNLOAD_ROWS = 50  # the device page's latest downloads; `provisioner device downloads MAC` has them all
+
+
 def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
     device = services.show_device(db, mac)
     canonical = device["mac"]
@@ -125,6 +128,8 @@ def device_page_data(db: Store, cache: ConfigCache, mac: str) -> dict[str, Any]:
                 if holder is None:
                     free_lines.append({"extension": line["extension"], "display_name": line["display_name"]})
     device["history"] = list(reversed(device["history"]))
+    # Its config downloads, newest first (repeats of one fetch are one row with a count).
+    device["download_rows"] = security_services.device_downloads(db, canonical)[::-1][:DOWNLOAD_ROWS]
     state = device["state"]
     rental = device["ownership"] == rentals.RENTAL
     return {

@@ -26,6 +26,16 @@ EN_PAGES: dict[str, str] = {
 }
 
 IT_PAGES: dict[str, str] = {
+    # device page: config downloads (repeats of one fetch are one row with a count)
+    "Config downloads": "Scaricamenti della configurazione",
+    "Times": "Volte",
+    "Last time": "Ultima volta",
+    "Via": "Via",
+    "File": "File",
+    "No download recorded.": "Nessuno scaricamento registrato.",
+    "Fetched from different addresses within an hour: {ips}. Check where the phone is.": (
+        "Scaricata da indirizzi diversi entro un'ora: {ips}. Verificare dove si trova il telefono."
+    ),
     # API tokens: expiry
     "Expires": "Scade",
     "after {day}": "dopo il {day}",

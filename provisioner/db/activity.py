@@ -46,12 +46,29 @@ def _chunks(rows: list[tuple], width: int) -> Iterable[list[tuple]]:
         yield rows[start : start + step]
 
 
-def _stamped(rows: Sequence[tuple], sqlite: bool, prefixes: dict[int, str]) -> list[tuple]:
-    """Rows with their first field (a ``time.time()`` float or a datetime) as the driver takes it."""
+def _stamped(rows: Sequence[tuple], sqlite: bool, prefixes: dict[int, str], *at: int) -> list[tuple]:
+    """Rows with their time fields (positions ``at``, default the first; a ``time.time()`` float,
+    a datetime or None) as the driver takes them."""
+    where = at or (0,)
     if sqlite:
-        return [(sqlite_stamp(r[0], prefixes), *r[1:]) for r in rows]
-    stamp = datetime.fromtimestamp
-    return [(r[0] if isinstance(r[0], datetime) else stamp(r[0], UTC), *r[1:]) for r in rows]
+
+        def put(v: Any) -> Any:
+            return None if v is None else sqlite_stamp(v, prefixes)
+
+    else:
+
+        def put(v: Any) -> Any:
+            return v if v is None or isinstance(v, datetime) else datetime.fromtimestamp(v, UTC)
+
+    if where == (0,):
+        return [(put(r[0]), *r[1:]) for r in rows]
+    out = []
+    for r in rows:
+        row = list(r)
+        for i in where:
+            row[i] = put(row[i])
+        out.append(tuple(row))
+    return out
 
 
 class ActivityQueries(Queries):
@@ -85,19 +102,24 @@ class ActivityQueries(Queries):
         if rows:
             self.conn.execute(downloads.insert(), list(rows))
 
-    def record_activity(self, seen: Sequence[tuple], downloads: Sequence[tuple]) -> None:
+    def record_activity(self, seen: Sequence[tuple], downloads: Sequence[tuple], repeats: Sequence[tuple] = ()) -> None:
         """The phone-facing flush in the driver's own ``executemany``: ``seen`` rows are
         (at, ip, user_agent, firmware, mac), ``downloads`` rows (at, mac, file, ip, user_agent,
-        transport), ``at`` a ``time.time()`` float (or a datetime). SQLAlchemy's per-row binding
-        held the GIL for the serving loop's thread; so did a datetime and a strftime per row (half
-        of the flush's CPU at 5,000 rows): the time is formatted once per second now."""
+        transport, count, last_at) new rows, ``repeats`` rows (count, last_at, mac, at, file, ip,
+        transport) rows written before whose count grew; ``at`` and ``last_at`` ``time.time()``
+        floats (or datetimes; ``last_at`` None: the same as ``at``). A repeat finds its row by
+        (device_mac, at, file, ip, transport) through ix_downloads_device_mac_at, without a SELECT.
+        SQLAlchemy's per-row binding held the GIL for the serving loop's thread; so did a datetime
+        and a strftime per row (half of the flush's CPU at 5,000 rows): the time is formatted once
+        per second now."""
         mark = "?" if self.conn.dialect.paramstyle == "qmark" else "%s"
         sqlite = self.conn.dialect.name == "sqlite"
         prefixes: dict[int, str] = {}
         seen = _stamped(seen, sqlite, prefixes)
-        downloads = _stamped(downloads, sqlite, prefixes)
+        downloads = _stamped(downloads, sqlite, prefixes, 0, 7)
+        repeats = _stamped(repeats, sqlite, prefixes, 1, 3)
         if sqlite:
-            self._record_activity_sqlite(seen, downloads)
+            self._record_activity_sqlite(seen, downloads, repeats)
             return
         if seen:
             self.conn.exec_driver_sql(
@@ -108,12 +130,18 @@ class ActivityQueries(Queries):
             )
         if downloads:
             self.conn.exec_driver_sql(
-                f"INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport) "
-                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark})",
+                "INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport, count, last_at) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark}, {mark})",
                 list(downloads),
             )
+        if repeats:
+            self.conn.exec_driver_sql(
+                f"UPDATE downloads SET count = {mark}, last_at = {mark} WHERE device_mac = {mark} AND at = {mark} "
+                f"AND file = {mark} AND ip = {mark} AND transport = {mark}",
+                list(repeats),
+            )
 
-    def _record_activity_sqlite(self, seen: list[tuple], downloads: list[tuple]) -> None:
+    def _record_activity_sqlite(self, seen: list[tuple], downloads: list[tuple], repeats: list[tuple]) -> None:
         """SQLite: thousands of rows per statement (multi-row VALUES, UPDATE ... FROM), not one
         ``executemany`` step per row: each step releases and takes back the GIL, and under load
         every take-back waits for the serving loop's switch interval (its p99)."""
@@ -125,10 +153,18 @@ class ActivityQueries(Queries):
                 f"FROM (VALUES {', '.join(['(?, ?, ?, ?, ?)'] * len(chunk))}) AS v WHERE devices.mac = v.column5",
                 tuple(itertools.chain.from_iterable(chunk)),
             )
-        for chunk in _chunks(downloads, 6):
+        for chunk in _chunks(downloads, 8):
             self.conn.exec_driver_sql(
-                "INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport) "
-                f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?)'] * len(chunk))}",
+                "INSERT INTO downloads (at, device_mac, file, ip, user_agent, transport, count, last_at) "
+                f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}",
+                tuple(itertools.chain.from_iterable(chunk)),
+            )
+        for chunk in _chunks(repeats, 7):
+            self.conn.exec_driver_sql(
+                "UPDATE downloads SET count = v.column1, last_at = v.column2 "
+                f"FROM (VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}) AS v "
+                "WHERE downloads.device_mac = v.column3 AND downloads.at = v.column4 AND downloads.file = v.column5 "
+                "AND downloads.ip = v.column6 AND downloads.transport = v.column7",
                 tuple(itertools.chain.from_iterable(chunk)),
             )
 
@@ -171,4 +207,4 @@ class ActivityQueries(Queries):
 
     def downloads_of_device(self, mac: str) -> list[dict[str, Any]]:
         q = sa.select(downloads).where(downloads.c.device_mac == mac).order_by(downloads.c.id)
-        return [dict(r._mapping) | {"at": _as_utc(r.at)} for r in self.conn.execute(q)]
+        return [dict(r._mapping) | {"at": _as_utc(r.at), "last_at": _as_utc(r.last_at)} for r in self.conn.execute(q)]

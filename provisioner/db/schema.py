@@ -204,6 +204,12 @@ downloads = sa.Table(
     sa.Column("ip", sa.String(64)),
     sa.Column("user_agent", sa.String(400)),
     sa.Column("transport", sa.String(8), nullable=False),
+    # Repeats of the same fetch (device, file, ip, user agent, transport) within the activity
+    # resolution and the hour of ``at`` are one row (migration 0014_download_count): how many, and
+    # the last one's time (NULL: the same as ``at``).
+    sa.Column("count", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("last_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_downloads_device_mac_at", "device_mac", "at"),
 )
 
 uploads = sa.Table(
