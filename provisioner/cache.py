@@ -155,6 +155,13 @@ class ConfigCache:
             self._devices.move_to_end(mac)
         return entry
 
+    def count_bytes(self, entry: DeviceEntry, size: int) -> None:
+        """``size`` more bytes kept with a device (its warm replies) count toward the bound."""
+        entry.size += size
+        if self._devices.get(entry.data.mac) is entry:
+            self.bytes += size
+            self._evict()
+
     async def device(self, mac: str) -> DeviceEntry | None:
         entry = self._devices.get(mac)
         if entry is not None:

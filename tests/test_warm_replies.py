@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
+from provisioner import cache as cache_module
 from provisioner import keys, services
 from provisioner.errors import Unavailable
 from provisioner.web import claimed_segments, create_app
@@ -138,3 +139,23 @@ async def test_a_database_that_cannot_answer_gives_503_past_the_router_too(serve
     response = await server.client.get(FILE, headers={"User-Agent": UA})
     assert response.status == 503 and response.headers["Retry-After"] == "7"
     assert (await response.json())["reason"] == "unreachable"
+
+
+async def test_a_kept_reply_counts_toward_the_cache_bound_once_per_path(server, store):
+    from provisioner.warm_replies import WARM_BYTES
+
+    _phone(store)
+    await server.sync()
+    cache = server.app[keys.CACHE]
+    assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
+    entry = cache.cached(MAC)
+    assert entry is not None and list(entry.warm) == [FILE[1:]]
+    with_reply = cache.bytes
+    files = sum(len(r.body) for r in entry.files.values())
+    assert entry.size == cache_module.ENTRY_OVERHEAD + files + WARM_BYTES
+    for _ in range(3):  # repeats, and another User-Agent for the same path: still one kept reply
+        assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
+    upgraded = UA.replace("108.86.0.20", "108.86.0.21")  # the phone came back on new firmware
+    assert (await server.client.get(FILE, headers={"User-Agent": upgraded})).status == 200
+    assert cache.bytes == with_reply and list(entry.warm) == [FILE[1:]]
+    assert entry.warm[FILE[1:]].user_agent == upgraded and entry.warm[FILE[1:]].firmware == "108.86.0.21"
