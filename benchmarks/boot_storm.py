@@ -30,6 +30,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -211,9 +212,9 @@ ABLATE = textwrap.dedent("""
     import runpy, sys
     off = set(sys.argv.pop(1).split("+")) - {"none"}
     if "all" in off:
-        off |= {"activity", "guard", "middleware", "headers", "resolver"}
+        off |= {"activity", "guard", "headers", "resolver"}
     from aiohttp import web
-    from provisioner import activity, connections, keys, resolver
+    from provisioner import activity, connections, resolver
     from provisioner import web as pweb
     if "activity" in off:  # no last-seen, no download rows, no flush
         activity.Activity.fetched = lambda self, fetch, *, download: None
@@ -224,14 +225,11 @@ ABLATE = textwrap.dedent("""
         activity.Activity._write = lambda self, *args: None
     if "guard" in off:  # aiohttp's protocol straight on the socket
         connections.ConnectionGuard.factory = lambda self, server: server
-    if "middleware" in off:  # the root application's error middleware
-        create_app = pweb.create_app
-        def bare_app(settings):
-            app = create_app(settings)
-            app.middlewares.clear()
-            return app
-        pweb.create_app = bare_app
-    if "resolver" in off:  # the first reply of each path, answered again without resolving
+    if "warm" in off:  # no warm replies: every request goes the whole way through Resolver.resolve
+        resolver.Resolver.warm = lambda self, *args: None
+    if "dispatch" in off:  # phones' requests through aiohttp's router and middlewares, as before
+        pweb.phone_first = lambda app, handler: handler
+    if "resolver" in off:  # the first reply of each path, answered again without resolving or recording
         resolve, seen = resolver.Resolver.resolve, {}
         async def remembered(self, req):
             reply = seen.get(req.path)
@@ -239,15 +237,9 @@ ABLATE = textwrap.dedent("""
                 reply = seen[req.path] = await resolve(self, req)
             return reply
         resolver.Resolver.resolve = remembered
+        resolver.Resolver.warm = lambda self, *args: None
     if "headers" in off:  # the bare handler's response: body and Content-Type only
-        async def plain(request):
-            reply = await request.app[keys.RESOLVER].resolve(
-                resolver.Request(request.match_info["path"], request.remote or "", request.headers.get("User-Agent"))
-            )
-            return web.Response(body=reply.body, content_type="text/plain", status=reply.status)
-        items = pweb.phone_routes._items
-        for i, r in enumerate(items):
-            items[i] = web.RouteDef(r.method, r.path, plain, r.kwargs)
+        pweb._file_response = lambda request, reply: web.Response(body=reply.body, content_type="text/plain")
     sys.argv = sys.argv[1:]
     runpy.run_path(sys.argv[0], run_name="__main__")
 """)
@@ -265,6 +257,7 @@ def wrk(
 ) -> dict[str, float]:
     """One wrk run over the request list; ``once``: each thread walks its share once and stops."""
     env = {**os.environ, "BOOT_STORM_REQUESTS": str(requests_file), "BOOT_STORM_ONCE": "1" if once else "0"}
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [
             "wrk",
@@ -287,8 +280,11 @@ def wrk(
         text=True,
         check=True,
     ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = json.loads(out.strip().splitlines()[-1])
     return {
+        "wrk_cpu": (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime),
+        "seconds": r["duration_us"] / 1e6,
         "requests": r["requests"],
         "errors": r["non2xx"] + r["socket_errors"],
         "rps": r["requests"] / (r["duration_us"] / 1e6),
@@ -345,6 +341,38 @@ def lag_line(before: dict[str, float], after: dict[str, float]) -> str:
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and every process below it (workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+        todo += children.get(current, [])
+    return total
+
+
+def cpu_line(name: str, r: dict[str, float], server_cpu: float) -> str:
+    """Server CPU per request, and how much of the machine wrk itself took during the pass."""
+    cores = os.cpu_count() or 1
+    return (
+        f"{name:<28} server {server_cpu / max(1, r['requests']) * 1e6:6.1f} us CPU per request, "
+        f"{server_cpu / r['seconds'] / cores:4.0%} of the {cores} cores; wrk {r['wrk_cpu'] / r['seconds'] / cores:4.0%}"
+    )
+
+
 def cached(base: str, tries: int = 12) -> int:
     """Files cached, in the least warm worker (``--workers``: each new connection may reach another)."""
     counts = []
@@ -366,7 +394,10 @@ def bare_pass(size: int, requests_file: Path, seconds: float, wrk_args: dict) ->
     base = f"http://127.0.0.1:{port}"
     bare = start([sys.executable, "-c", BARE, str(port), str(size)], base)
     try:
-        return wrk(base, requests_file, seconds=seconds, **wrk_args)
+        cpu = cpu_seconds(bare.pid)
+        result = wrk(base, requests_file, seconds=seconds, **wrk_args)
+        result["server_cpu"] = cpu_seconds(bare.pid) - cpu
+        return result
     finally:
         bare.terminate()
         bare.wait(timeout=30)
@@ -395,7 +426,7 @@ def main() -> None:
         "--ablate",
         default=None,
         help="warm pass only, once per variant, each a '+'-joined set of parts taken out of the server "
-        "(none, activity, write, gc, guard, middleware, headers, resolver, all), e.g. none,activity,guard,all; "
+        "(none, activity, write, gc, guard, warm, dispatch, headers, resolver, all), e.g. none,warm,activity,all; "
         "one bare pass per round; one worker",
     )
     parser.add_argument("--rounds", type=int, default=1, help="with --ablate: rounds of every variant")
@@ -452,7 +483,9 @@ def main() -> None:
                 wrk(base, requests_file, seconds=max(2.0, args.devices / 2000), **wrk_args)
             warmed = cached(base)
             lag2 = metrics(base)
+            cpu = cpu_seconds(server.pid)
             warm = wrk(base, requests_file, seconds=args.seconds, **wrk_args)
+            warm["server_cpu"] = cpu_seconds(server.pid) - cpu
             lag3 = metrics(base)
             size = int(warm["mean_size"])
             per_device = gauge(base, "provisioner_cache_bytes_per_device")
@@ -476,10 +509,14 @@ def main() -> None:
     )
     print(line("warm pass (cache hit)", warm))
     print(line("bare aiohttp, same size", baseline))
+    print(cpu_line("warm pass CPU", warm, warm["server_cpu"]))
+    print(cpu_line("bare aiohttp CPU", baseline, baseline["server_cpu"]))
     print(f"cold  {lag_line(lag0, lag1)}")
     print(f"warm  {lag_line(lag2, lag3)}")
     print(f"\nwarm / bare      = {warm['rps'] / baseline['rps']:.2f}x req/s  (target >= 0.8)")
     print(f"warm p99 / bare  = {warm['p99_ms'] / max(baseline['p99_ms'], 1e-6):.2f}x  (target <= 2)")
+    per_request = warm["server_cpu"] / warm["requests"] / (baseline["server_cpu"] / baseline["requests"])
+    print(f"CPU per request  = {per_request:.2f}x bare's (the server's own cost, whatever wrk leaves it of the cores)")
     print(f"cold / bare      = {cold['rps'] / baseline['rps']:.2f}x req/s  (cold {cold['rps']:.0f} renders/s)")
     print(f"pre-warm         = {warmed_rate:.0f} devices/s from the server's start (all their files but phonebooks)")
     print(
@@ -516,7 +553,9 @@ def ablate_main(args: argparse.Namespace) -> None:
                     deadline = time.monotonic() + 300
                     while cached(base, tries=1) < args.devices and time.monotonic() < deadline:
                         wrk(base, requests_file, seconds=max(2.0, args.devices / 2000), **wrk_args)
+                    cpu = cpu_seconds(server.pid)
                     results[variant] = wrk(base, requests_file, seconds=args.seconds, **wrk_args)
+                    results[variant]["server_cpu"] = cpu_seconds(server.pid) - cpu
                     size = int(results[variant]["mean_size"])
                 finally:
                     server.terminate()
@@ -528,12 +567,16 @@ def ablate_main(args: argparse.Namespace) -> None:
     print(
         f"\n{args.devices} devices, wrk -t{args.threads} -c{args.connections}, one worker, {args.seconds:.0f} s passes"
     )
-    print("| round | taken out | warm req/s (p99) | bare req/s (p99) | warm / bare | p99 / bare p99 |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| round | taken out | warm req/s (p99) | bare req/s (p99) | warm / bare | p99 / bare p99 "
+        "| server CPU per request (bare) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for round_, variant, r, b in rows:
         print(
             f"| {round_} | {variant} | {r['rps']:,.0f} ({r['p99_ms']:.1f} ms) | {b['rps']:,.0f} ({b['p99_ms']:.1f} ms) "
-            f"| {r['rps'] / b['rps']:.2f}x | {r['p99_ms'] / max(b['p99_ms'], 1e-6):.1f}x |"
+            f"| {r['rps'] / b['rps']:.2f}x | {r['p99_ms'] / max(b['p99_ms'], 1e-6):.1f}x "
+            f"| {r['server_cpu'] / r['requests'] * 1e6:.0f} us ({b['server_cpu'] / b['requests'] * 1e6:.0f} us) |"
         )
 
 

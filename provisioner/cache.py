@@ -80,6 +80,9 @@ class DeviceEntry:
     # The customer's rules and this device's token and window, checked per request in memory.
     access: DeviceAccess | None = None
     size: int = ENTRY_OVERHEAD  # what it counts toward the cache's bound: overhead + files' bytes
+    # Replies the resolver may give again to the same path and User-Agent (provisioner.warm_replies):
+    # dropped with the entry at any change.
+    warm: dict = field(default_factory=dict)
 
 
 def _holds_password(body: bytes, data: DeviceData) -> bool:
@@ -142,6 +145,22 @@ class ConfigCache:
         self.on_dropped: Callable[[list[str]], None] | None = None
 
     # --- lookups -------------------------------------------------------------------
+
+    def cached(self, mac: str) -> DeviceEntry | None:
+        """The device's entry when it is in the cache (now the most recently asked), without loading:
+        the warm path's lookup (no coroutine, no clock: an entry with a ``valid_until`` keeps no
+        warm replies, see provisioner.warm_replies)."""
+        entry = self._devices.get(mac)
+        if entry is not None:
+            self._devices.move_to_end(mac)
+        return entry
+
+    def count_bytes(self, entry: DeviceEntry, size: int) -> None:
+        """``size`` more bytes kept with a device (its warm replies) count toward the bound."""
+        entry.size += size
+        if self._devices.get(entry.data.mac) is entry:
+            self.bytes += size
+            self._evict()
 
     async def device(self, mac: str) -> DeviceEntry | None:
         entry = self._devices.get(mac)

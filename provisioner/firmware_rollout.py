@@ -159,6 +159,11 @@ class Rollout:
 
     # --- the decision, per request ----------------------------------------------------------
 
+    @property
+    def active(self) -> bool:
+        """Some target is set: a phone's config may carry a directive (else :meth:`due` is None)."""
+        return bool(self._targets)
+
     def target(self, vendor: str, model: str, customer_id: int | None) -> Image | None:
         version = target_version(self._targets, vendor, model, customer_id)
         if version is None:

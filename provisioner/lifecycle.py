@@ -24,7 +24,7 @@ from .errors import Unavailable
 from .firmware_rollout import Rollout
 from .prewarm import Prewarmer
 from .rendering import SHIPPED_TEMPLATES, Renderer
-from .resolver import Reply, Request, Resolver
+from .resolver import Request, Resolver
 from .settings import Settings
 from .tasks import FailuresInARow, cancel_and_wait
 
@@ -212,7 +212,10 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
 
     async def handle(filename: str, client_ip: str) -> bytes | memoryview:
         try:
-            reply: Reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
+            # A repeat of a read served before: from memory (provisioner.warm_replies).
+            reply = resolver.warm(filename, None, client_ip, "tftp") or await resolver.resolve(
+                Request(filename, client_ip, transport="tftp")
+            )
         except Unavailable as exc:  # an uncached file with the database down: the phone retries
             log.warning("database_unavailable", reason=exc.reason, transport="tftp")
             raise TftpError(0, "server busy, try again") from None

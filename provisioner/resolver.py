@@ -66,6 +66,7 @@ from .phone_reply import Reply, Request
 from .upload_route import UPLOAD_AFTER_FETCH as UPLOAD_AFTER_FETCH
 from .upload_route import UploadRoute
 from .vendors import ConfigFile, FileKind, UserAgent, Vendor
+from .warm_replies import WarmRoute
 
 log = structlog.get_logger("provisioner.resolver")
 
@@ -184,7 +185,7 @@ def _parse_user_agent(header: str | None) -> UserAgent | None:
     return _parse_cached(header) if header is None or len(header) <= 400 else vendors.parse_user_agent(header)
 
 
-class Resolver(UploadRoute, FirmwareRoute):
+class Resolver(UploadRoute, FirmwareRoute, WarmRoute):
     def __init__(
         self,
         store: Store,
@@ -210,6 +211,8 @@ class Resolver(UploadRoute, FirmwareRoute):
         # MAC -> client IP whose request closed the device's first-contact window (this process).
         self._window_closed_by: OrderedDict[str, str] = OrderedDict()
         self._thefts_reported: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._warm_macs: dict[str, str] = {}  # path -> MAC of replies kept for warm()
+        self.warm_hits = 0
         self.clock: Callable[[], float] = time.monotonic
 
     @property
@@ -382,8 +385,9 @@ class Resolver(UploadRoute, FirmwareRoute):
         if kind is _ABSENT:
             self.activity.fetched(fetch, download=False)
             return Reply(404, "absent", mac=mac)
+        firmware_url = self._firmware_url(entry, spec, ua)
         try:
-            rendered = self.cache.device_file(entry, spec, name, firmware_url=self._firmware_url(entry, spec, ua))
+            rendered = self.cache.device_file(entry, spec, name, firmware_url=firmware_url)
         except RenderError as exc:
             log.error("render_failed", mac=mac, file=name, template=spec.template, error=str(exc))
             return Reply(500, "render-error", mac=mac, detail=str(exc))
@@ -400,10 +404,13 @@ class Resolver(UploadRoute, FirmwareRoute):
             rules.window_until = None
             self.activity.window_used(mac, entry.data.customer_id)
             _remember(self._window_closed_by, mac, req.client_ip, MAX_REMEMBERED_FETCHES)
+        reply = Reply(200, "served", rendered.body, rendered.content_type, rendered.etag, mac)  # Reply.of, inlined
         if not req.trusted:
             self.activity.fetched(fetch, download=True)
             self._remember_fetch(mac, req.client_ip)
-        return Reply(200, "served", rendered.body, rendered.content_type, rendered.etag, mac)  # Reply.of, inlined
+            if firmware_url is None:
+                self._keep_warm(req, entry, spec, name, fetch.firmware, token, reply)
+        return reply
 
     async def _window_taken(self, req: Request, entry: DeviceEntry, mac: str, name: str) -> None:
         """The device's window is closed and a request naming its MAC asks without the token: the

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 
 import structlog
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from . import api, console, firmware, keys, lifecycle
 from .db import counting_commits, unavailable
 from .errors import ProvisionerError, Unavailable
 from .redirect import worker as redirect_worker
-from .resolver import Request
+from .resolver import Reply, Request, Resolver
 from .settings import Settings
 
 log = structlog.get_logger("provisioner.web")
+
+Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 routes = web.RouteTableDef()
 phone_routes = web.RouteTableDef()
@@ -33,17 +36,23 @@ MAX_BODY = 4 * 1024 * 1024
 async def error_middleware(request: web.Request, handler):  # type: ignore[no-untyped-def]
     try:
         return await handler(request)
-    except Unavailable as exc:
-        return _unavailable(exc)
-    except ProvisionerError as exc:
-        return web.json_response(exc.to_dict(), status=exc.status)
     except (asyncio.CancelledError, ConnectionError, web.HTTPException):
         raise
     except Exception as exc:
-        busy = unavailable(exc)  # the database cannot take it now: 503, try again, never a 500
-        if busy is None:
-            raise
-        return _unavailable(busy)
+        return _error_response(exc)
+
+
+def _error_response(exc: Exception) -> web.Response:
+    """The answer to what a handler raised: 503 when the database cannot take it now (try again,
+    never a 500), a JSON error for our own; anything else is raised again (aiohttp's 500)."""
+    if isinstance(exc, Unavailable):
+        return _unavailable(exc)
+    if isinstance(exc, ProvisionerError):
+        return web.json_response(exc.to_dict(), status=exc.status)
+    busy = unavailable(exc)
+    if busy is None:
+        raise exc
+    return _unavailable(busy)
 
 
 @web.middleware
@@ -108,16 +117,29 @@ async def _firmware_gauge(app: web.Application) -> None:
 @phone_routes.route("GET", "/{path:.*}")
 @phone_routes.route("PUT", "/{path:.*}")
 async def phone_file(request: web.Request) -> web.StreamResponse:
-    body = await request.read() if request.method == "PUT" else None
-    reply = await request.app[keys.RESOLVER].resolve(
+    """The phone route: every path no other route claims. In the server, phones' GET and HEAD come
+    to :func:`answer_phone` without it (:func:`phone_first`); PUT (uploads) and the test apps pass here."""
+    return await answer_phone(request, request.app[keys.RESOLVER], request.match_info["path"])
+
+
+async def answer_phone(request: web.BaseRequest, resolver: Resolver, path: str) -> web.StreamResponse:
+    method = request.method
+    if method != "PUT":
+        # A repeat of a request served before (a warm phone, a boot storm): answered from memory.
+        reply = resolver.warm(path, request.headers.get(hdrs.USER_AGENT), request.remote or "", "http")
+        if reply is not None:
+            keys.count(reply, "http")
+            return _file_response(request, reply)
+    body = await request.read() if method == "PUT" else None
+    reply = await resolver.resolve(
         Request(
-            path=request.match_info["path"],
+            path=path,
             client_ip=request.remote or "",
-            user_agent=request.headers.get("User-Agent"),
+            user_agent=request.headers.get(hdrs.USER_AGENT),
             transport="http",
-            method=request.method,
+            method=method,
             body=body,
-            authorization=request.headers.get("Authorization"),
+            authorization=request.headers.get(hdrs.AUTHORIZATION),
             secure=request.secure,
             peer_cert=_peer_cert(request) if request.secure else None,
         )
@@ -129,14 +151,61 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
     if reply.file is not None:
         # A firmware image: streamed from disk; Range, If-Range, 206 and 416 come with FileResponse.
         return web.FileResponse(reply.file, headers={"Content-Type": reply.content_type})
+    return _file_response(request, reply)
+
+
+def _file_response(request: web.BaseRequest, reply: Reply) -> web.Response:
     # A device's file holds passwords: no shared cache may keep it.
-    headers = {"Cache-Control": "no-store"}
-    if reply.etag:
-        headers["ETag"] = reply.etag
-        if reply.etag in request.headers.get("If-None-Match", ""):
-            return web.Response(status=304, headers=headers)
-    headers["Content-Type"] = reply.content_type
+    etag = reply.etag
+    if etag:
+        if etag in request.headers.get(hdrs.IF_NONE_MATCH, ""):
+            return web.Response(status=304, headers={"Cache-Control": "no-store", "ETag": etag})
+        headers = {"Cache-Control": "no-store", "ETag": etag, "Content-Type": reply.content_type}
+    else:
+        headers = {"Cache-Control": "no-store", "Content-Type": reply.content_type}
     return web.Response(body=reply.body, headers=headers)
+
+
+def phone_first(app: web.Application, handler: Handler) -> Handler:
+    """The server's request handler (``runner.server.request_handler``): a GET or HEAD of a path no
+    other route claims goes straight to :func:`answer_phone`, past the router and the middlewares
+    (what they cost a warm request was most of its time beyond the lookup, issue 19); anything else
+    (the console, the API, /healthz, /metrics, PUT uploads, other methods) goes to ``handler``, the
+    application's own. Errors are answered as :func:`error_middleware` answers them."""
+    claimed = claimed_segments(app)
+    resolver = app[keys.RESOLVER]
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        if request.method in _FAST_METHODS:
+            path = request.path
+            if path.partition("/")[2].partition("/")[0] not in claimed:
+                try:
+                    return await answer_phone(request, resolver, path[1:])
+                except (asyncio.CancelledError, ConnectionError, web.HTTPException):
+                    raise
+                except Exception as exc:
+                    return _error_response(exc)
+        return await handler(request)
+
+    return handle
+
+
+_FAST_METHODS = frozenset({"GET", "HEAD"})
+
+
+def claimed_segments(app: web.Application) -> frozenset[str]:
+    """The first path segments the application's other routes answer ("" for "/"): a request under
+    one of them is not a phone's. Fails when a route's first segment is a variable (nothing could
+    tell its requests from a phone's without the router)."""
+    claimed = set()
+    for resource in app.router.resources():
+        if any(route.handler is phone_file for route in resource):
+            continue
+        first = resource.canonical.partition("/")[2].partition("/")[0]
+        if "{" in first:
+            raise RuntimeError(f"route {resource.canonical} starts with a variable: phone_first cannot tell it apart")
+        claimed.add(first)
+    return frozenset(claimed)
 
 
 _REASONS = {
@@ -151,7 +220,7 @@ _REASONS = {
 }
 
 
-def _peer_cert(request: web.Request) -> dict | None:
+def _peer_cert(request: web.BaseRequest) -> dict | None:
     """The client certificate the handshake verified (``--client-ca``), or None."""
     transport = request.transport
     tls = transport.get_extra_info("ssl_object") if transport is not None else None

@@ -16,7 +16,7 @@ from provisioner import keys, services
 from provisioner.cli import cli
 from provisioner.db import Store
 from provisioner.settings import Settings
-from provisioner.web import create_app
+from provisioner.web import create_app, phone_first
 
 # Servers the tests start (server.py in a subprocess, `serve` in-process) never bind the SIP
 # plug-and-play port 5060 (not a port the tests picked) nor announce by mDNS on the machine's real
@@ -96,6 +96,9 @@ class Running:
 async def server(aiohttp_client: Callable, settings: Settings) -> Running:
     app = create_app(settings)
     client = await aiohttp_client(app, server_kwargs={"host": "127.0.0.1"})
+    # As `provisioner serve` runs it: phones' GET and HEAD past the router (provisioner.web.phone_first).
+    low_level = client.server.runner.server
+    low_level.request_handler = phone_first(app, low_level.request_handler)
     return Running(client, app)
 
 

@@ -41,6 +41,7 @@ SERVICES = {
     "resolver",  # the phone-facing use case; keys and the redirect worker call it
     "phone_reply",
     "upload_route",
+    "warm_replies",
     "firmware_rollout",
     "firmware_serving",
     "tasks",  # background jobs: how they stop and how their failures are logged

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from provisioner import services
+from provisioner import keys, services
 from provisioner.rendering import DeviceData, Renderer, RenderError, device_context
 from provisioner.resolver import file_name
 from provisioner.vendors import get as vendor
@@ -232,7 +232,10 @@ async def test_a_warm_fetch_parses_its_user_agent_and_name_once(server, yealink,
         bodies.add(await resp.read())
     assert len(bodies) == 1 and PASSWORD.encode() in bodies.pop()
     assert calls == [YEALINK_UA]
-    assert resolver._candidates.cache_info().misses == 1 and resolver._candidates.cache_info().hits == 4
+    # The name was matched once (once more if a sync replaced the first load's entry); the repeats
+    # were answered from the warm replies, without matching it again.
+    assert resolver._candidates.cache_info().misses == 1 and resolver._candidates.cache_info().hits <= 1
+    assert server.app[keys.RESOLVER].warm_hits >= 3
     # A header longer than a phone's is parsed each time, never kept.
     long_ua = YEALINK_UA + " " + "x" * 500
     for _ in range(2):

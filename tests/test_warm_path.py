@@ -122,7 +122,9 @@ async def test_a_warm_fetch_splits_its_path_once_and_long_paths_are_not_kept(ser
     for _ in range(4):
         resp = await server.client.get("/001565a1b2c3.cfg", headers={"User-Agent": UA})
         assert resp.status == 200
-    assert (resolver._route_cached.cache_info().misses, resolver._route_cached.cache_info().hits) == (1, 3)
+    # Split once; the repeats come from the warm replies (provisioner.warm_replies), which do not split it.
+    assert resolver._route_cached.cache_info().misses == 1 and resolver._route_cached.cache_info().hits <= 1
+    assert server.app[keys.RESOLVER].warm_hits >= 2
     assert resolver._route_cached.cache_info().maxsize == 100_000
     long_path = "/" + "a" * (resolver.MAX_ROUTE_PATH + 10) + ".cfg"
     for _ in range(2):

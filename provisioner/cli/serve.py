@@ -472,6 +472,11 @@ async def _run(app: web.Application, settings: Settings, ssl_context, ready=None
     # keepalive_timeout: an idle keep-alive connection (or one slow with its next head) is closed too.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10, keepalive_timeout=settings.http_head_timeout)
     await runner.setup()
+    assert runner.server is not None
+    from ..web import phone_first
+
+    # Phones' GET and HEAD past the router and the middlewares (issue 19); the rest as before.
+    runner.server.request_handler = phone_first(app, runner.server.request_handler)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
