@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.compiler
+import markupsafe
 
 from . import polling, timezones
 from .access import Policy
@@ -281,25 +283,89 @@ def _refuse_line_breaks(value: Any) -> Any:
     return "" if value is None else value
 
 
+# What Jinja2 does to each ``{{ value }}`` of a template, ``escape(finalize(value))`` (XML) or
+# ``str(finalize(value))`` (text), as one call that gives the same text: a plain string or an int
+# (nearly every value) costs a check and markupsafe's C escaping, with no Markup object made;
+# anything else (None, Markup, Undefined, other types) goes the general way. Every character the
+# checks refuse is one ``str.isprintable`` rejects, so a printable string skips the regexes.
+_escape_inner = getattr(markupsafe, "_escape_inner", None)
+
+
+def _xml_value(value: Any) -> str:
+    cls = value.__class__
+    if cls is str:
+        if not value.isprintable() and _XML_ILLEGAL.search(value):
+            raise RenderError("a value holds a control character XML cannot carry")
+        return _escape_inner(value) if _escape_inner is not None else str(markupsafe.escape(value))
+    if cls is int:
+        return str(value)
+    return markupsafe.escape(_refuse_xml_illegal(value))
+
+
+def _text_value(value: Any) -> str:
+    cls = value.__class__
+    if cls is str:
+        if not value.isprintable() and (_LINE_BREAK.search(value) or _CONTROL.search(value)):
+            raise RenderError("a value holds a line break or control character")
+        return value
+    if cls is int:
+        return str(value)
+    return str(_refuse_line_breaks(value))
+
+
+class _OutputCompiler(jinja2.compiler.CodeGenerator):
+    """Compiles ``{{ value }}`` to ``environment.escaped_value(value)`` (autoescape on) or
+    ``environment.plain_value(value)`` (off) instead of ``escape(environment.finalize(value))``."""
+
+    def _output_child_pre(self, node: Any, frame: Any, finalize: Any) -> None:
+        if frame.eval_ctx.volatile:
+            super()._output_child_pre(node, frame, finalize)
+        elif frame.eval_ctx.autoescape:
+            self.write("environment.escaped_value(")
+        else:
+            self.write("environment.plain_value(")
+
+    def _output_child_post(self, node: Any, frame: Any, finalize: Any) -> None:
+        if frame.eval_ctx.volatile:
+            super()._output_child_post(node, frame, finalize)
+        else:
+            self.write(")")
+
+
+class _Environment(jinja2.Environment):
+    code_generator_class = _OutputCompiler
+
+    def __init__(self, *, finalize: Callable[[Any], Any], **kw: Any):
+        super().__init__(finalize=finalize, **kw)
+        # The general forms, for a block that turns autoescape the other way than the environment.
+        self.escaped_value: Callable[[Any], str] = lambda value: markupsafe.escape(finalize(value))
+        self.plain_value: Callable[[Any], str] = lambda value: str(finalize(value))
+
+
+def environment_options(override: Path | None, shipped: Path) -> dict[str, Any]:
+    """Both environments' Jinja2 options but escaping and finalize."""
+    return dict(
+        loader=jinja2.FileSystemLoader([str(p) for p in (override, shipped) if p]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
 class Renderer:
     """Jinja2 environments over the override folder then the shipped one."""
 
     def __init__(self, override: Path | None = None, shipped: Path = SHIPPED_TEMPLATES):
         self.override = override
         self.shipped = shipped
-        paths = [str(p) for p in (override, shipped) if p]
-        loader = jinja2.FileSystemLoader(paths)
-        common: dict[str, Any] = dict(
-            loader=loader,
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            auto_reload=False,
-        )
+        common = environment_options(override, shipped)
         self._chosen: dict[tuple[str, str | None, str, bool], jinja2.Template] = {}
-        self._xml = jinja2.Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)
-        self._text = jinja2.Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
+        self._xml = _Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)
+        self._xml.escaped_value = _xml_value
+        self._text = _Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
+        self._text.plain_value = _text_value
 
     def template_for(self, vendor: str, template: str, model: str | None, xml: bool) -> jinja2.Template:
         # Remembered per (vendor, model, file): a miss on the model folder costs a stat per search path.
