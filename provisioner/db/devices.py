@@ -106,15 +106,12 @@ class DeviceQueries(Queries):
         found: dict[str, RenderRows] = {}
         for start in range(0, len(macs), 500):
             chunk = list(macs[start : start + 500])
-            rows = [dict(r._mapping) for r in self.conn.execute(sa.select(devices).where(devices.c.mac.in_(chunk)))]
+            rows = self._dicts(sa.select(devices).where(devices.c.mac.in_(chunk)))
             if not rows:
                 continue
             customer_ids = {r["customer_id"] for r in rows if r["customer_id"] is not None}
             by_customer = (
-                {
-                    r.id: dict(r._mapping)
-                    for r in self.conn.execute(sa.select(customers).where(customers.c.id.in_(customer_ids)))
-                }
+                {r["id"]: r for r in self._dicts(sa.select(customers).where(customers.c.id.in_(customer_ids)))}
                 if customer_ids
                 else {}
             )
@@ -130,8 +127,9 @@ class DeviceQueries(Queries):
                 .where(device_lines.c.device_id.in_(list(by_device)))
                 .order_by(device_lines.c.device_id, device_lines.c.position)
             )
-            for line_row in self.conn.execute(q):
-                by_device[line_row.device_id].append(dict(line_row._mapping))
+            # Plain dicts zipped from one key list (a RowMapping per row built its key view each time).
+            for line in self._dicts(q):
+                by_device[line["device_id"]].append(line)
             for r in rows:
                 found[r["mac"]] = (r, by_customer.get(r["customer_id"]), by_device[r["id"]])
         return found
