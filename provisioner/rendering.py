@@ -162,10 +162,18 @@ def device_context(
     - plus what ``vendor.extend_context`` adds
     """
     caps = vendor.caps(data.model)
-    variables = ChainMap(
-        {k: v for k, v in data.settings.items() if k in LAYERED_VARIABLES},
-        {"timezone": data.timezone, "language": data.language, "ntp_server": data.ntp_server},
-    )
+    settings = data.settings
+    if settings:
+        variables: Mapping[str, Any] = ChainMap(
+            {k: v for k, v in settings.items() if k in LAYERED_VARIABLES},
+            {"timezone": data.timezone, "language": data.language, "ntp_server": data.ntp_server},
+        )
+        overrides = {k: v for k, v in settings.items() if k not in LAYERED_VARIABLES}
+        check_settings: Mapping[str, str] = ChainMap(dict(settings), dict(data.check_defaults))
+    else:  # most phones: no device settings, nothing to layer
+        variables = {"timezone": data.timezone, "language": data.language, "ntp_server": data.ntp_server}
+        overrides = {}
+        check_settings = data.check_defaults
     accounts = [] if data.deprovisioned else list(data.accounts[: caps.accounts])
     ctx: dict[str, Any] = {
         "vendor": vendor.name,
@@ -185,9 +193,9 @@ def device_context(
         "language": variables["language"],
         "ntp_server": variables["ntp_server"],
         "provisioning_url": provisioning_url,
-        "overrides": {k: v for k, v in data.settings.items() if k not in LAYERED_VARIABLES},
+        "overrides": overrides,
         # When the phone checks on its own: its device settings, else its customer's defaults.
-        "check": polling.schedule(data.mac, ChainMap(dict(data.settings), dict(data.check_defaults))),
+        "check": polling.schedule(data.mac, check_settings),
         "admin_password": None if data.deprovisioned else data.admin_password,
         "country": data.country,
         "codecs": list(data.codecs),
@@ -380,7 +388,10 @@ class Renderer:
     def render(self, vendor: str, template: str, context: Mapping[str, Any], xml: bool) -> bytes:
         try:
             tmpl = self.template_for(vendor, template, context.get("model"), xml)
-            text = tmpl.render(context)
+            # Template.render(context) without its copy of the context (new_context makes one) and
+            # its traceback rewriting (an error here becomes a RenderError that names no line).
+            variables = context if isinstance(context, dict) else dict(context)
+            text = tmpl.environment.concat(tmpl.root_render_func(tmpl.new_context(variables)))
         except RenderError:
             raise
         except jinja2.TemplateNotFound:

@@ -144,3 +144,38 @@ def test_autoescape_blocks_either_way(tmp_path):
     renderer = Renderer(override=tmp_path)
     assert renderer.render("v", "t", {"v": "<&>"}, True) == b"&lt;&amp;&gt;|<&>|&lt;&amp;&gt;"
     assert renderer.render("v", "t", {"v": "<&>"}, False) == b"<&>|<&>|&lt;&amp;&gt;"
+
+
+def test_render_does_not_copy_the_context_twice(monkeypatch):
+    """Renderer.render runs the template's root function on one context (Template.render would
+    copy the variables once more and rewrite tracebacks first)."""
+    monkeypatch.setattr(jinja2.Template, "render", lambda *a, **kw: pytest.fail("Template.render called"))
+    ctx = device_context(vendors.get("yealink"), device("yealink"), URL)
+    assert b"account.1.password = pa&ss<1>=" in Renderer().render("yealink", "mac.cfg", ctx, False)
+
+
+@pytest.mark.parametrize(
+    ("settings", "defaults", "hour", "zone", "overrides"),
+    [
+        ({}, {}, 3, "Europe/Rome", {}),
+        ({}, {"check_hour": "5"}, 5, "Europe/Rome", {}),
+        ({"check_hour": "7"}, {"check_hour": "5"}, 7, "Europe/Rome", {}),
+        ({"timezone": "Europe/London", "a.b": "1"}, {"check_hour": "5"}, 5, "Europe/London", {"a.b": "1"}),
+    ],
+)
+def test_device_settings_layer_over_the_customers(settings, defaults, hour, zone, overrides):
+    data = DeviceData(
+        mac="001565ABCDEF",
+        vendor="yealink",
+        model="T46U",
+        customer_code="C",
+        customer_name="C",
+        timezone="Europe/Rome",
+        language="it",
+        ntp_server="ntp.example.net",
+        accounts=(),
+        settings=settings,
+        check_defaults=defaults,
+    )
+    ctx = device_context(vendors.get("yealink"), data, URL)
+    assert (ctx["check"].hour, ctx["timezone"].name, ctx["overrides"]) == (hour, zone, overrides)
