@@ -390,8 +390,10 @@ class Renderer:
             tmpl = self.template_for(vendor, template, context.get("model"), xml)
             # Template.render(context) without its copy of the context (new_context makes one) and
             # its traceback rewriting (an error here becomes a RenderError that names no line).
-            variables = context if isinstance(context, dict) else dict(context)
-            text = tmpl.environment.concat(tmpl.root_render_func(tmpl.new_context(variables)))
+            # One merge of the template's globals under the variables, as new_context(context) does
+            # it with dict(globals, **context): two copies.
+            variables = {**tmpl.globals, **context}
+            text = tmpl.environment.concat(tmpl.root_render_func(tmpl.new_context(variables, shared=True)))
         except RenderError:
             raise
         except jinja2.TemplateNotFound:
