@@ -38,3 +38,25 @@ def test_a_batch_shares_each_customers_part(store):
     assert a.phonebook is b.phonebook and {p.number for p in a.phonebook} == {"201", "202", "203"}
     assert stock.deprovisioned and stock.accounts == () and stock.policy is None and stock.customer_id is None
     assert stock.country == DEFAULT_COUNTRY and stock.timezone == "UTC" and stock.phonebook == ()
+
+
+def test_render_rows_read_only_what_a_render_uses(store):
+    """No date column a render does not read is parsed per row (created_at, last_seen_at, ...)."""
+    add_customer(store, "ROSSI")
+    add_line(store, "ROSSI", "201", "Rossi", "pw-201")
+    services.add_device(store, ACTOR, "001565000001", model="T46U", customer="ROSSI", lines=["201"])
+    with store.reading() as tx:
+        device, customer, lines = tx.render_rows(["001565000001"])["001565000001"]
+    assert set(device) == {
+        "id",
+        "mac",
+        "vendor",
+        "model",
+        "state",
+        "customer_id",
+        "settings",
+        "assigned_at",
+        "window_closed_at",
+    }
+    assert [line["password"] for line in lines] == ["pw-201"] and "created_at" not in lines[0]
+    assert customer is not None and customer["code"] == "ROSSI"
