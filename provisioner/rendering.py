@@ -369,30 +369,38 @@ class Renderer:
         self.override = override
         self.shipped = shipped
         common = environment_options(override, shipped)
-        self._chosen: dict[tuple[str, str | None, str, bool], jinja2.Template] = {}
+        self._chosen: dict[tuple[str, str | None, str, bool], tuple[jinja2.Template, dict[str, Any]]] = {}
         self._xml = _Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)
         self._xml.escaped_value = _xml_value
         self._text = _Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
         self._text.plain_value = _text_value
 
     def template_for(self, vendor: str, template: str, model: str | None, xml: bool) -> jinja2.Template:
-        # Remembered per (vendor, model, file): a miss on the model folder costs a stat per search path.
+        return self._template(vendor, template, model, xml)[0]
+
+    def _template(
+        self, vendor: str, template: str, model: str | None, xml: bool
+    ) -> tuple[jinja2.Template, dict[str, Any]]:
+        """The template and its globals as a plain dict (Template.globals is a ChainMap: slow to
+        iterate at every render). Remembered per (vendor, model, file): a miss on the model folder
+        costs a stat per search path."""
         key = (vendor, model, template, xml)
         found = self._chosen.get(key)
         if found is None:
             env = self._xml if xml else self._text
             names = ([f"{vendor}/{model}/{template}"] if model else []) + [f"{vendor}/{template}"]
-            found = self._chosen[key] = env.select_template(names)
+            tmpl = env.select_template(names)
+            found = self._chosen[key] = (tmpl, dict(tmpl.globals))
         return found
 
     def render(self, vendor: str, template: str, context: Mapping[str, Any], xml: bool) -> bytes:
         try:
-            tmpl = self.template_for(vendor, template, context.get("model"), xml)
+            tmpl, template_globals = self._template(vendor, template, context.get("model"), xml)
             # Template.render(context) without its copy of the context (new_context makes one) and
             # its traceback rewriting (an error here becomes a RenderError that names no line).
             # One merge of the template's globals under the variables, as new_context(context) does
             # it with dict(globals, **context): two copies.
-            variables = {**tmpl.globals, **context}
+            variables = {**template_globals, **context}
             text = tmpl.environment.concat(tmpl.root_render_func(tmpl.new_context(variables, shared=True)))
         except RenderError:
             raise
