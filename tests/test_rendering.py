@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import jinja2
+import markupsafe
 import pytest
 
 from provisioner import vendors
@@ -116,7 +117,7 @@ def test_values_are_written_without_finalize_or_markup_per_value(monkeypatch):
         (None, False, ""),
         (7, True, "7"),
         (True, False, "True"),
-        (jinja2.utils.markupsafe.Markup("<b>"), True, "<b>"),
+        (markupsafe.Markup("<b>"), True, "<b>"),
     ],
 )
 def test_one_value(tmp_path, value, xml, wanted):
