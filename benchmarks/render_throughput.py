@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from boot_storm import FLEET, seed  # noqa: E402
 
-from provisioner import fields, render_data, resolver  # noqa: E402
+from provisioner import fields, render_data, vendors  # noqa: E402
 from provisioner.cache import ConfigCache  # noqa: E402
 from provisioner.db import Store  # noqa: E402
 from provisioner.rendering import Renderer  # noqa: E402
@@ -71,7 +71,9 @@ def main() -> None:
         wanted = []
         for (path, _ua), vendor_name in zip(requests, vendors_of(len(requests)), strict=True):
             name = path.lstrip("/")
-            spec, match = next((s, m) for v, s, m in resolver._candidates(name) if v.name == vendor_name)
+            hit = vendors.get(vendor_name).match_file(name)
+            assert hit is not None, name
+            spec, match = hit
             wanted.append((match.group("mac").upper(), spec, name))
         books: dict = {}  # the cache keeps each customer's phonebook between batches
         load_s = render_s = 0.0

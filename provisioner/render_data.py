@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import access, key_layout, rentals, vendors
 from .db import Tx
@@ -40,11 +40,14 @@ def devices_data(
     if wanted:
         books.update((cid, _phonebook(*parts)) for cid, parts in tx.phonebooks(wanted).items())
     found = {}
+    shared: dict[int, _Customer] = {}  # what is the same for every phone of a customer, once per batch
     for mac, (device, customer, line_rows) in rows.items():
-        data = _device_data(device, customer, line_rows, ntp_server=ntp_server)
-        if not data.deprovisioned and customer is not None:
-            data = replace(data, phonebook=books.get(customer["id"], ()))
-        found[mac] = data
+        part = None
+        if customer is not None:
+            part = shared.get(customer["id"])
+            if part is None:
+                part = shared[customer["id"]] = _customer(customer, books.get(customer["id"], ()))
+        found[mac] = _device_data(device, customer, part, line_rows, ntp_server=ntp_server)
     return _with_keys(tx, rows, found)
 
 
@@ -54,61 +57,101 @@ def _phonebook(extensions: Sequence[Mapping[str, Any]], contacts: Sequence[Mappi
     )
 
 
+class _Customer(NamedTuple):
+    """What a customer's row gives each of its phones, worked out once per batch."""
+
+    service_ends: datetime | None
+    contract_over: bool
+    policy: access.Policy | None
+    country: str
+    codecs: tuple[str, ...]
+    check_defaults: Mapping[str, str]
+    phonebook: tuple[Contact, ...]
+
+
+def _customer(customer: Mapping[str, Any], phonebook: tuple[Contact, ...]) -> _Customer:
+    # From the start of its contract end date (provider's time zone) a customer's phones get no
+    # credentials; until then the rendered files are valid only up to that instant (the cache reloads).
+    service_ends = rentals.service_ends_at(customer.get("contract_end"))
+    return _Customer(
+        service_ends=service_ends,
+        contract_over=service_ends is not None and service_ends <= rentals.now(),
+        policy=access.Policy.from_row(customer.get("security")),
+        country=customer.get("country") or DEFAULT_COUNTRY,
+        codecs=tuple(customer["codecs"].split(",")) if customer.get("codecs") else (),
+        check_defaults={
+            k: str(customer[k]) for k in ("check_hour", "check_interval_hours") if customer.get(k) is not None
+        },
+        phonebook=phonebook,
+    )
+
+
 def _device_data(
     device: Mapping[str, Any],
     customer: Mapping[str, Any] | None,
+    part: _Customer | None,
     line_rows: Sequence[Mapping[str, Any]],
     *,
     ntp_server: str,
 ) -> DeviceData:
-    # From the start of its contract end date (provider's time zone) a customer's phones get no
-    # credentials; until then the rendered files are valid only up to that instant (the cache reloads).
-    service_ends = rentals.service_ends_at(customer.get("contract_end")) if customer is not None else None
-    contract_over = service_ends is not None and service_ends <= rentals.now()
-    deprovisioned = customer is None or device["state"] in DEPROVISIONED_STATES or contract_over
+    if customer is None or part is None:
+        return DeviceData(
+            mac=device["mac"],
+            vendor=device["vendor"],
+            model=device["model"],
+            customer_code=None,
+            customer_name=None,
+            timezone="UTC",
+            language="en",
+            ntp_server=ntp_server,
+            accounts=(),
+            deprovisioned=True,
+            settings=dict(device["settings"] or {}),
+            assigned_at=_utc(device.get("assigned_at")),
+            window_closed_at=_utc(device.get("window_closed_at")),
+            country=DEFAULT_COUNTRY,
+        )
+    deprovisioned = device["state"] in DEPROVISIONED_STATES or part.contract_over
     accounts = []
-    if not deprovisioned and customer is not None:
+    if not deprovisioned:
         for slot, row in enumerate(line_rows, 1):
             accounts.append(
                 Account(
-                    index=slot,
-                    extension=row["extension"],
-                    display_name=row["display_name"],
-                    label=row["label"] or row["extension"],
-                    sip_username=row["sip_username"],
-                    auth_id=row["auth_id"],
-                    password=row["password"],
-                    server=row["sip_server"] or customer["sip_server"] or "",
-                    port=row["sip_port"] or customer["sip_port"],
-                    transport=row["sip_transport"] or customer["sip_transport"],
-                    voicemail=row.get("voicemail"),
+                    slot,
+                    row["extension"],
+                    row["display_name"],
+                    row["label"] or row["extension"],
+                    row["sip_username"],
+                    row["auth_id"],
+                    row["password"],
+                    row["sip_server"] or customer["sip_server"] or "",
+                    row["sip_port"] or customer["sip_port"],
+                    row["sip_transport"] or customer["sip_transport"],
+                    row.get("voicemail"),
                 )
             )
     return DeviceData(
         mac=device["mac"],
         vendor=device["vendor"],
         model=device["model"],
-        customer_code=customer["code"] if customer else None,
-        customer_name=customer["name"] if customer else None,
-        timezone=customer["timezone"] if customer else "UTC",
-        language=customer["language"] if customer else "en",
-        ntp_server=(customer or {}).get("ntp_server") or ntp_server,
+        customer_code=customer["code"],
+        customer_name=customer["name"],
+        timezone=customer["timezone"],
+        language=customer["language"],
+        ntp_server=customer.get("ntp_server") or ntp_server,
         accounts=tuple(accounts),
         deprovisioned=deprovisioned,
         settings=dict(device["settings"] or {}),
-        valid_until=None if deprovisioned else service_ends,
-        policy=access.Policy.from_row(customer.get("security")) if customer is not None else None,
-        customer_id=customer["id"] if customer is not None else None,
+        valid_until=None if deprovisioned else part.service_ends,
+        policy=part.policy,
+        customer_id=customer["id"],
         assigned_at=_utc(device.get("assigned_at")),
         window_closed_at=_utc(device.get("window_closed_at")),
-        admin_password=customer.get("admin_password") if customer is not None else None,
-        country=(customer or {}).get("country") or DEFAULT_COUNTRY,
-        codecs=tuple(((customer or {}).get("codecs") or "").split(",")) if (customer or {}).get("codecs") else (),
-        check_defaults={
-            k: str(customer[k])
-            for k in ("check_hour", "check_interval_hours")
-            if customer is not None and customer.get(k) is not None
-        },
+        admin_password=customer.get("admin_password"),
+        country=part.country,
+        codecs=part.codecs,
+        check_defaults=part.check_defaults,
+        phonebook=() if deprovisioned else part.phonebook,
     )
 
 

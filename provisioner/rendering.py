@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.compiler
+import markupsafe
 
 from . import polling, timezones
 from .access import Policy
@@ -160,10 +162,18 @@ def device_context(
     - plus what ``vendor.extend_context`` adds
     """
     caps = vendor.caps(data.model)
-    variables = ChainMap(
-        {k: v for k, v in data.settings.items() if k in LAYERED_VARIABLES},
-        {"timezone": data.timezone, "language": data.language, "ntp_server": data.ntp_server},
-    )
+    settings = data.settings
+    if settings:
+        variables: Mapping[str, Any] = ChainMap(
+            {k: v for k, v in settings.items() if k in LAYERED_VARIABLES},
+            {"timezone": data.timezone, "language": data.language, "ntp_server": data.ntp_server},
+        )
+        overrides = {k: v for k, v in settings.items() if k not in LAYERED_VARIABLES}
+        check_settings: Mapping[str, str] = ChainMap(dict(settings), dict(data.check_defaults))
+    else:  # most phones: no device settings, nothing to layer
+        variables = {"timezone": data.timezone, "language": data.language, "ntp_server": data.ntp_server}
+        overrides = {}
+        check_settings = data.check_defaults
     accounts = [] if data.deprovisioned else list(data.accounts[: caps.accounts])
     ctx: dict[str, Any] = {
         "vendor": vendor.name,
@@ -183,9 +193,9 @@ def device_context(
         "language": variables["language"],
         "ntp_server": variables["ntp_server"],
         "provisioning_url": provisioning_url,
-        "overrides": {k: v for k, v in data.settings.items() if k not in LAYERED_VARIABLES},
+        "overrides": overrides,
         # When the phone checks on its own: its device settings, else its customer's defaults.
-        "check": polling.schedule(data.mac, ChainMap(dict(data.settings), dict(data.check_defaults))),
+        "check": polling.schedule(data.mac, check_settings),
         "admin_password": None if data.deprovisioned else data.admin_password,
         "country": data.country,
         "codecs": list(data.codecs),
@@ -281,40 +291,117 @@ def _refuse_line_breaks(value: Any) -> Any:
     return "" if value is None else value
 
 
+# What Jinja2 does to each ``{{ value }}`` of a template, ``escape(finalize(value))`` (XML) or
+# ``str(finalize(value))`` (text), as one call that gives the same text: a plain string or an int
+# (nearly every value) costs a check and markupsafe's C escaping, with no Markup object made;
+# anything else (None, Markup, Undefined, other types) goes the general way. Every character the
+# checks refuse is one ``str.isprintable`` rejects, so a printable string skips the regexes.
+_escape_inner = getattr(markupsafe, "_escape_inner", None)
+
+
+def _xml_value(value: Any) -> str:
+    cls = value.__class__
+    if cls is str:
+        if not value.isprintable() and _XML_ILLEGAL.search(value):
+            raise RenderError("a value holds a control character XML cannot carry")
+        return _escape_inner(value) if _escape_inner is not None else str(markupsafe.escape(value))
+    if cls is int:
+        return str(value)
+    return markupsafe.escape(_refuse_xml_illegal(value))
+
+
+def _text_value(value: Any) -> str:
+    cls = value.__class__
+    if cls is str:
+        if not value.isprintable() and (_LINE_BREAK.search(value) or _CONTROL.search(value)):
+            raise RenderError("a value holds a line break or control character")
+        return value
+    if cls is int:
+        return str(value)
+    return str(_refuse_line_breaks(value))
+
+
+class _OutputCompiler(jinja2.compiler.CodeGenerator):
+    """Compiles ``{{ value }}`` to ``environment.escaped_value(value)`` (autoescape on) or
+    ``environment.plain_value(value)`` (off) instead of ``escape(environment.finalize(value))``."""
+
+    def _output_child_pre(self, node: Any, frame: Any, finalize: Any) -> None:
+        if frame.eval_ctx.volatile:
+            super()._output_child_pre(node, frame, finalize)
+        elif frame.eval_ctx.autoescape:
+            self.write("environment.escaped_value(")
+        else:
+            self.write("environment.plain_value(")
+
+    def _output_child_post(self, node: Any, frame: Any, finalize: Any) -> None:
+        if frame.eval_ctx.volatile:
+            super()._output_child_post(node, frame, finalize)
+        else:
+            self.write(")")
+
+
+class _Environment(jinja2.Environment):
+    code_generator_class = _OutputCompiler
+
+    def __init__(self, *, finalize: Callable[[Any], Any], **kw: Any):
+        super().__init__(finalize=finalize, **kw)
+        # The general forms, for a block that turns autoescape the other way than the environment.
+        self.escaped_value: Callable[[Any], str] = lambda value: markupsafe.escape(finalize(value))
+        self.plain_value: Callable[[Any], str] = lambda value: str(finalize(value))
+
+
+def environment_options(override: Path | None, shipped: Path) -> dict[str, Any]:
+    """Both environments' Jinja2 options but escaping and finalize."""
+    return dict(
+        loader=jinja2.FileSystemLoader([str(p) for p in (override, shipped) if p]),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        auto_reload=False,
+    )
+
+
 class Renderer:
     """Jinja2 environments over the override folder then the shipped one."""
 
     def __init__(self, override: Path | None = None, shipped: Path = SHIPPED_TEMPLATES):
         self.override = override
         self.shipped = shipped
-        paths = [str(p) for p in (override, shipped) if p]
-        loader = jinja2.FileSystemLoader(paths)
-        common: dict[str, Any] = dict(
-            loader=loader,
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            auto_reload=False,
-        )
-        self._chosen: dict[tuple[str, str | None, str, bool], jinja2.Template] = {}
-        self._xml = jinja2.Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)
-        self._text = jinja2.Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
+        common = environment_options(override, shipped)
+        self._chosen: dict[tuple[str, str | None, str, bool], tuple[jinja2.Template, dict[str, Any]]] = {}
+        self._xml = _Environment(autoescape=True, finalize=_refuse_xml_illegal, **common)
+        self._xml.escaped_value = _xml_value
+        self._text = _Environment(autoescape=False, finalize=_refuse_line_breaks, **common)
+        self._text.plain_value = _text_value
 
     def template_for(self, vendor: str, template: str, model: str | None, xml: bool) -> jinja2.Template:
-        # Remembered per (vendor, model, file): a miss on the model folder costs a stat per search path.
+        return self._template(vendor, template, model, xml)[0]
+
+    def _template(
+        self, vendor: str, template: str, model: str | None, xml: bool
+    ) -> tuple[jinja2.Template, dict[str, Any]]:
+        """The template and its globals as a plain dict (Template.globals is a ChainMap: slow to
+        iterate at every render). Remembered per (vendor, model, file): a miss on the model folder
+        costs a stat per search path."""
         key = (vendor, model, template, xml)
         found = self._chosen.get(key)
         if found is None:
             env = self._xml if xml else self._text
             names = ([f"{vendor}/{model}/{template}"] if model else []) + [f"{vendor}/{template}"]
-            found = self._chosen[key] = env.select_template(names)
+            tmpl = env.select_template(names)
+            found = self._chosen[key] = (tmpl, dict(tmpl.globals))
         return found
 
     def render(self, vendor: str, template: str, context: Mapping[str, Any], xml: bool) -> bytes:
         try:
-            tmpl = self.template_for(vendor, template, context.get("model"), xml)
-            text = tmpl.render(context)
+            tmpl, template_globals = self._template(vendor, template, context.get("model"), xml)
+            # Template.render(context) without its copy of the context (new_context makes one) and
+            # its traceback rewriting (an error here becomes a RenderError that names no line).
+            # One merge of the template's globals under the variables, as new_context(context) does
+            # it with dict(globals, **context): two copies.
+            variables = {**template_globals, **context}
+            text = tmpl.environment.concat(tmpl.root_render_func(tmpl.new_context(variables, shared=True)))
         except RenderError:
             raise
         except jinja2.TemplateNotFound:

@@ -198,8 +198,9 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
         if not m:
             raise RenderError(f"snom setting name {key!r} is not a valid XML element name")
         settings.append((m["name"], m["idx"], value))
+    # One search over all the texts: the newline that joins them is not in _XML_INVALID.
     texts = [v for a in ctx["accounts"] for v in vars(a).values() if isinstance(v, str)]
-    if any(_XML_INVALID.search(t) for t in texts + [str(v) for _, _, v in settings]):
+    if _XML_INVALID.search("\n".join(texts + [str(v) for _, _, v in settings])):
         raise RenderError("a value holds a control character XML cannot carry")
     tz = ctx["timezone"]
     return {
