@@ -95,25 +95,22 @@ class Activity:
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         """O(1) and one tuple per kind: this runs on every phone request."""
         at = _now()
-        mac = fetch.mac
-        said = ua = fetch.user_agent[:400] if fetch.user_agent else None
-        if ua is None or fetch.firmware is None:  # a TFTP fetch carries no User-Agent: keep what HTTP said
+        # Unpacked once: a NamedTuple's field access is a descriptor call, and there were a dozen.
+        mac, file, ip, user_agent, firmware, transport = fetch
+        said = ua = user_agent[:400] if user_agent else None
+        if ua is None or firmware is None:  # a TFTP fetch carries no User-Agent: keep what HTTP said
             before = self._seen.get(mac) or self._held.get(mac) or self._wrote.get(mac)
             if before is not None:
                 ua = ua or before[2]
-                firmware = fetch.firmware or before[3]
-            else:
-                firmware = fetch.firmware
-        else:
-            firmware = fetch.firmware
+                firmware = firmware or before[3]
         # (at, ip, user_agent, firmware, mac): the order of Tx.record_activity's UPDATE
-        row = (at, fetch.ip, ua, firmware, mac)
+        row = (at, ip, ua, firmware, mac)
         resolution = self.resolution
         wrote = self._wrote.get(mac)
         if (
             wrote is not None
             and at - wrote[0] < resolution
-            and wrote[1] == fetch.ip
+            and wrote[1] == ip
             and wrote[2] == ua
             and wrote[3] == firmware
         ):
@@ -131,25 +128,25 @@ class Activity:
         if download:
             last_download = self._last_download
             last = last_download.get(mac)
-            if last is not None and last[0] != fetch.ip and at - last[1] < _TWO_IPS_SECONDS:
+            if last is not None and last[0] != ip and at - last[1] < _TWO_IPS_SECONDS:
                 log.warning(
                     "device_fetched_from_two_ips",
                     mac=mac,
-                    ip=fetch.ip,
+                    ip=ip,
                     previous_ip=last[0],
-                    file=fetch.file,
-                    transport=fetch.transport,
+                    file=file,
+                    transport=transport,
                 )
             if last is None and len(last_download) >= _MAX_LAST_DOWNLOADS:
                 del last_download[next(iter(last_download))]
-            last_download[mac] = (fetch.ip, at)
+            last_download[mac] = (ip, at)
             if not resolution:
                 if len(self._downloads) >= MAX_PENDING:
                     self.dropped += 1
                     return
-                self._downloads.append((at, mac, fetch.file[:128], fetch.ip, said, fetch.transport, 1, None))
+                self._downloads.append((at, mac, file[:128], ip, said, transport, 1, None))
                 return
-            key = (mac, fetch.file[:128], fetch.ip, said, fetch.transport)
+            key = (mac, file[:128], ip, said, transport)
             opened = self._open.get(key)
             if opened is not None and at - opened[_LAST] <= resolution and at - opened[_AT] < DOWNLOAD_SPAN:
                 opened[_LAST] = at

@@ -29,6 +29,17 @@ PREWARM = web.AppKey("prewarm", Prewarmer)
 _counts: dict[tuple[str, int, str], int] = {}
 
 
+_HTTP_SERVED = ("http", 200, "served")
+
+
+def count_served_http() -> None:
+    """:func:`count` of a 200 over HTTP (the warm path's), with no key built."""
+    try:
+        _counts[_HTTP_SERVED] += 1
+    except KeyError:
+        _counts[_HTTP_SERVED] = 1
+
+
 def count(reply: Reply, transport: str) -> None:
     key = (transport, reply.status, reply.reason)
     try:

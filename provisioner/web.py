@@ -123,13 +123,18 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
 
 
 async def answer_phone(request: web.BaseRequest, resolver: Resolver, path: str) -> web.StreamResponse:
-    method = request.method
-    if method != "PUT":
+    if request.method != "PUT":
         # A repeat of a request served before (a warm phone, a boot storm): answered from memory.
         reply = resolver.warm(path, request.headers.get(hdrs.USER_AGENT), request.remote or "", "http")
         if reply is not None:
-            keys.count(reply, "http")
+            keys.count_served_http()
             return _file_response(request, reply)
+    return await _resolve_phone(request, resolver, path)
+
+
+async def _resolve_phone(request: web.BaseRequest, resolver: Resolver, path: str) -> web.StreamResponse:
+    """The whole way through :meth:`Resolver.resolve` (no warm reply for this request)."""
+    method = request.method
     body = await request.read() if method == "PUT" else None
     reply = await resolver.resolve(
         Request(
@@ -174,13 +179,21 @@ def phone_first(app: web.Application, handler: Handler) -> Handler:
     application's own. Errors are answered as :func:`error_middleware` answers them."""
     claimed = claimed_segments(app)
     resolver = app[keys.RESOLVER]
+    warm = resolver.warm
+    served = keys.count_served_http
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if request.method in _FAST_METHODS:
             path = request.path
-            if path.partition("/")[2].partition("/")[0] not in claimed:
+            end = path.find("/", 1)
+            if (path[1:end] if end > 0 else path[1:]) not in claimed:
+                # answer_phone, inlined: a warm reply costs no coroutine of its own.
+                reply = warm(path[1:], request.headers.get(hdrs.USER_AGENT), request.remote or "", "http")
+                if reply is not None:
+                    served()
+                    return _file_response(request, reply)
                 try:
-                    return await answer_phone(request, resolver, path[1:])
+                    return await _resolve_phone(request, resolver, path[1:])
                 except (asyncio.CancelledError, ConnectionError, web.HTTPException):
                     raise
                 except Exception as exc:
