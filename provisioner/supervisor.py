@@ -74,14 +74,14 @@ def _worker_main(settings: Settings, index: int, ready: Connection) -> None:
     import asyncio
 
     from . import logs
-    from .cli.serve import _run
+    from .http_server import run
     from .web import create_app, tls_context
 
     logs.configure(settings.log_level, settings.log_format)
     structlog.contextvars.bind_contextvars(worker=index)
     _register_worker_metric(index)
     ssl_context = tls_context(settings) if settings.https_port is not None else None
-    asyncio.run(_run(create_app(settings), settings, ssl_context, ready=lambda: ready.send("ready")))
+    asyncio.run(run(create_app(settings), settings, ssl_context, ready=lambda: ready.send("ready")))
 
 
 def _register_worker_metric(index: int) -> None:

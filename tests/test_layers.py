@@ -18,7 +18,18 @@ PACKAGE = Path(provisioner.__file__).parent
 
 # Top-level names of provisioner/ (a module or a package), by layer.
 INTERFACES = {"cli", "__main__", "supervisor"}  # supervisor: serve --workers, runs cli.serve in each worker
-ADAPTERS = {"web", "lifecycle", "console", "api", "tftp", "tftp_session", "tftp_listener", "tftp_codec", "mdns"}
+ADAPTERS = {
+    "web",
+    "http_server",
+    "lifecycle",
+    "console",
+    "api",
+    "tftp",
+    "tftp_session",
+    "tftp_listener",
+    "tftp_codec",
+    "mdns",
+}
 SERVICES = {
     "services",
     "rental_services",

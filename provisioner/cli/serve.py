@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import click
 import structlog
-from aiohttp import web
 
-from .. import access, connections, logs, supervisor
+from .. import access, logs, supervisor
 from ..settings import Settings
 from .base import cli, database_options
 
@@ -358,6 +356,7 @@ def serve(
     prewarm: str = "on",
 ) -> None:
     """Serve phones over HTTP(S) and TFTP until SIGTERM or Ctrl-C."""
+    from .. import http_server
     from ..web import create_app, tls_context
 
     logs.configure(log_level, log_format)
@@ -425,7 +424,7 @@ def serve(
     count = workers or supervisor.default_workers()
     if count > 1:
         raise SystemExit(_supervise(settings, count))
-    asyncio.run(_run(create_app(settings), settings, ssl_context))
+    asyncio.run(http_server.run(create_app(settings), settings, ssl_context))
 
 
 def _supervise(settings: Settings, count: int) -> int:
@@ -459,47 +458,3 @@ def _port(value: str, name: str, *, zero_is_off: bool = False) -> int | None:
     if port is not None and not 0 <= port <= 65535:
         raise click.BadParameter(f"{port} is not a port number", param_hint=name)
     return None if zero_is_off and port == 0 else port
-
-
-async def _run(app: web.Application, settings: Settings, ssl_context, ready=None) -> None:  # type: ignore[no-untyped-def]
-    """HTTP and HTTPS sites on one runner, until SIGTERM or SIGINT; ``ready()`` once listening."""
-    limits = connections.raise_fd_limit()
-    if limits is not None:
-        structlog.get_logger("provisioner").info("fd_limit", soft_was=limits[0], soft=limits[1], hard=limits[2])
-    guard = connections.ConnectionGuard(
-        head_timeout=settings.http_head_timeout, max_per_ip=settings.http_max_connections_per_ip
-    )
-    # keepalive_timeout: an idle keep-alive connection (or one slow with its next head) is closed too.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10, keepalive_timeout=settings.http_head_timeout)
-    await runner.setup()
-    assert runner.server is not None
-    from ..web import phone_first
-
-    # Phones' GET and HEAD past the router and the middlewares (issue 19); the rest as before.
-    runner.server.request_handler = phone_first(app, runner.server.request_handler)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        if settings.http_port is not None:
-            await connections.GuardedSite(
-                runner, settings.host, settings.http_port, guard, reuse_port=settings.reuse_port
-            ).start()
-        if settings.https_port is not None:
-            await connections.GuardedSite(
-                runner,
-                settings.host,
-                settings.https_port,
-                guard,
-                ssl_context=ssl_context,
-                reuse_port=settings.reuse_port,
-            ).start()
-        structlog.get_logger("provisioner").info(
-            "http_listening", host=settings.host, http_port=settings.http_port, https_port=settings.https_port
-        )
-        if ready is not None:
-            ready()
-        await stop.wait()
-    finally:
-        await runner.cleanup()
