@@ -229,8 +229,8 @@ async def test_multicast_join_failure_is_logged_and_unicast_still_works(monkeypa
 def test_serve_flags_reach_the_settings(monkeypatch, data_dir):
     from click.testing import CliRunner
 
+    from provisioner import http_server
     from provisioner.cli import cli
-    from provisioner.cli import serve as serve_module
 
     captured = {}
 
@@ -242,7 +242,7 @@ def test_serve_flags_reach_the_settings(monkeypatch, data_dir):
 
         return nothing()
 
-    monkeypatch.setattr(serve_module, "_run", fake_run)
+    monkeypatch.setattr(http_server, "run", fake_run)
     runner = CliRunner(
         env={
             "PROVISIONER_DATA_DIR": str(data_dir),
