@@ -1,0 +1,107 @@
+"""The warm path's cheaper steps (issue 19) record, remember and send exactly what the steps they
+replaced did: ``Activity.repeat`` writes what ``Activity.fetched`` writes, a remembered fetch lags
+by at most ``REMEMBER_PRECISION`` (uploads never accepted longer or from another address), and a
+warm reply's prebuilt headers put the same bytes on the wire."""
+
+from __future__ import annotations
+
+import random
+
+from structlog.testing import capture_logs
+
+from provisioner import activity
+from provisioner.activity import Activity, Fetch
+
+MAC = "001565A1B2C3"
+UA = "Yealink SIP-T46U 108.86.0.20 00:15:65:a1:b2:c3"
+
+
+class _Written:
+    """An Activity whose flushes are kept as the arguments of its one write (what the store gets)."""
+
+    def __init__(self, resolution: float):
+        self.activity = Activity(None, resolution=resolution)  # type: ignore[arg-type]
+        self.writes: list[tuple] = []
+        self.activity._write = self._write  # type: ignore[method-assign]
+
+    def _write(self, seen, inserts, unknown, windows, updates) -> None:  # type: ignore[no-untyped-def]
+        self.writes.append((list(seen.values()), list(inserts), list(updates)))
+
+
+STEPS = (0.01, 0.5, 2.0, 5.0, 30.0, 59.99, 61.0, 700.0, 3601.0)  # seconds between two fetches
+
+
+def _fetches(rng: random.Random, count: int) -> list[tuple[float, tuple, str]]:
+    """(time, fetch values, then what: a flush, due or all, or "upload": the fetch is not a download),
+    with what a warm path repeats most and all it may not."""
+    macs = ["001565A1B2C3", "000413AABBCC", "0004F2112233"]
+    files = ["001565a1b2c3.cfg", "y000000000108.cfg"]
+    ips = ["10.0.0.7", "10.0.0.7", "10.0.0.7", "10.0.0.8"]
+    agents = [UA, UA, UA, "Yealink SIP-T46U 108.86.0.21", None, "", "x" * 450]
+    firmwares = ["108.86.0.20", "108.86.0.20", "108.86.0.21", None]
+    at, out = 1767225600.0, []
+    for _ in range(count):
+        at += rng.choices(STEPS, weights=(6, 6, 4, 3, 2, 1, 1, 1, 1))[0]
+        if out and rng.random() < 0.75:  # a boot storm: the same fetch again
+            out.append((at, out[-1][1], rng.choice(["", "", "", "", "due", "all"])))
+            continue
+        fetch = (
+            rng.choice(macs),
+            rng.choice(files),
+            rng.choice(ips),
+            rng.choice(agents),
+            rng.choice(firmwares),
+            rng.choice(["http", "http", "tftp"]),
+        )
+        out.append((at, fetch, rng.choice(["", "", "", "", "due", "all", "upload"])))
+    return out
+
+
+async def _drive(side: _Written, sequence, fast: bool, monkeypatch) -> list:
+    logs = []
+    with capture_logs() as captured:
+        for at, fetch, then in sequence:
+            monkeypatch.setattr(activity, "_now", lambda at=at: at)
+            monkeypatch.setattr(activity, "_clock", lambda at=at: at)
+            if then == "upload":  # not a download (a phone's upload): both sides record it so
+                side.activity.fetched(Fetch(*fetch), download=False)
+            elif fast:
+                side.activity.repeat(*fetch)
+            else:
+                side.activity.fetched(Fetch(*fetch), download=True)
+            if then in ("due", "all"):
+                await side.activity.flush(due=then == "due")
+        await side.activity.flush()
+        logs = [dict(e) for e in captured]
+    return logs
+
+
+async def test_repeat_writes_what_fetched_writes(monkeypatch):
+    """The same fetches through ``fetched()`` and through ``repeat()``, flushed at the same moments:
+    every flush writes the same last-seen rows, download rows (counts, first and last time) and
+    count updates, and the same two-address warnings are logged; at each resolution."""
+    for resolution in (60.0, 0.0, 5.0):
+        for seed in range(12):
+            sequence = _fetches(random.Random(seed), 400)
+            slow, fast = _Written(resolution), _Written(resolution)
+            slow_logs = await _drive(slow, sequence, False, monkeypatch)
+            fast_logs = await _drive(fast, sequence, True, monkeypatch)
+            assert fast.writes == slow.writes, (resolution, seed)
+            assert fast_logs == slow_logs, (resolution, seed)
+            assert sum(len(w[1]) for w in slow.writes) > 1  # rows were written at all
+            assert any(e["event"] == "device_fetched_from_two_ips" for e in slow_logs)
+
+
+async def test_boot_storm_repeats_join_one_row(monkeypatch):
+    """What the fast path is for: 1,000 repeats of one device's file from one address within the
+    resolution are one download row of count 1,000 and one last seen, the newest."""
+    side = _Written(60.0)
+    fetch = (MAC, "001565a1b2c3.cfg", "10.0.0.7", UA, "108.86.0.20", "http")
+    for i in range(1000):
+        monkeypatch.setattr(activity, "_now", lambda i=i: 1767225600.0 + i * 0.05)
+        side.activity.repeat(*fetch)
+    await side.activity.flush()
+    (seen, inserts, updates), *rest = side.writes
+    assert rest == [] and updates == []
+    assert inserts == [(1767225600.0, *fetch[:4], "http", 1000, 1767225600.0 + 999 * 0.05)]
+    assert seen == [(1767225600.0 + 999 * 0.05, "10.0.0.7", UA, "108.86.0.20", MAC)]
