@@ -9,11 +9,14 @@ import random
 
 from structlog.testing import capture_logs
 
-from provisioner import activity
+from provisioner import activity, keys, resolver, services
 from provisioner.activity import Activity, Fetch
+from tests.conftest import ACTOR, add_customer, add_line
 
 MAC = "001565A1B2C3"
+FILE = "/001565a1b2c3.cfg"
 UA = "Yealink SIP-T46U 108.86.0.20 00:15:65:a1:b2:c3"
+PASSWORD = "Pw-201!xq"
 
 
 class _Written:
@@ -105,3 +108,35 @@ async def test_boot_storm_repeats_join_one_row(monkeypatch):
     assert rest == [] and updates == []
     assert inserts == [(1767225600.0, *fetch[:4], "http", 1000, 1767225600.0 + 999 * 0.05)]
     assert seen == [(1767225600.0 + 999 * 0.05, "10.0.0.7", UA, "108.86.0.20", MAC)]
+
+
+def _phone(store) -> None:
+    add_customer(store)
+    add_line(store, "ROSSI", "201", "Front desk", PASSWORD)
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["201"])
+
+
+async def test_a_remembered_fetch_lags_by_at_most_the_precision(server, store):
+    """Warm repeats from the same address within REMEMBER_PRECISION store nothing: an upload is then
+    accepted at most UPLOAD_AFTER_FETCH after the remembered fetch (earlier than after the last one
+    by less than the precision, never later); another address is remembered at once."""
+    _phone(store)
+    await server.sync()
+    res = server.app[keys.RESOLVER]
+    now = [1000.0]
+    res.clock = lambda: now[0]
+    for step in (0.0, 1.0, resolver.REMEMBER_PRECISION - 1):
+        now[0] = 1000.0 + step
+        resp = await server.client.get(FILE, headers={"User-Agent": UA})
+        assert resp.status == 200
+    assert res.warm_hits >= 2
+    assert res._fetched[MAC] == ("127.0.0.1", 1000.0)
+    now[0] = 1000.0 + resolver.REMEMBER_PRECISION  # the precision has passed: stored again
+    assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
+    assert res._fetched[MAC] == ("127.0.0.1", now[0])
+    # Another address within the precision is stored at once (the upload rule follows the newest).
+    res._remember_fetch(MAC, "127.0.0.9")
+    assert res._fetched[MAC] == ("127.0.0.9", now[0])
+    now[0] += 1.0
+    res._remember_fetch(MAC, "127.0.0.1")
+    assert res._fetched[MAC] == ("127.0.0.1", now[0])
