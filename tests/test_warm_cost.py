@@ -1,10 +1,11 @@
 """The warm path's cheaper steps (issue 19) record, remember and send exactly what the steps they
 replaced did: ``Activity.repeat`` writes what ``Activity.fetched`` writes, a remembered fetch lags
 by at most ``REMEMBER_PRECISION`` (uploads never accepted longer or from another address), and a
-warm reply's prebuilt headers put the same bytes on the wire."""
+warm reply's response built inline puts the same bytes on the wire."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from structlog.testing import capture_logs
@@ -140,3 +141,44 @@ async def test_a_remembered_fetch_lags_by_at_most_the_precision(server, store):
     now[0] += 1.0
     res._remember_fetch(MAC, "127.0.0.1")
     assert res._fetched[MAC] == ("127.0.0.1", now[0])
+
+
+async def _raw_get(port: int, path: str, extra: str = "") -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: prov.test\r\nUser-Agent: {UA}\r\n{extra}Connection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    raw = await reader.read()
+    writer.close()
+    return raw
+
+
+def _without_date(raw: bytes) -> bytes:
+    return b"\r\n".join(line for line in raw.split(b"\r\n") if not line.startswith(b"Date: "))
+
+
+async def test_a_warm_reply_sends_the_bytes_the_cold_one_sent(server, store):
+    """The first fetch (the whole resolve) and its repeats (the warm reply's response built inline)
+    put the same status line, headers in the same order and body on the wire; If-None-Match still
+    gets 304, with no body."""
+    _phone(store)
+    await server.sync()
+    res = server.app[keys.RESOLVER]
+    hits = res.warm_hits
+    cold = await _raw_get(server.http_port, FILE)
+    warm = [await _raw_get(server.http_port, FILE) for _ in range(3)]
+    assert res.warm_hits == hits + 3
+    head = cold.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert head[0] == b"HTTP/1.1 200 OK"
+    names = [line.split(b":", 1)[0] for line in head[1:]]
+    assert names[:3] == [b"Cache-Control", b"ETag", b"Content-Type"]
+    assert b"Cache-Control: no-store" in head and b"Content-Type: text/plain; charset=utf-8" in head
+    assert PASSWORD.encode() in cold
+    for raw in warm:
+        assert _without_date(raw) == _without_date(cold)
+    etag = next(line for line in head if line.startswith(b"ETag: "))[6:].decode()
+    not_modified = await _raw_get(server.http_port, FILE, f"If-None-Match: {etag}\r\n")
+    assert not_modified.startswith(b"HTTP/1.1 304 Not Modified\r\n")
+    assert f"ETag: {etag}".encode() in not_modified and b"Cache-Control: no-store" in not_modified
+    assert PASSWORD.encode() not in not_modified
