@@ -92,11 +92,65 @@ class Activity:
         self.failures = 0  # flushes failed in a row (the database is down, locked or full)
         self._retry_at = 0.0  # monotonic time before which the periodic flush does not try again
 
+    def repeat(
+        self, mac: str, file: str, ip: str, user_agent: str | None, firmware: str | None, transport: str
+    ) -> None:
+        """``fetched(Fetch(mac, file, ip, user_agent, firmware, transport), download=True)`` for a
+        warm reply (a repeat of a download served before): the same records, by fewer steps when it
+        is what a boot storm repeats (same address, User-Agent and firmware within the resolution,
+        joining the open download row); anything else goes the way :meth:`fetched` goes."""
+        at = _now()
+        resolution = self.resolution
+        if not resolution or not user_agent or firmware is None or len(user_agent) > 400:
+            self._record(at, mac, file, ip, user_agent, firmware, transport, True)
+            return
+        wrote = self._wrote.get(mac)
+        last = self._last_download.get(mac)
+        if (
+            wrote is None
+            or last is None
+            or last[0] != ip  # a second address: fetched() warns
+            or at - wrote[0] >= resolution
+            or wrote[1] != ip
+            or wrote[2] != user_agent
+            or wrote[3] != firmware
+        ):
+            self._record(at, mac, file, ip, user_agent, firmware, transport, True)
+            return
+        # fetched()'s steps for this case: last seen held, the download joins its open row.
+        held = self._held
+        if mac not in held:
+            heapq.heappush(self._held_due, (wrote[0] + resolution, mac))
+        held[mac] = (at, ip, user_agent, firmware, mac)
+        self._last_download[mac] = (ip, at)
+        key = (mac, file[:128], ip, user_agent, transport)
+        opened = self._open.get(key)
+        if opened is not None and at - opened[_LAST] <= resolution and at - opened[_AT] < DOWNLOAD_SPAN:
+            opened[_LAST] = at
+            opened[_COUNT] += 1
+            if opened[_WRITTEN] and not opened[_QUEUED]:
+                opened[_QUEUED] = True
+                heapq.heappush(self._repeats, (opened[_WROTE_AT] + resolution, next(self._seq), opened))
+            return
+        self._open_row(at, key, opened)
+
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         """O(1) and one tuple per kind: this runs on every phone request."""
-        at = _now()
         # Unpacked once: a NamedTuple's field access is a descriptor call, and there were a dozen.
         mac, file, ip, user_agent, firmware, transport = fetch
+        self._record(_now(), mac, file, ip, user_agent, firmware, transport, download)
+
+    def _record(
+        self,
+        at: float,
+        mac: str,
+        file: str,
+        ip: str,
+        user_agent: str | None,
+        firmware: str | None,
+        transport: str,
+        download: bool,
+    ) -> None:
         said = ua = user_agent[:400] if user_agent else None
         if ua is None or firmware is None:  # a TFTP fetch carries no User-Agent: keep what HTTP said
             before = self._seen.get(mac) or self._held.get(mac) or self._wrote.get(mac)
@@ -155,14 +209,18 @@ class Activity:
                     opened[_QUEUED] = True
                     heapq.heappush(self._repeats, (opened[_WROTE_AT] + resolution, next(self._seq), opened))
                 return
-            if len(self._downloads) >= MAX_PENDING:
-                self.dropped += 1
-                return
-            fresh = [at, at, 1, 0, False, 0.0, key]
-            self._downloads.append(fresh)
-            if opened is None and len(self._open) >= MAX_PENDING:
-                del self._open[next(iter(self._open))]  # the oldest opened: its counts are kept
-            self._open[key] = fresh
+            self._open_row(at, key, opened)
+
+    def _open_row(self, at: float, key: tuple, opened: list | None) -> None:
+        """A download that joins no open row: a new row, the open one for ``key`` from now on."""
+        if len(self._downloads) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        fresh = [at, at, 1, 0, False, 0.0, key]
+        self._downloads.append(fresh)
+        if opened is None and len(self._open) >= MAX_PENDING:
+            del self._open[next(iter(self._open))]  # the oldest opened: its counts are kept
+        self._open[key] = fresh
 
     def unknown(self, fetch: Fetch, *, vendor: str | None, model: str | None) -> None:
         at = utcnow()

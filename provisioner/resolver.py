@@ -92,6 +92,9 @@ FAILURES = frozenset(
 )
 # At most this many devices' last fetch are remembered (uploads check it, UPLOAD_AFTER_FETCH).
 MAX_REMEMBERED_FETCHES = 200_000
+# A fetch from the address stored less than this long ago is not stored (uploads: accepted up to this
+# much less than UPLOAD_AFTER_FETCH after the last fetch, never longer, never from another address).
+REMEMBER_PRECISION = 60.0
 # Windows taken by another address already reported (an audit event each): at most this many kept.
 MAX_REPORTED_THEFTS = 10_000
 
@@ -461,11 +464,15 @@ class Resolver(UploadRoute, FirmwareRoute, WarmRoute):
 
     def _remember_fetch(self, mac: str, ip: str) -> None:
         fetched = self._fetched
-        if mac in fetched:
+        now = self.clock()
+        last = fetched.get(mac)
+        if last is not None:
+            if last[0] == ip and now - last[1] < REMEMBER_PRECISION:
+                return
             fetched.move_to_end(mac)
         elif len(fetched) >= MAX_REMEMBERED_FETCHES:
             fetched.popitem(last=False)
-        fetched[mac] = (ip, self.clock())
+        fetched[mac] = (ip, now)
 
     def _common_file(
         self,

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 from . import access
 from .access import ScanGuard
-from .activity import Activity, Fetch
+from .activity import Activity
 from .cache import ConfigCache, DeviceEntry
 from .firmware_rollout import UPGRADE_TEMPLATES, Rollout
 from .phone_reply import Reply, Request
@@ -80,14 +80,15 @@ class WarmRoute:
         guard = self.guard
         if guard.banned(client_ip) or guard.slowed(client_ip):
             return None
-        if hit.networks and not entry.access.policy.allows(client_ip):  # type: ignore[union-attr]
+        _, reply, name, firmware, networks, rollout = hit  # unpacked once (a field access is a call)
+        if networks and not entry.access.policy.allows(client_ip):  # type: ignore[union-attr]
             return None
-        if hit.rollout and self.rollout is not None and self.rollout.active:
+        if rollout and self.rollout is not None and self.rollout.active:
             return None
-        self.activity.fetched(Fetch(mac, hit.name, client_ip, user_agent, hit.firmware, transport), download=True)
+        self.activity.repeat(mac, name, client_ip, user_agent, firmware, transport)
         self._remember_fetch(mac, client_ip)
         self.warm_hits += 1
-        return hit.reply
+        return reply
 
     def _keep_warm(
         self,

@@ -188,9 +188,17 @@ def phone_first(app: web.Application, handler: Handler) -> Handler:
             end = path.find("/", 1)
             if (path[1:end] if end > 0 else path[1:]) not in claimed:
                 # answer_phone, inlined: a warm reply costs no coroutine of its own.
-                reply = warm(path[1:], request.headers.get(hdrs.USER_AGENT), request.remote or "", "http")
+                headers = request.headers
+                reply = warm(path[1:], headers.get(hdrs.USER_AGENT), request.remote or "", "http")
                 if reply is not None:
                     served()
+                    etag = reply.etag
+                    if etag and etag not in headers.get(hdrs.IF_NONE_MATCH, ""):
+                        # _file_response's 200, inlined (a kept reply has its ETag).
+                        return web.Response(
+                            body=reply.body,
+                            headers={"Cache-Control": "no-store", "ETag": etag, "Content-Type": reply.content_type},
+                        )
                     return _file_response(request, reply)
                 try:
                     return await _resolve_phone(request, resolver, path[1:])
