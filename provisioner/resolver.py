@@ -63,6 +63,8 @@ from .errors import RenderError
 from .firmware_rollout import ImageRequest, Rollout
 from .firmware_serving import FirmwareRoute
 from .phone_reply import Reply, Request
+from .upload_route import MAX_REMEMBERED_FETCHES as MAX_REMEMBERED_FETCHES
+from .upload_route import REMEMBER_PRECISION as REMEMBER_PRECISION
 from .upload_route import UPLOAD_AFTER_FETCH as UPLOAD_AFTER_FETCH
 from .upload_route import UploadRoute
 from .vendors import ConfigFile, FileKind, UserAgent, Vendor
@@ -90,11 +92,6 @@ FAILURES = frozenset(
         "bad-upload",
     }
 )
-# At most this many devices' last fetch are remembered (uploads check it, UPLOAD_AFTER_FETCH).
-MAX_REMEMBERED_FETCHES = 200_000
-# A fetch from the address stored less than this long ago is not stored (uploads: accepted up to this
-# much less than UPLOAD_AFTER_FETCH after the last fetch, never longer, never from another address).
-REMEMBER_PRECISION = 60.0
 # Windows taken by another address already reported (an audit event each): at most this many kept.
 MAX_REPORTED_THEFTS = 10_000
 
@@ -461,18 +458,6 @@ class Resolver(UploadRoute, FirmwareRoute, WarmRoute):
                 f"{ip} now asks with the MAC and no token",
                 after={"closed_from": closed_by, "asked_from": ip, "user_agent": (user_agent or "")[:200]},
             )
-
-    def _remember_fetch(self, mac: str, ip: str) -> None:
-        fetched = self._fetched
-        now = self.clock()
-        last = fetched.get(mac)
-        if last is not None:
-            if last[0] == ip and now - last[1] < REMEMBER_PRECISION:
-                return
-            fetched.move_to_end(mac)
-        elif len(fetched) >= MAX_REMEMBERED_FETCHES:
-            fetched.popitem(last=False)
-        fetched[mac] = (ip, now)
 
     def _common_file(
         self,

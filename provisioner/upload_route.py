@@ -25,6 +25,11 @@ log = structlog.get_logger("provisioner.resolver")
 # An upload for a device of a customer without rules is taken only from the address that fetched the
 # device's config within this many seconds.
 UPLOAD_AFTER_FETCH = 600.0
+# At most this many devices' last fetch are remembered.
+MAX_REMEMBERED_FETCHES = 200_000
+# A fetch from the address stored less than this long ago is not stored (uploads: accepted up to this
+# much less than UPLOAD_AFTER_FETCH after the last fetch, never longer, never from another address).
+REMEMBER_PRECISION = 60.0
 
 
 class UploadRoute:
@@ -88,3 +93,16 @@ class UploadRoute:
     def _read_upload(self, mac: str, name: str) -> bytes | None:
         with self.store.reading() as tx:
             return tx.upload(mac, name)
+
+    def _remember_fetch(self, mac: str, ip: str) -> None:
+        """Which address fetched the device's config, and when (what :meth:`_upload_allowed` reads)."""
+        fetched = self._fetched
+        now = self.clock()
+        last = fetched.get(mac)
+        if last is not None:
+            if last[0] == ip and now - last[1] < REMEMBER_PRECISION:
+                return
+            fetched.move_to_end(mac)
+        elif len(fetched) >= MAX_REMEMBERED_FETCHES:
+            fetched.popitem(last=False)
+        fetched[mac] = (ip, now)
