@@ -36,15 +36,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from aiohttp import hdrs, web  # noqa: E402
 from aiohttp.test_utils import make_mocked_request  # noqa: E402
-from boot_storm import seed  # noqa: E402
+from warm_request import seeded_resolver  # noqa: E402
 
 from provisioner import keys  # noqa: E402
-from provisioner.access import ScanGuard  # noqa: E402
 from provisioner.activity import Activity, Fetch  # noqa: E402
-from provisioner.cache import ConfigCache  # noqa: E402
-from provisioner.db import Store  # noqa: E402
 from provisioner.phone_reply import Reply, Request  # noqa: E402
-from provisioner.rendering import SHIPPED_TEMPLATES, Renderer  # noqa: E402
 from provisioner.resolver import MAX_REMEMBERED_FETCHES, Resolver  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.web import claimed_segments, create_app, phone_first  # noqa: E402
@@ -176,20 +172,7 @@ async def _other(request: web.BaseRequest) -> web.StreamResponse:
 async def run(devices: int, rounds: int, ablate: Any = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        started = time.perf_counter()
-        pairs = seed(data, devices)
-        print(f"seeded {devices} devices in {time.perf_counter() - started:.1f} s")
-        store = Store.open(data)
-        cache = ConfigCache(
-            store,
-            Renderer(),
-            provisioning_url="http://prov.example.net/",
-            ntp_server="pool.ntp.org",
-            template_dirs=(SHIPPED_TEMPLATES,),
-        )
-        await cache.sync()
-        activity = Activity(store)
-        resolver = Resolver(store, cache, activity, guard=ScanGuard())
+        pairs, store, _cache, activity, resolver = await seeded_resolver(data, devices)
         app = create_app(Settings(data_dir=data, tftp_port=None))
         app[keys.RESOLVER] = resolver
         for path, ua in pairs:

@@ -38,23 +38,31 @@ from provisioner.rendering import SHIPPED_TEMPLATES, Renderer  # noqa: E402
 from provisioner.resolver import Resolver  # noqa: E402
 
 
+async def seeded_resolver(
+    data: Path, devices: int
+) -> tuple[list[tuple[str, str]], Store, ConfigCache, Activity, Resolver]:
+    """``devices`` seeded in ``data`` as boot_storm.py seeds them, and the server's objects over them
+    (the cache synced, nothing fetched yet): (path, User-Agent) pairs, store, cache, activity, resolver."""
+    started = time.perf_counter()
+    requests = seed(data, devices)
+    print(f"seeded {devices} devices in {time.perf_counter() - started:.1f} s")
+    store = Store.open(data)
+    cache = ConfigCache(
+        store,
+        Renderer(),
+        provisioning_url="http://prov.example.net/",
+        ntp_server="pool.ntp.org",
+        template_dirs=(SHIPPED_TEMPLATES,),
+    )
+    await cache.sync()
+    activity = Activity(store)
+    return requests, store, cache, activity, Resolver(store, cache, activity, guard=ScanGuard())
+
+
 async def run(devices: int, rounds: int, profile: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        started = time.perf_counter()
-        requests = seed(data, devices)
-        print(f"seeded {devices} devices in {time.perf_counter() - started:.1f} s")
-        store = Store.open(data)
-        cache = ConfigCache(
-            store,
-            Renderer(),
-            provisioning_url="http://prov.example.net/",
-            ntp_server="pool.ntp.org",
-            template_dirs=(SHIPPED_TEMPLATES,),
-        )
-        await cache.sync()
-        activity = Activity(store)
-        resolver = Resolver(store, cache, activity, guard=ScanGuard())
+        requests, store, _cache, activity, resolver = await seeded_resolver(data, devices)
         # Per model of the fleet (the seed cycles through FLEET): its devices' (path, User-Agent).
         by_model: dict[str, list[tuple[str, str]]] = {model: [] for model, *_ in FLEET}
         for i, pair in enumerate(requests):
