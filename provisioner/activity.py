@@ -118,21 +118,9 @@ class Activity:
             self._record(at, mac, file, ip, user_agent, firmware, transport, True)
             return
         # fetched()'s steps for this case: last seen held, the download joins its open row.
-        held = self._held
-        if mac not in held:
-            heapq.heappush(self._held_due, (wrote[0] + resolution, mac))
-        held[mac] = (at, ip, user_agent, firmware, mac)
+        self._hold(mac, wrote, (at, ip, user_agent, firmware, mac))
         self._last_download[mac] = (ip, at)
-        key = (mac, file[:128], ip, user_agent, transport)
-        opened = self._open.get(key)
-        if opened is not None and at - opened[_LAST] <= resolution and at - opened[_AT] < DOWNLOAD_SPAN:
-            opened[_LAST] = at
-            opened[_COUNT] += 1
-            if opened[_WRITTEN] and not opened[_QUEUED]:
-                opened[_QUEUED] = True
-                heapq.heappush(self._repeats, (opened[_WROTE_AT] + resolution, next(self._seq), opened))
-            return
-        self._open_row(at, key, opened)
+        self._join(at, (mac, file[:128], ip, user_agent, transport))
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         """O(1) and one tuple per kind: this runs on every phone request."""
@@ -168,10 +156,7 @@ class Activity:
             and wrote[2] == ua
             and wrote[3] == firmware
         ):
-            held = self._held
-            if mac not in held:
-                heapq.heappush(self._held_due, (wrote[0] + resolution, mac))
-            held[mac] = row
+            self._hold(mac, wrote, row)
         else:  # new to this process, changed, or its resolution has passed: written by the next flush
             self._seen[mac] = row
             self._held.pop(mac, None)
@@ -200,16 +185,27 @@ class Activity:
                     return
                 self._downloads.append((at, mac, file[:128], ip, said, transport, 1, None))
                 return
-            key = (mac, file[:128], ip, said, transport)
-            opened = self._open.get(key)
-            if opened is not None and at - opened[_LAST] <= resolution and at - opened[_AT] < DOWNLOAD_SPAN:
-                opened[_LAST] = at
-                opened[_COUNT] += 1
-                if opened[_WRITTEN] and not opened[_QUEUED]:  # in the store: its new count written when due
-                    opened[_QUEUED] = True
-                    heapq.heappush(self._repeats, (opened[_WROTE_AT] + resolution, next(self._seq), opened))
-                return
-            self._open_row(at, key, opened)
+            self._join(at, (mac, file[:128], ip, said, transport))
+
+    def _hold(self, mac: str, wrote: tuple, row: tuple) -> None:
+        """A last seen like the one written (``wrote``) within the resolution: kept in memory, due
+        when the resolution has passed since that write."""
+        held = self._held
+        if mac not in held:
+            heapq.heappush(self._held_due, (wrote[0] + self.resolution, mac))
+        held[mac] = row
+
+    def _join(self, at: float, key: tuple) -> None:
+        """A download (``key``: mac, file, ip, user_agent, transport) joins its open row, or opens one."""
+        opened = self._open.get(key)
+        if opened is not None and at - opened[_LAST] <= self.resolution and at - opened[_AT] < DOWNLOAD_SPAN:
+            opened[_LAST] = at
+            opened[_COUNT] += 1
+            if opened[_WRITTEN] and not opened[_QUEUED]:  # in the store: its new count written when due
+                opened[_QUEUED] = True
+                heapq.heappush(self._repeats, (opened[_WROTE_AT] + self.resolution, next(self._seq), opened))
+            return
+        self._open_row(at, key, opened)
 
     def _open_row(self, at: float, key: tuple, opened: list | None) -> None:
         """A download that joins no open row: a new row, the open one for ``key`` from now on."""

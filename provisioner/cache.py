@@ -156,7 +156,7 @@ class ConfigCache:
         return entry
 
     def count_bytes(self, entry: DeviceEntry, size: int) -> None:
-        """``size`` more bytes kept with a device (its warm replies) count toward the bound."""
+        """``size`` more bytes kept with a device (a rendered file, a warm reply) count toward the bound."""
         entry.size += size
         if self._devices.get(entry.data.mac) is entry:
             self.bytes += size
@@ -296,11 +296,7 @@ class ConfigCache:
             if not entry.data.deprovisioned and _holds_password(rendered.body, entry.data):
                 rendered = dataclasses.replace(rendered, credentials=True)
             entry.files[key] = rendered
-            size = len(rendered.body)
-            entry.size += size
-            if self._devices.get(entry.data.mac) is entry:
-                self.bytes += size
-                self._evict()
+            self.count_bytes(entry, len(rendered.body))
         return rendered
 
     def common_file(self, vendor: Vendor, spec: ConfigFile, name: str, model: str | None) -> Rendered:

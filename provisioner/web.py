@@ -124,12 +124,20 @@ async def phone_file(request: web.Request) -> web.StreamResponse:
 
 async def answer_phone(request: web.BaseRequest, resolver: Resolver, path: str) -> web.StreamResponse:
     if request.method != "PUT":
-        # A repeat of a request served before (a warm phone, a boot storm): answered from memory.
-        reply = resolver.warm(path, request.headers.get(hdrs.USER_AGENT), request.remote or "", "http")
-        if reply is not None:
-            keys.count_served_http()
-            return _file_response(request, reply)
+        response = _warm_response(request, resolver, path)
+        if response is not None:
+            return response
     return await _resolve_phone(request, resolver, path)
+
+
+def _warm_response(request: web.BaseRequest, resolver: Resolver, path: str) -> web.Response | None:
+    """A repeat of a request served before (a warm phone, a boot storm), answered from memory; None
+    when it must go the whole way (:func:`_resolve_phone`). Not a coroutine: a warm reply costs none."""
+    reply = resolver.warm(path, request.headers.get(hdrs.USER_AGENT), request.remote or "", "http")
+    if reply is None:
+        return None
+    keys.count_served_http()
+    return _file_response(request, reply)
 
 
 async def _resolve_phone(request: web.BaseRequest, resolver: Resolver, path: str) -> web.StreamResponse:
@@ -179,8 +187,6 @@ def phone_first(app: web.Application, handler: Handler) -> Handler:
     application's own. Errors are answered as :func:`error_middleware` answers them."""
     claimed = claimed_segments(app)
     resolver = app[keys.RESOLVER]
-    warm = resolver.warm
-    served = keys.count_served_http
 
     async def handle(request: web.BaseRequest) -> web.StreamResponse:
         if request.method in _FAST_METHODS:
@@ -188,18 +194,9 @@ def phone_first(app: web.Application, handler: Handler) -> Handler:
             end = path.find("/", 1)
             if (path[1:end] if end > 0 else path[1:]) not in claimed:
                 # answer_phone, inlined: a warm reply costs no coroutine of its own.
-                headers = request.headers
-                reply = warm(path[1:], headers.get(hdrs.USER_AGENT), request.remote or "", "http")
-                if reply is not None:
-                    served()
-                    etag = reply.etag
-                    if etag and etag not in headers.get(hdrs.IF_NONE_MATCH, ""):
-                        # _file_response's 200, inlined (a kept reply has its ETag).
-                        return web.Response(
-                            body=reply.body,
-                            headers={"Cache-Control": "no-store", "ETag": etag, "Content-Type": reply.content_type},
-                        )
-                    return _file_response(request, reply)
+                response = _warm_response(request, resolver, path[1:])
+                if response is not None:
+                    return response
                 try:
                     return await _resolve_phone(request, resolver, path[1:])
                 except (asyncio.CancelledError, ConnectionError, web.HTTPException):
