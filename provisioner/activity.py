@@ -37,7 +37,7 @@ TWO_IPS_WITHIN = timedelta(hours=1)
 # Seconds of repeats one downloads row holds at most (a phone boot-looping all day: ~24 rows).
 DOWNLOAD_SPAN = 3600.0
 RESOLUTION = 60.0  # seconds (settings.activity_resolution)
-_MAX_LAST_DOWNLOADS = 200_000
+_MAX_DEVICES = 200_000  # Seen records kept (last seen and last download per device)
 # After a failed flush the periodic one waits this long, doubling per failure up to _RETRY_MAX seconds.
 _RETRY_FIRST = 1.0
 _RETRY_MAX = 30.0
@@ -45,8 +45,14 @@ _TWO_IPS_SECONDS = TWO_IPS_WITHIN.total_seconds()
 _now = time.time  # a fetch's time
 _clock = time.time  # a flush's time (apart: a test may give fetches times of its own)
 
-# A merged download: a list, changed in place by each repeat (no allocation per request).
-_AT, _LAST, _COUNT, _WRITTEN, _QUEUED, _WROTE_AT, _KEY = range(7)
+# A merged download: a list, changed in place by each repeat (no allocation per request). ``_OPEN``:
+# it is the open row of its key (a repeat joins it); False once another row took its place or it
+# was dropped.
+_AT, _LAST, _COUNT, _WRITTEN, _QUEUED, _WROTE_AT, _KEY, _OPEN = range(8)
+# Fetch times are kept to this many seconds: the fetches within one tick share its time, so a
+# boot storm's repeats store no new object per request (a float kept for 10,000 requests, then
+# freed, made every later allocation a cache miss).
+TICK = 0.01
 
 
 class Fetch(NamedTuple):
@@ -61,6 +67,44 @@ class Fetch(NamedTuple):
     transport: str
 
 
+class Seen:
+    """One device's activity in memory, changed in place by its fetches: the last seen handed to a
+    write (``wrote``: at, ip, user_agent, firmware, mac), the time of the newest one like it held
+    back (``held_at``, None when none is), and its last download (address and time). ``live``:
+    still the device's record (False once the bound pushed it out)."""
+
+    __slots__ = ("held_at", "last_at", "last_ip", "live", "mac", "wrote")
+
+    def __init__(self, mac: str):
+        self.mac = mac
+        self.wrote: tuple | None = None
+        self.held_at: float | None = None
+        self.last_ip: str | None = None
+        self.last_at = 0.0
+        self.live = True
+
+
+class Repeat:
+    """What a download served again and again (a kept warm reply, provisioner.warm_replies) holds
+    so that :meth:`Activity.repeat` records it without a lookup: the device's :class:`Seen` and the
+    open download row its last repeat joined, from which address and transport."""
+
+    __slots__ = ("fast", "file", "firmware", "ip", "mac", "row", "seen", "transport", "user_agent")
+
+    def __init__(self, mac: str, file: str, user_agent: str | None, firmware: str | None):
+        self.mac = mac
+        self.file = file
+        self.user_agent = user_agent
+        self.firmware = firmware
+        # What the shorter steps need (else each repeat goes fetched()'s way): a User-Agent kept as
+        # sent, and a firmware (a TFTP fetch says neither, and takes both from before).
+        self.fast = bool(user_agent) and firmware is not None and len(user_agent) <= 400  # type: ignore[arg-type]
+        self.seen: Seen | None = None
+        self.row: list | None = None
+        self.ip: str | None = None
+        self.transport: str | None = None
+
+
 class Activity:
     def __init__(self, store: Store, *, resolution: float = RESOLUTION):
         self.store = store
@@ -68,14 +112,14 @@ class Activity:
         # mac -> (at, ip, user_agent, firmware, mac), to write at the next flush.
         # ``at`` is time.time() (a float: no datetime per request), made a datetime by the flush.
         self._seen: dict[str, tuple] = {}
-        # mac -> the newest last seen not yet due (same as the one written, within the resolution),
-        # and (due, mac) in a heap: a flush pops what is due, it does not walk every device.
-        self._held: dict[str, tuple] = {}
+        # mac -> the device's Seen (last seen written, held, last download); bounded, oldest out.
+        self._devices: dict[str, Seen] = {}
+        # (due, mac) of the devices holding a last seen back: a flush pops what is due, it does not
+        # walk every device. ``_holding``: how many hold one.
         self._held_due: list[tuple[float, str]] = []
-        # mac -> the last seen handed to a write: what a fetch is compared with (bounded, oldest out).
-        self._wrote: dict[str, tuple] = {}
+        self._holding = 0
         # Downloads rows to insert: lists [at, last_at, count, written count, queued, written at,
-        # (mac, file, ip, user_agent, transport)] (resolution 0: tuples of the INSERT's values).
+        # (mac, file, ip, user_agent, transport), open] (resolution 0: tuples of the INSERT's values).
         self._downloads: list[Any] = []
         # The open row per (mac, file, ip, user_agent, transport), repeats join it; bounded, oldest out.
         self._open: dict[tuple, list] = {}
@@ -84,49 +128,68 @@ class Activity:
         self._seq = itertools.count()
         self._unknown: dict[str, dict[str, Any]] = {}
         self._windows: dict[str, tuple[datetime, int | None]] = {}
-        # Last download per device (IP, time.time()): a second IP within the hour is logged at once.
-        # A plain dict (no reordering per request); past its bound the oldest entered go first.
-        self._last_download: dict[str, tuple[str, float]] = {}
+        self._tick = 0.0  # the time of the fetches of this TICK
         self.dropped = 0
         self._flushing = asyncio.Lock()
         self.failures = 0  # flushes failed in a row (the database is down, locked or full)
         self._retry_at = 0.0  # monotonic time before which the periodic flush does not try again
 
-    def repeat(
-        self, mac: str, file: str, ip: str, user_agent: str | None, firmware: str | None, transport: str
-    ) -> None:
-        """``fetched(Fetch(mac, file, ip, user_agent, firmware, transport), download=True)`` for a
-        warm reply (a repeat of a download served before): the same records, by fewer steps when it
-        is what a boot storm repeats (same address, User-Agent and firmware within the resolution,
-        joining the open download row); anything else goes the way :meth:`fetched` goes."""
-        at = _now()
+    def _at(self) -> float:
+        """A fetch's time, to :data:`TICK` (the same float object for every fetch within it)."""
+        now = _now()
+        tick = self._tick
+        if now - tick >= TICK or now < tick:
+            self._tick = tick = now
+        return tick
+
+    def repeat(self, r: Repeat, ip: str, transport: str) -> None:
+        """``fetched(Fetch(r.mac, r.file, ip, r.user_agent, r.firmware, transport), download=True)``
+        for a download served again (a warm reply): the same records, in place and with no lookup
+        when it is what a boot storm repeats (the same address, User-Agent and firmware as the last
+        seen written within the resolution, joining the row the last repeat joined); anything else
+        goes :meth:`fetched`'s way, and ``r`` then holds what that one found."""
+        at = self._at()
         resolution = self.resolution
-        if not resolution or not user_agent or firmware is None or len(user_agent) > 400:
-            self._record(at, mac, file, ip, user_agent, firmware, transport, True)
-            return
-        wrote = self._wrote.get(mac)
-        last = self._last_download.get(mac)
+        seen, row = r.seen, r.row
         if (
-            wrote is None
-            or last is None
-            or last[0] != ip  # a second address: fetched() warns
-            or at - wrote[0] >= resolution
-            or wrote[1] != ip
-            or wrote[2] != user_agent
-            or wrote[3] != firmware
+            seen is not None
+            and row is not None
+            and resolution
+            and r.fast
+            and seen.live
+            and seen.last_ip == ip  # else a second address: fetched() warns
+            and r.ip == ip
+            and r.transport == transport
+            and row[_OPEN]
+            and at - row[_LAST] <= resolution
+            and at - row[_AT] < DOWNLOAD_SPAN
         ):
-            self._record(at, mac, file, ip, user_agent, firmware, transport, True)
-            return
-        # fetched()'s steps for this case: last seen held, the download joins its open row.
-        self._hold(mac, wrote, (at, ip, user_agent, firmware, mac))
-        self._last_download[mac] = (ip, at)
-        self._join(at, (mac, file[:128], ip, user_agent, transport))
+            wrote = seen.wrote
+            if (
+                wrote is not None
+                and at - wrote[0] < resolution
+                and wrote[1] == ip
+                and wrote[2] == r.user_agent
+                and wrote[3] == r.firmware
+            ):
+                # fetched()'s steps for this case: last seen held, the download joins its open row.
+                if seen.held_at is None:
+                    self._hold(seen, wrote)
+                seen.held_at = seen.last_at = at
+                row[_LAST] = at
+                row[_COUNT] += 1
+                if row[_WRITTEN] and not row[_QUEUED]:  # in the store: its new count written when due
+                    self._queue(row)
+                return
+        r.row = self._record(at, r.mac, r.file, ip, r.user_agent, r.firmware, transport, True)
+        r.seen = self._devices.get(r.mac)
+        r.ip, r.transport = ip, transport
 
     def fetched(self, fetch: Fetch, *, download: bool) -> None:
         """O(1) and one tuple per kind: this runs on every phone request."""
         # Unpacked once: a NamedTuple's field access is a descriptor call, and there were a dozen.
         mac, file, ip, user_agent, firmware, transport = fetch
-        self._record(_now(), mac, file, ip, user_agent, firmware, transport, download)
+        self._record(self._at(), mac, file, ip, user_agent, firmware, transport, download)
 
     def _record(
         self,
@@ -138,17 +201,18 @@ class Activity:
         firmware: str | None,
         transport: str,
         download: bool,
-    ) -> None:
+    ) -> list | None:
+        """A fetch recorded; the download row it joined or opened (None: not a download, not kept)."""
         said = ua = user_agent[:400] if user_agent else None
+        seen = self._devices.get(mac)
         if ua is None or firmware is None:  # a TFTP fetch carries no User-Agent: keep what HTTP said
-            before = self._seen.get(mac) or self._held.get(mac) or self._wrote.get(mac)
+            # (a held last seen says what the one written says: they differ in time only)
+            before = self._seen.get(mac) or (seen.wrote if seen is not None else None)
             if before is not None:
                 ua = ua or before[2]
                 firmware = firmware or before[3]
-        # (at, ip, user_agent, firmware, mac): the order of Tx.record_activity's UPDATE
-        row = (at, ip, ua, firmware, mac)
         resolution = self.resolution
-        wrote = self._wrote.get(mac)
+        wrote = seen.wrote if seen is not None else None
         if (
             wrote is not None
             and at - wrote[0] < resolution
@@ -156,67 +220,93 @@ class Activity:
             and wrote[2] == ua
             and wrote[3] == firmware
         ):
-            self._hold(mac, wrote, row)
+            if seen.held_at is None:  # type: ignore[union-attr]
+                self._hold(seen, wrote)  # type: ignore[arg-type]
+            seen.held_at = at  # type: ignore[union-attr]
         else:  # new to this process, changed, or its resolution has passed: written by the next flush
+            # (at, ip, user_agent, firmware, mac): the order of Tx.record_activity's UPDATE
+            row = (at, ip, ua, firmware, mac)
             self._seen[mac] = row
-            self._held.pop(mac, None)
+            if seen is not None and seen.held_at is not None:
+                seen.held_at = None
+                self._holding -= 1
             if resolution:
-                if wrote is None and len(self._wrote) >= _MAX_LAST_DOWNLOADS:
-                    del self._wrote[next(iter(self._wrote))]
-                self._wrote[mac] = row
-        if download:
-            last_download = self._last_download
-            last = last_download.get(mac)
-            if last is not None and last[0] != ip and at - last[1] < _TWO_IPS_SECONDS:
-                log.warning(
-                    "device_fetched_from_two_ips",
-                    mac=mac,
-                    ip=ip,
-                    previous_ip=last[0],
-                    file=file,
-                    transport=transport,
-                )
-            if last is None and len(last_download) >= _MAX_LAST_DOWNLOADS:
-                del last_download[next(iter(last_download))]
-            last_download[mac] = (ip, at)
-            if not resolution:
-                if len(self._downloads) >= MAX_PENDING:
-                    self.dropped += 1
-                    return
-                self._downloads.append((at, mac, file[:128], ip, said, transport, 1, None))
-                return
-            self._join(at, (mac, file[:128], ip, said, transport))
+                if seen is None:
+                    seen = self._device(mac)
+                seen.wrote = row
+        if not download:
+            return None
+        if seen is None:
+            seen = self._device(mac)
+        last_ip = seen.last_ip
+        if last_ip is not None and last_ip != ip and at - seen.last_at < _TWO_IPS_SECONDS:
+            log.warning(
+                "device_fetched_from_two_ips",
+                mac=mac,
+                ip=ip,
+                previous_ip=last_ip,
+                file=file,
+                transport=transport,
+            )
+        seen.last_ip = ip
+        seen.last_at = at
+        if not resolution:
+            if len(self._downloads) >= MAX_PENDING:
+                self.dropped += 1
+                return None
+            self._downloads.append((at, mac, file[:128], ip, said, transport, 1, None))
+            return None
+        return self._join(at, (mac, file[:128], ip, said, transport))
 
-    def _hold(self, mac: str, wrote: tuple, row: tuple) -> None:
-        """A last seen like the one written (``wrote``) within the resolution: kept in memory, due
-        when the resolution has passed since that write."""
-        held = self._held
-        if mac not in held:
-            heapq.heappush(self._held_due, (wrote[0] + self.resolution, mac))
-        held[mac] = row
+    def _device(self, mac: str) -> Seen:
+        """A new :class:`Seen` for ``mac`` (past the bound, the oldest entered goes: a last seen it
+        held back is written by the next flush)."""
+        devices = self._devices
+        if len(devices) >= _MAX_DEVICES:
+            old = devices.pop(next(iter(devices)))
+            old.live = False
+            if old.held_at is not None:
+                self._seen[old.mac] = (old.held_at, *old.wrote[1:4], old.mac)  # type: ignore[index]
+                old.held_at = None
+                self._holding -= 1
+        seen = devices[mac] = Seen(mac)
+        return seen
 
-    def _join(self, at: float, key: tuple) -> None:
+    def _hold(self, seen: Seen, wrote: tuple) -> None:
+        """``seen`` starts holding a last seen like the one written (``wrote``) back: due when the
+        resolution has passed since that write (the caller sets its time)."""
+        heapq.heappush(self._held_due, (wrote[0] + self.resolution, seen.mac))
+        self._holding += 1
+
+    def _queue(self, row: list) -> None:
+        """A row in the store whose count grew: updated when the resolution has passed since its write."""
+        row[_QUEUED] = True
+        heapq.heappush(self._repeats, (row[_WROTE_AT] + self.resolution, next(self._seq), row))
+
+    def _join(self, at: float, key: tuple) -> list | None:
         """A download (``key``: mac, file, ip, user_agent, transport) joins its open row, or opens one."""
         opened = self._open.get(key)
         if opened is not None and at - opened[_LAST] <= self.resolution and at - opened[_AT] < DOWNLOAD_SPAN:
             opened[_LAST] = at
             opened[_COUNT] += 1
             if opened[_WRITTEN] and not opened[_QUEUED]:  # in the store: its new count written when due
-                opened[_QUEUED] = True
-                heapq.heappush(self._repeats, (opened[_WROTE_AT] + self.resolution, next(self._seq), opened))
-            return
-        self._open_row(at, key, opened)
+                self._queue(opened)
+            return opened
+        return self._open_row(at, key, opened)
 
-    def _open_row(self, at: float, key: tuple, opened: list | None) -> None:
+    def _open_row(self, at: float, key: tuple, opened: list | None) -> list | None:
         """A download that joins no open row: a new row, the open one for ``key`` from now on."""
         if len(self._downloads) >= MAX_PENDING:
             self.dropped += 1
-            return
-        fresh = [at, at, 1, 0, False, 0.0, key]
+            return None
+        fresh = [at, at, 1, 0, False, 0.0, key, True]
         self._downloads.append(fresh)
-        if opened is None and len(self._open) >= MAX_PENDING:
-            del self._open[next(iter(self._open))]  # the oldest opened: its counts are kept
+        if opened is not None:
+            opened[_OPEN] = False  # its time has passed: repeats go to the new one
+        elif len(self._open) >= MAX_PENDING:
+            self._open.pop(next(iter(self._open)))[_OPEN] = False  # the oldest opened: its counts are kept
         self._open[key] = fresh
+        return fresh
 
     def unknown(self, fetch: Fetch, *, vendor: str | None, model: str | None) -> None:
         at = utcnow()
@@ -249,7 +339,7 @@ class Activity:
     def pending(self) -> int:
         return (
             len(self._seen)
-            + len(self._held)
+            + self._holding
             + len(self._downloads)
             + len(self._repeats)
             + len(self._unknown)
@@ -272,12 +362,13 @@ class Activity:
 
     def _take_due(self, now: float, everything: bool) -> list[list]:
         """Move held last-seen rows that are due into ``_seen``; the repeated downloads that are due."""
-        heap, held, wrote = self._held_due, self._held, self._wrote
+        heap, devices = self._held_due, self._devices
         while heap and (everything or heap[0][0] <= now):
-            mac = heapq.heappop(heap)[1]
-            row = held.pop(mac, None)
-            if row is not None:
-                self._seen[mac] = wrote[mac] = row
+            seen = devices.get(heapq.heappop(heap)[1])
+            if seen is not None and seen.held_at is not None:
+                self._seen[seen.mac] = seen.wrote = (seen.held_at, *seen.wrote[1:4], seen.mac)  # type: ignore[index]
+                seen.held_at = None
+                self._holding -= 1
         repeats = []
         while self._repeats and (everything or self._repeats[0][0] <= now):
             repeats.append(heapq.heappop(self._repeats)[2])
@@ -354,6 +445,7 @@ class Activity:
             for r in merged[MAX_PENDING:]:
                 if isinstance(r, list) and self._open.get(r[_KEY]) is r:
                     del self._open[r[_KEY]]  # dropped: its repeats start a row of their own
+                    r[_OPEN] = False
             del merged[MAX_PENDING:]
         self._downloads = merged
         for mac, asked in unknown.items():

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import markupsafe
 
@@ -80,9 +81,11 @@ class DeviceEntry:
     # The customer's rules and this device's token and window, checked per request in memory.
     access: DeviceAccess | None = None
     size: int = ENTRY_OVERHEAD  # what it counts toward the cache's bound: overhead + files' bytes
-    # Replies the resolver may give again to the same path and User-Agent (provisioner.warm_replies):
-    # dropped with the entry at any change.
+    # Replies the resolver may give again to the same path and User-Agent (provisioner.warm_replies),
+    # by path: dropped with the entry at any change (and from the cache's path map, ConfigCache.warm).
     warm: dict = field(default_factory=dict)
+    # Asked through a warm reply since it was last at the front of the LRU (see ConfigCache._evict).
+    used: bool = False
 
 
 def _holds_password(body: bytes, data: DeviceData) -> bool:
@@ -115,6 +118,9 @@ class ConfigCache:
         self.template_dirs = template_dirs
         # Least recently asked first: what goes when the cache is over max_bytes.
         self._devices: OrderedDict[str, DeviceEntry] = OrderedDict()
+        # path -> the warm reply kept for it (provisioner.warm_replies.Warm), of a cached entry only:
+        # the warm path's one lookup.
+        self.warm: dict[str, Any] = {}
         # Each customer's phonebook, read once and shared by its phones; dropped at any change.
         self._books: dict[int, tuple[Contact, ...]] = {}
         self.max_bytes = max_bytes
@@ -146,14 +152,17 @@ class ConfigCache:
 
     # --- lookups -------------------------------------------------------------------
 
-    def cached(self, mac: str) -> DeviceEntry | None:
-        """The device's entry when it is in the cache (now the most recently asked), without loading:
-        the warm path's lookup (no coroutine, no clock: an entry with a ``valid_until`` keeps no
-        warm replies, see provisioner.warm_replies)."""
-        entry = self._devices.get(mac)
-        if entry is not None:
-            self._devices.move_to_end(mac)
-        return entry
+    def keep_warm(self, entry: DeviceEntry, path: str, kept: Any, size: int) -> None:
+        """A warm reply kept for ``path`` with a cached device (``size`` bytes toward the bound):
+        found by :attr:`warm` until the entry is dropped. Not kept for an entry no longer cached."""
+        if self._devices.get(entry.data.mac) is not entry:
+            return
+        if path not in entry.warm:
+            self.count_bytes(entry, size)
+            if self._devices.get(entry.data.mac) is not entry:
+                return  # its own bytes pushed it out
+        entry.warm[path] = kept
+        self.warm[path] = kept
 
     def count_bytes(self, entry: DeviceEntry, size: int) -> None:
         """``size`` more bytes kept with a device (a rendered file, a warm reply) count toward the bound."""
@@ -239,13 +248,30 @@ class ConfigCache:
         entry = self._devices.pop(mac, None)
         if entry is not None:
             self.bytes -= entry.size
+            self._forget_warm(entry)
+
+    def _forget_warm(self, entry: DeviceEntry) -> None:
+        """The warm replies of an entry leaving the cache are no longer found by path."""
+        warm = self.warm
+        for path, kept in entry.warm.items():
+            if warm.get(path) is kept:
+                del warm[path]
 
     def _evict(self) -> None:
+        """Least recently asked out until the cache is within its bound. A warm reply does not move
+        its entry (a reordering per request cost the warm path a cache miss): it marks it ``used``,
+        and an entry found used at the front gets a second chance at the back (the CLOCK
+        approximation of LRU)."""
         devices = self._devices
         while self.bytes > self.max_bytes and len(devices) > 1:
-            _mac, entry = devices.popitem(last=False)
+            mac, entry = devices.popitem(last=False)
+            if entry.used:
+                entry.used = False
+                devices[mac] = entry
+                continue
             self.bytes -= entry.size
             self.evictions += 1
+            self._forget_warm(entry)
 
     def _read_secret(self, tx: Tx) -> None:
         if self.secret is None:
@@ -335,6 +361,7 @@ class ConfigCache:
     def clear(self) -> None:
         self._generation += 1
         self._devices.clear()
+        self.warm.clear()
         self.bytes = 0
         self._freeze_at = FREEZE_FIRST  # the devices loaded again are frozen again as they come
         self._books.clear()

@@ -207,11 +207,10 @@ class Resolver(UploadRoute, FirmwareRoute, WarmRoute):
         self.now = now  # the wall clock of first-contact windows (tests move it)
         self._digest = digest
         # MAC -> (client IP, monotonic time) of the last config file served to it (uploads check it).
-        self._fetched: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._fetched: OrderedDict[str, list] = OrderedDict()
         # MAC -> client IP whose request closed the device's first-contact window (this process).
         self._window_closed_by: OrderedDict[str, str] = OrderedDict()
         self._thefts_reported: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._warm_macs: dict[str, str] = {}  # path -> MAC of replies kept for warm()
         self.warm_hits = 0
         self.clock: Callable[[], float] = time.monotonic
 
@@ -407,9 +406,9 @@ class Resolver(UploadRoute, FirmwareRoute, WarmRoute):
         reply = Reply(200, "served", rendered.body, rendered.content_type, rendered.etag, mac)  # Reply.of, inlined
         if not req.trusted:
             self.activity.fetched(fetch, download=True)
-            self._remember_fetch(mac, req.client_ip)
+            fetched = self._remember_fetch(mac, req.client_ip)
             if firmware_url is None:
-                self._keep_warm(req, entry, spec, name, fetch.firmware, token, reply)
+                self._keep_warm(req, entry, spec, name, fetch.firmware, token, reply, fetched)
         return reply
 
     async def _window_taken(self, req: Request, entry: DeviceEntry, mac: str, name: str) -> None:

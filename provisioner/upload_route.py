@@ -37,7 +37,7 @@ class UploadRoute:
     activity: Activity
     upload_max_bytes: int
     clock: Callable[[], float]
-    _fetched: OrderedDict[str, tuple[str, float]]
+    _fetched: OrderedDict[str, list]  # mac -> [ip, time]
 
     def _upload_allowed(self, req: Request, entry: DeviceEntry) -> bool:
         """Whether this request would be given the device's config: the customer's rules already
@@ -94,15 +94,19 @@ class UploadRoute:
         with self.store.reading() as tx:
             return tx.upload(mac, name)
 
-    def _remember_fetch(self, mac: str, ip: str) -> None:
-        """Which address fetched the device's config, and when (what :meth:`_upload_allowed` reads)."""
+    def _remember_fetch(self, mac: str, ip: str) -> list:
+        """Which address fetched the device's config, and when (what :meth:`_upload_allowed` reads):
+        the device's record, ``[ip, time]``, changed in place (a warm reply holds it, and compares
+        with it instead of looking it up; one pushed out by the bound says ip None)."""
         fetched = self._fetched
         now = self.clock()
         last = fetched.get(mac)
         if last is not None:
-            if last[0] == ip and now - last[1] < REMEMBER_PRECISION:
-                return
-            fetched.move_to_end(mac)
-        elif len(fetched) >= MAX_REMEMBERED_FETCHES:
-            fetched.popitem(last=False)
-        fetched[mac] = (ip, now)
+            if last[0] != ip or now - last[1] >= REMEMBER_PRECISION:
+                last[0], last[1] = ip, now
+                fetched.move_to_end(mac)
+            return last
+        if len(fetched) >= MAX_REMEMBERED_FETCHES:
+            fetched.popitem(last=False)[1][0] = None
+        last = fetched[mac] = [ip, now]
+        return last

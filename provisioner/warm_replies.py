@@ -4,8 +4,8 @@ A phone asks for the same path with the same User-Agent at every boot, and a boo
 again and again. The first request goes through the whole :meth:`Resolver.resolve` (path split,
 name matched, User-Agent parsed, the device looked up, the customer's rules checked, the file
 picked); when the answer depended on nothing but that path and that User-Agent, it is kept on the
-device's cache entry (:class:`Warm`), and the next identical request is answered with the same
-:class:`Reply` after only the checks that can change between two requests:
+device's cache entry and in the cache's path map (:class:`Warm`), and the next identical request is
+answered with the same :class:`Reply` after only the checks that can change between two requests:
 
 - the scan guard (the address banned or slowed since);
 - the customer's allowlist, when it has one (it depends on the client address);
@@ -25,34 +25,51 @@ A mixin of :class:`provisioner.resolver.Resolver`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 from . import access
-from .access import ScanGuard
-from .activity import Activity
+from .access import Policy, ScanGuard
+from .activity import Activity, Repeat
 from .cache import ConfigCache, DeviceEntry
 from .firmware_rollout import UPGRADE_TEMPLATES, Rollout
 from .phone_reply import Reply, Request
+from .upload_route import REMEMBER_PRECISION
 from .vendors import ConfigFile
 
 # Paths kept per device (its file's name in a few spellings, with or without a key or token).
 MAX_PATHS = 8
 # A User-Agent longer than this is no phone's (the resolver's parse cache keeps none either).
 MAX_USER_AGENT = 400
-# What one kept reply costs (its path and User-Agent, the tuples, the dict slots, the path's entry in
-# the path -> MAC map): ~460 bytes measured with tracemalloc, counted toward --cache-max-bytes.
+# What one kept reply costs (the Warm, its path, its slots in the cache's path map and the entry's):
+# ~300 bytes measured with tracemalloc, counted toward --cache-max-bytes.
 WARM_BYTES = 500
-# Paths whose device is known (path -> MAC): past this many the map starts again (re-learnt).
-MAX_WARM_PATHS = 200_000
 
 
-class Warm(NamedTuple):
-    user_agent: str | None  # the request's User-Agent, as sent: another one goes the whole way
-    reply: Reply
-    name: str  # the file name asked (for the activity record)
-    firmware: str | None  # the version the User-Agent reports
-    networks: bool  # the customer has an allowlist: the client address is checked per request
-    rollout: bool  # the file would carry a firmware directive: kept only while no target is set
+class Warm(Repeat):
+    """A reply kept for its path and User-Agent, with what its repeats are recorded against
+    (:class:`Repeat`: the device's activity record and open download row; the upload rule's record
+    of the last fetch): found by one lookup of the path, a repeat then looks nothing else up."""
+
+    __slots__ = ("entry", "fetched", "policy", "reply", "rollout")
+
+    def __init__(
+        self,
+        entry: DeviceEntry,
+        name: str,
+        user_agent: str | None,
+        firmware: str | None,
+        reply: Reply,
+        policy: Policy | None,
+        rollout: bool,
+        fetched: list,
+    ):
+        # user_agent: as sent, another one goes the whole way; name: the file asked (the activity
+        # record); firmware: the version the User-Agent reports.
+        super().__init__(entry.data.mac, name, user_agent, firmware)
+        self.reply = reply
+        self.entry = entry
+        self.policy = policy  # the customer's, when it has an allowlist: the address is checked per request
+        self.rollout = rollout  # the file would carry a firmware directive: kept only while no target is set
+        self.fetched = fetched  # [ip, time] of the last fetch remembered for uploads (UploadRoute)
 
 
 class WarmRoute:
@@ -60,35 +77,32 @@ class WarmRoute:
     activity: Activity
     guard: ScanGuard
     rollout: Rollout | None
-    _warm_macs: dict[str, str]
-    _remember_fetch: Callable[[str, str], None]
+    clock: Callable[[], float]
+    _remember_fetch: Callable[[str, str], list]
     warm_hits: int  # requests answered by warm() (tests and /metrics read it)
 
     def warm(self, path: str, user_agent: str | None, client_ip: str, transport: str) -> Reply | None:
         """The reply to a GET (or HEAD, or TFTP read) of ``path`` served before with the same
         User-Agent, recorded as a fetch like any other; None when the request must go through
         :meth:`resolve` (first of its kind, or anything that could change the answer)."""
-        mac = self._warm_macs.get(path)
-        if mac is None:
-            return None
-        entry = self.cache.cached(mac)
-        if entry is None:
-            return None
-        hit = entry.warm.get(path)
-        if hit is None or hit.user_agent != user_agent:
+        kept = self.cache.warm.get(path)
+        if kept is None or kept.user_agent != user_agent:
             return None
         guard = self.guard
         if guard.banned(client_ip) or guard.slowed(client_ip):
             return None
-        _, reply, name, firmware, networks, rollout = hit  # unpacked once (a field access is a call)
-        if networks and not entry.access.policy.allows(client_ip):  # type: ignore[union-attr]
+        policy = kept.policy
+        if policy is not None and not policy.allows(client_ip):
             return None
-        if rollout and self.rollout is not None and self.rollout.active:
+        if kept.rollout and self.rollout is not None and self.rollout.active:
             return None
-        self.activity.repeat(mac, name, client_ip, user_agent, firmware, transport)
-        self._remember_fetch(mac, client_ip)
+        kept.entry.used = True  # the cache's recency (see ConfigCache._evict)
+        self.activity.repeat(kept, client_ip, transport)
+        fetched = kept.fetched  # what _remember_fetch would store again, it stores again
+        if fetched[0] != client_ip or self.clock() - fetched[1] >= REMEMBER_PRECISION:
+            kept.fetched = self._remember_fetch(kept.mac, client_ip)
         self.warm_hits += 1
-        return reply
+        return kept.reply
 
     def _keep_warm(
         self,
@@ -99,35 +113,32 @@ class WarmRoute:
         firmware: str | None,
         token: str | None,
         reply: Reply,
+        fetched: list,
     ) -> None:
-        """Keep a served reply for :meth:`warm` when nothing but the path and User-Agent decided it."""
+        """Keep a served reply for :meth:`warm` when nothing but the path and User-Agent decided it
+        (``fetched``: what :meth:`_remember_fetch` returned for this request)."""
         user_agent = req.user_agent
         if req.trusted or req.method == "PUT" or entry.data.valid_until is not None:
             return
         if user_agent is not None and len(user_agent) > MAX_USER_AGENT:
             return  # not a phone's: not kept (each such request goes the whole way)
         rules = entry.access
-        networks = False
+        policy = None
         if rules is not None:
-            policy = rules.policy
-            if policy.auth == "digest":
+            if rules.policy.auth == "digest":
                 return
             # Through a first-contact window (open or closed) only with the token in the path: the
             # window's state is not the path's.
-            if policy.window_hours is not None and not (token is not None and access.same(token, rules.token)):
+            if rules.policy.window_hours is not None and not (token is not None and access.same(token, rules.token)):
                 return
-            networks = bool(policy.networks)
+            if rules.policy.networks:
+                policy = rules.policy
         data = entry.data
         rollout = (
             self.rollout is not None and not data.deprovisioned and spec.template == UPGRADE_TEMPLATES.get(data.vendor)
         )
-        kept = entry.warm
-        if req.path not in kept:
-            if len(kept) >= MAX_PATHS:
-                return
-            self.cache.count_bytes(entry, WARM_BYTES)
-        kept[req.path] = Warm(user_agent, reply, name, firmware, networks, rollout)
-        macs = self._warm_macs
-        if len(macs) >= MAX_WARM_PATHS and req.path not in macs:
-            macs.clear()
-        macs[req.path] = data.mac
+        if req.path not in entry.warm and len(entry.warm) >= MAX_PATHS:
+            return
+        self.cache.keep_warm(
+            entry, req.path, Warm(entry, name, user_agent, firmware, reply, policy, rollout, fetched), WARM_BYTES
+        )

@@ -157,7 +157,7 @@ async def test_last_seen_is_written_at_once_when_new_or_changed_and_else_once_pe
     await _fetch(server, "127.0.0.2", ua=UA.replace("108.86.0.20", "108.86.0.45"))
     assert await act.flush(due=True)
     assert _seen(store) == (utc(T0 + 40), "127.0.0.2")
-    assert list(act._held) == [MAC]  # the fetch at +50, held
+    assert [s.mac for s in act._devices.values() if s.held_at is not None] == [MAC]  # the fetch at +50, held
     clock.now = T0 + 100  # the resolution after the last write (+40), and no new fetch
     assert await act.flush(due=True)
     assert _seen(store) == (utc(T0 + 50), "127.0.0.2")

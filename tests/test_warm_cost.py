@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import random
 
+import pytest
 from structlog.testing import capture_logs
 
-from provisioner import activity, keys, resolver, services
-from provisioner.activity import Activity, Fetch
+from provisioner import activity, keys, resolver, services, upload_route
+from provisioner.activity import Activity, Fetch, Repeat
 from tests.conftest import ACTOR, add_customer, add_line
+from tests.test_phones import PHONES, provision
+
+POLYCOM = PHONES["polycom"][0]
 
 MAC = "001565A1B2C3"
 FILE = "/001565a1b2c3.cfg"
@@ -26,9 +30,12 @@ class _Written:
     def __init__(self, resolution: float):
         self.activity = Activity(None, resolution=resolution)  # type: ignore[arg-type]
         self.writes: list[tuple] = []
+        self.down = False  # the store is down: the next flush fails (and keeps its batch)
         self.activity._write = self._write  # type: ignore[method-assign]
 
     def _write(self, seen, inserts, unknown, windows, updates) -> None:  # type: ignore[no-untyped-def]
+        if self.down:
+            raise OSError("the store is down in this test")
         self.writes.append((list(seen.values()), list(inserts), list(updates)))
 
 
@@ -57,12 +64,13 @@ def _fetches(rng: random.Random, count: int) -> list[tuple[float, tuple, str]]:
             rng.choice(firmwares),
             rng.choice(["http", "http", "tftp"]),
         )
-        out.append((at, fetch, rng.choice(["", "", "", "", "due", "all", "upload"])))
+        out.append((at, fetch, rng.choice(["", "", "", "", "due", "all", "upload", "fail"])))
     return out
 
 
 async def _drive(side: _Written, sequence, fast: bool, monkeypatch) -> list:
     logs = []
+    kept: dict[tuple, Repeat] = {}  # one per (mac, file, User-Agent, firmware), as warm replies keep them
     with capture_logs() as captured:
         for at, fetch, then in sequence:
             monkeypatch.setattr(activity, "_now", lambda at=at: at)
@@ -70,20 +78,34 @@ async def _drive(side: _Written, sequence, fast: bool, monkeypatch) -> list:
             if then == "upload":  # not a download (a phone's upload): both sides record it so
                 side.activity.fetched(Fetch(*fetch), download=False)
             elif fast:
-                side.activity.repeat(*fetch)
+                mac, file, ip, user_agent, firmware, transport = fetch
+                handle = kept.setdefault((mac, file, user_agent, firmware), Repeat(mac, file, user_agent, firmware))
+                side.activity.repeat(handle, ip, transport)
             else:
                 side.activity.fetched(Fetch(*fetch), download=True)
             if then in ("due", "all"):
                 await side.activity.flush(due=then == "due")
+            elif then == "fail":
+                side.down = True
+                assert not await side.activity.flush()
+                side.down = False
+                side.activity._retry_at = 0.0  # no backoff (real time) between the two sides' runs
         await side.activity.flush()
-        logs = [dict(e) for e in captured]
+        logs = [{**e, "exc_info": repr(e["exc_info"])} if "exc_info" in e else dict(e) for e in captured]
     return logs
 
 
-async def test_repeat_writes_what_fetched_writes(monkeypatch):
-    """The same fetches through ``fetched()`` and through ``repeat()``, flushed at the same moments:
-    every flush writes the same last-seen rows, download rows (counts, first and last time) and
-    count updates, and the same two-address warnings are logged; at each resolution."""
+@pytest.mark.parametrize("bounded", [False, True])
+async def test_repeat_writes_what_fetched_writes(monkeypatch, bounded):
+    """The same fetches through ``fetched()`` and through ``repeat()``, flushed at the same moments
+    (some flushes failing: the store down): every flush writes the same last-seen rows, download
+    rows (counts, first and last time) and count updates, and the same two-address warnings are
+    logged; at each resolution. ``bounded``: room for 2 devices' records and 5 pending rows, so the
+    records and open rows a repeat holds are pushed out, replaced and dropped under it (it must
+    notice, and record what fetched() records)."""
+    if bounded:
+        monkeypatch.setattr(activity, "_MAX_DEVICES", 2)
+        monkeypatch.setattr(activity, "MAX_PENDING", 5)
     for resolution in (60.0, 0.0, 5.0):
         for seed in range(12):
             sequence = _fetches(random.Random(seed), 400)
@@ -96,14 +118,47 @@ async def test_repeat_writes_what_fetched_writes(monkeypatch):
             assert any(e["event"] == "device_fetched_from_two_ips" for e in slow_logs)
 
 
+async def test_a_repeat_whose_open_row_was_pushed_out_opens_a_new_one(monkeypatch):
+    """A repeat holds the open download row it joined last; once the bound on open rows pushed that
+    row out (still within its resolution), the next repeat opens a new row, as fetched() does,
+    instead of counting into the one pushed out."""
+    monkeypatch.setattr(activity, "MAX_PENDING", 3)
+    t0 = 1767225600.0
+    mine = (MAC, "001565a1b2c3.cfg", "10.0.0.7", UA, "108.86.0.20", "http")
+    others = [
+        (
+            f"00156500000{n}",
+            f"00156500000{n}.cfg",
+            f"10.0.0.{n}",
+            f"Yealink SIP-T46U 108.86.0.20 {n}",
+            "108.86.0.20",
+            "http",
+        )
+        for n in (1, 2, 3)
+    ]
+    sequence = [(t0, mine, "all")] + [(t0 + n, f, "all" if n == 3 else "") for n, f in enumerate(others, 1)]
+    sequence.append((t0 + 10, mine, "all"))
+    slow, fast = _Written(60.0), _Written(60.0)
+    await _drive(slow, sequence, False, monkeypatch)
+    await _drive(fast, sequence, True, monkeypatch)
+    assert fast.writes == slow.writes
+    (_, first, _), _, (_, then, updates) = slow.writes
+    assert [r[1] for r in first] == [MAC] and updates == []  # no count added to the row pushed out
+    assert [(r[0], r[1], r[6]) for r in then] == [(t0 + 10, MAC, 1)]  # a new row of its own
+
+
 async def test_boot_storm_repeats_join_one_row(monkeypatch):
     """What the fast path is for: 1,000 repeats of one device's file from one address within the
     resolution are one download row of count 1,000 and one last seen, the newest."""
     side = _Written(60.0)
     fetch = (MAC, "001565a1b2c3.cfg", "10.0.0.7", UA, "108.86.0.20", "http")
+    handle = Repeat(MAC, "001565a1b2c3.cfg", UA, "108.86.0.20")
+    record, recorded = side.activity._record, []
+    side.activity._record = lambda *a: recorded.append(a) or record(*a)  # type: ignore[method-assign]
     for i in range(1000):
         monkeypatch.setattr(activity, "_now", lambda i=i: 1767225600.0 + i * 0.05)
-        side.activity.repeat(*fetch)
+        side.activity.repeat(handle, "10.0.0.7", "http")
+    assert len(recorded) == 1  # the first went fetched()'s way; the others found what it left on the handle
     await side.activity.flush()
     (seen, inserts, updates), *rest = side.writes
     assert rest == [] and updates == []
@@ -131,16 +186,43 @@ async def test_a_remembered_fetch_lags_by_at_most_the_precision(server, store):
         resp = await server.client.get(FILE, headers={"User-Agent": UA})
         assert resp.status == 200
     assert res.warm_hits >= 2
-    assert res._fetched[MAC] == ("127.0.0.1", 1000.0)
+    assert res._fetched[MAC] == ["127.0.0.1", 1000.0]
     now[0] = 1000.0 + resolver.REMEMBER_PRECISION  # the precision has passed: stored again
     assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
-    assert res._fetched[MAC] == ("127.0.0.1", now[0])
+    assert res._fetched[MAC] == ["127.0.0.1", now[0]]
     # Another address within the precision is stored at once (the upload rule follows the newest).
     res._remember_fetch(MAC, "127.0.0.9")
-    assert res._fetched[MAC] == ("127.0.0.9", now[0])
+    assert res._fetched[MAC] == ["127.0.0.9", now[0]]
     now[0] += 1.0
     res._remember_fetch(MAC, "127.0.0.1")
-    assert res._fetched[MAC] == ("127.0.0.1", now[0])
+    assert res._fetched[MAC] == ["127.0.0.1", now[0]]
+
+
+async def test_a_warm_reply_notices_its_remembered_fetch_was_forgotten(server, store, monkeypatch):
+    """A warm reply holds the upload rule's record of the device's last fetch instead of looking it
+    up; once the bound pushed that record out, the next repeat remembers the fetch again, and the
+    phone's upload from that address is accepted."""
+    add_customer(store)
+    provision(store, POLYCOM, 200)
+    add_line(store, "ROSSI", "300", "Back office", "pw-300-secret")
+    services.add_device(store, ACTOR, MAC, model="T46U", customer="ROSSI", lines=["300"])
+    await server.sync()
+    monkeypatch.setattr(upload_route, "MAX_REMEMBERED_FETCHES", 1)
+    res, cache = server.app[keys.RESOLVER], server.app[keys.CACHE]
+    headers = {"User-Agent": POLYCOM.user_agent}
+    for name in POLYCOM.files:  # the boot
+        assert (await server.client.get(f"/{name}", headers=headers)).status == 200, name
+    kept = [w for w in cache.warm.values() if w.mac == POLYCOM.mac]
+    assert kept and all(w.fetched is res._fetched[POLYCOM.mac] for w in kept)
+    assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200  # another device
+    assert list(res._fetched) == [MAC] and kept[0].fetched[0] is None  # pushed out, and it says so
+    hits = res.warm_hits
+    assert (await server.client.get(f"/{kept[0].file}", headers=headers)).status == 200
+    assert res.warm_hits == hits + 1 and res._fetched[POLYCOM.mac][0] == "127.0.0.1"
+    assert kept[0].fetched is res._fetched[POLYCOM.mac]
+    override = b'<?xml version="1.0"?><PHONE_CONFIG><OVERRIDES up.backlight.idleIntensity="1"/></PHONE_CONFIG>'
+    put = await server.client.put(f"/{POLYCOM.mac.lower()}-phone.cfg", data=override, headers=headers)
+    assert put.status == 201
 
 
 async def _raw_get(port: int, path: str, extra: str = "") -> bytes:

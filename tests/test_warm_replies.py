@@ -4,6 +4,8 @@ otherwise."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from aiohttp import web
 
@@ -12,6 +14,7 @@ from provisioner import keys, services
 from provisioner.errors import Unavailable
 from provisioner.web import claimed_segments, create_app
 from tests.conftest import ACTOR, add_customer, add_line
+from tests.test_cache_bound import start
 from tests.tftp_client import fetch as tftp_fetch
 
 MAC = "001565A1B2C3"
@@ -148,8 +151,9 @@ async def test_a_kept_reply_counts_toward_the_cache_bound_once_per_path(server, 
     await server.sync()
     cache = server.app[keys.CACHE]
     assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
-    entry = cache.cached(MAC)
+    entry = cache._devices.get(MAC)
     assert entry is not None and list(entry.warm) == [FILE[1:]]
+    assert cache.warm == {FILE[1:]: entry.warm[FILE[1:]]}  # the path map finds it
     with_reply = cache.bytes
     files = sum(len(r.body) for r in entry.files.values())
     assert entry.size == cache_module.ENTRY_OVERHEAD + files + WARM_BYTES
@@ -159,3 +163,52 @@ async def test_a_kept_reply_counts_toward_the_cache_bound_once_per_path(server, 
     assert (await server.client.get(FILE, headers={"User-Agent": upgraded})).status == 200
     assert cache.bytes == with_reply and list(entry.warm) == [FILE[1:]]
     assert entry.warm[FILE[1:]].user_agent == upgraded and entry.warm[FILE[1:]].firmware == "108.86.0.21"
+
+
+def _ua_of(mac: str) -> str:
+    return "Yealink SIP-T46U 108.86.0.20 " + ":".join(mac[i : i + 2] for i in range(0, 12, 2)).lower()
+
+
+async def test_a_warm_hit_keeps_its_device_cached_and_a_dropped_device_leaves_no_warm_reply(
+    aiohttp_client, settings, store
+):
+    """The cache is bounded with the least recently asked out first; a warm reply marks its device
+    asked (no reordering per request), so at the front it gets a second chance and the device
+    behind it goes. A device leaving the cache (pushed out, or changed) takes its warm replies out
+    of the path map with it: the next request goes the whole way and gets the file as it is now."""
+    add_customer(store)
+    macs = ["001565000001", "001565000002", "001565000003"]
+    for n, mac in enumerate(macs):
+        add_line(store, "ROSSI", str(201 + n), f"Desk {n}", f"pw-{n}-secret")
+        services.add_device(store, ACTOR, mac, model="T46U", customer="ROSSI", lines=[str(201 + n)])
+    server = await start(aiohttp_client, dataclasses.replace(settings, prewarm=False))  # cached as asked
+    await server.sync()
+    cache, resolver = server.app[keys.CACHE], server.app[keys.RESOLVER]
+    paths = [f"{mac.lower()}.cfg" for mac in macs]
+
+    async def get(n: int) -> bytes:
+        resp = await server.client.get("/" + paths[n], headers={"User-Agent": _ua_of(macs[n])})
+        assert resp.status == 200
+        return await resp.read()
+
+    first, second = await get(0), await get(1)
+    assert list(cache._devices) == macs[:2] and set(cache.warm) == set(paths[:2])
+    hits = resolver.warm_hits
+    assert await get(0) == first and resolver.warm_hits == hits + 1
+    assert list(cache._devices) == macs[:2]  # not moved: marked
+    assert cache._devices[macs[0]].used
+    cache.max_bytes = cache.bytes * 5 // 4  # room for two devices, not three
+    await get(2)
+    assert list(cache._devices) == [macs[2], macs[0]]  # the first had its second chance, the second went
+    assert not cache._devices[macs[0]].used
+    assert set(cache.warm) == {paths[0], paths[2]}
+    hits = resolver.warm_hits
+    assert await get(1) == second and resolver.warm_hits == hits  # the whole way, the same file
+    # A change drops the device and its warm reply: the next fetch has the new name.
+    services.update_line(store, ACTOR, "ROSSI", "201", display_name="Front office")
+    await server.sync()
+    assert paths[0] not in cache.warm
+    hits = resolver.warm_hits
+    changed = await get(0)
+    assert resolver.warm_hits == hits and b"Front office" in changed and b"Front office" not in first
+    assert cache.warm[paths[0]].reply.body == changed  # kept again, as it is now
