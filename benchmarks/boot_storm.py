@@ -218,6 +218,7 @@ ABLATE = textwrap.dedent("""
     from provisioner import web as pweb
     if "activity" in off:  # no last-seen, no download rows, no flush
         activity.Activity.fetched = lambda self, fetch, *, download: None
+        activity.Activity.repeat = lambda self, r, ip, transport: None
     if "gc" in off:  # no cyclic garbage collection (full ones walk every cached object)
         import gc
         gc.disable()
