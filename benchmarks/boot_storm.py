@@ -8,8 +8,9 @@ User-Agent, the threads starting at different offsets.
 - cold pass: each thread walks its share of devices once (first fetches: load + render; the
   server runs with ``--prewarm off`` so that they are misses);
 - fill: every device fetched at least once (checked through /healthz);
+- bare: in the same run, a bare aiohttp handler returning a body of the same size, right before
+  each warm pass (``--rounds N``: N such pairs, and the medians of their ratios);
 - warm pass: every request a cache hit;
-- bare: in the same run, a bare aiohttp handler returning a body of the same size.
 
 - pre-warm: a second server, pre-warm on, timed until every device is rendered.
 
@@ -365,6 +366,10 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+def _each(values: list[float]) -> str:
+    return "[" + " ".join(f"{v:.2f}" for v in values) + "]" if len(values) > 1 else ""
+
+
 def cpu_line(name: str, r: dict[str, float], server_cpu: float) -> str:
     """Server CPU per request, and how much of the machine wrk itself took during the pass."""
     cores = os.cpu_count() or 1
@@ -430,7 +435,12 @@ def main() -> None:
         "(none, activity, write, gc, guard, warm, dispatch, headers, resolver, all), e.g. none,warm,activity,all; "
         "one bare pass per round; one worker",
     )
-    parser.add_argument("--rounds", type=int, default=1, help="with --ablate: rounds of every variant")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="rounds of (bare pass, warm pass), each pair back to back; with --ablate: rounds of every variant",
+    )
     args = parser.parse_args()
     if args.ablate:
         ablate_main(args)
@@ -483,20 +493,24 @@ def main() -> None:
             while cached(base) < args.devices and time.monotonic() < deadline:
                 wrk(base, requests_file, seconds=max(2.0, args.devices / 2000), **wrk_args)
             warmed = cached(base)
-            lag2 = metrics(base)
-            cpu = cpu_seconds(server.pid)
-            warm = wrk(base, requests_file, seconds=args.seconds, **wrk_args)
-            warm["server_cpu"] = cpu_seconds(server.pid) - cpu
-            lag3 = metrics(base)
-            size = int(warm["mean_size"])
+            # The bare handler's pass right before each warm pass (the server idle meanwhile): the
+            # host's speed drifts by up to 30% within a minute, so a ratio is only read within a pair.
+            size = int(wrk(base, requests_file, seconds=2, **wrk_args)["mean_size"])
+            pairs = []
+            for _ in range(args.rounds):
+                baseline = bare_pass(size, requests_file, args.seconds, wrk_args)
+                lag2 = metrics(base)
+                cpu = cpu_seconds(server.pid)
+                warm = wrk(base, requests_file, seconds=args.seconds, **wrk_args)
+                warm["server_cpu"] = cpu_seconds(server.pid) - cpu
+                lag3 = metrics(base)
+                pairs.append((warm, baseline, lag2, lag3))
             per_device = gauge(base, "provisioner_cache_bytes_per_device")
         finally:
             server.terminate()
             server.wait(timeout=30)
 
         warmed_rate, warmed_bytes = prewarm_rate(command, base, args.devices)
-
-        baseline = bare_pass(size, requests_file, args.seconds, wrk_args)
 
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(
@@ -508,19 +522,32 @@ def main() -> None:
         line("cold pass (first fetches)", cold)
         + ("  (ran out of new devices: a lower bound)" if cold["requests"] >= args.devices * 0.95 else "")
     )
-    print(line("warm pass (cache hit)", warm))
-    print(line("bare aiohttp, same size", baseline))
-    print(cpu_line("warm pass CPU", warm, warm["server_cpu"]))
-    print(cpu_line("bare aiohttp CPU", baseline, baseline["server_cpu"]))
-    if args.workers == 1:
-        print(f"cold  {lag_line(lag0, lag1)}")
-        print(f"warm  {lag_line(lag2, lag3)}")
-    else:  # each /metrics scrape reaches one worker or another: before and after would not match
-        print("loop lag: printed with --workers 1 only")
-    print(f"\nwarm / bare      = {warm['rps'] / baseline['rps']:.2f}x req/s  (target >= 0.8)")
-    print(f"warm p99 / bare  = {warm['p99_ms'] / max(baseline['p99_ms'], 1e-6):.2f}x  (target <= 2)")
-    per_request = warm["server_cpu"] / warm["requests"] / (baseline["server_cpu"] / baseline["requests"])
-    print(f"CPU per request  = {per_request:.2f}x bare's (the server's own cost, whatever wrk leaves it of the cores)")
+    for n, (warm, baseline, lag2, lag3) in enumerate(pairs, 1):
+        if len(pairs) > 1:
+            print(f"round {n}")
+        print(line("warm pass (cache hit)", warm))
+        print(line("bare aiohttp, same size", baseline))
+        print(cpu_line("warm pass CPU", warm, warm["server_cpu"]))
+        print(cpu_line("bare aiohttp CPU", baseline, baseline["server_cpu"]))
+        if args.workers == 1:
+            if n == 1:
+                print(f"cold  {lag_line(lag0, lag1)}")
+            print(f"warm  {lag_line(lag2, lag3)}")
+        elif n == 1:  # each /metrics scrape reaches one worker or another: before and after would not match
+            print("loop lag: printed with --workers 1 only")
+    ratios = [w["rps"] / b["rps"] for w, b, *_ in pairs]
+    p99s = [w["p99_ms"] / max(b["p99_ms"], 1e-6) for w, b, *_ in pairs]
+    cpus = [
+        (w["server_cpu"] / w["requests"]) / (b["server_cpu"] / b["requests"]) for w, b, *_ in pairs if b["server_cpu"]
+    ]
+    what = f"median of {len(pairs)} rounds; " if len(pairs) > 1 else ""
+    print(f"\nwarm / bare      = {statistics.median(ratios):.2f}x req/s  ({what}target >= 0.8)  {_each(ratios)}")
+    print(f"warm p99 / bare  = {statistics.median(p99s):.2f}x  (target <= 2)  {_each(p99s)}")
+    print(
+        f"CPU per request  = {statistics.median(cpus):.2f}x bare's (the server's own cost, whatever wrk leaves it "
+        f"of the cores)  {_each(cpus)}"
+    )
+    baseline = pairs[0][1]
     print(f"cold / bare      = {cold['rps'] / baseline['rps']:.2f}x req/s  (cold {cold['rps']:.0f} renders/s)")
     print(f"pre-warm         = {warmed_rate:.0f} devices/s from the server's start (all their files but phonebooks)")
     print(

@@ -37,6 +37,8 @@ TWO_IPS_WITHIN = timedelta(hours=1)
 # Seconds of repeats one downloads row holds at most (a phone boot-looping all day: ~24 rows).
 DOWNLOAD_SPAN = 3600.0
 RESOLUTION = 60.0  # seconds (settings.activity_resolution)
+# Held last-seen rows and count updates a periodic flush writes at most, each (see _take_due).
+DUE_PER_FLUSH = 2_000
 _MAX_DEVICES = 200_000  # Seen records kept (last seen and last download per device)
 # After a failed flush the periodic one waits this long, doubling per failure up to _RETRY_MAX seconds.
 _RETRY_FIRST = 1.0
@@ -361,18 +363,30 @@ class Activity:
             return await self._flush(everything=not due)
 
     def _take_due(self, now: float, everything: bool) -> list[list]:
-        """Move held last-seen rows that are due into ``_seen``; the repeated downloads that are due."""
+        """Move held last-seen rows that are due into ``_seen``; the repeated downloads that are due.
+        A periodic flush takes at most :data:`DUE_PER_FLUSH` of each (a boot storm makes a whole
+        fleet due in the same second, a minute later: written over a few flushes, not in one that
+        stalls the loop), unless it has fallen a resolution behind."""
         heap, devices = self._held_due, self._devices
-        while heap and (everything or heap[0][0] <= now):
+        limit = len(heap) if everything or self._behind(heap, now) else DUE_PER_FLUSH
+        while heap and limit and (everything or heap[0][0] <= now):
+            limit -= 1
             seen = devices.get(heapq.heappop(heap)[1])
             if seen is not None and seen.held_at is not None:
                 self._seen[seen.mac] = seen.wrote = (seen.held_at, *seen.wrote[1:4], seen.mac)  # type: ignore[index]
                 seen.held_at = None
                 self._holding -= 1
+        queued = self._repeats
+        limit = len(queued) if everything or self._behind(queued, now) else DUE_PER_FLUSH
         repeats = []
-        while self._repeats and (everything or self._repeats[0][0] <= now):
-            repeats.append(heapq.heappop(self._repeats)[2])
+        while queued and limit and (everything or queued[0][0] <= now):
+            limit -= 1
+            repeats.append(heapq.heappop(queued)[2])
         return repeats
+
+    def _behind(self, heap: list[tuple], now: float) -> bool:
+        """The oldest due item waited a resolution already: take all that is due (catch up)."""
+        return bool(heap) and heap[0][0] + self.resolution < now
 
     async def _flush(self, *, everything: bool = True) -> bool:
         now = _clock()

@@ -264,3 +264,40 @@ async def test_a_warm_reply_sends_the_bytes_the_cold_one_sent(server, store):
     assert not_modified.startswith(b"HTTP/1.1 304 Not Modified\r\n")
     assert f"ETag: {etag}".encode() in not_modified and b"Cache-Control: no-store" in not_modified
     assert PASSWORD.encode() not in not_modified
+
+
+async def test_a_fleet_due_at_once_is_written_over_a_few_flushes_and_a_late_one_catches_up(monkeypatch):
+    """A boot storm makes every device's held last seen and download count due in the same second a
+    minute later: a periodic flush writes at most DUE_PER_FLUSH of each (the loop never stalls on
+    the whole fleet), the next ones the rest; a flush a resolution late writes all that is due, and
+    nothing is lost or written twice."""
+    side = _Written(60.0)
+    t0 = 1767225600.0
+    macs = [f"0015650{n:05X}" for n in range(5000)]
+
+    def fetch_all(at: float) -> None:
+        monkeypatch.setattr(activity, "_now", lambda: at)
+        for mac in macs:
+            fetch = Fetch(mac, f"{mac.lower()}.cfg", "10.0.0.7", UA, "108.86.0.20", "http")
+            side.activity.fetched(fetch, download=True)
+
+    fetch_all(t0)
+    monkeypatch.setattr(activity, "_clock", lambda: t0 + 1)
+    assert await side.activity.flush()  # everything: 5,000 last seen, 5,000 rows
+    fetch_all(t0 + 10)  # again within the resolution: held, counts grown
+    sizes = []
+    for at in (t0 + 62, t0 + 63):
+        monkeypatch.setattr(activity, "_clock", lambda at=at: at)
+        assert await side.activity.flush(due=True)
+        seen, inserts, updates = side.writes[-1]
+        sizes.append((len(seen), len(inserts), len(updates)))
+    assert sizes == [(activity.DUE_PER_FLUSH, 0, activity.DUE_PER_FLUSH)] * 2
+    monkeypatch.setattr(activity, "_clock", lambda: t0 + 200)  # a resolution behind: all the rest
+    assert await side.activity.flush(due=True)
+    seen, _, updates = side.writes[-1]
+    assert len(seen) == len(updates) == 5000 - 2 * activity.DUE_PER_FLUSH
+    written = [row[4] for w in side.writes[1:] for row in w[0]]
+    assert sorted(written) == sorted(macs)  # each device's held last seen once
+    assert {row[0] for w in side.writes[1:] for row in w[0]} == {t0 + 10}
+    assert {u[0] for w in side.writes[1:] for u in w[2]} == {2}  # each row's count, 2
+    assert side.activity.pending == 0
