@@ -82,8 +82,9 @@ class DeviceEntry:
     access: DeviceAccess | None = None
     size: int = ENTRY_OVERHEAD  # what it counts toward the cache's bound: overhead + files' bytes
     # Replies the resolver may give again to the same path and User-Agent (provisioner.warm_replies),
-    # by path: dropped with the entry at any change (and from the cache's path map, ConfigCache.warm).
-    warm: dict = field(default_factory=dict)
+    # one per path (a list: a dict's table cost ~250 bytes more per device): dropped with the entry at
+    # any change, and from the cache's path map (ConfigCache.warm).
+    warm: list = field(default_factory=list)
     # Asked through a warm reply since it was last at the front of the LRU (see ConfigCache._evict).
     used: bool = False
 
@@ -152,16 +153,21 @@ class ConfigCache:
 
     # --- lookups -------------------------------------------------------------------
 
-    def keep_warm(self, entry: DeviceEntry, path: str, kept: Any, size: int) -> None:
-        """A warm reply kept for ``path`` with a cached device (``size`` bytes toward the bound):
-        found by :attr:`warm` until the entry is dropped. Not kept for an entry no longer cached."""
+    def keep_warm(self, entry: DeviceEntry, kept: Any, size: int) -> None:
+        """A warm reply kept for its ``path`` with a cached device (``size`` bytes toward the bound),
+        in place of one kept for that path before: found by :attr:`warm` until the entry is dropped.
+        Not kept for an entry no longer cached."""
         if self._devices.get(entry.data.mac) is not entry:
             return
-        if path not in entry.warm:
+        path, replies = kept.path, entry.warm
+        before = next((i for i, w in enumerate(replies) if w.path == path), None)
+        if before is None:
             self.count_bytes(entry, size)
             if self._devices.get(entry.data.mac) is not entry:
                 return  # its own bytes pushed it out
-        entry.warm[path] = kept
+            replies.append(kept)
+        else:
+            replies[before] = kept
         self.warm[path] = kept
 
     def count_bytes(self, entry: DeviceEntry, size: int) -> None:
@@ -253,7 +259,8 @@ class ConfigCache:
     def _forget_warm(self, entry: DeviceEntry) -> None:
         """The warm replies of an entry leaving the cache are no longer found by path."""
         warm = self.warm
-        for path, kept in entry.warm.items():
+        for kept in entry.warm:
+            path = kept.path
             if warm.get(path) is kept:
                 del warm[path]
 

@@ -152,8 +152,8 @@ async def test_a_kept_reply_counts_toward_the_cache_bound_once_per_path(server, 
     cache = server.app[keys.CACHE]
     assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
     entry = cache._devices.get(MAC)
-    assert entry is not None and list(entry.warm) == [FILE[1:]]
-    assert cache.warm == {FILE[1:]: entry.warm[FILE[1:]]}  # the path map finds it
+    assert entry is not None and [w.path for w in entry.warm] == [FILE[1:]]
+    assert cache.warm == {FILE[1:]: entry.warm[0]}  # the path map finds it
     with_reply = cache.bytes
     files = sum(len(r.body) for r in entry.files.values())
     assert entry.size == cache_module.ENTRY_OVERHEAD + files + WARM_BYTES
@@ -161,8 +161,9 @@ async def test_a_kept_reply_counts_toward_the_cache_bound_once_per_path(server, 
         assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
     upgraded = UA.replace("108.86.0.20", "108.86.0.21")  # the phone came back on new firmware
     assert (await server.client.get(FILE, headers={"User-Agent": upgraded})).status == 200
-    assert cache.bytes == with_reply and list(entry.warm) == [FILE[1:]]
-    assert entry.warm[FILE[1:]].user_agent == upgraded and entry.warm[FILE[1:]].firmware == "108.86.0.21"
+    assert cache.bytes == with_reply and [w.path for w in entry.warm] == [FILE[1:]]
+    assert entry.warm[0].user_agent == upgraded and entry.warm[0].firmware == "108.86.0.21"
+    assert cache.warm[FILE[1:]] is entry.warm[0]
 
 
 def _ua_of(mac: str) -> str:
