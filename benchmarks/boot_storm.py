@@ -19,6 +19,7 @@ Prints req/s, p50, p99 and non-2xx for each, the ratios, the server's event-loop
 bytes per device (``provisioner_cache_bytes`` / ``provisioner_cache_devices``) and the pre-warm rate.
 
     python benchmarks/boot_storm.py [--devices 10000] [--workers N] [--database-url URL]
+    python benchmarks/boot_storm.py --rounds 6 --against 3571c21   # bare, then 3571c21, then this code
     python benchmarks/boot_storm.py --python-client   # fallback without wrk (client-bound)
 
 Not a test: figures depend on the machine; read them, compare them.
@@ -388,10 +389,51 @@ def cached(base: str, tries: int = 12) -> int:
     return min(counts)
 
 
-def start(args: list[str], base: str) -> subprocess.Popen:
-    proc = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(ROOT)})
+def start(args: list[str], base: str, root: Path = ROOT) -> subprocess.Popen:
+    proc = subprocess.Popen(args, env={**os.environ, "PYTHONPATH": str(root)})
     asyncio.run(wait_ready(base + "/healthz" if "server.py" in args[1] else base + "/", proc))
     return proc
+
+
+def fill(base: str, requests_file: Path, devices: int, wrk_args: dict) -> int:
+    """Every device fetched at least once (its files cached); how many files are cached."""
+    deadline = time.monotonic() + 300
+    while cached(base) < devices and time.monotonic() < deadline:
+        wrk(base, requests_file, seconds=max(2.0, devices / 2000), **wrk_args)
+    return cached(base)
+
+
+def warm_pass(base: str, pid: int, requests_file: Path, seconds: float, wrk_args: dict) -> dict[str, float]:
+    cpu = cpu_seconds(pid)
+    result = wrk(base, requests_file, seconds=seconds, **wrk_args)
+    result["server_cpu"] = cpu_seconds(pid) - cpu
+    return result
+
+
+class Against:
+    """--against REV: the server of another git revision (a temporary worktree of this repository)
+    on the same data, pre-warm off, on a port of its own."""
+
+    def __init__(self, rev: str, where: Path, command: list[str]):
+        self.where = where
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev], check=True)
+        other_port = free_port()
+        self.base = f"http://127.0.0.1:{other_port}"
+        args = [str(where / "server.py") if a == str(ROOT / "server.py") else a for a in command]
+        args[args.index("--http-port") + 1] = str(other_port)
+        try:
+            self.server = start([*args, "--prewarm", "off"], self.base, root=where)
+        except BaseException:
+            self._remove()
+            raise
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait(timeout=30)
+        self._remove()
+
+    def _remove(self) -> None:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(self.where)], check=False)
 
 
 def bare_pass(size: int, requests_file: Path, seconds: float, wrk_args: dict) -> dict[str, float]:
@@ -434,6 +476,13 @@ def main() -> None:
         help="warm pass only, once per variant, each a '+'-joined set of parts taken out of the server "
         "(none, activity, write, gc, guard, warm, dispatch, headers, resolver, all), e.g. none,warm,activity,all; "
         "one bare pass per round; one worker",
+    )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        default=None,
+        help="also the server of git revision REV (a temporary worktree, the same data): its warm pass in "
+        "each round between bare's and this one's, so a change is measured within one run",
     )
     parser.add_argument(
         "--rounds",
@@ -484,31 +533,34 @@ def main() -> None:
             command += ["--database-url", args.database_url]
         wrk_args = dict(threads=args.threads, connections=args.connections)
         server = start([*command, "--prewarm", "off"], base)
+        other = None
         try:
             lag0 = metrics(base)
             cold = wrk(base, requests_file, seconds=args.cold_seconds, once=True, **wrk_args)
             lag1 = metrics(base)
             # Every device fetched once before the warm pass (the cold pass covers only part of them).
-            deadline = time.monotonic() + 300
-            while cached(base) < args.devices and time.monotonic() < deadline:
-                wrk(base, requests_file, seconds=max(2.0, args.devices / 2000), **wrk_args)
-            warmed = cached(base)
+            warmed = fill(base, requests_file, args.devices, wrk_args)
+            if args.against:
+                other = Against(args.against, Path(tmp) / "against", command)
+                fill(other.base, requests_file, args.devices, wrk_args)
             # The bare handler's pass right before each warm pass (the server idle meanwhile): the
             # host's speed drifts by up to 30% within a minute, so a ratio is only read within a pair.
             size = int(wrk(base, requests_file, seconds=2, **wrk_args)["mean_size"])
-            pairs = []
+            pairs, others = [], []
             for _ in range(args.rounds):
                 baseline = bare_pass(size, requests_file, args.seconds, wrk_args)
+                if other is not None:
+                    others.append(warm_pass(other.base, other.server.pid, requests_file, args.seconds, wrk_args))
                 lag2 = metrics(base)
-                cpu = cpu_seconds(server.pid)
-                warm = wrk(base, requests_file, seconds=args.seconds, **wrk_args)
-                warm["server_cpu"] = cpu_seconds(server.pid) - cpu
+                warm = warm_pass(base, server.pid, requests_file, args.seconds, wrk_args)
                 lag3 = metrics(base)
                 pairs.append((warm, baseline, lag2, lag3))
             per_device = gauge(base, "provisioner_cache_bytes_per_device")
         finally:
             server.terminate()
             server.wait(timeout=30)
+            if other is not None:
+                other.stop()
 
         warmed_rate, warmed_bytes = prewarm_rate(command, base, args.devices)
 
@@ -525,6 +577,9 @@ def main() -> None:
     for n, (warm, baseline, lag2, lag3) in enumerate(pairs, 1):
         if len(pairs) > 1:
             print(f"round {n}")
+        if others:
+            print(line(f"warm pass at {args.against}"[:28], others[n - 1]))
+            print(cpu_line(f"warm CPU at {args.against}"[:28], others[n - 1], others[n - 1]["server_cpu"]))
         print(line("warm pass (cache hit)", warm))
         print(line("bare aiohttp, same size", baseline))
         print(cpu_line("warm pass CPU", warm, warm["server_cpu"]))
@@ -547,6 +602,14 @@ def main() -> None:
         f"CPU per request  = {statistics.median(cpus):.2f}x bare's (the server's own cost, whatever wrk leaves it "
         f"of the cores)  {_each(cpus)}"
     )
+    if others:
+        before = [o["rps"] / b["rps"] for o, (_, b, *_) in zip(others, pairs, strict=True)]
+        before_cpu = [
+            (o["server_cpu"] / o["requests"]) / (b["server_cpu"] / b["requests"])
+            for o, (_, b, *_) in zip(others, pairs, strict=True)
+        ]
+        print(f"at {args.against}: warm / bare = {statistics.median(before):.2f}x req/s  {_each(before)}")
+        print(f"at {args.against}: CPU per request = {statistics.median(before_cpu):.2f}x bare's  {_each(before_cpu)}")
     baseline = pairs[0][1]
     print(f"cold / bare      = {cold['rps'] / baseline['rps']:.2f}x req/s  (cold {cold['rps']:.0f} renders/s)")
     print(f"pre-warm         = {warmed_rate:.0f} devices/s from the server's start (all their files but phonebooks)")
