@@ -19,7 +19,7 @@ Prints req/s, p50, p99 and non-2xx for each, the ratios, the server's event-loop
 bytes per device (``provisioner_cache_bytes`` / ``provisioner_cache_devices``) and the pre-warm rate.
 
     python benchmarks/boot_storm.py [--devices 10000] [--workers N] [--database-url URL]
-    python benchmarks/boot_storm.py --rounds 6 --against 3571c21   # bare, then 3571c21, then this code
+    python benchmarks/boot_storm.py --rounds 6 --against 3571c21   # per round: bare, 3571c21 and this code
     python benchmarks/boot_storm.py --python-client   # fallback without wrk (client-bound)
 
 Not a test: figures depend on the machine; read them, compare them.
@@ -482,7 +482,7 @@ def main() -> None:
         metavar="REV",
         default=None,
         help="also the server of git revision REV (a temporary worktree, the same data): its warm pass in "
-        "each round between bare's and this one's, so a change is measured within one run",
+        "each round right after bare's or after this one's (alternately), so a change is measured within one run",
     )
     parser.add_argument(
         "--rounds",
@@ -547,14 +547,16 @@ def main() -> None:
             # host's speed drifts by up to 30% within a minute, so a ratio is only read within a pair.
             size = int(wrk(base, requests_file, seconds=2, **wrk_args)["mean_size"])
             pairs, others = [], []
-            for _ in range(args.rounds):
+            for n in range(args.rounds):
                 baseline = bare_pass(size, requests_file, args.seconds, wrk_args)
-                if other is not None:
+                if other is not None and n % 2 == 0:  # --against: first in even rounds, last in odd ones
                     others.append(warm_pass(other.base, other.server.pid, requests_file, args.seconds, wrk_args))
                 lag2 = metrics(base)
                 warm = warm_pass(base, server.pid, requests_file, args.seconds, wrk_args)
                 lag3 = metrics(base)
                 pairs.append((warm, baseline, lag2, lag3))
+                if other is not None and n % 2 == 1:
+                    others.append(warm_pass(other.base, other.server.pid, requests_file, args.seconds, wrk_args))
             per_device = gauge(base, "provisioner_cache_bytes_per_device")
         finally:
             server.terminate()
