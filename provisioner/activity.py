@@ -51,10 +51,6 @@ _clock = time.time  # a flush's time (apart: a test may give fetches times of it
 # it is the open row of its key (a repeat joins it); False once another row took its place or it
 # was dropped.
 _AT, _LAST, _COUNT, _WRITTEN, _QUEUED, _WROTE_AT, _KEY, _OPEN = range(8)
-# Fetch times are kept to this many seconds: the fetches within one tick share its time, so a
-# boot storm's repeats store no new object per request (a float kept for 10,000 requests, then
-# freed, made every later allocation a cache miss).
-TICK = 0.01
 
 
 class Fetch(NamedTuple):
@@ -130,19 +126,10 @@ class Activity:
         self._seq = itertools.count()
         self._unknown: dict[str, dict[str, Any]] = {}
         self._windows: dict[str, tuple[datetime, int | None]] = {}
-        self._tick = 0.0  # the time of the fetches of this TICK
         self.dropped = 0
         self._flushing = asyncio.Lock()
         self.failures = 0  # flushes failed in a row (the database is down, locked or full)
         self._retry_at = 0.0  # monotonic time before which the periodic flush does not try again
-
-    def _at(self) -> float:
-        """A fetch's time, to :data:`TICK` (the same float object for every fetch within it)."""
-        now = _now()
-        tick = self._tick
-        if now - tick >= TICK or now < tick:
-            self._tick = tick = now
-        return tick
 
     def repeat(self, r: Repeat, ip: str, transport: str) -> None:
         """``fetched(Fetch(r.mac, r.file, ip, r.user_agent, r.firmware, transport), download=True)``
@@ -150,7 +137,7 @@ class Activity:
         when it is what a boot storm repeats (the same address, User-Agent and firmware as the last
         seen written within the resolution, joining the row the last repeat joined); anything else
         goes :meth:`fetched`'s way, and ``r`` then holds what that one found."""
-        at = self._at()
+        at = _now()
         resolution = self.resolution
         seen, row = r.seen, r.row
         if (
@@ -191,7 +178,7 @@ class Activity:
         """O(1) and one tuple per kind: this runs on every phone request."""
         # Unpacked once: a NamedTuple's field access is a descriptor call, and there were a dozen.
         mac, file, ip, user_agent, firmware, transport = fetch
-        self._record(self._at(), mac, file, ip, user_agent, firmware, transport, download)
+        self._record(_now(), mac, file, ip, user_agent, firmware, transport, download)
 
     def _record(
         self,
@@ -402,7 +389,10 @@ class Activity:
             ]  # (at, mac, file, ip, user_agent, transport, count, last_at)
         else:
             inserts = new
-        updates = [(r[_COUNT], r[_LAST], r[_KEY][0], r[_AT], r[_KEY][1], r[_KEY][2], r[_KEY][4]) for r in repeats]
+        # (count, last_at, mac, at, file, ip, transport, user_agent): the row's whole key (see Tx.record_activity)
+        updates = [
+            (r[_COUNT], r[_LAST], r[_KEY][0], r[_AT], r[_KEY][1], r[_KEY][2], r[_KEY][4], r[_KEY][3]) for r in repeats
+        ]
         try:
             # Handed over as they are (O(1) here): the thread makes the rows.
             await asyncio.to_thread(self._write, seen, inserts, unknown, windows, updates)

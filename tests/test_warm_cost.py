@@ -301,3 +301,24 @@ async def test_a_fleet_due_at_once_is_written_over_a_few_flushes_and_a_late_one_
     assert {row[0] for w in side.writes[1:] for row in w[0]} == {t0 + 10}
     assert {u[0] for w in side.writes[1:] for u in w[2]} == {2}  # each row's count, 2
     assert side.activity.pending == 0
+
+
+async def test_a_count_update_reaches_its_own_row_only_when_two_share_a_first_time(server, store, monkeypatch):
+    """Two download rows of one device that differ only in User-Agent, opened at the same time (a
+    coarse clock): the count written later for one of them is that row's alone (the UPDATE finds a
+    row by its whole key, User-Agent included)."""
+    _phone(store)
+    await server.sync()
+    t0 = 1767225600.0
+    upgraded = UA.replace("108.86.0.20", "108.86.0.21")
+    monkeypatch.setattr(activity, "_now", lambda: t0)
+    for agent in (UA, upgraded):
+        assert (await server.client.get(FILE, headers={"User-Agent": agent})).status == 200
+    await server.flush()  # both rows in the store, count 1, the same first time
+    monkeypatch.setattr(activity, "_now", lambda: t0 + 5)
+    for _ in range(3):
+        assert (await server.client.get(FILE, headers={"User-Agent": UA})).status == 200
+    await server.flush()
+    with store.reading() as tx:
+        rows = tx.conn.exec_driver_sql("SELECT user_agent, count FROM downloads ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [(UA, 4), (upgraded, 1)]

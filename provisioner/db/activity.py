@@ -106,9 +106,11 @@ class ActivityQueries(Queries):
         """The phone-facing flush in the driver's own ``executemany``: ``seen`` rows are
         (at, ip, user_agent, firmware, mac), ``downloads`` rows (at, mac, file, ip, user_agent,
         transport, count, last_at) new rows, ``repeats`` rows (count, last_at, mac, at, file, ip,
-        transport) rows written before whose count grew; ``at`` and ``last_at`` ``time.time()``
+        transport, user_agent) rows written before whose count grew; ``at`` and ``last_at`` ``time.time()``
         floats (or datetimes; ``last_at`` None: the same as ``at``). A repeat finds its row by
-        (device_mac, at, file, ip, transport) through ix_downloads_device_mac_at, without a SELECT.
+        its whole key (device_mac, at, file, ip, transport, user_agent: two rows of one device that
+        differ only in User-Agent may have the same ``at`` on a coarse clock) through
+        ix_downloads_device_mac_at, without a SELECT.
         SQLAlchemy's per-row binding held the GIL for the serving loop's thread; so did a datetime
         and a strftime per row (half of the flush's CPU at 5,000 rows): the time is formatted once
         per second now."""
@@ -137,7 +139,7 @@ class ActivityQueries(Queries):
         if repeats:
             self.conn.exec_driver_sql(
                 f"UPDATE downloads SET count = {mark}, last_at = {mark} WHERE device_mac = {mark} AND at = {mark} "
-                f"AND file = {mark} AND ip = {mark} AND transport = {mark}",
+                f"AND file = {mark} AND ip = {mark} AND transport = {mark} AND user_agent IS NOT DISTINCT FROM {mark}",
                 list(repeats),
             )
 
@@ -159,12 +161,13 @@ class ActivityQueries(Queries):
                 f"VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}",
                 tuple(itertools.chain.from_iterable(chunk)),
             )
-        for chunk in _chunks(repeats, 7):
+        for chunk in _chunks(repeats, 8):
             self.conn.exec_driver_sql(
                 "UPDATE downloads SET count = v.column1, last_at = v.column2 "
-                f"FROM (VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}) AS v "
+                f"FROM (VALUES {', '.join(['(?, ?, ?, ?, ?, ?, ?, ?)'] * len(chunk))}) AS v "
                 "WHERE downloads.device_mac = v.column3 AND downloads.at = v.column4 AND downloads.file = v.column5 "
-                "AND downloads.ip = v.column6 AND downloads.transport = v.column7",
+                "AND downloads.ip = v.column6 AND downloads.transport = v.column7 "
+                "AND downloads.user_agent IS v.column8",
                 tuple(itertools.chain.from_iterable(chunk)),
             )
 
