@@ -38,10 +38,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from aiohttp import web  # noqa: E402
 from aiohttp.test_utils import make_mocked_request  # noqa: E402
-from warm_request import seeded_resolver  # noqa: E402
+from warm_request import reset_recorded, seeded_resolver  # noqa: E402
 
 from provisioner import keys  # noqa: E402
-from provisioner.activity import Activity  # noqa: E402
 from provisioner.phone_reply import Request  # noqa: E402
 from provisioner.settings import Settings  # noqa: E402
 from provisioner.web import create_app, phone_first  # noqa: E402
@@ -87,7 +86,7 @@ async def _other(request: web.BaseRequest) -> web.StreamResponse:
     raise AssertionError(f"{request.path} left the phone path")
 
 
-async def run(devices: int, rounds: int, ablate: Any = None) -> None:
+async def run(devices: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         pairs, store, _cache, activity, resolver = await seeded_resolver(data, devices)
@@ -107,8 +106,6 @@ async def run(devices: int, rounds: int, ablate: Any = None) -> None:
             assert response.status == 200 and response.headers["ETag"], req.path
         results: dict[tuple[str, str], list[float]] = {}
         calls = [(path.lstrip("/"), ua) for path, ua in pairs]
-        if ablate is not None:
-            ablate(resolver, activity)
         hits = resolver.warm_hits
         for _ in range(rounds):
             for side in ("bare", "ours"):
@@ -118,13 +115,13 @@ async def run(devices: int, rounds: int, ablate: Any = None) -> None:
                     for path, ua in calls:
                         warm(path, ua, PEER[0], "http")
                     results.setdefault(("warm", side), []).append((time.perf_counter() - t0) / len(calls) * 1e6)
-                    _reset(activity)
+                    reset_recorded(activity)
                 handle = handlers[side]
                 t0 = time.perf_counter()
                 for req in requests:
                     await handle(req)
                 results.setdefault(("handle", side), []).append((time.perf_counter() - t0) / len(requests) * 1e6)
-                _reset(activity)
+                reset_recorded(activity)
         assert resolver.warm_hits - hits == rounds * len(calls) * 2, "every timed request was a warm hit"
         print(f"\n{devices} devices, {rounds} rounds, bare and ours alternating; us per request (median, best)")
         warm_t, ours_t, bare_t = results[("warm", "ours")], results[("handle", "ours")], results[("handle", "bare")]
@@ -134,12 +131,6 @@ async def run(devices: int, rounds: int, ablate: Any = None) -> None:
         ours = statistics.median(ours_t) - statistics.median(bare_t)
         print(f"our code's cost (handler - bare) {ours:6.2f}")
         store.close()
-
-
-def _reset(activity: Activity) -> None:
-    """Drop what the fetches recorded (no flush): each pass records into the same steady state."""
-    activity._seen.clear()
-    activity._downloads.clear()
 
 
 def main() -> None:

@@ -72,7 +72,7 @@ async def run(devices: int, rounds: int, profile: bool) -> None:
             reply = await resolver.resolve(Request(path.lstrip("/"), "10.0.0.7", ua))
             assert reply.status == 200, (path, reply.reason)
         print(f"warmed {len(requests)} devices in {time.perf_counter() - started:.1f} s (renders)")
-        _reset(activity)
+        reset_recorded(activity)
         profiler = cProfile.Profile() if profile else None
         results: dict[str, list[float]] = {model: [] for model in by_model}
         for _ in range(rounds):
@@ -87,7 +87,7 @@ async def run(devices: int, rounds: int, profile: bool) -> None:
                 if profiler:
                     profiler.disable()
                 results[model].append(elapsed / len(made) * 1e6)
-                _reset(activity)
+                reset_recorded(activity)
         # The Request is built per request by the HTTP handler too: timed on its own.
         path, ua = requests[0]
         t0 = time.perf_counter()
@@ -105,8 +105,9 @@ async def run(devices: int, rounds: int, profile: bool) -> None:
             pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
 
 
-def _reset(activity: Activity) -> None:
-    """Drop what the fetches recorded (no flush): every round records into empty structures."""
+def reset_recorded(activity: Activity) -> None:
+    """Drop what the fetches recorded (no flush): every round records into empty structures
+    (warm_handler.py uses it too)."""
     activity._seen.clear()
     activity._downloads.clear()
 

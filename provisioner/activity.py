@@ -165,10 +165,7 @@ class Activity:
                 if seen.held_at is None:
                     self._hold(seen, wrote)
                 seen.held_at = seen.last_at = at
-                row[_LAST] = at
-                row[_COUNT] += 1
-                if row[_WRITTEN] and not row[_QUEUED]:  # in the store: its new count written when due
-                    self._queue(row)
+                self._count(row, at)
                 return
         r.row = self._record(at, r.mac, r.file, ip, r.user_agent, r.firmware, transport, True)
         r.seen = self._devices.get(r.mac)
@@ -217,8 +214,7 @@ class Activity:
             row = (at, ip, ua, firmware, mac)
             self._seen[mac] = row
             if seen is not None and seen.held_at is not None:
-                seen.held_at = None
-                self._holding -= 1
+                self._unhold(seen)  # this one is newer
             if resolution:
                 if seen is None:
                     seen = self._device(mac)
@@ -255,9 +251,7 @@ class Activity:
             old = devices.pop(next(iter(devices)))
             old.live = False
             if old.held_at is not None:
-                self._seen[old.mac] = (old.held_at, *old.wrote[1:4], old.mac)  # type: ignore[index]
-                old.held_at = None
-                self._holding -= 1
+                self._seen[old.mac] = self._unhold(old)
         seen = devices[mac] = Seen(mac)
         return seen
 
@@ -266,6 +260,20 @@ class Activity:
         resolution has passed since that write (the caller sets its time)."""
         heapq.heappush(self._held_due, (wrote[0] + self.resolution, seen.mac))
         self._holding += 1
+
+    def _unhold(self, seen: Seen) -> tuple:
+        """``seen`` holds no last seen back any more; the one it held (to write, or not if newer came)."""
+        row = (seen.held_at, *seen.wrote[1:4], seen.mac)  # type: ignore[index]
+        seen.held_at = None
+        self._holding -= 1
+        return row
+
+    def _count(self, row: list, at: float) -> None:
+        """A repeat joins an open download row: its count and last time; written when due."""
+        row[_LAST] = at
+        row[_COUNT] += 1
+        if row[_WRITTEN] and not row[_QUEUED]:  # in the store: its new count written when due
+            self._queue(row)
 
     def _queue(self, row: list) -> None:
         """A row in the store whose count grew: updated when the resolution has passed since its write."""
@@ -276,10 +284,7 @@ class Activity:
         """A download (``key``: mac, file, ip, user_agent, transport) joins its open row, or opens one."""
         opened = self._open.get(key)
         if opened is not None and at - opened[_LAST] <= self.resolution and at - opened[_AT] < DOWNLOAD_SPAN:
-            opened[_LAST] = at
-            opened[_COUNT] += 1
-            if opened[_WRITTEN] and not opened[_QUEUED]:  # in the store: its new count written when due
-                self._queue(opened)
+            self._count(opened, at)
             return opened
         return self._open_row(at, key, opened)
 
@@ -360,9 +365,7 @@ class Activity:
             limit -= 1
             seen = devices.get(heapq.heappop(heap)[1])
             if seen is not None and seen.held_at is not None:
-                self._seen[seen.mac] = seen.wrote = (seen.held_at, *seen.wrote[1:4], seen.mac)  # type: ignore[index]
-                seen.held_at = None
-                self._holding -= 1
+                self._seen[seen.mac] = seen.wrote = self._unhold(seen)
         queued = self._repeats
         limit = len(queued) if everything or self._behind(queued, now) else DUE_PER_FLUSH
         repeats = []

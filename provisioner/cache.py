@@ -153,15 +153,17 @@ class ConfigCache:
 
     # --- lookups -------------------------------------------------------------------
 
-    def keep_warm(self, entry: DeviceEntry, kept: Any, size: int) -> None:
+    def keep_warm(self, entry: DeviceEntry, kept: Any, size: int, most: int) -> None:
         """A warm reply kept for its ``path`` with a cached device (``size`` bytes toward the bound),
         in place of one kept for that path before: found by :attr:`warm` until the entry is dropped.
-        Not kept for an entry no longer cached."""
+        Not kept for an entry no longer cached, nor as a new path past ``most`` paths."""
         if self._devices.get(entry.data.mac) is not entry:
             return
         path, replies = kept.path, entry.warm
         before = next((i for i, w in enumerate(replies) if w.path == path), None)
         if before is None:
+            if len(replies) >= most:
+                return
             self.count_bytes(entry, size)
             if self._devices.get(entry.data.mac) is not entry:
                 return  # its own bytes pushed it out

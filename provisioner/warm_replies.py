@@ -139,9 +139,5 @@ class WarmRoute:
         rollout = (
             self.rollout is not None and not data.deprovisioned and spec.template == UPGRADE_TEMPLATES.get(data.vendor)
         )
-        path = req.path
-        if len(entry.warm) >= MAX_PATHS and all(w.path != path for w in entry.warm):
-            return
-        self.cache.keep_warm(
-            entry, Warm(path, entry, name, user_agent, firmware, reply, policy, rollout, fetched), WARM_BYTES
-        )
+        kept = Warm(req.path, entry, name, user_agent, firmware, reply, policy, rollout, fetched)
+        self.cache.keep_warm(entry, kept, WARM_BYTES, MAX_PATHS)
