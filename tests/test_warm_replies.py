@@ -213,3 +213,29 @@ async def test_a_warm_hit_keeps_its_device_cached_and_a_dropped_device_leaves_no
     changed = await get(0)
     assert resolver.warm_hits == hits and b"Front office" in changed and b"Front office" not in first
     assert cache.warm[paths[0]].reply.body == changed  # kept again, as it is now
+
+
+async def test_a_device_keeps_warm_replies_for_at_most_max_paths_paths(server, store, monkeypatch):
+    """A device asked under more paths than MAX_PATHS: the first ones are kept (and counted once
+    each), a further path is served the whole way every time and never kept; a kept path's new
+    User-Agent still replaces its reply."""
+    from provisioner import warm_replies
+
+    monkeypatch.setattr(warm_replies, "MAX_PATHS", 1)
+    _phone(store)
+    await server.sync()
+    cache, resolver = server.app[keys.CACHE], server.app[keys.RESOLVER]
+    other = "/001565A1B2C3.cfg"  # the same file, its name in capitals
+    first = await server.client.get(FILE, headers={"User-Agent": UA})
+    assert first.status == 200
+    entry = cache._devices[MAC]
+    size = entry.size
+    hits = resolver.warm_hits
+    for _ in range(2):
+        resp = await server.client.get(other, headers={"User-Agent": UA})
+        assert resp.status == 200 and await resp.read() == await first.read()
+    assert resolver.warm_hits == hits  # the whole way, both times
+    assert [w.path for w in entry.warm] == [FILE[1:]] and set(cache.warm) == {FILE[1:]} and entry.size == size
+    upgraded = UA.replace("108.86.0.20", "108.86.0.21")
+    assert (await server.client.get(FILE, headers={"User-Agent": upgraded})).status == 200
+    assert entry.warm[0].user_agent == upgraded and entry.size == size
