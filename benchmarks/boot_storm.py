@@ -241,8 +241,9 @@ ABLATE = textwrap.dedent("""
             return reply
         resolver.Resolver.resolve = remembered
         resolver.Resolver.warm = lambda self, *args: None
-    if "headers" in off:  # the bare handler's response: body and Content-Type only
+    if "headers" in off:  # the bare handler's response: body and Content-Type only, built by aiohttp
         pweb._file_response = lambda request, reply: web.Response(body=reply.body, content_type="text/plain")
+        pweb.wire.Prebuilt = lambda request, head, body: web.Response(body=body, content_type="text/plain")
     sys.argv = sys.argv[1:]
     runpy.run_path(sys.argv[0], run_name="__main__")
 """)

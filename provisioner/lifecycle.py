@@ -213,9 +213,11 @@ async def tftp(app: web.Application) -> AsyncIterator[None]:
     async def handle(filename: str, client_ip: str) -> bytes | memoryview:
         try:
             # A repeat of a read served before: from memory (provisioner.warm_replies).
-            reply = resolver.warm(filename, None, client_ip, "tftp") or await resolver.resolve(
-                Request(filename, client_ip, transport="tftp")
-            )
+            kept = resolver.warm(filename, None, client_ip, "tftp")
+            if kept is not None:
+                reply = kept.reply
+            else:
+                reply = await resolver.resolve(Request(filename, client_ip, transport="tftp"))
         except Unavailable as exc:  # an uncached file with the database down: the phone retries
             log.warning("database_unavailable", reason=exc.reason, transport="tftp")
             raise TftpError(0, "server busy, try again") from None

@@ -49,7 +49,7 @@ class Warm(Repeat):
     (:class:`Repeat`: the device's activity record and open download row; the upload rule's record
     of the last fetch): found by one lookup of the path, a repeat then looks nothing else up."""
 
-    __slots__ = ("entry", "fetched", "path", "policy", "reply", "rollout")
+    __slots__ = ("entry", "fetched", "head", "path", "policy", "reply", "rollout")
 
     def __init__(
         self,
@@ -72,6 +72,7 @@ class Warm(Repeat):
         self.policy = policy  # the customer's, when it has an allowlist: the address is checked per request
         self.rollout = rollout  # the file would carry a firmware directive: kept only while no target is set
         self.fetched = fetched  # [ip, time] of the last fetch remembered for uploads (UploadRoute)
+        self.head: bytes | None = None  # the HTTP head of the reply, made at its first warm GET (provisioner.wire)
 
 
 class WarmRoute:
@@ -83,10 +84,10 @@ class WarmRoute:
     _remember_fetch: Callable[[str, str], list]
     warm_hits: int  # requests answered by warm() (tests and /metrics read it)
 
-    def warm(self, path: str, user_agent: str | None, client_ip: str, transport: str) -> Reply | None:
-        """The reply to a GET (or HEAD, or TFTP read) of ``path`` served before with the same
-        User-Agent, recorded as a fetch like any other; None when the request must go through
-        :meth:`resolve` (first of its kind, or anything that could change the answer)."""
+    def warm(self, path: str, user_agent: str | None, client_ip: str, transport: str) -> Warm | None:
+        """The kept reply (``.reply``) to a GET (or HEAD, or TFTP read) of ``path`` served before
+        with the same User-Agent, recorded as a fetch like any other; None when the request must go
+        through :meth:`resolve` (first of its kind, or anything that could change the answer)."""
         kept = self.cache.warm.get(path)
         if kept is None or kept.user_agent != user_agent:
             return None
@@ -104,7 +105,7 @@ class WarmRoute:
         if fetched[0] != client_ip or self.clock() - fetched[1] >= REMEMBER_PRECISION:
             kept.fetched = self._remember_fetch(kept.mac, client_ip)
         self.warm_hits += 1
-        return kept.reply
+        return kept
 
     def _keep_warm(
         self,

@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from aiohttp import hdrs, web
+from aiohttp.http import HttpVersion11
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from . import api, console, firmware, keys, lifecycle
+from . import api, console, firmware, keys, lifecycle, wire
 from .db import counting_commits, unavailable
 from .errors import ProvisionerError, Unavailable
 from .redirect import worker as redirect_worker
@@ -130,14 +131,27 @@ async def answer_phone(request: web.BaseRequest, resolver: Resolver, path: str) 
     return await _resolve_phone(request, resolver, path)
 
 
-def _warm_response(request: web.BaseRequest, resolver: Resolver, path: str) -> web.Response | None:
+def _warm_response(request: web.BaseRequest, resolver: Resolver, path: str) -> web.StreamResponse | None:
     """A repeat of a request served before (a warm phone, a boot storm), answered from memory; None
-    when it must go the whole way (:func:`_resolve_phone`). Not a coroutine: a warm reply costs none."""
-    reply = resolver.warm(path, request.headers.get(hdrs.USER_AGENT), request.remote or "", "http")
-    if reply is None:
+    when it must go the whole way (:func:`_resolve_phone`). Not a coroutine: a warm reply costs none.
+    A plain GET that keeps its connection gets the reply's prebuilt head (:mod:`provisioner.wire`);
+    anything else aiohttp's own response."""
+    headers = request.headers
+    kept = resolver.warm(path, headers.get(hdrs.USER_AGENT), request.remote or "", "http")
+    if kept is None:
         return None
     keys.count_served_http()
-    return _file_response(request, reply)
+    if (
+        request.method == "GET"
+        and request.version == HttpVersion11
+        and request.keep_alive
+        and hdrs.IF_NONE_MATCH not in headers
+    ):
+        head = kept.head
+        if head is None:
+            head = kept.head = wire.head(kept.reply)
+        return wire.Prebuilt(request, head, kept.reply.body)
+    return _file_response(request, kept.reply)
 
 
 async def _resolve_phone(request: web.BaseRequest, resolver: Resolver, path: str) -> web.StreamResponse:

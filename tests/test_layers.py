@@ -29,6 +29,7 @@ ADAPTERS = {
     "tftp_listener",
     "tftp_codec",
     "mdns",
+    "wire",  # a warm reply's HTTP response as bytes made once (web sends it)
 }
 SERVICES = {
     "services",

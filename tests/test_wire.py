@@ -1,0 +1,170 @@
+"""A warm reply written from its prebuilt head (provisioner.wire): the same bytes aiohttp sends for
+it, on connections kept open, pipelined and read slowly; anything but a plain HTTP/1.1 GET that
+keeps its connection gets aiohttp's own response."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import socket
+import time
+from email.utils import parsedate_to_datetime
+
+import pytest
+from aiohttp.http import SERVER_SOFTWARE
+
+from provisioner import keys
+from tests.test_warm_cost import FILE, PASSWORD, UA, _phone
+
+DATE = re.compile(
+    rb"^Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+    rb"\d\d:\d\d:\d\d GMT$"
+)
+
+
+def _get(path: str = FILE, *, method: str = "GET", version: str = "1.1", extra: str = "") -> bytes:
+    return f"{method} {path} HTTP/{version}\r\nHost: prov.test\r\nUser-Agent: {UA}\r\n{extra}\r\n".encode()
+
+
+async def _response(reader: asyncio.StreamReader, *, head_only: bool = False) -> tuple[bytes, list[bytes], bytes]:
+    """One response off the connection: (its raw bytes, its header lines, its body), the body read
+    by its Content-Length."""
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    lines = head[:-4].split(b"\r\n")
+    length = next((int(line[16:]) for line in lines if line.lower().startswith(b"content-length: ")), 0)
+    body = b"" if head_only or b" 304 " in lines[0] else await asyncio.wait_for(reader.readexactly(length), 10)
+    return head + body, lines, body
+
+
+def _without_date(raw: bytes) -> bytes:
+    return b"\r\n".join(line for line in raw.split(b"\r\n") if not line.startswith(b"Date: "))
+
+
+async def _warmed(server, store) -> tuple[bytes, list[bytes], bytes]:
+    """The phone, and its first fetch (cold: the whole resolve, aiohttp's response) on a connection
+    of its own."""
+    _phone(store)
+    await server.sync()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    writer.write(_get())
+    cold = await _response(reader)
+    writer.close()
+    return cold
+
+
+async def test_a_kept_connection_gets_the_cold_reply_s_bytes_from_the_prebuilt_head(server, store):
+    cold_raw, cold_lines, cold_body = await _warmed(server, store)
+    assert cold_lines[0] == b"HTTP/1.1 200 OK" and PASSWORD.encode() in cold_body
+    res = server.app[keys.RESOLVER]
+    hits = res.warm_hits
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    for n in range(4):  # one connection, kept: each repeat written from the head made at the first
+        writer.write(_get())
+        raw, lines, body = await _response(reader)
+        assert _without_date(raw) == _without_date(cold_raw), n
+        assert [line.split(b":", 1)[0] for line in lines[1:]] == [
+            b"Cache-Control",
+            b"ETag",
+            b"Content-Type",
+            b"Content-Length",
+            b"Date",
+            b"Server",
+        ]
+        date = next(line for line in lines if line.startswith(b"Date: "))
+        assert DATE.match(date), date
+        assert abs(parsedate_to_datetime(date[6:].decode()).timestamp() - time.time()) < 5
+        assert f"Server: {SERVER_SOFTWARE}".encode() in lines
+        assert body == cold_body
+    assert res.warm_hits == hits + 4
+    kept = res.cache.warm[FILE[1:]]
+    assert kept.head is not None and kept.head.startswith(b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nETag: ")
+    assert not reader.at_eof()  # kept open: no Connection: close on a kept connection
+    writer.close()
+
+
+async def test_pipelined_repeats_read_slowly_wait_for_the_reader_then_all_arrive_whole(server, store):
+    """4,000 requests in one write (about 18 MB of replies) to a client with a small receive buffer
+    that reads nothing for a while: once the kernel's socket buffers (at most 4 MB here) and its
+    transport's high-water mark are full, the server stops and waits for the reader (as aiohttp's
+    own responses do) instead of buffering every reply; then every reply arrives whole and in order."""
+    _raw, _lines, cold_body = await _warmed(server, store)
+    res = server.app[keys.RESOLVER]
+    hits = res.warm_hits
+    count = 4000
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.http_port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=2**20)
+    writer.write(_get() * count)  # not drained here: the server reads requests as it answers them
+    await asyncio.sleep(0.5)
+    stalled = res.warm_hits - hits
+    await asyncio.sleep(0.5)
+    assert 0 < stalled == res.warm_hits - hits < count  # waiting for the reader, a bounded backlog written
+    for n in range(count):
+        _raw, lines, body = await _response(reader)
+        assert lines[0] == b"HTTP/1.1 200 OK" and body == cold_body, n
+    assert res.warm_hits == hits + count
+    writer.close()
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["http/1.0", "connection close", "head", "if-none-match", "other etag"],
+)
+async def test_every_other_request_gets_aiohttp_s_own_response(server, store, case):
+    """A warm reply still (no second resolve), but not from the prebuilt head: HTTP/1.0 gets an
+    HTTP/1.0 status line and its connection closed, ``Connection: close`` gets that header and the
+    close, HEAD gets the headers and no body, a matching If-None-Match gets 304, another ETag the file."""
+    cold_raw, cold_lines, cold_body = await _warmed(server, store)
+    etag = next(line for line in cold_lines if line.startswith(b"ETag: "))[6:].decode()
+    res = server.app[keys.RESOLVER]
+    hits = res.warm_hits
+    request = {
+        "http/1.0": _get(version="1.0"),
+        "connection close": _get(extra="Connection: close\r\n"),
+        "head": _get(method="HEAD"),
+        "if-none-match": _get(extra=f"If-None-Match: {etag}\r\n"),
+        "other etag": _get(extra='If-None-Match: "an-older-one"\r\n'),
+    }[case]
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    writer.write(request)
+    raw, lines, body = await _response(reader, head_only=case == "head")
+    assert res.warm_hits == hits + 1
+    assert res.cache.warm[FILE[1:]].head is None  # the prebuilt head was never made
+    same = {line for line in cold_lines[1:] if not line.startswith(b"Date: ")}
+    if case == "http/1.0":
+        assert lines[0] == b"HTTP/1.0 200 OK" and body == cold_body
+        assert same <= set(lines)
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # closed after the reply
+    elif case == "connection close":
+        assert _without_date(raw) == _without_date(cold_raw).replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1)
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+    elif case == "head":
+        assert lines[0] == b"HTTP/1.1 200 OK" and same <= set(lines)  # Content-Length of the file, no body
+        writer.write(_get())  # the connection is kept, and the next read finds no stray body
+        _raw, _lines, after = await _response(reader)
+        assert after == cold_body
+    elif case == "if-none-match":
+        assert lines[0] == b"HTTP/1.1 304 Not Modified" and body == b""
+        assert f"ETag: {etag}".encode() in lines and PASSWORD.encode() not in raw
+    else:
+        assert _without_date(raw) == _without_date(cold_raw)
+    writer.close()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+async def test_curl_reuses_its_connection_and_gets_the_file_each_time(server, store):
+    """curl, as a phone's HTTP client would: three fetches of the file over one connection (the
+    second and third written from the prebuilt head), each the whole file."""
+    _raw, _lines, cold_body = await _warmed(server, store)
+    url = f"http://127.0.0.1:{server.http_port}{FILE}"
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-s", "-f", "-A", UA, "-w", "\n%{http_code} %{num_connects}\n", url, url, url,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err
+    assert out == b"".join(cold_body + f"\n200 {n}\n".encode() for n in (1, 0, 0))
+    assert server.app[keys.RESOLVER].cache.warm[FILE[1:]].head is not None
