@@ -52,6 +52,10 @@ from .vendors import get as get_vendor
 LATE_COMMIT_WINDOW = timedelta(seconds=10)
 # Events applied to the cache between two yields to the event loop.
 APPLY_CHUNK = 2_000
+# SQLite cache misses read on the event loop per batch (~90 us each: a batch holds the loop ~6 ms).
+# In a worker thread the read handed the GIL to the loop and back at every row it stepped through:
+# a cold boot storm cost ~17% more CPU per request that way (benchmarks/boot_storm.py, cold pass).
+INLINE_LOAD = 64
 # The default bound of the cache (--cache-max-bytes): 512 MiB.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 # What a cached device costs besides its files' bytes (its render input, its entry, the dict slot):
@@ -196,14 +200,24 @@ class ConfigCache:
         return await asyncio.shield(future)
 
     async def _load_queued(self) -> None:
-        """Load every queued MAC, in batches: one store round trip serves a whole boot storm's misses."""
+        """Load every queued MAC, in batches: one store round trip serves a whole boot storm's misses.
+
+        On SQLite, :data:`INLINE_LOAD` MACs at a time are read on the event loop, with a yield between
+        two batches; PostgreSQL (a network round trip) is read in a worker thread, all queued at once."""
         try:
             await asyncio.sleep(0)  # let the requests already read off the sockets queue their MACs too
+            inline = self.store.is_sqlite
             while self._queued:
-                macs, self._queued = self._queued, []
+                if inline:
+                    macs, self._queued = self._queued[:INLINE_LOAD], self._queued[INLINE_LOAD:]
+                else:
+                    macs, self._queued = self._queued, []
                 generation = self._generation
                 try:
-                    found, books = await asyncio.to_thread(self._load, macs, dict(self._books))
+                    if inline:
+                        found, books = self._load(macs, dict(self._books))
+                    else:
+                        found, books = await asyncio.to_thread(self._load, macs, dict(self._books))
                 except Exception as exc:
                     for mac in macs:
                         future = self._loading.pop(mac)
@@ -220,6 +234,8 @@ class ConfigCache:
                     if entry is not None and current:
                         self.put(mac, entry)
                     self._loading.pop(mac).set_result(entry)
+                if inline and self._queued:
+                    await asyncio.sleep(0)  # the phones of this batch (and warm ones) answered before the next
         finally:
             self._loader = None
 

@@ -178,3 +178,34 @@ async def test_a_customers_phonebook_is_read_and_grouped_once_for_all_its_phones
     assert server.app[keys.CACHE].loads == 6
     assert len(reads) == 1  # the customer's phonebook read by the first load, kept for the others
     assert grouped == [6]  # and grouped once: six extensions
+
+
+async def test_a_storm_of_misses_is_read_on_the_loop_64_at_a_time_and_every_phone_gets_its_own_file(
+    aiohttp_client, settings: Settings, store, monkeypatch
+) -> None:
+    """SQLite: 150 phones asking at once are read in batches of INLINE_LOAD on the event loop's own
+    thread (a worker thread's read traded the GIL with the loop at every row), a yield between two
+    batches; each phone gets its own file."""
+    import threading
+
+    from provisioner import cache as cache_module
+
+    wanted = seed(store, 150)
+    server = await start(aiohttp_client, dataclasses.replace(settings, prewarm=False))
+    await server.sync()
+    cache = server.app[keys.CACHE]
+    assert cache.size == 0
+    reads: list[tuple[int, bool]] = []
+    load = cache._load
+
+    def counted(batch, books):  # type: ignore[no-untyped-def]
+        reads.append((len(batch), threading.current_thread() is threading.main_thread()))
+        return load(batch, books)
+
+    monkeypatch.setattr(cache, "_load", counted)
+    bodies = await asyncio.gather(*(fetch(server, store, mac) for mac in wanted))
+    for n, body in enumerate(bodies):
+        assert f"pw-{n}-secret" in body and f"Reception {n}" in body, wanted[n]
+    assert sum(size for size, _ in reads) == 150
+    assert max(size for size, _ in reads) == cache_module.INLINE_LOAD == 64
+    assert len(reads) >= 3 and all(on_loop for _, on_loop in reads)
