@@ -54,7 +54,7 @@ LATE_COMMIT_WINDOW = timedelta(seconds=10)
 APPLY_CHUNK = 2_000
 # SQLite cache misses read on the event loop per batch (~90 us each: a batch holds the loop ~6 ms).
 # In a worker thread the read handed the GIL to the loop and back at every row it stepped through:
-# a cold boot storm cost ~17% more CPU per request that way (benchmarks/boot_storm.py, cold pass).
+# a cold boot storm cost ~25% more CPU per request that way (benchmarks/cold_pairs.py).
 INLINE_LOAD = 64
 # The default bound of the cache (--cache-max-bytes): 512 MiB.
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
@@ -202,12 +202,14 @@ class ConfigCache:
     async def _load_queued(self) -> None:
         """Load every queued MAC, in batches: one store round trip serves a whole boot storm's misses.
 
-        On SQLite, :data:`INLINE_LOAD` MACs at a time are read on the event loop, with a yield between
-        two batches; PostgreSQL (a network round trip) is read in a worker thread, all queued at once."""
+        On SQLite, once a phonebook is cached, :data:`INLINE_LOAD` MACs at a time are read on the event
+        loop, with a yield between two batches. Otherwise (PostgreSQL: a network round trip; no
+        phonebook cached yet: a large customer's takes 100 ms and more to read) what is queued is read
+        in a worker thread, all at once."""
         try:
             await asyncio.sleep(0)  # let the requests already read off the sockets queue their MACs too
-            inline = self.store.is_sqlite
             while self._queued:
+                inline = self.store.is_sqlite and bool(self._books)
                 if inline:
                     macs, self._queued = self._queued[:INLINE_LOAD], self._queued[INLINE_LOAD:]
                 else:
