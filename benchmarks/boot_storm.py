@@ -404,7 +404,8 @@ def fill(base: str, requests_file: Path, devices: int, wrk_args: dict) -> int:
     return cached(base)
 
 
-def warm_pass(base: str, pid: int, requests_file: Path, seconds: float, wrk_args: dict) -> dict[str, float]:
+def timed_pass(base: str, pid: int, requests_file: Path, seconds: float, wrk_args: dict) -> dict[str, float]:
+    """A wrk pass against the server, with the server's CPU seconds (workers included) during it."""
     cpu = cpu_seconds(pid)
     result = wrk(base, requests_file, seconds=seconds, **wrk_args)
     result["server_cpu"] = cpu_seconds(pid) - cpu
@@ -537,7 +538,7 @@ def main() -> None:
         other = None
         try:
             lag0 = metrics(base)
-            cold = wrk(base, requests_file, seconds=args.cold_seconds, once=True, **wrk_args)
+            cold = timed_pass(base, server.pid, requests_file, args.cold_seconds, {**wrk_args, "once": True})
             lag1 = metrics(base)
             # Every device fetched once before the warm pass (the cold pass covers only part of them).
             warmed = fill(base, requests_file, args.devices, wrk_args)
@@ -551,13 +552,13 @@ def main() -> None:
             for n in range(args.rounds):
                 baseline = bare_pass(size, requests_file, args.seconds, wrk_args)
                 if other is not None and n % 2 == 0:  # --against: first in even rounds, last in odd ones
-                    others.append(warm_pass(other.base, other.server.pid, requests_file, args.seconds, wrk_args))
+                    others.append(timed_pass(other.base, other.server.pid, requests_file, args.seconds, wrk_args))
                 lag2 = metrics(base)
-                warm = warm_pass(base, server.pid, requests_file, args.seconds, wrk_args)
+                warm = timed_pass(base, server.pid, requests_file, args.seconds, wrk_args)
                 lag3 = metrics(base)
                 pairs.append((warm, baseline, lag2, lag3))
                 if other is not None and n % 2 == 1:
-                    others.append(warm_pass(other.base, other.server.pid, requests_file, args.seconds, wrk_args))
+                    others.append(timed_pass(other.base, other.server.pid, requests_file, args.seconds, wrk_args))
             per_device = gauge(base, "provisioner_cache_bytes_per_device")
         finally:
             server.terminate()
@@ -577,6 +578,7 @@ def main() -> None:
         line("cold pass (first fetches)", cold)
         + ("  (ran out of new devices: a lower bound)" if cold["requests"] >= args.devices * 0.95 else "")
     )
+    print(cpu_line("cold pass CPU", cold, cold["server_cpu"]))
     for n, (warm, baseline, lag2, lag3) in enumerate(pairs, 1):
         if len(pairs) > 1:
             print(f"round {n}")
@@ -614,7 +616,10 @@ def main() -> None:
         print(f"at {args.against}: warm / bare = {statistics.median(before):.2f}x req/s  {_each(before)}")
         print(f"at {args.against}: CPU per request = {statistics.median(before_cpu):.2f}x bare's  {_each(before_cpu)}")
     baseline = pairs[0][1]
-    print(f"cold / bare      = {cold['rps'] / baseline['rps']:.2f}x req/s  (cold {cold['rps']:.0f} renders/s)")
+    print(
+        f"cold / bare      = {cold['rps'] / baseline['rps']:.2f}x req/s  (cold {cold['rps']:.0f} renders/s; "
+        f"{cold['requests'] / cold['server_cpu']:.0f} per second of the server's CPU)"
+    )
     print(f"pre-warm         = {warmed_rate:.0f} devices/s from the server's start (all their files but phonebooks)")
     print(
         f"cache            = {per_device:.0f} bytes per cached device after the warm pass "
