@@ -404,6 +404,27 @@ def fill(base: str, requests_file: Path, devices: int, wrk_args: dict) -> int:
     return cached(base)
 
 
+def server_command(root: Path, data_dir: Path, port: int, connections: int) -> list[str]:
+    """The server of the checkout at ``root`` on ``data_dir``, HTTP only, on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        str(root / "server.py"),
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(port),
+        "--tftp-port",
+        "off",
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "warning",
+        # wrk is one address: let all its connections in (a phone fleet is many addresses).
+        "--http-max-connections-per-ip",
+        str(max(64, connections * 2)),
+    ]
+
+
 def timed_pass(base: str, pid: int, requests_file: Path, seconds: float, wrk_args: dict) -> dict[str, float]:
     """A wrk pass against the server, with the server's CPU seconds (workers included) during it."""
     cpu = cpu_seconds(pid)
@@ -512,23 +533,7 @@ def main() -> None:
         size = 0
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        command = [
-            sys.executable,
-            str(ROOT / "server.py"),
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            str(port),
-            "--tftp-port",
-            "off",
-            "--data-dir",
-            str(data_dir),
-            "--log-level",
-            "warning",
-            # wrk is one address: let all its connections in (a phone fleet is many addresses).
-            "--http-max-connections-per-ip",
-            str(max(64, args.connections * 2)),
-        ]
+        command = server_command(ROOT, data_dir, port, args.connections)
         if args.workers is not None:
             command += ["--workers", str(args.workers)]
         if args.database_url:
@@ -690,21 +695,7 @@ async def python_client_main(args: argparse.Namespace) -> None:
         requests = seed(data_dir, args.devices, args.database_url)
         port = free_port()
         server = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "server.py"),
-                "--host",
-                "127.0.0.1",
-                "--http-port",
-                str(port),
-                "--tftp-port",
-                "off",
-                "--data-dir",
-                str(data_dir),
-                "--log-level",
-                "warning",
-            ],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            server_command(ROOT, data_dir, port, concurrency), env={**os.environ, "PYTHONPATH": str(ROOT)}
         )
         try:
             base = f"http://127.0.0.1:{port}"

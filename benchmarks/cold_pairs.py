@@ -25,37 +25,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from boot_storm import free_port, lag_line, metrics, seed, start, timed_pass  # noqa: E402
+from boot_storm import free_port, lag_line, metrics, seed, server_command, start, timed_pass  # noqa: E402
+
+CONNECTIONS = 100  # wrk's, with 2 threads
 
 
 def cold_pass(root: Path, data_dir: Path, requests_file: Path, seconds: float) -> dict[str, float]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        str(root / "server.py"),
-        "--host",
-        "127.0.0.1",
-        "--http-port",
-        str(port),
-        "--tftp-port",
-        "off",
-        "--data-dir",
-        str(data_dir),
-        "--log-level",
-        "warning",
-        "--http-max-connections-per-ip",
-        "200",
-        "--workers",
-        "1",
-        "--prewarm",
-        "off",
-    ]
+    command = [*server_command(root, data_dir, port, CONNECTIONS), "--workers", "1", "--prewarm", "off"]
     server = start(command, base, root=root)
     try:
         time.sleep(1)
         lag = metrics(base)
-        result = timed_pass(base, server.pid, requests_file, seconds, {"threads": 2, "connections": 100, "once": True})
+        wrk_args = {"threads": 2, "connections": CONNECTIONS, "once": True}
+        result = timed_pass(base, server.pid, requests_file, seconds, wrk_args)
         result["lag"] = lag_line(lag, metrics(base))  # type: ignore[assignment]
         return result
     finally:
