@@ -172,14 +172,17 @@ def _with_keys(tx: Tx, rows: Mapping[str, Any], found: dict[str, DeviceData]) ->
     if not by_device and not by_customer:
         return found
     blf = any(k["type"] == "blf" for ks in (*by_device.values(), *by_customer.values()) for k in ks)
-    names = tx.line_names(customer_ids) if blf else {}
+    # Each customer's extension -> name, grouped once for the batch (not scanned per device).
+    names: dict[int, dict[str, str]] = {}
+    for (cid, ext), name in (tx.line_names(customer_ids) if blf else {}).items():
+        names.setdefault(cid, {})[ext] = name
     for mac in live:
         data = found[mac]
         own = by_device.get(device_ids[mac], [])
         profile = by_customer.get(data.customer_id, []) if data.customer_id is not None else []
         if not own and not profile:
             continue
-        line_names = {ext: name for (cid, ext), name in names.items() if cid == data.customer_id}
+        line_names = names.get(data.customer_id, {}) if data.customer_id is not None else {}
         keys = key_layout.effective(
             vendors.get(data.vendor), data.model, own, profile, (a.extension for a in data.accounts), line_names
         )

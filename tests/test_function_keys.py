@@ -203,3 +203,22 @@ def test_profile_keys_a_phone_cannot_hold_are_left_off_it(run_cli, store):
     assert function_keys.device_keys(store, SNOM) == []
     out = run_cli("customer", "keys", "ROSSI").output
     assert "park" in out and "0612345678" in out
+
+
+def test_blf_labels_come_from_each_phone_s_own_customer_when_read_in_one_batch(run_cli, store):
+    """Two customers each with an extension 202 of another name, their phones read in one batch
+    (as a boot storm's misses are): each BLF key is labelled with its own customer's line."""
+    from provisioner import render_data
+
+    setup(run_cli)
+    run_cli("customer", "add", "BIANCHI", "--name", "Bianchi Srl", "--sip-server", "pbx.bianchi.example.net")
+    run_cli("line", "add", "BIANCHI", "202", "--name", "Amministrazione", "--password", "pw-b202-secret")
+    run_cli("line", "add", "BIANCHI", "201", "--name", "Centralino", "--password", "pw-b201-secret")
+    run_cli("device", "add", YEALINK, "--model", "T46U", "--customer", "ROSSI", "--line", "201")
+    run_cli("device", "add", "001565A1B2C9", "--model", "T46U", "--customer", "BIANCHI", "--line", "201")
+    for customer in ("ROSSI", "BIANCHI"):
+        run_cli("customer", "key", customer, "3", "--type", "blf", "--value", "202")
+    with store.reading() as tx:
+        found = render_data.devices_data(tx, [YEALINK, "001565A1B2C9"], ntp_server="pool.ntp.org")
+    labels = {mac: [k["label"] for k in data.keys if k["type"] == "blf"] for mac, data in found.items()}
+    assert labels == {YEALINK: ["Niccolò Università"], "001565A1B2C9": ["Amministrazione"]}
