@@ -6,7 +6,7 @@ For a warm reply (the same file served again, :mod:`provisioner.warm_replies`) e
 Date is the same every time, so its head is made once (:func:`head`, kept on the
 :class:`~provisioner.warm_replies.Warm`) and each request writes that head, the second's Date and
 Server lines and the body in one write (:class:`Prebuilt`). The bytes are the ones aiohttp sends
-for the same reply (tests/test_warm_cost.py compares them), in the same order.
+for the same reply (tests/test_wire.py compares them), in the same order.
 
 Only for a GET over HTTP/1.1 that keeps its connection and asks no conditional question: anything
 else (HEAD, HTTP/1.0, ``Connection: close``, ``If-None-Match``) is answered by aiohttp's own

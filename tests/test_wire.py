@@ -1,10 +1,11 @@
 """A warm reply written from its prebuilt head (provisioner.wire): the same bytes aiohttp sends for
-it, on connections kept open, pipelined and read slowly; anything but a plain HTTP/1.1 GET that
+it, on connections kept open (over TLS too), pipelined and read slowly; anything but a plain HTTP/1.1 GET that
 keeps its connection gets aiohttp's own response."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import shutil
 import socket
@@ -168,3 +169,47 @@ async def test_curl_reuses_its_connection_and_gets_the_file_each_time(server, st
     assert proc.returncode == 0, err
     assert out == b"".join(cold_body + f"\n200 {n}\n".encode() for n in (1, 0, 0))
     assert server.app[keys.RESOLVER].cache.warm[FILE[1:]].head is not None
+
+
+async def test_over_https_the_prebuilt_head_goes_through_tls_on_a_kept_connection(store, settings, tmp_path):
+    """The same write over a TLS transport: three fetches on one kept HTTPS connection, the last two
+    written from the prebuilt head, each the whole file with aiohttp's headers."""
+    import ssl
+
+    from aiohttp import ClientSession, TCPConnector, TraceConfig, web
+
+    from provisioner.web import create_app, phone_first, tls_context
+    from tests.test_phone_security import self_signed
+
+    _phone(store)
+    cert, key = self_signed(tmp_path)
+    https = dataclasses.replace(settings, tls_cert=cert, tls_key=key, tftp_port=None)
+    app = create_app(https)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    runner.server.request_handler = phone_first(app, runner.server.request_handler)  # as http_server.run
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls_context(https))
+    await site.start()
+    try:
+        url = f"https://127.0.0.1:{runner.addresses[0][1]}{FILE}"
+        res = app[keys.RESOLVER]
+        client_tls = ssl.create_default_context(cafile=str(cert))
+        connections = []
+        trace = TraceConfig()
+
+        async def connected(session, context, params):  # type: ignore[no-untyped-def]
+            connections.append(params)
+
+        trace.on_connection_create_end.append(connected)
+        async with ClientSession(connector=TCPConnector(limit=1), trace_configs=[trace]) as client:
+            bodies = []
+            for _ in range(3):
+                async with client.get(url, ssl=client_tls, headers={"User-Agent": UA}) as resp:
+                    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+                    assert resp.headers["Server"] == SERVER_SOFTWARE and resp.headers["ETag"]
+                    bodies.append(await resp.read())
+        assert len(connections) == 1  # one kept connection served all three
+        assert PASSWORD.encode() in bodies[0] and bodies[0] == bodies[1] == bodies[2]
+        assert res.warm_hits == 2 and res.cache.warm[FILE[1:]].head is not None
+    finally:
+        await runner.cleanup()
