@@ -433,13 +433,22 @@ def timed_pass(base: str, pid: int, requests_file: Path, seconds: float, wrk_arg
     return result
 
 
+def add_worktree(rev: str, where: Path) -> None:
+    """A checkout of git revision ``rev`` of this repository at ``where`` (a temporary worktree)."""
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev], check=True)
+
+
+def remove_worktree(where: Path) -> None:
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], check=False)
+
+
 class Against:
     """--against REV: the server of another git revision (a temporary worktree of this repository)
     on the same data, pre-warm off, on a port of its own."""
 
     def __init__(self, rev: str, where: Path, command: list[str]):
         self.where = where
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), rev], check=True)
+        add_worktree(rev, where)
         other_port = free_port()
         self.base = f"http://127.0.0.1:{other_port}"
         args = [str(where / "server.py") if a == str(ROOT / "server.py") else a for a in command]
@@ -456,7 +465,7 @@ class Against:
         self._remove()
 
     def _remove(self) -> None:
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(self.where)], check=False)
+        remove_worktree(self.where)
 
 
 def bare_pass(size: int, requests_file: Path, seconds: float, wrk_args: dict) -> dict[str, float]:

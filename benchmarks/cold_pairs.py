@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from boot_storm import free_port, lag_line, metrics, seed, server_command, start, timed_pass  # noqa: E402
+from boot_storm import (  # noqa: E402
+    add_worktree,
+    free_port,
+    lag_line,
+    metrics,
+    remove_worktree,
+    seed,
+    server_command,
+    start,
+    timed_pass,
+)
 
 CONNECTIONS = 100  # wrk's, with 2 threads
 
@@ -60,7 +69,7 @@ def main() -> None:
         requests_file = Path(tmp) / "requests.tsv"
         requests_file.write_text("".join(f"{p}\t{ua}\n" for p, ua in requests))
         other = Path(tmp) / "against"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(other), args.against], check=True)
+        add_worktree(args.against, other)
         sides = {"now": ROOT, args.against: other}
         results: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
         try:
@@ -75,7 +84,7 @@ def main() -> None:
                         flush=True,
                     )
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)], check=False)
+            remove_worktree(other)
         for name, rs in results.items():
             rps = [r["rps"] for r in rs]
             print(
