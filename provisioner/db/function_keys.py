@@ -25,14 +25,11 @@ class KeyQueries(Queries):
         """Keys by device id and profile keys by customer id: two queries per 500 of each."""
         by_device: dict[int, list[dict[str, Any]]] = {}
         by_customer: dict[int, list[dict[str, Any]]] = {}
-        order = (function_keys.c.module, function_keys.c.position)
         for chunk in self._chunks(set(device_ids)):
-            for r in self._dicts(sa.select(function_keys).where(function_keys.c.device_id.in_(chunk)).order_by(*order)):
+            for r in self._dicts(_DEVICE_KEYS, {"ids": chunk}):
                 by_device.setdefault(r["device_id"], []).append(r)
         for chunk in self._chunks(set(customer_ids)):
-            for r in self._dicts(
-                sa.select(function_keys).where(function_keys.c.customer_id.in_(chunk)).order_by(*order)
-            ):
+            for r in self._dicts(_PROFILE_KEYS, {"ids": chunk}):
                 by_customer.setdefault(r["customer_id"], []).append(r)
         return by_device, by_customer
 
@@ -62,6 +59,19 @@ class KeyQueries(Queries):
             q = sa.select(lines.c.customer_id, lines.c.extension, lines.c.label, lines.c.display_name).where(
                 lines.c.customer_id.in_(chunk)
             )
-            for r in self.conn.execute(q):
-                names[(r.customer_id, r.extension)] = r.label or r.display_name or r.extension
+            for customer_id, extension, label, display_name in self.conn.execute(q):  # unpacked: see phonebooks()
+                names[(customer_id, extension)] = label or display_name or extension
         return names
+
+
+# What KeyQueries.keys_for_render runs at every cache load, built once (the owners given at each execution).
+_DEVICE_KEYS = (
+    sa.select(function_keys)
+    .where(function_keys.c.device_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(function_keys.c.module, function_keys.c.position)
+)
+_PROFILE_KEYS = (
+    sa.select(function_keys)
+    .where(function_keys.c.customer_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(function_keys.c.module, function_keys.c.position)
+)

@@ -40,8 +40,10 @@ class PhonebookQueries(Queries):
             .where(lines.c.customer_id.in_(ids))
             .order_by(lines.c.customer_id, lines.c.extension)
         )
-        for r in self.conn.execute(q):
-            found[r.customer_id][0].append({"name": r.display_name, "number": r.extension})
+        # Unpacked, not r.customer_id: a Row's attribute raises (and formats) an AttributeError inside
+        # before it finds the column; a 40,000-line customer's first cache load paid that 120,000 times.
+        for customer_id, name, number in self.conn.execute(q):
+            found[customer_id][0].append({"name": name, "number": number})
         q = (
             sa.select(phonebook_entries)
             .where(phonebook_entries.c.customer_id.in_(ids))
@@ -52,8 +54,8 @@ class PhonebookQueries(Queries):
                 phonebook_entries.c.number,
             )
         )
-        for r in self.conn.execute(q):
-            found[r.customer_id][1].append(dict(r._mapping))
+        for r in self._dicts(q):
+            found[r["customer_id"]][1].append(r)
         for _extensions, contacts in found.values():
             contacts.sort(key=_order)
         return found

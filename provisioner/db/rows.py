@@ -18,8 +18,8 @@ class Queries:
 
     conn: Connection
 
-    def _dicts(self, query: Any) -> list[dict[str, Any]]:
-        result = self.conn.execute(query)
+    def _dicts(self, query: Any, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        result = self.conn.execute(query, params)
         keys = list(result.keys())
         return [dict(zip(keys, row, strict=True)) for row in result.fetchall()]
 
