@@ -141,12 +141,7 @@ def _warm_response(request: web.BaseRequest, resolver: Resolver, path: str) -> w
     if kept is None:
         return None
     keys.count_served_http()
-    if (
-        request.method == "GET"
-        and request.version == HttpVersion11
-        and request.keep_alive
-        and hdrs.IF_NONE_MATCH not in headers
-    ):
+    if _prebuilt_fits(request):
         head = kept.head
         if head is None:
             head = kept.head = wire.head(kept.reply)
@@ -178,7 +173,21 @@ async def _resolve_phone(request: web.BaseRequest, resolver: Resolver, path: str
     if reply.file is not None:
         # A firmware image: streamed from disk; Range, If-Range, 206 and 416 come with FileResponse.
         return web.FileResponse(reply.file, headers={"Content-Type": reply.content_type})
+    if _prebuilt_fits(request):
+        # A first fetch in a boot storm: the same bytes aiohttp would send, without its field-by-field build.
+        return wire.Prebuilt(request, wire.head(reply), reply.body)
     return _file_response(request, reply)
+
+
+def _prebuilt_fits(request: web.BaseRequest) -> bool:
+    """Whether a 200 to ``request`` may be a :class:`wire.Prebuilt`: a GET over HTTP/1.1 that keeps its
+    connection and asks no conditional question (anything else is aiohttp's own response's to answer)."""
+    return (
+        request.method == "GET"
+        and request.version == HttpVersion11
+        and request.keep_alive
+        and hdrs.IF_NONE_MATCH not in request.headers
+    )
 
 
 def _file_response(request: web.BaseRequest, reply: Reply) -> web.Response:

@@ -1,12 +1,13 @@
-"""A warm reply's HTTP response as bytes made once (issue 19).
+"""A phone's file as HTTP bytes: a head made once, written with the body in one write (issue 19).
 
 aiohttp builds every response field by field: a header dict, then Content-Length, Date, Server and
 the connection header worked out in ``prepare()``, then the head serialized and joined to the body.
 For a warm reply (the same file served again, :mod:`provisioner.warm_replies`) everything but the
 Date is the same every time, so its head is made once (:func:`head`, kept on the
 :class:`~provisioner.warm_replies.Warm`) and each request writes that head, the second's Date and
-Server lines and the body in one write (:class:`Prebuilt`). The bytes are the ones aiohttp sends
-for the same reply (tests/test_wire.py compares them), in the same order.
+Server lines and the body in one write (:class:`Prebuilt`). A first fetch (resolved and rendered) is
+written the same way, its head made for it. The bytes are the ones aiohttp sends for the same reply
+(tests/test_wire.py compares them), in the same order.
 
 Only for a GET over HTTP/1.1 that keeps its connection and asks no conditional question: anything
 else (HEAD, HTTP/1.0, ``Connection: close``, ``If-None-Match``) is answered by aiohttp's own

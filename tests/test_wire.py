@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 from aiohttp.http import SERVER_SOFTWARE
 
-from provisioner import keys
+from provisioner import keys, web, wire
 from tests.test_warm_cost import FILE, PASSWORD, UA, _phone
 
 DATE = re.compile(
@@ -43,14 +43,16 @@ def _without_date(raw: bytes) -> bytes:
 
 
 async def _warmed(server, store) -> tuple[bytes, list[bytes], bytes]:
-    """The phone, and its first fetch (cold: the whole resolve, aiohttp's response) on a connection
-    of its own."""
+    """The phone, and its first fetch (cold: the whole resolve) on a connection of its own, answered
+    by aiohttp's own response: the bytes the prebuilt ones are compared with."""
     _phone(store)
     await server.sync()
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
-    writer.write(_get())
-    cold = await _response(reader)
-    writer.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(web, "_prebuilt_fits", lambda request: False)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+        writer.write(_get())
+        cold = await _response(reader)
+        writer.close()
     return cold
 
 
@@ -81,6 +83,34 @@ async def test_a_kept_connection_gets_the_cold_reply_s_bytes_from_the_prebuilt_h
     kept = res.cache.warm[FILE[1:]]
     assert kept.head is not None and kept.head.startswith(b"HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nETag: ")
     assert not reader.at_eof()  # kept open: no Connection: close on a kept connection
+    writer.close()
+
+
+async def test_a_first_fetch_is_written_from_a_head_too_with_aiohttp_s_bytes(server, store, monkeypatch):
+    """A phone's first fetch (cold: resolved and rendered) on a connection it keeps is a
+    :class:`wire.Prebuilt` too, with the bytes aiohttp's own response gives the same reply."""
+    _phone(store)
+    await server.sync()
+    written = []
+    original = wire.Prebuilt.write_eof
+
+    async def counted(self, data=b""):  # type: ignore[no-untyped-def]
+        written.append(self._payload)
+        await original(self, data)
+
+    monkeypatch.setattr(wire.Prebuilt, "write_eof", counted)
+    res = server.app[keys.RESOLVER]
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.http_port)
+    writer.write(_get())
+    first_raw, first_lines, first_body = await _response(reader)
+    assert res.warm_hits == 0 and written == [first_body] and PASSWORD.encode() in first_body
+    monkeypatch.setattr(web, "_prebuilt_fits", lambda request: False)  # now aiohttp's own, for the same reply
+    writer.write(_get())
+    theirs, _lines, _body = await _response(reader)
+    assert res.warm_hits == 1 and len(written) == 1
+    assert _without_date(first_raw) == _without_date(theirs)
+    assert first_lines[0] == b"HTTP/1.1 200 OK" and any(DATE.match(line) for line in first_lines)
+    assert not reader.at_eof()
     writer.close()
 
 
