@@ -24,6 +24,7 @@ from typing import Any
 
 import jinja2
 import jinja2.compiler
+import jinja2.nodes
 import markupsafe
 
 from . import polling, timezones
@@ -323,7 +324,31 @@ def _text_value(value: Any) -> str:
 
 class _OutputCompiler(jinja2.compiler.CodeGenerator):
     """Compiles ``{{ value }}`` to ``environment.escaped_value(value)`` (autoescape on) or
-    ``environment.plain_value(value)`` (off) instead of ``escape(environment.finalize(value))``."""
+    ``environment.plain_value(value)`` (off) instead of ``escape(environment.finalize(value))``.
+
+    And a template without ``{% extends %}`` collects its text in a list and yields it once, joined:
+    Jinja2 yields every piece of text and every value on its own (~400 generator resumes for a
+    phone's file), where a buffered frame (as in a macro) adds each run of them with one
+    ``list.extend``. The root function stays a generator, so Jinja2's own callers (``render``,
+    ``{% include %}``) take it as before; only the number of pieces changes, not the text.
+    """
+
+    _buffer_root = False
+
+    def visit_Template(self, node: Any, frame: Any = None) -> None:
+        # With {% extends %} the root's output is checked and may give way to the parent's: left as Jinja2 writes it.
+        self._buffer_root = node.find(jinja2.nodes.Extends) is None
+        super().visit_Template(node, frame)
+
+    def blockvisit(self, nodes: Any, frame: Any) -> None:
+        if not (self._buffer_root and frame.rootlevel and frame.buffer is None):
+            super().blockvisit(nodes, frame)
+            return
+        self._buffer_root = False  # the root function's body only, once
+        frame.buffer = self.temporary_identifier()
+        self.writeline(f"{frame.buffer} = []")
+        super().blockvisit(nodes, frame)
+        self.writeline(f"yield concat({frame.buffer})")
 
     def _output_child_pre(self, node: Any, frame: Any, finalize: Any) -> None:
         if frame.eval_ctx.volatile:

@@ -147,6 +147,50 @@ def test_autoescape_blocks_either_way(tmp_path):
     assert renderer.render("v", "t", {"v": "<&>"}, False) == b"<&>|<&>|&lt;&amp;&gt;"
 
 
+TEMPLATE_FORMS = {
+    "v/base": "<{% block head %}h{{ v }}{% endblock %}|{% block body %}{% endblock %}>",
+    "v/part": "[{{ v }}{% for i in items %}{{ i }}{% endfor %}]",
+    "v/forms": (
+        "{% macro m(x) %}({{ x }}{{ caller() if caller is defined else '' }}){% endmacro %}"
+        "{{ m(v) }}{% call m(v) %}c{{ v }}{% endcall %}"
+        "{% set s %}{{ v }}{{ v }}{% endset %}{{ s }}"
+        "{% filter upper %}{{ v }}x{% endfilter %}"
+        "{% include 'v/part' %}"
+        "{% for i in items %}{% if loop.first %}F{% endif %}{{ i }}{% else %}none{% endfor %}"
+        "{% block b %}B{{ v }}{% endblock %}{{ self.b() }}"
+    ),
+    "v/child": "{% extends 'v/base' %}{% block body %}b{{ v }}{{ super() }}{% endblock %}",
+    "v/child2": "{% extends 'v/base' %}{% block head %}{{ super() }}!{% endblock %}",
+}
+
+
+@pytest.mark.parametrize("xml", [True, False])
+@pytest.mark.parametrize("name", ["v/forms", "v/child", "v/child2", "v/part"])
+def test_template_forms_render_as_stock_jinja2(tmp_path, name, xml):
+    """Every form of template (macro, call, set and filter blocks, include, for-else, blocks, extends
+    and super) gives stock Jinja2's text: the root collects its output in a list, which must not
+    change what it writes."""
+    for path, text in TEMPLATE_FORMS.items():
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(text)
+    ctx = {"v": "<a&b>", "items": ["1", "<2>"]}
+    finalize = _refuse_xml_illegal if xml else _refuse_line_breaks
+    theirs = jinja2.Environment(autoescape=xml, finalize=finalize, **environment_options(tmp_path, SHIPPED_TEMPLATES))
+    ours = Renderer(override=tmp_path).render("v", name.split("/")[1], ctx, xml)
+    assert ours == theirs.get_template(name).render(ctx).encode()
+    assert b"<a" in ours or b"&lt;a" in ours
+
+
+def test_a_device_file_is_yielded_in_one_piece():
+    """A template without {% extends %} collects its pieces and yields their join once (Jinja2 yields
+    each piece: ~400 generator resumes for a phone's file)."""
+    renderer = Renderer()
+    ctx = device_context(vendors.get("yealink"), device("yealink"), URL)
+    template = renderer.template_for("yealink", "mac.cfg", ctx["model"], False)
+    pieces = list(template.root_render_func(template.new_context(dict(ctx, firmware_url=None))))
+    assert len(pieces) == 1 and "account.1.password = " in pieces[0]
+
+
 def test_render_does_not_copy_the_context_twice(monkeypatch):
     """Renderer.render runs the template's root function on one context (Template.render would
     copy the variables once more and rewrite tracebacks first)."""
