@@ -257,3 +257,45 @@ async def test_a_warm_fetch_parses_its_user_agent_and_name_once(server, yealink,
             (2, "001565a1b2c3.cfg", "127.0.0.1", long_ua[:400], "http"),
         ]
     )
+
+
+def _spec_by_spec(v, name):
+    """Vendor.match_file as it was before its one-pattern shortcut: every file's pattern in turn."""
+    for spec in v.files:
+        m = spec.match(name)
+        if m:
+            return spec, m.groupdict()
+    return None
+
+
+@pytest.mark.parametrize("v", [vendor(n) for n in ("yealink", "snom", "polycom", "grandstream")], ids=lambda v: v.name)
+def test_match_file_shortcut_finds_what_each_pattern_finds(v):
+    """match_file first tries all of a vendor's file patterns as one: every name any vendor's file
+    fits (drawn from each pattern, in every case spelling) and near misses get the same file and groups."""
+    import re
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from provisioner.vendors import all_vendors
+
+    patterns = [re.compile(spec.pattern, re.IGNORECASE) for other in all_vendors() for spec in other.files]
+    names = st.one_of(*(st.from_regex(p, fullmatch=True) for p in patterns))
+    near = names.map(lambda n: n[:-1]) | names.map(lambda n: "x" + n) | names.map(lambda n: n + ".bak")
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(names, near))
+    def check(name):
+        hit = v.match_file(name)
+        assert (None if hit is None else (hit[0], hit[1].groupdict())) == _spec_by_spec(v, name)
+
+    check()
+    # And fixed names of each kind, so the test does not rest on what was drawn.
+    for name, fits in [
+        ("001565a1b2c3.cfg", v.name in ("yealink", "polycom")),
+        ("cfg001565a1b2c3.xml", v.name == "grandstream"),
+        ("snomD785-001565A1B2C3.htm", v.name == "snom"),
+        ("001565a1b2c3.txt", False),
+    ]:
+        assert (v.match_file(name) is not None) is fits, name
+        assert (None if (hit := v.match_file(name)) is None else (hit[0], hit[1].groupdict())) == _spec_by_spec(v, name)

@@ -76,6 +76,9 @@ class UserAgent:
     mac: str | None = None  # canonical form when present
 
 
+_NAMED_GROUP = re.compile(r"\(\?P<\w+>")
+
+
 @dataclass(frozen=True)
 class Vendor:
     name: str
@@ -114,7 +117,15 @@ class Vendor:
         except KeyError:
             raise KeyError(f"unknown {self.name} model {model!r}") from None
 
+    def __post_init__(self) -> None:
+        # Every file's pattern in one (group names dropped): a name none of them fits, which is most
+        # names for three vendors of four, costs one match instead of one per file.
+        joined = "|".join(f"(?:{_NAMED_GROUP.sub('(?:', spec.pattern)})" for spec in self.files)
+        object.__setattr__(self, "_any_file", re.compile(joined, re.IGNORECASE))
+
     def match_file(self, name: str) -> tuple[ConfigFile, re.Match[str]] | None:
+        if self._any_file.fullmatch(name) is None:  # type: ignore[attr-defined]
+            return None
         for spec in self.files:
             m = spec.match(name)
             if m:
