@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -99,6 +100,9 @@ async def server(aiohttp_client: Callable, settings: Settings) -> Running:
     # As `provisioner serve` runs it: phones' GET and HEAD past the router (provisioner.web.phone_first).
     low_level = client.server.runner.server
     low_level.request_handler = phone_first(app, low_level.request_handler)
+    # The start's pre-warm pass done before the test goes on: its log line, written while a test
+    # runs the CLI in a thread (click's CliRunner swaps sys.stdout), landed in the CLI's output.
+    await asyncio.wait_for(app[keys.PREWARM].idle.wait(), 30)
     return Running(client, app)
 
 
