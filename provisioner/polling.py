@@ -27,7 +27,7 @@ WINDOW_MINUTES = 30  # vendors that take a window pick a random moment in it
 VARIABLES = ("check_hour", "check_interval_hours")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     hour: int
     minute: int  # the MAC's jitter, 0-59

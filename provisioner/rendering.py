@@ -58,7 +58,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # --- the records a render needs -------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Account:
     """One SIP account as it goes on the phone (slot ``index``, from 1)."""
 
@@ -79,8 +79,12 @@ class Account:
         """Media encrypted (SRTP) whenever the signalling is (TLS)."""
         return self.transport == "tls"
 
+    def texts(self) -> list[str]:
+        """Its text fields' values (the vendors check them for characters their format cannot carry)."""
+        return [v for v in (getattr(self, name) for name in self.__slots__) if isinstance(v, str)]
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Contact:
     """One phonebook entry as the phone lists it: the customer's extensions (group None) and its
     contacts (``provisioner phonebook add``)."""
@@ -90,7 +94,7 @@ class Contact:
     group: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeviceData:
     """Everything about one device that can change its files."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -275,7 +276,7 @@ def test_display_names_are_escaped_and_round_trip():
 
 
 def test_a_line_break_stays_inside_its_element():
-    data = device(accounts=(Account(**{**ACCOUNTS[0].__dict__, "display_name": "Rossi\n<user_pass>x</user_pass>"}),))
+    data = device(accounts=(dataclasses.replace(ACCOUNTS[0], display_name="Rossi\n<user_pass>x</user_pass>"),))
     p = Parsed(mac_xml(data))
     assert p.get("user_realname", 1) == "Rossi\n<user_pass>x</user_pass>"
     assert p.get("user_pass", 1) == PASSWORDS[0]
@@ -283,7 +284,7 @@ def test_a_line_break_stays_inside_its_element():
 
 @pytest.mark.parametrize("bad", ["a\x00b", "a\x1bb", "a\x0cb"])
 def test_characters_xml_cannot_carry_are_refused(bad):
-    data = device(accounts=(Account(**{**ACCOUNTS[0].__dict__, "display_name": bad}),))
+    data = device(accounts=(dataclasses.replace(ACCOUNTS[0], display_name=bad),))
     with pytest.raises(RenderError) as err:
         mac_xml(data)
     assert bad not in str(err.value)

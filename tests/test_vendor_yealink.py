@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -289,8 +290,7 @@ def test_display_names_are_written_verbatim_in_utf8():
     "bad", ["Rossi\nstatic.auto_provision.server.url = http://evil/", "a\rb", "a\u2028b", "a\x00b"]
 )
 def test_line_breaks_are_refused_never_written(field, bad):
-    values = {**ACCOUNTS[0].__dict__, field: bad}
-    data = device(accounts=(Account(**values),))
+    data = device(accounts=(dataclasses.replace(ACCOUNTS[0], **{field: bad}),))
     with pytest.raises(RenderError) as err:
         mac_cfg(data)
     assert bad not in str(err.value)
@@ -307,7 +307,7 @@ def test_only_as_many_accounts_as_the_model_has():
 
 
 def test_unused_slot_between_accounts_is_disabled():
-    second_only = (Account(**{**ACCOUNTS[1].__dict__, "index": 2}),)
+    second_only = (dataclasses.replace(ACCOUNTS[1], index=2),)
     s = settings(mac_cfg(device("T33G", accounts=second_only)))
     assert s["account.1.enable"] == "0" and s["account.1.password"] == "%NULL%"
     assert s["account.2.enable"] == "1" and s["account.2.password"] == PASSWORDS[1]

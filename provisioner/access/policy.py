@@ -71,7 +71,7 @@ class Policy:
         return address is not None and any(address in net for net in self.networks)
 
 
-@dataclass
+@dataclass(slots=True)
 class DeviceAccess:
     """A device's own part: its token and its first-contact window (the end, or None: closed)."""
 

@@ -144,7 +144,7 @@ def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, st
             raise RenderError(f"grandstream setting name {key!r} is not a P-value (P1362)")
         out[f"P{int(m[1])}"] = "" if value is None else str(value)
     # One search over all the texts: the newline that joins them is not in _XML_INVALID.
-    texts = [v for a in accounts for v in vars(a).values() if isinstance(v, str)]
+    texts = [v for a in accounts for v in a.texts()]
     if _XML_INVALID.search("\n".join(texts + list(out.values()))):
         raise RenderError("a value holds a control character XML cannot carry")
     return out

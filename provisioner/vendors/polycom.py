@@ -127,7 +127,7 @@ def _overrides(settings: Mapping[str, Any], accounts: list[Any]) -> dict[str, st
             out["device.set"] = "1"  # device.* applies only with both switches on
             out[f"{key}.set"] = "1"
     # One search over all the texts: the newline that joins them is not in _XML_INVALID.
-    texts = [v for a in accounts for v in vars(a).values() if isinstance(v, str)]
+    texts = [v for a in accounts for v in a.texts()]
     if _XML_INVALID.search("\n".join(texts + list(out.values()))):
         raise RenderError("a value holds a control character XML cannot carry")
     return out

@@ -199,7 +199,7 @@ def extend_context(ctx: Mapping[str, Any]) -> dict[str, Any]:
             raise RenderError(f"snom setting name {key!r} is not a valid XML element name")
         settings.append((m["name"], m["idx"], value))
     # One search over all the texts: the newline that joins them is not in _XML_INVALID.
-    texts = [v for a in ctx["accounts"] for v in vars(a).values() if isinstance(v, str)]
+    texts = [v for a in ctx["accounts"] for v in a.texts()]
     if _XML_INVALID.search("\n".join(texts + [str(v) for _, _, v in settings])):
         raise RenderError("a value holds a control character XML cannot carry")
     tz = ctx["timezone"]
