@@ -327,8 +327,10 @@ def _text_value(value: Any) -> str:
 
 
 class _OutputCompiler(jinja2.compiler.CodeGenerator):
-    """Compiles ``{{ value }}`` to ``environment.escaped_value(value)`` (autoescape on) or
-    ``environment.plain_value(value)`` (off) instead of ``escape(environment.finalize(value))``.
+    """Compiles ``{{ value }}`` to a printable string written inline, else
+    ``environment.escaped_value(value)`` (autoescape on) or ``environment.plain_value(value)`` (off),
+    instead of ``escape(environment.finalize(value))``; and ``x.name`` to the builtin ``getattr``
+    before Jinja2's.
 
     And a template without ``{% extends %}`` collects its text in a list and yields it once, joined:
     Jinja2 yields every piece of text and every value on its own (~400 generator resumes for a
@@ -354,19 +356,43 @@ class _OutputCompiler(jinja2.compiler.CodeGenerator):
         super().blockvisit(nodes, frame)
         self.writeline(f"yield concat({frame.buffer})")
 
+    def write_commons(self) -> None:
+        super().write_commons()
+        # What the expressions below call, as locals of each root and block function (macros and
+        # callers are functions inside them).
+        self.writeline("p_escape = environment.escape_str")
+        self.writeline("p_escaped = environment.escaped_value")
+        self.writeline("p_plain = environment.plain_value")
+
+    # A printable str (most values) is written inline, with no Python call: escaped by markupsafe's C
+    # function (XML), or as it is (text); anything else goes to escaped_value/plain_value. The same
+    # text either way: str.isprintable rejects every character those refuse (_xml_value, _text_value).
     def _output_child_pre(self, node: Any, frame: Any, finalize: Any) -> None:
         if frame.eval_ctx.volatile:
             super()._output_child_pre(node, frame, finalize)
         elif frame.eval_ctx.autoescape:
-            self.write("environment.escaped_value(")
+            self.write("(p_escape(p_o) if (p_o := ")
         else:
-            self.write("environment.plain_value(")
+            self.write("(p_o if (p_o := ")
 
     def _output_child_post(self, node: Any, frame: Any, finalize: Any) -> None:
         if frame.eval_ctx.volatile:
             super()._output_child_post(node, frame, finalize)
+        elif frame.eval_ctx.autoescape:
+            self.write(").__class__ is str and p_o.isprintable() else p_escaped(p_o))")
         else:
-            self.write(")")
+            self.write(").__class__ is str and p_o.isprintable() else p_plain(p_o))")
+
+    # ``x.name``: the builtin getattr with a default (no Python call), and Jinja2's own getattr (an
+    # item of that name, else undefined) only when the object has no such attribute.
+    @jinja2.compiler.optimizeconst
+    def visit_Getattr(self, node: Any, frame: Any) -> None:
+        if self.environment.is_async:
+            super().visit_Getattr(node, frame)
+            return
+        self.write("(p_a if (p_a := getattr((p_g := ")
+        self.visit(node.node, frame)
+        self.write(f"), {node.attr!r}, missing)) is not missing else environment.getattr(p_g, {node.attr!r}))")
 
 
 class _Environment(jinja2.Environment):
@@ -377,6 +403,10 @@ class _Environment(jinja2.Environment):
         # The general forms, for a block that turns autoescape the other way than the environment.
         self.escaped_value: Callable[[Any], str] = lambda value: markupsafe.escape(finalize(value))
         self.plain_value: Callable[[Any], str] = lambda value: str(finalize(value))
+        # A printable str escaped, as markupsafe.escape would (without making a Markup).
+        self.escape_str: Callable[[str], str] = (
+            _escape_inner if _escape_inner is not None else lambda value: str(markupsafe.escape(value))
+        )
 
 
 def environment_options(override: Path | None, shipped: Path) -> dict[str, Any]:

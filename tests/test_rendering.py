@@ -161,11 +161,17 @@ TEMPLATE_FORMS = {
     ),
     "v/child": "{% extends 'v/base' %}{% block body %}b{{ v }}{{ super() }}{% endblock %}",
     "v/child2": "{% extends 'v/base' %}{% block head %}{{ super() }}!{% endblock %}",
+    # x.name: an attribute, else an item of that name; values of every type.
+    "v/attrs": (
+        "{{ d.k }}|{{ d.none }}|{{ d.zero }}|{{ a.label }}|{{ a.port }}|{{ a.srtp }}|{{ n.real }}|{{ d.sub.k }}"
+        "|{{ d.k.upper() }}|{{ (d.k ~ a.label) }}|{{ 'x' if d.zero else 'y' }}|{{ m }}|{{ b }}|{{ f }}|{{ d.list }}"
+        "{% for x in d.list %}{{ loop.index }}{{ x.k }}{% endfor %}"
+    ),
 }
 
 
 @pytest.mark.parametrize("xml", [True, False])
-@pytest.mark.parametrize("name", ["v/forms", "v/child", "v/child2", "v/part"])
+@pytest.mark.parametrize("name", ["v/forms", "v/child", "v/child2", "v/part", "v/attrs"])
 def test_template_forms_render_as_stock_jinja2(tmp_path, name, xml):
     """Every form of template (macro, call, set and filter blocks, include, for-else, blocks, extends
     and super) gives stock Jinja2's text: the root collects its output in a list, which must not
@@ -173,12 +179,37 @@ def test_template_forms_render_as_stock_jinja2(tmp_path, name, xml):
     for path, text in TEMPLATE_FORMS.items():
         (tmp_path / path).parent.mkdir(exist_ok=True)
         (tmp_path / path).write_text(text)
-    ctx = {"v": "<a&b>", "items": ["1", "<2>"]}
+    account = Account(1, "201", "Rossi & <Figli>", "L<1>", "201", "a201", "pw", "pbx", 5061, "tls")
+    ctx = {
+        "v": "<a&b>",
+        "items": ["1", "<2>"],
+        "d": {"k": "<k>", "none": None, "zero": 0, "sub": {"k": "é&"}, "list": [{"k": "<1>"}, {"k": 2}]},
+        "a": account,
+        "n": 7,
+        "m": markupsafe.Markup("<b>&amp;</b>"),
+        "b": True,
+        "f": 1.5,
+    }
     finalize = _refuse_xml_illegal if xml else _refuse_line_breaks
     theirs = jinja2.Environment(autoescape=xml, finalize=finalize, **environment_options(tmp_path, SHIPPED_TEMPLATES))
     ours = Renderer(override=tmp_path).render("v", name.split("/")[1], ctx, xml)
     assert ours == theirs.get_template(name).render(ctx).encode()
-    assert b"<a" in ours or b"&lt;a" in ours
+    assert (b"&lt;a&amp;b&gt;" if xml else b"<a&b>") in ours or name == "v/attrs"
+    assert (
+        name != "v/attrs" or (b"&lt;k&gt;||0|L&lt;1&gt;|5061|True|7|" if xml else b"<k>||0|L<1>|5061|True|7|") in ours
+    )
+
+
+@pytest.mark.parametrize("text", ["{{ nothing.x }}", "{{ d.nothing }}", "{{ d.k.nothing }}", "{{ a.nothing }}"])
+def test_a_missing_name_or_attribute_fails_as_in_stock_jinja2(tmp_path, text):
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "t").write_text(text)
+    ctx = {"d": {"k": "v"}, "a": Account(1, "201", "n", "l", "201", "a", "pw", "pbx", 5060, "udp")}
+    with pytest.raises(jinja2.UndefinedError) as theirs:
+        stock(True).from_string(text).render(ctx)
+    with pytest.raises(RenderError, match="UndefinedError") as ours:
+        Renderer(override=tmp_path).render("v", "t", ctx, True)
+    assert str(theirs.value) in str(ours.value)
 
 
 def test_a_device_file_is_yielded_in_one_piece():
