@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .rows import Queries, _row
+from .rows import Queries, _row, among
 from .schema import (
     RenderRows,
     _as_utc,
@@ -290,18 +290,13 @@ _RENDER_LINE = tuple(
 )
 
 
-def _among(column: Any) -> Any:
-    """``column IN (:ids)``, the list given at each execution (one bound parameter, expanded)."""
-    return column.in_(sa.bindparam("ids", expanding=True))
-
-
 # What DeviceQueries.render_rows runs, built once.
-_RENDER_DEVICES = sa.select(*_RENDER_DEVICE).where(_among(devices.c.mac))
-_RENDER_CUSTOMERS = sa.select(customers).where(_among(customers.c.id))
-_RENDER_SECURITY = sa.select(customer_security).where(_among(customer_security.c.customer_id))
+_RENDER_DEVICES = sa.select(*_RENDER_DEVICE).where(among(devices.c.mac))
+_RENDER_CUSTOMERS = sa.select(customers).where(among(customers.c.id))
+_RENDER_SECURITY = sa.select(customer_security).where(among(customer_security.c.customer_id))
 _RENDER_LINES = (
     sa.select(*_RENDER_LINE, device_lines.c.device_id)
     .join(device_lines, device_lines.c.line_id == lines.c.id)
-    .where(_among(device_lines.c.device_id))
+    .where(among(device_lines.c.device_id))
     .order_by(device_lines.c.device_id, device_lines.c.position)
 )

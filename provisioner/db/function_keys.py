@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from .rows import Queries
+from .rows import Queries, among
 from .schema import function_keys, lines
 
 
@@ -67,11 +67,11 @@ class KeyQueries(Queries):
 # What KeyQueries.keys_for_render runs at every cache load, built once (the owners given at each execution).
 _DEVICE_KEYS = (
     sa.select(function_keys)
-    .where(function_keys.c.device_id.in_(sa.bindparam("ids", expanding=True)))
+    .where(among(function_keys.c.device_id))
     .order_by(function_keys.c.module, function_keys.c.position)
 )
 _PROFILE_KEYS = (
     sa.select(function_keys)
-    .where(function_keys.c.customer_id.in_(sa.bindparam("ids", expanding=True)))
+    .where(among(function_keys.c.customer_id))
     .order_by(function_keys.c.module, function_keys.c.position)
 )

@@ -9,6 +9,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 
+def among(column: Any) -> Any:
+    """``column IN (:ids)``, the list given at each execution (``{"ids": [...]}``: one bound
+    parameter, expanded): a statement built once instead of an ``IN`` of N literals and its cache
+    key built per call."""
+    return column.in_(sa.bindparam("ids", expanding=True))
+
+
 def _row(row: sa.Row | None) -> dict[str, Any] | None:
     return dict(row._mapping) if row is not None else None
 
