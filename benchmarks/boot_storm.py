@@ -121,9 +121,10 @@ def seed(data_dir: Path, count: int, database_url: str | None = None) -> list[tu
     return requests
 
 
-async def wait_ready(url: str, proc: subprocess.Popen) -> None:
+async def wait_ready(url: str, proc: subprocess.Popen, tries: int = 300) -> None:
+    """Until ``url`` answers (``tries`` times, 0.1 s apart); exits if the server does."""
     async with aiohttp.ClientSession() as session:
-        for _ in range(300):
+        for _ in range(tries):
             if proc.poll() is not None:
                 raise SystemExit(f"server exited with {proc.returncode}")
             try:

@@ -25,14 +25,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from boot_storm import add_worktree, free_port, remove_worktree, seed, server_command  # noqa: E402
+from boot_storm import add_worktree, free_port, remove_worktree, seed, server_command, wait_ready  # noqa: E402
 
 
 async def fetch_each(port: int, requests: list[tuple[str, str]], connections: int) -> int:
@@ -77,15 +75,7 @@ def measure(root: Path, data_dir: Path, warmup: list, cold: list, connections: i
     proc = subprocess.Popen([*valgrind, *command], env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the server under valgrind did not start") from None
-                time.sleep(1)
+        asyncio.run(wait_ready(f"http://127.0.0.1:{port}/healthz", proc, tries=3000))  # valgrind starts it slowly
         asyncio.run(fetch_each(port, warmup, 10))
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
         ok = asyncio.run(fetch_each(port, cold, connections))
